@@ -1,0 +1,1 @@
+//! Test harness: starts the real `trunkgate` binary and real SIP peers.

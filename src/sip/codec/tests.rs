@@ -1,0 +1,200 @@
+use super::*;
+use crate::sip::message::{call_id, cseq, header, to_tag};
+
+const INVITE: &str = "INVITE sip:100@127.0.0.1 SIP/2.0\r\n\
+Via: SIP/2.0/UDP 127.0.0.1:5061;branch=z9hG4bK-1\r\n\
+From: <sip:a@127.0.0.1>;tag=f1\r\n\
+To: <sip:100@127.0.0.1>\r\n\
+Call-ID: c1@host\r\n\
+CSeq: 1 INVITE\r\n\
+Max-Forwards: 70\r\n\
+Content-Type: application/sdp\r\n\
+Content-Length: 4\r\n\r\nv=0\n";
+
+fn req(msg: &rsip::SipMessage) -> &rsip::Request {
+    match msg {
+        rsip::SipMessage::Request(r) => r,
+        _ => panic!("expected a request"),
+    }
+}
+
+#[test]
+fn parses_a_plain_invite_and_keeps_only_content_length_bytes_of_body() {
+    let mut raw = INVITE.as_bytes().to_vec();
+    raw.extend_from_slice(b"trailing junk");
+    let msg = parse(&raw).unwrap();
+    let r = req(&msg);
+    assert_eq!(r.method, rsip::Method::Invite);
+    assert_eq!(r.body, b"v=0\n");
+    assert_eq!(call_id(&r.headers), Some("c1@host"));
+    assert_eq!(cseq(&r.headers), Some((1, "INVITE")));
+}
+
+#[test]
+fn compact_names_and_folded_lines_are_understood() {
+    let raw = "OPTIONS sip:x@127.0.0.1 SIP/2.0\r\n\
+v: SIP/2.0/UDP 127.0.0.1:5061;branch=z9hG4bK-2\r\n\
+f: <sip:a@127.0.0.1>;tag=f1\r\n\
+t: <sip:x@127.0.0.1>\r\n\
+i: c2\r\n\
+CSeq: 7\r\n  OPTIONS\r\n\
+l: 0\r\n\r\n";
+    let msg = parse(raw.as_bytes()).unwrap();
+    let r = req(&msg);
+    assert_eq!(call_id(&r.headers), Some("c2"));
+    assert_eq!(cseq(&r.headers), Some((7, "OPTIONS")));
+    assert!(header(&r.headers, "Via").unwrap().contains("z9hG4bK-2"));
+}
+
+#[test]
+fn bare_lf_line_endings_are_accepted() {
+    let raw = INVITE.replace("\r\n", "\n");
+    let msg = parse(raw.as_bytes()).unwrap();
+    assert_eq!(req(&msg).body, b"v=0\n");
+}
+
+#[test]
+fn content_length_larger_than_body_is_refused_with_a_400() {
+    let raw = INVITE.replace("Content-Length: 4", "Content-Length: 400");
+    let err = parse(raw.as_bytes()).unwrap_err();
+    assert_eq!(
+        err.error,
+        CodecError::ShortBody {
+            declared: 400,
+            available: 4
+        }
+    );
+    let reply = String::from_utf8(err.reply("tg").unwrap().to_vec()).unwrap();
+    assert!(reply.starts_with("SIP/2.0 400 Content-length 400 but only 4 body bytes\r\n"), "{reply}");
+    assert!(reply.contains("Call-ID: c1@host\r\n"));
+    assert!(reply.contains("branch=z9hG4bK-1"));
+    let parsed = parse(reply.as_bytes()).unwrap();
+    let rsip::SipMessage::Response(resp) = parsed else { panic!() };
+    assert!(to_tag(&resp.headers).is_some(), "a 400 must carry a To tag");
+}
+
+#[test]
+fn missing_call_id_is_refused_but_cannot_be_answered_without_it() {
+    let raw = INVITE.replace("Call-ID: c1@host\r\n", "");
+    let err = parse(raw.as_bytes()).unwrap_err();
+    assert_eq!(err.error, CodecError::Missing("Call-ID"));
+    assert!(err.reply("tg").is_none());
+}
+
+#[test]
+fn missing_max_forwards_is_fine_but_a_bad_one_is_not() {
+    let ok = INVITE.replace("Max-Forwards: 70\r\n", "");
+    assert!(parse(ok.as_bytes()).is_ok());
+    let bad = INVITE.replace("Max-Forwards: 70", "Max-Forwards: seventy");
+    let err = parse(bad.as_bytes()).unwrap_err();
+    assert!(matches!(err.error, CodecError::BadHeader("Max-Forwards", _)));
+    assert!(err.reply("tg").is_some());
+}
+
+#[test]
+fn cseq_method_must_match_the_request() {
+    let raw = INVITE.replace("CSeq: 1 INVITE", "CSeq: 1 BYE");
+    let err = parse(raw.as_bytes()).unwrap_err();
+    assert!(matches!(err.error, CodecError::CSeqMismatch { .. }));
+}
+
+#[test]
+fn unknown_method_gets_501_with_allow() {
+    let raw = INVITE
+        .replace("INVITE sip", "FROBNICATE sip")
+        .replace("1 INVITE", "1 FROBNICATE");
+    let err = parse(raw.as_bytes()).unwrap_err();
+    assert_eq!(err.error, CodecError::UnknownMethod("FROBNICATE".into()));
+    let reply = String::from_utf8(err.reply("tg").unwrap().to_vec()).unwrap();
+    assert!(reply.starts_with("SIP/2.0 501 Not Implemented\r\n"));
+    assert!(reply.contains("Allow: INVITE"));
+}
+
+#[test]
+fn ack_is_never_answered() {
+    let raw = INVITE
+        .replace("INVITE sip", "ACK sip")
+        .replace("1 INVITE", "1 ACK")
+        .replace("Content-Length: 4", "Content-Length: 99");
+    let err = parse(raw.as_bytes()).unwrap_err();
+    assert!(err.reply("tg").is_none());
+}
+
+#[test]
+fn binary_junk_and_empty_input_are_errors_not_panics() {
+    assert_eq!(parse(b"").unwrap_err().error, CodecError::Empty);
+    assert_eq!(parse(b"\r\n\r\n").unwrap_err().error, CodecError::Empty);
+    assert!(parse(&[0xff, 0xfe, 0x00, 0x13, 0x37]).is_err());
+    assert!(parse(b"INVITE\r\n\r\n").is_err());
+    assert!(parse(b"SIP/2.0 99999 Huh\r\n\r\n").is_err());
+}
+
+#[test]
+fn huge_messages_are_refused() {
+    let mut raw = INVITE.replace("Content-Length: 4\r\n", "");
+    let pad = format!("X-Pad: {}\r\n", "a".repeat(1000));
+    raw = raw.replacen("Max-Forwards", &format!("{}Max-Forwards", pad.repeat(70)), 1);
+    assert!(matches!(
+        parse(raw.as_bytes()).unwrap_err().error,
+        CodecError::TooLarge(_)
+    ));
+    let many = INVITE.replacen("Max-Forwards", &"X-A: b\r\n".repeat(300), 1);
+    assert_eq!(
+        parse(many.as_bytes()).unwrap_err().error,
+        CodecError::TooManyHeaders
+    );
+}
+
+#[test]
+fn stream_framing_waits_for_the_whole_body() {
+    let raw = INVITE.as_bytes();
+    assert_eq!(frame_stream(&raw[..20]).unwrap(), Frame::Incomplete);
+    assert_eq!(frame_stream(&raw[..raw.len() - 1]).unwrap(), Frame::Incomplete);
+    assert_eq!(frame_stream(raw).unwrap(), Frame::Message(raw.len()));
+    let mut two = raw.to_vec();
+    two.extend_from_slice(raw);
+    assert_eq!(frame_stream(&two).unwrap(), Frame::Message(raw.len()));
+}
+
+#[test]
+fn stream_keepalives_are_recognised() {
+    assert_eq!(
+        frame_stream(b"\r\n\r\nINVITE").unwrap(),
+        Frame::KeepAlive { n: 4, ping: true }
+    );
+    assert_eq!(frame_stream(b"\r\n").unwrap(), Frame::Incomplete);
+    assert_eq!(
+        frame_stream(b"\r\nINVITE").unwrap(),
+        Frame::KeepAlive { n: 2, ping: false }
+    );
+}
+
+#[test]
+fn stream_with_bad_content_length_cannot_be_framed() {
+    let raw = INVITE.replace("Content-Length: 4", "Content-Length: -1");
+    assert!(frame_stream(raw.as_bytes()).is_err());
+    let big = INVITE.replace("Content-Length: 4", "Content-Length: 99999999");
+    assert!(matches!(frame_stream(big.as_bytes()), Err(CodecError::TooLarge(_))));
+    assert!(matches!(
+        frame_stream(&vec![b'a'; MAX_MESSAGE + 1]),
+        Err(CodecError::TooLarge(_))
+    ));
+}
+
+proptest::proptest! {
+    #[test]
+    fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..2048)) {
+        let _ = parse(&bytes).map_err(|e| e.reply("tg"));
+        let _ = frame_stream(&bytes);
+    }
+
+    #[test]
+    fn mutated_invites_never_panic(pos in 0usize..300, byte in proptest::prelude::any::<u8>(), cut in 0usize..320) {
+        let mut raw = INVITE.as_bytes().to_vec();
+        let p = pos % raw.len();
+        raw[p] = byte;
+        raw.truncate(cut.max(1));
+        let _ = parse(&raw).map_err(|e| e.reply("tg"));
+        let _ = frame_stream(&raw);
+    }
+}
