@@ -5,5 +5,6 @@
 //! `ops` surround them.
 pub mod call;
 pub mod config;
+pub mod ivr;
 pub mod ops;
 pub mod sip;

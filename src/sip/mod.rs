@@ -5,3 +5,6 @@
 pub mod codec;
 pub mod message;
 pub mod peer;
+pub mod transaction;
+pub mod transport;
+pub mod ua;

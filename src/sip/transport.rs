@@ -1,0 +1,340 @@
+//! The SIP transports: a tokio shell that moves bytes between sockets and the SIP core.
+//!
+//! Datagrams and stream frames are parsed here, on the receiving task, so a flood of garbage
+//! costs the signalling task nothing; what cannot be parsed is answered with 400/501 when it can
+//! be and counted either way. Stream connections are generic over `AsyncRead + AsyncWrite`, so
+//! TLS is a different acceptor, not a different layer.
+use std::collections::HashMap;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use bytes::{Buf, Bytes, BytesMut};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::sync::mpsc;
+
+use crate::sip::codec::{self, CodecError, Frame};
+use crate::sip::peer::{Peer, Transport};
+use crate::sip::transaction::Transmit;
+
+/// A message for the SIP core, with where it came from and which of our addresses it reached.
+#[derive(Debug)]
+pub struct Inbound {
+    pub peer: Peer,
+    pub local: SocketAddr,
+    pub msg: rsip::SipMessage,
+}
+
+/// What the transports saw that never reached the SIP core.
+#[derive(Debug, Default)]
+pub struct TransportStats {
+    pub malformed_answered: AtomicU64,
+    pub malformed_dropped: AtomicU64,
+    pub stream_framing_errors: AtomicU64,
+}
+
+/// Most simultaneous TCP connections; beyond this new ones are refused so a connection flood
+/// cannot exhaust file descriptors the RTP ports need.
+const MAX_STREAMS: usize = 4096;
+
+#[derive(Clone)]
+pub struct Transports {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    udp: Vec<Arc<UdpSocket>>,
+    streams: Mutex<HashMap<SocketAddr, mpsc::UnboundedSender<Bytes>>>,
+    inbound: mpsc::Sender<Inbound>,
+    public_address: Option<IpAddr>,
+    local_ips: Mutex<HashMap<IpAddr, IpAddr>>,
+    user_agent: String,
+    pub stats: TransportStats,
+}
+
+impl Transports {
+    /// Binds every configured socket and starts their receive tasks. Returns the bound addresses
+    /// (port 0 replaced by the real port).
+    pub async fn bind(
+        udp: &[SocketAddr],
+        tcp: &[SocketAddr],
+        public_address: Option<IpAddr>,
+        user_agent: String,
+        inbound: mpsc::Sender<Inbound>,
+    ) -> io::Result<(Transports, Vec<(Transport, SocketAddr)>)> {
+        let mut bound = Vec::new();
+        let mut udp_sockets = Vec::new();
+        for addr in udp {
+            let sock = UdpSocket::bind(addr)
+                .await
+                .map_err(|e| io::Error::new(e.kind(), format!("udp {addr}: {e}")))?;
+            bound.push((Transport::Udp, sock.local_addr()?));
+            udp_sockets.push(Arc::new(sock));
+        }
+        let mut listeners = Vec::new();
+        for addr in tcp {
+            let l = TcpListener::bind(addr)
+                .await
+                .map_err(|e| io::Error::new(e.kind(), format!("tcp {addr}: {e}")))?;
+            bound.push((Transport::Tcp, l.local_addr()?));
+            listeners.push(l);
+        }
+        let t = Transports {
+            inner: Arc::new(Inner {
+                udp: udp_sockets.clone(),
+                streams: Mutex::new(HashMap::new()),
+                inbound,
+                public_address,
+                local_ips: Mutex::new(HashMap::new()),
+                user_agent,
+                stats: TransportStats::default(),
+            }),
+        };
+        for sock in udp_sockets {
+            tokio::spawn(t.clone().udp_loop(sock));
+        }
+        for l in listeners {
+            tokio::spawn(t.clone().accept_loop(l));
+        }
+        Ok((t, bound))
+    }
+
+    pub fn stats(&self) -> &TransportStats {
+        &self.inner.stats
+    }
+
+    /// Sends without waiting: UDP goes straight out, stream data is queued on its connection
+    /// (opening one if the carrier's has closed).
+    pub fn send(&self, t: Transmit) {
+        match t.peer.transport {
+            Transport::Udp => {
+                let Some(sock) = self.udp_for(t.peer.addr) else {
+                    tracing::warn!(peer = %t.peer, "no udp socket of this address family");
+                    return;
+                };
+                if let Err(e) = sock.try_send_to(&t.payload, t.peer.addr) {
+                    tracing::debug!(peer = %t.peer, error = %e, "udp send failed");
+                }
+            }
+            Transport::Tcp | Transport::Tls => {
+                let sender = self.lock_streams().get(&t.peer.addr).cloned();
+                match sender {
+                    Some(tx) if tx.send(t.payload.clone()).is_ok() => {}
+                    _ if t.peer.transport == Transport::Tcp => {
+                        tokio::spawn(self.clone().connect_and_send(t));
+                    }
+                    _ => tracing::warn!(peer = %t.peer, "no tls connection to send on"),
+                }
+            }
+        }
+    }
+
+    /// The address of ours that `peer` reaches: the configured public address, the socket's
+    /// own address when it is bound to one, or the source address the kernel would pick.
+    pub fn local_for(&self, socket: SocketAddr, peer: IpAddr) -> SocketAddr {
+        if let Some(public) = self.inner.public_address {
+            return SocketAddr::new(public, socket.port());
+        }
+        if !socket.ip().is_unspecified() {
+            return socket;
+        }
+        let mut cache = self
+            .inner
+            .local_ips
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let ip = *cache.entry(peer).or_insert_with(|| route_source(peer).unwrap_or(peer));
+        SocketAddr::new(ip, socket.port())
+    }
+
+    fn udp_for(&self, to: SocketAddr) -> Option<&Arc<UdpSocket>> {
+        let same_family = |s: &&Arc<UdpSocket>| {
+            s.local_addr()
+                .is_ok_and(|a| a.is_ipv4() == to.is_ipv4())
+        };
+        self.inner.udp.iter().find(same_family).or(self.inner.udp.first())
+    }
+
+    fn lock_streams(&self) -> std::sync::MutexGuard<'_, HashMap<SocketAddr, mpsc::UnboundedSender<Bytes>>> {
+        // A poisoned map is still a valid map: a panicking connection task left it consistent.
+        self.inner.streams.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    async fn udp_loop(self, sock: Arc<UdpSocket>) {
+        let bound = match sock.local_addr() {
+            Ok(a) => a,
+            Err(_) => return,
+        };
+        let mut buf = vec![0u8; 65536];
+        loop {
+            let (n, from) = match sock.recv_from(&mut buf).await {
+                Ok(r) => r,
+                Err(e) => {
+                    // ICMP port-unreachable from an earlier send surfaces here on Linux: not fatal.
+                    tracing::debug!(error = %e, "udp receive error");
+                    continue;
+                }
+            };
+            let peer = Peer::new(Transport::Udp, from);
+            if let Some(reply) = self.deliver(peer, bound, &buf[..n]).await {
+                let _ = sock.try_send_to(&reply, from);
+            }
+        }
+    }
+
+    /// Parses one message and hands it to the SIP core; returns a reply for what was refused.
+    async fn deliver(&self, peer: Peer, bound: SocketAddr, bytes: &[u8]) -> Option<Bytes> {
+        match codec::parse(bytes) {
+            Ok(msg) => {
+                let local = self.local_for(bound, peer.addr.ip());
+                let _ = self.inner.inbound.send(Inbound { peer, local, msg }).await;
+                None
+            }
+            Err(m) if m.error == CodecError::Empty => None,
+            Err(m) => {
+                let reply = m.reply(&self.inner.user_agent);
+                let counter = if reply.is_some() {
+                    &self.inner.stats.malformed_answered
+                } else {
+                    &self.inner.stats.malformed_dropped
+                };
+                counter.fetch_add(1, Ordering::Relaxed);
+                tracing::info!(%peer, error = %m.error, answered = reply.is_some(), "malformed sip message");
+                reply
+            }
+        }
+    }
+
+    async fn accept_loop(self, listener: TcpListener) {
+        loop {
+            let (stream, from) = match listener.accept().await {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::warn!(error = %e, "tcp accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            if self.lock_streams().len() >= MAX_STREAMS {
+                tracing::warn!(%from, "too many sip connections: refusing");
+                continue;
+            }
+            let _ = stream.set_nodelay(true);
+            let Ok(bound) = stream.local_addr() else {
+                continue;
+            };
+            tokio::spawn(self.clone().run_stream(stream, Transport::Tcp, from, bound));
+        }
+    }
+
+    async fn connect_and_send(self, t: Transmit) {
+        match TcpStream::connect(t.peer.addr).await {
+            Ok(stream) => {
+                let Ok(bound) = stream.local_addr() else {
+                    return;
+                };
+                let (tx, rx) = mpsc::unbounded_channel();
+                let _ = tx.send(t.payload);
+                self.lock_streams().insert(t.peer.addr, tx);
+                self.run_stream_with(stream, Transport::Tcp, t.peer.addr, bound, rx)
+                    .await;
+            }
+            Err(e) => tracing::info!(peer = %t.peer, error = %e, "tcp connect failed"),
+        }
+    }
+
+    async fn run_stream<S>(self, stream: S, transport: Transport, from: SocketAddr, bound: SocketAddr)
+    where
+        S: AsyncRead + AsyncWrite + Send + 'static,
+    {
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.lock_streams().insert(from, tx);
+        self.run_stream_with(stream, transport, from, bound, rx).await;
+    }
+
+    /// One stream connection: a writer draining its queue and a reader framing by
+    /// Content-Length. The connection is dropped from the registry when either side ends.
+    async fn run_stream_with<S>(
+        self,
+        stream: S,
+        transport: Transport,
+        from: SocketAddr,
+        bound: SocketAddr,
+        mut outgoing: mpsc::UnboundedReceiver<Bytes>,
+    ) where
+        S: AsyncRead + AsyncWrite + Send + 'static,
+    {
+        let (mut reader, mut writer) = tokio::io::split(stream);
+        let peer = Peer::new(transport, from);
+        let (pong_tx, mut pong_rx) = mpsc::unbounded_channel::<Bytes>();
+        let write_task = tokio::spawn(async move {
+            loop {
+                let chunk = tokio::select! {
+                    Some(c) = outgoing.recv() => c,
+                    Some(c) = pong_rx.recv() => c,
+                    else => break,
+                };
+                if writer.write_all(&chunk).await.is_err() {
+                    break;
+                }
+            }
+        });
+        let mut buf = BytesMut::with_capacity(8192);
+        'read: loop {
+            match reader.read_buf(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+            loop {
+                match codec::frame_stream(&buf) {
+                    Ok(Frame::Incomplete) => break,
+                    Ok(Frame::KeepAlive { n, ping }) => {
+                        buf.advance(n);
+                        if ping {
+                            let _ = pong_tx.send(Bytes::from_static(b"\r\n"));
+                        }
+                    }
+                    Ok(Frame::Message(n)) => {
+                        let msg = buf.split_to(n).freeze();
+                        if let Some(reply) = self.deliver(peer, bound, &msg).await {
+                            let _ = pong_tx.send(reply);
+                        }
+                    }
+                    Err(e) => {
+                        // Without a trustworthy Content-Length the stream has lost its framing:
+                        // answer what we can and close, as RFC 3261 §18.3 allows.
+                        self.inner
+                            .stats
+                            .stream_framing_errors
+                            .fetch_add(1, Ordering::Relaxed);
+                        tracing::info!(%peer, error = %e, "closing sip stream that cannot be framed");
+                        if let Err(m) = codec::parse(&buf) {
+                            if let Some(reply) = m.reply(&self.inner.user_agent) {
+                                let _ = pong_tx.send(reply);
+                            }
+                        }
+                        break 'read;
+                    }
+                }
+            }
+        }
+        self.lock_streams().remove(&from);
+        drop(pong_tx);
+        let _ = write_task.await;
+    }
+}
+
+/// The source address the kernel routes from toward `peer`, found by connecting a UDP socket
+/// (no packet is sent).
+fn route_source(peer: IpAddr) -> Option<IpAddr> {
+    let any: SocketAddr = if peer.is_ipv4() {
+        ([0, 0, 0, 0], 0).into()
+    } else {
+        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+    };
+    let s = std::net::UdpSocket::bind(any).ok()?;
+    s.connect(SocketAddr::new(peer, 9)).ok()?;
+    s.local_addr().ok().map(|a| a.ip())
+}

@@ -1,0 +1,649 @@
+//! The carrier-facing user agent: a sans-IO core above the transaction layer.
+//!
+//! It answers everything that needs no call (OPTIONS, 403 for strangers, 405/481/483), keeps one
+//! [`Dialog`] per call, re-sends our 2xx until the ACK comes, and turns the rest into
+//! [`CallEvent`]s for the call actors. Call actors answer through [`UserAgent::answer`],
+//! [`UserAgent::hangup`] and friends. Time is passed in; the tokio shell drives it.
+mod dialog;
+#[cfg(test)]
+mod tests;
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use bytes::Bytes;
+use rsip::headers::UntypedHeader;
+use rsip::Header;
+
+pub use dialog::{contact_for, CallRef, Dialog, DialogState};
+use dialog::Pending2xx;
+
+use crate::config::TrunkConfig;
+use crate::sip::message::{self, call_id, content_type, cseq, max_forwards, response_to, to_tag};
+use crate::sip::peer::Peer;
+use crate::sip::transaction::{
+    TimerConfig, TransactionEvent, TransactionKey, TransactionLayer, Transmit,
+};
+
+/// What happened to a call, for the call actor that owns it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallEvent {
+    /// A new call from a trunk. The actor rings, answers or rejects it.
+    Incoming {
+        call: CallRef,
+        trunk: String,
+        from: String,
+        to: String,
+        /// The SDP offer; `None` for a late-offer INVITE (we offer in the 200, the ACK answers).
+        offer: Option<Vec<u8>>,
+        local: SocketAddr,
+        peer: Peer,
+    },
+    /// The ACK for our 2xx arrived; it carries the answer when the INVITE had no offer.
+    Confirmed { call: CallRef, answer: Option<Vec<u8>> },
+    /// A re-INVITE (hold, unhold, new media address); answer with [`UserAgent::answer_reinvite`].
+    ReInvite { call: CallRef, offer: Option<Vec<u8>> },
+    /// An INFO inside the dialog (SIP INFO DTMF, later).
+    Info { call: CallRef, content_type: String, body: Vec<u8> },
+    /// The call is over; no more commands for it are accepted.
+    Ended { call: CallRef, reason: EndReason },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndReason {
+    RemoteBye,
+    Cancelled,
+    /// Our 2xx was never acknowledged (64·T1): we sent BYE.
+    NoAck,
+    /// Our BYE or rejection.
+    Local,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum UaError {
+    #[error("no call {0}")]
+    UnknownCall(CallRef),
+    #[error("call {0} is in state {1:?}, cannot {2}")]
+    WrongState(CallRef, DialogState, &'static str),
+}
+
+/// Counters for ops: what the core refused or dropped.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct UaStats {
+    pub forbidden: u64,
+    pub no_dialog: u64,
+    pub calls_accepted: u64,
+}
+
+pub struct UserAgent {
+    tx: TransactionLayer,
+    timers: TimerConfig,
+    user_agent: String,
+    trunks: Vec<TrunkConfig>,
+    dialogs: HashMap<CallRef, Dialog>,
+    by_dialog_id: HashMap<(String, String), CallRef>,
+    by_server_tx: HashMap<TransactionKey, CallRef>,
+    by_client_tx: HashMap<TransactionKey, CallRef>,
+    next_call: CallRef,
+    /// Our address for the message being handled, so events created from it can carry it.
+    current_local: Option<SocketAddr>,
+    events: VecDeque<CallEvent>,
+    /// 2xx retransmissions, which belong to the UAS core rather than a transaction.
+    own_transmits: VecDeque<Transmit>,
+    stats: UaStats,
+}
+
+impl UserAgent {
+    pub fn new(timers: TimerConfig, user_agent: String, trunks: Vec<TrunkConfig>) -> Self {
+        UserAgent {
+            tx: TransactionLayer::new(timers),
+            timers,
+            user_agent,
+            trunks,
+            dialogs: HashMap::new(),
+            by_dialog_id: HashMap::new(),
+            by_server_tx: HashMap::new(),
+            by_client_tx: HashMap::new(),
+            next_call: 1,
+            current_local: None,
+            events: VecDeque::new(),
+            own_transmits: VecDeque::new(),
+            stats: UaStats::default(),
+        }
+    }
+
+    /// New trunk definitions (config reload); calls in progress keep going.
+    pub fn set_trunks(&mut self, trunks: Vec<TrunkConfig>) {
+        self.trunks = trunks;
+    }
+
+    pub fn stats(&self) -> &UaStats {
+        &self.stats
+    }
+
+    pub fn active_calls(&self) -> usize {
+        self.dialogs.len()
+    }
+
+    /// A parsed message arrived from `peer` on our socket `local`.
+    pub fn handle_message(
+        &mut self,
+        now: Instant,
+        peer: Peer,
+        local: SocketAddr,
+        msg: rsip::SipMessage,
+    ) {
+        self.current_local = Some(local);
+        if let Err(e) = self.tx.handle_message(now, peer, msg) {
+            tracing::debug!(%peer, error = %e, "message the transaction layer cannot place");
+        }
+        self.drain_tx_events(now);
+        self.current_local = None;
+    }
+
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let retransmit = self
+            .dialogs
+            .values()
+            .filter_map(|d| d.pending_2xx.as_ref().map(|p| p.next.min(p.give_up)))
+            .min();
+        match (self.tx.poll_timeout(), retransmit) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.tx.handle_timeout(now);
+        self.drain_tx_events(now);
+        let mut no_ack = Vec::new();
+        for d in self.dialogs.values_mut() {
+            let Some(p) = d.pending_2xx.as_mut() else {
+                continue;
+            };
+            if now >= p.give_up {
+                no_ack.push(d.call);
+            } else if now >= p.next {
+                self.own_transmits.push_back(Transmit {
+                    peer: d.peer,
+                    payload: p.payload.clone(),
+                });
+                p.interval = (p.interval * 2).min(self.timers.t2);
+                p.next = now + p.interval;
+            }
+        }
+        for call in no_ack {
+            tracing::info!(call, "no ACK for our 2xx within 64*T1: ending the call with BYE");
+            self.send_bye(now, call);
+            self.events.push_back(CallEvent::Ended {
+                call,
+                reason: EndReason::NoAck,
+            });
+        }
+    }
+
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.own_transmits
+            .pop_front()
+            .or_else(|| self.tx.poll_transmit())
+    }
+
+    pub fn poll_event(&mut self) -> Option<CallEvent> {
+        self.events.pop_front()
+    }
+
+    /// 180 Ringing.
+    pub fn ring(&mut self, now: Instant, call: CallRef) -> Result<(), UaError> {
+        self.provisional_or_final(now, call, 180, None, None)
+    }
+
+    /// 200 OK with our SDP (an answer, or an offer for a late-offer INVITE).
+    pub fn answer(&mut self, now: Instant, call: CallRef, sdp: Vec<u8>) -> Result<(), UaError> {
+        self.provisional_or_final(now, call, 200, None, Some(sdp))
+    }
+
+    /// A final error response to the INVITE (486, 488, 480…); the call ends.
+    pub fn reject(
+        &mut self,
+        now: Instant,
+        call: CallRef,
+        code: u16,
+        reason: Option<&str>,
+    ) -> Result<(), UaError> {
+        self.provisional_or_final(now, call, code, reason, None)
+    }
+
+    /// Answers a pending re-INVITE: `Ok(sdp)` → 200 with it, `Err(code)` → that error (488…).
+    pub fn answer_reinvite(
+        &mut self,
+        now: Instant,
+        call: CallRef,
+        answer: Result<Vec<u8>, u16>,
+    ) -> Result<(), UaError> {
+        let d = self.dialogs.get_mut(&call).ok_or(UaError::UnknownCall(call))?;
+        let (key, req) = d
+            .reinvite
+            .take()
+            .ok_or(UaError::WrongState(call, d.state, "answer a re-invite"))?;
+        let code = answer.as_ref().err().copied().unwrap_or(200);
+        let mut resp = response_to(&req, code, None, Some(&d.local_tag));
+        if let Ok(sdp) = answer {
+            self.decorate_2xx(&mut resp, call, sdp);
+        }
+        self.respond(now, &key, resp.clone());
+        if code == 200 {
+            let cseq = cseq(&req.headers).map(|c| c.0).unwrap_or_default();
+            self.start_2xx_retransmission(now, call, cseq, resp);
+        }
+        Ok(())
+    }
+
+    /// Ends a call from our side: BYE when answered, 480 while still ringing.
+    pub fn hangup(&mut self, now: Instant, call: CallRef) -> Result<(), UaError> {
+        let d = self.dialogs.get(&call).ok_or(UaError::UnknownCall(call))?;
+        match d.state {
+            DialogState::Early => {
+                self.provisional_or_final(now, call, 480, None, None)?;
+            }
+            DialogState::Answered | DialogState::Confirmed => self.send_bye(now, call),
+            DialogState::Terminating => {}
+        }
+        Ok(())
+    }
+
+    fn provisional_or_final(
+        &mut self,
+        now: Instant,
+        call: CallRef,
+        code: u16,
+        reason: Option<&str>,
+        sdp: Option<Vec<u8>>,
+    ) -> Result<(), UaError> {
+        let d = self.dialogs.get_mut(&call).ok_or(UaError::UnknownCall(call))?;
+        let (Some(key), DialogState::Early) = (d.invite_tx.clone(), d.state) else {
+            return Err(UaError::WrongState(call, d.state, "answer the invite"));
+        };
+        let mut resp = response_to(&d.invite, code, reason, Some(&d.local_tag));
+        if code >= 200 {
+            d.invite_tx = None;
+        }
+        let invite_cseq = d.invite_cseq;
+        if (200..300).contains(&code) {
+            d.state = DialogState::Answered;
+            self.decorate_2xx(&mut resp, call, sdp.unwrap_or_default());
+            self.respond(now, &key, resp.clone());
+            self.start_2xx_retransmission(now, call, invite_cseq, resp);
+        } else if code >= 300 {
+            self.respond(now, &key, resp);
+            self.remove(call);
+            self.events.push_back(CallEvent::Ended {
+                call,
+                reason: EndReason::Local,
+            });
+        } else {
+            if code > 100 {
+                let contact = d.contact();
+                resp.headers.push(Header::Contact(rsip::headers::Contact::new(contact)));
+            }
+            self.respond(now, &key, resp);
+        }
+        Ok(())
+    }
+
+    fn decorate_2xx(&self, resp: &mut rsip::Response, call: CallRef, sdp: Vec<u8>) {
+        let Some(d) = self.dialogs.get(&call) else {
+            return;
+        };
+        resp.headers
+            .push(Header::Contact(rsip::headers::Contact::new(d.contact())));
+        message::push(&mut resp.headers, "Allow", message::ALLOW);
+        resp.headers
+            .push(Header::Server(rsip::headers::Server::new(self.user_agent.clone())));
+        let ct = (!sdp.is_empty()).then_some("application/sdp");
+        message::set_body(&mut resp.headers, &mut resp.body, ct, sdp);
+    }
+
+    fn start_2xx_retransmission(
+        &mut self,
+        now: Instant,
+        call: CallRef,
+        cseq: u32,
+        resp: rsip::Response,
+    ) {
+        if let Some(d) = self.dialogs.get_mut(&call) {
+            // Over TCP the transport is reliable and the 2xx is not re-sent, but the ACK is still
+            // awaited for 64·T1 before the call is given up.
+            let first = if d.peer.transport.is_reliable() {
+                now + self.timers.t1 * 64
+            } else {
+                now + self.timers.t1
+            };
+            d.pending_2xx = Some(Pending2xx {
+                cseq,
+                payload: Bytes::from(resp.to_string()),
+                next: first,
+                interval: self.timers.t1,
+                give_up: now + self.timers.t1 * 64,
+            });
+        }
+    }
+
+    fn respond(&mut self, now: Instant, key: &TransactionKey, resp: rsip::Response) {
+        if let Err(e) = self.tx.respond(now, key, resp) {
+            tracing::debug!(error = %e, "response for a finished transaction dropped");
+        }
+    }
+
+    fn send_bye(&mut self, now: Instant, call: CallRef) {
+        let Some(d) = self.dialogs.get_mut(&call) else {
+            return;
+        };
+        d.pending_2xx = None;
+        d.state = DialogState::Terminating;
+        let bye = d.bye(&self.user_agent);
+        let peer = d.peer;
+        let key = self.tx.send_request(now, peer, bye);
+        if let Some(d) = self.dialogs.get_mut(&call) {
+            d.bye_tx = Some(key.clone());
+        }
+        self.by_client_tx.insert(key, call);
+    }
+
+    fn remove(&mut self, call: CallRef) {
+        if let Some(d) = self.dialogs.remove(&call) {
+            self.by_dialog_id.remove(&(d.call_id, d.local_tag));
+            self.by_server_tx.retain(|_, c| *c != call);
+            self.by_client_tx.retain(|_, c| *c != call);
+        }
+    }
+
+    fn drain_tx_events(&mut self, now: Instant) {
+        while let Some(ev) = self.tx.poll_event() {
+            match ev {
+                TransactionEvent::Request {
+                    key,
+                    peer,
+                    request,
+                    cancels,
+                } => self.on_request(now, key, peer, request, cancels),
+                TransactionEvent::Ack { request, .. } => self.on_ack(request),
+                TransactionEvent::Response { key, response } => {
+                    if response.status_code.code() >= 200 {
+                        self.on_client_final(&key);
+                    }
+                }
+                TransactionEvent::Timeout { key } => {
+                    self.on_client_final(&key);
+                }
+                TransactionEvent::StrayResponse { .. } => {}
+                TransactionEvent::Terminated { key } => {
+                    self.by_server_tx.remove(&key);
+                }
+            }
+        }
+    }
+
+    /// Our BYE got its final answer or timed out: the dialog is gone either way.
+    fn on_client_final(&mut self, key: &TransactionKey) {
+        if let Some(call) = self.by_client_tx.remove(key) {
+            self.remove(call);
+        }
+    }
+
+    fn on_ack(&mut self, ack: rsip::Request) {
+        let h = &ack.headers;
+        let (Some(cid), Some(tag)) = (call_id(h), to_tag(h)) else {
+            return;
+        };
+        let Some(&call) = self.by_dialog_id.get(&(cid.to_string(), tag.to_string())) else {
+            return;
+        };
+        let Some(d) = self.dialogs.get_mut(&call) else {
+            return;
+        };
+        let ack_cseq = cseq(h).map(|c| c.0);
+        if d.pending_2xx.as_ref().map(|p| p.cseq) != ack_cseq {
+            return; // a retransmitted ACK, or one for another INVITE
+        }
+        d.pending_2xx = None;
+        if d.state == DialogState::Answered {
+            d.state = DialogState::Confirmed;
+        }
+        let answer = (!ack.body.is_empty()).then_some(ack.body);
+        self.events.push_back(CallEvent::Confirmed { call, answer });
+    }
+
+    fn on_request(
+        &mut self,
+        now: Instant,
+        key: TransactionKey,
+        peer: Peer,
+        req: rsip::Request,
+        cancels: Option<TransactionKey>,
+    ) {
+        let Some(trunk) = self.trunks.iter().find(|t| t.accepts(peer.addr.ip())) else {
+            self.stats.forbidden += 1;
+            tracing::info!(%peer, method = %req.method, "request from an address no trunk allows");
+            return self.reply(now, &key, &req, 403, None);
+        };
+        let trunk = trunk.name.clone();
+        if req.method != rsip::Method::Options && max_forwards(&req.headers) == Some(0) {
+            return self.reply(now, &key, &req, 483, None);
+        }
+        if to_tag(&req.headers).is_some() {
+            return self.on_in_dialog(now, key, req);
+        }
+        match req.method {
+            rsip::Method::Invite => self.on_invite(now, key, peer, trunk, req),
+            rsip::Method::Options => self.reply(now, &key, &req, 200, None),
+            rsip::Method::Cancel => self.on_cancel(now, &key, &req, cancels),
+            rsip::Method::Bye | rsip::Method::Info | rsip::Method::Update | rsip::Method::PRack => {
+                self.stats.no_dialog += 1;
+                self.reply(now, &key, &req, 481, None)
+            }
+            _ => self.reply(now, &key, &req, 405, None),
+        }
+    }
+
+    fn on_invite(
+        &mut self,
+        now: Instant,
+        key: TransactionKey,
+        peer: Peer,
+        trunk: String,
+        req: rsip::Request,
+    ) {
+        if !req.body.is_empty()
+            && !content_type(&req.headers)
+                .is_some_and(|ct| ct.to_ascii_lowercase().starts_with("application/sdp"))
+        {
+            return self.reply(now, &key, &req, 415, None);
+        }
+        if let Some(req_ext) = message::header(&req.headers, "Require") {
+            tracing::info!(%peer, require = req_ext, "INVITE requires an extension we lack");
+            return self.reply(now, &key, &req, 420, None);
+        }
+        let (Some(cid), Some((seq, _))) = (
+            call_id(&req.headers).map(str::to_string),
+            cseq(&req.headers),
+        ) else {
+            return self.reply(now, &key, &req, 400, Some("Missing Call-ID or CSeq"));
+        };
+        let call = self.next_call;
+        self.next_call += 1;
+        let local_tag = message::new_tag();
+        let local = self.current_local.unwrap_or(peer.addr);
+        let h = &req.headers;
+        let from = message::header(h, "From").unwrap_or_default().to_string();
+        let to = message::header(h, "To").unwrap_or_default().to_string();
+        let offer = (!req.body.is_empty()).then(|| req.body.clone());
+        let dialog = Dialog {
+            call,
+            call_id: cid.clone(),
+            local_tag: local_tag.clone(),
+            peer,
+            local,
+            state: DialogState::Early,
+            invite_cseq: seq,
+            invite_tx: Some(key.clone()),
+            reinvite: None,
+            bye_tx: None,
+            remote_cseq: seq,
+            local_cseq: 0,
+            pending_2xx: None,
+            invite: req,
+        };
+        self.by_dialog_id.insert((cid, local_tag), call);
+        self.by_server_tx.insert(key.clone(), call);
+        let trying = response_to(&dialog.invite, 100, None, None);
+        self.dialogs.insert(call, dialog);
+        self.respond(now, &key, trying);
+        self.stats.calls_accepted += 1;
+        self.events.push_back(CallEvent::Incoming {
+            call,
+            trunk,
+            from,
+            to,
+            offer,
+            local,
+            peer,
+        });
+    }
+
+    fn on_cancel(
+        &mut self,
+        now: Instant,
+        key: &TransactionKey,
+        req: &rsip::Request,
+        cancels: Option<TransactionKey>,
+    ) {
+        let call = cancels.as_ref().and_then(|k| self.by_server_tx.get(k).copied());
+        let Some(call) = call else {
+            return self.reply(now, key, req, 481, None);
+        };
+        self.reply(now, key, req, 200, None);
+        let still_ringing = self
+            .dialogs
+            .get(&call)
+            .is_some_and(|d| d.state == DialogState::Early);
+        if still_ringing {
+            // RFC 3261 §9.2: the INVITE gets 487 and the call ends. A CANCEL that lost the race
+            // against our 200 only gets its own 200 and the call stays up.
+            let _ = self.provisional_or_final(now, call, 487, None, None);
+            if let Some(ev) = self.events.back_mut() {
+                *ev = CallEvent::Ended {
+                    call,
+                    reason: EndReason::Cancelled,
+                };
+            }
+        }
+    }
+
+    fn on_in_dialog(
+        &mut self,
+        now: Instant,
+        key: TransactionKey,
+        req: rsip::Request,
+    ) {
+        let h = &req.headers;
+        let id = (
+            call_id(h).unwrap_or_default().to_string(),
+            to_tag(h).unwrap_or_default().to_string(),
+        );
+        let Some(&call) = self.by_dialog_id.get(&id) else {
+            self.stats.no_dialog += 1;
+            return self.reply(now, &key, &req, 481, None);
+        };
+        let seq = cseq(h).map(|c| c.0).unwrap_or_default();
+        let Some(d) = self.dialogs.get_mut(&call) else {
+            return self.reply(now, &key, &req, 481, None);
+        };
+        if req.method != rsip::Method::Cancel {
+            // RFC 3261 §12.2.2: a lower CSeq than one already seen is out of order.
+            if seq < d.remote_cseq || (seq == d.remote_cseq && req.method == rsip::Method::Invite)
+            {
+                return self.reply(now, &key, &req, 500, Some("CSeq Out Of Order"));
+            }
+            d.remote_cseq = seq;
+        }
+        let tag = d.local_tag.clone();
+        match req.method {
+            rsip::Method::Bye => {
+                self.reply_in_dialog(now, &key, &req, 200, &tag);
+                self.remove(call);
+                self.events.push_back(CallEvent::Ended {
+                    call,
+                    reason: EndReason::RemoteBye,
+                });
+            }
+            rsip::Method::Invite => {
+                if d.reinvite.is_some() || d.pending_2xx.is_some() {
+                    // RFC 3261 §14.2: one INVITE transaction at a time in each direction.
+                    let mut resp = response_to(&req, 500, None, Some(&tag));
+                    message::push(&mut resp.headers, "Retry-After", "1");
+                    return self.respond(now, &key, resp);
+                }
+                let offer = (!req.body.is_empty()).then(|| req.body.clone());
+                d.reinvite = Some((key.clone(), req));
+                self.events.push_back(CallEvent::ReInvite { call, offer });
+            }
+            rsip::Method::Info => {
+                self.reply_in_dialog(now, &key, &req, 200, &tag);
+                self.events.push_back(CallEvent::Info {
+                    call,
+                    content_type: content_type(h).unwrap_or_default().to_string(),
+                    body: req.body.clone(),
+                });
+            }
+            rsip::Method::Options => self.reply_in_dialog(now, &key, &req, 200, &tag),
+            rsip::Method::Ack => {}
+            _ => self.reply_in_dialog(now, &key, &req, 405, &tag),
+        }
+    }
+
+    /// Answers a request outside any dialog (a fresh To tag on each answer).
+    fn reply(
+        &mut self,
+        now: Instant,
+        key: &TransactionKey,
+        req: &rsip::Request,
+        code: u16,
+        reason: Option<&str>,
+    ) {
+        let tag = message::new_tag();
+        self.reply_with_tag(now, key, req, code, reason, &tag);
+    }
+
+    fn reply_in_dialog(
+        &mut self,
+        now: Instant,
+        key: &TransactionKey,
+        req: &rsip::Request,
+        code: u16,
+        tag: &str,
+    ) {
+        self.reply_with_tag(now, key, req, code, None, tag);
+    }
+
+    fn reply_with_tag(
+        &mut self,
+        now: Instant,
+        key: &TransactionKey,
+        req: &rsip::Request,
+        code: u16,
+        reason: Option<&str>,
+        tag: &str,
+    ) {
+        let mut resp = response_to(req, code, reason, Some(tag));
+        if matches!(code, 200 | 405) {
+            message::push(&mut resp.headers, "Allow", message::ALLOW);
+        }
+        if code == 200 && req.method == rsip::Method::Options {
+            message::push(&mut resp.headers, "Accept", "application/sdp");
+        }
+        resp.headers
+            .push(Header::Server(rsip::headers::Server::new(self.user_agent.clone())));
+        self.respond(now, key, resp);
+    }
+}
