@@ -6,5 +6,6 @@
 pub mod call;
 pub mod config;
 pub mod ivr;
+pub mod media;
 pub mod ops;
 pub mod sip;

@@ -1,1 +1,129 @@
-fn main() {}
+//! The `trunkgate` daemon and its command line.
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+use tokio::sync::{mpsc, watch};
+
+use trunkgate::call::actor::{CallContext, Spawner};
+use trunkgate::call::ivr_call::load_prompts;
+use trunkgate::call::ports::RtpPorts;
+use trunkgate::config::{self, Config};
+use trunkgate::sip::endpoint::{self, SipStatus};
+use trunkgate::sip::transaction::TimerConfig;
+use trunkgate::sip::transport::Transports;
+use trunkgate::sip::ua::UserAgent;
+
+#[derive(Parser)]
+#[command(version, about = "Branch-office voice edge: carrier SIP trunks, local IVR, remote agents")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gateway. Without --config, the built-in example configuration is used (SIP on
+    /// port 5060, calls accepted from loopback, prompts from ./prompts).
+    Run {
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// Validate a configuration file: exit 0 when it is valid, else print every problem as
+    /// FILE:LINE:COLUMN: KEY: message and exit 1.
+    CheckConfig { file: PathBuf },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::CheckConfig { file } => match config::load(&file) {
+            Ok(_) => {
+                println!("{}: ok", file.display());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Run { config } => {
+            let loaded = match &config {
+                Some(path) => config::load(path),
+                None => config::embedded(&std::env::current_dir().unwrap_or_default()),
+            };
+            let config = match loaded {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            trunkgate::ops::init_logging();
+            let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("cannot start the runtime: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match runtime.block_on(run(config)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    tracing::error!("{e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
+
+async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
+    let prompts = load_prompts(&config)?;
+    tracing::info!(prompts = prompts.len(), "prompts loaded");
+    let (inbound_tx, inbound_rx) = mpsc::channel(4096);
+    let (transports, bound) = Transports::bind(
+        &config.sip.udp,
+        &config.sip.tcp,
+        config.sip.public_address,
+        config.sip.user_agent.clone(),
+        inbound_tx,
+    )
+    .await?;
+    let listening: Vec<String> = bound
+        .iter()
+        .map(|(t, a)| format!("{}={a}", t.via_token().to_lowercase()))
+        .collect();
+    // Test harnesses and operators read the real ports (port 0 = any) from this line.
+    tracing::info!("listening {}", listening.join(" "));
+    let ua = UserAgent::new(
+        TimerConfig::default(),
+        config.sip.user_agent.clone(),
+        config.trunks.clone(),
+    );
+    let ctx = Arc::new(CallContext {
+        ports: RtpPorts::new(config.media.rtp_port_min, config.media.rtp_port_max),
+        prompts: Arc::new(prompts),
+        config: Arc::new(config),
+    });
+    let (status_tx, _status_rx) = watch::channel(SipStatus::default());
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let sip = tokio::spawn(endpoint::run(
+        ua,
+        transports,
+        inbound_rx,
+        Spawner(ctx),
+        status_tx,
+        shutdown_rx,
+    ));
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    tracing::info!("shutting down");
+    let _ = shutdown_tx.send(true);
+    let _ = sip.await;
+    Ok(())
+}

@@ -1,0 +1,137 @@
+//! A call answered by the local IVR, as a sans-IO core: the carrier leg's audio and digits go
+//! into the menu engine, its prompts come back out as audio, frame by frame.
+//!
+//! The shell calls [`IvrCall::tick`] once per packetisation interval; everything else (IVR
+//! timeouts, RTCP reports) is checked at those ticks, which keeps one timer per call.
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::call::leg::{CarrierLeg, MediaTransmit};
+use crate::ivr::{IvrConfig, IvrOutput, IvrSession};
+use crate::media::prompt::{Prompt, PromptPlayer};
+
+/// Prompts by name, converted once at startup.
+pub type PromptLibrary = HashMap<String, Prompt>;
+
+/// What the call wants from the SIP side.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallAction {
+    Hangup,
+    /// A named destination from the IVR; later issues route these (queue, voicemail, PSTN).
+    Transfer { target: String, digits: String },
+}
+
+pub struct IvrCall {
+    pub leg: CarrierLeg,
+    ivr: IvrSession,
+    player: PromptPlayer,
+    prompts: Arc<PromptLibrary>,
+    frame: Vec<i16>,
+    was_playing: bool,
+    actions: VecDeque<CallAction>,
+    digits_heard: String,
+}
+
+impl IvrCall {
+    pub fn new(
+        now: Instant,
+        leg: CarrierLeg,
+        ivr: Arc<IvrConfig>,
+        start_menu: &str,
+        prompts: Arc<PromptLibrary>,
+    ) -> Result<Self, crate::ivr::IvrError> {
+        let samples = leg.samples_per_frame();
+        let mut call = IvrCall {
+            ivr: IvrSession::new(ivr, start_menu, now)?,
+            player: PromptPlayer::new(samples),
+            frame: vec![0; samples],
+            leg,
+            prompts,
+            was_playing: false,
+            actions: VecDeque::new(),
+            digits_heard: String::new(),
+        };
+        call.drive_ivr(now);
+        Ok(call)
+    }
+
+    /// One packetisation interval: send the next prompt frame, play out what the carrier sent,
+    /// feed detected digits and elapsed time to the menu engine.
+    pub fn tick(&mut self, now: Instant) {
+        let playing = self.player.next_frame(&mut self.frame);
+        self.leg.tick(now, &self.frame);
+        if self.was_playing && !playing {
+            self.ivr.on_playback_finished(now);
+        }
+        self.was_playing = playing;
+        while let Some(d) = self.leg.poll_digit() {
+            tracing::debug!(digit = %d, "dtmf");
+            self.digits_heard.push(d);
+            self.ivr.on_digit(now, d);
+        }
+        if self.ivr.poll_timeout().is_some_and(|t| t <= now) {
+            self.ivr.handle_timeout(now);
+        }
+        self.leg.handle_timeout(now);
+        self.drive_ivr(now);
+    }
+
+    fn drive_ivr(&mut self, now: Instant) {
+        while let Some(out) = self.ivr.poll_output() {
+            match out {
+                IvrOutput::Play(names) => {
+                    for name in &names {
+                        match self.prompts.get(name) {
+                            Some(p) => self.player.enqueue(p.clone()),
+                            None => tracing::warn!(prompt = %name, "prompt not loaded: skipped"),
+                        }
+                    }
+                    if !self.player.is_playing() && !self.was_playing {
+                        // Nothing playable: the engine must still hear that playback ended.
+                        self.ivr.on_playback_finished(now);
+                    }
+                }
+                IvrOutput::StopPlayback => {
+                    self.player.clear();
+                    self.was_playing = false;
+                }
+                IvrOutput::Hangup => self.actions.push_back(CallAction::Hangup),
+                IvrOutput::Transfer { target, digits } => {
+                    self.actions.push_back(CallAction::Transfer { target, digits })
+                }
+            }
+        }
+    }
+
+    pub fn poll_action(&mut self) -> Option<CallAction> {
+        self.actions.pop_front()
+    }
+
+    pub fn poll_transmit(&mut self) -> Option<MediaTransmit> {
+        self.leg.poll_transmit()
+    }
+
+    /// Every digit the caller pressed, in order (for the call record).
+    pub fn digits_heard(&self) -> &str {
+        &self.digits_heard
+    }
+
+    pub fn current_menu(&self) -> &str {
+        self.ivr.current_menu()
+    }
+}
+
+/// Loads every prompt the IVR can play. Errors name the prompt file.
+pub fn load_prompts(
+    config: &crate::config::Config,
+) -> Result<PromptLibrary, crate::media::prompt::PromptError> {
+    let mut lib = PromptLibrary::new();
+    for name in config.ivr.prompt_names() {
+        lib.insert(name.clone(), Prompt::load(&config.prompt_path(&name))?);
+    }
+    Ok(lib)
+}
+
+#[cfg(test)]
+mod tests;

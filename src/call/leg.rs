@@ -1,0 +1,324 @@
+//! The carrier's media leg as a sans-IO core: RTP and RTCP in and out, the jitter buffer, G.711
+//! with concealment, and DTMF from both RFC 4733 events and in-band tones, merged.
+//!
+//! Symmetric RTP: we send to where the carrier's RTP really comes from, not where its SDP says,
+//! so a carrier (or its SBC) behind NAT still hears us. The first source latches; another source
+//! takes over only after the latched one has been silent for [`RELATCH_AFTER`], so a stray or
+//! spoofed packet cannot steal the stream mid-call.
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant, SystemTime};
+
+use crate::media::dtmf::{DtmfMerger, InbandDetector, Rfc4733Receiver, TelephoneEvent};
+use crate::media::g711::G711Law;
+use crate::media::jitter::{JitterBuffer, JitterConfig, Playout};
+use crate::media::plc::G711Concealer;
+use crate::media::rtcp::{RtcpConfig, RtcpSession, RtcpStats};
+use crate::media::rtp::{self, RtpSender};
+use crate::sip::sdp::{Codec, Negotiated};
+
+pub const SAMPLE_RATE: u32 = 8000;
+pub const RELATCH_AFTER: Duration = Duration::from_millis(500);
+
+/// A datagram for the shell to send from the leg's RTP or RTCP socket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MediaTransmit {
+    pub to: SocketAddr,
+    pub rtcp: bool,
+    pub payload: Vec<u8>,
+}
+
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct LegStats {
+    pub rtp_received: u64,
+    pub rtp_sent: u64,
+    pub rtp_rejected: u64,
+    pub digits: u64,
+}
+
+pub struct CarrierLeg {
+    neg: Negotiated,
+    law: G711Law,
+    samples_per_frame: usize,
+    symmetric: bool,
+    latched: Option<(SocketAddr, Instant)>,
+    latched_rtcp: Option<SocketAddr>,
+    jitter: JitterBuffer,
+    jitter_config: JitterConfig,
+    concealer: G711Concealer,
+    sender: RtpSender,
+    talk_spurt_start: bool,
+    rtcp: RtcpSession,
+    dtmf_events: Rfc4733Receiver,
+    inband: InbandDetector,
+    merger: DtmfMerger,
+    rx_ssrc: Option<u32>,
+    received: Vec<i16>,
+    encoded: Vec<u8>,
+    transmits: VecDeque<MediaTransmit>,
+    digits: VecDeque<char>,
+    stats: LegStats,
+}
+
+impl CarrierLeg {
+    pub fn new(
+        now: Instant,
+        wall_clock: SystemTime,
+        neg: Negotiated,
+        symmetric: bool,
+        jitter_min: Duration,
+        jitter_max: Duration,
+    ) -> Self {
+        let ssrc = rand::random();
+        let ptime = Duration::from_millis(neg.ptime_ms.clamp(10, 60).into());
+        let samples_per_frame = (SAMPLE_RATE as usize * ptime.as_millis() as usize) / 1000;
+        let jitter_config = JitterConfig {
+            clock_rate: SAMPLE_RATE,
+            frame: ptime,
+            min_delay: jitter_min,
+            max_delay: jitter_max.max(jitter_min),
+            max_frames: 100,
+        };
+        CarrierLeg {
+            law: law_of(neg.codec),
+            samples_per_frame,
+            symmetric,
+            latched: None,
+            latched_rtcp: None,
+            jitter: JitterBuffer::new(jitter_config.clone()),
+            jitter_config,
+            concealer: G711Concealer::new(samples_per_frame),
+            sender: RtpSender::with_random_start(ssrc, &mut rand::thread_rng()),
+            talk_spurt_start: true,
+            rtcp: RtcpSession::new(
+                RtcpConfig::g711(ssrc, format!("trunkgate-{ssrc:08x}")),
+                now,
+                wall_clock,
+                rand::rngs::StdRng::from_entropy(),
+            ),
+            dtmf_events: Rfc4733Receiver::new(),
+            inband: InbandDetector::new(SAMPLE_RATE),
+            merger: DtmfMerger::new(),
+            rx_ssrc: None,
+            received: vec![0; samples_per_frame],
+            encoded: Vec::with_capacity(samples_per_frame),
+            transmits: VecDeque::new(),
+            digits: VecDeque::new(),
+            stats: LegStats::default(),
+            neg,
+        }
+    }
+
+    pub fn samples_per_frame(&self) -> usize {
+        self.samples_per_frame
+    }
+
+    pub fn ptime(&self) -> Duration {
+        self.jitter_config.frame
+    }
+
+    pub fn negotiated(&self) -> &Negotiated {
+        &self.neg
+    }
+
+    /// A re-INVITE changed the media: direction (hold), address or codec.
+    pub fn renegotiate(&mut self, neg: Negotiated) {
+        if neg.remote_rtp != self.neg.remote_rtp || neg.codec != self.neg.codec {
+            self.latched = None;
+            self.latched_rtcp = None;
+            self.jitter.reset();
+        }
+        self.law = law_of(neg.codec);
+        if !self.neg.we_send() && neg.we_send() {
+            self.talk_spurt_start = true;
+        }
+        self.neg = neg;
+    }
+
+    pub fn handle_rtp(&mut self, now: Instant, from: SocketAddr, datagram: &[u8]) {
+        if rtp::looks_like_rtcp(datagram) {
+            return self.handle_rtcp(now, from, datagram);
+        }
+        let Ok(pkt) = rtp::parse(datagram) else {
+            self.stats.rtp_rejected += 1;
+            return;
+        };
+        let pt = pkt.header.payload_type;
+        let is_event = Some(pt) == self.neg.telephone_event_pt;
+        if pt != self.neg.payload_type && !is_event {
+            self.stats.rtp_rejected += 1;
+            return;
+        }
+        self.latch(now, from);
+        if self.rx_ssrc != Some(pkt.header.ssrc) {
+            if self.rx_ssrc.is_some() {
+                self.jitter.reset();
+                self.dtmf_events.reset();
+            }
+            self.rx_ssrc = Some(pkt.header.ssrc);
+        }
+        self.stats.rtp_received += 1;
+        self.rtcp.on_rtp_received(now, &pkt.header, pkt.payload.len());
+        if is_event {
+            if let Ok(ev) = TelephoneEvent::parse(pkt.payload) {
+                if let Some(d) = self
+                    .dtmf_events
+                    .on_packet(pkt.header.timestamp, pkt.header.marker, &ev)
+                {
+                    if let Some(d) = self.merger.on_rfc4733(now, d) {
+                        self.push_digit(d);
+                    }
+                }
+            }
+            return;
+        }
+        if self.neg.we_receive() {
+            self.jitter
+                .push(now, pkt.header.sequence, pkt.header.timestamp, pkt.payload);
+        }
+    }
+
+    pub fn handle_rtcp(&mut self, now: Instant, from: SocketAddr, datagram: &[u8]) {
+        if self.symmetric {
+            self.latched_rtcp = Some(from);
+        }
+        if let Err(e) = self.rtcp.on_rtcp(now, datagram) {
+            tracing::debug!(%from, error = %e, "rtcp packet dropped");
+        }
+    }
+
+    fn latch(&mut self, now: Instant, from: SocketAddr) {
+        if !self.symmetric {
+            return;
+        }
+        match self.latched {
+            Some((addr, _)) if addr == from => self.latched = Some((from, now)),
+            Some((_, last)) if now.duration_since(last) < RELATCH_AFTER => {}
+            _ => {
+                tracing::debug!(%from, "rtp latched");
+                self.latched = Some((from, now));
+            }
+        }
+    }
+
+    /// Where our RTP goes: the latched source, else the SDP address.
+    pub fn rtp_destination(&self) -> Option<SocketAddr> {
+        self.latched.map(|(a, _)| a).or(self.neg.remote_rtp)
+    }
+
+    fn rtcp_destination(&self) -> Option<SocketAddr> {
+        self.latched_rtcp
+            .or_else(|| self.latched.map(|(a, _)| SocketAddr::new(a.ip(), a.port() + 1)))
+            .or(self.neg.remote_rtcp)
+    }
+
+    fn push_digit(&mut self, d: char) {
+        self.stats.digits += 1;
+        self.digits.push_back(d);
+    }
+
+    /// One frame period: plays out one received frame (returned, decoded) and sends `outgoing`.
+    pub fn tick(&mut self, now: Instant, outgoing: &[i16]) -> &[i16] {
+        self.play_out(now);
+        self.send(now, outgoing);
+        &self.received
+    }
+
+    fn play_out(&mut self, now: Instant) {
+        match self.jitter.pop(now) {
+            Playout::Frame(payload) => {
+                self.received.clear();
+                self.law.decode(&payload, &mut self.received);
+                self.received.resize(self.samples_per_frame, 0);
+                self.concealer.good_frame(&mut self.received);
+            }
+            Playout::Conceal => self.concealer.conceal(&mut self.received),
+            Playout::Idle => self.received.fill(0),
+        }
+        // In-band detection runs on what the caller really sent; concealed audio is a guess.
+        if let Some(d) = self.inband.process(&self.received) {
+            if let Some(d) = self.merger.on_inband(now, d) {
+                self.push_digit(d);
+            }
+        }
+    }
+
+    fn send(&mut self, now: Instant, pcm: &[i16]) {
+        let samples = self.samples_per_frame as u32;
+        let Some(to) = self.rtp_destination().filter(|_| self.neg.we_send()) else {
+            // Keep the timestamp running while on hold so the stream resumes in step.
+            self.sender.skip_silence(samples);
+            self.talk_spurt_start = true;
+            return;
+        };
+        self.encoded.clear();
+        self.law.encode(&pcm[..pcm.len().min(self.samples_per_frame)], &mut self.encoded);
+        self.encoded.resize(self.samples_per_frame, self.law.silence_byte());
+        let header = self
+            .sender
+            .next_header(self.neg.payload_type, samples, self.talk_spurt_start);
+        self.talk_spurt_start = false;
+        let mut payload = Vec::with_capacity(rtp::FIXED_HEADER_LEN + self.encoded.len());
+        rtp::write(&header, &self.encoded, &mut payload);
+        self.rtcp.on_rtp_sent(now, self.encoded.len(), header.timestamp);
+        self.stats.rtp_sent += 1;
+        self.transmits.push_back(MediaTransmit {
+            to,
+            rtcp: false,
+            payload,
+        });
+    }
+
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.rtcp.poll_timeout().is_some_and(|t| t <= now) {
+            self.rtcp.handle_timeout(now);
+        }
+        while let Some(report) = self.rtcp.poll_transmit() {
+            if let Some(to) = self.rtcp_destination() {
+                self.transmits.push_back(MediaTransmit {
+                    to,
+                    rtcp: true,
+                    payload: report,
+                });
+            }
+        }
+        while self.rtcp.poll_event().is_some() {}
+    }
+
+    /// An RTCP BYE for the end of the call.
+    pub fn bye(&mut self, now: Instant) {
+        let bye = self.rtcp.bye(now, Some("call ended"));
+        if let Some(to) = self.rtcp_destination() {
+            self.transmits.push_back(MediaTransmit {
+                to,
+                rtcp: true,
+                payload: bye,
+            });
+        }
+    }
+
+    pub fn poll_transmit(&mut self) -> Option<MediaTransmit> {
+        self.transmits.pop_front()
+    }
+
+    pub fn poll_digit(&mut self) -> Option<char> {
+        self.digits.pop_front()
+    }
+
+    pub fn stats(&self) -> &LegStats {
+        &self.stats
+    }
+
+    pub fn rtcp_stats(&self) -> RtcpStats {
+        self.rtcp.stats()
+    }
+}
+
+fn law_of(codec: Codec) -> G711Law {
+    match codec {
+        Codec::Pcmu => G711Law::Ulaw,
+        Codec::Pcma => G711Law::Alaw,
+    }
+}
+
+use rand::SeedableRng as _;

@@ -1,0 +1,10 @@
+//! Media cores used beside every call leg: RTP/RTCP, the jitter buffer, G.711 with concealment,
+//! DTMF, tones and prompts. All sans-IO.
+pub mod dtmf;
+pub mod g711;
+pub mod jitter;
+pub mod plc;
+pub mod prompt;
+pub mod rtcp;
+pub mod rtp;
+pub mod tone;

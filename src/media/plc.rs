@@ -1,0 +1,434 @@
+//! Packet-loss concealment for G.711, in the PCM domain.
+//!
+//! A lost 20 ms frame played as silence is heard as a click and a hole; replayed as the last frame
+//! it buzzes. Voiced speech is nearly periodic over a few tens of milliseconds, so this follows the
+//! idea of ITU-T G.711 Appendix I, simplified for a playout path that cannot delay its output:
+//!
+//! 1. At the first lost sample, estimate the pitch period (5–15 ms) by normalised
+//!    autocorrelation of the last 20 ms against the history before it.
+//! 2. Replay the last pitch period of the history, widening the replayed span to two and then
+//!    three periods after 10 and 20 ms so that long erasures do not sound synthetic.
+//! 3. Keep full level for 10 ms, then fade linearly by 20 % per 10 ms: silence after 60 ms.
+//! 4. On the first good frame after a loss, cross-fade from the continued synthetic signal into
+//!    the real one over 4 ms plus 4 ms per further 10 ms of loss (at most 10 ms).
+//!
+//! Appendix I smooths the junction where the replay starts by rewriting the last few milliseconds
+//! already produced, which it can do because it holds its output back by 3.75 ms. Here that audio
+//! is already played, so instead each junction adds the step between the last played sample and
+//! the replayed one's predecessor, decaying linearly over a quarter period: the waveform stays
+//! continuous without adding delay.
+
+/// G.711 runs at 8 kHz; all lengths below are in samples at that rate.
+const SAMPLES_PER_MS: usize = 8;
+/// Long enough for three periods of the lowest pitch plus the sample before them (48.75 ms).
+const HISTORY_LEN: usize = 390;
+/// Pitch search range: 200 Hz down to 66 Hz covers most voices' fundamental.
+const PITCH_MIN: usize = 5 * SAMPLES_PER_MS;
+const PITCH_MAX: usize = 15 * SAMPLES_PER_MS;
+/// Window compared against its pitch-shifted copy.
+const CORRELATION_LEN: usize = 20 * SAMPLES_PER_MS;
+/// Replay runs at full level this long before fading.
+const FULL_LEVEL_LEN: usize = 10 * SAMPLES_PER_MS;
+/// Fading by 20 % per 10 ms reaches zero 50 ms after it starts.
+const FADE_LEN: usize = 50 * SAMPLES_PER_MS;
+/// After this much consecutive loss the output is silence.
+pub const SILENCE_AFTER_SAMPLES: usize = FULL_LEVEL_LEN + FADE_LEN;
+/// Recovery cross-fade length: 4 ms, plus 4 ms per further 10 ms of loss, at most 10 ms.
+const RECOVERY_BASE_LEN: usize = 4 * SAMPLES_PER_MS;
+const RECOVERY_MAX_LEN: usize = 10 * SAMPLES_PER_MS;
+
+/// Conceals lost G.711 frames of one direction of one call.
+///
+/// Feed every decoded good frame through [`good_frame`](Self::good_frame) and call
+/// [`conceal`](Self::conceal) for every frame the jitter buffer reports missing. Both accept any
+/// slice length; `samples_per_frame` only sizes the internal buffers up front.
+#[derive(Debug, Clone)]
+pub struct G711Concealer {
+    /// The last `HISTORY_LEN` samples played, real or concealed, oldest first.
+    history: Vec<i16>,
+    /// Snapshot of `history` at the start of the current loss; the replay reads only from it.
+    replay_source: Vec<i16>,
+    pitch: usize,
+    /// Index into `replay_source` of the next sample to replay.
+    replay_pos: usize,
+    /// Step added at the last replay junction and the number of samples left to fade it out.
+    junction_step: f32,
+    junction_left: usize,
+    junction_len: usize,
+    /// Samples concealed in the current loss; zero while frames arrive.
+    lost_samples: usize,
+    samples_per_frame: usize,
+}
+
+impl G711Concealer {
+    pub fn new(samples_per_frame: usize) -> Self {
+        Self {
+            history: vec![0; HISTORY_LEN],
+            replay_source: vec![0; HISTORY_LEN],
+            pitch: PITCH_MAX,
+            replay_pos: HISTORY_LEN,
+            junction_step: 0.0,
+            junction_left: 0,
+            junction_len: 0,
+            lost_samples: 0,
+            samples_per_frame,
+        }
+    }
+
+    pub fn samples_per_frame(&self) -> usize {
+        self.samples_per_frame
+    }
+
+    /// Whether the last call concealed, i.e. the next good frame will be cross-faded.
+    pub fn in_loss(&self) -> bool {
+        self.lost_samples > 0
+    }
+
+    /// The pitch period in samples chosen for the current (or last) loss.
+    pub fn pitch_period(&self) -> usize {
+        self.pitch
+    }
+
+    /// Records a frame that arrived; right after a loss it is cross-faded in place from the
+    /// concealment so playback does not jump.
+    pub fn good_frame(&mut self, pcm: &mut [i16]) {
+        if self.lost_samples > 0 {
+            let extra_tens_of_ms = (self.lost_samples - 1) / FULL_LEVEL_LEN;
+            let fade_len = (RECOVERY_BASE_LEN + RECOVERY_BASE_LEN * extra_tens_of_ms)
+                .min(RECOVERY_MAX_LEN)
+                .min(pcm.len());
+            for (i, sample) in pcm.iter_mut().take(fade_len).enumerate() {
+                let synthetic = self.next_concealed_sample();
+                let weight = (i + 1) as f32 / (fade_len + 1) as f32;
+                let mixed = f32::from(*sample) * weight + synthetic * (1.0 - weight);
+                *sample = to_i16(mixed);
+            }
+            self.lost_samples = 0;
+        }
+        self.remember(pcm);
+    }
+
+    /// Fills `out` with the continuation of the recent audio for a frame that did not arrive.
+    pub fn conceal(&mut self, out: &mut [i16]) {
+        if self.lost_samples == 0 {
+            self.start_loss();
+        }
+        for sample in out.iter_mut() {
+            *sample = to_i16(self.next_concealed_sample());
+        }
+        self.remember(out);
+    }
+
+    /// Clears the history, e.g. when the far end changes, so no old voice is replayed.
+    pub fn reset(&mut self) {
+        *self = Self::new(self.samples_per_frame);
+    }
+
+    fn start_loss(&mut self) {
+        self.replay_source.copy_from_slice(&self.history);
+        self.pitch = estimate_pitch(&self.replay_source);
+        // Forces a junction at the first sample, which is where the replay starts.
+        self.replay_pos = HISTORY_LEN;
+        self.junction_left = 0;
+    }
+
+    /// The next concealed sample, already faded; advances the loss clock by one sample.
+    fn next_concealed_sample(&mut self) -> f32 {
+        let elapsed = self.lost_samples;
+        self.lost_samples = self.lost_samples.saturating_add(1);
+        if elapsed >= SILENCE_AFTER_SAMPLES {
+            return 0.0;
+        }
+        if self.replay_pos >= HISTORY_LEN {
+            self.jump_back();
+        }
+        let mut value = f32::from(self.replay_source[self.replay_pos]);
+        self.replay_pos += 1;
+        if self.junction_left > 0 {
+            value += self.junction_step * self.junction_left as f32 / (self.junction_len + 1) as f32;
+            self.junction_left -= 1;
+        }
+        value * level_after(elapsed)
+    }
+
+    /// Starts the replayed span again, one, two or three periods back depending on loss length.
+    fn jump_back(&mut self) {
+        let periods = 1 + (self.lost_samples.saturating_sub(1) / FULL_LEVEL_LEN).min(2);
+        // HISTORY_LEN > 3 * PITCH_MAX and pitch <= PITCH_MAX, so start >= 1.
+        let start = HISTORY_LEN - periods * self.pitch;
+        let last_played = f32::from(self.replay_source[HISTORY_LEN - 1]);
+        let natural_predecessor = f32::from(self.replay_source[start - 1]);
+        self.junction_step = last_played - natural_predecessor;
+        self.junction_len = (self.pitch / 4).max(1);
+        self.junction_left = self.junction_len;
+        self.replay_pos = start;
+    }
+
+    fn remember(&mut self, played: &[i16]) {
+        if played.len() >= HISTORY_LEN {
+            self.history
+                .copy_from_slice(&played[played.len() - HISTORY_LEN..]);
+        } else {
+            self.history.copy_within(played.len().., 0);
+            self.history[HISTORY_LEN - played.len()..].copy_from_slice(played);
+        }
+    }
+}
+
+/// Output level `elapsed` samples into a loss: flat, then a linear fade to zero.
+fn level_after(elapsed: usize) -> f32 {
+    if elapsed < FULL_LEVEL_LEN {
+        1.0
+    } else if elapsed < SILENCE_AFTER_SAMPLES {
+        1.0 - (elapsed - FULL_LEVEL_LEN) as f32 / FADE_LEN as f32
+    } else {
+        0.0
+    }
+}
+
+fn to_i16(value: f32) -> i16 {
+    // `as` saturates at the i16 range, which is the clipping we want.
+    value.round() as i16
+}
+
+/// Lag in `PITCH_MIN..=PITCH_MAX` whose shifted copy best matches the end of `history`.
+///
+/// A coarse pass at half resolution (every other lag, every other sample) finds the region, a
+/// full-resolution pass around it picks the lag: about a quarter of the cost of a full search.
+fn estimate_pitch(history: &[i16]) -> usize {
+    let coarse = best_lag(history, (PITCH_MIN..=PITCH_MAX).step_by(2), 2);
+    let low = coarse.saturating_sub(1).max(PITCH_MIN);
+    let high = (coarse + 1).min(PITCH_MAX);
+    best_lag(history, low..=high, 1)
+}
+
+fn best_lag(history: &[i16], lags: impl Iterator<Item = usize>, stride: usize) -> usize {
+    let end = history.len();
+    let window = &history[end - CORRELATION_LEN..];
+    let mut best = PITCH_MAX;
+    // Score is correlation / sqrt(energy); compared as correlation² / energy to avoid the root.
+    let mut best_score = (0.0f64, 1.0f64);
+    for lag in lags {
+        let shifted = &history[end - CORRELATION_LEN - lag..end - lag];
+        let mut correlation: i64 = 0;
+        let mut energy: i64 = 0;
+        for (a, b) in window.iter().zip(shifted).step_by(stride) {
+            correlation += i64::from(*a) * i64::from(*b);
+            energy += i64::from(*b) * i64::from(*b);
+        }
+        if correlation <= 0 || energy == 0 {
+            continue;
+        }
+        let correlation = correlation as f64;
+        let energy = energy as f64;
+        let (best_correlation, best_energy) = best_score;
+        if correlation * correlation * best_energy > best_correlation * best_correlation * energy {
+            best_score = (correlation, energy);
+            best = lag;
+        }
+    }
+    best
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FRAME: usize = 160;
+    const AMPLITUDE: f64 = 8000.0;
+
+    /// A tone whose period (53.3 samples) is not a whole number of samples, like real voices.
+    fn tone(start: usize, len: usize) -> Vec<i16> {
+        let frequency = 150.0;
+        (start..start + len)
+            .map(|n| {
+                let t = n as f64 / 8000.0;
+                (AMPLITUDE * (2.0 * std::f64::consts::PI * frequency * t).sin()).round() as i16
+            })
+            .collect()
+    }
+
+    /// Vowel-like: a 120 Hz fundamental with decaying harmonics.
+    fn vowel(start: usize, len: usize) -> Vec<i16> {
+        (start..start + len)
+            .map(|n| {
+                let t = n as f64 / 8000.0;
+                let value: f64 = (1..=6)
+                    .map(|h| {
+                        let phase = 2.0 * std::f64::consts::PI * 120.0 * h as f64 * t;
+                        3000.0 / h as f64 * (phase + h as f64).sin()
+                    })
+                    .sum();
+                value.round() as i16
+            })
+            .collect()
+    }
+
+    fn correlation(a: &[i16], b: &[i16]) -> f64 {
+        let dot: f64 = a.iter().zip(b).map(|(x, y)| f64::from(*x) * f64::from(*y)).sum();
+        let ea: f64 = a.iter().map(|x| f64::from(*x).powi(2)).sum();
+        let eb: f64 = b.iter().map(|x| f64::from(*x).powi(2)).sum();
+        dot / (ea * eb).sqrt()
+    }
+
+    fn energy(frame: &[i16]) -> f64 {
+        frame.iter().map(|x| f64::from(*x).powi(2)).sum()
+    }
+
+    fn max_step(samples: &[i16]) -> i32 {
+        samples
+            .windows(2)
+            .map(|w| (i32::from(w[1]) - i32::from(w[0])).abs())
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// Feeds `frames` good frames of `signal` and returns the concealer.
+    fn primed(signal: fn(usize, usize) -> Vec<i16>, frames: usize) -> G711Concealer {
+        let mut plc = G711Concealer::new(FRAME);
+        for k in 0..frames {
+            let mut frame = signal(k * FRAME, FRAME);
+            plc.good_frame(&mut frame);
+        }
+        plc
+    }
+
+    #[test]
+    fn first_concealed_frame_of_a_tone_follows_the_tone() {
+        let mut plc = primed(tone, 5);
+        let mut out = vec![0; FRAME];
+        plc.conceal(&mut out);
+        let truth = tone(5 * FRAME, FRAME);
+        let r = correlation(&out, &truth);
+        assert!(r > 0.9, "correlation {r}");
+        // Full level for the first 10 ms: the replay is as loud as the tone.
+        let ratio = energy(&out[..80]) / energy(&truth[..80]);
+        assert!((0.8..1.2).contains(&ratio), "energy ratio {ratio}");
+    }
+
+    #[test]
+    fn first_concealed_frame_of_a_vowel_follows_the_vowel() {
+        let mut plc = primed(vowel, 5);
+        let mut out = vec![0; FRAME];
+        plc.conceal(&mut out);
+        let r = correlation(&out, &vowel(5 * FRAME, FRAME));
+        assert!(r > 0.9, "correlation {r}");
+        // 120 Hz at 8 kHz is 66.7 samples; a multiple of it would also correlate well.
+        let period = plc.pitch_period();
+        assert!([66, 67, 133, 134].contains(&period), "pitch {period}");
+    }
+
+    #[test]
+    fn energy_decays_with_consecutive_losses_then_is_silent() {
+        let mut plc = primed(tone, 5);
+        let mut energies = Vec::new();
+        for _ in 0..5 {
+            let mut out = vec![0; FRAME];
+            plc.conceal(&mut out);
+            energies.push(energy(&out));
+        }
+        assert!(energies[0] > energies[1], "{energies:?}");
+        assert!(energies[1] > energies[2], "{energies:?}");
+        assert!(energies[2] > 0.0, "{energies:?}");
+        // 60 ms of loss at 20 ms frames: the fourth frame on is silence.
+        assert_eq!(energies[3], 0.0, "{energies:?}");
+        assert_eq!(energies[4], 0.0, "{energies:?}");
+    }
+
+    #[test]
+    fn loss_start_has_no_jump() {
+        let mut plc = primed(tone, 5);
+        let mut out = vec![0; FRAME];
+        plc.conceal(&mut out);
+        let mut joined = tone(4 * FRAME, FRAME);
+        joined.extend_from_slice(&out);
+        let tone_slope = tone(0, 4 * FRAME).windows(2).map(|w| (w[1] - w[0]).abs()).max();
+        let bound = i32::from(tone_slope.unwrap_or(0)) * 13 / 10;
+        assert!(max_step(&joined) <= bound, "step {} > {bound}", max_step(&joined));
+    }
+
+    #[test]
+    fn recovery_after_one_lost_frame_has_no_jump() {
+        let mut plc = primed(tone, 5);
+        let mut concealed = vec![0; FRAME];
+        plc.conceal(&mut concealed);
+        let mut recovered = tone(6 * FRAME, FRAME);
+        plc.good_frame(&mut recovered);
+        let mut joined = concealed.clone();
+        joined.extend_from_slice(&recovered);
+        // The tone itself moves at most 2π·150/8000·8000 ≈ 942 per sample.
+        assert!(max_step(&joined) <= 1200, "step {}", max_step(&joined));
+        // Without the cross-fade the boundary would jump by the phase/level mismatch.
+        let raw = tone(6 * FRAME, FRAME);
+        assert_eq!(&recovered[100..], &raw[100..], "only the start is blended");
+    }
+
+    #[test]
+    fn recovery_after_silence_fades_in() {
+        let mut plc = primed(tone, 5);
+        let mut out = vec![0; FRAME];
+        for _ in 0..4 {
+            plc.conceal(&mut out);
+        }
+        assert!(out.iter().all(|&s| s == 0));
+        // Start the real signal near its peak: a hard switch would jump by ~8000.
+        let start = 6 * FRAME + 13;
+        let mut recovered = tone(start, FRAME);
+        assert!(recovered[0].abs() > 7000, "test needs a loud first sample");
+        plc.good_frame(&mut recovered);
+        let mut joined = out.clone();
+        joined.extend_from_slice(&recovered);
+        assert!(max_step(&joined) <= 1200, "step {}", max_step(&joined));
+        assert!(!plc.in_loss());
+    }
+
+    #[test]
+    fn good_frames_pass_through_unchanged() {
+        let mut plc = G711Concealer::new(FRAME);
+        for k in 0..10 {
+            let original = vowel(k * FRAME, FRAME);
+            let mut frame = original.clone();
+            plc.good_frame(&mut frame);
+            assert_eq!(frame, original);
+        }
+    }
+
+    #[test]
+    fn concealing_silence_gives_silence() {
+        let mut plc = G711Concealer::new(FRAME);
+        let mut out = vec![1; FRAME];
+        plc.conceal(&mut out);
+        assert!(out.iter().all(|&s| s == 0));
+    }
+
+    #[test]
+    fn any_frame_length_works() {
+        for len in [1, 7, 80, 240, 389, 390, 391, 480, 1000] {
+            let mut plc = G711Concealer::new(len);
+            for k in 0..4 {
+                let mut frame = tone(k * len, len);
+                plc.good_frame(&mut frame);
+            }
+            let mut out = vec![0; len];
+            for _ in 0..3 {
+                plc.conceal(&mut out);
+            }
+            let mut frame = tone(10 * len, len);
+            plc.good_frame(&mut frame);
+        }
+    }
+
+    #[test]
+    fn long_losses_widen_the_replayed_span() {
+        let mut plc = primed(vowel, 5);
+        let mut earliest = HISTORY_LEN;
+        let mut sample = [0i16; 1];
+        for _ in 0..300 {
+            plc.conceal(&mut sample);
+            earliest = earliest.min(plc.replay_pos);
+        }
+        // By 30 ms the replay has restarted three periods back, not just one (`replay_pos` is
+        // the sample after the one just read).
+        assert_eq!(earliest, HISTORY_LEN - 3 * plc.pitch_period() + 1);
+    }
+}

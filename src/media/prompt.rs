@@ -1,0 +1,773 @@
+//! Voice prompts: WAV files loaded once into 8 kHz mono PCM, and a player that plays a queue of
+//! them frame by frame.
+//!
+//! Loading accepts what recording tools produce (any sample rate; mono or more channels, mixed
+//! down; 8/16/24/32-bit integer or 32-bit float) and does all conversion at load time, so playing
+//! is a copy. Compressed WAVs (µ-law, A-law, ADPCM…) are refused with a hint to convert them.
+//!
+//! Resampling is a windowed-sinc filter of our own rather than dasp's `Sinc` interpolator: dasp
+//! 0.11.0, the current release, swaps the left and right taps (fixed upstream in dasp PR #143,
+//! not released), which at fractional ratios turns a clean 1 kHz sine into a signal with only
+//! ~21 dB SNR from 44.1 kHz and ~9 dB from 11.025 kHz. Doing it ourselves also lets one filter
+//! both band-limit (against aliasing, which dasp's interpolator does not do when downsampling)
+//! and interpolate, computed only at the output samples.
+
+use std::collections::VecDeque;
+use std::fs::File;
+use std::io::{BufReader, ErrorKind};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The rate of every prompt after loading.
+pub const PROMPT_SAMPLE_RATE: u32 = 8000;
+
+/// Why a prompt could not be loaded; each names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum PromptError {
+    #[error("prompt {}: file not found", .path.display())]
+    Missing { path: PathBuf },
+    #[error("prompt {}: cannot read: {source}", .path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("prompt {}: not a wav file ({reason})", .path.display())]
+    NotWav { path: PathBuf, reason: String },
+    #[error(
+        "prompt {}: unsupported wav format: {detail} (convert to 16-bit pcm, \
+         e.g. `sox in.wav -e signed-integer -b 16 out.wav`)",
+        .path.display()
+    )]
+    Unsupported { path: PathBuf, detail: String },
+    #[error("prompt {}: audio data is damaged: {reason}", .path.display())]
+    Corrupt { path: PathBuf, reason: String },
+    #[error("prompt {}: contains no audio", .path.display())]
+    Empty { path: PathBuf },
+}
+
+/// A prompt ready to play: 8 kHz mono PCM, shared between calls without copying.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Prompt {
+    samples: Arc<[i16]>,
+}
+
+impl Prompt {
+    /// Reads a WAV file and converts it to 8 kHz mono.
+    pub fn load(path: &Path) -> Result<Prompt, PromptError> {
+        let file = File::open(path).map_err(|source| match source.kind() {
+            ErrorKind::NotFound => PromptError::Missing {
+                path: path.to_path_buf(),
+            },
+            _ => PromptError::Io {
+                path: path.to_path_buf(),
+                source,
+            },
+        })?;
+        let mut reader = hound::WavReader::new(BufReader::new(file))
+            .map_err(|error| header_error(path, error))?;
+        let spec = reader.spec();
+        if spec.channels == 0 || spec.sample_rate == 0 {
+            return Err(PromptError::Unsupported {
+                path: path.to_path_buf(),
+                detail: format!("{} channels at {} hz", spec.channels, spec.sample_rate),
+            });
+        }
+        let interleaved = read_normalised(&mut reader, spec)
+            .map_err(|error| data_error(path, error))?
+            .ok_or_else(|| PromptError::Unsupported {
+                path: path.to_path_buf(),
+                detail: format!(
+                    "{}-bit {:?} samples",
+                    spec.bits_per_sample, spec.sample_format
+                ),
+            })?;
+        let mono = mix_down(&interleaved, usize::from(spec.channels));
+        if mono.is_empty() {
+            return Err(PromptError::Empty {
+                path: path.to_path_buf(),
+            });
+        }
+        let resampled = resample::to_rate(&mono, spec.sample_rate, PROMPT_SAMPLE_RATE);
+        Ok(Prompt::from_samples(
+            resampled
+                .iter()
+                .map(|&sample| (sample * 32768.0).round().clamp(-32768.0, 32767.0) as i16)
+                .collect(),
+        ))
+    }
+
+    /// A prompt from PCM that is already 8 kHz mono (synthesised speech, tests).
+    pub fn from_samples(samples: Vec<i16>) -> Prompt {
+        Prompt {
+            samples: samples.into(),
+        }
+    }
+
+    pub fn samples(&self) -> &[i16] {
+        &self.samples
+    }
+
+    pub fn len(&self) -> usize {
+        self.samples.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.samples.is_empty()
+    }
+
+    pub fn duration(&self) -> Duration {
+        samples_to_duration(self.samples.len())
+    }
+}
+
+fn samples_to_duration(samples: usize) -> Duration {
+    Duration::from_secs_f64(samples as f64 / f64::from(PROMPT_SAMPLE_RATE))
+}
+
+fn header_error(path: &Path, error: hound::Error) -> PromptError {
+    let path = path.to_path_buf();
+    match error {
+        hound::Error::FormatError(reason) => PromptError::NotWav {
+            path,
+            reason: reason.to_string(),
+        },
+        hound::Error::IoError(source) if is_short_read(&source) => PromptError::NotWav {
+            path,
+            reason: "file ends inside the wav header".to_string(),
+        },
+        hound::Error::IoError(source) => PromptError::Io { path, source },
+        hound::Error::Unsupported => PromptError::Unsupported {
+            path,
+            detail: "compressed or unknown encoding (µ-law, a-law, adpcm…)".to_string(),
+        },
+        other => PromptError::Unsupported {
+            path,
+            detail: other.to_string(),
+        },
+    }
+}
+
+fn data_error(path: &Path, error: hound::Error) -> PromptError {
+    let path = path.to_path_buf();
+    match error {
+        hound::Error::IoError(source) if is_short_read(&source) => PromptError::Corrupt {
+            path,
+            reason: "file is shorter than its header says".to_string(),
+        },
+        hound::Error::IoError(source) => PromptError::Io { path, source },
+        other => PromptError::Corrupt {
+            path,
+            reason: other.to_string(),
+        },
+    }
+}
+
+/// hound reports running out of bytes as `ErrorKind::Other` ("Failed to read enough bytes."), the
+/// standard library as `UnexpectedEof`; on a file that opened fine, both mean "too short".
+fn is_short_read(error: &std::io::Error) -> bool {
+    matches!(error.kind(), ErrorKind::UnexpectedEof | ErrorKind::Other)
+}
+
+/// All samples as floats in [-1, 1), interleaved; `None` for a sample format we do not read.
+fn read_normalised<R: std::io::Read>(
+    reader: &mut hound::WavReader<R>,
+    spec: hound::WavSpec,
+) -> Result<Option<Vec<f32>>, hound::Error> {
+    match (spec.sample_format, spec.bits_per_sample) {
+        (hound::SampleFormat::Int, bits @ (8 | 16 | 24 | 32)) => {
+            let scale = 1.0 / 2f64.powi(i32::from(bits) - 1);
+            reader
+                .samples::<i32>()
+                .map(|sample| sample.map(|value| (f64::from(value) * scale) as f32))
+                .collect::<Result<Vec<_>, _>>()
+                .map(Some)
+        }
+        (hound::SampleFormat::Float, 32) => reader
+            .samples::<f32>()
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some),
+        _ => Ok(None),
+    }
+}
+
+/// Averages the channels of each frame: keeps the level of a mono recording saved as stereo,
+/// the common case for prompts.
+fn mix_down(interleaved: &[f32], channels: usize) -> Vec<f32> {
+    if channels == 1 {
+        return interleaved.to_vec();
+    }
+    interleaved
+        .chunks_exact(channels)
+        .map(|frame| frame.iter().sum::<f32>() / channels as f32)
+        .collect()
+}
+
+/// Plays queued prompts back to back, one frame at a time.
+#[derive(Debug, Clone)]
+pub struct PromptPlayer {
+    frame_samples: usize,
+    queue: VecDeque<Prompt>,
+    /// Samples of the queue's front prompt already played.
+    position: usize,
+}
+
+impl PromptPlayer {
+    /// `frame_samples` is the media path's frame size (160 for 20 ms at 8 kHz); it is the unit
+    /// of [`remaining_frames`](Self::remaining_frames).
+    pub fn new(frame_samples: usize) -> Self {
+        PromptPlayer {
+            frame_samples,
+            queue: VecDeque::new(),
+            position: 0,
+        }
+    }
+
+    pub fn frame_samples(&self) -> usize {
+        self.frame_samples
+    }
+
+    /// Plays `prompt` after everything already queued. Prompts join without a gap, so a
+    /// sentence assembled from pieces ("you are caller" "three") sounds like one.
+    pub fn enqueue(&mut self, prompt: Prompt) {
+        if !prompt.is_empty() {
+            self.queue.push_back(prompt);
+        }
+    }
+
+    /// Stops at once and forgets the queue (a caller pressed a key during a prompt).
+    pub fn clear(&mut self) {
+        self.queue.clear();
+        self.position = 0;
+    }
+
+    /// Fills `out` with the next samples; silence after the queue runs out. Returns false (and
+    /// pure silence) when nothing was left to play.
+    pub fn next_frame(&mut self, out: &mut [i16]) -> bool {
+        let mut written = 0;
+        while written < out.len() {
+            let Some(prompt) = self.queue.front() else {
+                break;
+            };
+            let available = &prompt.samples()[self.position..];
+            let count = available.len().min(out.len() - written);
+            out[written..written + count].copy_from_slice(&available[..count]);
+            written += count;
+            self.position += count;
+            if self.position == prompt.len() {
+                self.queue.pop_front();
+                self.position = 0;
+            }
+        }
+        out[written..].fill(0);
+        written > 0
+    }
+
+    pub fn is_playing(&self) -> bool {
+        !self.queue.is_empty()
+    }
+
+    /// Playing time left in the queue.
+    pub fn remaining(&self) -> Duration {
+        samples_to_duration(self.remaining_samples())
+    }
+
+    /// Frames left, counting a final partial frame as one.
+    pub fn remaining_frames(&self) -> usize {
+        self.remaining_samples().div_ceil(self.frame_samples.max(1))
+    }
+
+    fn remaining_samples(&self) -> usize {
+        self.queue.iter().map(Prompt::len).sum::<usize>() - self.position
+    }
+}
+
+/// Band-limited sample-rate conversion with a Blackman-windowed sinc.
+mod resample {
+    use std::f64::consts::PI;
+
+    /// Telephone band edge: everything up to here passes.
+    const PASSBAND_EDGE_HZ: f64 = 3400.0;
+    /// Blackman window: transition width ≈ 5.5 · rate / taps, stopband ≈ −74 dB.
+    const BLACKMAN_WIDTH_FACTOR: f64 = 5.5;
+    /// Above this many distinct fractional positions, weights are computed per output sample
+    /// instead of tabulated (rates with no small common divisor with the output rate).
+    const MAX_TABULATED_PHASES: u64 = 1024;
+
+    /// Converts `input` at `from_rate` to `to_rate`.
+    ///
+    /// One filter does both jobs: when downsampling it removes everything above the output's
+    /// Nyquist frequency before it could fold back (stopband starting at `to_rate / 2`); when
+    /// upsampling it removes the images above the input's Nyquist frequency. The kernel is
+    /// centred on each output instant, so the output is not delayed.
+    pub(super) fn to_rate(input: &[f32], from_rate: u32, to_rate: u32) -> Vec<f32> {
+        if from_rate == to_rate || input.is_empty() {
+            return input.to_vec();
+        }
+        let from_rate_f = f64::from(from_rate);
+        let stopband_hz = f64::from(from_rate.min(to_rate)) / 2.0;
+        let transition_hz = if from_rate > to_rate {
+            stopband_hz - PASSBAND_EDGE_HZ.min(stopband_hz * 0.85)
+        } else {
+            stopband_hz * 0.15
+        };
+        let cutoff_hz = stopband_hz - transition_hz / 2.0;
+        let half_taps = (BLACKMAN_WIDTH_FACTOR * from_rate_f / transition_hz / 2.0).ceil() as i64;
+        let kernel = Kernel {
+            cutoff: cutoff_hz / from_rate_f,
+            half_taps,
+        };
+
+        // Output n sits at input position n · from_rate / to_rate = n · step / phases, exactly.
+        let divisor = gcd(u64::from(from_rate), u64::from(to_rate));
+        let step = u64::from(from_rate) / divisor;
+        let phases = u64::from(to_rate) / divisor;
+        let output_len = ((input.len() as u64 * phases + step / 2) / step).max(1);
+        let table = (phases <= MAX_TABULATED_PHASES).then(|| {
+            (0..phases)
+                .map(|phase| kernel.weights(phase as f64 / phases as f64))
+                .collect::<Vec<_>>()
+        });
+
+        let mut output = Vec::with_capacity(output_len as usize);
+        let mut computed;
+        for n in 0..output_len {
+            let position = n * step;
+            // position / phases ≤ input.len() + 1: fits i64 for any slice in memory.
+            let centre = (position / phases) as i64;
+            let phase = position % phases;
+            let weights = match &table {
+                // phase < phases == table.len()
+                Some(table) => &table[phase as usize],
+                None => {
+                    computed = kernel.weights(phase as f64 / phases as f64);
+                    &computed
+                }
+            };
+            let first = centre - half_taps + 1;
+            let mut sum = 0.0f32;
+            for (offset, &weight) in weights.iter().enumerate() {
+                let index = first + offset as i64;
+                if index >= 0 && (index as usize) < input.len() {
+                    sum += weight * input[index as usize];
+                }
+            }
+            output.push(sum);
+        }
+        output
+    }
+
+    struct Kernel {
+        /// Cutoff as a fraction of the input rate.
+        cutoff: f64,
+        half_taps: i64,
+    }
+
+    impl Kernel {
+        /// Weights for the input samples `centre - half_taps + 1 ..= centre + half_taps` when the
+        /// output lies `fraction` of a sample after `centre`, normalised to unity gain at DC.
+        fn weights(&self, fraction: f64) -> Vec<f32> {
+            let half = self.half_taps as f64;
+            let raw: Vec<f64> = (-self.half_taps + 1..=self.half_taps)
+                .map(|tap| {
+                    let distance = fraction - tap as f64;
+                    let x = 2.0 * self.cutoff * distance;
+                    let sinc = if x.abs() < 1e-12 {
+                        1.0
+                    } else {
+                        (PI * x).sin() / (PI * x)
+                    };
+                    let w = distance / half;
+                    let window = if w.abs() >= 1.0 {
+                        0.0
+                    } else {
+                        0.42 + 0.5 * (PI * w).cos() + 0.08 * (2.0 * PI * w).cos()
+                    };
+                    sinc * window
+                })
+                .collect();
+            let total: f64 = raw.iter().sum();
+            raw.iter().map(|&weight| (weight / total) as f32).collect()
+        }
+    }
+
+    fn gcd(mut a: u64, mut b: u64) -> u64 {
+        while b != 0 {
+            (a, b) = (b, a % b);
+        }
+        a
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TAU: f64 = std::f64::consts::TAU;
+
+    /// Writes `seconds` of a sine at `frequency_hz` (amplitude 0.5 of full scale) to a WAV.
+    fn write_sine(path: &Path, spec: hound::WavSpec, frequency_hz: f64, seconds: f64) {
+        let mut writer = hound::WavWriter::create(path, spec).unwrap();
+        let frames = (seconds * f64::from(spec.sample_rate)) as usize;
+        for n in 0..frames {
+            let value = 0.5 * (TAU * frequency_hz * n as f64 / f64::from(spec.sample_rate)).sin();
+            for _ in 0..spec.channels {
+                match (spec.sample_format, spec.bits_per_sample) {
+                    (hound::SampleFormat::Float, _) => writer.write_sample(value as f32).unwrap(),
+                    (_, 8) => writer.write_sample((value * 127.0) as i8).unwrap(),
+                    (_, 16) => writer.write_sample((value * 32767.0) as i16).unwrap(),
+                    (_, bits) => {
+                        let full_scale = 2f64.powi(i32::from(bits) - 1) - 1.0;
+                        writer.write_sample((value * full_scale) as i32).unwrap()
+                    }
+                }
+            }
+        }
+        writer.finalize().unwrap();
+    }
+
+    fn spec(
+        sample_rate: u32,
+        channels: u16,
+        bits: u16,
+        format: hound::SampleFormat,
+    ) -> hound::WavSpec {
+        hound::WavSpec {
+            channels,
+            sample_rate,
+            bits_per_sample: bits,
+            sample_format: format,
+        }
+    }
+
+    fn mean_square(samples: impl IntoIterator<Item = f64>) -> f64 {
+        let (sum, count) = samples
+            .into_iter()
+            .fold((0.0, 0usize), |(sum, count), s| (sum + s * s, count + 1));
+        sum / count as f64
+    }
+
+    /// Share of the signal's power at `frequency_hz` (1.0 for a pure sine there).
+    fn share_at(samples: &[i16], frequency_hz: f64) -> f64 {
+        let omega = TAU * frequency_hz / f64::from(PROMPT_SAMPLE_RATE);
+        let (mut re, mut im) = (0.0, 0.0);
+        for (n, &s) in samples.iter().enumerate() {
+            re += f64::from(s) * (omega * n as f64).cos();
+            im -= f64::from(s) * (omega * n as f64).sin();
+        }
+        let power = (re * re + im * im) * 2.0 / samples.len() as f64;
+        power / (mean_square(samples.iter().map(|&s| f64::from(s))) * samples.len() as f64)
+    }
+
+    /// Signal-to-error ratio against the ideal 8 kHz rendering of the sine, edges excluded.
+    fn snr_against_ideal(prompt: &Prompt, frequency_hz: f64) -> f64 {
+        let samples = prompt.samples();
+        let edge = 400;
+        let body = &samples[edge..samples.len() - edge];
+        let ideal: Vec<f64> = (edge..samples.len() - edge)
+            .map(|n| 0.5 * 32768.0 * (TAU * frequency_hz * n as f64 / 8000.0).sin())
+            .collect();
+        let error = mean_square(body.iter().zip(&ideal).map(|(&s, &i)| f64::from(s) - i));
+        10.0 * (mean_square(ideal.iter().copied()) / error).log10()
+    }
+
+    fn assert_one_second_of_1khz(prompt: &Prompt, what: &str) {
+        assert!(
+            prompt.len().abs_diff(8000) <= 160,
+            "{what}: {} samples for 1 s",
+            prompt.len()
+        );
+        assert!(prompt.duration().as_secs_f64() > 0.98);
+        let share = share_at(prompt.samples(), 1000.0);
+        assert!(share > 0.95, "{what}: only {share} of the power at 1 kHz");
+        let rms = mean_square(prompt.samples().iter().map(|&s| f64::from(s))).sqrt();
+        let expected = 0.5 * 32768.0 / 2f64.sqrt();
+        assert!(
+            (rms / expected - 1.0).abs() < 0.05,
+            "{what}: rms {rms}, expected {expected}"
+        );
+    }
+
+    #[test]
+    fn loads_16khz_stereo_as_8khz_mono() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sine16k.wav");
+        write_sine(
+            &path,
+            spec(16000, 2, 16, hound::SampleFormat::Int),
+            1000.0,
+            1.0,
+        );
+        let prompt = Prompt::load(&path).unwrap();
+        assert_one_second_of_1khz(&prompt, "16 kHz stereo");
+    }
+
+    #[test]
+    fn loads_48khz_stereo_float_as_8khz_mono() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sine48k.wav");
+        write_sine(
+            &path,
+            spec(48000, 2, 32, hound::SampleFormat::Float),
+            1000.0,
+            1.0,
+        );
+        let prompt = Prompt::load(&path).unwrap();
+        assert_one_second_of_1khz(&prompt, "48 kHz stereo float");
+    }
+
+    #[test]
+    fn fractional_ratios_resample_cleanly() {
+        // 44.1 kHz and 11.025 kHz are the rates where an interpolator with misplaced taps
+        // (dasp 0.11.0's) falls apart: ~21 dB and ~9 dB.
+        let dir = tempfile::tempdir().unwrap();
+        for (rate, bits) in [(44100u32, 24u16), (11025, 16), (22050, 32), (6000, 16)] {
+            let path = dir.path().join(format!("sine{rate}.wav"));
+            write_sine(
+                &path,
+                spec(rate, 1, bits, hound::SampleFormat::Int),
+                1000.0,
+                1.0,
+            );
+            let prompt = Prompt::load(&path).unwrap();
+            assert_one_second_of_1khz(&prompt, &format!("{rate} Hz"));
+            let snr = snr_against_ideal(&prompt, 1000.0);
+            assert!(snr > 45.0, "{rate} Hz: SNR {snr:.1} dB");
+        }
+    }
+
+    #[test]
+    fn eight_bit_and_eight_khz_files_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sine8k8bit.wav");
+        write_sine(
+            &path,
+            spec(8000, 1, 8, hound::SampleFormat::Int),
+            1000.0,
+            1.0,
+        );
+        let prompt = Prompt::load(&path).unwrap();
+        assert_eq!(prompt.len(), 8000, "no resampling at 8 kHz");
+        assert_one_second_of_1khz(&prompt, "8 kHz 8-bit");
+    }
+
+    #[test]
+    fn sixteen_bit_8khz_mono_is_loaded_bit_exact() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("exact.wav");
+        let samples: Vec<i16> = (0..800)
+            .map(|n| ((n * 97) % 65536 - 32768) as i16)
+            .collect();
+        let mut writer =
+            hound::WavWriter::create(&path, spec(8000, 1, 16, hound::SampleFormat::Int)).unwrap();
+        for &sample in &samples {
+            writer.write_sample(sample).unwrap();
+        }
+        writer.finalize().unwrap();
+        assert_eq!(Prompt::load(&path).unwrap().samples(), &samples[..]);
+    }
+
+    #[test]
+    fn content_above_4khz_does_not_alias_into_the_telephone_band() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sine6k.wav");
+        write_sine(
+            &path,
+            spec(48000, 1, 16, hound::SampleFormat::Int),
+            6000.0,
+            1.0,
+        );
+        let prompt = Prompt::load(&path).unwrap();
+        let input_power = 0.5f64.powi(2) / 2.0;
+        let output_power = mean_square(prompt.samples().iter().map(|&s| f64::from(s) / 32768.0));
+        let attenuation_db = 10.0 * (output_power / input_power).log10();
+        // A 6 kHz tone would fold to 2 kHz: it must be gone, not moved.
+        assert!(
+            attenuation_db < -30.0,
+            "6 kHz only {attenuation_db:.1} dB down"
+        );
+    }
+
+    #[test]
+    fn the_telephone_band_passes_intact() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sine3300.wav");
+        write_sine(
+            &path,
+            spec(48000, 1, 16, hound::SampleFormat::Int),
+            3300.0,
+            1.0,
+        );
+        let prompt = Prompt::load(&path).unwrap();
+        let output_power = mean_square(
+            prompt.samples()[400..7600]
+                .iter()
+                .map(|&s| f64::from(s) / 32768.0),
+        );
+        let gain_db = 10.0 * (output_power / (0.5f64.powi(2) / 2.0)).log10();
+        assert!(gain_db.abs() < 1.0, "3.3 kHz changed by {gain_db:.2} dB");
+    }
+
+    #[test]
+    fn a_missing_file_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("welcome.wav");
+        let error = Prompt::load(&path).unwrap_err();
+        assert!(matches!(error, PromptError::Missing { .. }), "{error:?}");
+        let message = error.to_string();
+        assert!(message.contains(&path.display().to_string()), "{message}");
+        assert!(message.contains("not found"), "{message}");
+    }
+
+    #[test]
+    fn a_file_that_is_not_wav_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("notes.wav");
+        std::fs::write(&path, "these are not samples, just some text in a file").unwrap();
+        let error = Prompt::load(&path).unwrap_err();
+        assert!(matches!(error, PromptError::NotWav { .. }), "{error:?}");
+        let message = error.to_string();
+        assert!(message.contains(&path.display().to_string()), "{message}");
+        assert!(message.contains("not a wav file"), "{message}");
+
+        let tiny = dir.path().join("tiny.wav");
+        std::fs::write(&tiny, "RIFF").unwrap();
+        assert!(matches!(
+            Prompt::load(&tiny),
+            Err(PromptError::NotWav { .. })
+        ));
+    }
+
+    #[test]
+    fn a_wav_without_samples_is_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("silence.wav");
+        hound::WavWriter::create(&path, spec(8000, 1, 16, hound::SampleFormat::Int))
+            .unwrap()
+            .finalize()
+            .unwrap();
+        let error = Prompt::load(&path).unwrap_err();
+        assert!(matches!(error, PromptError::Empty { .. }), "{error:?}");
+        assert!(error.to_string().contains("silence.wav"));
+    }
+
+    /// A µ-law WAV as `sox -e u-law` writes it: format tag 7, 8 bits.
+    fn mulaw_wav() -> Vec<u8> {
+        let data = [0xffu8; 80];
+        let mut bytes = Vec::new();
+        bytes.extend_from_slice(b"RIFF");
+        bytes.extend_from_slice(&(4 + 8 + 18 + 8 + data.len() as u32).to_le_bytes());
+        bytes.extend_from_slice(b"WAVEfmt ");
+        bytes.extend_from_slice(&18u32.to_le_bytes());
+        bytes.extend_from_slice(&7u16.to_le_bytes()); // WAVE_FORMAT_MULAW
+        bytes.extend_from_slice(&1u16.to_le_bytes()); // channels
+        bytes.extend_from_slice(&8000u32.to_le_bytes());
+        bytes.extend_from_slice(&8000u32.to_le_bytes()); // bytes per second
+        bytes.extend_from_slice(&1u16.to_le_bytes()); // block align
+        bytes.extend_from_slice(&8u16.to_le_bytes()); // bits per sample
+        bytes.extend_from_slice(&0u16.to_le_bytes()); // extension size
+        bytes.extend_from_slice(b"data");
+        bytes.extend_from_slice(&(data.len() as u32).to_le_bytes());
+        bytes.extend_from_slice(&data);
+        bytes
+    }
+
+    #[test]
+    fn a_compressed_wav_is_refused_with_a_hint() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ulaw.wav");
+        std::fs::write(&path, mulaw_wav()).unwrap();
+        let error = Prompt::load(&path).unwrap_err();
+        assert!(
+            matches!(error, PromptError::Unsupported { .. }),
+            "{error:?}"
+        );
+        let message = error.to_string();
+        assert!(
+            message.contains("ulaw.wav") && message.contains("sox"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn a_truncated_wav_is_reported_as_damaged() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cut.wav");
+        write_sine(
+            &path,
+            spec(8000, 1, 16, hound::SampleFormat::Int),
+            1000.0,
+            0.5,
+        );
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes.truncate(bytes.len() - 1001);
+        std::fs::write(&path, bytes).unwrap();
+        let error = Prompt::load(&path).unwrap_err();
+        assert!(matches!(error, PromptError::Corrupt { .. }), "{error:?}");
+        assert!(error.to_string().contains("cut.wav"));
+    }
+
+    fn numbered(start: i16, len: usize) -> Prompt {
+        Prompt::from_samples((0..len).map(|n| start + n as i16).collect())
+    }
+
+    #[test]
+    fn player_plays_the_queue_gaplessly_then_silence() {
+        let mut player = PromptPlayer::new(160);
+        assert!(!player.is_playing());
+        player.enqueue(numbered(1, 250));
+        player.enqueue(Prompt::from_samples(Vec::new()));
+        player.enqueue(numbered(1001, 100));
+        assert!(player.is_playing());
+        assert_eq!(player.remaining_frames(), 3);
+        assert_eq!(player.remaining(), Duration::from_micros(43_750));
+
+        let mut frame = [0i16; 160];
+        assert!(player.next_frame(&mut frame));
+        assert_eq!(frame[0], 1);
+        assert_eq!(frame[159], 160);
+
+        assert!(player.next_frame(&mut frame));
+        assert_eq!(frame[89], 250, "end of the first prompt");
+        assert_eq!(frame[90], 1001, "second prompt follows without a gap");
+        assert_eq!(frame[159], 1070);
+
+        assert!(player.next_frame(&mut frame));
+        assert_eq!(frame[29], 1100);
+        assert!(frame[30..].iter().all(|&s| s == 0), "padded with silence");
+        assert!(!player.is_playing());
+
+        frame.fill(7);
+        assert!(!player.next_frame(&mut frame));
+        assert!(frame.iter().all(|&s| s == 0));
+    }
+
+    #[test]
+    fn clearing_stops_playback_immediately() {
+        let mut player = PromptPlayer::new(160);
+        player.enqueue(numbered(1, 1000));
+        player.enqueue(numbered(1, 1000));
+        let mut frame = [0i16; 160];
+        assert!(player.next_frame(&mut frame));
+        player.clear();
+        assert!(!player.is_playing());
+        assert!(!player.next_frame(&mut frame));
+        assert!(frame.iter().all(|&s| s == 0));
+
+        player.enqueue(numbered(500, 10));
+        assert!(player.next_frame(&mut frame));
+        assert_eq!(
+            frame[0], 500,
+            "a new prompt after clear starts at its beginning"
+        );
+    }
+
+    #[test]
+    fn prompts_share_their_samples() {
+        let prompt = numbered(0, 8000);
+        let copy = prompt.clone();
+        assert_eq!(prompt.samples().as_ptr(), copy.samples().as_ptr());
+        assert_eq!(prompt.duration(), Duration::from_secs(1));
+    }
+}

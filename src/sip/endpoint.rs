@@ -1,0 +1,108 @@
+//! The signalling task: a thin tokio shell around [`UserAgent`].
+//!
+//! It owns the user agent, feeds it messages from the transports, commands from call actors and
+//! the clock, and carries its transmits out and its events to the call that owns them.
+use std::collections::HashMap;
+use std::time::Instant;
+
+use tokio::sync::{mpsc, watch};
+
+use crate::sip::transport::{Inbound, Transports};
+use crate::sip::ua::{CallEvent, CallRef, UserAgent};
+
+/// What a call actor asks of the signalling side.
+#[derive(Debug)]
+pub enum SipCommand {
+    Ring(CallRef),
+    Answer(CallRef, Vec<u8>),
+    Reject(CallRef, u16),
+    AnswerReInvite(CallRef, Result<Vec<u8>, u16>),
+    Hangup(CallRef),
+}
+
+/// Starts the actor for a new call and returns where its later events go.
+pub trait CallSpawner: Send + 'static {
+    fn spawn(
+        &mut self,
+        incoming: CallEvent,
+        commands: mpsc::UnboundedSender<SipCommand>,
+    ) -> mpsc::UnboundedSender<CallEvent>;
+}
+
+/// Live state for ops: active calls, seen by the main task.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SipStatus {
+    pub active_calls: usize,
+}
+
+pub async fn run(
+    mut ua: UserAgent,
+    transports: Transports,
+    mut inbound: mpsc::Receiver<Inbound>,
+    mut spawner: impl CallSpawner,
+    status: watch::Sender<SipStatus>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let (cmd_tx, mut commands) = mpsc::unbounded_channel::<SipCommand>();
+    let mut calls: HashMap<CallRef, mpsc::UnboundedSender<CallEvent>> = HashMap::new();
+    loop {
+        let deadline = ua.poll_timeout();
+        tokio::select! {
+            Some(msg) = inbound.recv() => {
+                ua.handle_message(Instant::now(), msg.peer, msg.local, msg.msg);
+            }
+            Some(cmd) = commands.recv() => {
+                let now = Instant::now();
+                let result = match cmd {
+                    SipCommand::Ring(c) => ua.ring(now, c),
+                    SipCommand::Answer(c, sdp) => ua.answer(now, c, sdp),
+                    SipCommand::Reject(c, code) => ua.reject(now, c, code, None),
+                    SipCommand::AnswerReInvite(c, a) => ua.answer_reinvite(now, c, a),
+                    SipCommand::Hangup(c) => ua.hangup(now, c),
+                };
+                if let Err(e) = result {
+                    tracing::debug!(error = %e, "call command ignored");
+                }
+            }
+            _ = sleep_until(deadline) => ua.handle_timeout(Instant::now()),
+            _ = shutdown.changed() => break,
+        }
+        while let Some(t) = ua.poll_transmit() {
+            transports.send(t);
+        }
+        while let Some(ev) = ua.poll_event() {
+            match &ev {
+                CallEvent::Incoming { call, .. } => {
+                    let call = *call;
+                    let tx = spawner.spawn(ev, cmd_tx.clone());
+                    calls.insert(call, tx);
+                }
+                CallEvent::Ended { call, .. } => {
+                    if let Some(tx) = calls.remove(call) {
+                        let _ = tx.send(ev);
+                    }
+                }
+                CallEvent::Confirmed { call, .. }
+                | CallEvent::ReInvite { call, .. }
+                | CallEvent::Info { call, .. } => {
+                    if let Some(tx) = calls.get(call) {
+                        let _ = tx.send(ev);
+                    }
+                }
+            }
+        }
+        status.send_if_modified(|s| {
+            let now = SipStatus {
+                active_calls: ua.active_calls(),
+            };
+            std::mem::replace(s, now) != now
+        });
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d.into()).await,
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,443 @@
+//! Two transaction layers wired back to back in memory, each with a minimal scripted TU, the clock
+//! jumping to the earliest deadline on either side (quinn-proto's `Pair`). Loss is injected by
+//! dropping chosen transmits, so every recovery path the RFC relies on is exercised end to end.
+use std::time::{Duration, Instant};
+
+use rsip::Method;
+
+use super::super::{
+    new_branch, TimerConfig, TransactionEvent, TransactionKey, TransactionLayer, TransactionState,
+    Transmit,
+};
+use super::support::{ack_for_2xx, alice, bob, cancel_for, invite, parse_transmit, response_to, Clock};
+use crate::sip::peer::{Peer, Transport};
+
+/// Which transmits of one endpoint the network loses, by the order they were sent.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Loss {
+    pub drop: Vec<bool>,
+}
+
+impl Loss {
+    pub fn first(count: usize) -> Self {
+        Loss {
+            drop: vec![true; count],
+        }
+    }
+
+    pub fn nth(index: usize) -> Self {
+        let mut drop = vec![false; index + 1];
+        drop[index] = true;
+        Loss { drop }
+    }
+
+    fn drops(&self, index: usize) -> bool {
+        self.drop.get(index).copied().unwrap_or(false)
+    }
+}
+
+pub(crate) struct Endpoint {
+    pub layer: TransactionLayer,
+    /// The address the other side sees this endpoint at.
+    pub address: Peer,
+    pub loss: Loss,
+    pub sent: usize,
+    pub delivered: usize,
+}
+
+impl Endpoint {
+    fn new(address: Peer, loss: Loss) -> Self {
+        Endpoint {
+            layer: TransactionLayer::new(TimerConfig::default()),
+            address,
+            loss,
+            sent: 0,
+            delivered: 0,
+        }
+    }
+}
+
+/// The calling side's TU: sends the INVITE, ACKs every 2xx (again for each retransmission, which
+/// comes back as `StrayResponse`), optionally CANCELs once it hears ringing.
+#[derive(Default)]
+pub(crate) struct Caller {
+    pub invite: Option<rsip::Request>,
+    pub invite_key: Option<TransactionKey>,
+    pub cancel_on_ringing: bool,
+    pub cancel_key: Option<TransactionKey>,
+    pub provisionals: Vec<u16>,
+    pub finals: Vec<u16>,
+    pub cancel_finals: Vec<u16>,
+    pub acks_sent: usize,
+    pub timeouts: Vec<TransactionKey>,
+    ack: Option<rsip::Request>,
+}
+
+impl Caller {
+    fn on_event(&mut self, now: Instant, layer: &mut TransactionLayer, to: Peer, event: TransactionEvent) {
+        match event {
+            TransactionEvent::Response { key, response } if Some(&key) == self.invite_key.as_ref() => {
+                let code = response.status_code.code();
+                match code {
+                    100..=199 => {
+                        self.provisionals.push(code);
+                        if code == 180 && self.cancel_on_ringing && self.cancel_key.is_none() {
+                            let invite = self.invite.as_ref().expect("the INVITE was sent first");
+                            self.cancel_key = Some(layer.send_request(now, to, cancel_for(invite)));
+                        }
+                    }
+                    200..=299 => {
+                        self.finals.push(code);
+                        let invite = self.invite.as_ref().expect("the INVITE was sent first");
+                        let ack = ack_for_2xx(invite, &response, alice(to.transport));
+                        self.send_ack(layer, to, ack);
+                    }
+                    _ => self.finals.push(code),
+                }
+            }
+            TransactionEvent::Response { key, response } if Some(&key) == self.cancel_key.as_ref() => {
+                self.cancel_finals.push(response.status_code.code());
+            }
+            TransactionEvent::StrayResponse { response, .. } if response.status_code.code() / 100 == 2 => {
+                if let Some(ack) = self.ack.clone() {
+                    self.send_ack(layer, to, ack);
+                }
+            }
+            TransactionEvent::Timeout { key } => self.timeouts.push(key),
+            _ => {}
+        }
+    }
+
+    fn send_ack(&mut self, layer: &mut TransactionLayer, to: Peer, ack: rsip::Request) {
+        self.acks_sent += 1;
+        layer.send_stateless(to, ack.clone().into());
+        self.ack = Some(ack);
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Answer {
+    Accept,
+    Reject(u16),
+    /// Ring until cancelled.
+    Never,
+}
+
+/// The called side's TU: rings, then answers as scripted. After a 2xx it retransmits the 2xx on
+/// its own T1-doubling-to-T2 schedule until the ACK arrives or 64·T1 pass (§13.3.1.4).
+pub(crate) struct Callee {
+    pub answer: Answer,
+    pub requests: Vec<Method>,
+    pub acks: usize,
+    pub timeouts: Vec<TransactionKey>,
+    pub gave_up_waiting_for_ack: bool,
+    invite: Option<rsip::Request>,
+    ok: Option<(Peer, rsip::Response)>,
+    retransmit_at: Option<Instant>,
+    retransmit_interval: Duration,
+    give_up_at: Option<Instant>,
+}
+
+impl Callee {
+    pub fn new(answer: Answer) -> Self {
+        Callee {
+            answer,
+            requests: Vec::new(),
+            acks: 0,
+            timeouts: Vec::new(),
+            gave_up_waiting_for_ack: false,
+            invite: None,
+            ok: None,
+            retransmit_at: None,
+            retransmit_interval: Duration::ZERO,
+            give_up_at: None,
+        }
+    }
+
+    fn on_event(&mut self, now: Instant, layer: &mut TransactionLayer, event: TransactionEvent) {
+        let timers = TimerConfig::default();
+        match event {
+            TransactionEvent::Request { key, peer, request, cancels } => {
+                self.requests.push(request.method);
+                match request.method {
+                    Method::Invite => {
+                        self.invite = Some(request.clone());
+                        layer
+                            .respond(now, &key, response_to(&request, 180, Some("callee")))
+                            .expect("a fresh INVITE takes a provisional");
+                        match self.answer {
+                            Answer::Accept => {
+                                let ok = response_to(&request, 200, Some("callee"));
+                                layer.respond(now, &key, ok.clone()).expect("Proceeding takes a 2xx");
+                                self.ok = Some((peer, ok));
+                                self.retransmit_interval = timers.t1;
+                                self.retransmit_at = Some(now + timers.t1);
+                                self.give_up_at = Some(now + timers.transaction_timeout());
+                            }
+                            Answer::Reject(code) => {
+                                layer
+                                    .respond(now, &key, response_to(&request, code, Some("callee")))
+                                    .expect("Proceeding takes a failure");
+                            }
+                            Answer::Never => {}
+                        }
+                    }
+                    Method::Cancel => {
+                        layer
+                            .respond(now, &key, response_to(&request, 200, Some("callee")))
+                            .expect("a fresh CANCEL takes its 200");
+                        let ringing = cancels.zip(self.invite.as_ref()).filter(|(key, _)| {
+                            layer.state(key) == Some(TransactionState::Proceeding)
+                        });
+                        if let Some((invite_key, invite)) = ringing {
+                            let terminated = response_to(invite, 487, Some("callee"));
+                            layer
+                                .respond(now, &invite_key, terminated)
+                                .expect("Proceeding takes 487");
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            TransactionEvent::Ack { .. } => {
+                self.acks += 1;
+                self.retransmit_at = None;
+            }
+            TransactionEvent::Timeout { key } => self.timeouts.push(key),
+            _ => {}
+        }
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        self.retransmit_at
+    }
+
+    fn handle_timeout(&mut self, now: Instant, layer: &mut TransactionLayer) {
+        let Some(at) = self.retransmit_at.filter(|at| *at <= now) else {
+            return;
+        };
+        if self.give_up_at.is_some_and(|give_up| at >= give_up) {
+            self.gave_up_waiting_for_ack = true;
+            self.retransmit_at = None;
+            return;
+        }
+        if let Some((peer, ok)) = &self.ok {
+            layer.send_stateless(*peer, ok.clone().into());
+        }
+        self.retransmit_interval = (self.retransmit_interval * 2).min(TimerConfig::default().t2);
+        self.retransmit_at = Some(now + self.retransmit_interval);
+    }
+}
+
+pub(crate) struct Pair {
+    pub clock: Clock,
+    pub now: Instant,
+    pub caller_end: Endpoint,
+    pub callee_end: Endpoint,
+    pub caller: Caller,
+    pub callee: Callee,
+}
+
+impl Pair {
+    pub fn new(transport: Transport, answer: Answer, caller_loss: Loss, callee_loss: Loss) -> Self {
+        let clock = Clock::new();
+        Pair {
+            clock,
+            now: clock.origin,
+            caller_end: Endpoint::new(alice(transport), caller_loss),
+            callee_end: Endpoint::new(bob(transport), callee_loss),
+            caller: Caller::default(),
+            callee: Callee::new(answer),
+        }
+    }
+
+    pub fn call(&mut self) {
+        let to = self.callee_end.address;
+        let request = invite(&new_branch(), self.caller_end.address);
+        self.caller.invite_key = Some(self.caller_end.layer.send_request(self.now, to, request.clone()));
+        self.caller.invite = Some(request);
+    }
+
+    /// Delivers everything in flight and lets the TUs react, until both sides fall quiet.
+    fn shuttle(&mut self) {
+        loop {
+            let mut busy = false;
+            while let Some(transmit) = self.caller_end.layer.poll_transmit() {
+                busy = true;
+                deliver(self.now, &mut self.caller_end, &mut self.callee_end, transmit);
+            }
+            while let Some(transmit) = self.callee_end.layer.poll_transmit() {
+                busy = true;
+                deliver(self.now, &mut self.callee_end, &mut self.caller_end, transmit);
+            }
+            while let Some(event) = self.caller_end.layer.poll_event() {
+                busy = true;
+                let to = self.callee_end.address;
+                self.caller.on_event(self.now, &mut self.caller_end.layer, to, event);
+            }
+            while let Some(event) = self.callee_end.layer.poll_event() {
+                busy = true;
+                self.callee.on_event(self.now, &mut self.callee_end.layer, event);
+            }
+            if !busy {
+                return;
+            }
+        }
+    }
+
+    /// Runs until nothing is pending on either side (then both layers must be empty) or the clock
+    /// passes `limit`.
+    pub fn run(&mut self, limit: Duration) {
+        loop {
+            self.shuttle();
+            let next = [
+                self.caller_end.layer.poll_timeout(),
+                self.callee_end.layer.poll_timeout(),
+                self.callee.poll_timeout(),
+            ]
+            .into_iter()
+            .flatten()
+            .min();
+            let Some(next) = next else { return };
+            if next > self.clock.origin + limit {
+                return;
+            }
+            assert!(next >= self.now, "time never runs backwards");
+            self.now = next;
+            self.caller_end.layer.handle_timeout(next);
+            self.callee_end.layer.handle_timeout(next);
+            self.callee.handle_timeout(next, &mut self.callee_end.layer);
+        }
+    }
+
+    pub fn elapsed(&self) -> Duration {
+        self.now - self.clock.origin
+    }
+}
+
+fn deliver(now: Instant, from: &mut Endpoint, to: &mut Endpoint, transmit: Transmit) {
+    assert_eq!(transmit.peer, to.address, "every transmit is addressed to the other side");
+    let index = from.sent;
+    from.sent += 1;
+    if from.loss.drops(index) {
+        return;
+    }
+    from.delivered += 1;
+    let message = parse_transmit(&transmit);
+    to.layer
+        .handle_message(now, from.address, message)
+        .expect("everything the layers send can be keyed");
+}
+
+const LIMIT: Duration = Duration::from_secs(300);
+
+fn assert_all_done(pair: &Pair) {
+    assert_eq!(pair.caller_end.layer.len(), 0, "caller transactions left over");
+    assert_eq!(pair.callee_end.layer.len(), 0, "callee transactions left over");
+    assert!(pair.elapsed() < Duration::from_secs(100), "took {:?}", pair.elapsed());
+}
+
+#[test]
+fn invite_ringing_ok_ack_over_udp_completes_without_loss() {
+    let mut pair = Pair::new(Transport::Udp, Answer::Accept, Loss::default(), Loss::default());
+    pair.call();
+    pair.run(LIMIT);
+    assert_eq!(pair.caller.provisionals, [100, 180]);
+    assert_eq!(pair.caller.finals, [200]);
+    assert_eq!(pair.caller.acks_sent, 1);
+    assert_eq!(pair.callee.requests, [Method::Invite]);
+    assert_eq!(pair.callee.acks, 1);
+    assert!(!pair.callee.gave_up_waiting_for_ack);
+    assert_eq!(pair.caller_end.sent, 2, "INVITE and ACK, nothing retransmitted");
+    assert_eq!(pair.callee_end.sent, 3, "100, 180, 200");
+    assert_all_done(&pair);
+}
+
+#[test]
+fn invite_ringing_ok_ack_survives_losing_the_first_transmits_of_either_side() {
+    for lost in 0..=5 {
+        for (caller_loss, callee_loss) in [
+            (Loss::first(lost), Loss::default()),
+            (Loss::default(), Loss::first(lost)),
+            (Loss::first(lost), Loss::first(lost)),
+        ] {
+            let label = format!("caller {caller_loss:?}, callee {callee_loss:?}");
+            let mut pair = Pair::new(Transport::Udp, Answer::Accept, caller_loss, callee_loss);
+            pair.call();
+            pair.run(LIMIT);
+            assert_eq!(pair.caller.finals, [200], "{label}: the 2xx is delivered exactly once");
+            assert_eq!(pair.callee.requests, [Method::Invite], "{label}: one call, not several");
+            assert!(pair.callee.acks >= 1, "{label}: the ACK got through");
+            assert!(!pair.callee.gave_up_waiting_for_ack, "{label}");
+            assert!(pair.caller.timeouts.is_empty() && pair.callee.timeouts.is_empty(), "{label}");
+            assert_all_done(&pair);
+        }
+    }
+}
+
+#[test]
+fn a_lost_ack_for_the_2xx_is_re_sent_when_the_2xx_is_retransmitted() {
+    // Caller transmits: 0 INVITE, 1 ACK. Losing the ACK makes the callee's TU retransmit the 200,
+    // which reaches the caller's INVITE transaction in Accepted and comes up as a stray.
+    let mut pair = Pair::new(Transport::Udp, Answer::Accept, Loss::nth(1), Loss::default());
+    pair.call();
+    pair.run(LIMIT);
+    assert_eq!(pair.caller.finals, [200]);
+    assert_eq!(pair.caller.acks_sent, 2);
+    assert_eq!(pair.callee.acks, 1);
+    assert_all_done(&pair);
+}
+
+#[test]
+fn invite_busy_ack_over_udp_survives_loss_and_the_ack_never_reaches_the_callee_tu() {
+    for lost in 0..=5 {
+        for (caller_loss, callee_loss) in [
+            (Loss::first(lost), Loss::default()),
+            (Loss::default(), Loss::first(lost)),
+            (Loss::nth(1), Loss::first(lost)),
+        ] {
+            let label = format!("caller {caller_loss:?}, callee {callee_loss:?}");
+            let mut pair = Pair::new(Transport::Udp, Answer::Reject(486), caller_loss, callee_loss);
+            pair.call();
+            pair.run(LIMIT);
+            assert_eq!(pair.caller.finals, [486], "{label}");
+            assert_eq!(pair.caller.acks_sent, 0, "{label}: the transaction ACKs a 486, not the TU");
+            assert_eq!(pair.callee.acks, 0, "{label}: the ACK is absorbed");
+            assert!(pair.callee.timeouts.is_empty(), "{label}: Timer H never fired");
+            assert_all_done(&pair);
+        }
+    }
+}
+
+#[test]
+fn over_tcp_nothing_is_ever_retransmitted() {
+    for answer in [Answer::Accept, Answer::Reject(486)] {
+        let mut pair = Pair::new(Transport::Tcp, answer, Loss::default(), Loss::default());
+        pair.call();
+        pair.run(LIMIT);
+        assert_eq!(pair.caller_end.sent, 2, "{answer:?}: INVITE and ACK");
+        assert_eq!(pair.callee_end.sent, 3, "{answer:?}: 100, 180, final");
+        assert_all_done(&pair);
+    }
+}
+
+#[test]
+fn caller_cancels_while_ringing_and_both_sides_wind_down() {
+    for (transport, callee_loss) in [
+        (Transport::Udp, Loss::default()),
+        (Transport::Udp, Loss::nth(2)),
+        (Transport::Tcp, Loss::default()),
+    ] {
+        let mut pair = Pair::new(transport, Answer::Never, Loss::default(), callee_loss.clone());
+        pair.caller.cancel_on_ringing = true;
+        pair.call();
+        pair.run(LIMIT);
+        let label = format!("{transport:?} {callee_loss:?}");
+        assert_eq!(pair.callee.requests, [Method::Invite, Method::Cancel], "{label}");
+        assert_eq!(pair.caller.cancel_finals, [200], "{label}");
+        assert_eq!(pair.caller.finals, [487], "{label}");
+        assert!(pair.caller.timeouts.is_empty(), "{label}");
+        assert!(pair.callee.timeouts.is_empty(), "{label}: the 487 was ACKed");
+        assert_all_done(&pair);
+    }
+}
