@@ -341,7 +341,9 @@ mod tests {
 
     #[test]
     fn slice_apis_append_and_match_per_sample_calls() {
-        let pcm: Vec<i16> = (0..160).map(|i| ((i * 409) % 65536 - 32768) as i16).collect();
+        let pcm: Vec<i16> = (0..160)
+            .map(|i| ((i * 409) % 65536 - 32768) as i16)
+            .collect();
         for law in LAWS {
             let mut bytes = vec![0xAB];
             law.encode(&pcm, &mut bytes);

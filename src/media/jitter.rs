@@ -102,7 +102,9 @@ impl JitterConfig {
                 max: self.max_delay,
             });
         }
-        let capacity = self.frame.saturating_mul(u32::try_from(self.max_frames).unwrap_or(u32::MAX));
+        let capacity = self
+            .frame
+            .saturating_mul(u32::try_from(self.max_frames).unwrap_or(u32::MAX));
         if capacity < self.max_delay {
             return Err(JitterConfigError::TooFewFrames {
                 max_frames: self.max_frames,
@@ -122,7 +124,10 @@ pub enum JitterConfigError {
     #[error("jitter buffer min delay {min:?} exceeds max delay {max:?}")]
     MinAboveMax { min: Duration, max: Duration },
     #[error("jitter buffer max_frames {max_frames} cannot hold max delay {max_delay:?}")]
-    TooFewFrames { max_frames: usize, max_delay: Duration },
+    TooFewFrames {
+        max_frames: usize,
+        max_delay: Duration,
+    },
 }
 
 /// What the playout clock should play for the current frame period.
@@ -361,7 +366,7 @@ impl JitterBuffer {
 
         if let Some(playhead) = self.playhead {
             if ext_seq < playhead.next_seq {
-                let back = playhead.next_seq - 1 - ext_seq;
+                let back = playhead.next_seq.saturating_sub(ext_seq) - 1;
                 let was_played = u32::try_from(back)
                     .ok()
                     .and_then(|b| playhead.played_mask.checked_shr(b))
@@ -380,7 +385,11 @@ impl JitterBuffer {
             }
         }
         let position = self.buffer.partition_point(|frame| frame.seq < ext_seq);
-        if self.buffer.get(position).is_some_and(|frame| frame.seq == ext_seq) {
+        if self
+            .buffer
+            .get(position)
+            .is_some_and(|frame| frame.seq == ext_seq)
+        {
             self.stats.duplicates += 1;
             return;
         }
@@ -432,7 +441,12 @@ impl JitterBuffer {
                 && f64::from(ts_step) / self.clock_rate <= self.timing_jump_limit;
             if follows {
                 self.restart();
-                self.admit_first(candidate.arrival, candidate.seq, candidate.ts, &candidate.payload);
+                self.admit_first(
+                    candidate.arrival,
+                    candidate.seq,
+                    candidate.ts,
+                    &candidate.payload,
+                );
                 // Now a plausible successor, so this cannot come back here and recurse further.
                 self.admit(arrival, seq, timestamp, payload);
                 return;
@@ -503,8 +517,9 @@ impl JitterBuffer {
     }
 
     fn is_due(&self, ts: i64, now: f64) -> bool {
-        self.playout_delay(ts, now)
-            .map_or(true, |delay| delay >= self.delay.target - self.frame_secs / 2.0)
+        self.playout_delay(ts, now).map_or(true, |delay| {
+            delay >= self.delay.target - self.frame_secs / 2.0
+        })
     }
 
     fn ready_to_start(&self, now: f64) -> bool {
@@ -565,7 +580,9 @@ impl JitterBuffer {
         }
         // The buffer only holds sequence numbers at or after `next_seq`, so head is the next one.
 
-        if head_ts > playhead.play_ts + self.frame_ts / 2 && !self.is_due(head_ts, now) {
+        if head_ts > playhead.play_ts.saturating_add(self.frame_ts / 2)
+            && !self.is_due(head_ts, now)
+        {
             // A pause in sending: keep silence until the talk spurt is due at the target delay.
             self.playhead = Some(playhead);
             return Playout::Idle;
@@ -614,7 +631,7 @@ impl JitterBuffer {
         match (self.buffer.front(), self.buffer.get(1)) {
             (Some(head), Some(next)) => {
                 next.seq == head.seq + 1
-                    && next.ts - head.ts <= self.frame_ts + self.frame_ts / 2
+                    && next.ts.saturating_sub(head.ts) <= self.frame_ts + self.frame_ts / 2
             }
             _ => false,
         }
@@ -840,7 +857,12 @@ mod tests {
         ts: u32,
     }
 
-    fn stream(first_seq: u16, first_ts: u32, count: usize, arrival: impl Fn(usize) -> f64) -> Vec<Arrival> {
+    fn stream(
+        first_seq: u16,
+        first_ts: u32,
+        count: usize,
+        arrival: impl Fn(usize) -> f64,
+    ) -> Vec<Arrival> {
         (0..count)
             .map(|k| Arrival {
                 at_ms: arrival(k),
@@ -852,7 +874,13 @@ mod tests {
 
     /// Pushes `arrivals` and pops every 20 ms from `first_pop_ms`, in time order (a push at the
     /// same instant as a pop goes first), returning one output per pop.
-    fn run(jb: &mut JitterBuffer, base: Instant, arrivals: &[Arrival], first_pop_ms: f64, pops: usize) -> Vec<Out> {
+    fn run(
+        jb: &mut JitterBuffer,
+        base: Instant,
+        arrivals: &[Arrival],
+        first_pop_ms: f64,
+        pops: usize,
+    ) -> Vec<Out> {
         run_observed(jb, base, arrivals, first_pop_ms, pops, |_, _| {})
     }
 
@@ -895,8 +923,14 @@ mod tests {
 
     /// Outputs from the first frame to the last frame, inclusive.
     fn during_stream(outputs: &[Out]) -> &[Out] {
-        let first = outputs.iter().position(|o| matches!(o, Out::F(_))).unwrap_or(0);
-        let last = outputs.iter().rposition(|o| matches!(o, Out::F(_))).unwrap_or(0);
+        let first = outputs
+            .iter()
+            .position(|o| matches!(o, Out::F(_)))
+            .unwrap_or(0);
+        let last = outputs
+            .iter()
+            .rposition(|o| matches!(o, Out::F(_)))
+            .unwrap_or(0);
         &outputs[first..=last]
     }
 
@@ -925,11 +959,16 @@ mod tests {
         let arrivals = stream(100, 1000, 200, |k| 20.0 * k as f64);
         let outputs = run(&mut jb, base, &arrivals, 5.0, 230);
         assert_eq!(played(&outputs), (100..300).collect::<Vec<u16>>());
-        assert!(during_stream(&outputs).iter().all(|o| matches!(o, Out::F(_))));
+        assert!(during_stream(&outputs)
+            .iter()
+            .all(|o| matches!(o, Out::F(_))));
         // Playout starts within the target delay, not later.
         assert_eq!(outputs[1], Out::F(100), "{:?}", &outputs[..4]);
         let stats = jb.stats();
-        assert_eq!((stats.lost, stats.late, stats.skipped, stats.inserted), (0, 0, 0, 0));
+        assert_eq!(
+            (stats.lost, stats.late, stats.skipped, stats.inserted),
+            (0, 0, 0, 0)
+        );
         assert_eq!(stats.played, 200);
         assert_eq!(stats.jitter_clock_units, 0);
     }
@@ -939,12 +978,19 @@ mod tests {
         let mut jb = JitterBuffer::new(config(60, 200));
         let base = Instant::now();
         // Every pair arrives swapped: the even packet 25 ms late, after its odd successor.
-        let arrivals = stream(0, 0, 200, |k| 20.0 * k as f64 + if k % 2 == 0 { 25.0 } else { 0.0 });
+        let arrivals = stream(0, 0, 200, |k| {
+            20.0 * k as f64 + if k % 2 == 0 { 25.0 } else { 0.0 }
+        });
         let outputs = run(&mut jb, base, &arrivals, 5.0, 220);
         assert_eq!(played(&outputs), (0..200).collect::<Vec<u16>>());
-        assert!(during_stream(&outputs).iter().all(|o| matches!(o, Out::F(_))));
+        assert!(during_stream(&outputs)
+            .iter()
+            .all(|o| matches!(o, Out::F(_))));
         let stats = jb.stats();
-        assert_eq!(stats.reordered, 100, "every even packet came after its successor");
+        assert_eq!(
+            stats.reordered, 100,
+            "every even packet came after its successor"
+        );
         assert_eq!((stats.late, stats.lost), (0, 0));
     }
 
@@ -958,8 +1004,14 @@ mod tests {
             .iter()
             .flat_map(|a| {
                 [
-                    Arrival { at_ms: a.at_ms + 5.0, ..*a },
-                    Arrival { at_ms: a.at_ms + 300.0, ..*a },
+                    Arrival {
+                        at_ms: a.at_ms + 5.0,
+                        ..*a
+                    },
+                    Arrival {
+                        at_ms: a.at_ms + 300.0,
+                        ..*a
+                    },
                 ]
             })
             .collect();
@@ -968,7 +1020,10 @@ mod tests {
         assert_eq!(played(&outputs), (0..100).collect::<Vec<u16>>());
         let stats = jb.stats();
         assert_eq!(stats.duplicates, 200);
-        assert_eq!(stats.late, 0, "a copy of a played frame is a duplicate, not late");
+        assert_eq!(
+            stats.late, 0,
+            "a copy of a played frame is a duplicate, not late"
+        );
     }
 
     #[test]
@@ -982,7 +1037,13 @@ mod tests {
             .collect();
         let outputs = run(&mut jb, base, &arrivals, 5.0, 120);
         let expected: Vec<Out> = (0..100u16)
-            .map(|seq| if dropped.contains(&seq) { Out::C } else { Out::F(seq) })
+            .map(|seq| {
+                if dropped.contains(&seq) {
+                    Out::C
+                } else {
+                    Out::F(seq)
+                }
+            })
             .collect();
         assert_eq!(during_stream(&outputs), &expected[..]);
         let stats = jb.stats();
@@ -994,7 +1055,9 @@ mod tests {
         // A fixed 40 ms delay cannot absorb a packet 200 ms late.
         let mut jb = JitterBuffer::new(config(40, 40));
         let base = Instant::now();
-        let arrivals = stream(0, 0, 60, |k| 20.0 * k as f64 + if k == 20 { 200.0 } else { 0.0 });
+        let arrivals = stream(0, 0, 60, |k| {
+            20.0 * k as f64 + if k == 20 { 200.0 } else { 0.0 }
+        });
         let outputs = run(&mut jb, base, &arrivals, 5.0, 70);
         assert!(!played(&outputs).contains(&20));
         let stats = jb.stats();
@@ -1002,7 +1065,11 @@ mod tests {
         assert_eq!(stats.lost, 1);
         assert_eq!(played(&outputs).len(), 59);
         let position = during_stream(&outputs).iter().position(|o| *o == Out::C);
-        assert_eq!(position, Some(20), "the gap is concealed where frame 20 belonged");
+        assert_eq!(
+            position,
+            Some(20),
+            "the gap is concealed where frame 20 belonged"
+        );
     }
 
     #[test]
@@ -1013,7 +1080,9 @@ mod tests {
         let outputs = run(&mut jb, base, &arrivals, 5.0, 110);
         let expected: Vec<u16> = (0..100u16).map(|k| 65500u16.wrapping_add(k)).collect();
         assert_eq!(played(&outputs), expected);
-        assert!(during_stream(&outputs).iter().all(|o| matches!(o, Out::F(_))));
+        assert!(during_stream(&outputs)
+            .iter()
+            .all(|o| matches!(o, Out::F(_))));
         assert_eq!(jb.stats().restarts, 0);
     }
 
@@ -1033,7 +1102,7 @@ mod tests {
         let arrivals = stream(0, 0, total, |k| 20.0 * k as f64 + offsets[k]);
         let mut snapshots = Vec::new();
         let outputs = run_observed(&mut jb, base, &arrivals, 7.0, total + 10, |pop, jb| {
-            if pop == jittery_frames / 2 || pop == jittery_frames || pop == total {
+            if pop == jittery_frames / 2 || pop == jittery_frames || pop == total + 5 {
                 snapshots.push(jb.stats());
             }
         });
@@ -1041,14 +1110,26 @@ mod tests {
             panic!("three snapshots expected, got {}", snapshots.len());
         };
 
-        assert!(noisy.target_delay >= Duration::from_millis(60), "target {:?}", noisy.target_delay);
-        assert!(noisy.jitter >= Duration::from_millis(10), "jitter {:?}", noisy.jitter);
+        assert!(
+            noisy.target_delay >= Duration::from_millis(60),
+            "target {:?}",
+            noisy.target_delay
+        );
+        assert!(
+            noisy.jitter >= Duration::from_millis(10),
+            "jitter {:?}",
+            noisy.jitter
+        );
         // Once adapted, nothing arrives too late and nothing is lost.
         assert_eq!(noisy.late, adapting.late, "late packets after adapting");
         assert_eq!(noisy.lost, adapting.lost, "lost frames after adapting");
         assert!(adapting.late + adapting.lost <= 10, "{adapting:?}");
 
-        assert!(settled.target_delay <= Duration::from_millis(35), "target {:?}", settled.target_delay);
+        assert!(
+            settled.target_delay <= Duration::from_millis(35),
+            "target {:?}",
+            settled.target_delay
+        );
         assert!(
             settled.playout_delay <= Duration::from_millis(40)
                 && settled.playout_delay + Duration::from_millis(40) < noisy.playout_delay,
@@ -1056,8 +1137,44 @@ mod tests {
             noisy.playout_delay,
             settled.playout_delay
         );
-        assert_eq!(settled.played + settled.skipped + settled.late, total as u64, "{adapting:?} {noisy:?} {settled:?}");
+        assert_eq!(
+            settled.played + settled.skipped + settled.late,
+            total as u64,
+            "{settled:?}"
+        );
         assert_eq!(played(&outputs).len() as u64, settled.played);
+    }
+
+    #[test]
+    fn sender_clock_drift_is_absorbed_one_frame_at_a_time() {
+        for drift in [1.01, 0.99] {
+            let mut jb = JitterBuffer::new(config(40, 200));
+            let base = Instant::now();
+            // The sender's 20 ms frames take 19.8 or 20.2 ms of our time: 1 % drift for 60 s.
+            let arrivals = stream(0, 0, 3000, |k| 20.0 * k as f64 / drift);
+            let mut worst = Duration::ZERO;
+            let outputs = run_observed(&mut jb, base, &arrivals, 5.0, 3000, |pop, jb| {
+                let delay = jb.stats().playout_delay;
+                if pop > 100 {
+                    worst = worst.max(delay);
+                }
+            });
+            let stats = jb.stats();
+            assert!(
+                worst <= Duration::from_millis(80),
+                "drift {drift}: delay reached {worst:?}"
+            );
+            assert_eq!(
+                stats.lost + stats.late + stats.overflow,
+                0,
+                "drift {drift}: {stats:?}"
+            );
+            // 60 s at 1 % is 30 frames to drop or add.
+            let adjustments = stats.skipped + stats.inserted;
+            assert!((25..=40).contains(&adjustments), "drift {drift}: {stats:?}");
+            let seqs = played(&outputs);
+            assert!(seqs.windows(2).all(|w| w[0] < w[1]));
+        }
     }
 
     #[test]
@@ -1067,11 +1184,16 @@ mod tests {
         // 1 s of audio, 2 s on hold (no packets), then the same stream continues: sequence
         // numbers carry on and timestamps have advanced with the wall clock.
         let mut arrivals = stream(0, 0, 50, |k| 20.0 * k as f64);
-        arrivals.extend(stream(50, 150 * TS_PER_FRAME, 50, |k| 3000.0 + 20.0 * k as f64));
+        arrivals.extend(stream(50, 150 * TS_PER_FRAME, 50, |k| {
+            3000.0 + 20.0 * k as f64
+        }));
         let outputs = run(&mut jb, base, &arrivals, 5.0, 210);
         let hold = &outputs[52..150];
         let conceals = hold.iter().filter(|o| **o == Out::C).count();
-        assert!(conceals <= STOP_AFTER_UNDERRUNS as usize, "{conceals} conceals on hold");
+        assert!(
+            conceals <= STOP_AFTER_UNDERRUNS as usize,
+            "{conceals} conceals on hold"
+        );
         assert!(hold[hold.len() - 50..].iter().all(|o| *o == Out::I));
         assert_eq!(played(&outputs), (0..100).collect::<Vec<u16>>());
         let stats = jb.stats();
@@ -1084,7 +1206,9 @@ mod tests {
         let base = Instant::now();
         // Talk spurt, 100 ms without packets (DTX), next spurt: timestamps jump, sequence doesn't.
         let mut arrivals = stream(0, 0, 30, |k| 20.0 * k as f64);
-        arrivals.extend(stream(30, 35 * TS_PER_FRAME, 30, |k| 700.0 + 20.0 * k as f64));
+        arrivals.extend(stream(30, 35 * TS_PER_FRAME, 30, |k| {
+            700.0 + 20.0 * k as f64
+        }));
         let outputs = run(&mut jb, base, &arrivals, 5.0, 80);
         assert_eq!(played(&outputs), (0..60).collect::<Vec<u16>>());
         let stats = jb.stats();
@@ -1108,10 +1232,17 @@ mod tests {
         assert_eq!(seqs.last(), Some(&99));
         let stats = jb.stats();
         assert_eq!(stats.restarts, 1);
-        assert!(stats.discarded <= 5, "only the frames queued at the jump: {}", stats.discarded);
+        assert!(
+            stats.discarded <= 5,
+            "only the frames queued at the jump: {}",
+            stats.discarded
+        );
         // Playback resumed promptly rather than idling.
         let tail = &outputs[60..];
-        assert!(tail.iter().filter(|o| **o == Out::I).count() <= 3, "{tail:?}");
+        assert!(
+            tail.iter().filter(|o| **o == Out::I).count() <= 3,
+            "{tail:?}"
+        );
     }
 
     #[test]
@@ -1120,9 +1251,15 @@ mod tests {
         let base = Instant::now();
         let mut arrivals = stream(0, 0, 50, |k| 20.0 * k as f64);
         // One stray packet far away in sequence space, then the stream as before...
-        arrivals.push(Arrival { at_ms: 401.0, seq: 30_000, ts: 64 * TS_PER_FRAME });
+        arrivals.push(Arrival {
+            at_ms: 401.0,
+            seq: 30_000,
+            ts: 64 * TS_PER_FRAME,
+        });
         // ...then, once the old frames have played, a real jump of the sequence numbers.
-        arrivals.extend(stream(40_000, 55 * TS_PER_FRAME, 50, |k| 1100.0 + 20.0 * k as f64));
+        arrivals.extend(stream(40_000, 55 * TS_PER_FRAME, 50, |k| {
+            1100.0 + 20.0 * k as f64
+        }));
         let outputs = run(&mut jb, base, &arrivals, 5.0, 110);
         let seqs = played(&outputs);
         assert!(!seqs.contains(&30_000));
@@ -1139,7 +1276,9 @@ mod tests {
         let base = Instant::now();
         let mut arrivals = stream(1000, 0, 50, |k| 20.0 * k as f64);
         // Restarted sender: numbering 60 back, timing continuous.
-        arrivals.extend(stream(990, 50 * TS_PER_FRAME, 50, |k| 1000.0 + 20.0 * k as f64));
+        arrivals.extend(stream(990, 50 * TS_PER_FRAME, 50, |k| {
+            1000.0 + 20.0 * k as f64
+        }));
         let outputs = run(&mut jb, base, &arrivals, 5.0, 110);
         let seqs = played(&outputs);
         assert!(seqs.len() >= 90, "only {} played", seqs.len());
@@ -1151,7 +1290,13 @@ mod tests {
     fn reset_starts_a_new_stream() {
         let mut jb = JitterBuffer::new(config(40, 200));
         let base = Instant::now();
-        run(&mut jb, base, &stream(0, 0, 30, |k| 20.0 * k as f64), 5.0, 20);
+        run(
+            &mut jb,
+            base,
+            &stream(0, 0, 30, |k| 20.0 * k as f64),
+            5.0,
+            20,
+        );
         jb.reset();
         assert_eq!(jb.stats(), JitterBuffer::new(config(40, 200)).stats());
         // A new SSRC with unrelated numbering plays from its first packet.
@@ -1188,10 +1333,16 @@ mod tests {
         let mut jb = JitterBuffer::new(config(40, 200));
         let base = Instant::now();
         // Every other packet 10 ms late: |D| is 10 ms for every pair, so J converges to 10 ms.
-        let arrivals = stream(0, 0, 300, |k| 20.0 * k as f64 + if k % 2 == 1 { 10.0 } else { 0.0 });
+        let arrivals = stream(0, 0, 300, |k| {
+            20.0 * k as f64 + if k % 2 == 1 { 10.0 } else { 0.0 }
+        });
         run(&mut jb, base, &arrivals, 5.0, 300);
         let stats = jb.stats();
-        assert!((79..=80).contains(&stats.jitter_clock_units), "{}", stats.jitter_clock_units);
+        assert!(
+            (79..=80).contains(&stats.jitter_clock_units),
+            "{}",
+            stats.jitter_clock_units
+        );
         let error = stats.jitter.abs_diff(Duration::from_millis(10));
         assert!(error < Duration::from_micros(200), "{:?}", stats.jitter);
     }
@@ -1200,17 +1351,36 @@ mod tests {
     fn config_validation_names_the_problem() {
         let good = JitterConfig::new(8000, Duration::from_millis(20));
         assert_eq!(good.validate(), Ok(()));
-        let zero_clock = JitterConfig { clock_rate: 0, ..good.clone() };
+        let zero_clock = JitterConfig {
+            clock_rate: 0,
+            ..good.clone()
+        };
         assert_eq!(zero_clock.validate(), Err(JitterConfigError::ZeroClockRate));
         let inverted = JitterConfig {
             min_delay: Duration::from_millis(500),
             ..good.clone()
         };
-        assert!(inverted.validate().unwrap_err().to_string().contains("500ms"));
-        let tiny = JitterConfig { max_frames: 2, ..good.clone() };
-        assert!(matches!(tiny.validate(), Err(JitterConfigError::TooFewFrames { max_frames: 2, .. })));
-        let no_frame = JitterConfig { frame: Duration::ZERO, ..good };
-        assert!(matches!(no_frame.validate(), Err(JitterConfigError::FrameTooShort { .. })));
+        assert!(inverted
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("500ms"));
+        let tiny = JitterConfig {
+            max_frames: 2,
+            ..good.clone()
+        };
+        assert!(matches!(
+            tiny.validate(),
+            Err(JitterConfigError::TooFewFrames { max_frames: 2, .. })
+        ));
+        let no_frame = JitterConfig {
+            frame: Duration::ZERO,
+            ..good
+        };
+        assert!(matches!(
+            no_frame.validate(),
+            Err(JitterConfigError::FrameTooShort { .. })
+        ));
         // Whatever the config, the buffer works.
         for config in [zero_clock, inverted, tiny, no_frame] {
             let mut jb = JitterBuffer::new(config);
@@ -1222,10 +1392,19 @@ mod tests {
 
     #[derive(Debug, Clone)]
     enum Op {
-        Push { advance_ms: u16, seq: u16, ts: u32, len: u8 },
-        Pop { advance_ms: u16 },
+        Push {
+            advance_ms: u16,
+            seq: u16,
+            ts: u32,
+            len: u8,
+        },
+        Pop {
+            advance_ms: u16,
+        },
         /// The clock going backwards must not hurt either.
-        Rewind { ms: u16 },
+        Rewind {
+            ms: u16,
+        },
     }
 
     fn op() -> impl Strategy<Value = Op> {
@@ -1241,7 +1420,12 @@ mod tests {
     fn check_accounting(jb: &JitterBuffer) -> Result<(), TestCaseError> {
         let s = jb.stats();
         prop_assert!(s.buffered_frames <= jb.max_frames);
-        let settled = s.played + s.duplicates + s.late + s.skipped + s.overflow + s.discarded
+        let settled = s.played
+            + s.duplicates
+            + s.late
+            + s.skipped
+            + s.overflow
+            + s.discarded
             + s.buffered_frames as u64;
         let on_probation = u64::from(jb.candidate.is_some());
         prop_assert_eq!(s.received, settled + on_probation, "{:?}", s);

@@ -145,7 +145,8 @@ impl G711Concealer {
         let mut value = f32::from(self.replay_source[self.replay_pos]);
         self.replay_pos += 1;
         if self.junction_left > 0 {
-            value += self.junction_step * self.junction_left as f32 / (self.junction_len + 1) as f32;
+            value +=
+                self.junction_step * self.junction_left as f32 / (self.junction_len + 1) as f32;
             self.junction_left -= 1;
         }
         value * level_after(elapsed)
@@ -265,7 +266,11 @@ mod tests {
     }
 
     fn correlation(a: &[i16], b: &[i16]) -> f64 {
-        let dot: f64 = a.iter().zip(b).map(|(x, y)| f64::from(*x) * f64::from(*y)).sum();
+        let dot: f64 = a
+            .iter()
+            .zip(b)
+            .map(|(x, y)| f64::from(*x) * f64::from(*y))
+            .sum();
         let ea: f64 = a.iter().map(|x| f64::from(*x).powi(2)).sum();
         let eb: f64 = b.iter().map(|x| f64::from(*x).powi(2)).sum();
         dot / (ea * eb).sqrt()
@@ -342,9 +347,16 @@ mod tests {
         plc.conceal(&mut out);
         let mut joined = tone(4 * FRAME, FRAME);
         joined.extend_from_slice(&out);
-        let tone_slope = tone(0, 4 * FRAME).windows(2).map(|w| (w[1] - w[0]).abs()).max();
+        let tone_slope = tone(0, 4 * FRAME)
+            .windows(2)
+            .map(|w| (w[1] - w[0]).abs())
+            .max();
         let bound = i32::from(tone_slope.unwrap_or(0)) * 13 / 10;
-        assert!(max_step(&joined) <= bound, "step {} > {bound}", max_step(&joined));
+        assert!(
+            max_step(&joined) <= bound,
+            "step {} > {bound}",
+            max_step(&joined)
+        );
     }
 
     #[test]

@@ -68,7 +68,9 @@ impl Prompt {
         let mut reader = hound::WavReader::new(BufReader::new(file))
             .map_err(|error| header_error(path, error))?;
         let spec = reader.spec();
-        if spec.channels == 0 || spec.sample_rate == 0 {
+        // Above 384 kHz no recording tool writes; a header claiming more is damage, and would
+        // size the resampling filter accordingly.
+        if spec.channels == 0 || spec.sample_rate == 0 || spec.sample_rate > 384_000 {
             return Err(PromptError::Unsupported {
                 path: path.to_path_buf(),
                 detail: format!("{} channels at {} hz", spec.channels, spec.sample_rate),
@@ -291,9 +293,10 @@ mod resample {
     const PASSBAND_EDGE_HZ: f64 = 3400.0;
     /// Blackman window: transition width ≈ 5.5 · rate / taps, stopband ≈ −74 dB.
     const BLACKMAN_WIDTH_FACTOR: f64 = 5.5;
-    /// Above this many distinct fractional positions, weights are computed per output sample
-    /// instead of tabulated (rates with no small common divisor with the output rate).
-    const MAX_TABULATED_PHASES: u64 = 1024;
+    /// Most distinct fractional positions tabulated. Common rates need few (44.1 kHz → 8 kHz:
+    /// 80); a rate with no common divisor with 8000 has its positions rounded to 1/1024 of an
+    /// input sample, a timing error whose noise stays below −70 dB in the telephone band.
+    const MAX_PHASES: u64 = 1024;
 
     /// Converts `input` at `from_rate` to `to_rate`.
     ///
@@ -324,27 +327,24 @@ mod resample {
         let step = u64::from(from_rate) / divisor;
         let phases = u64::from(to_rate) / divisor;
         let output_len = ((input.len() as u64 * phases + step / 2) / step).max(1);
-        let table = (phases <= MAX_TABULATED_PHASES).then(|| {
-            (0..phases)
-                .map(|phase| kernel.weights(phase as f64 / phases as f64))
-                .collect::<Vec<_>>()
-        });
+        let table_phases = phases.min(MAX_PHASES);
+        let table: Vec<Vec<f32>> = (0..table_phases)
+            .map(|phase| kernel.weights(phase as f64 / table_phases as f64))
+            .collect();
 
         let mut output = Vec::with_capacity(output_len as usize);
-        let mut computed;
         for n in 0..output_len {
             let position = n * step;
             // position / phases ≤ input.len() + 1: fits i64 for any slice in memory.
-            let centre = (position / phases) as i64;
-            let phase = position % phases;
-            let weights = match &table {
-                // phase < phases == table.len()
-                Some(table) => &table[phase as usize],
-                None => {
-                    computed = kernel.weights(phase as f64 / phases as f64);
-                    &computed
-                }
-            };
+            let mut centre = (position / phases) as i64;
+            // Nearest tabulated fraction (exact when phases ≤ MAX_PHASES).
+            let mut phase = ((position % phases) * table_phases + phases / 2) / phases;
+            if phase == table_phases {
+                centre += 1;
+                phase = 0;
+            }
+            // phase < table_phases == table.len()
+            let weights = &table[phase as usize];
             let first = centre - half_taps + 1;
             let mut sum = 0.0f32;
             for (offset, &weight) in weights.iter().enumerate() {
@@ -522,7 +522,14 @@ mod tests {
         // 44.1 kHz and 11.025 kHz are the rates where an interpolator with misplaced taps
         // (dasp 0.11.0's) falls apart: ~21 dB and ~9 dB.
         let dir = tempfile::tempdir().unwrap();
-        for (rate, bits) in [(44100u32, 24u16), (11025, 16), (22050, 32), (6000, 16)] {
+        // 44 099 Hz has no common divisor with 8000: positions are rounded to the table.
+        for (rate, bits) in [
+            (44100u32, 24u16),
+            (11025, 16),
+            (22050, 32),
+            (6000, 16),
+            (44099, 16),
+        ] {
             let path = dir.path().join(format!("sine{rate}.wav"));
             write_sine(
                 &path,

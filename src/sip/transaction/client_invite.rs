@@ -6,7 +6,7 @@
 //!   Calling ──1xx──▶ Proceeding ──2xx──▶ Accepted ──M──▶ Terminated
 //!      │  └───────────2xx───────────────────▲
 //!      ├──3xx-6xx: send ACK, arm D ──▶ Completed ──D──▶ Terminated
-//!      └──B: Timeout ──▶ Terminated
+//!      └──B: Timeout ──▶ Terminated   (also from Proceeding, 64·T1 after the TU's CANCEL)
 //! ```
 use std::time::{Duration, Instant};
 
@@ -38,6 +38,8 @@ pub(super) struct ClientInvite {
     /// To tags of the 2xx finals already delivered: a repeat is a retransmission, a new tag is a
     /// new fork.
     accepted_tags: Vec<Option<String>>,
+    /// When the TU sent a CANCEL for this INVITE, if it did: §9.1's 64·T1 runs from there.
+    cancelled_at: Option<Instant>,
 }
 
 impl ClientInvite {
@@ -62,6 +64,7 @@ impl ClientInvite {
             ack: None,
             provisionals: DeliveredResponses::default(),
             accepted_tags: Vec::new(),
+            cancelled_at: None,
         };
         tx.out.transmit(peer, invite_bytes);
         if let Some(interval) = config.duration(Timer::A, peer.transport) {
@@ -93,6 +96,9 @@ impl ClientInvite {
                     self.timers.disarm(Timer::A);
                     self.timers.disarm(Timer::B);
                     self.state = Proceeding;
+                    if let Some(cancelled_at) = self.cancelled_at {
+                        self.arm(Timer::B, cancelled_at);
+                    }
                 }
                 if self.provisionals.first_time(&response) {
                     self.deliver(response);
@@ -138,9 +144,14 @@ impl ClientInvite {
     }
 
     /// The TU sent a CANCEL for this INVITE. §9.1: if no final response arrives within 64·T1 the
-    /// INVITE is given up; Timer B carries that deadline.
+    /// INVITE is given up; Timer B carries that deadline. In Calling, Timer B is running already
+    /// and is re-armed from the CANCEL if a provisional moves us on to Proceeding.
     pub(super) fn cancel_sent(&mut self, now: Instant) {
-        if self.state == TransactionState::Proceeding && !self.timers.is_armed(Timer::B) {
+        if self.cancelled_at.is_some() {
+            return;
+        }
+        self.cancelled_at = Some(now);
+        if self.state == TransactionState::Proceeding {
             self.arm(Timer::B, now);
         }
     }
@@ -159,9 +170,8 @@ impl ClientInvite {
                     });
                     self.terminate();
                 }
-                (Timer::D, TransactionState::Completed) | (Timer::M, TransactionState::Accepted) => {
-                    self.terminate()
-                }
+                (Timer::D, TransactionState::Completed)
+                | (Timer::M, TransactionState::Accepted) => self.terminate(),
                 _ => {}
             }
         }

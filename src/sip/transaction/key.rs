@@ -291,7 +291,10 @@ mod tests {
         assert_eq!(parse("SIP/2.0/UDP"), None);
         assert_eq!(parse(""), None);
         assert_eq!(parse("SIP/2.0/UDP a;branch=").unwrap().branch, None);
-        assert_eq!(parse("SIP/2.0/UDP a;received=1.2.3.4").unwrap().branch, None);
+        assert_eq!(
+            parse("SIP/2.0/UDP a;received=1.2.3.4").unwrap().branch,
+            None
+        );
     }
 
     #[test]
@@ -312,6 +315,9 @@ mod tests {
         assert_eq!(key_of("ACK"), invite);
         assert_ne!(key_of("CANCEL"), invite);
         assert_eq!(key_of("CANCEL").with_method(Method::Invite), invite);
-        assert_eq!(invite.to_string(), "server INVITE z9hG4bK1 from a.example:5060");
+        assert_eq!(
+            invite.to_string(),
+            "server INVITE z9hG4bK1 from a.example:5060"
+        );
     }
 }

@@ -54,7 +54,10 @@ fn header_value(header: &Header) -> Option<&str> {
 /// In name-addr form the header parameters follow the `>`; in addr-spec form every `;` parameter
 /// belongs to the header (RFC 3261 §20.39).
 pub(super) fn to_tag(headers: &Headers) -> Option<String> {
-    let value = headers.iter().find(|header| is_to(header)).and_then(header_value)?;
+    let value = headers
+        .iter()
+        .find(|header| is_to(header))
+        .and_then(header_value)?;
     let params = match value.rfind('>') {
         Some(close) if value.contains('<') => &value[close + 1..],
         _ => value,
@@ -242,7 +245,10 @@ mod tests {
         assert_eq!(text.matches("Via:").count(), 1, "{text}");
         assert!(text.contains("branch=z9hG4bKnashds8"));
         assert!(text.contains("Route: <sip:edge.example;lr>"));
-        assert_eq!(ack.to_header().unwrap().tag().unwrap().unwrap().value(), "a6c85cf");
+        assert_eq!(
+            ack.to_header().unwrap().tag().unwrap().unwrap().value(),
+            "a6c85cf"
+        );
         assert_eq!(ack.cseq_header().unwrap().typed().unwrap().seq, 314159);
         assert_eq!(ack.cseq_header().unwrap().method().unwrap(), Method::Ack);
         assert_eq!(ack.call_id_header().unwrap().value(), "a84b4c76e66710");
@@ -255,8 +261,14 @@ mod tests {
             headers.push(rsip::headers::To::new(to).into());
             headers
         };
-        assert_eq!(to_tag(&headers("<sip:b@x;tag=not-this>;tag=abc")).as_deref(), Some("abc"));
-        assert_eq!(to_tag(&headers("sip:b@x;tag=plain")).as_deref(), Some("plain"));
+        assert_eq!(
+            to_tag(&headers("<sip:b@x;tag=not-this>;tag=abc")).as_deref(),
+            Some("abc")
+        );
+        assert_eq!(
+            to_tag(&headers("sip:b@x;tag=plain")).as_deref(),
+            Some("plain")
+        );
         assert_eq!(to_tag(&headers("Bob <sip:b@x>")), None);
         let mut compact = Headers::default();
         compact.push(Header::Other("t".into(), "<sip:b@x>;TAG=c1".into()));

@@ -25,7 +25,7 @@ mod server_invite;
 mod server_non_invite;
 #[cfg(test)]
 mod tests;
-pub mod timer;
+mod timer;
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::time::Instant;
@@ -157,46 +157,47 @@ impl Outbox {
 }
 
 enum Transaction {
-    ClientInvite(ClientInvite),
-    ClientNonInvite(ClientNonInvite),
-    ServerInvite(ServerInvite),
-    ServerNonInvite(ServerNonInvite),
+    /// Boxed: it keeps the INVITE for building ACKs and is twice the size of the others.
+    InviteClient(Box<ClientInvite>),
+    NonInviteClient(ClientNonInvite),
+    InviteServer(ServerInvite),
+    NonInviteServer(ServerNonInvite),
 }
 
 impl Transaction {
     fn handle_timeout(&mut self, now: Instant) {
         match self {
-            Transaction::ClientInvite(tx) => tx.handle_timeout(now),
-            Transaction::ClientNonInvite(tx) => tx.handle_timeout(now),
-            Transaction::ServerInvite(tx) => tx.handle_timeout(now),
-            Transaction::ServerNonInvite(tx) => tx.handle_timeout(now),
+            Transaction::InviteClient(tx) => tx.handle_timeout(now),
+            Transaction::NonInviteClient(tx) => tx.handle_timeout(now),
+            Transaction::InviteServer(tx) => tx.handle_timeout(now),
+            Transaction::NonInviteServer(tx) => tx.handle_timeout(now),
         }
     }
 
     fn poll_timeout(&self) -> Option<Instant> {
         match self {
-            Transaction::ClientInvite(tx) => tx.poll_timeout(),
-            Transaction::ClientNonInvite(tx) => tx.poll_timeout(),
-            Transaction::ServerInvite(tx) => tx.poll_timeout(),
-            Transaction::ServerNonInvite(tx) => tx.poll_timeout(),
+            Transaction::InviteClient(tx) => tx.poll_timeout(),
+            Transaction::NonInviteClient(tx) => tx.poll_timeout(),
+            Transaction::InviteServer(tx) => tx.poll_timeout(),
+            Transaction::NonInviteServer(tx) => tx.poll_timeout(),
         }
     }
 
     fn state(&self) -> TransactionState {
         match self {
-            Transaction::ClientInvite(tx) => tx.state(),
-            Transaction::ClientNonInvite(tx) => tx.state(),
-            Transaction::ServerInvite(tx) => tx.state(),
-            Transaction::ServerNonInvite(tx) => tx.state(),
+            Transaction::InviteClient(tx) => tx.state(),
+            Transaction::NonInviteClient(tx) => tx.state(),
+            Transaction::InviteServer(tx) => tx.state(),
+            Transaction::NonInviteServer(tx) => tx.state(),
         }
     }
 
     fn outbox(&mut self) -> &mut Outbox {
         match self {
-            Transaction::ClientInvite(tx) => &mut tx.out,
-            Transaction::ClientNonInvite(tx) => &mut tx.out,
-            Transaction::ServerInvite(tx) => &mut tx.out,
-            Transaction::ServerNonInvite(tx) => &mut tx.out,
+            Transaction::InviteClient(tx) => &mut tx.out,
+            Transaction::NonInviteClient(tx) => &mut tx.out,
+            Transaction::InviteServer(tx) => &mut tx.out,
+            Transaction::NonInviteServer(tx) => &mut tx.out,
         }
     }
 }
@@ -262,22 +263,24 @@ impl TransactionLayer {
         if request.method == Method::Ack {
             match self.transactions.get_mut(&key) {
                 Some(Slot {
-                    transaction: Transaction::ServerInvite(invite),
+                    transaction: Transaction::InviteServer(invite),
                     ..
                 }) => invite.handle_ack(now, peer, request),
                 // ACK keys always carry INVITE, and only INVITE server transactions have
                 // server INVITE keys; anything else here is an ACK for a 2xx.
-                _ => self.events.push_back(TransactionEvent::Ack { peer, request }),
+                _ => self
+                    .events
+                    .push_back(TransactionEvent::Ack { peer, request }),
             }
             self.settle(&key);
             return Ok(());
         }
         if let Some(slot) = self.transactions.get_mut(&key) {
             match &mut slot.transaction {
-                Transaction::ServerInvite(tx) => tx.handle_retransmission(),
-                Transaction::ServerNonInvite(tx) => tx.handle_retransmission(),
+                Transaction::InviteServer(tx) => tx.handle_retransmission(),
+                Transaction::NonInviteServer(tx) => tx.handle_retransmission(),
                 // Server keys never name client transactions: the role is part of the key.
-                Transaction::ClientInvite(_) | Transaction::ClientNonInvite(_) => {}
+                Transaction::InviteClient(_) | Transaction::NonInviteClient(_) => {}
             }
             self.settle(&key);
             return Ok(());
@@ -286,9 +289,9 @@ impl TransactionLayer {
             .then(|| key.with_method(Method::Invite))
             .filter(|invite| self.transactions.contains_key(invite));
         let transaction = if request.method == Method::Invite {
-            Transaction::ServerInvite(ServerInvite::new(key.clone(), peer, &request, self.timers))
+            Transaction::InviteServer(ServerInvite::new(key.clone(), peer, &request, self.timers))
         } else {
-            Transaction::ServerNonInvite(ServerNonInvite::new(key.clone(), peer, self.timers))
+            Transaction::NonInviteServer(ServerNonInvite::new(key.clone(), peer, self.timers))
         };
         self.insert(key.clone(), transaction);
         self.events.push_back(TransactionEvent::Request {
@@ -308,11 +311,15 @@ impl TransactionLayer {
         response: rsip::Response,
     ) -> Result<(), TransactionError> {
         let key = TransactionKey::for_response(&response)?;
-        match self.transactions.get_mut(&key).map(|slot| &mut slot.transaction) {
-            Some(Transaction::ClientInvite(tx)) => tx.handle_response(now, peer, response),
-            Some(Transaction::ClientNonInvite(tx)) => tx.handle_response(now, peer, response),
+        match self
+            .transactions
+            .get_mut(&key)
+            .map(|slot| &mut slot.transaction)
+        {
+            Some(Transaction::InviteClient(tx)) => tx.handle_response(now, peer, response),
+            Some(Transaction::NonInviteClient(tx)) => tx.handle_response(now, peer, response),
             // Response keys are client keys, so a server transaction cannot match.
-            Some(Transaction::ServerInvite(_) | Transaction::ServerNonInvite(_)) | None => self
+            Some(Transaction::InviteServer(_) | Transaction::NonInviteServer(_)) | None => self
                 .events
                 .push_back(TransactionEvent::StrayResponse { peer, response }),
         }
@@ -330,16 +337,15 @@ impl TransactionLayer {
         response: rsip::Response,
     ) -> Result<(), TransactionError> {
         let status = response.status_code.code();
-        let class =
-            message::status_class(status).ok_or(TransactionError::InvalidStatus(status))?;
+        let class = message::status_class(status).ok_or(TransactionError::InvalidStatus(status))?;
         let slot = self
             .transactions
             .get_mut(key)
             .ok_or_else(|| TransactionError::UnknownTransaction(key.clone()))?;
         let outcome = match &mut slot.transaction {
-            Transaction::ServerInvite(tx) => tx.respond(now, class, response),
-            Transaction::ServerNonInvite(tx) => tx.respond(now, class, response),
-            Transaction::ClientInvite(_) | Transaction::ClientNonInvite(_) => {
+            Transaction::InviteServer(tx) => tx.respond(now, class, response),
+            Transaction::NonInviteServer(tx) => tx.respond(now, class, response),
+            Transaction::InviteClient(_) | Transaction::NonInviteClient(_) => {
                 return Err(TransactionError::NotAServerTransaction(key.clone()))
             }
         };
@@ -377,7 +383,7 @@ impl TransactionLayer {
             Method::Cancel => {
                 let invite = key.with_method(Method::Invite);
                 if let Some(Slot {
-                    transaction: Transaction::ClientInvite(tx),
+                    transaction: Transaction::InviteClient(tx),
                     ..
                 }) = self.transactions.get_mut(&invite)
                 {
@@ -392,9 +398,15 @@ impl TransactionLayer {
             self.remove(&key);
         }
         let transaction = if request.method == Method::Invite {
-            Transaction::ClientInvite(ClientInvite::new(now, key.clone(), peer, request, self.timers))
+            Transaction::InviteClient(Box::new(ClientInvite::new(
+                now,
+                key.clone(),
+                peer,
+                request,
+                self.timers,
+            )))
         } else {
-            Transaction::ClientNonInvite(ClientNonInvite::new(
+            Transaction::NonInviteClient(ClientNonInvite::new(
                 now,
                 key.clone(),
                 peer,

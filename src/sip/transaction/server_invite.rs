@@ -151,9 +151,8 @@ impl ServerInvite {
                     });
                     self.terminate();
                 }
-                (Timer::I, TransactionState::Confirmed) | (Timer::L, TransactionState::Accepted) => {
-                    self.terminate()
-                }
+                (Timer::I, TransactionState::Confirmed)
+                | (Timer::L, TransactionState::Accepted) => self.terminate(),
                 _ => {}
             }
         }

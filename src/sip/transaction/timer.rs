@@ -142,10 +142,6 @@ impl ArmedTimers {
         self.armed.clear();
     }
 
-    pub(super) fn is_armed(&self, timer: Timer) -> bool {
-        self.armed.iter().any(|(armed, _)| *armed == timer)
-    }
-
     pub(super) fn next_deadline(&self) -> Option<Instant> {
         self.armed.iter().map(|(_, at)| *at).min()
     }
@@ -172,18 +168,36 @@ mod tests {
         let config = TimerConfig::default();
         let udp = Transport::Udp;
         let tcp = Transport::Tcp;
-        assert_eq!(config.duration(Timer::A, udp), Some(Duration::from_millis(500)));
+        assert_eq!(
+            config.duration(Timer::A, udp),
+            Some(Duration::from_millis(500))
+        );
         assert_eq!(config.duration(Timer::A, tcp), None);
         assert_eq!(config.duration(Timer::E, Transport::Tls), None);
-        assert_eq!(config.duration(Timer::B, tcp), Some(Duration::from_secs(32)));
-        assert_eq!(config.duration(Timer::D, udp), Some(Duration::from_secs(32)));
+        assert_eq!(
+            config.duration(Timer::B, tcp),
+            Some(Duration::from_secs(32))
+        );
+        assert_eq!(
+            config.duration(Timer::D, udp),
+            Some(Duration::from_secs(32))
+        );
         assert_eq!(config.duration(Timer::D, tcp), Some(Duration::ZERO));
         assert_eq!(config.duration(Timer::I, udp), Some(Duration::from_secs(5)));
-        assert_eq!(config.duration(Timer::J, udp), Some(Duration::from_secs(32)));
+        assert_eq!(
+            config.duration(Timer::J, udp),
+            Some(Duration::from_secs(32))
+        );
         assert_eq!(config.duration(Timer::J, tcp), Some(Duration::ZERO));
         assert_eq!(config.duration(Timer::K, tcp), Some(Duration::ZERO));
-        assert_eq!(config.duration(Timer::L, tcp), Some(Duration::from_secs(32)));
-        assert_eq!(config.duration(Timer::M, udp), Some(Duration::from_secs(32)));
+        assert_eq!(
+            config.duration(Timer::L, tcp),
+            Some(Duration::from_secs(32))
+        );
+        assert_eq!(
+            config.duration(Timer::M, udp),
+            Some(Duration::from_secs(32))
+        );
     }
 
     #[test]
@@ -192,12 +206,18 @@ mod tests {
             t1: Duration::from_millis(100),
             ..TimerConfig::default()
         };
-        assert_eq!(small.duration(Timer::D, Transport::Udp), Some(Duration::from_secs(32)));
+        assert_eq!(
+            small.duration(Timer::D, Transport::Udp),
+            Some(Duration::from_secs(32))
+        );
         let large = TimerConfig {
             t1: Duration::from_secs(1),
             ..TimerConfig::default()
         };
-        assert_eq!(large.duration(Timer::D, Transport::Udp), Some(Duration::from_secs(64)));
+        assert_eq!(
+            large.duration(Timer::D, Transport::Udp),
+            Some(Duration::from_secs(64))
+        );
     }
 
     #[test]
@@ -235,7 +255,10 @@ mod tests {
         timers.arm(Timer::B, base + Duration::from_secs(32));
         timers.arm(Timer::A, base + Duration::from_millis(500));
         assert_eq!(timers.pop_due(base), None);
-        assert_eq!(timers.next_deadline(), Some(base + Duration::from_millis(500)));
+        assert_eq!(
+            timers.next_deadline(),
+            Some(base + Duration::from_millis(500))
+        );
         let late = base + Duration::from_secs(40);
         assert_eq!(timers.pop_due(late), Some(Timer::A));
         assert_eq!(timers.pop_due(late), Some(Timer::B));

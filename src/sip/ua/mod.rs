@@ -496,9 +496,8 @@ impl UserAgent {
         };
         self.by_dialog_id.insert((cid, local_tag), call);
         self.by_server_tx.insert(key.clone(), call);
-        let trying = response_to(&dialog.invite, 100, None, None);
+        // The INVITE server transaction has already sent 100 Trying.
         self.dialogs.insert(call, dialog);
-        self.respond(now, &key, trying);
         self.stats.calls_accepted += 1;
         self.events.push_back(CallEvent::Incoming {
             call,

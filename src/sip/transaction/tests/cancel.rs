@@ -39,10 +39,18 @@ fn cancel_is_its_own_transaction_and_names_the_invite_it_cancels() {
     // The TU's answer per §9.2: 200 to the CANCEL, 487 to the INVITE; the ACK is absorbed.
     transmits(&mut layer);
     layer
-        .respond(clock.at_ms(3_000), &cancel_key, response_to(&cancel_for(&request), 200, Some("b1")))
+        .respond(
+            clock.at_ms(3_000),
+            &cancel_key,
+            response_to(&cancel_for(&request), 200, Some("b1")),
+        )
         .unwrap();
     layer
-        .respond(clock.at_ms(3_000), &invite_key, response_to(&request, 487, Some("b1")))
+        .respond(
+            clock.at_ms(3_000),
+            &invite_key,
+            response_to(&request, 487, Some("b1")),
+        )
         .unwrap();
     let sent: Vec<u16> = transmits(&mut layer).iter().filter_map(status_of).collect();
     assert_eq!(sent, [200, 487]);
@@ -79,25 +87,45 @@ fn cancel_racing_our_2xx_finds_an_accepted_invite_that_refuses_487() {
     let request = invite("z9hG4bKa", from);
     let (invite_key, _) = receive(&mut layer, clock, 0, from, &request);
     layer
-        .respond(clock.at_ms(5_000), &invite_key, response_to(&request, 200, Some("b1")))
+        .respond(
+            clock.at_ms(5_000),
+            &invite_key,
+            response_to(&request, 200, Some("b1")),
+        )
         .unwrap();
     // The caller hung up just as we answered: the CANCEL crosses our 200.
     let (cancel_key, cancels) = receive(&mut layer, clock, 5_010, from, &cancel_for(&request));
-    assert_eq!(cancels, Some(invite_key.clone()), "documented: the key of the answered INVITE");
+    assert_eq!(
+        cancels,
+        Some(invite_key.clone()),
+        "documented: the key of the answered INVITE"
+    );
     assert_eq!(layer.state(&invite_key), Some(TransactionState::Accepted));
     assert!(
         layer
-            .respond(clock.at_ms(5_010), &invite_key, response_to(&request, 487, Some("b1")))
+            .respond(
+                clock.at_ms(5_010),
+                &invite_key,
+                response_to(&request, 487, Some("b1"))
+            )
             .is_err(),
         "an answered call cannot be un-answered"
     );
     transmits(&mut layer);
     layer
-        .respond(clock.at_ms(5_010), &cancel_key, response_to(&cancel_for(&request), 200, Some("b1")))
+        .respond(
+            clock.at_ms(5_010),
+            &cancel_key,
+            response_to(&cancel_for(&request), 200, Some("b1")),
+        )
         .unwrap();
     let sent: Vec<u16> = transmits(&mut layer).iter().filter_map(status_of).collect();
     assert_eq!(sent, [200]);
-    assert_eq!(layer.state(&invite_key), Some(TransactionState::Accepted), "the call stays up");
+    assert_eq!(
+        layer.state(&invite_key),
+        Some(TransactionState::Accepted),
+        "the call stays up"
+    );
 }
 
 #[test]
@@ -108,9 +136,19 @@ fn cancel_after_the_invite_transaction_ended_names_nothing() {
     let request = invite("z9hG4bKa", from);
     let (invite_key, _) = receive(&mut layer, clock, 0, from, &request);
     layer
-        .respond(clock.at_ms(0), &invite_key, response_to(&request, 200, Some("b1")))
+        .respond(
+            clock.at_ms(0),
+            &invite_key,
+            response_to(&request, 200, Some("b1")),
+        )
         .unwrap();
     layer.handle_timeout(clock.at_ms(32_000));
+    assert_eq!(
+        events(&mut layer),
+        [TransactionEvent::Terminated {
+            key: invite_key.clone()
+        }]
+    );
     assert_eq!(layer.state(&invite_key), None, "Timer L ended it");
     let (_, cancels) = receive(&mut layer, clock, 40_000, from, &cancel_for(&request));
     assert_eq!(cancels, None);
@@ -124,7 +162,11 @@ fn a_2xx_racing_our_cancel_is_delivered_and_so_is_the_cancel_200() {
     let request = invite("z9hG4bKa", alice(Transport::Udp));
     let invite_key = layer.send_request(clock.at_ms(0), to, request.clone());
     layer
-        .handle_message(clock.at_ms(100), to, response_to(&request, 180, Some("b1")).into())
+        .handle_message(
+            clock.at_ms(100),
+            to,
+            response_to(&request, 180, Some("b1")).into(),
+        )
         .unwrap();
     let cancel = cancel_for(&request);
     let cancel_key = layer.send_request(clock.at_ms(4_000), to, cancel.clone());
@@ -152,6 +194,9 @@ fn a_2xx_racing_our_cancel_is_delivered_and_so_is_the_cancel_200() {
     );
     assert_eq!(layer.state(&invite_key), Some(TransactionState::Accepted));
     let timeline = run_timers(&mut layer, clock, 4_020, 100_000);
-    assert!(timeline.timeouts().is_empty(), "the 2xx disarmed the CANCEL's Timer B");
+    assert!(
+        timeline.timeouts().is_empty(),
+        "the 2xx disarmed the CANCEL's Timer B"
+    );
     assert_eq!(layer.len(), 0);
 }

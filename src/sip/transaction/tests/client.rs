@@ -41,7 +41,10 @@ fn unanswered_invite_over_udp_retransmits_on_timer_a_until_timer_b_times_out_at_
         [0, 500, 1_500, 3_500, 7_500, 15_500, 31_500]
     );
     let first = &timeline.transmits[0].1;
-    assert!(timeline.transmits.iter().all(|(_, t)| t == first), "retransmissions reuse the bytes");
+    assert!(
+        timeline.transmits.iter().all(|(_, t)| t == first),
+        "retransmissions reuse the bytes"
+    );
     assert_eq!(first.peer, bob(Transport::Udp));
     assert_eq!(timeline.timeouts(), [(32_000, key.clone())]);
     assert_eq!(timeline.terminations(), [(32_000, key)]);
@@ -83,11 +86,19 @@ fn provisional_stops_retransmission_and_each_distinct_provisional_is_delivered_o
             .unwrap();
     }
     assert_eq!(layer.state(&key), Some(TransactionState::Proceeding));
-    assert_eq!(layer.poll_timeout(), None, "no Timer A or B once Proceeding");
+    assert_eq!(
+        layer.poll_timeout(),
+        None,
+        "no Timer A or B once Proceeding"
+    );
     let timeline = run_timers(&mut layer, clock, 1_000, 100_000);
     assert_eq!(responses(&timeline), [100, 180, 183]);
     assert!(timeline.transmits.is_empty());
-    assert_eq!(layer.len(), 1, "an INVITE may ring for as long as the far end likes");
+    assert_eq!(
+        layer.len(),
+        1,
+        "an INVITE may ring for as long as the far end likes"
+    );
 }
 
 #[test]
@@ -108,8 +119,14 @@ fn failure_final_is_acked_by_the_transaction_and_timer_d_re_acks_retransmissions
         other => panic!("expected the ACK, got {other}"),
     };
     assert_eq!(ack.method, Method::Ack);
-    assert!(ack.to_string().contains("branch=z9hG4bKa"), "ACK reuses the INVITE branch");
-    assert!(ack.to_string().contains("tag=b1"), "ACK carries the response To tag");
+    assert!(
+        ack.to_string().contains("branch=z9hG4bKa"),
+        "ACK reuses the INVITE branch"
+    );
+    assert!(
+        ack.to_string().contains("tag=b1"),
+        "ACK carries the response To tag"
+    );
     assert_eq!(
         events(&mut layer),
         [TransactionEvent::Response {
@@ -122,8 +139,15 @@ fn failure_final_is_acked_by_the_transaction_and_timer_d_re_acks_retransmissions
     layer
         .handle_message(clock.at_ms(2_000), bob(Transport::Udp), busy.into())
         .unwrap();
-    assert_eq!(transmits(&mut layer), sent, "the same ACK bytes answer the retransmission");
-    assert!(events(&mut layer).is_empty(), "the retransmitted final is absorbed");
+    assert_eq!(
+        transmits(&mut layer),
+        sent,
+        "the same ACK bytes answer the retransmission"
+    );
+    assert!(
+        events(&mut layer).is_empty(),
+        "the retransmitted final is absorbed"
+    );
 
     let timeline = run_timers(&mut layer, clock, 2_000, 100_000);
     assert_eq!(timeline.terminations(), [(33_000, key)]);
@@ -146,7 +170,9 @@ fn failure_final_over_tcp_terminates_at_once_because_timer_d_is_zero() {
         .unwrap();
     assert_eq!(method_of(&transmits(&mut layer)[0]), Some(Method::Ack));
     let seen = events(&mut layer);
-    assert!(matches!(&seen[..], [TransactionEvent::Response { .. }, TransactionEvent::Terminated { key: ended }] if *ended == key));
+    assert!(
+        matches!(&seen[..], [TransactionEvent::Response { .. }, TransactionEvent::Terminated { key: ended }] if *ended == key)
+    );
     assert_eq!(layer.len(), 0);
 }
 
@@ -163,7 +189,10 @@ fn timer_m_keeps_an_accepted_invite_for_2xx_retransmissions_and_forks() {
             .handle_message(clock.at_ms(1_000), bob(transport), ok.clone().into())
             .unwrap();
         assert_eq!(layer.state(&key), Some(TransactionState::Accepted));
-        assert!(transmits(&mut layer).is_empty(), "the ACK for a 2xx is the TU's");
+        assert!(
+            transmits(&mut layer).is_empty(),
+            "the ACK for a 2xx is the TU's"
+        );
         assert_eq!(
             events(&mut layer),
             [TransactionEvent::Response {
@@ -175,7 +204,11 @@ fn timer_m_keeps_an_accepted_invite_for_2xx_retransmissions_and_forks() {
         layer
             .handle_message(clock.at_ms(1_500), bob(transport), ok.clone().into())
             .unwrap();
-        assert_eq!(stray_statuses(&events(&mut layer)), [200], "a repeat asks the TU to re-ACK");
+        assert_eq!(
+            stray_statuses(&events(&mut layer)),
+            [200],
+            "a repeat asks the TU to re-ACK"
+        );
 
         let fork = response_to(&request, 200, Some("b2"));
         layer
@@ -209,8 +242,11 @@ fn cancel_rearms_timer_b_so_an_invite_never_answered_is_abandoned_64_t1_later() 
             response_to(&request, 180, Some("b1")).into(),
         )
         .unwrap();
-    let cancel_key =
-        layer.send_request(clock.at_ms(10_000), bob(Transport::Udp), cancel_for(&request));
+    let cancel_key = layer.send_request(
+        clock.at_ms(10_000),
+        bob(Transport::Udp),
+        cancel_for(&request),
+    );
     assert_ne!(cancel_key, key);
     layer
         .handle_message(
@@ -231,7 +267,13 @@ fn unanswered_bye_over_udp_retransmits_on_timer_e_capped_at_t2_until_timer_f() {
     let key = layer.send_request(
         clock.at_ms(0),
         bob(Transport::Udp),
-        request(Method::Bye, "z9hG4bKbye", 2, alice(Transport::Udp), "call-1"),
+        request(
+            Method::Bye,
+            "z9hG4bKbye",
+            2,
+            alice(Transport::Udp),
+            "call-1",
+        ),
     );
     let timeline = run_timers(&mut layer, clock, 0, 100_000);
     assert_eq!(
@@ -246,7 +288,13 @@ fn unanswered_bye_over_udp_retransmits_on_timer_e_capped_at_t2_until_timer_f() {
 fn timer_e_runs_at_t2_once_a_provisional_arrived() {
     let clock = Clock::new();
     let mut layer = layer();
-    let bye = request(Method::Bye, "z9hG4bKbye", 2, alice(Transport::Udp), "call-1");
+    let bye = request(
+        Method::Bye,
+        "z9hG4bKbye",
+        2,
+        alice(Transport::Udp),
+        "call-1",
+    );
     let key = layer.send_request(clock.at_ms(0), bob(Transport::Udp), bye.clone());
     transmits(&mut layer);
     layer
@@ -269,7 +317,13 @@ fn timer_e_runs_at_t2_once_a_provisional_arrived() {
 fn non_invite_final_over_udp_absorbs_retransmissions_until_timer_k() {
     let clock = Clock::new();
     let mut layer = layer();
-    let bye = request(Method::Bye, "z9hG4bKbye", 2, alice(Transport::Udp), "call-1");
+    let bye = request(
+        Method::Bye,
+        "z9hG4bKbye",
+        2,
+        alice(Transport::Udp),
+        "call-1",
+    );
     let key = layer.send_request(clock.at_ms(0), bob(Transport::Udp), bye.clone());
     transmits(&mut layer);
     let ok = response_to(&bye, 200, Some("b1"));
@@ -288,7 +342,10 @@ fn non_invite_final_over_udp_absorbs_retransmissions_until_timer_k() {
     );
     assert_eq!(layer.state(&key), Some(TransactionState::Completed));
     let timeline = run_timers(&mut layer, clock, 900, 100_000);
-    assert!(timeline.transmits.is_empty(), "Timer E stopped with the final");
+    assert!(
+        timeline.transmits.is_empty(),
+        "Timer E stopped with the final"
+    );
     assert_eq!(timeline.terminations(), [(5_700, key)]);
 }
 
@@ -296,10 +353,20 @@ fn non_invite_final_over_udp_absorbs_retransmissions_until_timer_k() {
 fn non_invite_over_tcp_never_retransmits_and_ends_with_its_final() {
     let clock = Clock::new();
     let mut layer = layer();
-    let options = request(Method::Options, "z9hG4bKopt", 1, alice(Transport::Tcp), "call-2");
+    let options = request(
+        Method::Options,
+        "z9hG4bKopt",
+        1,
+        alice(Transport::Tcp),
+        "call-2",
+    );
     let key = layer.send_request(clock.at_ms(0), bob(Transport::Tcp), options.clone());
     assert_eq!(transmits(&mut layer).len(), 1);
-    assert_eq!(layer.poll_timeout(), Some(clock.at_ms(32_000)), "only Timer F runs");
+    assert_eq!(
+        layer.poll_timeout(),
+        Some(clock.at_ms(32_000)),
+        "only Timer F runs"
+    );
     layer
         .handle_message(
             clock.at_ms(50),
@@ -308,7 +375,9 @@ fn non_invite_over_tcp_never_retransmits_and_ends_with_its_final() {
         )
         .unwrap();
     let seen = events(&mut layer);
-    assert!(matches!(&seen[..], [TransactionEvent::Response { .. }, TransactionEvent::Terminated { key: ended }] if *ended == key));
+    assert!(
+        matches!(&seen[..], [TransactionEvent::Response { .. }, TransactionEvent::Terminated { key: ended }] if *ended == key)
+    );
     assert_eq!(layer.len(), 0);
     assert_eq!(layer.poll_timeout(), None);
 }
@@ -345,4 +414,33 @@ fn a_response_to_the_right_branch_but_another_method_is_not_matched() {
         .unwrap();
     assert_eq!(stray_statuses(&events(&mut layer)), [200]);
     assert_eq!(layer.state(&key), Some(TransactionState::Calling));
+}
+
+#[test]
+fn cancel_sent_before_any_provisional_still_bounds_the_invite_once_ringing_starts() {
+    let clock = Clock::new();
+    let mut layer = layer();
+    let request = invite("z9hG4bKa", alice(Transport::Udp));
+    let key = layer.send_request(clock.at_ms(0), bob(Transport::Udp), request.clone());
+    layer.send_request(clock.at_ms(200), bob(Transport::Udp), cancel_for(&request));
+    layer
+        .handle_message(
+            clock.at_ms(300),
+            bob(Transport::Udp),
+            response_to(&request, 180, Some("b1")).into(),
+        )
+        .unwrap();
+    assert_eq!(layer.state(&key), Some(TransactionState::Proceeding));
+    let timeline = run_timers(&mut layer, clock, 300, 100_000);
+    let invite_timeouts: Vec<u64> = timeline
+        .timeouts()
+        .into_iter()
+        .filter(|(_, timed_out)| *timed_out == key)
+        .map(|(at, _)| at)
+        .collect();
+    assert_eq!(
+        invite_timeouts,
+        [32_200],
+        "64·T1 after the CANCEL, not never"
+    );
 }

@@ -26,29 +26,76 @@ const TRANSPORTS: [Transport; 2] = [Transport::Udp, Transport::Tcp];
 #[derive(Debug, Clone)]
 enum Op {
     /// A request from alice or bob arrives.
-    Receive { method: usize, branch: usize, from_bob: bool, transport: usize },
+    Receive {
+        method: usize,
+        branch: usize,
+        from_bob: bool,
+        transport: usize,
+    },
     /// A response for one of our (possible) client transactions arrives.
-    ReceiveResponse { method: usize, branch: usize, code: usize, tag: u8, transport: usize },
+    ReceiveResponse {
+        method: usize,
+        branch: usize,
+        code: usize,
+        tag: u8,
+        transport: usize,
+    },
     /// The TU answers one of the server transactions it heard of.
-    Respond { pick: usize, code: usize },
+    Respond {
+        pick: usize,
+        code: usize,
+    },
     /// The TU starts a client transaction (or sends an ACK).
-    Send { method: usize, branch: usize, transport: usize },
+    Send {
+        method: usize,
+        branch: usize,
+        transport: usize,
+    },
     /// A message the layer cannot key.
     Unkeyable,
-    Advance { ms: u64 },
+    Advance {
+        ms: u64,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        (0..METHODS.len(), 0..BRANCHES.len(), any::<bool>(), 0..TRANSPORTS.len()).prop_map(
-            |(method, branch, from_bob, transport)| Op::Receive { method, branch, from_bob, transport }
-        ),
-        (0..METHODS.len(), 0..BRANCHES.len(), 0..CODES.len(), 0u8..3, 0..TRANSPORTS.len()).prop_map(
-            |(method, branch, code, tag, transport)| Op::ReceiveResponse { method, branch, code, tag, transport }
-        ),
+        (
+            0..METHODS.len(),
+            0..BRANCHES.len(),
+            any::<bool>(),
+            0..TRANSPORTS.len()
+        )
+            .prop_map(|(method, branch, from_bob, transport)| Op::Receive {
+                method,
+                branch,
+                from_bob,
+                transport
+            }),
+        (
+            0..METHODS.len(),
+            0..BRANCHES.len(),
+            0..CODES.len(),
+            0u8..3,
+            0..TRANSPORTS.len()
+        )
+            .prop_map(
+                |(method, branch, code, tag, transport)| Op::ReceiveResponse {
+                    method,
+                    branch,
+                    code,
+                    tag,
+                    transport
+                }
+            ),
         (any::<usize>(), 0..CODES.len()).prop_map(|(pick, code)| Op::Respond { pick, code }),
-        (0..METHODS.len(), 0..BRANCHES.len(), 0..TRANSPORTS.len())
-            .prop_map(|(method, branch, transport)| Op::Send { method, branch, transport }),
+        (0..METHODS.len(), 0..BRANCHES.len(), 0..TRANSPORTS.len()).prop_map(
+            |(method, branch, transport)| Op::Send {
+                method,
+                branch,
+                transport
+            }
+        ),
         Just(Op::Unkeyable),
         (0u64..40_000).prop_map(|ms| Op::Advance { ms }),
     ]
@@ -97,33 +144,80 @@ impl Observer {
     }
 }
 
-fn apply(layer: &mut TransactionLayer, clock: Clock, now_ms: &mut u64, observer: &mut Observer, op: Op) {
+fn apply(
+    layer: &mut TransactionLayer,
+    clock: Clock,
+    now_ms: &mut u64,
+    observer: &mut Observer,
+    op: Op,
+) {
     let now = clock.at_ms(*now_ms);
     match op {
-        Op::Receive { method, branch, from_bob, transport } => {
+        Op::Receive {
+            method,
+            branch,
+            from_bob,
+            transport,
+        } => {
             let transport = TRANSPORTS[transport];
-            let from = if from_bob { bob(transport) } else { alice(transport) };
+            let from = if from_bob {
+                bob(transport)
+            } else {
+                alice(transport)
+            };
             let message = request(METHODS[method], BRANCHES[branch], 1, from, "call-p");
-            layer.handle_message(now, from, message.into()).expect("well-formed requests key");
+            layer
+                .handle_message(now, from, message.into())
+                .expect("well-formed requests key");
         }
-        Op::ReceiveResponse { method, branch, code, tag, transport } => {
+        Op::ReceiveResponse {
+            method,
+            branch,
+            code,
+            tag,
+            transport,
+        } => {
             let transport = TRANSPORTS[transport];
-            let sent = request(METHODS[method], BRANCHES[branch], 1, alice(transport), "call-p");
+            let sent = request(
+                METHODS[method],
+                BRANCHES[branch],
+                1,
+                alice(transport),
+                "call-p",
+            );
             let tag = format!("t{tag}");
             let response = response_to(&sent, CODES[code], Some(&tag));
-            layer.handle_message(now, bob(transport), response.into()).expect("well-formed responses key");
+            layer
+                .handle_message(now, bob(transport), response.into())
+                .expect("well-formed responses key");
         }
         Op::Respond { pick, code } => {
             if !observer.server_keys.is_empty() {
                 let key = observer.server_keys[pick % observer.server_keys.len()].clone();
-                let shape = request(key.method(), key.branch(), 1, alice(Transport::Udp), "call-p");
+                let shape = request(
+                    key.method(),
+                    key.branch(),
+                    1,
+                    alice(Transport::Udp),
+                    "call-p",
+                );
                 // Refusals (terminated key, wrong state) are part of the contract, not failures.
                 let _ = layer.respond(now, &key, response_to(&shape, CODES[code], Some("me")));
             }
         }
-        Op::Send { method, branch, transport } => {
+        Op::Send {
+            method,
+            branch,
+            transport,
+        } => {
             let transport = TRANSPORTS[transport];
-            let message = request(METHODS[method], BRANCHES[branch], 1, alice(transport), "call-p");
+            let message = request(
+                METHODS[method],
+                BRANCHES[branch],
+                1,
+                alice(transport),
+                "call-p",
+            );
             let key = layer.send_request(now, bob(transport), message);
             if layer.state(&key).is_some() {
                 observer.live.insert(key.clone());
@@ -131,9 +225,19 @@ fn apply(layer: &mut TransactionLayer, clock: Clock, now_ms: &mut u64, observer:
             observer.client_keys.push(key);
         }
         Op::Unkeyable => {
-            let mut message = request(Method::Options, "z9hG4bKx", 1, alice(Transport::Udp), "call-p");
-            message.headers.retain(|header| !matches!(header, rsip::Header::Via(_)));
-            assert!(layer.handle_message(now, alice(Transport::Udp), message.into()).is_err());
+            let mut message = request(
+                Method::Options,
+                "z9hG4bKx",
+                1,
+                alice(Transport::Udp),
+                "call-p",
+            );
+            message
+                .headers
+                .retain(|header| !matches!(header, rsip::Header::Via(_)));
+            assert!(layer
+                .handle_message(now, alice(Transport::Udp), message.into())
+                .is_err());
         }
         Op::Advance { ms } => {
             *now_ms += ms;
@@ -147,29 +251,50 @@ fn apply(layer: &mut TransactionLayer, clock: Clock, now_ms: &mut u64, observer:
         if deadline < now {
             layer.handle_timeout(now);
             observer.drain(layer);
-            assert!(layer.poll_timeout().map_or(true, |next| next > now), "deadline stuck in the past");
+            assert!(
+                layer.poll_timeout().map_or(true, |next| next > now),
+                "deadline stuck in the past"
+            );
         }
     }
 }
 
 /// What a well-behaved TU does at the end of the day: answer every request still waiting and
 /// cancel every INVITE still ringing. After that only timers remain, and they must empty the layer.
-fn wind_down(layer: &mut TransactionLayer, clock: Clock, now_ms: &mut u64, observer: &mut Observer) {
+fn wind_down(
+    layer: &mut TransactionLayer,
+    clock: Clock,
+    now_ms: &mut u64,
+    observer: &mut Observer,
+) {
     let now = clock.at_ms(*now_ms);
     for key in observer.server_keys.clone() {
         if matches!(
             layer.state(&key),
             Some(TransactionState::Trying | TransactionState::Proceeding)
         ) {
-            let shape = request(key.method(), key.branch(), 1, alice(Transport::Udp), "call-p");
+            let shape = request(
+                key.method(),
+                key.branch(),
+                1,
+                alice(Transport::Udp),
+                "call-p",
+            );
             layer
                 .respond(now, &key, response_to(&shape, 500, Some("me")))
                 .expect("a waiting server transaction takes a final");
         }
     }
     for key in observer.client_keys.clone() {
-        if key.method() == Method::Invite && layer.state(&key) == Some(TransactionState::Proceeding) {
-            let invite = request(Method::Invite, key.branch(), 1, alice(Transport::Udp), "call-p");
+        if key.method() == Method::Invite && layer.state(&key) == Some(TransactionState::Proceeding)
+        {
+            let invite = request(
+                Method::Invite,
+                key.branch(),
+                1,
+                alice(Transport::Udp),
+                "call-p",
+            );
             let cancel = layer.send_request(now, bob(Transport::Udp), cancel_for(&invite));
             observer.live.insert(cancel);
         }
@@ -206,8 +331,8 @@ proptest! {
 
     #[test]
     fn a_call_under_random_udp_loss_ends_consistently_on_both_sides(
-        caller_drops in prop::collection::vec(any::<bool>(), 0..12),
-        callee_drops in prop::collection::vec(any::<bool>(), 0..12),
+        caller_drops in prop::collection::vec(any::<bool>(), 0..24),
+        callee_drops in prop::collection::vec(any::<bool>(), 0..24),
         answer in prop_oneof![Just(Answer::Accept), Just(Answer::Reject(486))],
     ) {
         let mut pair = Pair::new(
@@ -216,6 +341,7 @@ proptest! {
             Loss { drop: caller_drops },
             Loss { drop: callee_drops },
         );
+        pair.caller.ring_timeout = Some(Duration::from_secs(60));
         pair.call();
         pair.run(Duration::from_secs(1_000));
         prop_assert_eq!(pair.caller_end.layer.len(), 0);

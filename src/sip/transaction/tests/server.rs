@@ -27,7 +27,13 @@ fn receive_new(
     }
 }
 
-fn receive(layer: &mut TransactionLayer, clock: Clock, at_ms: u64, peer: Peer, request: &rsip::Request) {
+fn receive(
+    layer: &mut TransactionLayer,
+    clock: Clock,
+    at_ms: u64,
+    peer: Peer,
+    request: &rsip::Request,
+) {
     layer
         .handle_message(clock.at_ms(at_ms), peer, request.clone().into())
         .unwrap();
@@ -45,14 +51,25 @@ fn invite_gets_100_at_once_and_a_retransmission_gets_the_latest_provisional() {
     let key = receive_new(&mut layer, clock, 0, &request);
     let trying = transmits(&mut layer);
     assert_eq!(statuses(&trying), [100]);
-    assert_eq!(trying[0].peer, alice(Transport::Udp), "responses go back where the request came from");
+    assert_eq!(
+        trying[0].peer,
+        alice(Transport::Udp),
+        "responses go back where the request came from"
+    );
 
     receive(&mut layer, clock, 500, alice(Transport::Udp), &request);
     assert_eq!(transmits(&mut layer), trying, "the same 100 bytes again");
-    assert!(events(&mut layer).is_empty(), "the retransmission is absorbed");
+    assert!(
+        events(&mut layer).is_empty(),
+        "the retransmission is absorbed"
+    );
 
     layer
-        .respond(clock.at_ms(600), &key, response_to(&request, 180, Some("b1")))
+        .respond(
+            clock.at_ms(600),
+            &key,
+            response_to(&request, 180, Some("b1")),
+        )
         .unwrap();
     let ringing = transmits(&mut layer);
     assert_eq!(statuses(&ringing), [180]);
@@ -60,7 +77,11 @@ fn invite_gets_100_at_once_and_a_retransmission_gets_the_latest_provisional() {
     assert_eq!(transmits(&mut layer), ringing);
     assert!(events(&mut layer).is_empty());
     assert_eq!(layer.state(&key), Some(TransactionState::Proceeding));
-    assert_eq!(layer.poll_timeout(), None, "Proceeding waits for the TU without a timer");
+    assert_eq!(
+        layer.poll_timeout(),
+        None,
+        "Proceeding waits for the TU without a timer"
+    );
 }
 
 #[test]
@@ -78,7 +99,10 @@ fn unacknowledged_failure_over_udp_is_retransmitted_on_timer_g_until_timer_h() {
         timeline.transmit_times(),
         [0, 500, 1_500, 3_500, 7_500, 11_500, 15_500, 19_500, 23_500, 27_500, 31_500]
     );
-    assert!(timeline.transmits.iter().all(|(_, t)| status_of(t) == Some(486)));
+    assert!(timeline
+        .transmits
+        .iter()
+        .all(|(_, t)| status_of(t) == Some(486)));
     assert_eq!(timeline.timeouts(), [(32_000, key.clone())]);
     assert_eq!(timeline.terminations(), [(32_000, key)]);
     assert_eq!(layer.len(), 0);
@@ -101,7 +125,16 @@ fn unacknowledged_failure_over_tcp_is_sent_once_and_times_out_on_timer_h() {
         .respond(clock.at_ms(0), &key, response_to(&request, 486, Some("b1")))
         .unwrap();
     let timeline = run_timers(&mut layer, clock, 0, 100_000);
-    assert_eq!(statuses(&timeline.transmits.iter().map(|(_, t)| t.clone()).collect::<Vec<_>>()), [100, 486]);
+    assert_eq!(
+        statuses(
+            &timeline
+                .transmits
+                .iter()
+                .map(|(_, t)| t.clone())
+                .collect::<Vec<_>>()
+        ),
+        [100, 486]
+    );
     assert_eq!(timeline.timeouts(), [(32_000, key)]);
 }
 
@@ -121,16 +154,25 @@ fn ack_for_a_failure_is_absorbed_and_timer_i_ends_the_confirmed_state() {
 
     let ack = request_with_method(&request, Method::Ack);
     receive(&mut layer, clock, 2_000, alice(Transport::Udp), &ack);
-    assert!(events(&mut layer).is_empty(), "the ACK for a non-2xx final never reaches the TU");
+    assert!(
+        events(&mut layer).is_empty(),
+        "the ACK for a non-2xx final never reaches the TU"
+    );
     assert_eq!(layer.state(&key), Some(TransactionState::Confirmed));
     receive(&mut layer, clock, 2_100, alice(Transport::Udp), &ack);
     receive(&mut layer, clock, 2_200, alice(Transport::Udp), &request);
     assert!(events(&mut layer).is_empty());
-    assert!(transmits(&mut layer).is_empty(), "Confirmed stops Timer G and absorbs everything");
+    assert!(
+        transmits(&mut layer).is_empty(),
+        "Confirmed stops Timer G and absorbs everything"
+    );
 
     let timeline = run_timers(&mut layer, clock, 2_200, 100_000);
     assert!(timeline.transmits.is_empty());
-    assert!(timeline.timeouts().is_empty(), "Timer H was stopped by the ACK");
+    assert!(
+        timeline.timeouts().is_empty(),
+        "Timer H was stopped by the ACK"
+    );
     assert_eq!(timeline.terminations(), [(7_000, key)]);
 }
 
@@ -148,7 +190,13 @@ fn ack_for_a_failure_over_tcp_terminates_at_once_because_timer_i_is_zero() {
     layer
         .respond(clock.at_ms(0), &key, response_to(&request, 404, Some("b1")))
         .unwrap();
-    receive(&mut layer, clock, 40, from, &request_with_method(&request, Method::Ack));
+    receive(
+        &mut layer,
+        clock,
+        40,
+        from,
+        &request_with_method(&request, Method::Ack),
+    );
     assert_eq!(events(&mut layer), [TransactionEvent::Terminated { key }]);
     assert_eq!(layer.len(), 0);
 }
@@ -166,16 +214,30 @@ fn accepted_invite_absorbs_retransmissions_passes_acks_up_and_ends_on_timer_l() 
     assert_eq!(layer.state(&key), Some(TransactionState::Accepted));
 
     receive(&mut layer, clock, 1_500, alice(Transport::Udp), &request);
-    assert!(transmits(&mut layer).is_empty(), "2xx retransmission is the TU's job");
-    assert!(events(&mut layer).is_empty(), "the INVITE retransmission is absorbed, not a new call");
+    assert!(
+        transmits(&mut layer).is_empty(),
+        "2xx retransmission is the TU's job"
+    );
+    assert!(
+        events(&mut layer).is_empty(),
+        "the INVITE retransmission is absorbed, not a new call"
+    );
 
     // The TU's own 2xx retransmission passes through the transaction (RFC 6026 §8.5).
     layer.respond(clock.at_ms(1_500), &key, ok.clone()).unwrap();
     assert_eq!(statuses(&transmits(&mut layer)), [200]);
-    let refused = layer.respond(clock.at_ms(1_600), &key, response_to(&request, 487, Some("b1")));
+    let refused = layer.respond(
+        clock.at_ms(1_600),
+        &key,
+        response_to(&request, 487, Some("b1")),
+    );
     assert!(matches!(
         refused,
-        Err(TransactionError::ResponseNotAllowed { status: 487, state: TransactionState::Accepted, .. })
+        Err(TransactionError::ResponseNotAllowed {
+            status: 487,
+            state: TransactionState::Accepted,
+            ..
+        })
     ));
 
     // The ACK for a 2xx has its own branch and matches nothing: it surfaces for the dialog.
@@ -190,8 +252,17 @@ fn accepted_invite_absorbs_retransmissions_passes_acks_up_and_ends_on_timer_l() 
     );
     // An ACK that reuses the INVITE branch reaches the Accepted transaction and goes up as well.
     let same_branch_ack = request_with_method(&request, Method::Ack);
-    receive(&mut layer, clock, 2_100, alice(Transport::Udp), &same_branch_ack);
-    assert!(matches!(events(&mut layer).as_slice(), [TransactionEvent::Ack { .. }]));
+    receive(
+        &mut layer,
+        clock,
+        2_100,
+        alice(Transport::Udp),
+        &same_branch_ack,
+    );
+    assert!(matches!(
+        events(&mut layer).as_slice(),
+        [TransactionEvent::Ack { .. }]
+    ));
 
     let timeline = run_timers(&mut layer, clock, 2_100, 100_000);
     assert_eq!(timeline.terminations(), [(33_000, key)]);
@@ -202,9 +273,18 @@ fn accepted_invite_absorbs_retransmissions_passes_acks_up_and_ends_on_timer_l() 
 fn non_invite_retransmission_is_absorbed_until_answered_then_gets_the_last_response() {
     let clock = Clock::new();
     let mut layer = layer();
-    let options = request(Method::Options, "z9hG4bKo", 7, alice(Transport::Udp), "call-2");
+    let options = request(
+        Method::Options,
+        "z9hG4bKo",
+        7,
+        alice(Transport::Udp),
+        "call-2",
+    );
     let key = receive_new(&mut layer, clock, 0, &options);
-    assert!(transmits(&mut layer).is_empty(), "no automatic 100 for non-INVITE");
+    assert!(
+        transmits(&mut layer).is_empty(),
+        "no automatic 100 for non-INVITE"
+    );
     receive(&mut layer, clock, 500, alice(Transport::Udp), &options);
     assert!(transmits(&mut layer).is_empty() && events(&mut layer).is_empty());
 
@@ -213,21 +293,37 @@ fn non_invite_retransmission_is_absorbed_until_answered_then_gets_the_last_respo
         .unwrap();
     transmits(&mut layer);
     receive(&mut layer, clock, 1_500, alice(Transport::Udp), &options);
-    assert_eq!(statuses(&transmits(&mut layer)), [100], "Proceeding repeats the provisional");
+    assert_eq!(
+        statuses(&transmits(&mut layer)),
+        [100],
+        "Proceeding repeats the provisional"
+    );
 
     layer
-        .respond(clock.at_ms(2_000), &key, response_to(&options, 200, Some("b1")))
+        .respond(
+            clock.at_ms(2_000),
+            &key,
+            response_to(&options, 200, Some("b1")),
+        )
         .unwrap();
     let ok = transmits(&mut layer);
     receive(&mut layer, clock, 3_500, alice(Transport::Udp), &options);
-    assert_eq!(transmits(&mut layer), ok, "Completed repeats the final, byte for byte");
+    assert_eq!(
+        transmits(&mut layer),
+        ok,
+        "Completed repeats the final, byte for byte"
+    );
     assert!(events(&mut layer).is_empty());
     assert!(layer
         .respond(clock.at_ms(3_600), &key, response_to(&options, 500, None))
         .is_err());
 
     let timeline = run_timers(&mut layer, clock, 3_600, 100_000);
-    assert_eq!(timeline.terminations(), [(34_000, key)], "Timer J is 64·T1 after the final");
+    assert_eq!(
+        timeline.terminations(),
+        [(34_000, key)],
+        "Timer J is 64·T1 after the final"
+    );
 }
 
 #[test]
@@ -329,9 +425,17 @@ fn respond_refuses_unknown_keys_client_keys_and_impossible_statuses() {
         Err(TransactionError::InvalidStatus(700))
     );
 
-    let client_key = layer.send_request(clock.at_ms(1), bob(Transport::Udp), invite(&new_branch(), bob(Transport::Udp)));
+    let client_key = layer.send_request(
+        clock.at_ms(1),
+        bob(Transport::Udp),
+        invite(&new_branch(), bob(Transport::Udp)),
+    );
     assert_eq!(
-        layer.respond(clock.at_ms(2), &client_key, response_to(&request, 200, None)),
+        layer.respond(
+            clock.at_ms(2),
+            &client_key,
+            response_to(&request, 200, None)
+        ),
         Err(TransactionError::NotAServerTransaction(client_key.clone()))
     );
 

@@ -86,7 +86,11 @@ pub(crate) fn invite(branch: &str, from: Peer) -> rsip::Request {
 
 /// The response a UAS core would build for `request`: its Via, From, Call-ID and CSeq, its To
 /// with `to_tag` added.
-pub(crate) fn response_to(request: &rsip::Request, code: u16, to_tag: Option<&str>) -> rsip::Response {
+pub(crate) fn response_to(
+    request: &rsip::Request,
+    code: u16,
+    to_tag: Option<&str>,
+) -> rsip::Response {
     let mut headers = rsip::Headers::default();
     for header in request.headers.iter() {
         match header {
@@ -114,9 +118,14 @@ pub(crate) fn response_to(request: &rsip::Request, code: u16, to_tag: Option<&st
 }
 
 /// The ACK a UAC core sends for a 2xx (§13.2.2.4): a new branch, so it matches no transaction.
-pub(crate) fn ack_for_2xx(invite: &rsip::Request, ok: &rsip::Response, from: Peer) -> rsip::Request {
+pub(crate) fn ack_for_2xx(
+    invite: &rsip::Request,
+    ok: &rsip::Response,
+    from: Peer,
+) -> rsip::Request {
     let mut ack = request(rsip::Method::Ack, &new_branch(), 1, from, "call-1");
-    ack.headers.retain(|header| !matches!(header, rsip::Header::To(_)));
+    ack.headers
+        .retain(|header| !matches!(header, rsip::Header::To(_)));
     ack.headers
         .push(ok.to_header().expect("2xx carries To").clone().into());
     ack.uri = invite.uri.clone();
@@ -230,7 +239,7 @@ pub(crate) fn run_timers(
 }
 
 /// `request` with another method, written in both the request line and the CSeq.
-pub(crate) fn request_with_method(request: &rsip::Request, method: Method) -> rsip::Request {
+pub(crate) fn request_with_method(request: &rsip::Request, method: rsip::Method) -> rsip::Request {
     let mut copy = request.clone();
     copy.method = method;
     copy.headers
