@@ -1,1 +1,27 @@
 //! Test harness: starts the real `trunkgate` binary and real SIP peers.
+//!
+//! Integration tests exercise the daemon the way a carrier and an agent would: a [`Gateway`]
+//! runs the compiled binary with a temporary config on free loopback ports, [`Sipp`] plays
+//! scripted carrier calls (the XML scenarios in `integration-tests/scenarios/`), [`Baresip`] is a
+//! real softphone whose recordings [`audio`] compares with the prompts the gateway should play.
+//!
+//! Everything is bounded in time: every wait has a timeout and every child process is killed
+//! when its handle drops, so a hung peer fails one test instead of hanging the suite.
+//!
+//! External tools: `sipp` (Debian `sip-tester`) and `baresip` (`baresip-core`); install them
+//! with `scripts/setup-test-deps.sh`. The daemon binary must be built before the tests run
+//! (`cargo build --bin trunkgate`), because cargo only builds a package's binaries for that
+//! package's own tests.
+
+pub mod audio;
+pub mod baresip;
+pub mod gateway;
+pub mod paths;
+pub mod ports;
+mod process;
+pub mod sipp;
+
+pub use baresip::{Answer, Baresip, BaresipCall, BaresipRun, Recording};
+pub use gateway::{config_for_tests, Gateway, GatewayBuilder, TestConfig};
+pub use paths::{prompt_path, prompts_dir, repo_root, scenarios_dir, trunkgate_bin};
+pub use sipp::{Sipp, SippRun, Transport};

@@ -75,7 +75,8 @@ impl JitterConfig {
     /// Delays suited to a call leg: from one frame up to 300 ms, room for twice that.
     pub fn new(clock_rate: u32, frame: Duration) -> Self {
         let max_delay = Duration::from_millis(300).max(frame);
-        let frames_in_max = max_delay.as_nanos() / frame.as_nanos().max(1);
+        // A zero frame is invalid anyway; counting it as 1 ms keeps the cap finite.
+        let frames_in_max = max_delay.as_nanos() / frame.as_nanos().max(1_000_000);
         Self {
             clock_rate,
             frame,
@@ -447,7 +448,8 @@ impl JitterBuffer {
                     candidate.ts,
                     &candidate.payload,
                 );
-                // Now a plausible successor, so this cannot come back here and recurse further.
+                // Normally a plausible successor now; if its timing still fails it only becomes
+                // the new candidate (the slot is empty), so this recursion is one level deep.
                 self.admit(arrival, seq, timestamp, payload);
                 return;
             }
@@ -1473,6 +1475,32 @@ mod tests {
                 check_accounting(&jb)?;
             }
             prop_assert_eq!(outputs, pops);
+        }
+
+        #[test]
+        fn jumps_between_talk_spurts_never_wedge_playout(
+            jumps in proptest::collection::vec((any::<u16>(), any::<u32>(), any::<bool>()), 1..6),
+        ) {
+            // Segments of 40 frames; each starts at a random or a continuing position in
+            // sequence and timestamp space, 100 ms after the previous one ends.
+            let mut arrivals = Vec::new();
+            let (mut seq, mut at_ms) = (0u16, 0.0);
+            for (jump_seq, ts, keep_seq) in jumps {
+                seq = if keep_seq { seq } else { jump_seq };
+                let start_ms = at_ms;
+                arrivals.extend(stream(seq, ts, 40, |k| start_ms + 20.0 * k as f64));
+                seq = seq.wrapping_add(40);
+                at_ms += 900.0;
+            }
+            let last_segment: Vec<u16> = arrivals[arrivals.len() - 40..].iter().map(|a| a.seq).collect();
+            let mut jb = JitterBuffer::new(config(20, 300));
+            let pops = (at_ms / 20.0) as usize + 20;
+            let outputs = run(&mut jb, Instant::now(), &arrivals, 3.0, pops);
+            let seqs = played(&outputs);
+            let tail_played = last_segment.iter().filter(|s| seqs.contains(s)).count();
+            prop_assert!(tail_played >= 20, "only {} of the last segment played: {:?}", tail_played, jb.stats());
+            prop_assert!(seqs.contains(&last_segment[39]), "last frame not played: {:?}", jb.stats());
+            check_accounting(&jb)?;
         }
 
         #[test]

@@ -1,0 +1,134 @@
+//! What each call leg costs per 20 ms frame on the media path: G.711 both ways, the jitter
+//! buffer, and concealment when a frame is missing. Multiply by legs × 50 frames/s for load.
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
+use trunkgate::media::g711::G711Law;
+use trunkgate::media::jitter::{JitterBuffer, JitterConfig, Playout};
+use trunkgate::media::plc::G711Concealer;
+
+const SAMPLES_PER_FRAME: usize = 160;
+const FRAME: Duration = Duration::from_millis(20);
+
+/// A vowel-like signal (120 Hz with harmonics) so the codec sees all segments and PLC finds a
+/// pitch, as with speech.
+fn voice(start: usize, len: usize) -> Vec<i16> {
+    (start..start + len)
+        .map(|n| {
+            let t = n as f64 / 8000.0;
+            let value: f64 = (1..=6)
+                .map(|h| {
+                    let phase = 2.0 * std::f64::consts::PI * 120.0 * f64::from(h) * t;
+                    4000.0 / f64::from(h) * (phase + f64::from(h)).sin()
+                })
+                .sum();
+            value.round() as i16
+        })
+        .collect()
+}
+
+fn g711(c: &mut Criterion) {
+    let pcm = voice(0, SAMPLES_PER_FRAME);
+    for law in [G711Law::Ulaw, G711Law::Alaw] {
+        let mut bytes = Vec::with_capacity(SAMPLES_PER_FRAME);
+        c.bench_function(&format!("g711 {law:?} encode 20 ms frame"), |b| {
+            b.iter(|| {
+                bytes.clear();
+                law.encode(black_box(&pcm), &mut bytes);
+                black_box(&bytes);
+            })
+        });
+        let mut decoded = Vec::with_capacity(SAMPLES_PER_FRAME);
+        c.bench_function(&format!("g711 {law:?} decode 20 ms frame"), |b| {
+            b.iter(|| {
+                decoded.clear();
+                law.decode(black_box(&bytes), &mut decoded);
+                black_box(&decoded);
+            })
+        });
+    }
+}
+
+fn jitter_path(c: &mut Criterion) {
+    let law = G711Law::Ulaw;
+    let mut payload = Vec::with_capacity(SAMPLES_PER_FRAME);
+    law.encode(&voice(0, SAMPLES_PER_FRAME), &mut payload);
+    let mut jb = JitterBuffer::new(JitterConfig::new(8000, FRAME));
+    let mut plc = G711Concealer::new(SAMPLES_PER_FRAME);
+    let mut pcm = Vec::with_capacity(SAMPLES_PER_FRAME);
+    let base = Instant::now();
+    let mut frame_index: u32 = 0;
+    c.bench_function("jitter push+pop + g711 decode per 20 ms frame", |b| {
+        b.iter(|| {
+            let arrival = base + FRAME * frame_index;
+            let seq = frame_index as u16;
+            let timestamp = frame_index.wrapping_mul(SAMPLES_PER_FRAME as u32);
+            jb.push(arrival, seq, timestamp, black_box(&payload));
+            pcm.clear();
+            match jb.pop(arrival + Duration::from_millis(5)) {
+                Playout::Frame(bytes) => {
+                    law.decode(&bytes, &mut pcm);
+                    plc.good_frame(&mut pcm);
+                }
+                Playout::Conceal => {
+                    pcm.resize(SAMPLES_PER_FRAME, 0);
+                    plc.conceal(&mut pcm);
+                }
+                Playout::Idle => pcm.resize(SAMPLES_PER_FRAME, 0),
+            }
+            black_box(&pcm);
+            frame_index = frame_index.wrapping_add(1);
+        })
+    });
+}
+
+fn concealment(c: &mut Criterion) {
+    let mut primed = G711Concealer::new(SAMPLES_PER_FRAME);
+    for k in 0..5 {
+        let mut frame = voice(k * SAMPLES_PER_FRAME, SAMPLES_PER_FRAME);
+        primed.good_frame(&mut frame);
+    }
+    let mut out = vec![0i16; SAMPLES_PER_FRAME];
+    // The first lost frame pays for the pitch search; later ones only replay.
+    c.bench_function("plc conceal first lost 20 ms frame", |b| {
+        b.iter_batched(
+            || primed.clone(),
+            |mut plc| {
+                plc.conceal(&mut out);
+                black_box(&out);
+                plc
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    let mut in_loss = primed.clone();
+    in_loss.conceal(&mut out);
+    c.bench_function("plc conceal second lost 20 ms frame", |b| {
+        b.iter_batched(
+            || in_loss.clone(),
+            |mut plc| {
+                plc.conceal(&mut out);
+                black_box(&out);
+                plc
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    let next = voice(6 * SAMPLES_PER_FRAME, SAMPLES_PER_FRAME);
+    c.bench_function("plc good 20 ms frame after a loss (cross-fade)", |b| {
+        b.iter_batched(
+            || (in_loss.clone(), next.clone()),
+            |(mut plc, mut frame)| {
+                plc.good_frame(&mut frame);
+                black_box(&frame);
+                (plc, frame)
+            },
+            BatchSize::SmallInput,
+        )
+    });
+}
+
+criterion_group!(benches, g711, jitter_path, concealment);
+criterion_main!(benches);

@@ -1,0 +1,49 @@
+//! Bounded waiting and polite termination for child processes; std offers neither.
+
+use std::process::{Child, ExitStatus};
+use std::time::{Duration, Instant};
+
+/// How often a waiting test looks at a child or a log again. Short enough not to slow tests
+/// down, long enough not to burn one of the machine's two cores.
+pub(crate) const POLL_INTERVAL: Duration = Duration::from_millis(20);
+
+/// Waits up to `limit` for `child` to exit; `None` if it is still running.
+pub(crate) fn wait_timeout(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
+    let deadline = Instant::now() + limit;
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => return Some(status),
+            Ok(None) if Instant::now() >= deadline => return None,
+            Ok(None) => std::thread::sleep(POLL_INTERVAL),
+            // try_wait only fails if the child was already reaped: nothing left to wait for.
+            Err(_) => return None,
+        }
+    }
+}
+
+/// Sends SIGTERM, waits up to `grace` for a clean exit, then SIGKILLs. Returns the exit status
+/// (`None` if the process had to be killed or was already reaped).
+pub(crate) fn terminate(child: &mut Child, grace: Duration) -> Option<ExitStatus> {
+    if let Ok(Some(status)) = child.try_wait() {
+        return Some(status);
+    }
+    send_sigterm(child);
+    if let Some(status) = wait_timeout(child, grace) {
+        return Some(status);
+    }
+    // kill fails only if the process is already gone, which is what we want anyway.
+    let _ = child.kill();
+    let _ = child.wait();
+    None
+}
+
+fn send_sigterm(child: &Child) {
+    let Ok(pid) = libc::pid_t::try_from(child.id()) else {
+        return;
+    };
+    // SAFETY: kill(2) has no memory-safety preconditions; `pid` is our own unreaped child, so
+    // the number cannot have been reused by an unrelated process.
+    unsafe {
+        libc::kill(pid, libc::SIGTERM);
+    }
+}

@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# Installs everything trunkgate's build and its real-peer integration tests need on Debian 12:
+#   - build: a C toolchain, pkg-config, libopus-dev (system libopus for the `opus` crate) and
+#     cmake (for crates that build a bundled libopus instead);
+#   - tests: SIPp (sip-tester), baresip, espeak-ng + sox (prompt generation and audio checks),
+#     cargo-nextest.
+# Idempotent: when everything is already present it touches nothing and finishes in well under a
+# second. Run as root, or as a user with sudo.
+#
+#   scripts/setup-test-deps.sh            # install what is missing
+#   scripts/setup-test-deps.sh --check    # only report; exit 1 if something is missing
+set -euo pipefail
+
+APT_PACKAGES=(
+  sip-tester      # sipp: SIP scenarios with RTP from pcap files
+  baresip-core    # baresip: a real softphone, headless
+  espeak-ng       # prompt synthesis (scripts/make-prompts.sh)
+  sox             # audio conversion
+  libsox-fmt-all  # sox format handlers
+  pkg-config      # lets the opus crate find the system libopus
+  libopus-dev     # system libopus
+  cmake           # builds a bundled libopus when a crate asks for one
+  build-essential # cc, make, libc headers
+  ca-certificates # cargo talks to crates.io over TLS
+)
+
+check_only=false
+case "${1:-}" in
+  --check) check_only=true ;;
+  "") ;;
+  *) echo "usage: $0 [--check]" >&2; exit 2 ;;
+esac
+
+log() { printf 'setup-test-deps: %s\n' "$*"; }
+
+missing_packages() {
+  # One dpkg-query call for all packages keeps the fast path fast. Packages dpkg has never heard
+  # of are reported on stderr and missing from the output; both count as not installed.
+  local installed
+  installed="$(dpkg-query -W -f='${Package} ${db:Status-Status}\n' "${APT_PACKAGES[@]}" 2>/dev/null || true)"
+  local pkg
+  for pkg in "${APT_PACKAGES[@]}"; do
+    if ! grep -qx "${pkg} installed" <<<"${installed}"; then
+      printf '%s\n' "${pkg}"
+    fi
+  done
+}
+
+as_root() {
+  if [[ "$(id -u)" -eq 0 ]]; then
+    "$@"
+  elif command -v sudo >/dev/null 2>&1; then
+    sudo "$@"
+  else
+    log "need root to run: $*  (run this script as root or install sudo)"
+    exit 1
+  fi
+}
+
+mapfile -t missing < <(missing_packages)
+status=0
+
+if [[ ${#missing[@]} -eq 0 ]]; then
+  log "apt packages: all present (${APT_PACKAGES[*]})"
+elif $check_only; then
+  log "apt packages missing: ${missing[*]}"
+  status=1
+else
+  log "apt packages missing: ${missing[*]}; installing"
+  export DEBIAN_FRONTEND=noninteractive
+  as_root apt-get update
+  as_root apt-get install -y --no-install-recommends "${missing[@]}"
+  log "apt packages installed: ${missing[*]}"
+fi
+
+# Tools the tests invoke by name: a package can be installed yet its command absent (a broken
+# install, a diverted binary), so check the commands themselves as well.
+for cmd in sipp baresip espeak-ng sox pkg-config cmake cc; do
+  if ! command -v "${cmd}" >/dev/null 2>&1; then
+    if $check_only; then
+      log "command missing: ${cmd}"
+      status=1
+    else
+      log "command still missing after install: ${cmd}"
+      exit 1
+    fi
+  fi
+done
+
+if ! command -v cargo >/dev/null 2>&1; then
+  # Installing a Rust toolchain is the user's choice (rustup, distro packages, a pinned image),
+  # so say what to do instead of fetching an installer from the network.
+  log "cargo not found: install Rust first (https://rustup.rs), then rerun this script"
+  exit 1
+fi
+
+if cargo nextest --version >/dev/null 2>&1; then
+  log "cargo-nextest: present ($(cargo nextest --version 2>/dev/null | head -n 1))"
+elif $check_only; then
+  log "cargo-nextest: missing"
+  status=1
+else
+  log "cargo-nextest: missing; installing with cargo install --locked"
+  cargo install --locked cargo-nextest
+  log "cargo-nextest: installed"
+fi
+
+if [[ ${status} -eq 0 ]]; then
+  log "done: everything present"
+fi
+exit "${status}"
