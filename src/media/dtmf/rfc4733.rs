@@ -81,16 +81,17 @@ impl TelephoneEvent {
     }
 }
 
-/// How far behind the current press a timestamp may be and still count as a late packet of an
-/// earlier press. Beyond this the sender has jumped (a new SSRC, a restarted stream) and the packet
-/// starts a new press. 2^20 units is about 131 s at 8 kHz, 22 s at 48 kHz: far more than any
-/// reordering, far less than the 2^31 where "behind" and "ahead" become ambiguous.
-const LATE_PACKET_WINDOW: u32 = 1 << 20;
+/// How many earlier presses are remembered so their late packets are recognised. A straggler is
+/// known by its timestamp, not by being older than the current press: senders that restart their
+/// timestamps without changing SSRC (SIPp replaying captures, some SBCs after a re-INVITE) send
+/// new presses with "older" timestamps, and those must not be lost.
+const REMEMBERED_PRESSES: usize = 16;
 
 /// Reports each key press once, however many of its packets arrive, are repeated or are lost.
 #[derive(Debug, Default, Clone)]
 pub struct Rfc4733Receiver {
     current: Option<CurrentPress>,
+    earlier: std::collections::VecDeque<u32>,
 }
 
 #[derive(Debug, Clone)]
@@ -121,19 +122,20 @@ impl Rfc4733Receiver {
                 current.ended |= event.end;
                 return None;
             }
-            let behind = current.timestamp.wrapping_sub(rtp_timestamp);
-            if behind < LATE_PACKET_WINDOW {
-                // A straggler of a press already reported (or already superseded): reporting it
-                // now would also put digits out of order.
+            if self.earlier.contains(&rtp_timestamp) {
+                // A straggler of a press already reported.
                 return None;
             }
             if is_next_segment(current, ahead, marker, event) {
                 // RFC 4733 §2.5.1.3: a press longer than the 16-bit duration continues with a new
                 // timestamp (old + elapsed duration), same event, no marker. Same key, same press.
-                current.timestamp = rtp_timestamp;
+                let previous = std::mem::replace(&mut current.timestamp, rtp_timestamp);
                 current.ended = event.end;
+                self.remember(previous);
                 return None;
             }
+            let previous = current.timestamp;
+            self.remember(previous);
         }
         self.current = Some(CurrentPress {
             timestamp: rtp_timestamp,
@@ -147,6 +149,14 @@ impl Rfc4733Receiver {
     /// stream bear no relation to the old ones.
     pub fn reset(&mut self) {
         self.current = None;
+        self.earlier.clear();
+    }
+
+    fn remember(&mut self, timestamp: u32) {
+        if self.earlier.len() == REMEMBERED_PRESSES {
+            self.earlier.pop_front();
+        }
+        self.earlier.push_back(timestamp);
     }
 }
 
@@ -406,6 +416,16 @@ mod tests {
         digits.extend(feed(&mut receiver, u32::MAX - 100, &press(9)[6..]));
         digits.extend(feed(&mut receiver, 2400, &press(0)));
         assert_eq!(digits, vec!['9', '9', '0']);
+    }
+
+    #[test]
+    fn a_new_press_with_an_older_timestamp_is_still_a_new_press() {
+        // SIPp replays captured presses verbatim: '#' then '9' whose timestamp is lower.
+        let mut receiver = Rfc4733Receiver::new();
+        let mut digits = feed(&mut receiver, 50_000, &press(11));
+        digits.extend(feed(&mut receiver, 40_000, &press(9)));
+        digits.extend(feed(&mut receiver, 50_000, &press(11)[7..]));
+        assert_eq!(digits, vec!['#', '9'], "the late end packets of '#' add nothing");
     }
 
     #[test]

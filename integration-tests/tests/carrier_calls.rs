@@ -1,0 +1,135 @@
+//! Carrier calls against the real daemon, placed by SIPp: the IVR answers, DTMF steers it, and
+//! the SIP edges (CANCEL, hold, late offer, OPTIONS, strangers) get the answers RFC 3261 wants.
+use std::time::Duration;
+
+use trunkgate_integration::{Gateway, Sipp, TestConfig, Transport};
+
+fn gateway(config: TestConfig) -> Gateway {
+    Gateway::start(&config.to_toml())
+}
+
+fn demo() -> Gateway {
+    gateway(TestConfig::default())
+}
+
+#[test]
+fn pressing_9_gets_the_gateways_bye_after_goodbye() {
+    let gw = demo();
+    let run = Sipp::scenario("uac_dtmf9.xml")
+        .target(gw.sip_udp())
+        .timeout(Duration::from_secs(40))
+        .run();
+    run.assert_success();
+    let line = gw.expect_line("ivr hangs up", Duration::from_secs(5));
+    assert!(line.contains("digits=\"9\""), "exactly one digit 9: {line}");
+}
+
+#[test]
+fn readback_menu_collects_digits_then_9_ends_the_call() {
+    let gw = demo();
+    let run = Sipp::scenario("uac_readback.xml")
+        .target(gw.sip_udp())
+        .timeout(Duration::from_secs(60))
+        .run();
+    run.assert_success();
+    let line = gw.expect_line("ivr hangs up", Duration::from_secs(5));
+    assert!(line.contains("digits=\"124#9\""), "no digit lost or repeated: {line}");
+}
+
+#[test]
+fn caller_bye_ends_the_call() {
+    let gw = demo();
+    Sipp::scenario("uac_bye.xml")
+        .target(gw.sip_udp())
+        .timeout(Duration::from_secs(30))
+        .run()
+        .assert_success();
+    gw.expect_line("reason=RemoteBye", Duration::from_secs(5));
+}
+
+#[test]
+fn hold_and_resume_get_the_right_directions() {
+    let gw = demo();
+    Sipp::scenario("uac_hold.xml")
+        .target(gw.sip_udp())
+        .timeout(Duration::from_secs(30))
+        .run()
+        .assert_success();
+}
+
+#[test]
+fn late_offer_call_is_answered_with_an_offer_and_completes() {
+    let gw = demo();
+    Sipp::scenario("uac_late_offer.xml")
+        .target(gw.sip_udp())
+        .timeout(Duration::from_secs(30))
+        .run()
+        .assert_success();
+}
+
+#[test]
+fn options_is_answered_with_allow() {
+    let gw = demo();
+    Sipp::scenario("uac_options.xml")
+        .target(gw.sip_udp())
+        .timeout(Duration::from_secs(15))
+        .run()
+        .assert_success();
+}
+
+#[test]
+fn cancel_while_ringing_gets_487() {
+    let gw = gateway(TestConfig {
+        ring_ms: 5000,
+        ..TestConfig::default()
+    });
+    Sipp::scenario("uac_cancel.xml")
+        .target(gw.sip_udp())
+        .timeout(Duration::from_secs(20))
+        .run()
+        .assert_success();
+    gw.expect_line("call ended while ringing", Duration::from_secs(5));
+}
+
+#[test]
+fn caller_from_an_address_no_trunk_allows_gets_403() {
+    let gw = gateway(TestConfig {
+        allow: vec!["192.0.2.0/24".into()],
+        ..TestConfig::default()
+    });
+    Sipp::scenario("uac_403.xml")
+        .target(gw.sip_udp())
+        .timeout(Duration::from_secs(15))
+        .run()
+        .assert_success();
+    assert!(
+        gw.log_lines().iter().all(|l| !l.contains("answered")),
+        "no call may be set up for a stranger"
+    );
+}
+
+#[test]
+fn calls_over_tcp_work_end_to_end() {
+    let gw = demo();
+    Sipp::scenario("uac_dtmf9.xml")
+        .target(gw.sip_tcp())
+        .transport(Transport::Tcp)
+        .timeout(Duration::from_secs(40))
+        .run()
+        .assert_success();
+    gw.expect_line("ivr hangs up", Duration::from_secs(5));
+}
+
+#[test]
+fn two_hundred_calls_at_20_per_second_all_succeed() {
+    let gw = demo();
+    let run = Sipp::builtin("uac")
+        .target(gw.sip_udp())
+        .calls(200)
+        .rate(20)
+        .without_message_trace()
+        .timeout(Duration::from_secs(60))
+        .run();
+    run.assert_success();
+    assert_eq!(run.successful, 200);
+}
