@@ -51,35 +51,38 @@ fn bench(c: &mut Criterion) {
     let mut ua = UserAgent::new(TimerConfig::default(), "bench".into(), config.trunks);
     let mut n = 0u64;
     // Four messages in (INVITE, ACK, BYE + the parse of each), three out (100, 200, 200).
-    c.bench_function("sip call: INVITE/200/ACK/BYE through codec, transactions and UA", |b| {
-        b.iter(|| {
-            n += 1;
-            let now = Instant::now();
-            let inv = invite(n);
-            ua.handle_message(now, peer, local, codec::parse(inv.as_bytes()).unwrap());
-            let call = match ua.poll_event() {
-                Some(CallEvent::Incoming { call, .. }) => call,
-                other => panic!("call {n}: no call but {other:?}"),
-            };
-            ua.answer(now, call, b"v=0\r\n".to_vec()).unwrap();
-            let mut tag = String::new();
-            while let Some(t) = ua.poll_transmit() {
-                let text = std::str::from_utf8(&t.payload).unwrap();
-                if text.starts_with("SIP/2.0 200") {
-                    let to = text.lines().find(|l| l.starts_with("To:")).unwrap();
-                    tag = to.split("tag=").nth(1).unwrap().trim().to_string();
+    c.bench_function(
+        "sip call: INVITE/200/ACK/BYE through codec, transactions and UA",
+        |b| {
+            b.iter(|| {
+                n += 1;
+                let now = Instant::now();
+                let inv = invite(n);
+                ua.handle_message(now, peer, local, codec::parse(inv.as_bytes()).unwrap());
+                let call = match ua.poll_event() {
+                    Some(CallEvent::Incoming { call, .. }) => call,
+                    other => panic!("call {n}: no call but {other:?}"),
+                };
+                ua.answer(now, call, b"v=0\r\n".to_vec()).unwrap();
+                let mut tag = String::new();
+                while let Some(t) = ua.poll_transmit() {
+                    let text = std::str::from_utf8(&t.payload).unwrap();
+                    if text.starts_with("SIP/2.0 200") {
+                        let to = text.lines().find(|l| l.starts_with("To:")).unwrap();
+                        tag = to.split("tag=").nth(1).unwrap().trim().to_string();
+                    }
                 }
-            }
-            let ack = in_dialog("ACK", n, &tag, 1);
-            ua.handle_message(now, peer, local, codec::parse(ack.as_bytes()).unwrap());
-            let bye = in_dialog("BYE", n, &tag, 2);
-            ua.handle_message(now, peer, local, codec::parse(bye.as_bytes()).unwrap());
-            while ua.poll_transmit().is_some() {}
-            while ua.poll_event().is_some() {}
-            // Let finished transactions' timers run out so the layer does not grow.
-            ua.handle_timeout(now + std::time::Duration::from_secs(64));
-        })
-    });
+                let ack = in_dialog("ACK", n, &tag, 1);
+                ua.handle_message(now, peer, local, codec::parse(ack.as_bytes()).unwrap());
+                let bye = in_dialog("BYE", n, &tag, 2);
+                ua.handle_message(now, peer, local, codec::parse(bye.as_bytes()).unwrap());
+                while ua.poll_transmit().is_some() {}
+                while ua.poll_event().is_some() {}
+                // Let finished transactions' timers run out so the layer does not grow.
+                ua.handle_timeout(now + std::time::Duration::from_secs(64));
+            })
+        },
+    );
 }
 
 criterion_group!(benches, bench);

@@ -16,7 +16,10 @@ use trunkgate::sip::transport::Transports;
 use trunkgate::sip::ua::UserAgent;
 
 #[derive(Parser)]
-#[command(version, about = "Branch-office voice edge: carrier SIP trunks, local IVR, remote agents")]
+#[command(
+    version,
+    about = "Branch-office voice edge: carrier SIP trunks, local IVR, remote agents"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -61,7 +64,10 @@ fn main() -> ExitCode {
                 }
             };
             trunkgate::ops::init_logging();
-            let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+            let runtime = match tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+            {
                 Ok(rt) => rt,
                 Err(e) => {
                     eprintln!("cannot start the runtime: {e}");

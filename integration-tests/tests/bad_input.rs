@@ -8,7 +8,8 @@ use trunkgate_integration::{config_for_tests, Gateway, Sipp};
 
 fn udp_exchange(gw: &Gateway, message: &[u8]) -> Option<String> {
     let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
-    sock.set_read_timeout(Some(Duration::from_millis(1500))).unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(1500)))
+        .unwrap();
     sock.send_to(message, gw.sip_udp()).unwrap();
     let mut buf = [0u8; 65536];
     sock.recv_from(&mut buf)
@@ -55,10 +56,16 @@ fn malformed_udp_messages_get_400_or_are_dropped_and_calls_go_on() {
     let short_body = request("", "500", "v=0\r\n");
     let reply = udp_exchange(&gw, short_body.as_bytes()).expect("an answer to a short body");
     assert!(reply.starts_with("SIP/2.0 400 "), "{reply}");
-    assert!(reply.to_lowercase().contains("content-length"), "the reason says why: {reply}");
+    assert!(
+        reply.to_lowercase().contains("content-length"),
+        "the reason says why: {reply}"
+    );
 
     let no_call_id = request("", "0", "").replace("Call-ID: ", "X-Gone: ");
-    assert!(udp_exchange(&gw, no_call_id.as_bytes()).is_none(), "no Call-ID: nothing to answer with");
+    assert!(
+        udp_exchange(&gw, no_call_id.as_bytes()).is_none(),
+        "no Call-ID: nothing to answer with"
+    );
 
     let bad_cseq = request("", "0", "").replace("CSeq: 1 INVITE", "CSeq: one INVITE");
     let reply = udp_exchange(&gw, bad_cseq.as_bytes()).expect("answer to a bad CSeq");
@@ -75,17 +82,30 @@ fn malformed_udp_messages_get_400_or_are_dropped_and_calls_go_on() {
     // Too big for one datagram on most stacks: send what fits, which is still oversized junk.
     let _ = sock.send_to(&huge.as_bytes()[..65_000], gw.sip_udp());
     let many_headers = request(&"X-A: b\r\n".repeat(400), "0", "");
-    assert!(udp_exchange(&gw, many_headers.as_bytes()).map_or(true, |r| r.starts_with("SIP/2.0 400")));
+    assert!(
+        udp_exchange(&gw, many_headers.as_bytes()).map_or(true, |r| r.starts_with("SIP/2.0 400"))
+    );
 
-    for junk in [&b"\x00\x01\x02\xff\xfe garbage"[..], b"INVITE\r\n\r\n", b"SIP/2.0 999 Nope\r\n\r\n", b"\r\n\r\n"] {
-        assert!(udp_exchange(&gw, junk).is_none(), "junk gets no answer: {junk:?}");
+    for junk in [
+        &b"\x00\x01\x02\xff\xfe garbage"[..],
+        b"INVITE\r\n\r\n",
+        b"SIP/2.0 999 Nope\r\n\r\n",
+        b"\r\n\r\n",
+    ] {
+        assert!(
+            udp_exchange(&gw, junk).is_none(),
+            "junk gets no answer: {junk:?}"
+        );
     }
     let mut not_utf8 = request("", "0", "").into_bytes();
     not_utf8.splice(10..10, [0xC3, 0x28]);
     let _ = udp_exchange(&gw, &not_utf8);
 
     still_serves_calls(&gw);
-    assert!(gw.log_lines().iter().any(|l| l.contains("malformed sip message")));
+    assert!(gw
+        .log_lines()
+        .iter()
+        .any(|l| l.contains("malformed sip message")));
 }
 
 #[test]
@@ -101,7 +121,12 @@ fn broken_tcp_streams_are_closed_and_calls_go_on() {
     {
         let mut s = TcpStream::connect(gw.sip_tcp()).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
-        s.write_all(request("", "lots", "").replace("SIP/2.0/UDP", "SIP/2.0/TCP").as_bytes()).unwrap();
+        s.write_all(
+            request("", "lots", "")
+                .replace("SIP/2.0/UDP", "SIP/2.0/TCP")
+                .as_bytes(),
+        )
+        .unwrap();
         let mut out = Vec::new();
         let _ = s.read_to_end(&mut out);
         let text = String::from_utf8_lossy(&out);
@@ -127,7 +152,11 @@ fn broken_tcp_streams_are_closed_and_calls_go_on() {
 #[test]
 fn bad_config_is_refused_with_file_line_and_key() {
     let config = config_for_tests("").replace("jitter_min_ms = 20", "jitter_min_ms = \"soon\"");
-    let line = config.lines().position(|l| l.starts_with("jitter_min_ms")).unwrap() + 1;
+    let line = config
+        .lines()
+        .position(|l| l.starts_with("jitter_min_ms"))
+        .unwrap()
+        + 1;
     let (status, lines) = Gateway::builder(&config).run_to_exit(Duration::from_secs(10));
     assert_eq!(status.code(), Some(1));
     let text = lines.join("\n");
@@ -141,8 +170,16 @@ fn bad_config_is_refused_with_file_line_and_key() {
 fn check_config_accepts_the_example_and_rejects_a_broken_one() {
     let bin = trunkgate_integration::trunkgate_bin();
     let example = trunkgate_integration::repo_root().join("config.example.toml");
-    let ok = std::process::Command::new(&bin).arg("check-config").arg(&example).output().unwrap();
-    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    let ok = std::process::Command::new(&bin)
+        .arg("check-config")
+        .arg(&example)
+        .output()
+        .unwrap();
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
 
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("bad.toml");
@@ -150,9 +187,16 @@ fn check_config_accepts_the_example_and_rejects_a_broken_one() {
         .unwrap()
         .replace("route = \"ivr:main\"", "route = \"ivr:missing\"");
     std::fs::write(&bad, &text).unwrap();
-    let out = std::process::Command::new(&bin).arg("check-config").arg(&bad).output().unwrap();
+    let out = std::process::Command::new(&bin)
+        .arg("check-config")
+        .arg(&bad)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     let line = text.lines().position(|l| l.starts_with("route =")).unwrap() + 1;
-    assert!(err.contains(&format!("bad.toml:{line}:")) && err.contains("trunk.0.route"), "{err}");
+    assert!(
+        err.contains(&format!("bad.toml:{line}:")) && err.contains("trunk.0.route"),
+        "{err}"
+    );
 }

@@ -33,7 +33,10 @@ fn readback_menu_collects_digits_then_9_ends_the_call() {
         .run();
     run.assert_success();
     let line = gw.expect_line("ivr hangs up", Duration::from_secs(5));
-    assert!(line.contains("digits=\"124#9\""), "no digit lost or repeated: {line}");
+    assert!(
+        line.contains("digits=\"124#9\""),
+        "no digit lost or repeated: {line}"
+    );
 }
 
 #[test]

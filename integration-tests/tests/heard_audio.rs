@@ -16,9 +16,17 @@ fn baresip_caller_hears_the_welcome_prompt() {
     let heard = run.received_audio();
     let welcome = audio::prompt("welcome");
     let m = best_match(&heard.samples, &welcome.samples).expect("something was heard");
-    assert!(m.score > 0.9, "welcome prompt correlation {:.3} (1.0 = identical)", m.score);
+    assert!(
+        m.score > 0.9,
+        "welcome prompt correlation {:.3} (1.0 = identical)",
+        m.score
+    );
     // And it is the welcome, not another prompt that happens to be speech.
     let menu = audio::prompt("goodbye");
     let other = best_match(&heard.samples, &menu.samples).map_or(0.0, |m| m.score);
-    assert!(other < m.score, "goodbye {other:.3} must not match better than welcome {:.3}", m.score);
+    assert!(
+        other < m.score,
+        "goodbye {other:.3} must not match better than welcome {:.3}",
+        m.score
+    );
 }

@@ -19,7 +19,10 @@ pub type PromptLibrary = HashMap<String, Prompt>;
 pub enum CallAction {
     Hangup,
     /// A named destination from the IVR; later issues route these (queue, voicemail, PSTN).
-    Transfer { target: String, digits: String },
+    Transfer {
+        target: String,
+        digits: String,
+    },
 }
 
 pub struct IvrCall {
@@ -97,9 +100,9 @@ impl IvrCall {
                     self.was_playing = false;
                 }
                 IvrOutput::Hangup => self.actions.push_back(CallAction::Hangup),
-                IvrOutput::Transfer { target, digits } => {
-                    self.actions.push_back(CallAction::Transfer { target, digits })
-                }
+                IvrOutput::Transfer { target, digits } => self
+                    .actions
+                    .push_back(CallAction::Transfer { target, digits }),
             }
         }
     }

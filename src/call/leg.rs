@@ -158,12 +158,13 @@ impl CarrierLeg {
             self.rx_ssrc = Some(pkt.header.ssrc);
         }
         self.stats.rtp_received += 1;
-        self.rtcp.on_rtp_received(now, &pkt.header, pkt.payload.len());
+        self.rtcp
+            .on_rtp_received(now, &pkt.header, pkt.payload.len());
         if is_event {
             if let Ok(ev) = TelephoneEvent::parse(pkt.payload) {
-                if let Some(d) = self
-                    .dtmf_events
-                    .on_packet(pkt.header.timestamp, pkt.header.marker, &ev)
+                if let Some(d) =
+                    self.dtmf_events
+                        .on_packet(pkt.header.timestamp, pkt.header.marker, &ev)
                 {
                     if let Some(d) = self.merger.on_rfc4733(now, d) {
                         self.push_digit(d);
@@ -208,7 +209,10 @@ impl CarrierLeg {
 
     fn rtcp_destination(&self) -> Option<SocketAddr> {
         self.latched_rtcp
-            .or_else(|| self.latched.map(|(a, _)| SocketAddr::new(a.ip(), a.port() + 1)))
+            .or_else(|| {
+                self.latched
+                    .map(|(a, _)| SocketAddr::new(a.ip(), a.port() + 1))
+            })
             .or(self.neg.remote_rtcp)
     }
 
@@ -252,15 +256,20 @@ impl CarrierLeg {
             return;
         };
         self.encoded.clear();
-        self.law.encode(&pcm[..pcm.len().min(self.samples_per_frame)], &mut self.encoded);
-        self.encoded.resize(self.samples_per_frame, self.law.silence_byte());
+        self.law.encode(
+            &pcm[..pcm.len().min(self.samples_per_frame)],
+            &mut self.encoded,
+        );
+        self.encoded
+            .resize(self.samples_per_frame, self.law.silence_byte());
         let header = self
             .sender
             .next_header(self.neg.payload_type, samples, self.talk_spurt_start);
         self.talk_spurt_start = false;
         let mut payload = Vec::with_capacity(rtp::FIXED_HEADER_LEN + self.encoded.len());
         rtp::write(&header, &self.encoded, &mut payload);
-        self.rtcp.on_rtp_sent(now, self.encoded.len(), header.timestamp);
+        self.rtcp
+            .on_rtp_sent(now, self.encoded.len(), header.timestamp);
         self.stats.rtp_sent += 1;
         self.transmits.push_back(MediaTransmit {
             to,

@@ -67,12 +67,21 @@ mod tests {
         for _ in 0..3 {
             held.push(ports.allocate(ip).await.unwrap());
         }
-        let mut used: Vec<u16> = held.iter().map(|(s, _)| s.local_addr().unwrap().port()).collect();
+        let mut used: Vec<u16> = held
+            .iter()
+            .map(|(s, _)| s.local_addr().unwrap().port())
+            .collect();
         used.sort();
         used.dedup();
         assert_eq!(used.len(), 4, "every call gets its own pair");
-        assert!(ports.allocate(ip).await.is_err(), "range of 4 pairs is exhausted");
+        assert!(
+            ports.allocate(ip).await.is_err(),
+            "range of 4 pairs is exhausted"
+        );
         held.pop();
-        assert!(ports.allocate(ip).await.is_ok(), "a dropped pair is free again");
+        assert!(
+            ports.allocate(ip).await.is_ok(),
+            "a dropped pair is free again"
+        );
     }
 }

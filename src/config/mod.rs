@@ -74,13 +74,19 @@ pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
 
 /// The embedded example configuration, with relative paths resolved against `base`.
 pub fn embedded(base: &Path) -> Result<Config, ConfigErrors> {
-    parse(EMBEDDED_DEFAULT, Path::new("<embedded config.example.toml>"), base)
+    parse(
+        EMBEDDED_DEFAULT,
+        Path::new("<embedded config.example.toml>"),
+        base,
+    )
 }
 
 /// Parses and validates configuration text; `file` only names it in errors.
 pub fn parse(text: &str, file: &Path, base: &Path) -> Result<Config, ConfigErrors> {
     let at = |span: Option<std::ops::Range<usize>>, key: String, message: String| {
-        let (line, column) = span.map(|s| spans::line_col(text, s.start)).unwrap_or((1, 1));
+        let (line, column) = span
+            .map(|s| spans::line_col(text, s.start))
+            .unwrap_or((1, 1));
         ConfigError {
             file: file.to_path_buf(),
             line,

@@ -178,12 +178,8 @@ impl Cidr {
             _ => ip,
         };
         match (self.addr, ip) {
-            (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                mask_eq(&net.octets(), &ip.octets(), self.prefix)
-            }
-            (IpAddr::V6(net), IpAddr::V6(ip)) => {
-                mask_eq(&net.octets(), &ip.octets(), self.prefix)
-            }
+            (IpAddr::V4(net), IpAddr::V4(ip)) => mask_eq(&net.octets(), &ip.octets(), self.prefix),
+            (IpAddr::V6(net), IpAddr::V6(ip)) => mask_eq(&net.octets(), &ip.octets(), self.prefix),
             _ => false,
         }
     }
@@ -268,7 +264,10 @@ impl Config {
     pub(super) fn validate(&self) -> Vec<Problem> {
         let mut out = Vec::new();
         if self.sip.udp.is_empty() && self.sip.tcp.is_empty() {
-            out.push(problem(&["sip"], "no udp or tcp listener configured".into()));
+            out.push(problem(
+                &["sip"],
+                "no udp or tcp listener configured".into(),
+            ));
         }
         let m = &self.media;
         if m.rtp_port_min >= m.rtp_port_max || m.rtp_port_min < 1024 {
@@ -297,15 +296,24 @@ impl Config {
             ));
         }
         if self.trunks.is_empty() {
-            out.push(problem(&["trunk"], "no [[trunk]] configured: every call would get 403".into()));
+            out.push(problem(
+                &["trunk"],
+                "no [[trunk]] configured: every call would get 403".into(),
+            ));
         }
         for (i, t) in self.trunks.iter().enumerate() {
             let idx = i.to_string();
             if self.trunks[..i].iter().any(|o| o.name == t.name) {
-                out.push(problem(&["trunk", &idx, "name"], format!("duplicate trunk name {:?}", t.name)));
+                out.push(problem(
+                    &["trunk", &idx, "name"],
+                    format!("duplicate trunk name {:?}", t.name),
+                ));
             }
             if t.codecs.is_empty() {
-                out.push(problem(&["trunk", &idx, "codecs"], "at least one codec is needed".into()));
+                out.push(problem(
+                    &["trunk", &idx, "codecs"],
+                    "at least one codec is needed".into(),
+                ));
             }
             match t.ivr_menu() {
                 Some(menu) if !self.ivr.menus.contains_key(menu) => out.push(problem(

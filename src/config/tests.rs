@@ -24,17 +24,28 @@ fn the_example_config_is_valid() {
 fn unknown_key_names_file_line_column_and_key() {
     let text = EMBEDDED_DEFAULT.replace("jitter_min_ms = 20", "jitter_minimum_ms = 20");
     let e = &errors(&text)[0];
-    let line = text.lines().position(|l| l.starts_with("jitter_minimum_ms")).unwrap() + 1;
+    let line = text
+        .lines()
+        .position(|l| l.starts_with("jitter_minimum_ms"))
+        .unwrap()
+        + 1;
     assert_eq!((e.line, e.column), (line, 1), "{e}");
     assert!(e.message.contains("jitter_minimum_ms"), "{e}");
-    assert!(e.to_string().starts_with(&format!("t.toml:{line}:1: ")), "{e}");
+    assert!(
+        e.to_string().starts_with(&format!("t.toml:{line}:1: ")),
+        "{e}"
+    );
 }
 
 #[test]
 fn wrong_type_names_the_key() {
     let text = EMBEDDED_DEFAULT.replace("rtp_port_min = 20000", "rtp_port_min = \"low\"");
     let e = &errors(&text)[0];
-    let line = text.lines().position(|l| l.starts_with("rtp_port_min")).unwrap() + 1;
+    let line = text
+        .lines()
+        .position(|l| l.starts_with("rtp_port_min"))
+        .unwrap()
+        + 1;
     assert_eq!(e.line, line, "{e}");
     assert_eq!(e.key, "media.rtp_port_min", "{e}");
 }
@@ -51,8 +62,14 @@ fn bad_cidr_is_refused_with_its_value() {
 fn semantic_problems_point_at_their_line() {
     let text = EMBEDDED_DEFAULT
         .replace("route = \"ivr:main\"", "route = \"ivr:nowhere\"")
-        .replace("\"9\" = { action = \"hangup\", prompt = \"goodbye\" }", "\"9\" = { action = \"goto\", menu = \"lost\" }")
-        .replace("invalid_prompt = \"invalid\"\non_failure", "invalid_prompt = \"no-such-prompt\"\non_failure");
+        .replace(
+            "\"9\" = { action = \"hangup\", prompt = \"goodbye\" }",
+            "\"9\" = { action = \"goto\", menu = \"lost\" }",
+        )
+        .replace(
+            "invalid_prompt = \"invalid\"\non_failure",
+            "invalid_prompt = \"no-such-prompt\"\non_failure",
+        );
     let errs = errors(&text);
     let find = |key: &str| {
         errs.iter()
@@ -63,7 +80,9 @@ fn semantic_problems_point_at_their_line() {
     assert_eq!(find("trunk.0.route").line, route_line);
     let goto_line = text.lines().position(|l| l.starts_with("\"9\"")).unwrap() + 1;
     assert_eq!(find("ivr.menus.main.options.9").line, goto_line);
-    assert!(find("ivr.menus.main.invalid_prompt").message.contains("no-such-prompt"));
+    assert!(find("ivr.menus.main.invalid_prompt")
+        .message
+        .contains("no-such-prompt"));
 }
 
 #[test]
@@ -72,8 +91,14 @@ fn rtp_range_and_jitter_bounds_are_checked() {
         .replace("rtp_port_max = 29999", "rtp_port_max = 100")
         .replace("jitter_max_ms = 200", "jitter_max_ms = 5");
     let errs = errors(&text);
-    assert!(errs.iter().any(|e| e.key == "media.rtp_port_min"), "{errs:?}");
-    assert!(errs.iter().any(|e| e.key == "media.jitter_max_ms"), "{errs:?}");
+    assert!(
+        errs.iter().any(|e| e.key == "media.rtp_port_min"),
+        "{errs:?}"
+    );
+    assert!(
+        errs.iter().any(|e| e.key == "media.jitter_max_ms"),
+        "{errs:?}"
+    );
 }
 
 #[test]
@@ -86,5 +111,8 @@ fn cidr_matching() {
     let host: Cidr = "192.0.2.7".parse().unwrap();
     assert!(host.contains("192.0.2.7".parse().unwrap()));
     assert!(!host.contains("192.0.2.8".parse().unwrap()));
-    assert!(c.contains("::ffff:10.1.0.1".parse().unwrap()), "v4-mapped v6 matches v4 blocks");
+    assert!(
+        c.contains("::ffff:10.1.0.1".parse().unwrap()),
+        "v4-mapped v6 matches v4 blocks"
+    );
 }

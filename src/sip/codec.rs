@@ -154,7 +154,10 @@ pub fn frame_stream(buf: &[u8]) -> Result<Frame, CodecError> {
         return Ok(Frame::Incomplete);
     }
     if crlf > 0 {
-        return Ok(Frame::KeepAlive { n: crlf, ping: false });
+        return Ok(Frame::KeepAlive {
+            n: crlf,
+            ping: false,
+        });
     }
     let Some((head_len, body_start)) = find_head_end(buf) else {
         if buf.len() > MAX_MESSAGE {
@@ -179,10 +182,7 @@ pub fn parse(bytes: &[u8]) -> Result<rsip::SipMessage, Malformed> {
     if bytes.len() > MAX_MESSAGE {
         return Err(Malformed::new(CodecError::TooLarge(bytes.len()), None));
     }
-    let start = bytes
-        .iter()
-        .take_while(|b| b.is_ascii_whitespace())
-        .count();
+    let start = bytes.iter().take_while(|b| b.is_ascii_whitespace()).count();
     let bytes = &bytes[start..];
     if bytes.is_empty() {
         return Err(Malformed::new(CodecError::Empty, None));
@@ -270,11 +270,17 @@ fn normalise_head(head: &str) -> Result<String, CodecError> {
             continue;
         }
         let Some((name, value)) = line.split_once(':') else {
-            return Err(CodecError::Syntax(format!("header line without colon {:?}", short(line))));
+            return Err(CodecError::Syntax(format!(
+                "header line without colon {:?}",
+                short(line)
+            )));
         };
         let name = name.trim();
         if name.is_empty() || !name.bytes().all(is_token_byte) {
-            return Err(CodecError::Syntax(format!("invalid header name {:?}", short(name))));
+            return Err(CodecError::Syntax(format!(
+                "invalid header name {:?}",
+                short(name)
+            )));
         }
         lines.push(format!("{}: {}", expand_compact(name), value.trim()));
     }
@@ -334,9 +340,9 @@ fn check_start_line(head: &str) -> Result<(), CodecError> {
     let line = head.split("\r\n").next().unwrap_or_default();
     let parts: Vec<&str> = line.split(' ').collect();
     if line.starts_with("SIP/") {
-        let code_ok = parts
-            .get(1)
-            .is_some_and(|c| c.len() == 3 && c.parse::<u16>().is_ok_and(|n| (100..700).contains(&n)));
+        let code_ok = parts.get(1).is_some_and(|c| {
+            c.len() == 3 && c.parse::<u16>().is_ok_and(|n| (100..700).contains(&n))
+        });
         if parts[0] != "SIP/2.0" || !code_ok {
             return Err(CodecError::BadStartLine(short(line)));
         }

@@ -181,12 +181,7 @@ pub fn set_body(
     content_type: Option<&str>,
     body: Vec<u8>,
 ) {
-    headers.retain(|h| {
-        !matches!(
-            name_value(h),
-            Some(("Content-Type" | "Content-Length", _))
-        )
-    });
+    headers.retain(|h| !matches!(name_value(h), Some(("Content-Type" | "Content-Length", _))));
     if let Some(ct) = content_type {
         headers.push(Header::ContentType(rsip::headers::ContentType::new(ct)));
     }

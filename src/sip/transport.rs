@@ -145,19 +145,25 @@ impl Transports {
             .local_ips
             .lock()
             .unwrap_or_else(|p| p.into_inner());
-        let ip = *cache.entry(peer).or_insert_with(|| route_source(peer).unwrap_or(peer));
+        let ip = *cache
+            .entry(peer)
+            .or_insert_with(|| route_source(peer).unwrap_or(peer));
         SocketAddr::new(ip, socket.port())
     }
 
     fn udp_for(&self, to: SocketAddr) -> Option<&Arc<UdpSocket>> {
-        let same_family = |s: &&Arc<UdpSocket>| {
-            s.local_addr()
-                .is_ok_and(|a| a.is_ipv4() == to.is_ipv4())
-        };
-        self.inner.udp.iter().find(same_family).or(self.inner.udp.first())
+        let same_family =
+            |s: &&Arc<UdpSocket>| s.local_addr().is_ok_and(|a| a.is_ipv4() == to.is_ipv4());
+        self.inner
+            .udp
+            .iter()
+            .find(same_family)
+            .or(self.inner.udp.first())
     }
 
-    fn lock_streams(&self) -> std::sync::MutexGuard<'_, HashMap<SocketAddr, mpsc::UnboundedSender<Bytes>>> {
+    fn lock_streams(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<SocketAddr, mpsc::UnboundedSender<Bytes>>> {
         // A poisoned map is still a valid map: a panicking connection task left it consistent.
         self.inner.streams.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -245,13 +251,19 @@ impl Transports {
         }
     }
 
-    async fn run_stream<S>(self, stream: S, transport: Transport, from: SocketAddr, bound: SocketAddr)
-    where
+    async fn run_stream<S>(
+        self,
+        stream: S,
+        transport: Transport,
+        from: SocketAddr,
+        bound: SocketAddr,
+    ) where
         S: AsyncRead + AsyncWrite + Send + 'static,
     {
         let (tx, rx) = mpsc::unbounded_channel();
         self.lock_streams().insert(from, tx);
-        self.run_stream_with(stream, transport, from, bound, rx).await;
+        self.run_stream_with(stream, transport, from, bound, rx)
+            .await;
     }
 
     /// One stream connection: a writer draining its queue and a reader framing by

@@ -38,7 +38,14 @@ fn demo_call(now: Instant) -> IvrCall {
         Duration::from_millis(20),
         Duration::from_millis(200),
     );
-    IvrCall::new(now, leg, std::sync::Arc::new(config.ivr), "main", std::sync::Arc::new(lib)).unwrap()
+    IvrCall::new(
+        now,
+        leg,
+        std::sync::Arc::new(config.ivr),
+        "main",
+        std::sync::Arc::new(lib),
+    )
+    .unwrap()
 }
 
 struct Carrier {
@@ -49,7 +56,11 @@ struct Carrier {
 
 impl Carrier {
     fn new() -> Self {
-        Carrier { seq: 100, ts: 8000, from: CARRIER.parse().unwrap() }
+        Carrier {
+            seq: 100,
+            ts: 8000,
+            from: CARRIER.parse().unwrap(),
+        }
     }
 
     fn audio(&mut self, call: &mut IvrCall, now: Instant, pcm: &[i16]) {
@@ -64,7 +75,12 @@ impl Carrier {
         let event = crate::media::dtmf::digit_to_event(digit).unwrap();
         let ts = self.ts;
         for (i, end) in [false, false, true, true, true].into_iter().enumerate() {
-            let ev = TelephoneEvent { event, end, volume: 10, duration: 160 * (i as u16 + 1) };
+            let ev = TelephoneEvent {
+                event,
+                end,
+                volume: 10,
+                duration: 160 * (i as u16 + 1),
+            };
             let mut payload = Vec::new();
             ev.write(&mut payload);
             self.packet(call, now, 101, i == 0, &payload, ts);
@@ -72,9 +88,21 @@ impl Carrier {
         self.ts = self.ts.wrapping_add(800);
     }
 
-    fn packet(&mut self, call: &mut IvrCall, now: Instant, pt: u8, marker: bool, payload: &[u8], ts: u32) {
+    fn packet(
+        &mut self,
+        call: &mut IvrCall,
+        now: Instant,
+        pt: u8,
+        marker: bool,
+        payload: &[u8],
+        ts: u32,
+    ) {
         let mut buf = Vec::new();
-        rtp::write(&RtpHeader::new(pt, self.seq, ts, 0x1234, marker), payload, &mut buf);
+        rtp::write(
+            &RtpHeader::new(pt, self.seq, ts, 0x1234, marker),
+            payload,
+            &mut buf,
+        );
         self.seq = self.seq.wrapping_add(1);
         call.leg.handle_rtp(now, self.from, &buf);
     }
@@ -108,18 +136,34 @@ fn prompts_play_as_rtp_and_nine_hangs_up_after_goodbye() {
     assert!(actions.is_empty());
     assert_eq!(sent.len(), 10, "one packet per 20 ms");
     let expected = G711Law::Ulaw.encode_sample(call_prompt_level("welcome"));
-    assert!(sent[0].iter().all(|b| *b == expected), "the welcome prompt is what goes out first");
+    assert!(
+        sent[0].iter().all(|b| *b == expected),
+        "the welcome prompt is what goes out first"
+    );
     let mut carrier = Carrier::new();
     carrier.key(&mut call, now, '9');
     let (actions, _) = run(&mut call, &mut now, Duration::from_millis(100));
-    assert_eq!(actions, vec![CallAction::Hangup], "goodbye is 40 ms, then hang up");
-    assert_eq!(call.digits_heard(), "9", "end-of-event retransmissions add no digit");
+    assert_eq!(
+        actions,
+        vec![CallAction::Hangup],
+        "goodbye is 40 ms, then hang up"
+    );
+    assert_eq!(
+        call.digits_heard(),
+        "9",
+        "end-of-event retransmissions add no digit"
+    );
 }
 
 /// The synthetic level the demo library gives a prompt (see `demo_call`).
 fn call_prompt_level(name: &str) -> i16 {
     let config = crate::config::embedded(std::path::Path::new(env!("CARGO_MANIFEST_DIR"))).unwrap();
-    let idx = config.ivr.prompt_names().into_iter().position(|n| n == name).unwrap();
+    let idx = config
+        .ivr
+        .prompt_names()
+        .into_iter()
+        .position(|n| n == name)
+        .unwrap();
     1000 + 300 * idx as i16
 }
 
@@ -166,9 +210,20 @@ fn readback_menu_collects_and_reads_digits_back() {
         }
         v
     });
-    let want = [level("you-entered"), level("digit-4"), level("digit-2"), level("welcome")];
-    let pos: Vec<Option<usize>> = want.iter().map(|w| order.iter().position(|b| b == w)).collect();
-    assert!(pos.iter().all(Option::is_some), "all of {want:?} heard in {order:?}");
+    let want = [
+        level("you-entered"),
+        level("digit-4"),
+        level("digit-2"),
+        level("welcome"),
+    ];
+    let pos: Vec<Option<usize>> = want
+        .iter()
+        .map(|w| order.iter().position(|b| b == w))
+        .collect();
+    assert!(
+        pos.iter().all(Option::is_some),
+        "all of {want:?} heard in {order:?}"
+    );
     assert!(pos.windows(2).all(|w| w[0] < w[1]), "in order: {pos:?}");
 }
 
@@ -181,15 +236,23 @@ fn symmetric_rtp_sends_to_where_the_carrier_really_is() {
     carrier.audio(&mut call, now, &[0; 160]);
     now += Duration::from_millis(20);
     call.tick(now);
-    let t = std::iter::from_fn(|| call.poll_transmit()).find(|t| !t.rtcp).unwrap();
-    assert_eq!(t.to, "127.0.0.1:7777".parse().unwrap(), "latched to the real source, not the SDP");
+    let t = std::iter::from_fn(|| call.poll_transmit())
+        .find(|t| !t.rtcp)
+        .unwrap();
+    assert_eq!(
+        t.to,
+        "127.0.0.1:7777".parse().unwrap(),
+        "latched to the real source, not the SDP"
+    );
     // A stray packet from elsewhere does not steal the stream while the carrier keeps talking.
     let mut stray = Carrier::new();
     stray.from = "127.0.0.1:9999".parse().unwrap();
     stray.audio(&mut call, now, &[0; 160]);
     now += Duration::from_millis(20);
     call.tick(now);
-    let t = std::iter::from_fn(|| call.poll_transmit()).find(|t| !t.rtcp).unwrap();
+    let t = std::iter::from_fn(|| call.poll_transmit())
+        .find(|t| !t.rtcp)
+        .unwrap();
     assert_eq!(t.to, "127.0.0.1:7777".parse().unwrap());
 }
 

@@ -425,7 +425,11 @@ mod tests {
         let mut digits = feed(&mut receiver, 50_000, &press(11));
         digits.extend(feed(&mut receiver, 40_000, &press(9)));
         digits.extend(feed(&mut receiver, 50_000, &press(11)[7..]));
-        assert_eq!(digits, vec!['#', '9'], "the late end packets of '#' add nothing");
+        assert_eq!(
+            digits,
+            vec!['#', '9'],
+            "the late end packets of '#' add nothing"
+        );
     }
 
     #[test]

@@ -65,11 +65,16 @@ fn content_length_larger_than_body_is_refused_with_a_400() {
         }
     );
     let reply = String::from_utf8(err.reply("tg").unwrap().to_vec()).unwrap();
-    assert!(reply.starts_with("SIP/2.0 400 Content-length 400 but only 4 body bytes\r\n"), "{reply}");
+    assert!(
+        reply.starts_with("SIP/2.0 400 Content-length 400 but only 4 body bytes\r\n"),
+        "{reply}"
+    );
     assert!(reply.contains("Call-ID: c1@host\r\n"));
     assert!(reply.contains("branch=z9hG4bK-1"));
     let parsed = parse(reply.as_bytes()).unwrap();
-    let rsip::SipMessage::Response(resp) = parsed else { panic!() };
+    let rsip::SipMessage::Response(resp) = parsed else {
+        panic!()
+    };
     assert!(to_tag(&resp.headers).is_some(), "a 400 must carry a To tag");
 }
 
@@ -87,7 +92,10 @@ fn missing_max_forwards_is_fine_but_a_bad_one_is_not() {
     assert!(parse(ok.as_bytes()).is_ok());
     let bad = INVITE.replace("Max-Forwards: 70", "Max-Forwards: seventy");
     let err = parse(bad.as_bytes()).unwrap_err();
-    assert!(matches!(err.error, CodecError::BadHeader("Max-Forwards", _)));
+    assert!(matches!(
+        err.error,
+        CodecError::BadHeader("Max-Forwards", _)
+    ));
     assert!(err.reply("tg").is_some());
 }
 
@@ -133,7 +141,11 @@ fn binary_junk_and_empty_input_are_errors_not_panics() {
 fn huge_messages_are_refused() {
     let mut raw = INVITE.replace("Content-Length: 4\r\n", "");
     let pad = format!("X-Pad: {}\r\n", "a".repeat(1000));
-    raw = raw.replacen("Max-Forwards", &format!("{}Max-Forwards", pad.repeat(70)), 1);
+    raw = raw.replacen(
+        "Max-Forwards",
+        &format!("{}Max-Forwards", pad.repeat(70)),
+        1,
+    );
     assert!(matches!(
         parse(raw.as_bytes()).unwrap_err().error,
         CodecError::TooLarge(_)
@@ -149,7 +161,10 @@ fn huge_messages_are_refused() {
 fn stream_framing_waits_for_the_whole_body() {
     let raw = INVITE.as_bytes();
     assert_eq!(frame_stream(&raw[..20]).unwrap(), Frame::Incomplete);
-    assert_eq!(frame_stream(&raw[..raw.len() - 1]).unwrap(), Frame::Incomplete);
+    assert_eq!(
+        frame_stream(&raw[..raw.len() - 1]).unwrap(),
+        Frame::Incomplete
+    );
     assert_eq!(frame_stream(raw).unwrap(), Frame::Message(raw.len()));
     let mut two = raw.to_vec();
     two.extend_from_slice(raw);
@@ -174,7 +189,10 @@ fn stream_with_bad_content_length_cannot_be_framed() {
     let raw = INVITE.replace("Content-Length: 4", "Content-Length: -1");
     assert!(frame_stream(raw.as_bytes()).is_err());
     let big = INVITE.replace("Content-Length: 4", "Content-Length: 99999999");
-    assert!(matches!(frame_stream(big.as_bytes()), Err(CodecError::TooLarge(_))));
+    assert!(matches!(
+        frame_stream(big.as_bytes()),
+        Err(CodecError::TooLarge(_))
+    ));
     assert!(matches!(
         frame_stream(&vec![b'a'; MAX_MESSAGE + 1]),
         Err(CodecError::TooLarge(_))

@@ -94,7 +94,9 @@ impl Dialog {
         headers.push(Header::To(rsip::headers::To::new(
             header(h, "From").unwrap_or_default(),
         )));
-        headers.push(Header::CallId(rsip::headers::CallId::new(self.call_id.clone())));
+        headers.push(Header::CallId(rsip::headers::CallId::new(
+            self.call_id.clone(),
+        )));
         headers.push(Header::CSeq(rsip::headers::CSeq::new(format!(
             "{} BYE",
             self.local_cseq

@@ -16,8 +16,8 @@ use bytes::Bytes;
 use rsip::headers::UntypedHeader;
 use rsip::Header;
 
-pub use dialog::{contact_for, CallRef, Dialog, DialogState};
 use dialog::Pending2xx;
+pub use dialog::{contact_for, CallRef, Dialog, DialogState};
 
 use crate::config::TrunkConfig;
 use crate::sip::message::{self, call_id, content_type, cseq, max_forwards, response_to, to_tag};
@@ -41,11 +41,21 @@ pub enum CallEvent {
         peer: Peer,
     },
     /// The ACK for our 2xx arrived; it carries the answer when the INVITE had no offer.
-    Confirmed { call: CallRef, answer: Option<Vec<u8>> },
+    Confirmed {
+        call: CallRef,
+        answer: Option<Vec<u8>>,
+    },
     /// A re-INVITE (hold, unhold, new media address); answer with [`UserAgent::answer_reinvite`].
-    ReInvite { call: CallRef, offer: Option<Vec<u8>> },
+    ReInvite {
+        call: CallRef,
+        offer: Option<Vec<u8>>,
+    },
     /// An INFO inside the dialog (SIP INFO DTMF, later).
-    Info { call: CallRef, content_type: String, body: Vec<u8> },
+    Info {
+        call: CallRef,
+        content_type: String,
+        body: Vec<u8>,
+    },
     /// The call is over; no more commands for it are accepted.
     Ended { call: CallRef, reason: EndReason },
 }
@@ -174,7 +184,10 @@ impl UserAgent {
             }
         }
         for call in no_ack {
-            tracing::info!(call, "no ACK for our 2xx within 64*T1: ending the call with BYE");
+            tracing::info!(
+                call,
+                "no ACK for our 2xx within 64*T1: ending the call with BYE"
+            );
             self.send_bye(now, call);
             self.events.push_back(CallEvent::Ended {
                 call,
@@ -221,11 +234,14 @@ impl UserAgent {
         call: CallRef,
         answer: Result<Vec<u8>, u16>,
     ) -> Result<(), UaError> {
-        let d = self.dialogs.get_mut(&call).ok_or(UaError::UnknownCall(call))?;
-        let (key, req) = d
-            .reinvite
-            .take()
-            .ok_or(UaError::WrongState(call, d.state, "answer a re-invite"))?;
+        let d = self
+            .dialogs
+            .get_mut(&call)
+            .ok_or(UaError::UnknownCall(call))?;
+        let (key, req) =
+            d.reinvite
+                .take()
+                .ok_or(UaError::WrongState(call, d.state, "answer a re-invite"))?;
         let code = answer.as_ref().err().copied().unwrap_or(200);
         let mut resp = response_to(&req, code, None, Some(&d.local_tag));
         if let Ok(sdp) = answer {
@@ -260,7 +276,10 @@ impl UserAgent {
         reason: Option<&str>,
         sdp: Option<Vec<u8>>,
     ) -> Result<(), UaError> {
-        let d = self.dialogs.get_mut(&call).ok_or(UaError::UnknownCall(call))?;
+        let d = self
+            .dialogs
+            .get_mut(&call)
+            .ok_or(UaError::UnknownCall(call))?;
         let (Some(key), DialogState::Early) = (d.invite_tx.clone(), d.state) else {
             return Err(UaError::WrongState(call, d.state, "answer the invite"));
         };
@@ -284,7 +303,8 @@ impl UserAgent {
         } else {
             if code > 100 {
                 let contact = d.contact();
-                resp.headers.push(Header::Contact(rsip::headers::Contact::new(contact)));
+                resp.headers
+                    .push(Header::Contact(rsip::headers::Contact::new(contact)));
             }
             self.respond(now, &key, resp);
         }
@@ -298,8 +318,9 @@ impl UserAgent {
         resp.headers
             .push(Header::Contact(rsip::headers::Contact::new(d.contact())));
         message::push(&mut resp.headers, "Allow", message::ALLOW);
-        resp.headers
-            .push(Header::Server(rsip::headers::Server::new(self.user_agent.clone())));
+        resp.headers.push(Header::Server(rsip::headers::Server::new(
+            self.user_agent.clone(),
+        )));
         let ct = (!sdp.is_empty()).then_some("application/sdp");
         message::set_body(&mut resp.headers, &mut resp.body, ct, sdp);
     }
@@ -517,7 +538,9 @@ impl UserAgent {
         req: &rsip::Request,
         cancels: Option<TransactionKey>,
     ) {
-        let call = cancels.as_ref().and_then(|k| self.by_server_tx.get(k).copied());
+        let call = cancels
+            .as_ref()
+            .and_then(|k| self.by_server_tx.get(k).copied());
         let Some(call) = call else {
             return self.reply(now, key, req, 481, None);
         };
@@ -539,12 +562,7 @@ impl UserAgent {
         }
     }
 
-    fn on_in_dialog(
-        &mut self,
-        now: Instant,
-        key: TransactionKey,
-        req: rsip::Request,
-    ) {
+    fn on_in_dialog(&mut self, now: Instant, key: TransactionKey, req: rsip::Request) {
         let h = &req.headers;
         let id = (
             call_id(h).unwrap_or_default().to_string(),
@@ -560,8 +578,7 @@ impl UserAgent {
         };
         if req.method != rsip::Method::Cancel {
             // RFC 3261 §12.2.2: a lower CSeq than one already seen is out of order.
-            if seq < d.remote_cseq || (seq == d.remote_cseq && req.method == rsip::Method::Invite)
-            {
+            if seq < d.remote_cseq || (seq == d.remote_cseq && req.method == rsip::Method::Invite) {
                 return self.reply(now, &key, &req, 500, Some("CSeq Out Of Order"));
             }
             d.remote_cseq = seq;
@@ -641,8 +658,9 @@ impl UserAgent {
         if code == 200 && req.method == rsip::Method::Options {
             message::push(&mut resp.headers, "Accept", "application/sdp");
         }
-        resp.headers
-            .push(Header::Server(rsip::headers::Server::new(self.user_agent.clone())));
+        resp.headers.push(Header::Server(rsip::headers::Server::new(
+            self.user_agent.clone(),
+        )));
         self.respond(now, key, resp);
     }
 }

@@ -96,12 +96,23 @@ impl Harness {
     }
 }
 
-fn request(method: &str, call_id: &str, cseq: u32, to_tag: Option<&str>, branch: &str, body: &str) -> String {
+fn request(
+    method: &str,
+    call_id: &str,
+    cseq: u32,
+    to_tag: Option<&str>,
+    branch: &str,
+    body: &str,
+) -> String {
     let to = match to_tag {
         Some(t) => format!("<sip:100@127.0.0.1>;tag={t}"),
         None => "<sip:100@127.0.0.1>".into(),
     };
-    let ct = if body.is_empty() { "" } else { "Content-Type: application/sdp\r\n" };
+    let ct = if body.is_empty() {
+        ""
+    } else {
+        "Content-Type: application/sdp\r\n"
+    };
     format!(
         "{method} sip:100@127.0.0.1:5060 SIP/2.0\r\n\
 Via: SIP/2.0/UDP {CARRIER};branch=z9hG4bK{branch}\r\n\
@@ -133,14 +144,20 @@ fn established(h: &mut Harness, call_id: &str) -> (CallRef, String) {
     assert!(ok.starts_with("SIP/2.0 200"), "{ok}");
     let tag = to_tag_of(&ok);
     h.send(&request("ACK", call_id, 1, Some(&tag), "ack1", ""));
-    assert_eq!(h.events(), vec![CallEvent::Confirmed { call, answer: None }]);
+    assert_eq!(
+        h.events(),
+        vec![CallEvent::Confirmed { call, answer: None }]
+    );
     (call, tag)
 }
 
 #[test]
 fn invite_from_unknown_address_gets_403() {
     let mut h = Harness::new();
-    h.send_from("192.0.2.9:5060", &request("INVITE", "c1", 1, None, "a", OFFER));
+    h.send_from(
+        "192.0.2.9:5060",
+        &request("INVITE", "c1", 1, None, "a", OFFER),
+    );
     assert_eq!(h.statuses(), vec![403]);
     assert!(h.events().is_empty());
     assert_eq!(h.ua.stats().forbidden, 1);
@@ -152,13 +169,18 @@ fn options_is_answered_with_allow() {
     h.send(&request("OPTIONS", "o1", 1, None, "o", ""));
     let sent = h.sent();
     assert!(sent[0].starts_with("SIP/2.0 200"));
-    assert!(sent[0].contains("Allow: INVITE, ACK, BYE, CANCEL, OPTIONS"), "{}", sent[0]);
+    assert!(
+        sent[0].contains("Allow: INVITE, ACK, BYE, CANCEL, OPTIONS"),
+        "{}",
+        sent[0]
+    );
 }
 
 #[test]
 fn max_forwards_zero_gets_483() {
     let mut h = Harness::new();
-    let inv = request("INVITE", "m1", 1, None, "m", OFFER).replace("Max-Forwards: 70", "Max-Forwards: 0");
+    let inv =
+        request("INVITE", "m1", 1, None, "m", OFFER).replace("Max-Forwards: 70", "Max-Forwards: 0");
     h.send(&inv);
     assert_eq!(h.statuses().last(), Some(&483));
 }
@@ -182,7 +204,10 @@ fn answered_call_is_ended_by_the_carriers_bye() {
     assert_eq!(h.statuses(), vec![200]);
     assert_eq!(
         h.events(),
-        vec![CallEvent::Ended { call, reason: EndReason::RemoteBye }]
+        vec![CallEvent::Ended {
+            call,
+            reason: EndReason::RemoteBye
+        }]
     );
     assert_eq!(h.ua.active_calls(), 0);
 }
@@ -193,11 +218,28 @@ fn our_hangup_sends_a_bye_inside_the_dialog() {
     let (call, tag) = established(&mut h, "c3");
     h.ua.hangup(h.now, call).unwrap();
     let bye = h.sent().pop().unwrap();
-    assert!(bye.starts_with("BYE sip:carrier@127.0.0.1:5099 SIP/2.0"), "{bye}");
-    assert!(bye.contains(&format!("tag={tag}")), "our tag is the From tag: {bye}");
-    assert!(bye.contains("To: <sip:carrier@127.0.0.1>;tag=remote1"), "{bye}");
+    assert!(
+        bye.starts_with("BYE sip:carrier@127.0.0.1:5099 SIP/2.0"),
+        "{bye}"
+    );
+    assert!(
+        bye.contains(&format!("tag={tag}")),
+        "our tag is the From tag: {bye}"
+    );
+    assert!(
+        bye.contains("To: <sip:carrier@127.0.0.1>;tag=remote1"),
+        "{bye}"
+    );
     assert!(bye.contains("CSeq: 1 BYE"), "{bye}");
-    let branch = bye.split("branch=").nth(1).unwrap().split(';').next().unwrap().trim().to_string();
+    let branch = bye
+        .split("branch=")
+        .nth(1)
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .trim()
+        .to_string();
     let ok = format!(
         "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP {LOCAL};branch={branch}\r\nFrom: <sip:100@127.0.0.1>;tag={tag}\r\n\
 To: <sip:carrier@127.0.0.1>;tag=remote1\r\nCall-ID: c3\r\nCSeq: 1 BYE\r\nContent-Length: 0\r\n\r\n"
@@ -221,13 +263,19 @@ fn our_2xx_is_retransmitted_until_ack_then_call_given_up_with_bye() {
         h.advance(Duration::from_millis(100));
         retransmits += h.statuses().iter().filter(|s| **s == 200).count();
     }
-    assert_eq!(retransmits, 10, "0.5 1.5 3.5 7.5 11.5 15.5 19.5 23.5 27.5 31.5");
+    assert_eq!(
+        retransmits, 10,
+        "0.5 1.5 3.5 7.5 11.5 15.5 19.5 23.5 27.5 31.5"
+    );
     h.advance(Duration::from_millis(200));
     let sent = h.sent();
     assert!(sent.iter().any(|m| m.starts_with("BYE ")), "{sent:?}");
     assert_eq!(
         h.events(),
-        vec![CallEvent::Ended { call, reason: EndReason::NoAck }]
+        vec![CallEvent::Ended {
+            call,
+            reason: EndReason::NoAck
+        }]
     );
 }
 
@@ -257,9 +305,15 @@ fn cancel_before_answer_gives_487_and_ends_the_call() {
     assert_eq!(st, vec![200, 487]);
     assert_eq!(
         h.events(),
-        vec![CallEvent::Ended { call, reason: EndReason::Cancelled }]
+        vec![CallEvent::Ended {
+            call,
+            reason: EndReason::Cancelled
+        }]
     );
-    assert!(h.ua.answer(h.now, call, Vec::new()).is_err(), "a cancelled call cannot be answered");
+    assert!(
+        h.ua.answer(h.now, call, Vec::new()).is_err(),
+        "a cancelled call cannot be answered"
+    );
 }
 
 #[test]
@@ -288,17 +342,23 @@ fn late_offer_answer_arrives_in_the_ack() {
     let mut h = Harness::new();
     h.send(&request("INVITE", "c9", 1, None, "inv9", ""));
     let call = match h.events().as_slice() {
-        [CallEvent::Incoming { call, offer: None, .. }] => *call,
+        [CallEvent::Incoming {
+            call, offer: None, ..
+        }] => *call,
         other => panic!("{other:?}"),
     };
-    h.ua.answer(h.now, call, b"v=0 our offer\r\n".to_vec()).unwrap();
+    h.ua.answer(h.now, call, b"v=0 our offer\r\n".to_vec())
+        .unwrap();
     let ok = h.sent().pop().unwrap();
     assert!(ok.contains("Content-Type: application/sdp"));
     let tag = to_tag_of(&ok);
     h.send(&request("ACK", "c9", 1, Some(&tag), "ack9", OFFER));
     assert_eq!(
         h.events(),
-        vec![CallEvent::Confirmed { call, answer: Some(OFFER.as_bytes().to_vec()) }]
+        vec![CallEvent::Confirmed {
+            call,
+            answer: Some(OFFER.as_bytes().to_vec())
+        }]
     );
 }
 
@@ -310,16 +370,26 @@ fn reinvite_is_passed_to_the_call_and_answered() {
     h.send(&request("INVITE", "c10", 2, Some(&tag), "re1", &hold));
     assert_eq!(
         h.events(),
-        vec![CallEvent::ReInvite { call, offer: Some(hold.into_bytes()) }]
+        vec![CallEvent::ReInvite {
+            call,
+            offer: Some(hold.into_bytes())
+        }]
     );
     // A second re-INVITE while the first is unanswered waits its turn.
     h.send(&request("INVITE", "c10", 3, Some(&tag), "re2", OFFER));
     assert_eq!(h.statuses(), vec![500]);
-    h.ua.answer_reinvite(h.now, call, Ok(b"v=0 recvonly\r\n".to_vec())).unwrap();
+    h.ua.answer_reinvite(h.now, call, Ok(b"v=0 recvonly\r\n".to_vec()))
+        .unwrap();
     let ok = h.sent().pop().unwrap();
-    assert!(ok.starts_with("SIP/2.0 200") && ok.contains("CSeq: 2 INVITE"), "{ok}");
+    assert!(
+        ok.starts_with("SIP/2.0 200") && ok.contains("CSeq: 2 INVITE"),
+        "{ok}"
+    );
     h.send(&request("ACK", "c10", 2, Some(&tag), "reack", ""));
-    assert_eq!(h.events(), vec![CallEvent::Confirmed { call, answer: None }]);
+    assert_eq!(
+        h.events(),
+        vec![CallEvent::Confirmed { call, answer: None }]
+    );
 }
 
 #[test]
@@ -333,7 +403,8 @@ fn reinvite_with_old_cseq_is_refused() {
 #[test]
 fn invite_with_non_sdp_body_gets_415() {
     let mut h = Harness::new();
-    let inv = request("INVITE", "c12", 1, None, "x", OFFER).replace("application/sdp", "text/plain");
+    let inv =
+        request("INVITE", "c12", 1, None, "x", OFFER).replace("application/sdp", "text/plain");
     h.send(&inv);
     assert_eq!(h.statuses().last(), Some(&415));
 }
