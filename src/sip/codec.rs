@@ -391,8 +391,19 @@ fn check_mandatory(msg: &rsip::SipMessage) -> Result<(), CodecError> {
 
 /// Pulls the echo headers out of a request head by plain text search, for messages rsip refused.
 fn salvage(head: &str) -> Option<Salvage> {
-    let mut lines = head.lines();
-    let start = lines.next()?.trim();
+    let mut lines: Vec<String> = Vec::new();
+    for raw in head.lines() {
+        match lines.last_mut() {
+            // Folded continuation lines belong to the header above (RFC 3261 §7.3.1).
+            Some(prev) if raw.starts_with([' ', '\t']) => {
+                prev.push(' ');
+                prev.push_str(raw.trim());
+            }
+            _ => lines.push(raw.to_string()),
+        }
+    }
+    let mut lines = lines.into_iter();
+    let start = lines.next()?;
     if start.starts_with("SIP/") {
         return None;
     }
@@ -403,7 +414,7 @@ fn salvage(head: &str) -> Option<Salvage> {
             continue;
         };
         let value = value.trim().to_string();
-        if value.len() > 1024 || value.chars().any(|c| c.is_control()) {
+        if value.is_empty() || value.len() > 1024 || value.chars().any(|c| c.is_control()) {
             continue;
         }
         match expand_compact(name.trim()).to_ascii_lowercase().as_str() {
@@ -415,6 +426,13 @@ fn salvage(head: &str) -> Option<Salvage> {
             _ => {}
         }
     }
+    // Echoing a CSeq the peer cannot match would make our answer garbage too.
+    let cseq = cseq.filter(|c| {
+        let mut parts = c.split_whitespace();
+        parts.next().is_some_and(|n| n.parse::<u32>().is_ok())
+            && parts.next().is_some()
+            && parts.next().is_none()
+    })?;
     if vias.is_empty() {
         return None;
     }
@@ -424,7 +442,7 @@ fn salvage(head: &str) -> Option<Salvage> {
         from: from?,
         to: to?,
         call_id: call_id?,
-        cseq: cseq?,
+        cseq,
     })
 }
 

@@ -199,10 +199,28 @@ fn stream_with_bad_content_length_cannot_be_framed() {
     ));
 }
 
+#[test]
+fn reply_to_a_non_utf8_request_with_folded_cseq_is_itself_valid() {
+    // Found by the sip_codec fuzz target: the salvage path echoed "CSeq: 7" without its folded
+    // method, so our own 400 was unparsable.
+    let raw = b"OPTIONS sip:x@127.0.0.1 SIP/2.0\r\nv: SIP/2.0/TCP 127.0.0.1;branch=z9hG4bK-2\r\n\
+f: <sip:\xe1@127.0.0.1>;tag=f1\r\nt: <sip:x@127.0.0.1>\r\ni: c2\r\nCSeq: 7\r\n  OPTIONS\r\nl: 0\r\n\r\n";
+    let err = parse(raw).unwrap_err();
+    assert_eq!(err.error, CodecError::NotUtf8);
+    let reply = err.reply("tg").expect("enough to answer");
+    let text = String::from_utf8(reply.to_vec()).unwrap();
+    assert!(text.contains("CSeq: 7 OPTIONS\r\n"), "{text}");
+    assert!(parse(&reply).is_ok(), "{text}");
+}
+
 proptest::proptest! {
     #[test]
     fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..2048)) {
-        let _ = parse(&bytes).map_err(|e| e.reply("tg"));
+        if let Err(e) = parse(&bytes) {
+            if let Some(reply) = e.reply("tg") {
+                proptest::prop_assert!(parse(&reply).is_ok(), "our reply must parse");
+            }
+        }
         let _ = frame_stream(&bytes);
     }
 
@@ -212,7 +230,11 @@ proptest::proptest! {
         let p = pos % raw.len();
         raw[p] = byte;
         raw.truncate(cut.max(1));
-        let _ = parse(&raw).map_err(|e| e.reply("tg"));
+        if let Err(e) = parse(&raw) {
+            if let Some(reply) = e.reply("tg") {
+                proptest::prop_assert!(parse(&reply).is_ok(), "our reply must parse");
+            }
+        }
         let _ = frame_stream(&raw);
     }
 }
