@@ -16,7 +16,10 @@ fn unit_runs_the_binary_as_the_cli_expects() {
             .lines()
             .find(|l| l.starts_with(key))
             .unwrap_or_else(|| panic!("no {key} in the unit"));
-        line[key.len()..].split_whitespace().map(str::to_string).collect()
+        line[key.len()..]
+            .split_whitespace()
+            .map(str::to_string)
+            .collect()
     };
     for key in ["ExecStartPre=", "ExecStart="] {
         let argv = exec(key);
@@ -24,14 +27,21 @@ fn unit_runs_the_binary_as_the_cli_expects() {
         // The same subcommand and flags, pointed at the repository's packaged config, must work.
         let mut args: Vec<String> = argv[1..].to_vec();
         if args[0] == "run" {
-            let help = Command::new(trunkgate_bin()).args(["run", "--help"]).output().unwrap();
+            let help = Command::new(trunkgate_bin())
+                .args(["run", "--help"])
+                .output()
+                .unwrap();
             assert!(String::from_utf8_lossy(&help.stdout).contains("--config"));
             continue;
         }
         let cfg = installed_config_with_repo_prompts();
         *args.last_mut().unwrap() = cfg.path().to_string_lossy().into_owned();
         let out = Command::new(trunkgate_bin()).args(&args).output().unwrap();
-        assert!(out.status.success(), "{key} {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{key} {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }
 
@@ -60,7 +70,10 @@ fn packaged_config_is_the_example_with_installed_paths() {
     assert_eq!(a.len(), b.len());
     assert_eq!(
         differing,
-        vec![(&"dir = \"prompts\"".to_string(), &"dir = \"/usr/share/trunkgate/prompts\"".to_string())],
+        vec![(
+            &"dir = \"prompts\"".to_string(),
+            &"dir = \"/usr/share/trunkgate/prompts\"".to_string()
+        )],
         "regenerate packaging/trunkgate.toml from config.example.toml"
     );
 }

@@ -172,20 +172,34 @@ fn is_short_read(error: &std::io::Error) -> bool {
     matches!(error.kind(), ErrorKind::UnexpectedEof | ErrorKind::Other)
 }
 
+use dasp::sample::I24;
+use dasp::Sample as _;
+
 /// All samples as floats in [-1, 1), interleaved; `None` for a sample format we do not read.
 fn read_normalised<R: std::io::Read>(
     reader: &mut hound::WavReader<R>,
     spec: hound::WavSpec,
 ) -> Result<Option<Vec<f32>>, hound::Error> {
+    // hound hands every integer width over as i32; dasp's sample conversions put each width on
+    // the same [-1, 1) scale, exactly.
+    fn int_samples<R: std::io::Read>(
+        reader: &mut hound::WavReader<R>,
+        to_float: impl Fn(i32) -> f32,
+    ) -> Result<Option<Vec<f32>>, hound::Error> {
+        reader
+            .samples::<i32>()
+            .map(|sample| sample.map(&to_float))
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some)
+    }
     match (spec.sample_format, spec.bits_per_sample) {
-        (hound::SampleFormat::Int, bits @ (8 | 16 | 24 | 32)) => {
-            let scale = 1.0 / 2f64.powi(i32::from(bits) - 1);
-            reader
-                .samples::<i32>()
-                .map(|sample| sample.map(|value| (f64::from(value) * scale) as f32))
-                .collect::<Result<Vec<_>, _>>()
-                .map(Some)
+        // The casts keep the value: hound yields each width's own range.
+        (hound::SampleFormat::Int, 8) => int_samples(reader, |v| (v as i8).to_sample::<f32>()),
+        (hound::SampleFormat::Int, 16) => int_samples(reader, |v| (v as i16).to_sample::<f32>()),
+        (hound::SampleFormat::Int, 24) => {
+            int_samples(reader, |v| I24::new_unchecked(v).to_sample::<f32>())
         }
+        (hound::SampleFormat::Int, 32) => int_samples(reader, |v| v.to_sample::<f32>()),
         (hound::SampleFormat::Float, 32) => reader
             .samples::<f32>()
             .collect::<Result<Vec<_>, _>>()
