@@ -2,6 +2,7 @@
 //! refused request must never panic, and whatever parses must feed the UA core without panicking.
 #![no_main]
 
+use std::sync::OnceLock;
 use std::time::Instant;
 
 use libfuzzer_sys::fuzz_target;
@@ -10,15 +11,23 @@ use trunkgate::sip::peer::{Peer, Transport};
 use trunkgate::sip::transaction::TimerConfig;
 use trunkgate::sip::ua::UserAgent;
 
+/// The example config's trunks (loopback allowed), parsed once: parsing TOML per input would
+/// dominate the run.
+fn trunks() -> &'static [trunkgate::config::TrunkConfig] {
+    static TRUNKS: OnceLock<Vec<trunkgate::config::TrunkConfig>> = OnceLock::new();
+    TRUNKS.get_or_init(|| {
+        let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        trunkgate::config::embedded(&repo)
+            .map(|c| c.trunks)
+            .expect("the example config is valid")
+    })
+}
+
 fuzz_target!(|data: &[u8]| {
     let _ = codec::frame_stream(data);
     match codec::parse(data) {
         Ok(msg) => {
-            let trunk = trunkgate::config::embedded(std::path::Path::new("/nonexistent"))
-                .ok()
-                .map(|c| c.trunks)
-                .unwrap_or_default();
-            let mut ua = UserAgent::new(TimerConfig::default(), "fuzz".into(), trunk);
+            let mut ua = UserAgent::new(TimerConfig::default(), "fuzz".into(), trunks().to_vec());
             let peer = Peer::new(Transport::Udp, "127.0.0.1:5099".parse().unwrap());
             ua.handle_message(Instant::now(), peer, "127.0.0.1:5060".parse().unwrap(), msg);
             while ua.poll_transmit().is_some() {}

@@ -136,3 +136,27 @@ fn two_hundred_calls_at_20_per_second_all_succeed() {
     run.assert_success();
     assert_eq!(run.successful, 200);
 }
+
+#[test]
+fn two_hundred_calls_with_speech_and_dtmf_at_20_per_second_all_get_the_bye() {
+    // About 160 calls at once, each with 7 s of RTP from the carrier, the IVR's prompts going
+    // back, and DTMF 9 ending it.
+    let gw = demo();
+    let run = Sipp::scenario("uac_dtmf9.xml")
+        .target(gw.sip_udp())
+        .calls(200)
+        .rate(20)
+        .without_message_trace()
+        .timeout(Duration::from_secs(90))
+        .run();
+    run.assert_success();
+    let hangups = gw
+        .log_lines()
+        .iter()
+        .filter(|l| l.contains("ivr hangs up") && l.contains("digits=\"9\""))
+        .count();
+    assert_eq!(
+        hangups, 200,
+        "every call heard exactly one 9 and was ended by the gateway"
+    );
+}
