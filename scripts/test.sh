@@ -17,5 +17,5 @@ fi
 # The integration tests run the daemon binary, and benches and fuzz-free targets must keep
 # compiling: build every target of the workspace once, in the dev profile.
 cargo build --workspace --all-targets --locked
-cargo fmt --all -- --check
 cargo nextest run --workspace --locked --profile "$profile"
+cargo fmt --all -- --check

@@ -70,7 +70,10 @@ fn malformed_udp_messages_get_400_or_are_dropped_and_calls_go_on() {
     let mismatched = request("", "0", "").replace("CSeq: 1 INVITE", "CSeq: 1 BYE");
     let reply = udp_exchange(&gw, mismatched.as_bytes()).expect("answer to a mismatched CSeq");
     assert!(reply.starts_with("SIP/2.0 400"), "{reply}");
-    assert!(reply.contains("CSeq: 1 BYE\r\n"), "the CSeq is echoed as sent: {reply}");
+    assert!(
+        reply.contains("CSeq: 1 BYE\r\n"),
+        "the CSeq is echoed as sent: {reply}"
+    );
 
     // A CSeq that is not "NUMBER METHOD" cannot be echoed into a valid answer: dropped.
     let bad_cseq = request("", "0", "").replace("CSeq: 1 INVITE", "CSeq: one INVITE");
