@@ -8,7 +8,6 @@ use tokio::sync::{mpsc, watch};
 
 use trunkgate::call::actor::{CallContext, Spawner};
 use trunkgate::call::ivr_call::load_prompts;
-use trunkgate::call::ports::RtpPorts;
 use trunkgate::config::{self, Config};
 use trunkgate::sip::endpoint::{self, SipStatus};
 use trunkgate::sip::transaction::TimerConfig;
@@ -108,11 +107,7 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
         config.sip.user_agent.clone(),
         config.trunks.clone(),
     );
-    let ctx = Arc::new(CallContext {
-        ports: RtpPorts::new(config.media.rtp_port_min, config.media.rtp_port_max),
-        prompts: Arc::new(prompts),
-        config: Arc::new(config),
-    });
+    let ctx = Arc::new(CallContext::new(config, prompts));
     let (status_tx, _status_rx) = watch::channel(SipStatus::default());
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let sip = tokio::spawn(endpoint::run(

@@ -22,6 +22,8 @@ fn pressing_9_gets_the_gateways_bye_after_goodbye() {
     run.assert_success();
     let line = gw.expect_line("ivr hangs up", Duration::from_secs(5));
     assert!(line.contains("digits=\"9\""), "exactly one digit 9: {line}");
+    // The call's media stops with the BYE: its actor ends rather than streaming on.
+    gw.expect_line("call ended reason=Local", Duration::from_secs(5));
 }
 
 #[test]
@@ -159,4 +161,10 @@ fn two_hundred_calls_with_speech_and_dtmf_at_20_per_second_all_get_the_bye() {
         hangups, 200,
         "every call heard exactly one 9 and was ended by the gateway"
     );
+    let ended = gw
+        .log_lines()
+        .iter()
+        .filter(|l| l.contains("call ended reason=Local"))
+        .count();
+    assert_eq!(ended, 200, "every call's media stopped with its BYE");
 }

@@ -7,11 +7,13 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 use tokio::time::MissedTickBehavior;
+use tracing::Instrument;
 
 use crate::call::ivr_call::{CallAction, IvrCall, PromptLibrary};
 use crate::call::leg::CarrierLeg;
 use crate::call::ports::RtpPorts;
 use crate::config::{CodecName, Config, TrunkConfig};
+use crate::ivr::IvrConfig;
 use crate::sip::endpoint::{CallSpawner, SipCommand};
 use crate::sip::sdp::{self, Codec, Direction, LocalMedia, Negotiated};
 use crate::sip::ua::{CallEvent, CallRef, EndReason};
@@ -19,8 +21,20 @@ use crate::sip::ua::{CallEvent, CallRef, EndReason};
 /// Everything a call needs from the daemon, shared by all calls.
 pub struct CallContext {
     pub config: Arc<Config>,
+    pub ivr: Arc<IvrConfig>,
     pub prompts: Arc<PromptLibrary>,
     pub ports: RtpPorts,
+}
+
+impl CallContext {
+    pub fn new(config: Config, prompts: PromptLibrary) -> Self {
+        CallContext {
+            ports: RtpPorts::new(config.media.rtp_port_min, config.media.rtp_port_max),
+            ivr: Arc::new(config.ivr.clone()),
+            prompts: Arc::new(prompts),
+            config: Arc::new(config),
+        }
+    }
 }
 
 pub struct Spawner(pub Arc<CallContext>);
@@ -32,22 +46,32 @@ impl CallSpawner for Spawner {
         commands: mpsc::UnboundedSender<SipCommand>,
     ) -> mpsc::UnboundedSender<CallEvent> {
         let (tx, rx) = mpsc::unbounded_channel();
+        let CallEvent::Incoming {
+            call, trunk, peer, ..
+        } = &incoming
+        else {
+            return tx;
+        };
+        let span = tracing::info_span!("call", call, %trunk, %peer);
+        let sip = Sip {
+            call: *call,
+            commands,
+        };
         let ctx = self.0.clone();
-        tokio::spawn(async move {
-            let CallEvent::Incoming { call, .. } = &incoming else {
-                return;
-            };
-            let call = *call;
-            let sip = Sip { call, commands };
-            if let Err(e) = run(ctx, incoming, rx, &sip).await {
-                tracing::warn!(call, error = %e, "call failed");
-                sip.send(SipCommand::Hangup);
+        tokio::spawn(
+            async move {
+                if let Err(e) = run(ctx, incoming, rx, &sip).await {
+                    tracing::warn!(error = %e, "call failed");
+                    sip.send(SipCommand::Hangup);
+                }
             }
-        });
+            .instrument(span),
+        );
         tx
     }
 }
 
+/// The way back to the signalling task for one call.
 struct Sip {
     call: CallRef,
     commands: mpsc::UnboundedSender<SipCommand>,
@@ -67,30 +91,51 @@ enum CallError {
     Ivr(#[from] crate::ivr::IvrError),
 }
 
+/// What answering agreed on, for the media phase.
+struct Answered {
+    trunk: TrunkConfig,
+    rtp: UdpSocket,
+    rtcp: UdpSocket,
+    local_media: LocalMedia,
+    /// `None` on a late-offer call until the ACK brings the answer.
+    negotiated: Option<Negotiated>,
+}
+
 async fn run(
     ctx: Arc<CallContext>,
     incoming: CallEvent,
     mut events: mpsc::UnboundedReceiver<CallEvent>,
     sip: &Sip,
 ) -> Result<(), CallError> {
+    let Some(answered) = answer(&ctx, incoming, &mut events, sip).await? else {
+        return Ok(());
+    };
+    media(&ctx, answered, events, sip).await
+}
+
+/// Negotiates media, rings if the trunk says so, and answers. `None` when the call ended
+/// before it was answered (rejected, cancelled).
+async fn answer(
+    ctx: &CallContext,
+    incoming: CallEvent,
+    events: &mut mpsc::UnboundedReceiver<CallEvent>,
+    sip: &Sip,
+) -> Result<Option<Answered>, CallError> {
     let CallEvent::Incoming {
-        call,
         trunk,
         offer,
         local,
-        peer,
         ..
     } = incoming
     else {
-        return Ok(());
+        return Ok(None);
     };
     let Some(trunk) = ctx.config.trunks.iter().find(|t| t.name == trunk).cloned() else {
         sip.send(|c| SipCommand::Reject(c, 403));
-        return Ok(());
+        return Ok(None);
     };
-    let span = tracing::info_span!("call", call, trunk = %trunk.name, %peer);
-    let _enter = span.enter();
-    let (rtp, rtcp) = match ctx.ports.allocate(media_ip(local.ip())).await {
+    // RTP is bound on the address the carrier reached us on, so SDP and packets agree.
+    let (rtp, rtcp) = match ctx.ports.allocate(local.ip()).await {
         Ok(s) => s,
         Err(e) => {
             sip.send(|c| SipCommand::Reject(c, 503));
@@ -98,13 +143,13 @@ async fn run(
         }
     };
     let rtp_port = rtp.local_addr().map(|a| a.port()).unwrap_or_default();
-    let mut local_media = local_media(&trunk, local.ip(), rtp_port);
+    let local_media = local_media(&trunk, local.ip(), rtp_port);
     let (sdp_out, negotiated) = match offer {
         Some(offer) => match answer_offer(&offer, &local_media) {
             Ok((sdp, neg)) => (sdp, Some(neg)),
             Err(code) => {
                 sip.send(|c| SipCommand::Reject(c, code));
-                return Ok(());
+                return Ok(None);
             }
         },
         // Late offer: we offer now, the ACK brings the answer.
@@ -120,9 +165,9 @@ async fn run(
                 ev = events.recv() => match ev {
                     Some(CallEvent::Ended { reason, .. }) => {
                         tracing::info!(?reason, "call ended while ringing");
-                        return Ok(());
+                        return Ok(None);
                     }
-                    None => return Ok(()),
+                    None => return Ok(None),
                     Some(_) => {}
                 },
             }
@@ -130,6 +175,30 @@ async fn run(
     }
     sip.send(|c| SipCommand::Answer(c, sdp_out.into_bytes()));
     tracing::info!(rtp_port, "answered");
+    Ok(Some(Answered {
+        trunk,
+        rtp,
+        rtcp,
+        local_media,
+        negotiated,
+    }))
+}
+
+/// The answered call: RTP in and out every packetisation interval, the IVR on top, SIP events
+/// (re-INVITE, the late answer, the end) in between.
+async fn media(
+    ctx: &CallContext,
+    answered: Answered,
+    mut events: mpsc::UnboundedReceiver<CallEvent>,
+    sip: &Sip,
+) -> Result<(), CallError> {
+    let Answered {
+        trunk,
+        rtp,
+        rtcp,
+        mut local_media,
+        negotiated,
+    } = answered;
     let now = Instant::now();
     let neg = negotiated.unwrap_or_else(|| provisional_negotiation(&local_media));
     let leg = CarrierLeg::new(
@@ -140,9 +209,8 @@ async fn run(
         ctx.config.media.jitter_min(),
         ctx.config.media.jitter_max(),
     );
-    let menu = trunk.ivr_menu().unwrap_or("main").to_string();
-    let ivr = Arc::new(ctx.config.ivr.clone());
-    let mut core = IvrCall::new(now, leg, ivr, &menu, ctx.prompts.clone())?;
+    let menu = trunk.ivr_menu().unwrap_or("main");
+    let mut core = IvrCall::new(now, leg, ctx.ivr.clone(), menu, ctx.prompts.clone())?;
     let mut ticker = tokio::time::interval(core.leg.ptime());
     ticker.set_missed_tick_behavior(MissedTickBehavior::Burst);
     let mut rtp_buf = vec![0u8; 2048];
@@ -150,12 +218,12 @@ async fn run(
     loop {
         tokio::select! {
             ev = events.recv() => match ev {
-                None => break,
+                None => return Ok(()),
                 Some(CallEvent::Ended { reason, .. }) => {
                     tracing::info!(?reason, digits = core.digits_heard(), "call ended");
                     if reason != EndReason::RemoteBye {
                         core.leg.bye(Instant::now());
-                        flush(&mut core, &rtp, &rtcp).await;
+                        flush(&mut core, &rtp, &rtcp);
                     }
                     return Ok(());
                 }
@@ -194,37 +262,31 @@ async fn run(
             }
             _ = ticker.tick() => {
                 core.tick(Instant::now());
-                flush(&mut core, &rtp, &rtcp).await;
+                flush(&mut core, &rtp, &rtcp);
                 while let Some(action) = core.poll_action() {
                     match action {
                         CallAction::Hangup => {
                             tracing::info!(digits = core.digits_heard(), "ivr hangs up");
-                            sip.send(SipCommand::Hangup);
                         }
                         CallAction::Transfer { target, digits } => {
-                            // Destinations arrive with later issues; until then the caller is
-                            // told goodbye rather than left in silence.
+                            // Destinations arrive with later issues; until then the call ends
+                            // rather than leaving the caller in silence.
                             tracing::warn!(%target, %digits, "ivr destination not routable yet: hanging up");
-                            sip.send(SipCommand::Hangup);
                         }
                     }
+                    sip.send(SipCommand::Hangup);
                 }
             }
         }
     }
-    Ok(())
 }
 
-async fn flush(core: &mut IvrCall, rtp: &UdpSocket, rtcp: &UdpSocket) {
+/// Sends what the leg queued. A full socket buffer drops the packet: late audio is worthless.
+fn flush(core: &mut IvrCall, rtp: &UdpSocket, rtcp: &UdpSocket) {
     while let Some(t) = core.poll_transmit() {
         let sock = if t.rtcp { rtcp } else { rtp };
         let _ = sock.try_send_to(&t.payload, t.to);
     }
-}
-
-/// RTP is bound on the address the carrier reached us on, so SDP and packets agree.
-fn media_ip(signalling: IpAddr) -> IpAddr {
-    signalling
 }
 
 fn local_media(trunk: &TrunkConfig, ip: IpAddr, rtp_port: u16) -> LocalMedia {

@@ -262,7 +262,15 @@ impl UserAgent {
             DialogState::Early => {
                 self.provisional_or_final(now, call, 480, None, None)?;
             }
-            DialogState::Answered | DialogState::Confirmed => self.send_bye(now, call),
+            DialogState::Answered | DialogState::Confirmed => {
+                self.send_bye(now, call);
+                // The call is over for its actor now; the dialog lives on until the BYE is
+                // answered, to absorb what the carrier still sends in it.
+                self.events.push_back(CallEvent::Ended {
+                    call,
+                    reason: EndReason::Local,
+                });
+            }
             DialogState::Terminating => {}
         }
         Ok(())

@@ -217,6 +217,14 @@ fn our_hangup_sends_a_bye_inside_the_dialog() {
     let mut h = Harness::new();
     let (call, tag) = established(&mut h, "c3");
     h.ua.hangup(h.now, call).unwrap();
+    assert_eq!(
+        h.events(),
+        vec![CallEvent::Ended {
+            call,
+            reason: EndReason::Local
+        }],
+        "the call's actor must learn that the call is over"
+    );
     let bye = h.sent().pop().unwrap();
     assert!(
         bye.starts_with("BYE sip:carrier@127.0.0.1:5099 SIP/2.0"),
