@@ -168,3 +168,15 @@ fn two_hundred_calls_with_speech_and_dtmf_at_20_per_second_all_get_the_bye() {
         .count();
     assert_eq!(ended, 200, "every call's media stopped with its BYE");
 }
+
+#[test]
+fn in_band_dtmf_9_from_a_carrier_without_telephone_event_ends_the_call() {
+    let gw = demo();
+    Sipp::scenario("uac_inband9.xml")
+        .target(gw.sip_udp())
+        .timeout(Duration::from_secs(30))
+        .run()
+        .assert_success();
+    let line = gw.expect_line("ivr hangs up", Duration::from_secs(5));
+    assert!(line.contains("digits=\"9\""), "one tone, one digit: {line}");
+}
