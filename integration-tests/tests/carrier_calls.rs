@@ -180,3 +180,17 @@ fn in_band_dtmf_9_from_a_carrier_without_telephone_event_ends_the_call() {
     let line = gw.expect_line("ivr hangs up", Duration::from_secs(5));
     assert!(line.contains("digits=\"9\""), "one tone, one digit: {line}");
 }
+
+#[test]
+fn a_carrier_that_sends_no_rtp_is_hung_up_after_the_rtp_timeout() {
+    let config = TestConfig::default()
+        .to_toml()
+        .replace("rtp_timeout_ms = 60000", "rtp_timeout_ms = 2000");
+    let gw = Gateway::start(&config);
+    let run = Sipp::scenario("uac_silent.xml")
+        .target(gw.sip_udp())
+        .timeout(Duration::from_secs(20))
+        .run();
+    run.assert_success();
+    gw.expect_line("no rtp from the carrier", Duration::from_secs(5));
+}

@@ -210,7 +210,14 @@ async fn media(
         ctx.config.media.jitter_max(),
     );
     let menu = trunk.ivr_menu().unwrap_or("main");
-    let mut core = IvrCall::new(now, leg, ctx.ivr.clone(), menu, ctx.prompts.clone())?;
+    let mut core = IvrCall::new(
+        now,
+        leg,
+        ctx.ivr.clone(),
+        menu,
+        ctx.prompts.clone(),
+        ctx.config.media.rtp_timeout(),
+    )?;
     let mut ticker = tokio::time::interval(core.leg.ptime());
     ticker.set_missed_tick_behavior(MissedTickBehavior::Burst);
     let mut rtp_buf = vec![0u8; 2048];
@@ -229,7 +236,7 @@ async fn media(
                 }
                 Some(CallEvent::Confirmed { answer: Some(answer), .. }) => {
                     match accept_answer(&answer, &local_media) {
-                        Ok(neg) => core.leg.renegotiate(neg),
+                        Ok(neg) => core.leg.renegotiate(Instant::now(), neg),
                         Err(e) => {
                             tracing::info!(error = %e, "ack carried no usable answer: hanging up");
                             sip.send(SipCommand::Hangup);
@@ -241,7 +248,7 @@ async fn media(
                     let reply = match offer {
                         Some(offer) => answer_offer(&offer, &local_media).map(|(sdp, neg)| {
                             tracing::info!(direction = ?neg.local_direction, "re-invite");
-                            core.leg.renegotiate(neg);
+                            core.leg.renegotiate(Instant::now(), neg);
                             sdp.into_bytes()
                         }),
                         None => Ok(sdp::offer(&local_media).to_string().into_bytes()),
@@ -267,6 +274,9 @@ async fn media(
                     match action {
                         CallAction::Hangup => {
                             tracing::info!(digits = core.digits_heard(), "ivr hangs up");
+                        }
+                        CallAction::RtpTimeout => {
+                            tracing::info!("no rtp from the carrier: hanging up");
                         }
                         CallAction::Transfer { target, digits } => {
                             // Destinations arrive with later issues; until then the call ends

@@ -5,7 +5,7 @@
 //! timeouts, RTCP reports) is checked at those ticks, which keeps one timer per call.
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::call::leg::{CarrierLeg, MediaTransmit};
 use crate::ivr::{IvrConfig, IvrOutput, IvrSession};
@@ -18,6 +18,8 @@ pub type PromptLibrary = HashMap<String, Prompt>;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CallAction {
     Hangup,
+    /// The carrier sent no RTP for the configured time: it is gone without a BYE.
+    RtpTimeout,
     /// A named destination from the IVR; later issues route these (queue, voicemail, PSTN).
     Transfer {
         target: String,
@@ -34,6 +36,8 @@ pub struct IvrCall {
     was_playing: bool,
     actions: VecDeque<CallAction>,
     digits_heard: String,
+    rtp_timeout: Option<Duration>,
+    timed_out: bool,
 }
 
 impl IvrCall {
@@ -43,6 +47,7 @@ impl IvrCall {
         ivr: Arc<IvrConfig>,
         start_menu: &str,
         prompts: Arc<PromptLibrary>,
+        rtp_timeout: Option<Duration>,
     ) -> Result<Self, crate::ivr::IvrError> {
         let samples = leg.samples_per_frame();
         let mut call = IvrCall {
@@ -54,6 +59,8 @@ impl IvrCall {
             was_playing: false,
             actions: VecDeque::new(),
             digits_heard: String::new(),
+            rtp_timeout,
+            timed_out: false,
         };
         call.drive_ivr(now);
         Ok(call)
@@ -78,6 +85,12 @@ impl IvrCall {
         }
         self.leg.handle_timeout(now);
         self.drive_ivr(now);
+        if let Some(limit) = self.rtp_timeout {
+            if !self.timed_out && self.leg.silent_for(now) >= limit {
+                self.timed_out = true;
+                self.actions.push_back(CallAction::RtpTimeout);
+            }
+        }
     }
 
     fn drive_ivr(&mut self, now: Instant) {

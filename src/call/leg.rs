@@ -53,6 +53,8 @@ pub struct CarrierLeg {
     inband: InbandDetector,
     merger: DtmfMerger,
     rx_ssrc: Option<u32>,
+    /// When RTP last arrived, or when the carrier was last not expected to send (start, hold).
+    last_heard: Instant,
     received: Vec<i16>,
     encoded: Vec<u8>,
     transmits: VecDeque<MediaTransmit>,
@@ -100,6 +102,7 @@ impl CarrierLeg {
             inband: InbandDetector::new(SAMPLE_RATE),
             merger: DtmfMerger::new(),
             rx_ssrc: None,
+            last_heard: now,
             received: vec![0; samples_per_frame],
             encoded: Vec::with_capacity(samples_per_frame),
             transmits: VecDeque::new(),
@@ -121,8 +124,20 @@ impl CarrierLeg {
         &self.neg
     }
 
+    /// How long the carrier has sent no RTP while it should have; zero while it is not
+    /// expected to send (an inactive or held stream).
+    pub fn silent_for(&self, now: Instant) -> Duration {
+        if self.neg.we_receive() {
+            now.saturating_duration_since(self.last_heard)
+        } else {
+            Duration::ZERO
+        }
+    }
+
     /// A re-INVITE changed the media: direction (hold), address or codec.
-    pub fn renegotiate(&mut self, neg: Negotiated) {
+    pub fn renegotiate(&mut self, now: Instant, neg: Negotiated) {
+        // Silence is counted afresh from a change of media: a resumed stream gets its full time.
+        self.last_heard = now;
         if neg.remote_rtp != self.neg.remote_rtp || neg.codec != self.neg.codec {
             self.latched = None;
             self.latched_rtcp = None;
@@ -150,6 +165,7 @@ impl CarrierLeg {
             return;
         }
         self.latch(now, from);
+        self.last_heard = now;
         if self.rx_ssrc != Some(pkt.header.ssrc) {
             if self.rx_ssrc.is_some() {
                 self.jitter.reset();

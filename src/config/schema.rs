@@ -67,6 +67,9 @@ pub struct MediaConfig {
     pub jitter_min_ms: u32,
     #[serde(default = "default_jitter_max")]
     pub jitter_max_ms: u32,
+    /// End a call whose carrier has sent no RTP for this long (0: never).
+    #[serde(default = "default_rtp_timeout")]
+    pub rtp_timeout_ms: u64,
 }
 
 impl Default for MediaConfig {
@@ -76,6 +79,7 @@ impl Default for MediaConfig {
             rtp_port_max: default_rtp_max(),
             jitter_min_ms: default_jitter_min(),
             jitter_max_ms: default_jitter_max(),
+            rtp_timeout_ms: default_rtp_timeout(),
         }
     }
 }
@@ -86,6 +90,9 @@ impl MediaConfig {
     }
     pub fn jitter_max(&self) -> Duration {
         Duration::from_millis(self.jitter_max_ms.into())
+    }
+    pub fn rtp_timeout(&self) -> Option<Duration> {
+        (self.rtp_timeout_ms > 0).then(|| Duration::from_millis(self.rtp_timeout_ms))
     }
 }
 
@@ -100,6 +107,9 @@ fn default_jitter_min() -> u32 {
 }
 fn default_jitter_max() -> u32 {
     200
+}
+fn default_rtp_timeout() -> u64 {
+    60_000
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -62,6 +62,7 @@ rtp_port_min = {rtp_min}
 rtp_port_max = {rtp_max}
 jitter_min_ms = 20
 jitter_max_ms = 200
+rtp_timeout_ms = 60000
 
 [prompts]
 dir = {prompts}

@@ -44,6 +44,7 @@ fn demo_call(now: Instant) -> IvrCall {
         std::sync::Arc::new(config.ivr),
         "main",
         std::sync::Arc::new(lib),
+        Some(Duration::from_secs(60)),
     )
     .unwrap()
 }
@@ -262,10 +263,52 @@ fn on_hold_nothing_is_sent_and_unhold_resumes() {
     let mut call = demo_call(now);
     let mut held = negotiated();
     held.local_direction = Direction::RecvOnly;
-    call.leg.renegotiate(held);
+    call.leg.renegotiate(now, held);
     let (_, sent) = run(&mut call, &mut now, Duration::from_millis(200));
     assert!(sent.is_empty(), "recvonly: we must not send");
-    call.leg.renegotiate(negotiated());
+    call.leg.renegotiate(now, negotiated());
     let (_, sent) = run(&mut call, &mut now, Duration::from_millis(200));
     assert_eq!(sent.len(), 10);
+}
+
+#[test]
+fn a_carrier_that_stops_sending_rtp_is_hung_up_after_the_timeout() {
+    let mut now = Instant::now();
+    let mut call = demo_call(now);
+    let mut carrier = Carrier::new();
+    // Audio for 30 s, then nothing (the carrier's network died, no BYE).
+    for _ in 0..1500 {
+        carrier.audio(&mut call, now, &[0; 160]);
+        now += Duration::from_millis(20);
+        call.tick(now);
+        assert!(!matches!(call.poll_action(), Some(CallAction::RtpTimeout)));
+    }
+    let (actions, _) = run(&mut call, &mut now, Duration::from_millis(59_900));
+    assert!(
+        !actions.contains(&CallAction::RtpTimeout),
+        "not before 60 s of silence"
+    );
+    let (actions, _) = run(&mut call, &mut now, Duration::from_millis(200));
+    assert_eq!(
+        actions
+            .iter()
+            .filter(|a| **a == CallAction::RtpTimeout)
+            .count(),
+        1
+    );
+}
+
+#[test]
+fn a_held_stream_never_times_out() {
+    let mut now = Instant::now();
+    let mut call = demo_call(now);
+    let mut inactive = negotiated();
+    inactive.local_direction = Direction::Inactive;
+    call.leg.renegotiate(now, inactive);
+    let (actions, _) = run(&mut call, &mut now, Duration::from_secs(120));
+    assert!(!actions.contains(&CallAction::RtpTimeout));
+    // Resumed: the full timeout counts from the resume, not from the last packet before hold.
+    call.leg.renegotiate(now, negotiated());
+    let (actions, _) = run(&mut call, &mut now, Duration::from_secs(59));
+    assert!(!actions.contains(&CallAction::RtpTimeout));
 }
