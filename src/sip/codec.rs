@@ -351,6 +351,17 @@ fn check_start_line(head: &str) -> Result<(), CodecError> {
     if parts.len() != 3 || parts[2] != "SIP/2.0" || !parts[0].bytes().all(is_token_byte) {
         return Err(CodecError::BadStartLine(short(line)));
     }
+    // RFC 3261 §25.1: the Request-URI is a bare absolute URI, never a name-addr.
+    let uri = parts[1];
+    let has_scheme = uri.split_once(':').is_some_and(|(scheme, _)| {
+        !scheme.is_empty()
+            && scheme
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
+    });
+    if !has_scheme || uri.contains(['<', '>', '"']) {
+        return Err(CodecError::BadStartLine(short(line)));
+    }
     if parts[0].parse::<rsip::Method>().is_err() {
         return Err(CodecError::UnknownMethod(short(parts[0])));
     }

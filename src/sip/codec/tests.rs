@@ -238,3 +238,166 @@ proptest::proptest! {
         let _ = frame_stream(&raw);
     }
 }
+
+/// Torture cases in the spirit of RFC 4475 (written here, not copied): what a tolerant but
+/// correct parser must accept.
+mod torture_valid {
+    use super::*;
+
+    fn accepts(raw: &str) -> rsip::SipMessage {
+        parse(raw.as_bytes()).unwrap_or_else(|e| panic!("refused ({}):\n{raw}", e.error))
+    }
+
+    #[test]
+    fn whitespace_tabs_and_folding_everywhere() {
+        let raw = "INVITE sip:vivekg@chair-dnrc.example.com;unknownparam SIP/2.0\r\n\
+TO :\r\n sip:vivekg@chair-dnrc.example.com ;   tag    = 1918181833n\r\n\
+from   : \"J Rosenberg \\\\\\\"\"       <sip:jdrosen@example.com>\r\n  ;\r\n  tag = 98asjd8\r\n\
+MaX-fOrWaRdS: 0068\r\nCall-ID: wsinv.ndaksdj@192.0.2.1\r\nContent-Length   : 0\r\n\
+cseq: 0009\r\n  INVITE\r\nVia  : SIP  /   2.0\r\n /UDP\r\n    192.0.2.2;branch=390skdjuw\r\n\
+s :\r\nNewFangledHeader:   newfangled value\r\n continued newfangled value\r\n\r\n";
+        let msg = accepts(raw);
+        let rsip::SipMessage::Request(r) = msg else {
+            panic!()
+        };
+        assert_eq!(cseq(&r.headers), Some((9, "INVITE")));
+        assert_eq!(call_id(&r.headers), Some("wsinv.ndaksdj@192.0.2.1"));
+    }
+
+    #[test]
+    fn display_name_without_space_before_angle_bracket() {
+        let raw = "OPTIONS sip:user@example.com SIP/2.0\r\nTo: sip:user@example.com\r\n\
+From: caller<sip:caller@example.com>;tag=323\r\nMax-Forwards: 70\r\nCall-ID: lwsdisp.1234abcd@funky.example.com\r\n\
+CSeq: 60 OPTIONS\r\nVia: SIP/2.0/UDP funky.example.com;branch=z9hG4bKkdjuw\r\nl: 0\r\n\r\n";
+        let rsip::SipMessage::Request(r) = accepts(raw) else {
+            panic!()
+        };
+        assert_eq!(crate::sip::message::from_tag(&r.headers), Some("323"));
+    }
+
+    #[test]
+    fn many_vias_and_long_values() {
+        let long_tag = "a".repeat(600);
+        let vias: String = (0..12)
+            .map(|i| format!("Via: SIP/2.0/TCP host{i}.example.com;branch=z9hG4bK{i}\r\n"))
+            .collect();
+        let raw = format!(
+            "INVITE sip:user@example.com SIP/2.0\r\n{vias}To: <sip:user@example.com>\r\n\
+From: <sip:c@example.com>;tag={long_tag}\r\nCall-ID: longreq.{long_tag}\r\nCSeq: 1 INVITE\r\n\
+Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+        );
+        let rsip::SipMessage::Request(r) = accepts(&raw) else {
+            panic!()
+        };
+        assert_eq!(
+            crate::sip::message::list_values(&r.headers, "Via").len(),
+            12
+        );
+    }
+
+    #[test]
+    fn several_vias_on_one_line() {
+        let raw = "BYE sip:user@example.com SIP/2.0\r\n\
+Via: SIP/2.0/UDP a.example.com;branch=z9hG4bK1, SIP/2.0/SCTP b.example.com;branch=z9hG4bK2,\r\n SIP/2.0/TLS c.example.com;branch=z9hG4bK3\r\n\
+To: <sip:user@example.com>;tag=1\r\nFrom: <sip:c@example.com>;tag=2\r\nCall-ID: transports\r\n\
+CSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n";
+        let rsip::SipMessage::Request(r) = accepts(raw) else {
+            panic!()
+        };
+        assert_eq!(crate::sip::message::list_values(&r.headers, "Via").len(), 3);
+    }
+
+    #[test]
+    fn response_with_unusual_or_empty_reason_phrase() {
+        let base = "Via: SIP/2.0/UDP 192.0.2.198;branch=z9hG4bK1\r\nTo: <sip:a@example.com>;tag=1\r\n\
+From: <sip:b@example.com>;tag=2\r\nCall-ID: unreason\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n";
+        accepts(&format!(
+            "SIP/2.0 200 = 2**3 * 5**2 но сто девяносто девять - простое\r\n{base}"
+        ));
+        accepts(&format!("SIP/2.0 100 \r\n{base}"));
+    }
+
+    #[test]
+    fn second_message_in_one_datagram_is_ignored() {
+        let one = "OPTIONS sip:user@example.com SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK7\r\n\
+To: <sip:user@example.com>\r\nFrom: <sip:c@example.com>;tag=9\r\nCall-ID: dblreq\r\nCSeq: 8 OPTIONS\r\n\
+Content-Length: 0\r\n\r\n";
+        let rsip::SipMessage::Request(r) = accepts(&format!("{one}{one}")) else {
+            panic!()
+        };
+        assert!(r.body.is_empty());
+    }
+}
+
+/// Torture cases a parser must refuse, without panicking, answering 400 where it can.
+mod torture_invalid {
+    use super::*;
+
+    fn refuses(raw: &str) -> Malformed {
+        match parse(raw.as_bytes()) {
+            Ok(_) => panic!("accepted:\n{raw}"),
+            Err(m) => {
+                if let Some(reply) = m.reply("tg") {
+                    assert!(parse(&reply).is_ok(), "our reply must be valid SIP");
+                }
+                m
+            }
+        }
+    }
+
+    const HEADERS: &str = "Via: SIP/2.0/UDP 192.0.2.15;branch=z9hG4bKkdjuw\r\nTo: <sip:j@example.com>\r\n\
+From: <sip:c@example.com>;tag=1\r\nCall-ID: bad.1@192.0.2.15\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n";
+
+    #[test]
+    fn cseq_number_beyond_32_bits() {
+        let m = refuses(&format!("OPTIONS sip:j@example.com SIP/2.0\r\n{HEADERS}CSeq: 36893488147419103232 OPTIONS\r\n\r\n"));
+        assert!(
+            matches!(m.error, CodecError::BadHeader("CSeq", _)),
+            "{:?}",
+            m.error
+        );
+        assert!(
+            m.reply("tg").is_none(),
+            "an unmatchable CSeq cannot be echoed"
+        );
+    }
+
+    #[test]
+    fn wrong_protocol_version() {
+        let m = refuses(&format!(
+            "OPTIONS sip:j@example.com SIP/7.0\r\n{HEADERS}CSeq: 1 OPTIONS\r\n\r\n"
+        ));
+        assert!(matches!(m.error, CodecError::BadStartLine(_)));
+        assert!(m.reply("tg").is_some(), "readable enough for a 400");
+    }
+
+    #[test]
+    fn request_uri_in_angle_brackets_or_with_spaces() {
+        refuses(&format!(
+            "INVITE <sip:j@example.com> SIP/2.0\r\n{HEADERS}CSeq: 1 INVITE\r\n\r\n"
+        ));
+        refuses(&format!(
+            "INVITE sip:j@example.com; lr SIP/2.0\r\n{HEADERS}CSeq: 1 INVITE\r\n\r\n"
+        ));
+        refuses(&format!(
+            "INVITE  sip:j@example.com  SIP/2.0\r\n{HEADERS}CSeq: 1 INVITE\r\n\r\n"
+        ));
+    }
+
+    #[test]
+    fn negative_and_conflicting_content_lengths() {
+        refuses(&format!(
+            "OPTIONS sip:j@example.com SIP/2.0\r\n{}CSeq: 1 OPTIONS\r\n\r\n",
+            HEADERS.replace("Content-Length: 0", "Content-Length: -999")
+        ));
+        refuses(&format!(
+            "OPTIONS sip:j@example.com SIP/2.0\r\n{HEADERS}l: 5\r\nCSeq: 1 OPTIONS\r\n\r\nhello"
+        ));
+    }
+
+    #[test]
+    fn header_line_without_a_colon() {
+        let m = refuses(&format!("OPTIONS sip:j@example.com SIP/2.0\r\n{HEADERS}CSeq: 1 OPTIONS\r\nThis is not a header\r\n\r\n"));
+        assert!(matches!(m.error, CodecError::Syntax(_)));
+    }
+}
