@@ -44,7 +44,13 @@ pub struct CarrierLeg {
     latched: Option<(SocketAddr, Instant)>,
     latched_rtcp: Option<SocketAddr>,
     jitter: JitterBuffer,
-    jitter_config: JitterConfig,
+    jitter_bounds: (Duration, Duration),
+    /// Samples per packet the carrier actually sends. Carriers do not always send what the SDP's
+    /// ptime says (30 ms packets on a 20 ms call are common), so the jitter buffer and the
+    /// concealer work in the carrier's packets and `playout` re-cuts them into our frames.
+    rx_packet_samples: usize,
+    playout: VecDeque<i16>,
+    ptime: Duration,
     concealer: G711Concealer,
     sender: RtpSender,
     talk_spurt_start: bool,
@@ -74,21 +80,17 @@ impl CarrierLeg {
         let ssrc = rand::random();
         let ptime = Duration::from_millis(neg.ptime_ms.clamp(10, 60).into());
         let samples_per_frame = (SAMPLE_RATE as usize * ptime.as_millis() as usize) / 1000;
-        let jitter_config = JitterConfig {
-            clock_rate: SAMPLE_RATE,
-            frame: ptime,
-            min_delay: jitter_min,
-            max_delay: jitter_max.max(jitter_min),
-            max_frames: 100,
-        };
         CarrierLeg {
             law: law_of(neg.codec),
             samples_per_frame,
             symmetric,
             latched: None,
             latched_rtcp: None,
-            jitter: JitterBuffer::new(jitter_config.clone()),
-            jitter_config,
+            jitter: jitter_buffer(samples_per_frame, jitter_min, jitter_max),
+            jitter_bounds: (jitter_min, jitter_max),
+            rx_packet_samples: samples_per_frame,
+            playout: VecDeque::with_capacity(4 * samples_per_frame),
+            ptime,
             concealer: G711Concealer::new(samples_per_frame),
             sender: RtpSender::with_random_start(ssrc, &mut rand::thread_rng()),
             talk_spurt_start: true,
@@ -117,7 +119,7 @@ impl CarrierLeg {
     }
 
     pub fn ptime(&self) -> Duration {
-        self.jitter_config.frame
+        self.ptime
     }
 
     pub fn negotiated(&self) -> &Negotiated {
@@ -190,6 +192,7 @@ impl CarrierLeg {
             return;
         }
         if self.neg.we_receive() {
+            self.follow_packet_size(pkt.payload.len());
             self.jitter
                 .push(now, pkt.header.sequence, pkt.header.timestamp, pkt.payload);
         }
@@ -244,17 +247,48 @@ impl CarrierLeg {
         &self.received
     }
 
-    fn play_out(&mut self, now: Instant) {
-        match self.jitter.pop(now) {
-            Playout::Frame(payload) => {
-                self.received.clear();
-                self.law.decode(&payload, &mut self.received);
-                self.received.resize(self.samples_per_frame, 0);
-                self.concealer.good_frame(&mut self.received);
-            }
-            Playout::Conceal => self.concealer.conceal(&mut self.received),
-            Playout::Idle => self.received.fill(0),
+    /// Re-sizes the jitter buffer when the carrier's packets are not the size it was built for.
+    /// G.711 carries one sample per byte; sizes outside 10–60 ms in whole milliseconds are
+    /// taken for damage and left alone.
+    fn follow_packet_size(&mut self, samples: usize) {
+        let whole_ms = samples % (SAMPLE_RATE as usize / 1000) == 0;
+        if samples == self.rx_packet_samples || !whole_ms || !(80..=480).contains(&samples) {
+            return;
         }
+        tracing::debug!(
+            from = self.rx_packet_samples,
+            to = samples,
+            "carrier packet size changed"
+        );
+        self.rx_packet_samples = samples;
+        let (min, max) = self.jitter_bounds;
+        self.jitter = jitter_buffer(samples, min, max);
+        self.concealer = G711Concealer::new(samples);
+    }
+
+    /// Fills `received` with one of our frames, taking as many of the carrier's packets from
+    /// the jitter buffer as that needs.
+    fn play_out(&mut self, now: Instant) {
+        let packet = self.rx_packet_samples;
+        while self.playout.len() < self.samples_per_frame {
+            let mut pcm = Vec::with_capacity(packet);
+            match self.jitter.pop(now) {
+                Playout::Frame(payload) => {
+                    self.law.decode(&payload, &mut pcm);
+                    pcm.resize(packet, 0);
+                    self.concealer.good_frame(&mut pcm);
+                }
+                Playout::Conceal => {
+                    pcm.resize(packet, 0);
+                    self.concealer.conceal(&mut pcm);
+                }
+                Playout::Idle => pcm.resize(packet, 0),
+            }
+            self.playout.extend(pcm);
+        }
+        self.received.clear();
+        self.received
+            .extend(self.playout.drain(..self.samples_per_frame));
         // In-band detection runs on what the caller really sent; concealed audio is a guess.
         if let Some(d) = self.inband.process(&self.received) {
             if let Some(d) = self.merger.on_inband(now, d) {
@@ -334,9 +368,26 @@ impl CarrierLeg {
         &self.stats
     }
 
+    pub fn jitter_stats(&self) -> crate::media::jitter::JitterStats {
+        self.jitter.stats()
+    }
+
     pub fn rtcp_stats(&self) -> RtcpStats {
         self.rtcp.stats()
     }
+}
+
+fn jitter_buffer(packet_samples: usize, min: Duration, max: Duration) -> JitterBuffer {
+    let frame = Duration::from_millis((packet_samples / (SAMPLE_RATE as usize / 1000)) as u64);
+    let max = max.max(min).max(frame);
+    let frames_in_max = (max.as_millis() / frame.as_millis().max(1)) as usize;
+    JitterBuffer::new(JitterConfig {
+        clock_rate: SAMPLE_RATE,
+        frame,
+        min_delay: min.max(frame),
+        max_delay: max,
+        max_frames: 2 * frames_in_max + 2,
+    })
 }
 
 fn law_of(codec: Codec) -> G711Law {
