@@ -21,6 +21,7 @@ fn baresip_caller_hears_the_welcome_prompt() {
         "welcome prompt correlation {:.3} (1.0 = identical)",
         m.score
     );
+    keep_for_scoring(&heard, &welcome, m.offset);
     // And it is the welcome, not another prompt that happens to be speech.
     let menu = audio::prompt("goodbye");
     let other = best_match(&heard.samples, &menu.samples).map_or(0.0, |m| m.score);
@@ -29,4 +30,23 @@ fn baresip_caller_hears_the_welcome_prompt() {
         "goodbye {other:.3} must not match better than welcome {:.3}",
         m.score
     );
+}
+
+/// With TRUNKGATE_KEEP_AUDIO=DIR, writes the reference and the aligned part of the recording as
+/// `DIR/reference.wav` and `DIR/heard.wav`, for offline scoring (e.g. PESQ).
+fn keep_for_scoring(heard: &audio::Audio, reference: &audio::Audio, offset: isize) {
+    let Ok(dir) = std::env::var("TRUNKGATE_KEEP_AUDIO") else {
+        return;
+    };
+    let dir = std::path::Path::new(&dir);
+    std::fs::create_dir_all(dir).unwrap();
+    let start = offset.max(0) as usize;
+    let end = (start + reference.samples.len()).min(heard.samples.len());
+    let aligned = audio::Audio {
+        rate: heard.rate,
+        samples: heard.samples[start..end].to_vec(),
+    };
+    audio::write_wav_i16(&dir.join("heard.wav"), &aligned).unwrap();
+    audio::write_wav_i16(&dir.join("reference.wav"), reference).unwrap();
+    eprintln!("kept {} and reference.wav", dir.join("heard.wav").display());
 }
