@@ -65,7 +65,10 @@ pub async fn run(
                 }
             }
             _ = sleep_until(deadline) => ua.handle_timeout(Instant::now()),
-            _ = shutdown.changed() => break,
+            _ = shutdown.changed() => {
+                ua.hangup_all(Instant::now());
+                break;
+            }
         }
         while let Some(t) = ua.poll_transmit() {
             transports.send(t);
@@ -98,7 +101,37 @@ pub async fn run(
             std::mem::replace(s, now) != now
         });
     }
+    // Stopping: every call got its BYE above. Keep the signalling going a little so BYEs are
+    // retransmitted and answered, then stop even if a carrier never answers.
+    let give_up = tokio::time::Instant::now() + SHUTDOWN_GRACE;
+    while ua.active_calls() > 0 {
+        while let Some(t) = ua.poll_transmit() {
+            transports.send(t);
+        }
+        while let Some(ev) = ua.poll_event() {
+            if let CallEvent::Ended { call, .. } = &ev {
+                if let Some(tx) = calls.remove(call) {
+                    let _ = tx.send(ev);
+                }
+            }
+        }
+        let deadline = ua.poll_timeout();
+        tokio::select! {
+            Some(msg) = inbound.recv() => {
+                ua.handle_message(Instant::now(), msg.peer, msg.local, msg.msg);
+            }
+            _ = sleep_until(deadline) => ua.handle_timeout(Instant::now()),
+            _ = tokio::time::sleep_until(give_up) => break,
+        }
+    }
+    while let Some(t) = ua.poll_transmit() {
+        transports.send(t);
+    }
+    tracing::info!(unanswered = ua.active_calls(), "signalling stopped");
 }
+
+/// How long shutdown waits for carriers to answer our BYEs.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 
 async fn sleep_until(deadline: Option<Instant>) {
     match deadline {

@@ -136,6 +136,19 @@ impl UserAgent {
         self.dialogs.len()
     }
 
+    /// Ends every call (BYE, or 480 while ringing), for shutdown.
+    pub fn hangup_all(&mut self, now: Instant) {
+        let calls: Vec<CallRef> = self
+            .dialogs
+            .values()
+            .filter(|d| d.state != DialogState::Terminating)
+            .map(|d| d.call)
+            .collect();
+        for call in calls {
+            let _ = self.hangup(now, call);
+        }
+    }
+
     /// A parsed message arrived from `peer` on our socket `local`.
     pub fn handle_message(
         &mut self,
