@@ -19,3 +19,4 @@ fi
 cargo build --workspace --all-targets --locked
 cargo nextest run --workspace --locked --profile "$profile"
 cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --locked -- -D warnings

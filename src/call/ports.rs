@@ -27,7 +27,7 @@ impl RtpPorts {
     }
 
     fn pairs(&self) -> u16 {
-        (self.max.saturating_sub(self.min) + 1) / 2
+        self.max.saturating_sub(self.min).div_ceil(2)
     }
 
     /// Binds an RTP socket and its RTCP neighbour on `ip`.

@@ -49,7 +49,7 @@ pub enum CodecError {
 #[derive(Debug, Clone)]
 pub struct Malformed {
     pub error: CodecError,
-    salvage: Option<Salvage>,
+    salvage: Option<Box<Salvage>>,
 }
 
 /// The parts of a refused request that a response must echo (RFC 3261 §8.2.6.2).
@@ -66,7 +66,7 @@ struct Salvage {
 impl Malformed {
     fn new(error: CodecError, head: Option<&str>) -> Self {
         Malformed {
-            salvage: head.and_then(salvage),
+            salvage: head.and_then(salvage).map(Box::new),
             error,
         }
     }

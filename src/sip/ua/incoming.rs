@@ -1,0 +1,265 @@
+//! Requests from the carrier: what is answered here (OPTIONS, 403, 405, 481, 483, CANCEL) and
+//! what becomes a call event (a new INVITE, a re-INVITE, BYE, INFO, the ACK for our 2xx).
+use std::time::Instant;
+
+use rsip::headers::UntypedHeader;
+use rsip::Header;
+
+use super::{CallEvent, Dialog, DialogState, EndReason, UserAgent};
+use crate::sip::message::{self, call_id, content_type, cseq, max_forwards, response_to, to_tag};
+use crate::sip::peer::Peer;
+use crate::sip::transaction::TransactionKey;
+
+impl UserAgent {
+    pub(super) fn on_ack(&mut self, ack: rsip::Request) {
+        let h = &ack.headers;
+        let (Some(cid), Some(tag)) = (call_id(h), to_tag(h)) else {
+            return;
+        };
+        let Some(&call) = self.by_dialog_id.get(&(cid.to_string(), tag.to_string())) else {
+            return;
+        };
+        let Some(d) = self.dialogs.get_mut(&call) else {
+            return;
+        };
+        let ack_cseq = cseq(h).map(|c| c.0);
+        if d.pending_2xx.as_ref().map(|p| p.cseq) != ack_cseq {
+            return; // a retransmitted ACK, or one for another INVITE
+        }
+        d.pending_2xx = None;
+        if d.state == DialogState::Answered {
+            d.state = DialogState::Confirmed;
+        }
+        let answer = (!ack.body.is_empty()).then_some(ack.body);
+        self.events.push_back(CallEvent::Confirmed { call, answer });
+    }
+
+    pub(super) fn on_request(
+        &mut self,
+        now: Instant,
+        key: TransactionKey,
+        peer: Peer,
+        req: rsip::Request,
+        cancels: Option<TransactionKey>,
+    ) {
+        let Some(trunk) = self.trunks.iter().find(|t| t.accepts(peer.addr.ip())) else {
+            self.stats.forbidden += 1;
+            tracing::info!(%peer, method = %req.method, "request from an address no trunk allows");
+            return self.reply(now, &key, &req, 403, None);
+        };
+        let trunk = trunk.name.clone();
+        if req.method != rsip::Method::Options && max_forwards(&req.headers) == Some(0) {
+            return self.reply(now, &key, &req, 483, None);
+        }
+        if to_tag(&req.headers).is_some() {
+            return self.on_in_dialog(now, key, req);
+        }
+        match req.method {
+            rsip::Method::Invite => self.on_invite(now, key, peer, trunk, req),
+            rsip::Method::Options => self.reply(now, &key, &req, 200, None),
+            rsip::Method::Cancel => self.on_cancel(now, &key, &req, cancels),
+            rsip::Method::Bye | rsip::Method::Info | rsip::Method::Update | rsip::Method::PRack => {
+                self.stats.no_dialog += 1;
+                self.reply(now, &key, &req, 481, None)
+            }
+            _ => self.reply(now, &key, &req, 405, None),
+        }
+    }
+
+    pub(super) fn on_invite(
+        &mut self,
+        now: Instant,
+        key: TransactionKey,
+        peer: Peer,
+        trunk: String,
+        req: rsip::Request,
+    ) {
+        if !req.body.is_empty()
+            && !content_type(&req.headers)
+                .is_some_and(|ct| ct.to_ascii_lowercase().starts_with("application/sdp"))
+        {
+            return self.reply(now, &key, &req, 415, None);
+        }
+        if let Some(req_ext) = message::header(&req.headers, "Require") {
+            tracing::info!(%peer, require = req_ext, "INVITE requires an extension we lack");
+            return self.reply(now, &key, &req, 420, None);
+        }
+        let (Some(cid), Some((seq, _))) = (
+            call_id(&req.headers).map(str::to_string),
+            cseq(&req.headers),
+        ) else {
+            return self.reply(now, &key, &req, 400, Some("Missing Call-ID or CSeq"));
+        };
+        let call = self.next_call;
+        self.next_call += 1;
+        let local_tag = message::new_tag();
+        let local = self.current_local.unwrap_or(peer.addr);
+        let h = &req.headers;
+        let from = message::header(h, "From").unwrap_or_default().to_string();
+        let to = message::header(h, "To").unwrap_or_default().to_string();
+        let offer = (!req.body.is_empty()).then(|| req.body.clone());
+        let dialog = Dialog {
+            call,
+            call_id: cid.clone(),
+            local_tag: local_tag.clone(),
+            peer,
+            local,
+            state: DialogState::Early,
+            invite_cseq: seq,
+            invite_tx: Some(key.clone()),
+            reinvite: None,
+            bye_tx: None,
+            remote_cseq: seq,
+            local_cseq: 0,
+            pending_2xx: None,
+            invite: req,
+        };
+        self.by_dialog_id.insert((cid, local_tag), call);
+        self.by_server_tx.insert(key.clone(), call);
+        // The INVITE server transaction has already sent 100 Trying.
+        self.dialogs.insert(call, dialog);
+        self.stats.calls_accepted += 1;
+        self.events.push_back(CallEvent::Incoming {
+            call,
+            trunk,
+            from,
+            to,
+            offer,
+            local,
+            peer,
+        });
+    }
+
+    pub(super) fn on_cancel(
+        &mut self,
+        now: Instant,
+        key: &TransactionKey,
+        req: &rsip::Request,
+        cancels: Option<TransactionKey>,
+    ) {
+        let call = cancels
+            .as_ref()
+            .and_then(|k| self.by_server_tx.get(k).copied());
+        let Some(call) = call else {
+            return self.reply(now, key, req, 481, None);
+        };
+        self.reply(now, key, req, 200, None);
+        let still_ringing = self
+            .dialogs
+            .get(&call)
+            .is_some_and(|d| d.state == DialogState::Early);
+        if still_ringing {
+            // RFC 3261 §9.2: the INVITE gets 487 and the call ends. A CANCEL that lost the race
+            // against our 200 only gets its own 200 and the call stays up.
+            let _ = self.provisional_or_final(now, call, 487, None, None);
+            if let Some(ev) = self.events.back_mut() {
+                *ev = CallEvent::Ended {
+                    call,
+                    reason: EndReason::Cancelled,
+                };
+            }
+        }
+    }
+
+    pub(super) fn on_in_dialog(&mut self, now: Instant, key: TransactionKey, req: rsip::Request) {
+        let h = &req.headers;
+        let id = (
+            call_id(h).unwrap_or_default().to_string(),
+            to_tag(h).unwrap_or_default().to_string(),
+        );
+        let Some(&call) = self.by_dialog_id.get(&id) else {
+            self.stats.no_dialog += 1;
+            return self.reply(now, &key, &req, 481, None);
+        };
+        let seq = cseq(h).map(|c| c.0).unwrap_or_default();
+        let Some(d) = self.dialogs.get_mut(&call) else {
+            return self.reply(now, &key, &req, 481, None);
+        };
+        if req.method != rsip::Method::Cancel {
+            // RFC 3261 §12.2.2: a lower CSeq than one already seen is out of order.
+            if seq < d.remote_cseq || (seq == d.remote_cseq && req.method == rsip::Method::Invite) {
+                return self.reply(now, &key, &req, 500, Some("CSeq Out Of Order"));
+            }
+            d.remote_cseq = seq;
+        }
+        let tag = d.local_tag.clone();
+        match req.method {
+            rsip::Method::Bye => {
+                self.reply_in_dialog(now, &key, &req, 200, &tag);
+                self.remove(call);
+                self.events.push_back(CallEvent::Ended {
+                    call,
+                    reason: EndReason::RemoteBye,
+                });
+            }
+            rsip::Method::Invite => {
+                if d.reinvite.is_some() || d.pending_2xx.is_some() {
+                    // RFC 3261 §14.2: one INVITE transaction at a time in each direction.
+                    let mut resp = response_to(&req, 500, None, Some(&tag));
+                    message::push(&mut resp.headers, "Retry-After", "1");
+                    return self.respond(now, &key, resp);
+                }
+                let offer = (!req.body.is_empty()).then(|| req.body.clone());
+                d.reinvite = Some((key.clone(), req));
+                self.events.push_back(CallEvent::ReInvite { call, offer });
+            }
+            rsip::Method::Info => {
+                self.reply_in_dialog(now, &key, &req, 200, &tag);
+                self.events.push_back(CallEvent::Info {
+                    call,
+                    content_type: content_type(h).unwrap_or_default().to_string(),
+                    body: req.body.clone(),
+                });
+            }
+            rsip::Method::Options => self.reply_in_dialog(now, &key, &req, 200, &tag),
+            rsip::Method::Ack => {}
+            _ => self.reply_in_dialog(now, &key, &req, 405, &tag),
+        }
+    }
+
+    /// Answers a request outside any dialog (a fresh To tag on each answer).
+    pub(super) fn reply(
+        &mut self,
+        now: Instant,
+        key: &TransactionKey,
+        req: &rsip::Request,
+        code: u16,
+        reason: Option<&str>,
+    ) {
+        let tag = message::new_tag();
+        self.reply_with_tag(now, key, req, code, reason, &tag);
+    }
+
+    pub(super) fn reply_in_dialog(
+        &mut self,
+        now: Instant,
+        key: &TransactionKey,
+        req: &rsip::Request,
+        code: u16,
+        tag: &str,
+    ) {
+        self.reply_with_tag(now, key, req, code, None, tag);
+    }
+
+    pub(super) fn reply_with_tag(
+        &mut self,
+        now: Instant,
+        key: &TransactionKey,
+        req: &rsip::Request,
+        code: u16,
+        reason: Option<&str>,
+        tag: &str,
+    ) {
+        let mut resp = response_to(req, code, reason, Some(tag));
+        if matches!(code, 200 | 405) {
+            message::push(&mut resp.headers, "Allow", message::ALLOW);
+        }
+        if code == 200 && req.method == rsip::Method::Options {
+            message::push(&mut resp.headers, "Accept", "application/sdp");
+        }
+        resp.headers.push(Header::Server(rsip::headers::Server::new(
+            self.user_agent.clone(),
+        )));
+        self.respond(now, key, resp);
+    }
+}
