@@ -167,7 +167,8 @@ pub fn frame_stream(buf: &[u8]) -> Result<Frame, CodecError> {
     };
     let head = std::str::from_utf8(&buf[..head_len]).map_err(|_| CodecError::NotUtf8)?;
     let body_len = content_length(head)?.unwrap_or(0);
-    let total = body_start + body_len;
+    // A declared length near usize::MAX must not wrap: saturate, and the size check refuses it.
+    let total = body_start.saturating_add(body_len);
     if total > MAX_MESSAGE {
         return Err(CodecError::TooLarge(total));
     }
@@ -217,6 +218,7 @@ pub fn parse(bytes: &[u8]) -> Result<rsip::SipMessage, Malformed> {
         Ok(None) => available,
         Err(e) => return Err(fail(e)),
     };
+    // body_len <= available == bytes.len() - body_start (checked above): in bounds, no overflow.
     let body = &bytes[body_start..body_start + body_len];
     check_start_line(&normal).map_err(fail)?;
     let mut text = Vec::with_capacity(normal.len() + 4 + body.len());

@@ -172,6 +172,20 @@ fn stream_framing_waits_for_the_whole_body() {
 }
 
 #[test]
+fn stream_content_length_of_usize_max_is_refused_not_wrapped() {
+    // Found by the sip_codec fuzz target: body offset + usize::MAX overflowed.
+    let raw = INVITE.replace(
+        "Content-Length: 4",
+        &format!("Content-Length: 000{}", usize::MAX),
+    );
+    assert!(matches!(
+        frame_stream(raw.as_bytes()),
+        Err(CodecError::TooLarge(_))
+    ));
+    assert!(parse(raw.as_bytes()).is_err());
+}
+
+#[test]
 fn stream_keepalives_are_recognised() {
     assert_eq!(
         frame_stream(b"\r\n\r\nINVITE").unwrap(),
