@@ -3,6 +3,7 @@
 //! The call's path reads top to bottom: `sip` terminates the carrier trunk, `call` owns each call
 //! and its media, `ivr` answers it locally. `media` holds the cores every leg uses; `config` and
 //! `ops` surround them.
+pub mod agent;
 pub mod call;
 pub mod config;
 pub mod ivr;

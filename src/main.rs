@@ -35,6 +35,9 @@ enum Command {
     /// Validate a configuration file: exit 0 when it is valid, else print every problem as
     /// FILE:LINE:COLUMN: KEY: message and exit 1.
     CheckConfig { file: PathBuf },
+    /// Read an agent credential from standard input (first line) and print the Argon2id hash to
+    /// put in the agent's `credential_hash`. The credential itself is never stored.
+    HashCredential,
 }
 
 fn main() -> ExitCode {
@@ -50,6 +53,18 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::HashCredential => {
+            let mut line = String::new();
+            if std::io::stdin().read_line(&mut line).is_err() || line.trim().is_empty() {
+                eprintln!("give the credential on standard input, e.g.: echo -n SECRET | trunkgate hash-credential");
+                return ExitCode::FAILURE;
+            }
+            println!(
+                "{}",
+                trunkgate::agent::credential::hash(line.trim_end_matches(['\r', '\n']))
+            );
+            ExitCode::SUCCESS
+        }
         Command::Run { config } => {
             let loaded = match &config {
                 Some(path) => config::load(path),

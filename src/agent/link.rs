@@ -1,0 +1,78 @@
+//! QUIC endpoints for the agent link: the same transport settings on both ends.
+//!
+//! quinn defaults to no keep-alive and a 30 s idle timeout; an agent behind NAT would lose its
+//! mapping and a dead agent would be noticed late. Keep-alives every 2 s hold NAT bindings open
+//! and a 10 s idle timeout declares a silent peer gone (resume then has its own grace period).
+//! The datagram send buffer is small because late audio is worthless: when it is full, quinn
+//! drops the oldest datagram. Migration stays on so an agent keeps its call across networks.
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
+
+use crate::agent::identity::{self, ServerIdentity, ServerTrust};
+
+pub const ALPN: &[u8] = b"trunkgate-agent/1";
+pub const KEEP_ALIVE: Duration = Duration::from_secs(2);
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
+/// About 100 ms of Opus audio at 24 kbit/s in 20 ms datagrams.
+const DATAGRAM_SEND_BUFFER: usize = 8 * 1024;
+const DATAGRAM_RECEIVE_BUFFER: usize = 64 * 1024;
+
+pub fn transport_config() -> quinn::TransportConfig {
+    let mut t = quinn::TransportConfig::default();
+    t.keep_alive_interval(Some(KEEP_ALIVE));
+    // 10 s fits the VarInt idle timeout: the conversion cannot fail.
+    t.max_idle_timeout(Some(
+        quinn::IdleTimeout::try_from(IDLE_TIMEOUT).expect("10 s is a valid idle timeout"),
+    ));
+    t.datagram_send_buffer_size(DATAGRAM_SEND_BUFFER);
+    t.datagram_receive_buffer_size(Some(DATAGRAM_RECEIVE_BUFFER));
+    // Agents open one control stream; a few more are allowed for future use, no more.
+    t.max_concurrent_bidi_streams(4u8.into());
+    t.max_concurrent_uni_streams(0u8.into());
+    t
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LinkError {
+    #[error("tls: {0}")]
+    Tls(String),
+    #[error("quic endpoint on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+/// The gateway's QUIC endpoint for agents.
+pub fn server_endpoint(
+    identity: &ServerIdentity,
+    listen: SocketAddr,
+) -> Result<quinn::Endpoint, LinkError> {
+    let tls = identity::server_tls(identity, ALPN).map_err(LinkError::Tls)?;
+    let quic = QuicServerConfig::try_from(tls).map_err(|e| LinkError::Tls(e.to_string()))?;
+    let mut config = quinn::ServerConfig::with_crypto(Arc::new(quic));
+    config.transport_config(Arc::new(transport_config()));
+    config.migration(true);
+    quinn::Endpoint::server(config, listen).map_err(|source| LinkError::Bind {
+        addr: listen,
+        source,
+    })
+}
+
+/// An agent's QUIC endpoint, trusting the gateway as `trust` says.
+pub fn client_endpoint(
+    trust: &ServerTrust,
+    bind: SocketAddr,
+) -> Result<quinn::Endpoint, LinkError> {
+    let tls = identity::client_tls(trust, ALPN).map_err(LinkError::Tls)?;
+    let quic = QuicClientConfig::try_from(tls).map_err(|e| LinkError::Tls(e.to_string()))?;
+    let mut config = quinn::ClientConfig::new(Arc::new(quic));
+    config.transport_config(Arc::new(transport_config()));
+    let mut endpoint =
+        quinn::Endpoint::client(bind).map_err(|source| LinkError::Bind { addr: bind, source })?;
+    endpoint.set_default_client_config(config);
+    Ok(endpoint)
+}

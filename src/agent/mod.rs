@@ -1,0 +1,5 @@
+//! Remote agents: the QUIC link (`link`, `identity`), who may log in (`credential`), and the
+//! control protocol.
+pub mod credential;
+pub mod identity;
+pub mod link;

@@ -1,0 +1,188 @@
+//! Messages the agent sends to the gateway.
+
+use serde::{Deserialize, Serialize};
+
+use super::limits::{
+    self, LimitError, MAX_CREDENTIAL_BYTES, MAX_JITTER_MS, MAX_RESUME_TOKEN_BYTES,
+    MAX_SHORT_TEXT_BYTES, MAX_SKILLS, MAX_SOFTWARE_BYTES,
+};
+use super::types::{AgentId, CallId, Credential, ErrorReport, RequestedState, ResumeToken};
+use super::WireMessage;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum AgentMessage {
+    Login(Login),
+    SetState(SetState),
+    Accept(Accept),
+    Reject(Reject),
+    Hangup(Hangup),
+    Dtmf(Dtmf),
+    Hold(Hold),
+    Stats(Stats),
+    Ping(Ping),
+    Error(ErrorReport),
+}
+
+/// The first message on every control stream; nothing else is accepted before it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Login {
+    pub agent: AgentId,
+    pub credential: Credential,
+    /// What the agent can handle; queues that require a skill offer only to agents with it.
+    #[serde(default)]
+    pub skills: Vec<String>,
+    /// The client's name/version, e.g. `trunkgate-agent/0.1.0`, for the gateway's logs.
+    pub client: String,
+    /// The token from the last `welcome`, when reconnecting to take a session back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resume: Option<ResumeToken>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SetState {
+    pub state: RequestedState,
+}
+
+/// Takes the offered call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Accept {
+    pub call: CallId,
+}
+
+/// Declines the offered call; the queue offers it elsewhere.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reject {
+    pub call: CallId,
+    /// Free text for the gateway's logs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// Ends the agent's side of an answered call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hangup {
+    pub call: CallId,
+}
+
+/// Digits the gateway plays towards the caller's side (to an IVR the agent dialled through,
+/// for instance), in order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Dtmf {
+    pub call: CallId,
+    pub digits: String,
+}
+
+/// Asks the gateway to put the caller on hold (`on: true`) or take them off it. The gateway's
+/// own `hold` message confirms; until then nothing has changed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hold {
+    pub call: CallId,
+    pub on: bool,
+}
+
+/// What the agent measured on a call's media, so the gateway can record call quality from both
+/// ends. Rates cover the time since the previous `stats` for the call; counts are totals since
+/// the call was answered.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Stats {
+    pub call: CallId,
+    /// The QUIC connection's smoothed round-trip time.
+    pub rtt_ms: u32,
+    /// Gateway-sent RTP packets the agent never received, as a percentage of those expected
+    /// (RTP sequence-number gaps).
+    pub loss_pct: f32,
+    /// RFC 3550 §6.4.1 interarrival jitter of the received packets, in milliseconds.
+    pub jitter_ms: f32,
+    pub packets_received: u64,
+    pub packets_lost: u64,
+}
+
+/// Asks for a `pong` with the same nonce; lets the agent measure the control path and notice a
+/// gateway that is connected but no longer answering.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ping {
+    pub nonce: u64,
+}
+
+impl WireMessage for AgentMessage {
+    const TYPES: &'static [&'static str] = &[
+        "login",
+        "set_state",
+        "accept",
+        "reject",
+        "hangup",
+        "dtmf",
+        "hold",
+        "stats",
+        "ping",
+        "error",
+    ];
+
+    fn type_name(&self) -> &'static str {
+        match self {
+            Self::Login(_) => "login",
+            Self::SetState(_) => "set_state",
+            Self::Accept(_) => "accept",
+            Self::Reject(_) => "reject",
+            Self::Hangup(_) => "hangup",
+            Self::Dtmf(_) => "dtmf",
+            Self::Hold(_) => "hold",
+            Self::Stats(_) => "stats",
+            Self::Ping(_) => "ping",
+            Self::Error(_) => "error",
+        }
+    }
+
+    fn validate(&self) -> Result<(), LimitError> {
+        match self {
+            Self::Login(login) => login.validate(),
+            Self::SetState(_) | Self::Ping(_) => Ok(()),
+            Self::Accept(Accept { call })
+            | Self::Hangup(Hangup { call })
+            | Self::Hold(Hold { call, .. }) => limits::identifier("call", call.as_str()),
+            Self::Reject(Reject { call, reason }) => {
+                limits::identifier("call", call.as_str())?;
+                match reason {
+                    Some(reason) => limits::text("reason", reason, 0, MAX_SHORT_TEXT_BYTES),
+                    None => Ok(()),
+                }
+            }
+            Self::Dtmf(Dtmf { call, digits }) => {
+                limits::identifier("call", call.as_str())?;
+                limits::dtmf_digits("digits", digits)
+            }
+            Self::Stats(stats) => stats.validate(),
+            Self::Error(report) => report.validate(),
+        }
+    }
+}
+
+impl Login {
+    fn validate(&self) -> Result<(), LimitError> {
+        limits::identifier("agent", self.agent.as_str())?;
+        limits::text(
+            "credential",
+            self.credential.expose(),
+            1,
+            MAX_CREDENTIAL_BYTES,
+        )?;
+        limits::count("skills", self.skills.len(), MAX_SKILLS)?;
+        for (index, skill) in self.skills.iter().enumerate() {
+            limits::identifier(&format!("skills[{index}]"), skill)?;
+        }
+        limits::text("client", &self.client, 1, MAX_SOFTWARE_BYTES)?;
+        if let Some(token) = &self.resume {
+            limits::text("resume", token.expose(), 1, MAX_RESUME_TOKEN_BYTES)?;
+        }
+        Ok(())
+    }
+}
+
+impl Stats {
+    fn validate(&self) -> Result<(), LimitError> {
+        limits::identifier("call", self.call.as_str())?;
+        limits::within("loss_pct", self.loss_pct, 0.0, 100.0)?;
+        limits::within("jitter_ms", self.jitter_ms, 0.0, MAX_JITTER_MS)
+    }
+}

@@ -1,0 +1,226 @@
+//! Messages the gateway sends to the agent.
+
+use serde::{Deserialize, Serialize};
+
+use super::limits::{
+    self, LimitError, MAX_MESSAGE_BYTES, MAX_RESUME_TOKEN_BYTES, MAX_RING_TIMEOUT_MS,
+    MAX_SHORT_TEXT_BYTES, MAX_SOFTWARE_BYTES,
+};
+use super::types::{
+    AgentState, CallId, CancelReason, EndReason, ErrorReport, FlowId, MediaParams, RefusalReason,
+    ResumeToken, SessionId,
+};
+use super::WireMessage;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum GatewayMessage {
+    Welcome(Welcome),
+    LoginRefused(LoginRefused),
+    State(State),
+    Offer(Offer),
+    OfferCancelled(OfferCancelled),
+    Answered(Answered),
+    CallEnded(CallEnded),
+    Resumed(Resumed),
+    Dtmf(Dtmf),
+    Hold(Hold),
+    Error(ErrorReport),
+    Pong(Pong),
+}
+
+/// The answer to a successful `login`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Welcome {
+    /// Equal to the previous session's id exactly when the login resumed it.
+    pub session: SessionId,
+    /// Present in the next `login` after a lost connection to take this session back.
+    pub resume_token: ResumeToken,
+    /// How long after losing the connection the session (and its call) waits for a resume.
+    pub resume_grace_ms: u64,
+    pub state: AgentState,
+    pub media: MediaParams,
+    /// The gateway's name/version, for the agent's logs.
+    pub gateway: String,
+}
+
+/// The answer to a failed `login`; the gateway closes the connection after it. Its shape is
+/// frozen across protocol versions, like `error`'s.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoginRefused {
+    pub reason: RefusalReason,
+    /// For the person at the agent: what to do about it.
+    pub message: String,
+}
+
+/// The agent's state changed; the latest one is the truth.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct State {
+    pub state: AgentState,
+}
+
+/// A call rings at this agent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Offer {
+    pub call: CallId,
+    /// Caller id as the carrier presented it (name and/or number); empty when withheld.
+    pub caller: String,
+    /// The queue the call waited in.
+    pub queue: String,
+    /// After this long without `accept` the offer is cancelled with reason `timeout`.
+    pub ring_timeout_ms: u64,
+    /// The media flow that will carry the call's audio once it is answered.
+    pub flow: FlowId,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OfferCancelled {
+    pub call: CallId,
+    pub reason: CancelReason,
+}
+
+/// The call is connected: audio flows on `flow` in both directions from now on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Answered {
+    pub call: CallId,
+    pub flow: FlowId,
+}
+
+/// An answered call is over; its flow carries no more audio.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallEnded {
+    pub call: CallId,
+    pub reason: EndReason,
+}
+
+/// Follows `welcome` when a login resumed a session. A call the agent had before the connection
+/// was lost and that is not named here has ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Resumed {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub call: Option<ResumedCall>,
+}
+
+/// The call that survived the reconnect, with everything the agent needs to rebuild its view.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResumedCall {
+    pub id: CallId,
+    /// Flow ids belong to a connection, so the call gets a new one on the new connection.
+    pub flow: FlowId,
+    pub caller: String,
+    pub queue: String,
+    /// Whether the caller is on hold.
+    pub held: bool,
+}
+
+/// A digit the caller pressed during the call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Dtmf {
+    pub call: CallId,
+    pub digit: char,
+}
+
+/// The caller's hold state changed (the answer to the agent's `hold`, or an operator's doing).
+/// While on hold, neither side sends audio on the call's flow.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hold {
+    pub call: CallId,
+    pub on: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pong {
+    pub nonce: u64,
+}
+
+impl WireMessage for GatewayMessage {
+    const TYPES: &'static [&'static str] = &[
+        "welcome",
+        "login_refused",
+        "state",
+        "offer",
+        "offer_cancelled",
+        "answered",
+        "call_ended",
+        "resumed",
+        "dtmf",
+        "hold",
+        "error",
+        "pong",
+    ];
+
+    fn type_name(&self) -> &'static str {
+        match self {
+            Self::Welcome(_) => "welcome",
+            Self::LoginRefused(_) => "login_refused",
+            Self::State(_) => "state",
+            Self::Offer(_) => "offer",
+            Self::OfferCancelled(_) => "offer_cancelled",
+            Self::Answered(_) => "answered",
+            Self::CallEnded(_) => "call_ended",
+            Self::Resumed(_) => "resumed",
+            Self::Dtmf(_) => "dtmf",
+            Self::Hold(_) => "hold",
+            Self::Error(_) => "error",
+            Self::Pong(_) => "pong",
+        }
+    }
+
+    fn validate(&self) -> Result<(), LimitError> {
+        match self {
+            Self::Welcome(welcome) => welcome.validate(),
+            Self::LoginRefused(refused) => {
+                limits::text("message", &refused.message, 0, MAX_MESSAGE_BYTES)
+            }
+            Self::State(_) | Self::Pong(_) => Ok(()),
+            Self::Offer(offer) => offer.validate(),
+            Self::OfferCancelled(OfferCancelled { call, .. })
+            | Self::CallEnded(CallEnded { call, .. })
+            | Self::Hold(Hold { call, .. }) => limits::identifier("call", call.as_str()),
+            Self::Answered(Answered { call, flow }) => {
+                limits::identifier("call", call.as_str())?;
+                flow.validate("flow")
+            }
+            Self::Resumed(Resumed { call: None }) => Ok(()),
+            Self::Resumed(Resumed { call: Some(call) }) => call.validate(),
+            Self::Dtmf(Dtmf { call, digit }) => {
+                limits::identifier("call", call.as_str())?;
+                limits::dtmf_digit("digit", *digit)
+            }
+            Self::Error(report) => report.validate(),
+        }
+    }
+}
+
+impl Welcome {
+    fn validate(&self) -> Result<(), LimitError> {
+        limits::identifier("session", self.session.as_str())?;
+        limits::text(
+            "resume_token",
+            self.resume_token.expose(),
+            1,
+            MAX_RESUME_TOKEN_BYTES,
+        )?;
+        self.media.validate()?;
+        limits::text("gateway", &self.gateway, 1, MAX_SOFTWARE_BYTES)
+    }
+}
+
+impl Offer {
+    fn validate(&self) -> Result<(), LimitError> {
+        limits::identifier("call", self.call.as_str())?;
+        limits::text("caller", &self.caller, 0, MAX_SHORT_TEXT_BYTES)?;
+        limits::identifier("queue", &self.queue)?;
+        limits::within("ring_timeout_ms", self.ring_timeout_ms, 1, MAX_RING_TIMEOUT_MS)?;
+        self.flow.validate("flow")
+    }
+}
+
+impl ResumedCall {
+    fn validate(&self) -> Result<(), LimitError> {
+        limits::identifier("call.id", self.id.as_str())?;
+        self.flow.validate("call.flow")?;
+        limits::text("call.caller", &self.caller, 0, MAX_SHORT_TEXT_BYTES)?;
+        limits::identifier("call.queue", &self.queue)
+    }
+}
