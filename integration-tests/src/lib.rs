@@ -19,6 +19,7 @@ pub mod gateway;
 pub mod paths;
 pub mod ports;
 mod process;
+pub mod relay;
 pub mod sipp;
 
 pub use baresip::{Answer, Baresip, BaresipCall, BaresipRun, Recording};

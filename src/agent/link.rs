@@ -13,7 +13,7 @@ use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
 
 use crate::agent::identity::{self, ServerIdentity, ServerTrust};
 
-pub const ALPN: &[u8] = b"trunkgate-agent/1";
+pub use crate::agent::protocol::ALPN;
 pub const KEEP_ALIVE: Duration = Duration::from_secs(2);
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 /// About 100 ms of Opus audio at 24 kbit/s in 20 ms datagrams.

@@ -3,3 +3,5 @@
 pub mod credential;
 pub mod identity;
 pub mod link;
+pub mod protocol;
+pub mod sessions;

@@ -29,7 +29,9 @@ pub enum AgentMessage {
 pub struct Login {
     pub agent: AgentId,
     pub credential: Credential,
-    /// What the agent can handle; queues that require a skill offer only to agents with it.
+    /// Narrows the skills the gateway has configured for this agent, for this session (empty:
+    /// all of them); it can never add one, since the credential proves who the agent is, not
+    /// what it may do.
     #[serde(default)]
     pub skills: Vec<String>,
     /// The client's name/version, e.g. `trunkgate-agent/0.1.0`, for the gateway's logs.

@@ -211,7 +211,12 @@ impl Offer {
         limits::identifier("call", self.call.as_str())?;
         limits::text("caller", &self.caller, 0, MAX_SHORT_TEXT_BYTES)?;
         limits::identifier("queue", &self.queue)?;
-        limits::within("ring_timeout_ms", self.ring_timeout_ms, 1, MAX_RING_TIMEOUT_MS)?;
+        limits::within(
+            "ring_timeout_ms",
+            self.ring_timeout_ms,
+            1,
+            MAX_RING_TIMEOUT_MS,
+        )?;
         self.flow.validate("flow")
     }
 }

@@ -213,7 +213,10 @@ impl ErrorCode {
     pub fn is_fatal(self) -> bool {
         matches!(
             self,
-            Self::BadFrame | Self::UnsupportedVersion | Self::TooManyErrors | Self::ProtocolViolation
+            Self::BadFrame
+                | Self::UnsupportedVersion
+                | Self::TooManyErrors
+                | Self::ProtocolViolation
         )
     }
 }
@@ -279,6 +282,10 @@ pub struct MediaParams {
     pub bitrate: u32,
     /// Whether senders use Opus in-band forward error correction.
     pub fec: bool,
+    /// Whether senders stop sending during silence (Opus DTX). The RTP timestamp then jumps
+    /// while sequence numbers stay contiguous, so a receiver plays silence rather than
+    /// concealing loss.
+    pub dtx: bool,
 }
 
 impl Default for MediaParams {
@@ -294,6 +301,7 @@ impl Default for MediaParams {
             frame_ms: 20,
             bitrate: 24_000,
             fec: true,
+            dtx: false,
         }
     }
 }

@@ -1,0 +1,5 @@
+mod framing;
+mod limits;
+mod messages;
+mod properties;
+mod samples;

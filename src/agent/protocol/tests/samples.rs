@@ -1,0 +1,176 @@
+//! One message of every type per direction, with realistic values, plus helpers that build
+//! frames the encoder would refuse to (to test the decoder's side of every check).
+
+use serde::Serialize;
+
+use crate::agent::protocol::from_agent::{
+    Accept, Dtmf as AgentDtmf, Hangup, Hold as AgentHold, Login, Ping, Reject, SetState, Stats,
+};
+use crate::agent::protocol::from_gateway::{
+    Answered, CallEnded, Dtmf as GatewayDtmf, Hold as GatewayHold, LoginRefused, Offer,
+    OfferCancelled, Pong, Resumed, ResumedCall, State, Welcome,
+};
+use crate::agent::protocol::*;
+
+pub fn call() -> CallId {
+    CallId::new("c-7f3a")
+}
+
+pub fn login() -> Login {
+    Login {
+        agent: AgentId::new("alice"),
+        credential: Credential::new("correct horse battery staple"),
+        skills: vec!["sales".into(), "de".into()],
+        client: "trunkgate-agent/0.1.0".into(),
+        resume: Some(ResumeToken::new("rt-5b0c9e")),
+    }
+}
+
+pub fn stats() -> Stats {
+    Stats {
+        call: call(),
+        rtt_ms: 38,
+        loss_pct: 1.25,
+        jitter_ms: 4.5,
+        packets_received: 1520,
+        packets_lost: 19,
+    }
+}
+
+pub fn agent_messages() -> Vec<AgentMessage> {
+    vec![
+        AgentMessage::Login(login()),
+        AgentMessage::SetState(SetState {
+            state: RequestedState::Available,
+        }),
+        AgentMessage::Accept(Accept { call: call() }),
+        AgentMessage::Reject(Reject {
+            call: call(),
+            reason: Some("on a break".into()),
+        }),
+        AgentMessage::Hangup(Hangup { call: call() }),
+        AgentMessage::Dtmf(AgentDtmf {
+            call: call(),
+            digits: "123*#A".into(),
+        }),
+        AgentMessage::Hold(AgentHold {
+            call: call(),
+            on: true,
+        }),
+        AgentMessage::Stats(stats()),
+        AgentMessage::Ping(Ping { nonce: u64::MAX }),
+        AgentMessage::Error(
+            ErrorReport::new(ErrorCode::UnknownCall, "no call c-1").about_call(call()),
+        ),
+    ]
+}
+
+pub fn welcome() -> Welcome {
+    Welcome {
+        session: SessionId::new("s-42"),
+        resume_token: ResumeToken::new("rt-5b0c9e"),
+        resume_grace_ms: 30_000,
+        state: AgentState::Away,
+        media: MediaParams::default(),
+        gateway: "trunkgate/0.1.0".into(),
+    }
+}
+
+pub fn offer() -> Offer {
+    Offer {
+        call: call(),
+        caller: "Bob <+4930123456>".into(),
+        queue: "sales".into(),
+        ring_timeout_ms: 20_000,
+        flow: FlowId(4),
+    }
+}
+
+pub fn resumed_call() -> ResumedCall {
+    ResumedCall {
+        id: call(),
+        flow: FlowId(9),
+        caller: "Bob <+4930123456>".into(),
+        queue: "sales".into(),
+        held: false,
+    }
+}
+
+pub fn gateway_messages() -> Vec<GatewayMessage> {
+    vec![
+        GatewayMessage::Welcome(welcome()),
+        GatewayMessage::LoginRefused(LoginRefused {
+            reason: RefusalReason::BadCredential,
+            message: "check the password".into(),
+        }),
+        GatewayMessage::State(State {
+            state: AgentState::WrapUp,
+        }),
+        GatewayMessage::Offer(offer()),
+        GatewayMessage::OfferCancelled(OfferCancelled {
+            call: call(),
+            reason: CancelReason::Taken,
+        }),
+        GatewayMessage::Answered(Answered {
+            call: call(),
+            flow: FlowId(4),
+        }),
+        GatewayMessage::CallEnded(CallEnded {
+            call: call(),
+            reason: EndReason::CallerHungUp,
+        }),
+        GatewayMessage::Resumed(Resumed {
+            call: Some(resumed_call()),
+        }),
+        GatewayMessage::Dtmf(GatewayDtmf {
+            call: call(),
+            digit: '#',
+        }),
+        GatewayMessage::Hold(GatewayHold {
+            call: call(),
+            on: false,
+        }),
+        GatewayMessage::Error(ErrorReport::new(ErrorCode::InvalidState, "not ringing")),
+        GatewayMessage::Pong(Pong { nonce: 0 }),
+    ]
+}
+
+/// Frames `body` as it is, valid or not.
+pub fn frame(body: &[u8]) -> Vec<u8> {
+    let mut out = (body.len() as u32).to_be_bytes().to_vec();
+    out.extend_from_slice(body);
+    out
+}
+
+/// The JSON a careless peer would send for `message`: right shape, no limits checked.
+pub fn unchecked_json(message: &impl Serialize) -> serde_json::Value {
+    let mut value = serde_json::to_value(message).expect("test messages serialize");
+    value
+        .as_object_mut()
+        .expect("messages are objects")
+        .insert("v".into(), 1.into());
+    value
+}
+
+pub fn unchecked_frame(message: &impl Serialize) -> Vec<u8> {
+    frame(unchecked_json(message).to_string().as_bytes())
+}
+
+pub fn encoded(message: &impl WireMessage) -> Vec<u8> {
+    let mut out = Vec::new();
+    encode(message, &mut out).expect("sample messages are valid");
+    out
+}
+
+/// Every message and error the decoder yields for `bytes` pushed at once.
+pub fn decode_all<M: WireMessage>(bytes: &[u8]) -> Vec<Result<M, DecodeError>> {
+    let mut decoder = FrameDecoder::<M>::new();
+    decoder.push(bytes);
+    std::iter::from_fn(|| decoder.pop()).collect()
+}
+
+pub fn decode_one<M: WireMessage + std::fmt::Debug>(bytes: &[u8]) -> Result<M, DecodeError> {
+    let mut all = decode_all::<M>(bytes);
+    assert_eq!(all.len(), 1, "expected exactly one result, got {all:?}");
+    all.remove(0)
+}
