@@ -9,4 +9,5 @@ pub mod config;
 pub mod ivr;
 pub mod media;
 pub mod ops;
+pub mod queue;
 pub mod sip;

@@ -23,6 +23,6 @@ pub mod relay;
 pub mod sipp;
 
 pub use baresip::{Answer, Baresip, BaresipCall, BaresipRun, Recording};
-pub use gateway::{config_for_tests, Gateway, GatewayBuilder, TestConfig};
+pub use gateway::{config_for_tests, Gateway, GatewayBuilder, TestConfig, DEMO_CREDENTIAL};
 pub use paths::{prompt_path, prompts_dir, repo_root, scenarios_dir, trunkgate_bin};
 pub use sipp::{Sipp, SippRun, Transport};

@@ -68,12 +68,22 @@ fn packaged_config_is_the_example_with_installed_paths() {
     let (a, b) = (settings(&example), settings(&packaged));
     let differing: Vec<(&String, &String)> = a.iter().zip(&b).filter(|(x, y)| x != y).collect();
     assert_eq!(a.len(), b.len());
+    let installed_paths = vec![
+        (
+            "dir = \"prompts\"".to_string(),
+            "dir = \"/usr/share/trunkgate/prompts\"".to_string(),
+        ),
+        (
+            "state_dir = \"state\"".to_string(),
+            "state_dir = \"/var/lib/trunkgate\"".to_string(),
+        ),
+    ];
+    let differing: Vec<(String, String)> = differing
+        .into_iter()
+        .map(|(a, b)| (a.clone(), b.clone()))
+        .collect();
     assert_eq!(
-        differing,
-        vec![(
-            &"dir = \"prompts\"".to_string(),
-            &"dir = \"/usr/share/trunkgate/prompts\"".to_string()
-        )],
+        differing, installed_paths,
         "regenerate packaging/trunkgate.toml from config.example.toml"
     );
 }

@@ -20,6 +20,15 @@ pub struct Config {
     pub trunks: Vec<TrunkConfig>,
     #[serde(default)]
     pub ivr: IvrConfig,
+    /// `[agents]`: the QUIC listener for remote agents.
+    #[serde(default)]
+    pub agents: crate::agent::config::AgentsConfig,
+    /// `[[agent]]`: who may log in.
+    #[serde(default)]
+    pub agent: Vec<crate::agent::config::AgentConfig>,
+    /// `[queues.NAME]`.
+    #[serde(default)]
+    pub queues: std::collections::BTreeMap<String, crate::queue::QueueConfig>,
     /// Directory that relative paths are resolved against (the config file's directory).
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -161,6 +170,11 @@ impl TrunkConfig {
     /// The IVR menu new calls start in, for `route = "ivr:MENU"`.
     pub fn ivr_menu(&self) -> Option<&str> {
         self.route.strip_prefix("ivr:")
+    }
+
+    /// The queue new calls go to, for `route = "queue:NAME"`.
+    pub fn queue(&self) -> Option<&str> {
+        self.route.strip_prefix("queue:")
     }
 }
 
@@ -325,19 +339,46 @@ impl Config {
                     "at least one codec is needed".into(),
                 ));
             }
-            match t.ivr_menu() {
-                Some(menu) if !self.ivr.menus.contains_key(menu) => out.push(problem(
-                    &["trunk", &idx, "route"],
-                    format!("route {:?} names an ivr menu that does not exist", t.route),
+            let route_problem = match (t.ivr_menu(), t.queue()) {
+                (Some(menu), _) if !self.ivr.menus.contains_key(menu) => Some(format!(
+                    "route {:?} names an ivr menu that does not exist",
+                    t.route
                 )),
-                Some(_) => {}
-                None => out.push(problem(
-                    &["trunk", &idx, "route"],
-                    format!("unsupported route {:?}: expected \"ivr:MENU\"", t.route),
+                (_, Some(queue)) if !self.queues.contains_key(queue) => Some(format!(
+                    "route {:?} names a queue that does not exist",
+                    t.route
                 )),
+                (Some(_), _) | (_, Some(_)) => None,
+                (None, None) => Some(format!(
+                    "unsupported route {:?}: expected \"ivr:MENU\" or \"queue:NAME\"",
+                    t.route
+                )),
+            };
+            if let Some(message) = route_problem {
+                out.push(problem(&["trunk", &idx, "route"], message));
             }
         }
         let exists = |name: &str| prompt_file(&dir, name).is_file();
+        out.extend(crate::agent::config::validate(&self.agents, &self.agent));
+        out.extend(self.agents.opus.validate().into_iter().map(|p| Problem {
+            path: vec!["agents".into(), "opus".into(), p.key.to_string()],
+            message: p.message,
+        }));
+        let acd_agents: Vec<crate::queue::AcdAgent> = self
+            .agent
+            .iter()
+            .map(|a| crate::queue::AcdAgent {
+                id: a.id.clone(),
+                skills: a.skills.clone(),
+            })
+            .collect();
+        out.extend(crate::queue::validate(
+            &self.queues,
+            &acd_agents,
+            &exists,
+            &|menu| self.ivr.menus.contains_key(menu),
+        ));
+        out.extend(self.ivr_queue_targets());
         out.extend(self.ivr.validate(&exists).into_iter().map(|p| {
             let mut path = vec!["ivr".to_string()];
             path.extend(p.path.into_iter().skip_while(|s| s == "ivr"));
@@ -346,6 +387,43 @@ impl Config {
                 message: p.message,
             }
         }));
+        out
+    }
+}
+
+impl Config {
+    /// IVR destinations `queue:NAME` must name a queue.
+    fn ivr_queue_targets(&self) -> Vec<Problem> {
+        use crate::ivr::Action;
+        let mut out = Vec::new();
+        for (name, menu) in &self.ivr.menus {
+            let mut actions: Vec<(Vec<String>, &Action)> = Vec::new();
+            for (key, action) in menu.options.iter().flatten() {
+                actions.push((vec!["options".into(), key.clone()], action));
+            }
+            if let Some(then) = &menu.then {
+                actions.push((vec!["then".into()], then));
+            }
+            actions.push((vec!["on_failure".into()], &menu.on_failure));
+            for (mut path, action) in actions {
+                let Action::Destination { target } = action else {
+                    continue;
+                };
+                if let Some(queue) = target.strip_prefix("queue:") {
+                    if !self.queues.contains_key(queue) {
+                        let mut full = vec!["ivr".into(), "menus".into(), name.clone()];
+                        full.append(&mut path);
+                        full.push("target".into());
+                        out.push(Problem {
+                            path: full,
+                            message: format!(
+                                "destination {target:?} names a queue that does not exist"
+                            ),
+                        });
+                    }
+                }
+            }
+        }
         out
     }
 }

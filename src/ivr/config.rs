@@ -203,7 +203,7 @@ mod tests {
         let ivr = example_ivr();
         assert_eq!(ivr.digit_prompt_prefix, "digit-");
         let main = &ivr.menus["main"];
-        assert_eq!(main.prompts, ["welcome", "main-menu"]);
+        assert_eq!(main.prompts, ["welcome", "main-menu", "agent-option"]);
         assert_eq!(main.timeout(), Duration::from_secs(5));
         assert_eq!(main.retries, 2);
         assert!(main.barge_in, "barge_in defaults to on");

@@ -461,6 +461,7 @@ mod tests {
         let mut expected: BTreeSet<String> = [
             "welcome",
             "main-menu",
+            "agent-option",
             "invalid",
             "goodbye",
             "enter-digits",

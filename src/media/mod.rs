@@ -3,8 +3,11 @@
 pub mod dtmf;
 pub mod g711;
 pub mod jitter;
+pub mod opus;
+pub mod opus_rx;
 pub mod plc;
 pub mod prompt;
 pub mod rtcp;
 pub mod rtp;
+pub mod rtp_quic;
 pub mod tone;

@@ -9,7 +9,6 @@
 //! Runs until `--seconds` have passed (the relay's own bound; there is no way to run it
 //! unbounded), printing counters every `--report` seconds. Loopback addresses only.
 
-use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
 

@@ -19,6 +19,10 @@ pub struct TestConfig {
     pub symmetric_rtp: bool,
     pub route: String,
     pub ring_ms: u64,
+    pub resume_grace_ms: u64,
+    pub queue_max_wait_ms: u64,
+    pub queue_ring_timeout_ms: u64,
+    pub queue_wrap_up_ms: u64,
     /// TOML appended verbatim at the end. It must start with a table header (`[…]` or
     /// `[[…]]`), or its keys would land in the last table of the base config.
     pub extra: String,
@@ -36,6 +40,10 @@ impl Default for TestConfig {
             symmetric_rtp: true,
             route: "ivr:main".into(),
             ring_ms: 0,
+            resume_grace_ms: 15_000,
+            queue_max_wait_ms: 300_000,
+            queue_ring_timeout_ms: 15_000,
+            queue_wrap_up_ms: 5_000,
             extra: String::new(),
         }
     }
@@ -79,7 +87,7 @@ ring_ms = {ring_ms}
 digit_prompt_prefix = "digit-"
 
 [ivr.menus.main]
-prompts = ["welcome", "main-menu"]
+prompts = ["welcome", "main-menu", "agent-option"]
 timeout_ms = 5000
 inter_digit_timeout_ms = 3000
 retries = 2
@@ -89,6 +97,7 @@ on_failure = {{ action = "hangup", prompt = "goodbye" }}
 [ivr.menus.main.options]
 "1" = {{ action = "goto", menu = "readback" }}
 "9" = {{ action = "hangup", prompt = "goodbye" }}
+"0" = {{ action = "destination", target = "queue:support" }}
 
 [ivr.menus.readback]
 prompts = ["enter-digits"]
@@ -99,6 +108,32 @@ retries = 1
 invalid_prompt = "invalid"
 on_failure = {{ action = "goto", menu = "main" }}
 then = {{ action = "read_back", prompt = "you-entered", menu = "main" }}
+
+[agents]
+listen = "127.0.0.1:0"
+state_dir = "state"
+resume_grace_ms = {resume_grace_ms}
+
+[agents.opus]
+bitrate = 24000
+complexity = 1
+fec = true
+expected_loss_pct = 5
+
+[[agent]]
+id = "demo"
+credential_hash = {demo_hash}
+skills = ["support"]
+
+[queues.support]
+skills = ["support"]
+moh = "moh"
+first_announce_ms = 5000
+announce_every_ms = 30000
+max_wait_ms = {max_wait_ms}
+overflow = {{ action = "hangup", prompt = "queue-unavailable" }}
+ring_timeout_ms = {ring_timeout_ms}
+wrap_up_ms = {wrap_up_ms}
 "##,
             udp = listen(self.udp),
             tcp = listen(self.tcp),
@@ -110,6 +145,11 @@ then = {{ action = "read_back", prompt = "you-entered", menu = "main" }}
             symmetric_rtp = self.symmetric_rtp,
             route = toml_string(&self.route),
             ring_ms = self.ring_ms,
+            resume_grace_ms = self.resume_grace_ms,
+            demo_hash = toml_string(DEMO_CREDENTIAL_HASH),
+            max_wait_ms = self.queue_max_wait_ms,
+            ring_timeout_ms = self.queue_ring_timeout_ms,
+            wrap_up_ms = self.queue_wrap_up_ms,
         );
         if !self.extra.is_empty() {
             out.push('\n');
@@ -119,6 +159,11 @@ then = {{ action = "read_back", prompt = "you-entered", menu = "main" }}
         out
     }
 }
+
+/// The demo agent's credential, and its hash as in config.example.toml.
+pub const DEMO_CREDENTIAL: &str = "demo-secret";
+pub const DEMO_CREDENTIAL_HASH: &str =
+    "$argon2id$v=19$m=19456,t=2,p=1$WYYuMuQtiJkO+9AkDZs42A$OtdtLIOi3CL6+VyBXjyQJZcKv1ZjZJX9sFvxo0OBJG4";
 
 /// The default test config with `extra` appended (see [`TestConfig::extra`]).
 pub fn config_for_tests(extra: &str) -> String {

@@ -84,10 +84,10 @@ fn transfer(target: &str, digits: &str) -> IvrOutput {
     }
 }
 
-const MAIN: &[&str] = &["welcome", "main-menu"];
+const MAIN: &[&str] = &["welcome", "main-menu", "agent-option"];
 
 fn main_with(lead_in: &str) -> IvrOutput {
-    play(&[lead_in, "welcome", "main-menu"])
+    play(&[lead_in, "welcome", "main-menu", "agent-option"])
 }
 
 fn config(text: &str) -> IvrConfig {

@@ -1,0 +1,364 @@
+//! The contact center driven in virtual time: agents log in, calls queue, offers ring, agents
+//! vanish and come back.
+use std::collections::BTreeMap;
+
+use super::*;
+use crate::agent::protocol::from_agent::{Accept, Hangup, Reject, SetState};
+
+const GRACE: Duration = Duration::from_secs(15);
+
+fn queues() -> Arc<BTreeMap<String, QueueConfig>> {
+    let text = r#"
+        [support]
+        skills = ["support"]
+        ring_timeout_ms = 10000
+        wrap_up_ms = 3000
+        max_wait_ms = 600000
+        first_announce_ms = 600000
+    "#;
+    Arc::new(toml::from_str(text).unwrap())
+}
+
+struct World {
+    center: Center,
+    now: Instant,
+}
+
+impl World {
+    fn new() -> Self {
+        World {
+            center: Center::new(queues(), GRACE, MediaParams::default()),
+            now: Instant::now(),
+        }
+    }
+
+    fn outputs(&mut self) -> Vec<Output> {
+        std::iter::from_fn(|| self.center.poll_output()).collect()
+    }
+
+    fn messages_for(&mut self, conn: ConnId) -> Vec<GatewayMessage> {
+        self.outputs()
+            .into_iter()
+            .filter_map(|o| match o {
+                Output::ToAgent { conn: c, msg } if c == conn => Some(msg),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn login(&mut self, conn: ConnId, agent: &str, resume: Option<&str>) -> Vec<Output> {
+        self.center
+            .login(self.now, conn, agent, &["support".to_string()], resume)
+            .unwrap();
+        self.outputs()
+    }
+
+    /// Logs in and sets available; returns the resume token.
+    fn ready(&mut self, conn: ConnId, agent: &str) -> String {
+        let out = self.login(conn, agent, None);
+        let token = out
+            .iter()
+            .find_map(|o| match o {
+                Output::ToAgent {
+                    msg: GatewayMessage::Welcome(w),
+                    ..
+                } => Some(w.resume_token.expose().to_string()),
+                _ => None,
+            })
+            .expect("welcome");
+        self.say(
+            conn,
+            AgentMessage::SetState(SetState {
+                state: RequestedState::Available,
+            }),
+        );
+        self.outputs();
+        token
+    }
+
+    fn say(&mut self, conn: ConnId, msg: AgentMessage) {
+        self.center.agent_message(self.now, conn, msg);
+    }
+
+    fn advance(&mut self, d: Duration) {
+        let end = self.now + d;
+        while let Some(t) = self.center.poll_timeout().filter(|t| *t <= end) {
+            self.now = t.max(self.now);
+            self.center.handle_timeout(self.now);
+        }
+        self.now = end;
+    }
+}
+
+fn offer_of(msgs: &[GatewayMessage]) -> Option<proto::from_gateway::Offer> {
+    msgs.iter().find_map(|m| match m {
+        GatewayMessage::Offer(o) => Some(o.clone()),
+        _ => None,
+    })
+}
+
+#[test]
+fn a_fresh_agent_starts_away_and_gets_offers_once_available() {
+    let mut w = World::new();
+    let out = w.login(1, "alice", None);
+    let welcome = out.iter().find_map(|o| match o {
+        Output::ToAgent {
+            msg: GatewayMessage::Welcome(w),
+            ..
+        } => Some(w.clone()),
+        _ => None,
+    });
+    assert_eq!(welcome.unwrap().state, WireState::Away);
+    w.center.enqueue(w.now, 7, "support", "+15551234").unwrap();
+    assert!(
+        offer_of(&w.messages_for(1)).is_none(),
+        "away agents get no offers"
+    );
+    w.say(
+        1,
+        AgentMessage::SetState(SetState {
+            state: RequestedState::Available,
+        }),
+    );
+    let offer = offer_of(&w.messages_for(1)).expect("offered once available");
+    assert_eq!(offer.call, call_id(7));
+    assert_eq!(offer.caller, "+15551234");
+    assert_eq!(offer.ring_timeout_ms, 10_000);
+}
+
+#[test]
+fn accepting_connects_the_call_and_routes_its_media() {
+    let mut w = World::new();
+    w.ready(1, "alice");
+    w.center.enqueue(w.now, 7, "support", "caller").unwrap();
+    let offer = offer_of(&w.messages_for(1)).unwrap();
+    w.say(
+        1,
+        AgentMessage::Accept(Accept {
+            call: offer.call.clone(),
+        }),
+    );
+    let out = w.outputs();
+    let flow = offer.flow.0;
+    assert!(
+        out.contains(&Output::Route {
+            conn: 1,
+            flow,
+            call: 7
+        }),
+        "{out:?}"
+    );
+    assert!(out.contains(&Output::ToCall {
+        call: 7,
+        cmd: CallCommand::Connect {
+            conn: 1,
+            flow,
+            agent: "alice".into()
+        }
+    }));
+    assert!(out.iter().any(|o| matches!(
+        o,
+        Output::ToAgent {
+            msg: GatewayMessage::Answered(_),
+            ..
+        }
+    )));
+}
+
+#[test]
+fn a_reject_moves_the_offer_to_the_next_agent() {
+    let mut w = World::new();
+    w.ready(1, "alice");
+    w.advance(Duration::from_secs(1));
+    w.ready(2, "bob");
+    w.center.enqueue(w.now, 7, "support", "caller").unwrap();
+    let out = w.outputs();
+    let first = out.iter().find_map(|o| match o {
+        Output::ToAgent {
+            conn,
+            msg: GatewayMessage::Offer(_),
+        } => Some(*conn),
+        _ => None,
+    });
+    assert_eq!(first, Some(1), "longest idle first");
+    w.say(
+        1,
+        AgentMessage::Reject(Reject {
+            call: call_id(7),
+            reason: None,
+        }),
+    );
+    assert!(offer_of(&w.messages_for(2)).is_some());
+}
+
+#[test]
+fn an_agent_that_reconnects_within_grace_gets_its_call_back() {
+    let mut w = World::new();
+    let token = w.ready(1, "alice");
+    w.center.enqueue(w.now, 7, "support", "caller").unwrap();
+    let offer = offer_of(&w.messages_for(1)).unwrap();
+    w.say(1, AgentMessage::Accept(Accept { call: offer.call }));
+    w.outputs();
+    w.center.connection_lost(w.now, 1);
+    let out = w.outputs();
+    assert!(out.contains(&Output::ToCall {
+        call: 7,
+        cmd: CallCommand::AgentLost
+    }));
+    assert!(out.contains(&Output::Unroute {
+        conn: 1,
+        flow: offer.flow.0
+    }));
+    w.advance(Duration::from_secs(10));
+    let out = w.login(2, "alice", Some(&token));
+    let resumed = out.iter().find_map(|o| match o {
+        Output::ToAgent {
+            conn: 2,
+            msg: GatewayMessage::Resumed(r),
+        } => Some(r.clone()),
+        _ => None,
+    });
+    assert_eq!(resumed.unwrap().call.unwrap().id, call_id(7));
+    assert!(out.contains(&Output::Route {
+        conn: 2,
+        flow: offer.flow.0,
+        call: 7
+    }));
+    assert!(out.contains(&Output::ToCall {
+        call: 7,
+        cmd: CallCommand::Reconnect {
+            conn: 2,
+            flow: offer.flow.0
+        }
+    }));
+    w.advance(GRACE * 2);
+    assert!(
+        !w.outputs().iter().any(|o| matches!(
+            o,
+            Output::ToCall {
+                cmd: CallCommand::Requeued,
+                ..
+            }
+        )),
+        "a resumed call is not requeued"
+    );
+}
+
+#[test]
+fn an_agent_gone_past_grace_puts_the_caller_first_for_the_next_agent() {
+    let mut w = World::new();
+    w.ready(1, "alice");
+    w.center
+        .enqueue(w.now, 7, "support", "first caller")
+        .unwrap();
+    let offer = offer_of(&w.messages_for(1)).unwrap();
+    w.say(1, AgentMessage::Accept(Accept { call: offer.call }));
+    // Another caller arrives and waits (nobody free).
+    w.center
+        .enqueue(w.now, 8, "support", "second caller")
+        .unwrap();
+    w.outputs();
+    w.center.connection_lost(w.now, 1);
+    w.ready(2, "bob");
+    // bob is free but busy callers stay with their agent until grace ends: bob gets call 8.
+    w.advance(Duration::from_millis(10));
+    w.say(2, AgentMessage::Accept(Accept { call: call_id(8) }));
+    w.outputs();
+    w.say(2, AgentMessage::Hangup(Hangup { call: call_id(8) }));
+    w.outputs();
+    w.advance(GRACE);
+    let out = w.outputs();
+    assert!(
+        out.contains(&Output::ToCall {
+            call: 7,
+            cmd: CallCommand::Requeued
+        }),
+        "{out:?}"
+    );
+    // bob's wrap-up ended long ago: caller 7, back at the head, is offered to bob at once.
+    let to_bob: Vec<GatewayMessage> = out
+        .into_iter()
+        .filter_map(|o| match o {
+            Output::ToAgent { conn: 2, msg } => Some(msg),
+            _ => None,
+        })
+        .collect();
+    let offer = offer_of(&to_bob).expect("requeued caller offered");
+    assert_eq!(offer.call, call_id(7));
+}
+
+#[test]
+fn the_agents_hangup_ends_the_call_on_both_sides() {
+    let mut w = World::new();
+    w.ready(1, "alice");
+    w.center.enqueue(w.now, 7, "support", "caller").unwrap();
+    w.outputs();
+    w.say(1, AgentMessage::Accept(Accept { call: call_id(7) }));
+    w.outputs();
+    w.say(1, AgentMessage::Hangup(Hangup { call: call_id(7) }));
+    let out = w.outputs();
+    assert!(out.contains(&Output::ToCall {
+        call: 7,
+        cmd: CallCommand::AgentHungUp
+    }));
+    assert!(out.iter().any(|o| matches!(
+        o,
+        Output::ToAgent {
+            msg: GatewayMessage::CallEnded(_),
+            ..
+        }
+    )));
+    assert!(out.iter().any(|o| matches!(o, Output::ToAgent { msg: GatewayMessage::State(s), .. } if s.state == WireState::WrapUp)));
+}
+
+#[test]
+fn a_caller_hanging_up_while_ringing_cancels_the_offer() {
+    let mut w = World::new();
+    w.ready(1, "alice");
+    w.center.enqueue(w.now, 7, "support", "caller").unwrap();
+    w.outputs();
+    w.center.caller_gone(w.now, 7);
+    let msgs = w.messages_for(1);
+    assert!(msgs.iter().any(|m| matches!(m, GatewayMessage::OfferCancelled(c) if c.reason == CancelReason::CallerGone)), "{msgs:?}");
+}
+
+#[test]
+fn a_second_login_is_refused_and_unknown_calls_are_errors() {
+    let mut w = World::new();
+    w.ready(1, "alice");
+    assert_eq!(
+        w.center.login(w.now, 2, "alice", &[], None),
+        Err(RefusalReason::AlreadyLoggedIn)
+    );
+    w.say(
+        1,
+        AgentMessage::Accept(Accept {
+            call: CallId::new("c999"),
+        }),
+    );
+    let msgs = w.messages_for(1);
+    assert!(msgs
+        .iter()
+        .any(|m| matches!(m, GatewayMessage::Error(e) if e.code == ErrorCode::UnknownCall)));
+}
+
+#[test]
+fn a_ring_timeout_moves_on_and_sets_the_silent_agent_away() {
+    let mut w = World::new();
+    w.ready(1, "alice");
+    w.center.enqueue(w.now, 7, "support", "caller").unwrap();
+    w.outputs();
+    w.advance(Duration::from_secs(10));
+    let msgs = w.messages_for(1);
+    assert!(
+        msgs.iter().any(
+            |m| matches!(m, GatewayMessage::OfferCancelled(c) if c.reason == CancelReason::Timeout)
+        ),
+        "{msgs:?}"
+    );
+    assert!(
+        msgs.iter()
+            .any(|m| matches!(m, GatewayMessage::State(s) if s.state == WireState::Away)),
+        "{msgs:?}"
+    );
+}

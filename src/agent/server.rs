@@ -1,0 +1,460 @@
+//! The agent link's tokio shell: one task per QUIC connection, one task for the contact center.
+//!
+//! A connection task reads the control stream, checks the login (the Argon2 verification runs
+//! on the blocking pool), and then only moves bytes: messages to and from the center, media
+//! datagrams to the call their flow belongs to. All decisions are the [`Center`]'s.
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::agent::center::{Call, CallCommand, Center, Output};
+use crate::agent::config::AgentConfig;
+use crate::agent::protocol::{
+    self as proto, close_code, from_gateway::LoginRefused, AgentMessage, DecodeError, FrameDecoder,
+    GatewayMessage, RefusalReason,
+};
+use crate::agent::sessions::ConnId;
+use crate::media::rtp_quic;
+
+/// How long a new connection has to log in.
+const LOGIN_TIMEOUT: Duration = Duration::from_secs(10);
+/// Media datagrams waiting for their call's task; beyond this they are dropped (late audio is
+/// worthless).
+pub const MEDIA_QUEUE: usize = 32;
+
+/// What a call actor receives from the contact center.
+#[derive(Debug)]
+pub enum CenterToCall {
+    Command(CallCommand),
+    /// With `Connect` and `Reconnect`: the agent's connection, to send media datagrams on.
+    Connected {
+        connection: quinn::Connection,
+        flow: u64,
+        agent: String,
+    },
+    Reconnected {
+        connection: quinn::Connection,
+        flow: u64,
+    },
+}
+
+/// What the contact-center task is told.
+pub enum CenterInput {
+    Login {
+        conn: ConnId,
+        agent: String,
+        skills: Vec<String>,
+        resume: Option<String>,
+        link: LinkHandle,
+        reply: oneshot::Sender<Result<(), RefusalReason>>,
+    },
+    Message {
+        conn: ConnId,
+        msg: AgentMessage,
+    },
+    Lost {
+        conn: ConnId,
+    },
+    /// A caller enters a queue; `media` receives the agent's RTP packets once bridged.
+    Enqueue {
+        call: Call,
+        queue: String,
+        caller: String,
+        to_call: mpsc::UnboundedSender<CenterToCall>,
+        media: mpsc::Sender<Bytes>,
+        reply: oneshot::Sender<Result<(), String>>,
+    },
+    CallerGone {
+        call: Call,
+    },
+}
+
+/// How the center reaches one agent connection.
+#[derive(Clone)]
+pub struct LinkHandle {
+    pub connection: quinn::Connection,
+    pub control: mpsc::UnboundedSender<ToConnection>,
+}
+
+pub enum ToConnection {
+    Send(GatewayMessage),
+    Close {
+        code: u32,
+        reason: String,
+    },
+    Route {
+        flow: u64,
+        media: mpsc::Sender<Bytes>,
+    },
+    Unroute {
+        flow: u64,
+    },
+}
+
+/// The contact-center task: the [`Center`] core and the handles its outputs need.
+pub async fn run_center(mut center: Center, mut inputs: mpsc::UnboundedReceiver<CenterInput>) {
+    let mut links: HashMap<ConnId, LinkHandle> = HashMap::new();
+    let mut calls: HashMap<Call, (mpsc::UnboundedSender<CenterToCall>, mpsc::Sender<Bytes>)> =
+        HashMap::new();
+    loop {
+        let deadline = center.poll_timeout();
+        let input = tokio::select! {
+            input = inputs.recv() => match input {
+                Some(i) => Some(i),
+                None => return,
+            },
+            _ = sleep_until(deadline) => None,
+        };
+        let now = Instant::now();
+        match input {
+            None => center.handle_timeout(now),
+            Some(CenterInput::Login {
+                conn,
+                agent,
+                skills,
+                resume,
+                link,
+                reply,
+            }) => {
+                links.insert(conn, link);
+                let result = center.login(now, conn, &agent, &skills, resume.as_deref());
+                if result.is_err() {
+                    links.remove(&conn);
+                }
+                let _ = reply.send(result);
+            }
+            Some(CenterInput::Message { conn, msg }) => center.agent_message(now, conn, msg),
+            Some(CenterInput::Lost { conn }) => {
+                center.connection_lost(now, conn);
+                links.remove(&conn);
+            }
+            Some(CenterInput::Enqueue {
+                call,
+                queue,
+                caller,
+                to_call,
+                media,
+                reply,
+            }) => {
+                let result = center
+                    .enqueue(now, call, &queue, &caller)
+                    .map_err(|e| e.to_string());
+                if result.is_ok() {
+                    calls.insert(call, (to_call, media));
+                }
+                let _ = reply.send(result);
+            }
+            Some(CenterInput::CallerGone { call }) => {
+                center.caller_gone(now, call);
+                calls.remove(&call);
+            }
+        }
+        while let Some(out) = center.poll_output() {
+            carry_out(out, &links, &mut calls);
+        }
+    }
+}
+
+fn carry_out(
+    out: Output,
+    links: &HashMap<ConnId, LinkHandle>,
+    calls: &mut HashMap<Call, (mpsc::UnboundedSender<CenterToCall>, mpsc::Sender<Bytes>)>,
+) {
+    match out {
+        Output::ToAgent { conn, msg } => {
+            if let Some(l) = links.get(&conn) {
+                let _ = l.control.send(ToConnection::Send(msg));
+            }
+        }
+        Output::Close { conn, code, reason } => {
+            if let Some(l) = links.get(&conn) {
+                let _ = l.control.send(ToConnection::Close { code, reason });
+            }
+        }
+        Output::Route { conn, flow, call } => {
+            if let (Some(l), Some((_, media))) = (links.get(&conn), calls.get(&call)) {
+                let _ = l.control.send(ToConnection::Route {
+                    flow,
+                    media: media.clone(),
+                });
+            }
+        }
+        Output::Unroute { conn, flow } => {
+            if let Some(l) = links.get(&conn) {
+                let _ = l.control.send(ToConnection::Unroute { flow });
+            }
+        }
+        Output::ToCall { call, cmd } => {
+            let Some((to_call, _)) = calls.get(&call) else {
+                return;
+            };
+            let msg = match &cmd {
+                CallCommand::Connect { conn, flow, agent } => match links.get(conn) {
+                    Some(l) => CenterToCall::Connected {
+                        connection: l.connection.clone(),
+                        flow: *flow,
+                        agent: agent.clone(),
+                    },
+                    None => CenterToCall::Command(CallCommand::AgentLost),
+                },
+                CallCommand::Reconnect { conn, flow } => match links.get(conn) {
+                    Some(l) => CenterToCall::Reconnected {
+                        connection: l.connection.clone(),
+                        flow: *flow,
+                    },
+                    None => CenterToCall::Command(CallCommand::AgentLost),
+                },
+                _ => CenterToCall::Command(cmd.clone()),
+            };
+            let ends = matches!(cmd, CallCommand::AgentHungUp | CallCommand::Overflow { .. });
+            let _ = to_call.send(msg);
+            if ends {
+                calls.remove(&call);
+            }
+        }
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Accepts agent connections until the endpoint closes.
+pub async fn serve(
+    endpoint: quinn::Endpoint,
+    agents: Arc<Vec<AgentConfig>>,
+    center: mpsc::UnboundedSender<CenterInput>,
+) {
+    static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
+    while let Some(incoming) = endpoint.accept().await {
+        let conn = NEXT_CONN.fetch_add(1, Ordering::Relaxed);
+        let (agents, center) = (agents.clone(), center.clone());
+        tokio::spawn(async move {
+            let remote = incoming.remote_address();
+            match incoming.await {
+                Ok(connection) => connection_task(conn, connection, agents, center).await,
+                Err(e) => tracing::info!(%remote, error = %e, "agent connection failed"),
+            }
+        });
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+enum ConnError {
+    #[error("no login within {0:?}")]
+    LoginTimeout(Duration),
+    #[error("connection: {0}")]
+    Connection(#[from] quinn::ConnectionError),
+    #[error("stream: {0}")]
+    Read(#[from] quinn::ReadError),
+    #[error("stream: {0}")]
+    Write(#[from] quinn::WriteError),
+    #[error("protocol: {0}")]
+    Protocol(DecodeError),
+    #[error("first message was {0}, not login")]
+    NotLogin(&'static str),
+    #[error("stream closed")]
+    Closed,
+}
+
+async fn connection_task(
+    conn: ConnId,
+    connection: quinn::Connection,
+    agents: Arc<Vec<AgentConfig>>,
+    center: mpsc::UnboundedSender<CenterInput>,
+) {
+    let remote = connection.remote_address();
+    match serve_connection(conn, &connection, agents, &center).await {
+        Ok(agent) => tracing::info!(%remote, %agent, "agent connection ended"),
+        Err(e) => {
+            tracing::info!(%remote, error = %e, "agent connection closed");
+            connection.close(close_code::PROTOCOL_ERROR.into(), e.to_string().as_bytes());
+        }
+    }
+    let _ = center.send(CenterInput::Lost { conn });
+}
+
+async fn serve_connection(
+    conn: ConnId,
+    connection: &quinn::Connection,
+    agents: Arc<Vec<AgentConfig>>,
+    center: &mpsc::UnboundedSender<CenterInput>,
+) -> Result<String, ConnError> {
+    let (mut send, mut recv) = tokio::time::timeout(LOGIN_TIMEOUT, connection.accept_bi())
+        .await
+        .map_err(|_| ConnError::LoginTimeout(LOGIN_TIMEOUT))??;
+    let mut decoder = FrameDecoder::<AgentMessage>::new();
+    let mut buf = vec![0u8; 16 * 1024];
+    let first = tokio::time::timeout(
+        LOGIN_TIMEOUT,
+        next_message(&mut recv, &mut decoder, &mut buf),
+    )
+    .await
+    .map_err(|_| ConnError::LoginTimeout(LOGIN_TIMEOUT))??;
+    let AgentMessage::Login(login) = first else {
+        return Err(ConnError::NotLogin(message_name(&first)));
+    };
+    let agent = login.agent.as_str().to_string();
+    let refuse = |reason: RefusalReason, message: &str| {
+        GatewayMessage::LoginRefused(LoginRefused {
+            reason,
+            message: message.to_string(),
+        })
+    };
+    let checked = check_login(&agents, &login).await;
+    let skills = match checked {
+        Ok(skills) => skills,
+        Err((reason, message)) => {
+            tracing::info!(remote = %connection.remote_address(), %agent, ?reason, "agent login refused");
+            write(&mut send, &refuse(reason, &message)).await?;
+            let _ = send.finish();
+            connection.close(close_code::LOGIN_REFUSED.into(), message.as_bytes());
+            return Ok(agent);
+        }
+    };
+    let (control_tx, mut control_rx) = mpsc::unbounded_channel();
+    let (reply_tx, reply_rx) = oneshot::channel();
+    let _ = center.send(CenterInput::Login {
+        conn,
+        agent: agent.clone(),
+        skills,
+        resume: login.resume.as_ref().map(|t| t.expose().to_string()),
+        link: LinkHandle {
+            connection: connection.clone(),
+            control: control_tx,
+        },
+        reply: reply_tx,
+    });
+    if let Ok(Err(reason)) = reply_rx.await {
+        write(
+            &mut send,
+            &refuse(reason, "agent already logged in elsewhere"),
+        )
+        .await?;
+        let _ = send.finish();
+        connection.close(close_code::LOGIN_REFUSED.into(), b"already logged in");
+        return Ok(agent);
+    }
+    tracing::info!(remote = %connection.remote_address(), %agent, "agent logged in");
+    let mut routes: HashMap<u64, mpsc::Sender<Bytes>> = HashMap::new();
+    loop {
+        tokio::select! {
+            read = recv.read(&mut buf) => {
+                let Some(n) = read? else {
+                    return Ok(agent); // FIN: the agent logged out
+                };
+                decoder.push(&buf[..n]);
+                while let Some(item) = decoder.pop() {
+                    match item {
+                        Ok(msg) => {
+                            let _ = center.send(CenterInput::Message { conn, msg });
+                        }
+                        Err(e) if e.is_fatal() => return Err(ConnError::Protocol(e)),
+                        Err(e) => {
+                            if !e.is_about_an_error() {
+                                write(&mut send, &GatewayMessage::Error(e.report())).await?;
+                            }
+                        }
+                    }
+                }
+            }
+            cmd = control_rx.recv() => match cmd {
+                Some(ToConnection::Send(msg)) => write(&mut send, &msg).await?,
+                Some(ToConnection::Close { code, reason }) => {
+                    connection.close(code.into(), reason.as_bytes());
+                    return Ok(agent);
+                }
+                Some(ToConnection::Route { flow, media }) => { routes.insert(flow, media); }
+                Some(ToConnection::Unroute { flow }) => { routes.remove(&flow); }
+                None => return Ok(agent),
+            },
+            datagram = connection.read_datagram() => {
+                let datagram = datagram?;
+                match rtp_quic::parse(&datagram) {
+                    Ok((flow, rtp)) => {
+                        if let Some(media) = routes.get(&flow.get()) {
+                            let offset = datagram.len() - rtp.len();
+                            // A full queue means the call is behind: drop, do not wait.
+                            let _ = media.try_send(datagram.slice(offset..));
+                        }
+                    }
+                    Err(e) => tracing::debug!(error = %e, "bad media datagram dropped"),
+                }
+            }
+        }
+    }
+}
+
+/// The agent's configured skills, narrowed by the login's (empty means all), if its credential
+/// is right. Argon2 takes tens of milliseconds: it runs on the blocking pool.
+async fn check_login(
+    agents: &[AgentConfig],
+    login: &proto::from_agent::Login,
+) -> Result<Vec<String>, (RefusalReason, String)> {
+    let id = login.agent.as_str();
+    let Some(config) = agents.iter().find(|a| a.id == id).cloned() else {
+        return Err((RefusalReason::UnknownAgent, format!("no agent {id:?}")));
+    };
+    if config.revoked {
+        return Err((RefusalReason::Revoked, format!("agent {id:?} is revoked")));
+    }
+    let credential = login.credential.expose().to_string();
+    let hash = config.credential_hash.clone();
+    let ok =
+        tokio::task::spawn_blocking(move || crate::agent::credential::verify(&credential, &hash))
+            .await
+            .unwrap_or(false);
+    if !ok {
+        return Err((RefusalReason::BadCredential, "wrong credential".into()));
+    }
+    let skills = if login.skills.is_empty() {
+        config.skills.clone()
+    } else {
+        login
+            .skills
+            .iter()
+            .filter(|s| config.skills.contains(s))
+            .cloned()
+            .collect()
+    };
+    Ok(skills)
+}
+
+async fn next_message(
+    recv: &mut quinn::RecvStream,
+    decoder: &mut FrameDecoder<AgentMessage>,
+    buf: &mut [u8],
+) -> Result<AgentMessage, ConnError> {
+    loop {
+        if let Some(item) = decoder.pop() {
+            // Before the welcome every error is fatal (docs/agent-protocol.md).
+            return item.map_err(ConnError::Protocol);
+        }
+        let Some(n) = recv.read(buf).await? else {
+            return Err(ConnError::Closed);
+        };
+        decoder.push(&buf[..n]);
+    }
+}
+
+async fn write(send: &mut quinn::SendStream, msg: &GatewayMessage) -> Result<(), ConnError> {
+    let mut out = Vec::with_capacity(256);
+    if let Err(e) = proto::encode(msg, &mut out) {
+        tracing::warn!(error = %e, "gateway message not encodable: dropped");
+        return Ok(());
+    }
+    send.write_all(&out).await?;
+    Ok(())
+}
+
+fn message_name(msg: &AgentMessage) -> &'static str {
+    use proto::WireMessage;
+    msg.type_name()
+}
