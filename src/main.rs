@@ -6,6 +6,10 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand};
 use tokio::sync::{mpsc, watch};
 
+use trunkgate::agent::center::Center;
+use trunkgate::agent::protocol::MediaParams;
+use trunkgate::agent::server::{self, CenterInput};
+use trunkgate::agent::{identity, link};
 use trunkgate::call::actor::{CallContext, Spawner};
 use trunkgate::call::ivr_call::load_prompts;
 use trunkgate::config::{self, Config};
@@ -111,10 +115,13 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
         inbound_tx,
     )
     .await?;
-    let listening: Vec<String> = bound
+    let (center_tx, quic, fingerprint) = start_agent_link(&config)?;
+    let mut listening: Vec<String> = bound
         .iter()
         .map(|(t, a)| format!("{}={a}", t.via_token().to_lowercase()))
         .collect();
+    listening.push(format!("quic={quic}"));
+    listening.push(format!("fingerprint={fingerprint}"));
     // Test harnesses and operators read the real ports (port 0 = any) from this line.
     tracing::info!("listening {}", listening.join(" "));
     let ua = UserAgent::new(
@@ -122,7 +129,7 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
         config.sip.user_agent.clone(),
         config.trunks.clone(),
     );
-    let ctx = Arc::new(CallContext::new(config, prompts));
+    let ctx = Arc::new(CallContext::new(config, prompts, center_tx));
     let (status_tx, _status_rx) = watch::channel(SipStatus::default());
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let sip = tokio::spawn(endpoint::run(
@@ -142,4 +149,46 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     let _ = shutdown_tx.send(true);
     let _ = sip.await;
     Ok(())
+}
+
+/// The QUIC listener for agents and the contact-center task behind it.
+fn start_agent_link(
+    config: &Config,
+) -> Result<
+    (
+        mpsc::UnboundedSender<CenterInput>,
+        std::net::SocketAddr,
+        trunkgate::agent::identity::Fingerprint,
+    ),
+    Box<dyn std::error::Error>,
+> {
+    let a = &config.agents;
+    let configured = match (&a.certificate, &a.private_key) {
+        (Some(c), Some(k)) => Some((config.base_dir.join(c), config.base_dir.join(k))),
+        _ => None,
+    };
+    let identity = identity::load_or_create(
+        configured.as_ref().map(|(c, k)| (c.as_path(), k.as_path())),
+        &config.base_dir.join(&a.state_dir),
+    )?;
+    if identity.created {
+        tracing::info!(fingerprint = %identity.fingerprint, "created a self-signed agent-link certificate: agents pin this fingerprint");
+    }
+    let endpoint = link::server_endpoint(&identity, a.listen)?;
+    let quic = endpoint.local_addr()?;
+    let media = MediaParams {
+        bitrate: a.opus.bitrate,
+        fec: a.opus.fec,
+        dtx: a.opus.dtx,
+        ..MediaParams::default()
+    };
+    let center = Center::new(Arc::new(config.queues.clone()), a.resume_grace(), media);
+    let (center_tx, center_rx) = mpsc::unbounded_channel();
+    tokio::spawn(server::run_center(center, center_rx));
+    tokio::spawn(server::serve(
+        endpoint,
+        Arc::new(config.agent.clone()),
+        center_tx.clone(),
+    ));
+    Ok((center_tx, quic, identity.fingerprint))
 }

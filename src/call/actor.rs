@@ -9,9 +9,16 @@ use tokio::sync::mpsc;
 use tokio::time::MissedTickBehavior;
 use tracing::Instrument;
 
+use bytes::Bytes;
+use tokio::sync::oneshot;
+
+use crate::agent::center::CallCommand;
+use crate::agent::server::{CenterInput, CenterToCall, MEDIA_QUEUE};
+use crate::call::agent_call::AgentCall;
 use crate::call::ivr_call::{CallAction, IvrCall, PromptLibrary};
 use crate::call::leg::CarrierLeg;
 use crate::call::ports::RtpPorts;
+use crate::call::waiting::WaitingCall;
 use crate::config::{CodecName, Config, TrunkConfig};
 use crate::ivr::IvrConfig;
 use crate::sip::endpoint::{CallSpawner, SipCommand};
@@ -24,15 +31,22 @@ pub struct CallContext {
     pub ivr: Arc<IvrConfig>,
     pub prompts: Arc<PromptLibrary>,
     pub ports: RtpPorts,
+    /// The contact center, for calls that go to a queue.
+    pub center: mpsc::UnboundedSender<CenterInput>,
 }
 
 impl CallContext {
-    pub fn new(config: Config, prompts: PromptLibrary) -> Self {
+    pub fn new(
+        config: Config,
+        prompts: PromptLibrary,
+        center: mpsc::UnboundedSender<CenterInput>,
+    ) -> Self {
         CallContext {
             ports: RtpPorts::new(config.media.rtp_port_min, config.media.rtp_port_max),
             ivr: Arc::new(config.ivr.clone()),
             prompts: Arc::new(prompts),
             config: Arc::new(config),
+            center,
         }
     }
 }
@@ -94,6 +108,7 @@ enum CallError {
 /// What answering agreed on, for the media phase.
 struct Answered {
     trunk: TrunkConfig,
+    caller: String,
     rtp: UdpSocket,
     rtcp: UdpSocket,
     local_media: LocalMedia,
@@ -125,6 +140,7 @@ async fn answer(
         trunk,
         offer,
         local,
+        from,
         ..
     } = incoming
     else {
@@ -177,6 +193,7 @@ async fn answer(
     tracing::info!(rtp_port, "answered");
     Ok(Some(Answered {
         trunk,
+        caller: caller_of(&from),
         rtp,
         rtcp,
         local_media,
@@ -184,8 +201,64 @@ async fn answer(
     }))
 }
 
-/// The answered call: RTP in and out every packetisation interval, the IVR on top, SIP events
-/// (re-INVITE, the late answer, the end) in between.
+/// Where an answered call is: the IVR, waiting in a queue, or talking to an agent.
+enum Phase {
+    Ivr(IvrCall),
+    Waiting(WaitingCall),
+    Agent {
+        bridge: Box<AgentCall>,
+        connection: quinn::Connection,
+    },
+    /// Between phases: the leg is being moved.
+    Moving,
+}
+
+impl Phase {
+    fn leg(&mut self) -> Option<&mut CarrierLeg> {
+        match self {
+            Phase::Ivr(c) => Some(&mut c.leg),
+            Phase::Waiting(c) => Some(&mut c.leg),
+            Phase::Agent { bridge, .. } => Some(&mut bridge.leg),
+            Phase::Moving => None,
+        }
+    }
+
+    fn into_leg(self) -> Option<CarrierLeg> {
+        match self {
+            Phase::Ivr(c) => Some(c.into_leg()),
+            Phase::Waiting(c) => Some(c.into_leg()),
+            Phase::Agent { bridge, .. } => Some(bridge.into_leg()),
+            Phase::Moving => None,
+        }
+    }
+
+    fn poll_action(&mut self) -> Option<CallAction> {
+        match self {
+            Phase::Ivr(c) => c.poll_action(),
+            Phase::Waiting(c) => c.poll_action(),
+            Phase::Agent { bridge, .. } => bridge.poll_action(),
+            Phase::Moving => None,
+        }
+    }
+}
+
+/// The queue side of a call: what the contact center tells it, and where agent media arrives.
+/// Separate fields, so the two receivers can be awaited side by side.
+#[derive(Default)]
+struct QueueLink {
+    queue: Option<String>,
+    commands: Option<mpsc::UnboundedReceiver<CenterToCall>>,
+    media: Option<mpsc::Receiver<Bytes>>,
+}
+
+impl QueueLink {
+    fn is_some(&self) -> bool {
+        self.queue.is_some()
+    }
+}
+
+/// The answered call: RTP in and out every packetisation interval, the current phase on top,
+/// SIP events and the contact center's commands in between.
 async fn media(
     ctx: &CallContext,
     answered: Answered,
@@ -194,6 +267,7 @@ async fn media(
 ) -> Result<(), CallError> {
     let Answered {
         trunk,
+        caller,
         rtp,
         rtcp,
         mut local_media,
@@ -209,34 +283,48 @@ async fn media(
         ctx.config.media.jitter_min(),
         ctx.config.media.jitter_max(),
     );
-    let menu = trunk.ivr_menu().unwrap_or("main");
-    let mut core = IvrCall::new(
-        now,
-        leg,
-        ctx.ivr.clone(),
-        menu,
-        ctx.prompts.clone(),
-        ctx.config.media.rtp_timeout(),
-    )?;
-    let mut ticker = tokio::time::interval(core.leg.ptime());
+    let ptime = leg.ptime();
+    let mut phase = Phase::Moving;
+    let mut queue = QueueLink::default();
+    match (trunk.ivr_menu(), trunk.queue()) {
+        (Some(menu), _) => phase = Phase::Ivr(ivr_call(ctx, now, leg, menu)?),
+        (_, Some(name)) => {
+            let (p, link) = enqueue(ctx, sip.call, leg, name, &caller).await;
+            phase = p;
+            queue = link;
+        }
+        (None, None) => {
+            sip.send(SipCommand::Hangup);
+        }
+    }
+    let mut ticker = tokio::time::interval(ptime);
     ticker.set_missed_tick_behavior(MissedTickBehavior::Burst);
     let mut rtp_buf = vec![0u8; 2048];
     let mut rtcp_buf = vec![0u8; 2048];
-    loop {
+    let result = loop {
         tokio::select! {
             ev = events.recv() => match ev {
-                None => return Ok(()),
+                None => break Ok(()),
                 Some(CallEvent::Ended { reason, .. }) => {
-                    tracing::info!(?reason, digits = core.digits_heard(), "call ended");
-                    if reason != EndReason::RemoteBye {
-                        core.leg.bye(Instant::now());
-                        flush(&mut core, &rtp, &rtcp);
+                    match &phase {
+                        Phase::Ivr(c) => tracing::info!(?reason, digits = c.digits_heard(), "call ended"),
+                        _ => tracing::info!(?reason, "call ended"),
                     }
-                    return Ok(());
+                    if reason != EndReason::RemoteBye {
+                        if let Some(leg) = phase.leg() {
+                            leg.bye(Instant::now());
+                            flush(leg, &rtp, &rtcp);
+                        }
+                    }
+                    break Ok(());
                 }
                 Some(CallEvent::Confirmed { answer: Some(answer), .. }) => {
                     match accept_answer(&answer, &local_media) {
-                        Ok(neg) => core.leg.renegotiate(Instant::now(), neg),
+                        Ok(neg) => {
+                            if let Some(leg) = phase.leg() {
+                                leg.renegotiate(Instant::now(), neg);
+                            }
+                        }
                         Err(e) => {
                             tracing::info!(error = %e, "ack carried no usable answer: hanging up");
                             sip.send(SipCommand::Hangup);
@@ -248,7 +336,9 @@ async fn media(
                     let reply = match offer {
                         Some(offer) => answer_offer(&offer, &local_media).map(|(sdp, neg)| {
                             tracing::info!(direction = ?neg.local_direction, "re-invite");
-                            core.leg.renegotiate(Instant::now(), neg);
+                            if let Some(leg) = phase.leg() {
+                                leg.renegotiate(Instant::now(), neg);
+                            }
                             sdp.into_bytes()
                         }),
                         None => Ok(sdp::offer(&local_media).to_string().into_bytes()),
@@ -258,42 +348,335 @@ async fn media(
                 Some(_) => {}
             },
             r = rtp.recv_from(&mut rtp_buf) => {
-                if let Ok((n, from)) = r {
-                    core.leg.handle_rtp(Instant::now(), from, &rtp_buf[..n]);
+                if let (Ok((n, from)), Some(leg)) = (r, phase.leg()) {
+                    leg.handle_rtp(Instant::now(), from, &rtp_buf[..n]);
                 }
             }
             r = rtcp.recv_from(&mut rtcp_buf) => {
-                if let Ok((n, from)) = r {
-                    core.leg.handle_rtcp(Instant::now(), from, &rtcp_buf[..n]);
+                if let (Ok((n, from)), Some(leg)) = (r, phase.leg()) {
+                    leg.handle_rtcp(Instant::now(), from, &rtcp_buf[..n]);
+                }
+            }
+            cmd = next_command(&mut queue.commands) => {
+                phase = on_center(ctx, phase, cmd, sip, &mut queue).await?;
+            }
+            packet = next_media(&mut queue.media) => {
+                if let Phase::Agent { bridge, .. } = &mut phase {
+                    bridge.handle_agent_media(Instant::now(), &packet);
                 }
             }
             _ = ticker.tick() => {
-                core.tick(Instant::now());
-                flush(&mut core, &rtp, &rtcp);
-                while let Some(action) = core.poll_action() {
-                    match action {
-                        CallAction::Hangup => {
-                            tracing::info!(digits = core.digits_heard(), "ivr hangs up");
-                        }
-                        CallAction::RtpTimeout => {
-                            tracing::info!("no rtp from the carrier: hanging up");
-                        }
-                        CallAction::Transfer { target, digits } => {
-                            // Destinations arrive with later issues; until then the call ends
-                            // rather than leaving the caller in silence.
-                            tracing::warn!(%target, %digits, "ivr destination not routable yet: hanging up");
+                let now = Instant::now();
+                match &mut phase {
+                    Phase::Ivr(c) => c.tick(now),
+                    Phase::Waiting(c) => c.tick(now),
+                    Phase::Agent { bridge, connection } => {
+                        if let Some(d) = bridge.tick(now) {
+                            // A full datagram buffer drops the oldest: late audio is worthless.
+                            let _ = connection.send_datagram(Bytes::copy_from_slice(d));
                         }
                     }
-                    sip.send(SipCommand::Hangup);
+                    Phase::Moving => {}
+                }
+                if let Some(leg) = phase.leg() {
+                    flush(leg, &rtp, &rtcp);
+                }
+                while let Some(action) = phase.poll_action() {
+                    phase = on_action(ctx, phase, action, sip, &caller, &mut queue).await?;
                 }
             }
+        }
+    };
+    if queue.is_some() {
+        let _ = ctx.center.send(CenterInput::CallerGone { call: sip.call });
+    }
+    result
+}
+
+fn ivr_call(
+    ctx: &CallContext,
+    now: Instant,
+    leg: CarrierLeg,
+    menu: &str,
+) -> Result<IvrCall, CallError> {
+    Ok(IvrCall::new(
+        now,
+        leg,
+        ctx.ivr.clone(),
+        menu,
+        ctx.prompts.clone(),
+        ctx.config.media.rtp_timeout(),
+    )?)
+}
+
+/// Puts the caller in `queue` (music on hold); if the queue will not take it, says goodbye.
+async fn enqueue(
+    ctx: &CallContext,
+    call: CallRef,
+    leg: CarrierLeg,
+    queue: &str,
+    caller: &str,
+) -> (Phase, QueueLink) {
+    let moh = ctx
+        .config
+        .queues
+        .get(queue)
+        .map(|q| q.moh.clone())
+        .unwrap_or_default();
+    let mut waiting = WaitingCall::new(
+        leg,
+        &moh,
+        ctx.prompts.clone(),
+        ctx.config.media.rtp_timeout(),
+    );
+    let (to_call, commands) = mpsc::unbounded_channel();
+    let (media_tx, media) = mpsc::channel(MEDIA_QUEUE);
+    let (reply, answer) = oneshot::channel();
+    let _ = ctx.center.send(CenterInput::Enqueue {
+        call,
+        queue: queue.to_string(),
+        caller: caller.to_string(),
+        to_call,
+        media: media_tx,
+        reply,
+    });
+    match answer.await {
+        Ok(Ok(())) => {
+            tracing::info!(%queue, "caller queued");
+            let link = QueueLink {
+                queue: Some(queue.to_string()),
+                commands: Some(commands),
+                media: Some(media),
+            };
+            (Phase::Waiting(waiting), link)
+        }
+        other => {
+            tracing::warn!(%queue, result = ?other.ok(), "queue refused the caller: hanging up");
+            waiting.goodbye(Some("queue-unavailable"));
+            (Phase::Waiting(waiting), QueueLink::default())
         }
     }
 }
 
+async fn next_command(
+    commands: &mut Option<mpsc::UnboundedReceiver<CenterToCall>>,
+) -> Option<CenterToCall> {
+    match commands {
+        Some(c) => c.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn next_media(media: &mut Option<mpsc::Receiver<Bytes>>) -> Bytes {
+    match media {
+        Some(m) => match m.recv().await {
+            Some(b) => b,
+            None => std::future::pending().await,
+        },
+        None => std::future::pending().await,
+    }
+}
+
+/// Carries out what the contact center says; returns the call's next phase.
+async fn on_center(
+    ctx: &CallContext,
+    phase: Phase,
+    cmd: Option<CenterToCall>,
+    sip: &Sip,
+    queue: &mut QueueLink,
+) -> Result<Phase, CallError> {
+    let Some(cmd) = cmd else {
+        // The contact center is gone (shutting down): nothing more will come from it.
+        *queue = QueueLink::default();
+        return Ok(phase);
+    };
+    let moh = |ctx: &CallContext, queue: &QueueLink| {
+        queue
+            .queue
+            .as_ref()
+            .and_then(|q| ctx.config.queues.get(q))
+            .map(|q| q.moh.clone())
+            .unwrap_or_default()
+    };
+    let to_waiting = |ctx: &CallContext, phase: Phase, queue: &QueueLink| match phase {
+        Phase::Waiting(w) => Phase::Waiting(w),
+        other => match other.into_leg() {
+            Some(leg) => Phase::Waiting(WaitingCall::new(
+                leg,
+                &moh(ctx, queue),
+                ctx.prompts.clone(),
+                ctx.config.media.rtp_timeout(),
+            )),
+            None => Phase::Moving,
+        },
+    };
+    Ok(match cmd {
+        CenterToCall::Connected {
+            connection,
+            flow,
+            agent,
+        } => bridge(ctx, phase, connection, flow, &agent, sip),
+        CenterToCall::Reconnected { connection, flow } => {
+            bridge(ctx, phase, connection, flow, "(resumed)", sip)
+        }
+        CenterToCall::Command(CallCommand::AgentLost) => {
+            tracing::info!("agent connection lost: music on hold while it may resume");
+            to_waiting(ctx, phase, queue)
+        }
+        CenterToCall::Command(CallCommand::Requeued) => {
+            tracing::info!("agent did not come back: caller back at the head of the queue");
+            to_waiting(ctx, phase, queue)
+        }
+        CenterToCall::Command(CallCommand::Announce { prompts }) => {
+            let mut phase = phase;
+            if let Phase::Waiting(w) = &mut phase {
+                w.announce(&prompts);
+            }
+            phase
+        }
+        CenterToCall::Command(CallCommand::AgentHungUp) => {
+            tracing::info!("agent hung up");
+            *queue = QueueLink::default();
+            sip.send(SipCommand::Hangup);
+            phase
+        }
+        CenterToCall::Command(CallCommand::Dtmf { digits }) => {
+            tracing::info!(%digits, "agent dtmf (not yet sent to the carrier)");
+            phase
+        }
+        CenterToCall::Command(CallCommand::Overflow { action }) => {
+            tracing::info!(?action, "queue overflow");
+            *queue = QueueLink::default();
+            let phase = to_waiting(ctx, phase, &QueueLink::default());
+            carry_out_ivr_action(ctx, phase, action, sip).await?
+        }
+        CenterToCall::Command(CallCommand::Connect { .. } | CallCommand::Reconnect { .. }) => phase,
+    })
+}
+
+/// Bridges the caller to the agent on `connection`.
+fn bridge(
+    ctx: &CallContext,
+    phase: Phase,
+    connection: quinn::Connection,
+    flow: u64,
+    agent: &str,
+    sip: &Sip,
+) -> Phase {
+    let Some(leg) = phase.into_leg() else {
+        return Phase::Moving;
+    };
+    tracing::info!(%agent, flow, remote = %connection.remote_address(), "bridged to agent");
+    let m = &ctx.config.media;
+    match AgentCall::new(
+        leg,
+        flow,
+        &ctx.config.agents.opus,
+        (m.jitter_min(), m.jitter_max()),
+        m.rtp_timeout(),
+    ) {
+        Ok(bridge) => Phase::Agent {
+            bridge: Box::new(bridge),
+            connection,
+        },
+        Err(e) => {
+            // Only a config libopus refuses gets here; validation prevents it.
+            tracing::error!(error = %e, "cannot bridge to the agent: hanging up");
+            sip.send(SipCommand::Hangup);
+            Phase::Moving
+        }
+    }
+}
+
+/// An IVR action outside the IVR (a queue's overflow): hang up with a prompt, go to a menu.
+async fn carry_out_ivr_action(
+    ctx: &CallContext,
+    phase: Phase,
+    action: crate::ivr::Action,
+    sip: &Sip,
+) -> Result<Phase, CallError> {
+    use crate::ivr::Action;
+    Ok(match action {
+        Action::Hangup { prompt } => {
+            let mut phase = phase;
+            if let Phase::Waiting(w) = &mut phase {
+                w.goodbye(prompt.as_deref());
+            } else {
+                sip.send(SipCommand::Hangup);
+            }
+            phase
+        }
+        Action::Goto { menu } | Action::ReadBack { menu, .. } => match phase.into_leg() {
+            Some(leg) => Phase::Ivr(ivr_call(ctx, Instant::now(), leg, &menu)?),
+            None => Phase::Moving,
+        },
+        Action::Destination { target } => {
+            tracing::warn!(%target, "overflow destination not routable: hanging up");
+            sip.send(SipCommand::Hangup);
+            phase
+        }
+    })
+}
+
+/// What the current phase asked for.
+async fn on_action(
+    ctx: &CallContext,
+    phase: Phase,
+    action: CallAction,
+    sip: &Sip,
+    caller: &str,
+    queue: &mut QueueLink,
+) -> Result<Phase, CallError> {
+    Ok(match action {
+        CallAction::Hangup => {
+            match &phase {
+                Phase::Ivr(c) => tracing::info!(digits = c.digits_heard(), "ivr hangs up"),
+                _ => tracing::info!("hanging up"),
+            }
+            sip.send(SipCommand::Hangup);
+            phase
+        }
+        CallAction::RtpTimeout => {
+            tracing::info!("no rtp from the carrier: hanging up");
+            sip.send(SipCommand::Hangup);
+            phase
+        }
+        CallAction::Transfer { target, digits } => match target.strip_prefix("queue:") {
+            Some(name) if !queue.is_some() => {
+                tracing::info!(queue = %name, %digits, "ivr sends the caller to a queue");
+                let Some(leg) = phase.into_leg() else {
+                    return Ok(Phase::Moving);
+                };
+                let (phase, link) = enqueue(ctx, sip.call, leg, name, caller).await;
+                *queue = link;
+                phase
+            }
+            _ => {
+                tracing::warn!(%target, %digits, "ivr destination not routable: hanging up");
+                sip.send(SipCommand::Hangup);
+                phase
+            }
+        },
+    })
+}
+
+/// The user part of a From header (`"Bob" <sip:+15551234@carrier>;tag=1` → `+15551234`), what an
+/// agent sees as the caller.
+fn caller_of(from: &str) -> String {
+    let uri = crate::sip::message::uri_part(from);
+    let user = uri
+        .split_once(':')
+        .map(|(_, rest)| rest)
+        .unwrap_or(uri)
+        .split('@')
+        .next()
+        .unwrap_or_default();
+    user.chars().take(64).filter(|c| !c.is_control()).collect()
+}
+
 /// Sends what the leg queued. A full socket buffer drops the packet: late audio is worthless.
-fn flush(core: &mut IvrCall, rtp: &UdpSocket, rtcp: &UdpSocket) {
-    while let Some(t) = core.poll_transmit() {
+fn flush(leg: &mut CarrierLeg, rtp: &UdpSocket, rtcp: &UdpSocket) {
+    while let Some(t) = leg.poll_transmit() {
         let sock = if t.rtcp { rtcp } else { rtp };
         let _ = sock.try_send_to(&t.payload, t.to);
     }

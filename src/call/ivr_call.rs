@@ -124,6 +124,11 @@ impl IvrCall {
         self.actions.pop_front()
     }
 
+    /// The carrier leg, for the next phase of the call (a queue, an agent).
+    pub fn into_leg(self) -> CarrierLeg {
+        self.leg
+    }
+
     pub fn poll_transmit(&mut self) -> Option<MediaTransmit> {
         self.leg.poll_transmit()
     }
@@ -142,8 +147,23 @@ impl IvrCall {
 pub fn load_prompts(
     config: &crate::config::Config,
 ) -> Result<PromptLibrary, crate::media::prompt::PromptError> {
+    let mut names = config.ivr.prompt_names();
+    for queue in config.queues.values() {
+        names.insert(queue.moh.clone());
+        names.extend(crate::queue::announcement_prompt_names(queue));
+        if let crate::ivr::Action::Hangup {
+            prompt: Some(prompt),
+        } = &queue.overflow
+        {
+            names.insert(prompt.clone());
+        }
+    }
+    if !config.queues.is_empty() {
+        // Said when a caller cannot be queued at all.
+        names.insert("queue-unavailable".to_string());
+    }
     let mut lib = PromptLibrary::new();
-    for name in config.ivr.prompt_names() {
+    for name in names {
         lib.insert(name.clone(), Prompt::load(&config.prompt_path(&name))?);
     }
     Ok(lib)
