@@ -314,8 +314,7 @@ async fn serve_connection(
         Err((reason, message)) => {
             tracing::info!(remote = %connection.remote_address(), %agent, ?reason, "agent login refused");
             write(&mut send, &refuse(reason, &message)).await?;
-            let _ = send.finish();
-            connection.close(close_code::LOGIN_REFUSED.into(), message.as_bytes());
+            close_after_delivery(connection, &mut send, &message).await;
             return Ok(agent);
         }
     };
@@ -338,8 +337,7 @@ async fn serve_connection(
             &refuse(reason, "agent already logged in elsewhere"),
         )
         .await?;
-        let _ = send.finish();
-        connection.close(close_code::LOGIN_REFUSED.into(), b"already logged in");
+        close_after_delivery(connection, &mut send, "already logged in").await;
         return Ok(agent);
     }
     tracing::info!(remote = %connection.remote_address(), %agent, "agent logged in");
@@ -425,6 +423,18 @@ async fn check_login(
             .collect()
     };
     Ok(skills)
+}
+
+/// Closing at once would throw away the refusal still in flight: finish the stream, give the
+/// agent a moment to read it (bounded), then close.
+async fn close_after_delivery(
+    connection: &quinn::Connection,
+    send: &mut quinn::SendStream,
+    reason: &str,
+) {
+    let _ = send.finish();
+    let _ = tokio::time::timeout(Duration::from_secs(2), send.stopped()).await;
+    connection.close(close_code::LOGIN_REFUSED.into(), reason.as_bytes());
 }
 
 async fn next_message(

@@ -179,6 +179,28 @@ impl Gateway {
     }
 
     /// The first UDP SIP socket. Panics if the config has none.
+    /// The agent link's QUIC address, from the `listening` line (`quic=ADDR`).
+    pub fn quic(&self) -> SocketAddr {
+        self.listening_value("quic")
+            .and_then(|v| v.parse().ok())
+            .expect("the listening line names the quic address")
+    }
+
+    /// The SHA-256 fingerprint agents pin, from the `listening` line.
+    pub fn fingerprint(&self) -> String {
+        self.listening_value("fingerprint")
+            .expect("the listening line names the agent-link fingerprint")
+    }
+
+    fn listening_value(&self, key: &str) -> Option<String> {
+        let prefix = format!("{key}=");
+        self.log_lines()
+            .iter()
+            .filter(|l| l.contains("listening"))
+            .flat_map(|l| l.split_whitespace().map(str::to_string).collect::<Vec<_>>())
+            .find_map(|token| token.strip_prefix(&prefix).map(str::to_string))
+    }
+
     pub fn sip_udp(&self) -> SocketAddr {
         *self.udp.first().expect("the gateway has no udp sip socket")
     }
