@@ -530,6 +530,7 @@ async fn on_center(
         CenterToCall::Command(CallCommand::Announce { prompts }) => {
             let mut phase = phase;
             if let Phase::Waiting(w) = &mut phase {
+                tracing::info!(prompts = prompts.join(" "), "queue announcement");
                 w.announce(&prompts);
             }
             phase
