@@ -13,6 +13,7 @@
 //! (`cargo build --bin trunkgate`), because cargo only builds a package's binaries for that
 //! package's own tests.
 
+pub mod agent;
 pub mod audio;
 pub mod baresip;
 pub mod gateway;

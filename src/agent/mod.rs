@@ -1,6 +1,7 @@
 //! Remote agents: the QUIC link (`link`, `identity`), who may log in (`credential`), and the
 //! control protocol.
 pub mod center;
+pub mod client;
 pub mod config;
 pub mod credential;
 pub mod identity;

@@ -1,0 +1,129 @@
+//! Runs the real `trunkgate-agent` client (headless) and follows its event lines.
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::paths::trunkgate_bin;
+
+/// A running agent client; killed (SIGTERM, then SIGKILL) on drop.
+pub struct AgentProcess {
+    child: Child,
+    lines: Arc<(Mutex<Vec<String>>, Condvar)>,
+}
+
+/// The client binary, built next to the daemon.
+pub fn agent_bin() -> PathBuf {
+    trunkgate_bin().with_file_name("trunkgate-agent")
+}
+
+impl AgentProcess {
+    /// Starts `trunkgate-agent ARGS` with the credential in its environment.
+    pub fn start(args: &[String], credential: &str) -> AgentProcess {
+        let mut child = Command::new(agent_bin())
+            .args(args)
+            .env("TRUNKGATE_AGENT_CREDENTIAL", credential)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", agent_bin().display()));
+        let lines = Arc::new((Mutex::new(Vec::new()), Condvar::new()));
+        for (name, stream) in [
+            (
+                "out",
+                child
+                    .stdout
+                    .take()
+                    .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
+            ),
+            (
+                "err",
+                child
+                    .stderr
+                    .take()
+                    .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
+            ),
+        ] {
+            let Some(stream) = stream else { continue };
+            let lines = lines.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    let (store, cv) = &*lines;
+                    store.lock().unwrap().push(format!("[agent {name}] {line}"));
+                    cv.notify_all();
+                }
+            });
+        }
+        AgentProcess { child, lines }
+    }
+
+    pub fn lines(&self) -> Vec<String> {
+        self.lines.0.lock().unwrap().clone()
+    }
+
+    /// Waits (bounded) for an output line containing all of `needles`.
+    pub fn wait_for(&self, needles: &[&str], limit: Duration) -> Option<String> {
+        let deadline = Instant::now() + limit;
+        let (store, cv) = &*self.lines;
+        let mut guard = store.lock().unwrap();
+        loop {
+            if let Some(l) = guard.iter().find(|l| needles.iter().all(|n| l.contains(n))) {
+                return Some(l.clone());
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return None;
+            }
+            guard = cv.wait_timeout(guard, deadline - now).unwrap().0;
+        }
+    }
+
+    #[track_caller]
+    pub fn expect(&self, needles: &[&str], limit: Duration) -> String {
+        self.wait_for(needles, limit).unwrap_or_else(|| {
+            panic!(
+                "agent never printed {needles:?}; output:\n{}",
+                self.lines().join("\n")
+            )
+        })
+    }
+
+    /// Waits for the client to exit by itself (bounded); its exit code.
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<i32> {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.code();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
+    /// SIGTERM (the client finishes its recording), then SIGKILL after 5 s.
+    pub fn stop(&mut self) {
+        if let Ok(pid) = libc::pid_t::try_from(self.child.id()) {
+            // SAFETY: kill(2) on our own child, which is not yet reaped.
+            unsafe {
+                libc::kill(pid, libc::SIGTERM);
+            }
+        }
+        if self.wait_exit(Duration::from_secs(5)).is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+impl Drop for AgentProcess {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            self.stop();
+        }
+        if std::thread::panicking() {
+            eprintln!("--- agent output ---\n{}", self.lines().join("\n"));
+        }
+    }
+}

@@ -1,0 +1,153 @@
+//! Callers answered by remote agents over QUIC, with the real daemon, the real agent client and
+//! a real softphone: audio both ways, migration and resume.
+use std::time::Duration;
+
+use trunkgate_integration::agent::AgentProcess;
+use trunkgate_integration::audio::{self, best_match};
+use trunkgate_integration::{prompt_path, Baresip, Gateway, TestConfig, DEMO_CREDENTIAL};
+
+fn gateway(config: TestConfig) -> Gateway {
+    Gateway::start(
+        &TestConfig {
+            route: "queue:support".into(),
+            ..config
+        }
+        .to_toml(),
+    )
+}
+
+fn agent_args(gw: &Gateway, extra: &[&str]) -> Vec<String> {
+    let mut args = vec![
+        "--gateway".to_string(),
+        gw.quic().to_string(),
+        "--agent".into(),
+        "demo".into(),
+        "--pin".into(),
+        gw.fingerprint(),
+        "--auto-answer".into(),
+    ];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    args
+}
+
+/// How well `reference` is found in `recording` (normalised correlation, 1.0 = identical).
+fn heard(recording: &std::path::Path, reference: &str) -> f64 {
+    let rec = audio::read_wav(recording).unwrap();
+    let reference = audio::prompt(reference);
+    best_match(&rec.samples, &reference.samples).map_or(0.0, |m| m.score)
+}
+
+#[test]
+fn a_caller_and_an_agent_hear_each_other() {
+    let gw = gateway(TestConfig::default());
+    let dir = tempfile::tempdir().unwrap();
+    let agent_rec = dir.path().join("agent-heard.wav");
+    let agent = AgentProcess::start(
+        &agent_args(
+            &gw,
+            &[
+                "--play",
+                prompt_path("main-menu").to_str().unwrap(),
+                "--record",
+                agent_rec.to_str().unwrap(),
+                "--calls",
+                "1",
+                "--duration-secs",
+                "30",
+            ],
+        ),
+        DEMO_CREDENTIAL,
+    );
+    agent.expect(&["event=welcome"], Duration::from_secs(10));
+    // The caller speaks "enter digits…" and hears the agent's "press 1…".
+    let caller = Baresip::new("caller")
+        .dial(format!("sip:100@{}", gw.sip_udp()))
+        .source_wav(prompt_path("enter-digits"))
+        .duration(Duration::from_secs(9))
+        .run();
+    assert!(caller.call_established(), "{}", caller.log);
+    agent.expect(&["event=answered"], Duration::from_secs(5));
+    let mut agent = agent;
+    agent.expect(&["event=call_ended"], Duration::from_secs(10));
+    agent.wait_exit(Duration::from_secs(10));
+    let caller_heard = caller
+        .only_recording()
+        .received
+        .clone()
+        .expect("caller recording");
+    let to_caller = heard(&caller_heard, "main-menu");
+    let to_agent = heard(&agent_rec, "enter-digits");
+    assert!(to_caller > 0.8, "agent → caller correlation {to_caller:.3}");
+    assert!(to_agent > 0.8, "caller → agent correlation {to_agent:.3}");
+    gw.expect_line("bridged to agent", Duration::from_secs(1));
+}
+
+#[test]
+fn the_agent_keeps_the_call_when_its_network_changes() {
+    let gw = gateway(TestConfig::default());
+    let dir = tempfile::tempdir().unwrap();
+    let agent_rec = dir.path().join("agent-heard.wav");
+    let agent = AgentProcess::start(
+        &agent_args(
+            &gw,
+            &[
+                "--play",
+                prompt_path("main-menu").to_str().unwrap(),
+                "--record",
+                agent_rec.to_str().unwrap(),
+                "--rebind-after-ms",
+                "1500",
+                "--calls",
+                "1",
+                "--duration-secs",
+                "30",
+            ],
+        ),
+        DEMO_CREDENTIAL,
+    );
+    agent.expect(&["event=welcome"], Duration::from_secs(10));
+    let caller = Baresip::new("caller")
+        .dial(format!("sip:100@{}", gw.sip_udp()))
+        .source_wav(prompt_path("enter-digits"))
+        .duration(Duration::from_secs(9))
+        .run();
+    assert!(caller.call_established(), "{}", caller.log);
+    let mut agent = agent;
+    agent.expect(&["event=rebound"], Duration::from_secs(5));
+    agent.expect(&["event=call_ended"], Duration::from_secs(10));
+    agent.wait_exit(Duration::from_secs(10));
+    // The caller's audio after the move (the prompt starts ~3 s in) still reaches the agent,
+    // and the gateway never saw the agent leave.
+    let to_agent = heard(&agent_rec, "enter-digits");
+    assert!(
+        to_agent > 0.8,
+        "caller → agent after migration {to_agent:.3}"
+    );
+    assert!(
+        !gw.log_lines()
+            .iter()
+            .any(|l| l.contains("agent connection lost")),
+        "migration is not a reconnect"
+    );
+}
+
+#[test]
+fn without_agents_logged_in_the_caller_waits_until_an_agent_arrives() {
+    let gw = gateway(TestConfig::default());
+    let target = gw.sip_udp();
+    let caller = std::thread::spawn(move || {
+        Baresip::new("caller")
+            .dial(format!("sip:100@{target}"))
+            .duration(Duration::from_secs(6))
+            .run()
+    });
+    gw.expect_line("caller queued", Duration::from_secs(10));
+    let agent = AgentProcess::start(
+        &agent_args(&gw, &["--duration-secs", "20"]),
+        DEMO_CREDENTIAL,
+    );
+    agent.expect(&["event=offer"], Duration::from_secs(10));
+    agent.expect(&["event=answered"], Duration::from_secs(5));
+    let caller = caller.join().unwrap();
+    assert!(caller.call_established());
+}

@@ -1,0 +1,350 @@
+//! The `trunkgate-agent` command line, and the checked settings it resolves to.
+//!
+//! The credential never comes from argv: every user on the machine can read a process's
+//! arguments (`ps`), so it is taken from an environment variable or a file. Everything that can
+//! be wrong with the settings is found here, before any connection is made, so a typo fails in
+//! milliseconds with a message naming the value instead of as a refused login.
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Parser;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::CertificateDer;
+
+use crate::agent::identity::{Fingerprint, ServerTrust};
+use crate::agent::protocol::{
+    from_agent::Login, limits::MAX_CREDENTIAL_BYTES, AgentId, AgentMessage, Credential, WireMessage,
+};
+use crate::media::prompt::{Prompt, PromptError};
+
+/// Where the credential is read from when `--credential-file` is not given.
+pub const DEFAULT_CREDENTIAL_ENV: &str = "TRUNKGATE_AGENT_CREDENTIAL";
+
+/// More agents than this in one process would only measure the process, not the gateway.
+pub const MAX_SWARM: u32 = 10_000;
+
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "trunkgate-agent",
+    version,
+    about = "Remote agent for a trunkgate gateway: logs in over QUIC, takes calls, plays, echoes \
+             and records their audio, and prints one line per event",
+    after_help = "Without --auto-answer the agent is interactive: it prints events and reads \
+                  commands from standard input, one per line: a (accept), r (reject), \
+                  h (hang up), d DIGITS (send DTMF), s available|away, q (quit).\n\n\
+                  The credential is read from the environment variable named by \
+                  --credential-env (default TRUNKGATE_AGENT_CREDENTIAL) or from the first line \
+                  of --credential-file, never from the command line."
+)]
+pub struct Args {
+    /// The gateway's agent listener.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub gateway: String,
+    /// The agent id as configured on the gateway (with --swarm, the prefix of each id).
+    #[arg(long, value_name = "ID")]
+    pub agent: String,
+    /// Trust the gateway whose certificate has this SHA-256 fingerprint (as the gateway logs it).
+    #[arg(
+        long,
+        value_name = "FINGERPRINT",
+        required_unless_present = "ca",
+        conflicts_with = "ca"
+    )]
+    pub pin: Option<Fingerprint>,
+    /// Trust a gateway whose certificate chains to a CA certificate in this PEM file and names
+    /// --server-name.
+    #[arg(long, value_name = "PEMFILE")]
+    pub ca: Option<PathBuf>,
+    /// The environment variable holding the credential.
+    #[arg(long, value_name = "VAR", default_value = DEFAULT_CREDENTIAL_ENV)]
+    pub credential_env: String,
+    /// A file whose first line is the credential (instead of the environment).
+    #[arg(long, value_name = "FILE")]
+    pub credential_file: Option<PathBuf>,
+    /// Only take calls for these skills in this session (default: all configured ones).
+    #[arg(long, value_name = "SKILL,...", value_delimiter = ',')]
+    pub skills: Vec<String>,
+    /// Accept every offered call (after --answer-after-ms).
+    #[arg(long)]
+    pub auto_answer: bool,
+    /// How long an offered call rings before --auto-answer accepts it.
+    #[arg(long, value_name = "MS", requires = "auto_answer")]
+    pub answer_after_ms: Option<u64>,
+    /// Send this WAV file's audio (any rate and channel count) once per call, then silence.
+    #[arg(long, value_name = "FILE.wav", conflicts_with = "echo")]
+    pub play: Option<PathBuf>,
+    /// Write the received audio to this WAV file (8 kHz mono 16-bit); with --swarm, FILE-i.wav.
+    #[arg(long, value_name = "FILE.wav")]
+    pub record: Option<PathBuf>,
+    /// Send back the audio received, as it came out of the jitter buffer.
+    #[arg(long)]
+    pub echo: bool,
+    /// Hang up this long after a call is answered.
+    #[arg(long, value_name = "MS")]
+    pub hangup_after_ms: Option<u64>,
+    /// Exit (0) after this many calls have ended.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub calls: Option<u32>,
+    /// Exit (0) after this long, whatever is going on; a summary is printed first.
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub duration_secs: Option<u64>,
+    /// Run this many agents in one process, with ids ID-1 … ID-N.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=MAX_SWARM as i64))]
+    pub swarm: Option<u32>,
+    /// This long after a call is answered, move to a new UDP socket (a network change: QUIC
+    /// migrates the connection and the call carries on).
+    #[arg(long, value_name = "MS")]
+    pub rebind_after_ms: Option<u64>,
+    /// The name the gateway's certificate must carry (checked with --ca; sent as SNI).
+    #[arg(long, value_name = "NAME", default_value = "trunkgate")]
+    pub server_name: String,
+}
+
+/// What is wrong with the settings, naming the value.
+#[derive(Debug, thiserror::Error)]
+pub enum ArgsError {
+    #[error("--gateway {value:?}: expected HOST:PORT with a port number")]
+    Gateway { value: String },
+    #[error("credential: environment variable {var} is not set (or use --credential-file)")]
+    CredentialEnvMissing { var: String },
+    #[error("credential: {}: {source}", .path.display())]
+    CredentialFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("credential from {origin} is empty")]
+    CredentialEmpty { origin: String },
+    #[error("credential from {origin} is {bytes} bytes, at most {MAX_CREDENTIAL_BYTES} allowed")]
+    CredentialTooLong { origin: String, bytes: usize },
+    #[error("--ca {}: {message}", .path.display())]
+    Ca { path: PathBuf, message: String },
+    #[error("--play: {0}")]
+    Play(#[from] PromptError),
+    /// The agent id or a skill breaks a protocol limit (the gateway would refuse the login).
+    #[error("--agent/--skills: {0}")]
+    Login(String),
+    #[error("--record {}: the path has no file name", .path.display())]
+    RecordPath { path: PathBuf },
+}
+
+/// Where a call's outgoing audio comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AudioSource {
+    Silence,
+    /// 8 kHz mono samples, played once from the start of each call.
+    Play(Arc<[i16]>),
+    /// The received audio, sent back.
+    Echo,
+}
+
+/// One agent of the run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentSpec {
+    pub id: AgentId,
+    pub record: Option<PathBuf>,
+}
+
+/// How each agent behaves, the same for every agent of a swarm.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Behaviour {
+    /// `Some(delay)`: accept every offer after `delay`. `None`: interactive.
+    pub auto_answer: Option<Duration>,
+    pub hangup_after: Option<Duration>,
+    pub rebind_after: Option<Duration>,
+    /// Exit after this many calls have ended.
+    pub calls: Option<u32>,
+}
+
+/// The checked settings of a run.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// As given (`HOST:PORT`); resolved when the agents start.
+    pub gateway: String,
+    pub server_name: String,
+    pub trust: ServerTrust,
+    pub credential: Credential,
+    pub skills: Vec<String>,
+    pub agents: Vec<AgentSpec>,
+    pub behaviour: Behaviour,
+    pub audio: AudioSource,
+    pub duration: Option<Duration>,
+}
+
+impl Options {
+    /// Whether commands are read from standard input.
+    pub fn interactive(&self) -> bool {
+        self.behaviour.auto_answer.is_none()
+    }
+}
+
+impl Args {
+    /// Checks and loads everything the run needs. `env` reads an environment variable (a
+    /// parameter so tests need not touch the process environment).
+    pub fn resolve(self, env: impl Fn(&str) -> Option<String>) -> Result<Options, ArgsError> {
+        check_gateway(&self.gateway)?;
+        let credential = match &self.credential_file {
+            Some(path) => read_credential_file(path)?,
+            None => {
+                let value =
+                    env(&self.credential_env).ok_or_else(|| ArgsError::CredentialEnvMissing {
+                        var: self.credential_env.clone(),
+                    })?;
+                check_credential(value, &format!("${}", self.credential_env))?
+            }
+        };
+        let trust = match (&self.pin, &self.ca) {
+            (Some(pin), _) => ServerTrust::Pinned(*pin),
+            (None, Some(ca)) => ServerTrust::Ca(read_ca(ca)?),
+            // clap requires one of them; kept total for callers that build Args by hand.
+            (None, None) => {
+                return Err(ArgsError::Ca {
+                    path: PathBuf::new(),
+                    message: "give --pin FINGERPRINT or --ca PEMFILE".into(),
+                })
+            }
+        };
+        let agents = agent_specs(&self.agent, self.swarm, self.record.as_deref())?;
+        for agent in &agents {
+            check_login(&agent.id, &credential, &self.skills)?;
+        }
+        let audio = match (&self.play, self.echo) {
+            (Some(path), _) => AudioSource::Play(Prompt::load(path)?.samples().into()),
+            (None, true) => AudioSource::Echo,
+            (None, false) => AudioSource::Silence,
+        };
+        let millis = |ms: Option<u64>| ms.map(Duration::from_millis);
+        let behaviour = Behaviour {
+            auto_answer: self
+                .auto_answer
+                .then(|| Duration::from_millis(self.answer_after_ms.unwrap_or(0))),
+            hangup_after: millis(self.hangup_after_ms),
+            rebind_after: millis(self.rebind_after_ms),
+            calls: self.calls,
+        };
+        Ok(Options {
+            gateway: self.gateway,
+            server_name: self.server_name,
+            trust,
+            credential,
+            skills: self.skills,
+            agents,
+            behaviour,
+            audio,
+            duration: self.duration_secs.map(Duration::from_secs),
+        })
+    }
+}
+
+/// Only the form is checked here; the name is resolved when the agents start.
+fn check_gateway(gateway: &str) -> Result<(), ArgsError> {
+    if gateway.parse::<SocketAddr>().is_ok() {
+        return Ok(());
+    }
+    let bad = || ArgsError::Gateway {
+        value: gateway.to_string(),
+    };
+    let (host, port) = gateway.rsplit_once(':').ok_or_else(bad)?;
+    if host.is_empty() || host.contains(':') || port.parse::<u16>().is_err() {
+        return Err(bad());
+    }
+    Ok(())
+}
+
+fn read_credential_file(path: &Path) -> Result<Credential, ArgsError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ArgsError::CredentialFile {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let first_line = text.lines().next().unwrap_or("").to_string();
+    check_credential(first_line, &path.display().to_string())
+}
+
+/// A trailing newline is how `echo` and editors end a value, never part of a password.
+fn check_credential(value: String, origin: &str) -> Result<Credential, ArgsError> {
+    let value = value.trim_end_matches(['\r', '\n']).to_string();
+    if value.is_empty() {
+        return Err(ArgsError::CredentialEmpty {
+            origin: origin.to_string(),
+        });
+    }
+    if value.len() > MAX_CREDENTIAL_BYTES {
+        return Err(ArgsError::CredentialTooLong {
+            origin: origin.to_string(),
+            bytes: value.len(),
+        });
+    }
+    Ok(Credential::new(value))
+}
+
+fn read_ca(path: &Path) -> Result<Vec<CertificateDer<'static>>, ArgsError> {
+    let bad = |message: String| ArgsError::Ca {
+        path: path.to_path_buf(),
+        message,
+    };
+    let roots = CertificateDer::pem_file_iter(path)
+        .map_err(|e| bad(e.to_string()))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| bad(e.to_string()))?;
+    if roots.is_empty() {
+        return Err(bad("no certificate in the file".into()));
+    }
+    Ok(roots)
+}
+
+/// The agents of the run: `ID` alone, or `ID-1` … `ID-N` with `--swarm N`, each recording to
+/// its own file.
+pub fn agent_specs(
+    id: &str,
+    swarm: Option<u32>,
+    record: Option<&Path>,
+) -> Result<Vec<AgentSpec>, ArgsError> {
+    let Some(count) = swarm else {
+        return Ok(vec![AgentSpec {
+            id: AgentId::new(id),
+            record: record.map(Path::to_path_buf),
+        }]);
+    };
+    (1..=count)
+        .map(|i| {
+            Ok(AgentSpec {
+                id: AgentId::new(format!("{id}-{i}")),
+                record: record.map(|path| numbered_path(path, i)).transpose()?,
+            })
+        })
+        .collect()
+}
+
+/// `calls.wav` → `calls-3.wav`; `calls` → `calls-3`.
+pub fn numbered_path(path: &Path, index: u32) -> Result<PathBuf, ArgsError> {
+    let stem = path
+        .file_stem()
+        .ok_or_else(|| ArgsError::RecordPath {
+            path: path.to_path_buf(),
+        })?
+        .to_string_lossy();
+    let name = match path.extension() {
+        Some(ext) => format!("{stem}-{index}.{}", ext.to_string_lossy()),
+        None => format!("{stem}-{index}"),
+    };
+    Ok(path.with_file_name(name))
+}
+
+/// The gateway would refuse what breaks a protocol limit; the protocol's own checks say so now.
+fn check_login(
+    agent: &AgentId,
+    credential: &Credential,
+    skills: &[String],
+) -> Result<(), ArgsError> {
+    let login = AgentMessage::Login(Login {
+        agent: agent.clone(),
+        credential: credential.clone(),
+        skills: skills.to_vec(),
+        client: super::CLIENT_NAME.to_string(),
+        resume: None,
+    });
+    login
+        .validate()
+        .map_err(|e| ArgsError::Login(e.to_string()))
+}

@@ -1,0 +1,198 @@
+//! The words the core and the shell exchange: what comes in (commands typed at the agent,
+//! how a connection ended, why the run stops) and what goes out (actions, and the exit).
+use std::time::Instant;
+
+use crate::agent::protocol::{
+    close_code, AgentId, AgentMessage, CallId, Credential, FlowId, RequestedState,
+};
+
+use super::super::args::Behaviour;
+use super::super::events::Event;
+
+/// Why the whole run is being stopped from outside the agent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopReason {
+    /// `--duration-secs` has passed.
+    Duration,
+    /// SIGINT or SIGTERM.
+    Signal,
+}
+
+/// Why an agent stopped; decides the exit code and how the connection is closed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Exit {
+    /// `--calls` calls have ended.
+    CallsDone,
+    /// The `q` command.
+    Quit,
+    Stopped(StopReason),
+    Refused {
+        reason: String,
+    },
+    /// The gateway closed the connection with code `revoked`.
+    Revoked,
+    /// The gateway broke the protocol (or closed with `protocol_error`).
+    ProtocolError,
+    /// The gateway's media settings are not ones this client can encode.
+    UnsupportedMedia,
+    /// The gateway closed the connection on purpose (`done`, `shutting_down`).
+    Closed {
+        code: u64,
+    },
+    /// The connection was lost and could not be resumed within the grace period.
+    ResumeFailed,
+    /// No session could be established at all.
+    ConnectFailed,
+}
+
+impl Exit {
+    /// 0: the run ended as asked; 2: the gateway refused the agent (a person must fix
+    /// something); 1: anything else.
+    pub fn code(&self) -> i32 {
+        match self {
+            Self::CallsDone | Self::Quit | Self::Stopped(_) => 0,
+            Self::Refused { .. } | Self::Revoked => 2,
+            _ => 1,
+        }
+    }
+
+    /// The `reason=` of the `exit` event.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::CallsDone => "calls_done",
+            Self::Quit => "quit",
+            Self::Stopped(StopReason::Duration) => "duration",
+            Self::Stopped(StopReason::Signal) => "signal",
+            Self::Refused { .. } => "login_refused",
+            Self::Revoked => "revoked",
+            Self::ProtocolError => "protocol_error",
+            Self::UnsupportedMedia => "unsupported_media",
+            Self::Closed { .. } => "closed",
+            Self::ResumeFailed => "resume_failed",
+            Self::ConnectFailed => "connect_failed",
+        }
+    }
+
+    /// Whether the agent logs out (finishes the control stream) rather than just closing.
+    pub fn logs_out(&self) -> bool {
+        matches!(
+            self,
+            Self::CallsDone | Self::Quit | Self::Stopped(_) | Self::UnsupportedMedia
+        )
+    }
+
+    /// The QUIC application close code the agent closes its connection with.
+    pub fn close_code(&self) -> u32 {
+        match self {
+            Self::ProtocolError => close_code::PROTOCOL_ERROR,
+            _ => close_code::DONE,
+        }
+    }
+}
+
+/// How a connection (or an attempt at one) ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Loss {
+    /// The gateway closed it with an application error code.
+    Closed { code: u64, reason: String },
+    /// Anything else: an idle timeout, a reset, an unreachable gateway, a failed handshake.
+    Lost { error: String },
+}
+
+/// A command typed at an interactive agent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    Accept,
+    Reject,
+    Hangup,
+    Dtmf(String),
+    SetState(RequestedState),
+    Quit,
+}
+
+impl Command {
+    /// One line of input; `Ok(None)` for a blank line.
+    pub fn parse(line: &str) -> Result<Option<Command>, String> {
+        let mut words = line.split_whitespace();
+        let Some(verb) = words.next() else {
+            return Ok(None);
+        };
+        let argument = words.next();
+        if words.next().is_some() {
+            return Err(format!("{line:?}: too many words"));
+        }
+        let command = match (verb, argument) {
+            ("a", None) => Command::Accept,
+            ("r", None) => Command::Reject,
+            ("h", None) => Command::Hangup,
+            ("q", None) => Command::Quit,
+            ("d", Some(digits)) => Command::Dtmf(digits.to_ascii_uppercase()),
+            ("s", Some("available")) => Command::SetState(RequestedState::Available),
+            ("s", Some("away")) => Command::SetState(RequestedState::Away),
+            _ => {
+                return Err(format!(
+                    "{line:?}: commands are a, r, h, d DIGITS, s available|away, q"
+                ))
+            }
+        };
+        Ok(Some(command))
+    }
+}
+
+/// What the shell must do, in order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    Send(AgentMessage),
+    Emit(Event),
+    /// The call is answered: start its 20 ms media clock on `flow`.
+    StartMedia {
+        call: CallId,
+        flow: FlowId,
+    },
+    /// The call continues on `flow` of the new connection.
+    MoveMedia {
+        flow: FlowId,
+    },
+    HoldMedia {
+        on: bool,
+    },
+    /// The call is over: stop its media and emit `call_ended` with its counters.
+    EndMedia {
+        call: CallId,
+        reason: String,
+    },
+    /// Send a `stats` message for the call from the media's counters.
+    SendStats {
+        call: CallId,
+    },
+    /// Move the endpoint to a new UDP socket.
+    Rebind,
+    /// Drop the current connection, if any, and open a new one at `at` (logging in again).
+    Connect {
+        at: Instant,
+    },
+    Exit(Exit),
+}
+
+/// What the core needs to know about the agent.
+#[derive(Debug, Clone)]
+pub struct CoreConfig {
+    pub agent: AgentId,
+    pub credential: Credential,
+    pub skills: Vec<String>,
+    pub behaviour: Behaviour,
+}
+
+/// Close codes after which coming back is pointless; others count as a lost connection.
+pub(super) fn exit_for_close_code(code: u64) -> Option<Exit> {
+    let code32 = u32::try_from(code).ok()?;
+    match code32 {
+        close_code::DONE | close_code::SHUTTING_DOWN => Some(Exit::Closed { code }),
+        close_code::PROTOCOL_ERROR => Some(Exit::ProtocolError),
+        close_code::LOGIN_REFUSED => Some(Exit::Refused {
+            reason: "unknown".into(),
+        }),
+        close_code::REVOKED => Some(Exit::Revoked),
+        _ => None,
+    }
+}

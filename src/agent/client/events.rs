@@ -1,0 +1,422 @@
+//! The agent's standard output: one line per event, `key=value` pairs (logfmt), always starting
+//! `agent=ID event=NAME`, so test harnesses and people can both wait for and grep them:
+//!
+//! ```text
+//! agent=alice event=welcome session=s1 state=away resumed=false grace_ms=15000 gateway=trunkgate/0.1.0
+//! agent=alice event=offer call=c7 caller="Bob <+4930123456>" queue=sales flow=1 ring_timeout_ms=20000
+//! agent=alice event=answered call=c7 flow=1
+//! agent=alice event=call_ended call=c7 reason=caller_hung_up sent=150 received=148 concealed=2 fec=1 lost=2 late=0
+//! agent=alice event=summary calls=1 sent=150 received=148 concealed=2 fec=1 lost=2 late=0
+//! ```
+//!
+//! Values that are empty or hold a space, a quote, `=`, a backslash or a control character are
+//! quoted, with `"` and `\` escaped and control characters written as `\u{…}`. Text from the
+//! gateway (caller ids, error messages) therefore can never forge a second line or a field.
+use std::fmt::{self, Write as _};
+use std::net::SocketAddr;
+
+use serde::Serialize;
+use tokio::sync::mpsc;
+
+/// Media counters of one call or of a whole run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MediaCounters {
+    /// Datagrams handed to QUIC.
+    pub sent: u64,
+    /// RTP packets received on the call's flow and accepted by the receive path.
+    pub received: u64,
+    /// Frames played from Opus concealment (losses, underruns, delay growth).
+    pub concealed: u64,
+    /// Lost frames rebuilt from the FEC copy in the next packet.
+    pub fec: u64,
+    /// Sequence numbers that never arrived in time.
+    pub lost: u64,
+    /// Packets that arrived after their turn to play.
+    pub late: u64,
+}
+
+impl std::ops::AddAssign for MediaCounters {
+    fn add_assign(&mut self, other: Self) {
+        self.sent += other.sent;
+        self.received += other.received;
+        self.concealed += other.concealed;
+        self.fec += other.fec;
+        self.lost += other.lost;
+        self.late += other.late;
+    }
+}
+
+/// Something the agent saw or did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    Connecting {
+        gateway: SocketAddr,
+        resume: bool,
+    },
+    Connected {
+        local: SocketAddr,
+        remote: SocketAddr,
+    },
+    Welcome {
+        session: String,
+        state: String,
+        resumed: bool,
+        grace_ms: u64,
+        gateway: String,
+    },
+    LoginRefused {
+        reason: String,
+        message: String,
+    },
+    State {
+        state: String,
+    },
+    Offer {
+        call: String,
+        caller: String,
+        queue: String,
+        flow: u64,
+        ring_timeout_ms: u64,
+    },
+    OfferCancelled {
+        call: String,
+        reason: String,
+    },
+    /// The agent sent `accept`.
+    Accept {
+        call: String,
+    },
+    /// The agent sent `reject`.
+    Reject {
+        call: String,
+    },
+    /// The agent sent `hangup`.
+    Hangup {
+        call: String,
+    },
+    Answered {
+        call: String,
+        flow: u64,
+    },
+    CallEnded {
+        call: String,
+        reason: String,
+        media: MediaCounters,
+    },
+    /// `call` is `None` when no call survived the reconnect.
+    Resumed {
+        call: Option<(String, u64)>,
+    },
+    Dtmf {
+        call: String,
+        digit: char,
+    },
+    Hold {
+        call: String,
+        on: bool,
+    },
+    Pong {
+        nonce: u64,
+    },
+    /// An `error` message from the gateway.
+    GatewayError {
+        code: String,
+        message: String,
+        call: Option<String>,
+    },
+    /// A message from the gateway that could not be decoded but leaves the stream usable.
+    BadMessage {
+        error: String,
+    },
+    /// A message from the gateway the protocol does not allow here, which cannot be answered.
+    Unexpected {
+        message: String,
+    },
+    /// The gateway broke the protocol beyond repair; the agent closes the connection.
+    ProtocolError {
+        error: String,
+    },
+    ConnectionLost {
+        error: String,
+    },
+    Closed {
+        code: u64,
+        reason: String,
+    },
+    Rebound {
+        local: SocketAddr,
+    },
+    RebindFailed {
+        error: String,
+    },
+    /// A problem with the media path of a call (not fatal to the call).
+    MediaError {
+        error: String,
+    },
+    CommandError {
+        error: String,
+    },
+    Summary {
+        calls: u32,
+        media: MediaCounters,
+    },
+    /// With `--swarm`: every agent's calls and media together.
+    SwarmSummary {
+        agents: usize,
+        calls: u32,
+        media: MediaCounters,
+    },
+    Exit {
+        code: i32,
+        reason: String,
+    },
+}
+
+impl Event {
+    /// The `event=` value.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Connecting { .. } => "connecting",
+            Self::Connected { .. } => "connected",
+            Self::Welcome { .. } => "welcome",
+            Self::LoginRefused { .. } => "login_refused",
+            Self::State { .. } => "state",
+            Self::Offer { .. } => "offer",
+            Self::OfferCancelled { .. } => "offer_cancelled",
+            Self::Accept { .. } => "accept",
+            Self::Reject { .. } => "reject",
+            Self::Hangup { .. } => "hangup",
+            Self::Answered { .. } => "answered",
+            Self::CallEnded { .. } => "call_ended",
+            Self::Resumed { .. } => "resumed",
+            Self::Dtmf { .. } => "dtmf",
+            Self::Hold { .. } => "hold",
+            Self::Pong { .. } => "pong",
+            Self::GatewayError { .. } => "error",
+            Self::BadMessage { .. } => "bad_message",
+            Self::Unexpected { .. } => "unexpected",
+            Self::ProtocolError { .. } => "protocol_error",
+            Self::ConnectionLost { .. } => "connection_lost",
+            Self::Closed { .. } => "closed",
+            Self::Rebound { .. } => "rebound",
+            Self::RebindFailed { .. } => "rebind_failed",
+            Self::MediaError { .. } => "media_error",
+            Self::CommandError { .. } => "command_error",
+            Self::Summary { .. } => "summary",
+            Self::SwarmSummary { .. } => "swarm_summary",
+            Self::Exit { .. } => "exit",
+        }
+    }
+
+    /// The fields after `event=`, in print order.
+    pub fn fields(&self) -> Vec<(&'static str, String)> {
+        fn media_fields(fields: &mut Vec<(&'static str, String)>, media: &MediaCounters) {
+            fields.extend([
+                ("sent", media.sent.to_string()),
+                ("received", media.received.to_string()),
+                ("concealed", media.concealed.to_string()),
+                ("fec", media.fec.to_string()),
+                ("lost", media.lost.to_string()),
+                ("late", media.late.to_string()),
+            ]);
+        }
+        let s = |value: &str| value.to_string();
+        match self {
+            Self::Connecting { gateway, resume } => vec![
+                ("gateway", gateway.to_string()),
+                ("resume", resume.to_string()),
+            ],
+            Self::Connected { local, remote } => {
+                vec![("local", local.to_string()), ("remote", remote.to_string())]
+            }
+            Self::Welcome {
+                session,
+                state,
+                resumed,
+                grace_ms,
+                gateway,
+            } => vec![
+                ("session", s(session)),
+                ("state", s(state)),
+                ("resumed", resumed.to_string()),
+                ("grace_ms", grace_ms.to_string()),
+                ("gateway", s(gateway)),
+            ],
+            Self::LoginRefused { reason, message } => {
+                vec![("reason", s(reason)), ("message", s(message))]
+            }
+            Self::State { state } => vec![("state", s(state))],
+            Self::Offer {
+                call,
+                caller,
+                queue,
+                flow,
+                ring_timeout_ms,
+            } => vec![
+                ("call", s(call)),
+                ("caller", s(caller)),
+                ("queue", s(queue)),
+                ("flow", flow.to_string()),
+                ("ring_timeout_ms", ring_timeout_ms.to_string()),
+            ],
+            Self::OfferCancelled { call, reason } => {
+                vec![("call", s(call)), ("reason", s(reason))]
+            }
+            Self::Accept { call } | Self::Reject { call } | Self::Hangup { call } => {
+                vec![("call", s(call))]
+            }
+            Self::Answered { call, flow } => vec![("call", s(call)), ("flow", flow.to_string())],
+            Self::CallEnded {
+                call,
+                reason,
+                media,
+            } => {
+                let mut fields = vec![("call", s(call)), ("reason", s(reason))];
+                media_fields(&mut fields, media);
+                fields
+            }
+            Self::Resumed {
+                call: Some((call, flow)),
+            } => {
+                vec![("call", s(call)), ("flow", flow.to_string())]
+            }
+            Self::Resumed { call: None } => vec![("call", s("none"))],
+            Self::Dtmf { call, digit } => vec![("call", s(call)), ("digit", digit.to_string())],
+            Self::Hold { call, on } => vec![("call", s(call)), ("on", on.to_string())],
+            Self::Pong { nonce } => vec![("nonce", nonce.to_string())],
+            Self::GatewayError {
+                code,
+                message,
+                call,
+            } => {
+                let mut fields = vec![("code", s(code)), ("message", s(message))];
+                if let Some(call) = call {
+                    fields.push(("call", s(call)));
+                }
+                fields
+            }
+            Self::BadMessage { error }
+            | Self::ProtocolError { error }
+            | Self::ConnectionLost { error }
+            | Self::RebindFailed { error }
+            | Self::MediaError { error }
+            | Self::CommandError { error } => vec![("error", s(error))],
+            Self::Unexpected { message } => vec![("message", s(message))],
+            Self::Closed { code, reason } => {
+                vec![("code", code.to_string()), ("reason", s(reason))]
+            }
+            Self::Rebound { local } => vec![("local", local.to_string())],
+            Self::Summary { calls, media } => {
+                let mut fields = vec![("calls", calls.to_string())];
+                media_fields(&mut fields, media);
+                fields
+            }
+            Self::SwarmSummary {
+                agents,
+                calls,
+                media,
+            } => {
+                let mut fields = vec![("agents", agents.to_string()), ("calls", calls.to_string())];
+                media_fields(&mut fields, media);
+                fields
+            }
+            Self::Exit { code, reason } => {
+                vec![("code", code.to_string()), ("reason", s(reason))]
+            }
+        }
+    }
+
+    /// The whole line, without the newline.
+    pub fn line(&self, agent: &str) -> String {
+        let mut line = String::with_capacity(96);
+        push_field(&mut line, "agent", agent);
+        line.push(' ');
+        push_field(&mut line, "event", self.name());
+        for (key, value) in self.fields() {
+            line.push(' ');
+            push_field(&mut line, key, &value);
+        }
+        line
+    }
+}
+
+impl fmt::Display for Event {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())?;
+        for (key, value) in self.fields() {
+            f.write_str(" ")?;
+            f.write_str(key)?;
+            f.write_str("=")?;
+            f.write_str(&quote_if_needed(&value))?;
+        }
+        Ok(())
+    }
+}
+
+fn push_field(line: &mut String, key: &str, value: &str) {
+    line.push_str(key);
+    line.push('=');
+    line.push_str(&quote_if_needed(value));
+}
+
+/// A logfmt value: bare when that is unambiguous, else quoted and escaped.
+pub fn quote_if_needed(value: &str) -> std::borrow::Cow<'_, str> {
+    let needs_quotes = value.is_empty()
+        || value
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '"' | '=' | '\\'));
+    if !needs_quotes {
+        return value.into();
+    }
+    let mut quoted = String::with_capacity(value.len() + 2);
+    quoted.push('"');
+    for c in value.chars() {
+        match c {
+            '"' => quoted.push_str("\\\""),
+            '\\' => quoted.push_str("\\\\"),
+            // Writing to a String cannot fail.
+            c if c.is_control() => {
+                let _ = write!(quoted, "\\u{{{:x}}}", u32::from(c));
+            }
+            c => quoted.push(c),
+        }
+    }
+    quoted.push('"');
+    quoted.into()
+}
+
+/// The protocol's name for an enum value (`wrap_up`, `caller_hung_up`, …).
+pub fn wire_name(value: &impl Serialize) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(name)) => name,
+        _ => "other".to_string(),
+    }
+}
+
+/// Where event lines go.
+#[derive(Debug, Clone)]
+pub enum EventSink {
+    /// Standard output, one line per event, written under the stdout lock so the lines of a
+    /// swarm's agents never interleave mid-line. A closed stdout (the reader went away) loses
+    /// the line rather than stopping the agent, unlike `println!`, which would panic.
+    Stdout,
+    /// Each line to a channel (tests).
+    Channel(mpsc::UnboundedSender<String>),
+}
+
+impl EventSink {
+    pub fn emit(&self, agent: &str, event: &Event) {
+        let line = event.line(agent);
+        match self {
+            Self::Stdout => {
+                use std::io::Write;
+                let mut stdout = std::io::stdout().lock();
+                let _ = writeln!(stdout, "{line}");
+                let _ = stdout.flush();
+            }
+            Self::Channel(lines) => {
+                let _ = lines.send(line);
+            }
+        }
+    }
+}
