@@ -151,3 +151,100 @@ fn without_agents_logged_in_the_caller_waits_until_an_agent_arrives() {
     let caller = caller.join().unwrap();
     assert!(caller.call_established());
 }
+
+use trunkgate_integration::relay::{Direction, Impairment, Relay, RelayConfig};
+
+fn blackhole(relay: &Relay, on: bool) {
+    let impairment = Impairment {
+        loss_pct: if on { 100.0 } else { 0.0 },
+        ..Impairment::default()
+    };
+    for dir in [Direction::Up, Direction::Down] {
+        relay.set_impairment(dir, impairment.clone()).unwrap();
+    }
+}
+
+fn agent_via(relay: &Relay, gw: &Gateway, id: &str, extra: &[&str]) -> Vec<String> {
+    let mut args = agent_args(gw, extra);
+    args[1] = relay.addr().to_string();
+    args[3] = id.to_string();
+    args
+}
+
+#[test]
+fn an_agent_whose_connection_dies_resumes_its_call_within_the_grace_period() {
+    let gw = gateway(TestConfig::default());
+    let relay = Relay::start(RelayConfig::new(gw.quic())).unwrap();
+    let agent = AgentProcess::start(
+        &agent_via(&relay, &gw, "demo", &["--duration-secs", "60"]),
+        DEMO_CREDENTIAL,
+    );
+    agent.expect(&["event=welcome"], Duration::from_secs(10));
+    let target = gw.sip_udp();
+    let caller = std::thread::spawn(move || {
+        Baresip::new("caller")
+            .dial(format!("sip:100@{target}"))
+            .duration(Duration::from_secs(22))
+            .run()
+    });
+    agent.expect(&["event=answered"], Duration::from_secs(10));
+    // The agent's network goes dark: after the idle timeout the gateway declares it lost and
+    // the caller hears music on hold.
+    blackhole(&relay, true);
+    gw.expect_line("agent connection lost", Duration::from_secs(15));
+    blackhole(&relay, false);
+    // The agent reconnects with its resume token and gets its call back.
+    agent.expect(&["event=resumed", "call=c"], Duration::from_secs(10));
+    let bridged = gw
+        .log_lines()
+        .iter()
+        .filter(|l| l.contains("bridged to agent"))
+        .count();
+    assert_eq!(bridged, 2, "bridged again after the resume");
+    let caller = caller.join().unwrap();
+    assert!(caller.call_established());
+    assert!(
+        !gw.log_lines()
+            .iter()
+            .any(|l| l.contains("did not come back")),
+        "a resumed call is never requeued"
+    );
+}
+
+#[test]
+fn an_agent_gone_past_the_grace_period_loses_the_caller_to_the_next_agent() {
+    let hash = trunkgate_integration::gateway::DEMO_CREDENTIAL_HASH;
+    let gw = gateway(TestConfig {
+        resume_grace_ms: 2_000,
+        extra: format!(
+            "[[agent]]\nid = \"backup\"\ncredential_hash = {hash:?}\nskills = [\"support\"]\n"
+        ),
+        ..TestConfig::default()
+    });
+    let relay = Relay::start(RelayConfig::new(gw.quic())).unwrap();
+    let first = AgentProcess::start(
+        &agent_via(&relay, &gw, "demo", &["--duration-secs", "60"]),
+        DEMO_CREDENTIAL,
+    );
+    first.expect(&["event=welcome"], Duration::from_secs(10));
+    let target = gw.sip_udp();
+    let caller = std::thread::spawn(move || {
+        Baresip::new("caller")
+            .dial(format!("sip:100@{target}"))
+            .duration(Duration::from_secs(22))
+            .run()
+    });
+    first.expect(&["event=answered"], Duration::from_secs(10));
+    // The backup logs in while the first agent talks.
+    let mut backup_args = agent_args(&gw, &["--duration-secs", "60"]);
+    backup_args[3] = "backup".into();
+    let backup = AgentProcess::start(&backup_args, DEMO_CREDENTIAL);
+    backup.expect(&["event=state", "state=available"], Duration::from_secs(10));
+    blackhole(&relay, true);
+    gw.expect_line("agent connection lost", Duration::from_secs(15));
+    gw.expect_line("did not come back", Duration::from_secs(5));
+    // Back at the head of the queue, the caller is offered to the backup within 2 s.
+    backup.expect(&["event=answered"], Duration::from_secs(2));
+    let caller = caller.join().unwrap();
+    assert!(caller.call_established());
+}

@@ -3,7 +3,7 @@
 mod config;
 mod log;
 
-pub use config::{config_for_tests, TestConfig, DEMO_CREDENTIAL};
+pub use config::{config_for_tests, TestConfig, DEMO_CREDENTIAL, DEMO_CREDENTIAL_HASH};
 
 use std::ffi::OsString;
 use std::net::SocketAddr;
