@@ -52,7 +52,7 @@ pub struct OpusConfig {
 impl Default for OpusConfig {
     fn default() -> Self {
         Self {
-            bitrate: 24_000,
+            bitrate: 40_000,
             complexity: 5,
             fec: true,
             expected_loss_pct: 5,

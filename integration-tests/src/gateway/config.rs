@@ -115,8 +115,8 @@ state_dir = "state"
 resume_grace_ms = {resume_grace_ms}
 
 [agents.opus]
-bitrate = 24000
-complexity = 1
+bitrate = 40000
+complexity = 5
 fec = true
 expected_loss_pct = 5
 
