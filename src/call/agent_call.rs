@@ -30,7 +30,6 @@ pub struct AgentCall {
     datagram: Vec<u8>,
     actions: VecDeque<CallAction>,
     rtp_timeout: Option<Duration>,
-    timed_out: bool,
 }
 
 impl AgentCall {
@@ -53,7 +52,6 @@ impl AgentCall {
             datagram: Vec::with_capacity(256),
             actions: VecDeque::new(),
             rtp_timeout,
-            timed_out: false,
         })
     }
 
@@ -79,11 +77,8 @@ impl AgentCall {
             tracing::debug!(digit = %d, "caller dtmf while talking to an agent");
         }
         self.leg.handle_timeout(now);
-        if let Some(limit) = self.rtp_timeout {
-            if !self.timed_out && self.leg.silent_for(now) >= limit {
-                self.timed_out = true;
-                self.actions.push_back(CallAction::RtpTimeout);
-            }
+        if self.leg.rtp_timed_out(now, self.rtp_timeout) {
+            self.actions.push_back(CallAction::RtpTimeout);
         }
         self.datagram.clear();
         match self

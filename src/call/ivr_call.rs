@@ -37,7 +37,6 @@ pub struct IvrCall {
     actions: VecDeque<CallAction>,
     digits_heard: String,
     rtp_timeout: Option<Duration>,
-    timed_out: bool,
 }
 
 impl IvrCall {
@@ -60,7 +59,6 @@ impl IvrCall {
             actions: VecDeque::new(),
             digits_heard: String::new(),
             rtp_timeout,
-            timed_out: false,
         };
         call.drive_ivr(now);
         Ok(call)
@@ -85,11 +83,8 @@ impl IvrCall {
         }
         self.leg.handle_timeout(now);
         self.drive_ivr(now);
-        if let Some(limit) = self.rtp_timeout {
-            if !self.timed_out && self.leg.silent_for(now) >= limit {
-                self.timed_out = true;
-                self.actions.push_back(CallAction::RtpTimeout);
-            }
+        if self.leg.rtp_timed_out(now, self.rtp_timeout) {
+            self.actions.push_back(CallAction::RtpTimeout);
         }
     }
 

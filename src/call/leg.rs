@@ -61,6 +61,8 @@ pub struct CarrierLeg {
     rx_ssrc: Option<u32>,
     /// When RTP last arrived, or when the carrier was last not expected to send (start, hold).
     last_heard: Instant,
+    /// The RTP timeout fires once per call, whichever phase the leg is in.
+    rtp_timed_out: bool,
     received: Vec<i16>,
     encoded: Vec<u8>,
     transmits: VecDeque<MediaTransmit>,
@@ -105,6 +107,7 @@ impl CarrierLeg {
             merger: DtmfMerger::new(),
             rx_ssrc: None,
             last_heard: now,
+            rtp_timed_out: false,
             received: vec![0; samples_per_frame],
             encoded: Vec::with_capacity(samples_per_frame),
             transmits: VecDeque::new(),
@@ -134,6 +137,16 @@ impl CarrierLeg {
         } else {
             Duration::ZERO
         }
+    }
+
+    /// True once, when the carrier has been silent for `limit` (while it should send).
+    pub fn rtp_timed_out(&mut self, now: Instant, limit: Option<Duration>) -> bool {
+        let due = limit.is_some_and(|l| self.silent_for(now) >= l);
+        if due && !self.rtp_timed_out {
+            self.rtp_timed_out = true;
+            return true;
+        }
+        false
     }
 
     /// A re-INVITE changed the media: direction (hold), address or codec.

@@ -20,7 +20,6 @@ pub struct WaitingCall {
     hang_up_after: bool,
     actions: VecDeque<CallAction>,
     rtp_timeout: Option<Duration>,
-    timed_out: bool,
 }
 
 impl WaitingCall {
@@ -41,7 +40,6 @@ impl WaitingCall {
             hang_up_after: false,
             actions: VecDeque::new(),
             rtp_timeout,
-            timed_out: false,
         }
     }
 
@@ -80,11 +78,8 @@ impl WaitingCall {
         self.leg.tick(now, &self.frame);
         while self.leg.poll_digit().is_some() {}
         self.leg.handle_timeout(now);
-        if let Some(limit) = self.rtp_timeout {
-            if !self.timed_out && self.leg.silent_for(now) >= limit {
-                self.timed_out = true;
-                self.actions.push_back(CallAction::RtpTimeout);
-            }
+        if self.leg.rtp_timed_out(now, self.rtp_timeout) {
+            self.actions.push_back(CallAction::RtpTimeout);
         }
     }
 
