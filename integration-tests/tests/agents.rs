@@ -37,29 +37,33 @@ fn heard(recording: &std::path::Path, reference: &str) -> f64 {
     best_match(&rec.samples, &reference.samples).map_or(0.0, |m| m.score)
 }
 
-#[test]
-fn a_caller_and_an_agent_hear_each_other() {
-    let gw = gateway(TestConfig::default());
-    let dir = tempfile::tempdir().unwrap();
-    let agent_rec = dir.path().join("agent-heard.wav");
-    let agent = AgentProcess::start(
-        &agent_args(
-            &gw,
-            &[
-                "--play",
-                prompt_path("main-menu").to_str().unwrap(),
-                "--record",
-                agent_rec.to_str().unwrap(),
-                "--calls",
-                "1",
-                "--duration-secs",
-                "30",
-            ],
-        ),
-        DEMO_CREDENTIAL,
-    );
+/// One call: a headless agent plays "press 1…" and records; a softphone caller says "enter
+/// digits…" and records. Returns the agent (after it finished its one call), the caller's run and
+/// the agent's recording.
+fn talk(
+    gw: &Gateway,
+    dir: &std::path::Path,
+    extra: &[&str],
+) -> (
+    AgentProcess,
+    trunkgate_integration::BaresipRun,
+    std::path::PathBuf,
+) {
+    let agent_rec = dir.join("agent-heard.wav");
+    let play = prompt_path("main-menu");
+    let mut args = vec![
+        "--play",
+        play.to_str().unwrap(),
+        "--record",
+        agent_rec.to_str().unwrap(),
+        "--calls",
+        "1",
+        "--duration-secs",
+        "30",
+    ];
+    args.extend_from_slice(extra);
+    let mut agent = AgentProcess::start(&agent_args(gw, &args), DEMO_CREDENTIAL);
     agent.expect(&["event=welcome"], Duration::from_secs(10));
-    // The caller speaks "enter digits…" and hears the agent's "press 1…".
     let caller = Baresip::new("caller")
         .dial(format!("sip:100@{}", gw.sip_udp()))
         .source_wav(prompt_path("enter-digits"))
@@ -67,9 +71,16 @@ fn a_caller_and_an_agent_hear_each_other() {
         .run();
     assert!(caller.call_established(), "{}", caller.log);
     agent.expect(&["event=answered"], Duration::from_secs(5));
-    let mut agent = agent;
     agent.expect(&["event=call_ended"], Duration::from_secs(10));
     agent.wait_exit(Duration::from_secs(10));
+    (agent, caller, agent_rec)
+}
+
+#[test]
+fn a_caller_and_an_agent_hear_each_other() {
+    let gw = gateway(TestConfig::default());
+    let dir = tempfile::tempdir().unwrap();
+    let (_agent, caller, agent_rec) = talk(&gw, dir.path(), &[]);
     let caller_heard = caller
         .only_recording()
         .received
@@ -86,36 +97,8 @@ fn a_caller_and_an_agent_hear_each_other() {
 fn the_agent_keeps_the_call_when_its_network_changes() {
     let gw = gateway(TestConfig::default());
     let dir = tempfile::tempdir().unwrap();
-    let agent_rec = dir.path().join("agent-heard.wav");
-    let agent = AgentProcess::start(
-        &agent_args(
-            &gw,
-            &[
-                "--play",
-                prompt_path("main-menu").to_str().unwrap(),
-                "--record",
-                agent_rec.to_str().unwrap(),
-                "--rebind-after-ms",
-                "1500",
-                "--calls",
-                "1",
-                "--duration-secs",
-                "30",
-            ],
-        ),
-        DEMO_CREDENTIAL,
-    );
-    agent.expect(&["event=welcome"], Duration::from_secs(10));
-    let caller = Baresip::new("caller")
-        .dial(format!("sip:100@{}", gw.sip_udp()))
-        .source_wav(prompt_path("enter-digits"))
-        .duration(Duration::from_secs(9))
-        .run();
-    assert!(caller.call_established(), "{}", caller.log);
-    let mut agent = agent;
-    agent.expect(&["event=rebound"], Duration::from_secs(5));
-    agent.expect(&["event=call_ended"], Duration::from_secs(10));
-    agent.wait_exit(Duration::from_secs(10));
+    let (agent, _caller, agent_rec) = talk(&gw, dir.path(), &["--rebind-after-ms", "1500"]);
+    agent.expect(&["event=rebound"], Duration::from_secs(1));
     // The caller's audio after the move (the prompt starts ~3 s in) still reaches the agent,
     // and the gateway never saw the agent leave.
     let to_agent = heard(&agent_rec, "enter-digits");
