@@ -13,7 +13,7 @@ use trunkgate::agent::{identity, link};
 use trunkgate::call::actor::{CallContext, Spawner};
 use trunkgate::call::ivr_call::load_prompts;
 use trunkgate::config::{self, Config};
-use trunkgate::sip::endpoint::{self, SipStatus};
+use trunkgate::sip::endpoint;
 use trunkgate::sip::transaction::TimerConfig;
 use trunkgate::sip::transport::Transports;
 use trunkgate::sip::ua::UserAgent;
@@ -130,14 +130,12 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
         config.trunks.clone(),
     );
     let ctx = Arc::new(CallContext::new(config, prompts, center_tx));
-    let (status_tx, _status_rx) = watch::channel(SipStatus::default());
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let sip = tokio::spawn(endpoint::run(
         ua,
         transports,
         inbound_rx,
         Spawner(ctx),
-        status_tx,
         shutdown_rx,
     ));
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;

@@ -154,12 +154,16 @@ fn agent_via(relay: &Relay, gw: &Gateway, id: &str, extra: &[&str]) -> Vec<Strin
     args
 }
 
-#[test]
-fn an_agent_whose_connection_dies_resumes_its_call_within_the_grace_period() {
-    let gw = gateway(TestConfig::default());
-    let relay = Relay::start(RelayConfig::new(gw.quic())).unwrap();
+/// Agent "demo" connected through `relay`, talking to a 22 s softphone call (run on a thread).
+fn call_through(
+    relay: &Relay,
+    gw: &Gateway,
+) -> (
+    AgentProcess,
+    std::thread::JoinHandle<trunkgate_integration::BaresipRun>,
+) {
     let agent = AgentProcess::start(
-        &agent_via(&relay, &gw, "demo", &["--duration-secs", "60"]),
+        &agent_via(relay, gw, "demo", &["--duration-secs", "60"]),
         DEMO_CREDENTIAL,
     );
     agent.expect(&["event=welcome"], Duration::from_secs(10));
@@ -171,6 +175,14 @@ fn an_agent_whose_connection_dies_resumes_its_call_within_the_grace_period() {
             .run()
     });
     agent.expect(&["event=answered"], Duration::from_secs(10));
+    (agent, caller)
+}
+
+#[test]
+fn an_agent_whose_connection_dies_resumes_its_call_within_the_grace_period() {
+    let gw = gateway(TestConfig::default());
+    let relay = Relay::start(RelayConfig::new(gw.quic())).unwrap();
+    let (agent, caller) = call_through(&relay, &gw);
     // The agent's network goes dark: after the idle timeout the gateway declares it lost and
     // the caller hears music on hold.
     blackhole(&relay, true);
@@ -205,19 +217,7 @@ fn an_agent_gone_past_the_grace_period_loses_the_caller_to_the_next_agent() {
         ..TestConfig::default()
     });
     let relay = Relay::start(RelayConfig::new(gw.quic())).unwrap();
-    let first = AgentProcess::start(
-        &agent_via(&relay, &gw, "demo", &["--duration-secs", "60"]),
-        DEMO_CREDENTIAL,
-    );
-    first.expect(&["event=welcome"], Duration::from_secs(10));
-    let target = gw.sip_udp();
-    let caller = std::thread::spawn(move || {
-        Baresip::new("caller")
-            .dial(format!("sip:100@{target}"))
-            .duration(Duration::from_secs(22))
-            .run()
-    });
-    first.expect(&["event=answered"], Duration::from_secs(10));
+    let (_first, caller) = call_through(&relay, &gw);
     // The backup logs in while the first agent talks.
     let mut backup_args = agent_args(&gw, &["--duration-secs", "60"]);
     backup_args[3] = "backup".into();

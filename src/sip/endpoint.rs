@@ -29,18 +29,11 @@ pub trait CallSpawner: Send + 'static {
     ) -> mpsc::UnboundedSender<CallEvent>;
 }
 
-/// Live state for ops: active calls, seen by the main task.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct SipStatus {
-    pub active_calls: usize,
-}
-
 pub async fn run(
     mut ua: UserAgent,
     transports: Transports,
     mut inbound: mpsc::Receiver<Inbound>,
     mut spawner: impl CallSpawner,
-    status: watch::Sender<SipStatus>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let (cmd_tx, mut commands) = mpsc::unbounded_channel::<SipCommand>();
@@ -94,12 +87,6 @@ pub async fn run(
                 }
             }
         }
-        status.send_if_modified(|s| {
-            let now = SipStatus {
-                active_calls: ua.active_calls(),
-            };
-            std::mem::replace(s, now) != now
-        });
     }
     // Stopping: every call got its BYE above. Keep the signalling going a little so BYEs are
     // retransmitted and answered, then stop even if a carrier never answers.
