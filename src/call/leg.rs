@@ -9,7 +9,9 @@ use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::media::dtmf::{DtmfMerger, InbandDetector, Rfc4733Receiver, TelephoneEvent};
+use crate::media::dtmf::{
+    DigitFrame, DigitSender, DtmfError, DtmfMerger, InbandDetector, Rfc4733Receiver, TelephoneEvent,
+};
 use crate::media::g711::G711Law;
 use crate::media::jitter::{JitterBuffer, JitterConfig, Playout};
 use crate::media::plc::G711Concealer;
@@ -67,6 +69,9 @@ pub struct CarrierLeg {
     encoded: Vec<u8>,
     transmits: VecDeque<MediaTransmit>,
     digits: VecDeque<char>,
+    /// Key presses toward the carrier, and the frame a tone press writes.
+    digits_out: DigitSender,
+    tone: Vec<i16>,
     stats: LegStats,
 }
 
@@ -112,6 +117,8 @@ impl CarrierLeg {
             encoded: Vec::with_capacity(samples_per_frame),
             transmits: VecDeque::new(),
             digits: VecDeque::new(),
+            digits_out: DigitSender::new(ptime),
+            tone: vec![0; samples_per_frame],
             stats: LegStats::default(),
             neg,
         }
@@ -319,15 +326,44 @@ impl CarrierLeg {
             return;
         };
         self.encoded.clear();
-        self.law.encode(
-            &pcm[..pcm.len().min(self.samples_per_frame)],
-            &mut self.encoded,
+        let telephone_event = self.neg.telephone_event_pt;
+        let frame = self.digits_out.next_frame(
+            telephone_event.is_some(),
+            self.sender.next_timestamp(),
+            &mut self.tone,
         );
-        self.encoded
-            .resize(self.samples_per_frame, self.law.silence_byte());
-        let header = self
-            .sender
-            .next_header(self.neg.payload_type, samples, self.talk_spurt_start);
+        let header = match (frame, telephone_event) {
+            (
+                DigitFrame::Event {
+                    event,
+                    timestamp,
+                    marker,
+                },
+                Some(pt),
+            ) => {
+                event.write(&mut self.encoded);
+                let header = self
+                    .sender
+                    .next_header_with_timestamp(pt, timestamp, marker);
+                self.sender.advance_timestamp(samples);
+                header
+            }
+            (frame, _) => {
+                let pcm = if frame == DigitFrame::Tone {
+                    &self.tone[..]
+                } else {
+                    pcm
+                };
+                self.law.encode(
+                    &pcm[..pcm.len().min(self.samples_per_frame)],
+                    &mut self.encoded,
+                );
+                self.encoded
+                    .resize(self.samples_per_frame, self.law.silence_byte());
+                self.sender
+                    .next_header(self.neg.payload_type, samples, self.talk_spurt_start)
+            }
+        };
         self.talk_spurt_start = false;
         let mut payload = Vec::with_capacity(rtp::FIXED_HEADER_LEN + self.encoded.len());
         rtp::write(&header, &self.encoded, &mut payload);
@@ -373,6 +409,12 @@ impl CarrierLeg {
         self.transmits.pop_front()
     }
 
+    /// Queues key presses toward the carrier: RFC 4733 events if it negotiated telephone-event,
+    /// tones in the audio otherwise.
+    pub fn send_digits(&mut self, digits: &str) -> Result<(), DtmfError> {
+        self.digits_out.queue(digits)
+    }
+
     pub fn poll_digit(&mut self) -> Option<char> {
         self.digits.pop_front()
     }
@@ -411,3 +453,6 @@ fn law_of(codec: Codec) -> G711Law {
 }
 
 use rand::SeedableRng as _;
+
+#[cfg(test)]
+mod tests;

@@ -5,6 +5,7 @@
 //!   many packets carry it, and a sender for presses going toward the carrier.
 //! - [`inband`]: a Goertzel detector for tones in decoded PCM.
 //! - [`merge`]: turns the two sources into one digit per press.
+//! - [`send`]: presses toward the carrier, as events or tones, one frame at a time.
 //!
 //! Digits are plain `char`s: `'0'..='9'`, `'*'`, `'#'`, `'A'..='D'`. Generating the tones is
 //! [`crate::media::tone`]'s job.
@@ -12,12 +13,14 @@
 pub mod inband;
 pub mod merge;
 pub mod rfc4733;
+pub mod send;
 
 pub use inband::InbandDetector;
 pub use merge::DtmfMerger;
 pub use rfc4733::{
     digit_to_event, event_to_digit, Rfc4733Packet, Rfc4733Receiver, Rfc4733Sender, TelephoneEvent,
 };
+pub use send::{DigitFrame, DigitSender};
 
 /// Errors from DTMF parsing and sending; each names the offending value.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -34,4 +37,6 @@ pub enum DtmfError {
     DurationTooShort { duration_units: u64 },
     #[error("packet interval of {ptime_units} timestamp units is invalid")]
     InvalidPtime { ptime_units: u64 },
+    #[error("{queued} digits are already waiting to be sent, at most {limit} may wait")]
+    QueueFull { queued: usize, limit: usize },
 }
