@@ -44,6 +44,8 @@ pub enum CallCommand {
     AgentHungUp,
     /// The agent pressed keys: send them to the caller's side.
     Dtmf { digits: String },
+    /// The agent put the caller on hold (music on hold, no audio either way) or took them off.
+    Hold { on: bool },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -87,6 +89,9 @@ struct CallEntry {
     flow: u64,
     /// The agent talking to this caller, and on which connection its media is routed.
     agent: Option<(String, Option<ConnId>)>,
+    held: bool,
+    /// The agent's latest report of the call's media as it received it.
+    agent_view: Option<proto::from_agent::Stats>,
 }
 
 pub struct Center {
@@ -214,12 +219,18 @@ impl Center {
                     call,
                     cmd: CallCommand::Reconnect { conn, flow },
                 });
+                if entry.held {
+                    self.out.push_back(Output::ToCall {
+                        call,
+                        cmd: CallCommand::Hold { on: true },
+                    });
+                }
                 Some(proto::from_gateway::ResumedCall {
                     id: call_id(call),
                     flow: FlowId(flow),
                     caller: entry.caller.clone(),
                     queue: entry.queue.clone(),
-                    held: false,
+                    held: entry.held,
                 })
             }
             None => None,
@@ -264,30 +275,38 @@ impl Center {
                 }
             }
             AgentMessage::Hangup(h) => {
-                let Some(call) = self.known_call(conn, &h.call) else {
-                    return;
-                };
-                if self.talking_to(call) != Some(&agent) {
-                    return self.error(
-                        conn,
-                        ErrorCode::InvalidState,
-                        "not talking on this call".into(),
-                        Some(h.call),
-                    );
+                if let Some(call) = self.talking_call(conn, &agent, &h.call) {
+                    self.end_call(now, call, EndReason::AgentHungUp);
+                    self.out.push_back(Output::ToCall {
+                        call,
+                        cmd: CallCommand::AgentHungUp,
+                    });
                 }
-                self.end_call(now, call, EndReason::AgentHungUp);
-                self.out.push_back(Output::ToCall {
-                    call,
-                    cmd: CallCommand::AgentHungUp,
-                });
             }
             AgentMessage::Dtmf(d) => {
-                if let Some(call) = self.known_call(conn, &d.call) {
-                    if self.talking_to(call) == Some(&agent) {
-                        self.out.push_back(Output::ToCall {
-                            call,
-                            cmd: CallCommand::Dtmf { digits: d.digits },
-                        });
+                if let Some(call) = self.talking_call(conn, &agent, &d.call) {
+                    self.out.push_back(Output::ToCall {
+                        call,
+                        cmd: CallCommand::Dtmf { digits: d.digits },
+                    });
+                }
+            }
+            AgentMessage::Hold(h) => {
+                if let Some(call) = self.talking_call(conn, &agent, &h.call) {
+                    self.hold(call, conn, h.on);
+                }
+            }
+            AgentMessage::Stats(stats) => {
+                if let Some(call) = self.talking_call(conn, &agent, &stats.call) {
+                    tracing::debug!(
+                        call,
+                        rtt_ms = stats.rtt_ms,
+                        loss_pct = stats.loss_pct,
+                        jitter_ms = stats.jitter_ms,
+                        "agent media report"
+                    );
+                    if let Some(entry) = self.calls.get_mut(&call) {
+                        entry.agent_view = Some(stats);
                     }
                 }
             }
@@ -297,10 +316,7 @@ impl Center {
                 "already logged in".into(),
                 None,
             ),
-            AgentMessage::Hold(_)
-            | AgentMessage::Stats(_)
-            | AgentMessage::Ping(_)
-            | AgentMessage::Error(_) => {}
+            AgentMessage::Ping(_) | AgentMessage::Error(_) => {}
         }
         self.drain_acd(now);
     }
@@ -390,6 +406,8 @@ impl Center {
                 caller: caller.to_string(),
                 flow,
                 agent: None,
+                held: false,
+                agent_view: None,
             },
         );
         if let Err(e) = self.acd.enqueue(now, AcdCall(call), queue) {
@@ -409,11 +427,57 @@ impl Center {
         }
     }
 
+    /// The caller pressed a key while talking to an agent: the agent hears of it.
+    pub fn caller_dtmf(&mut self, call: Call, digit: char) {
+        if let Some((_, Some(conn))) = self.calls.get(&call).and_then(|c| c.agent.clone()) {
+            self.send_to_agent(
+                conn,
+                GatewayMessage::Dtmf(proto::from_gateway::Dtmf {
+                    call: call_id(call),
+                    digit,
+                }),
+            );
+        }
+    }
+
+    /// Puts the caller on hold or takes them off, and confirms to the agent (also when nothing
+    /// changed, so a repeated request is answered like the first).
+    fn hold(&mut self, call: Call, conn: ConnId, on: bool) {
+        let Some(entry) = self.calls.get_mut(&call) else {
+            return;
+        };
+        if entry.held != on {
+            entry.held = on;
+            self.out.push_back(Output::ToCall {
+                call,
+                cmd: CallCommand::Hold { on },
+            });
+        }
+        self.send_to_agent(
+            conn,
+            GatewayMessage::Hold(proto::from_gateway::Hold {
+                call: call_id(call),
+                on,
+            }),
+        );
+    }
+
     fn end_call(&mut self, now: Instant, call: Call, reason: EndReason) {
         let Some(entry) = self.calls.remove(&call) else {
             return;
         };
         let _ = self.acd.call_ended(now, AcdCall(call));
+        if let Some(view) = &entry.agent_view {
+            tracing::info!(
+                call,
+                rtt_ms = view.rtt_ms,
+                loss_pct = view.loss_pct,
+                jitter_ms = view.jitter_ms,
+                packets_received = view.packets_received,
+                packets_lost = view.packets_lost,
+                "call quality as the agent heard it"
+            );
+        }
         if let Some((_, Some(conn))) = entry.agent {
             self.out.push_back(Output::Unroute {
                 conn,
@@ -520,6 +584,7 @@ impl Center {
                 AcdEvent::CallerRequeued { call, .. } => {
                     if let Some(entry) = self.calls.get_mut(&call.0) {
                         entry.agent = None;
+                        entry.held = false;
                     }
                     self.out.push_back(Output::ToCall {
                         call: call.0,
@@ -546,6 +611,21 @@ impl Center {
         self.calls
             .get(&call)
             .and_then(|c| c.agent.as_ref().map(|(a, _)| a))
+    }
+
+    /// The call a message names if `agent` is talking on it; otherwise the agent gets an error.
+    fn talking_call(&mut self, conn: ConnId, agent: &str, id: &CallId) -> Option<Call> {
+        let call = self.known_call(conn, id)?;
+        if self.talking_to(call).map(String::as_str) != Some(agent) {
+            self.error(
+                conn,
+                ErrorCode::InvalidState,
+                "not talking on this call".into(),
+                Some(id.clone()),
+            );
+            return None;
+        }
+        Some(call)
     }
 
     /// The call a message names, or an `unknown_call` error to the agent.

@@ -71,6 +71,11 @@ pub enum CenterInput {
     CallerGone {
         call: Call,
     },
+    /// The caller pressed a key while talking to an agent.
+    CallerDtmf {
+        call: Call,
+        digit: char,
+    },
 }
 
 /// How the center reaches one agent connection.
@@ -152,6 +157,7 @@ pub async fn run_center(mut center: Center, mut inputs: mpsc::UnboundedReceiver<
                 center.caller_gone(now, call);
                 calls.remove(&call);
             }
+            Some(CenterInput::CallerDtmf { call, digit }) => center.caller_dtmf(call, digit),
         }
         while let Some(out) = center.poll_output() {
             carry_out(out, &links, &mut calls);

@@ -18,7 +18,7 @@ use crate::call::agent_call::AgentCall;
 use crate::call::ivr_call::{CallAction, IvrCall, PromptLibrary};
 use crate::call::leg::CarrierLeg;
 use crate::call::ports::RtpPorts;
-use crate::call::waiting::WaitingCall;
+use crate::call::waiting::{MusicOnHold, WaitingCall};
 use crate::config::{CodecName, Config, TrunkConfig};
 use crate::ivr::IvrConfig;
 use crate::sip::endpoint::{CallSpawner, SipCommand};
@@ -375,6 +375,9 @@ async fn media(
                             // A full datagram buffer drops the oldest: late audio is worthless.
                             let _ = connection.send_datagram(Bytes::copy_from_slice(d));
                         }
+                        while let Some(digit) = bridge.poll_caller_digit() {
+                            let _ = ctx.center.send(CenterInput::CallerDtmf { call: sip.call, digit });
+                        }
                     }
                     Phase::Moving => {}
                 }
@@ -542,7 +545,21 @@ async fn on_center(
             phase
         }
         CenterToCall::Command(CallCommand::Dtmf { digits }) => {
-            tracing::info!(%digits, "agent dtmf (not yet sent to the carrier)");
+            let mut phase = phase;
+            if let Phase::Agent { bridge, .. } = &mut phase {
+                match bridge.send_digits(&digits) {
+                    Ok(()) => tracing::info!(%digits, "agent dtmf toward the carrier"),
+                    Err(e) => tracing::info!(%digits, error = %e, "agent dtmf not sent"),
+                }
+            }
+            phase
+        }
+        CenterToCall::Command(CallCommand::Hold { on }) => {
+            let mut phase = phase;
+            if let Phase::Agent { bridge, .. } = &mut phase {
+                tracing::info!(on, "agent hold");
+                bridge.set_hold(on.then(|| MusicOnHold::new(&ctx.prompts, &moh(ctx, queue))));
+            }
             phase
         }
         CenterToCall::Command(CallCommand::Overflow { action }) => {

@@ -6,6 +6,8 @@ use std::time::{Duration, Instant};
 
 use crate::call::ivr_call::CallAction;
 use crate::call::leg::{CarrierLeg, MediaTransmit};
+use crate::call::waiting::MusicOnHold;
+use crate::media::dtmf::DtmfError;
 use crate::media::opus::{OpusConfig, OpusEncoder, OpusError};
 use crate::media::opus_rx::{OpusReceiver, OpusRxStats};
 use crate::media::rtp::RtpSender;
@@ -30,6 +32,9 @@ pub struct AgentCall {
     datagram: Vec<u8>,
     actions: VecDeque<CallAction>,
     rtp_timeout: Option<Duration>,
+    caller_digits: VecDeque<char>,
+    /// Set while the agent holds the caller: the caller hears this, the agent nothing.
+    hold: Option<MusicOnHold>,
 }
 
 impl AgentCall {
@@ -52,6 +57,8 @@ impl AgentCall {
             datagram: Vec::with_capacity(256),
             actions: VecDeque::new(),
             rtp_timeout,
+            caller_digits: VecDeque::new(),
+            hold: None,
         })
     }
 
@@ -69,18 +76,33 @@ impl AgentCall {
     /// One 20 ms period: the agent's audio to the caller, the caller's audio to the agent.
     /// Returns the datagram to send to the agent, if any.
     pub fn tick(&mut self, now: Instant) -> Option<&[u8]> {
-        let from_agent = self.receiver.pull(now);
-        let heard = self.leg.tick(now, from_agent);
+        let heard = match &mut self.hold {
+            Some(music) => {
+                // The agent sends nothing while the call is held; what does arrive is dropped.
+                let _ = self.receiver.pull(now);
+                self.to_agent.resize(self.leg.samples_per_frame(), 0);
+                music.fill(&mut self.to_agent);
+                self.leg.tick(now, &self.to_agent)
+            }
+            None => {
+                let from_agent = self.receiver.pull(now);
+                self.leg.tick(now, from_agent)
+            }
+        };
         self.to_agent.clear();
         self.to_agent.extend_from_slice(heard);
         while let Some(d) = self.leg.poll_digit() {
-            tracing::debug!(digit = %d, "caller dtmf while talking to an agent");
+            self.caller_digits.push_back(d);
         }
         self.leg.handle_timeout(now);
         if self.leg.rtp_timed_out(now, self.rtp_timeout) {
             self.actions.push_back(CallAction::RtpTimeout);
         }
         self.datagram.clear();
+        if self.hold.is_some() {
+            self.sender.skip(self.to_agent.len());
+            return None;
+        }
         match self
             .sender
             .encode_datagram(&mut self.encoder, &self.to_agent, &mut self.datagram)
@@ -92,6 +114,25 @@ impl AgentCall {
                 None
             }
         }
+    }
+
+    /// Holds the caller with `music` (`Some`), or takes them off hold (`None`).
+    pub fn set_hold(&mut self, music: Option<MusicOnHold>) {
+        self.hold = music;
+    }
+
+    pub fn is_held(&self) -> bool {
+        self.hold.is_some()
+    }
+
+    /// The agent's key presses, toward the carrier.
+    pub fn send_digits(&mut self, digits: &str) -> Result<(), DtmfError> {
+        self.leg.send_digits(digits)
+    }
+
+    /// A key the caller pressed, for the agent.
+    pub fn poll_caller_digit(&mut self) -> Option<char> {
+        self.caller_digits.pop_front()
     }
 
     pub fn poll_action(&mut self) -> Option<CallAction> {
@@ -106,3 +147,6 @@ impl AgentCall {
         self.receiver.stats()
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -9,10 +9,38 @@ use crate::call::ivr_call::{CallAction, PromptLibrary};
 use crate::call::leg::{CarrierLeg, MediaTransmit};
 use crate::media::prompt::{Prompt, PromptPlayer};
 
+/// A music-on-hold WAV played in a loop, resuming where it stopped.
+#[derive(Debug, Clone, Default)]
+pub struct MusicOnHold {
+    music: Option<Prompt>,
+    position: usize,
+}
+
+impl MusicOnHold {
+    /// The prompt named `name`; silence if it is not loaded.
+    pub fn new(prompts: &PromptLibrary, name: &str) -> Self {
+        MusicOnHold {
+            music: prompts.get(name).cloned(),
+            position: 0,
+        }
+    }
+
+    pub fn fill(&mut self, frame: &mut [i16]) {
+        let samples = self.music.as_ref().map(|m| m.samples()).unwrap_or(&[]);
+        if samples.is_empty() {
+            frame.fill(0);
+            return;
+        }
+        for s in frame.iter_mut() {
+            *s = samples[self.position];
+            self.position = (self.position + 1) % samples.len();
+        }
+    }
+}
+
 pub struct WaitingCall {
     pub leg: CarrierLeg,
-    moh: Option<Prompt>,
-    moh_position: usize,
+    moh: MusicOnHold,
     announcements: PromptPlayer,
     prompts: Arc<PromptLibrary>,
     frame: Vec<i16>,
@@ -31,8 +59,7 @@ impl WaitingCall {
     ) -> Self {
         let samples = leg.samples_per_frame();
         WaitingCall {
-            moh: prompts.get(moh).cloned(),
-            moh_position: 0,
+            moh: MusicOnHold::new(&prompts, moh),
             announcements: PromptPlayer::new(samples),
             frame: vec![0; samples],
             leg,
@@ -60,7 +87,7 @@ impl WaitingCall {
     /// Stops the music, plays `prompt` (if any) and then asks to hang up.
     pub fn goodbye(&mut self, prompt: Option<&str>) {
         self.announcements.clear();
-        self.moh = None;
+        self.moh = MusicOnHold::default();
         if let Some(p) = prompt {
             self.announce(&[p.to_string()]);
         }
@@ -73,29 +100,13 @@ impl WaitingCall {
                 self.hang_up_after = false;
                 self.actions.push_back(CallAction::Hangup);
             }
-            self.next_moh_frame();
+            self.moh.fill(&mut self.frame);
         }
         self.leg.tick(now, &self.frame);
         while self.leg.poll_digit().is_some() {}
         self.leg.handle_timeout(now);
         if self.leg.rtp_timed_out(now, self.rtp_timeout) {
             self.actions.push_back(CallAction::RtpTimeout);
-        }
-    }
-
-    fn next_moh_frame(&mut self) {
-        let Some(moh) = &self.moh else {
-            self.frame.fill(0);
-            return;
-        };
-        let samples = moh.samples();
-        if samples.is_empty() {
-            self.frame.fill(0);
-            return;
-        }
-        for s in self.frame.iter_mut() {
-            *s = samples[self.moh_position];
-            self.moh_position = (self.moh_position + 1) % samples.len();
         }
     }
 

@@ -195,6 +195,12 @@ impl OpusRtpSender {
         Ok(Sent::Datagram)
     }
 
+    /// Lets `samples` (8 kHz) of media time pass unsent, as while the call is held: the
+    /// receiver sees the gap in the timestamps and a new talk-spurt after it.
+    pub fn skip(&mut self, samples: usize) {
+        self.rtp.skip_silence(rtp_ticks(samples));
+    }
+
     /// Appends a datagram for an already encoded Opus packet. The timestamp advances by the
     /// packet's own duration (one 20 ms frame if its TOC is unreadable).
     pub fn datagram(&mut self, opus_packet: &[u8], out: &mut Vec<u8>) {

@@ -362,3 +362,181 @@ fn a_ring_timeout_moves_on_and_sets_the_silent_agent_away() {
         "{msgs:?}"
     );
 }
+
+/// Alice (conn 1) talking to caller 7; returns the call id and Alice's resume token.
+fn talking(w: &mut World) -> (CallId, String) {
+    let token = w.ready(1, "alice");
+    w.center.enqueue(w.now, 7, "support", "caller").unwrap();
+    let offer = offer_of(&w.messages_for(1)).unwrap();
+    w.say(
+        1,
+        AgentMessage::Accept(Accept {
+            call: offer.call.clone(),
+        }),
+    );
+    w.outputs();
+    (offer.call, token)
+}
+
+#[test]
+fn digits_travel_both_ways_between_caller_and_agent() {
+    use crate::agent::protocol::from_agent::Dtmf;
+    let mut w = World::new();
+    let (call, _) = talking(&mut w);
+    w.center.caller_dtmf(7, '5');
+    assert_eq!(
+        w.messages_for(1),
+        vec![GatewayMessage::Dtmf(proto::from_gateway::Dtmf {
+            call: call.clone(),
+            digit: '5'
+        })]
+    );
+    w.say(
+        1,
+        AgentMessage::Dtmf(Dtmf {
+            call,
+            digits: "12#".into(),
+        }),
+    );
+    assert_eq!(
+        w.outputs(),
+        vec![Output::ToCall {
+            call: 7,
+            cmd: CallCommand::Dtmf {
+                digits: "12#".into()
+            }
+        }]
+    );
+}
+
+#[test]
+fn only_the_agent_on_the_call_may_send_it_digits_or_hold_it() {
+    use crate::agent::protocol::from_agent::{Dtmf, Hold};
+    let mut w = World::new();
+    let (call, _) = talking(&mut w);
+    w.ready(2, "bob");
+    w.say(
+        2,
+        AgentMessage::Dtmf(Dtmf {
+            call: call.clone(),
+            digits: "9".into(),
+        }),
+    );
+    w.say(2, AgentMessage::Hold(Hold { call, on: true }));
+    let out = w.outputs();
+    assert!(
+        !out.iter().any(|o| matches!(o, Output::ToCall { .. })),
+        "{out:?}"
+    );
+    let errors = out
+        .iter()
+        .filter(|o| {
+            matches!(o, Output::ToAgent { conn: 2, msg: GatewayMessage::Error(e) }
+                if e.code == ErrorCode::InvalidState)
+        })
+        .count();
+    assert_eq!(errors, 2);
+}
+
+#[test]
+fn hold_is_confirmed_and_survives_a_resume() {
+    use crate::agent::protocol::from_agent::Hold;
+    let mut w = World::new();
+    let (call, token) = talking(&mut w);
+    w.say(
+        1,
+        AgentMessage::Hold(Hold {
+            call: call.clone(),
+            on: true,
+        }),
+    );
+    let out = w.outputs();
+    assert!(out.contains(&Output::ToCall {
+        call: 7,
+        cmd: CallCommand::Hold { on: true }
+    }));
+    assert!(out.contains(&Output::ToAgent {
+        conn: 1,
+        msg: GatewayMessage::Hold(proto::from_gateway::Hold {
+            call: call.clone(),
+            on: true
+        })
+    }));
+    // Asking again changes nothing but is answered the same way.
+    w.say(
+        1,
+        AgentMessage::Hold(Hold {
+            call: call.clone(),
+            on: true,
+        }),
+    );
+    let out = w.outputs();
+    assert!(!out.iter().any(|o| matches!(o, Output::ToCall { .. })));
+    assert_eq!(out.len(), 1);
+
+    w.center.connection_lost(w.now, 1);
+    w.outputs();
+    let out = w.login(2, "alice", Some(&token));
+    let resumed = out.iter().find_map(|o| match o {
+        Output::ToAgent {
+            msg: GatewayMessage::Resumed(r),
+            ..
+        } => r.call.clone(),
+        _ => None,
+    });
+    assert!(resumed.unwrap().held, "the resumed call is still held");
+    let reconnect = out.iter().position(|o| {
+        matches!(
+            o,
+            Output::ToCall {
+                cmd: CallCommand::Reconnect { .. },
+                ..
+            }
+        )
+    });
+    let hold = out.iter().position(|o| {
+        *o == Output::ToCall {
+            call: 7,
+            cmd: CallCommand::Hold { on: true },
+        }
+    });
+    assert!(
+        reconnect.unwrap() < hold.unwrap(),
+        "held again after the reconnect"
+    );
+
+    w.say(2, AgentMessage::Hold(Hold { call, on: false }));
+    assert!(w.outputs().contains(&Output::ToCall {
+        call: 7,
+        cmd: CallCommand::Hold { on: false }
+    }));
+}
+
+#[test]
+fn stats_are_taken_from_the_agent_on_the_call_only() {
+    use crate::agent::protocol::from_agent::Stats;
+    let mut w = World::new();
+    let (call, _) = talking(&mut w);
+    let report = Stats {
+        call: call.clone(),
+        rtt_ms: 42,
+        loss_pct: 1.5,
+        jitter_ms: 3.0,
+        packets_received: 500,
+        packets_lost: 8,
+    };
+    w.say(1, AgentMessage::Stats(report.clone()));
+    assert!(w.outputs().is_empty(), "a stats report needs no answer");
+    assert_eq!(w.center.calls[&7].agent_view, Some(report.clone()));
+    w.say(
+        1,
+        AgentMessage::Stats(Stats {
+            call: CallId::new("c999"),
+            ..report
+        }),
+    );
+    assert!(matches!(
+        &w.messages_for(1)[..],
+        [GatewayMessage::Error(e)] if e.code == ErrorCode::UnknownCall
+    ));
+}

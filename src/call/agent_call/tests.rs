@@ -1,0 +1,127 @@
+//! The bridge in virtual time, with real RTP from a carrier: hold and the caller's keys.
+use std::net::SocketAddr;
+use std::time::SystemTime;
+
+use super::*;
+use crate::call::ivr_call::PromptLibrary;
+use crate::media::dtmf::TelephoneEvent;
+use crate::media::g711::G711Law;
+use crate::media::prompt::Prompt;
+use crate::media::rtp::{self, RtpHeader};
+use crate::sip::sdp::{Codec, Direction, Negotiated};
+
+const FRAME: Duration = Duration::from_millis(20);
+const MUSIC_LEVEL: i16 = 4000;
+
+fn bridge(now: Instant) -> AgentCall {
+    let neg = Negotiated {
+        remote_rtp: Some("127.0.0.1:6000".parse().unwrap()),
+        remote_rtcp: None,
+        codec: Codec::Pcmu,
+        payload_type: 0,
+        telephone_event_pt: Some(101),
+        ptime_ms: 20,
+        local_direction: Direction::SendRecv,
+    };
+    let leg = CarrierLeg::new(now, SystemTime::now(), neg, true, FRAME, FRAME * 10);
+    AgentCall::new(leg, 3, &OpusConfig::default(), (FRAME, FRAME * 10), None).unwrap()
+}
+
+fn music() -> MusicOnHold {
+    let mut lib = PromptLibrary::new();
+    lib.insert("moh".into(), Prompt::from_samples(vec![MUSIC_LEVEL; 800]));
+    MusicOnHold::new(&lib, "moh")
+}
+
+/// One frame of audio from the carrier.
+fn carrier_packet(seq: u16, payload: &[u8]) -> Vec<u8> {
+    let header = RtpHeader::new(0, seq, 8000 + u32::from(seq) * 160, 0x1234, false);
+    let mut out = Vec::new();
+    rtp::write(&header, payload, &mut out);
+    out
+}
+
+struct Run {
+    datagrams: usize,
+    /// Decoded audio the carrier was sent.
+    to_carrier: Vec<i16>,
+}
+
+fn run(call: &mut AgentCall, start: Instant, frames: u16, first_seq: u16) -> Run {
+    let from: SocketAddr = "127.0.0.1:6000".parse().unwrap();
+    let speech: Vec<i16> = (0..160).map(|i| ((i % 16) as i16 - 8) * 900).collect();
+    let mut encoded = Vec::new();
+    G711Law::Ulaw.encode(&speech, &mut encoded);
+    let mut result = Run {
+        datagrams: 0,
+        to_carrier: Vec::new(),
+    };
+    for i in 0..frames {
+        let now = start + FRAME * u32::from(i);
+        call.leg
+            .handle_rtp(now, from, &carrier_packet(first_seq + i, &encoded));
+        if call.tick(now).is_some() {
+            result.datagrams += 1;
+        }
+        while let Some(t) = call.poll_transmit() {
+            if t.rtcp {
+                continue;
+            }
+            let packet = rtp::parse(&t.payload).unwrap();
+            G711Law::Ulaw.decode(packet.payload, &mut result.to_carrier);
+        }
+    }
+    result
+}
+
+#[test]
+fn a_held_caller_hears_music_and_the_agent_gets_nothing_until_unhold() {
+    let start = Instant::now();
+    let mut call = bridge(start);
+    let talking = run(&mut call, start, 20, 1);
+    assert!(talking.datagrams >= 18, "the agent hears the caller");
+
+    call.set_hold(Some(music()));
+    let held = run(&mut call, start + FRAME * 20, 50, 21);
+    assert_eq!(held.datagrams, 0, "nothing goes to the agent while held");
+    let music_samples = held
+        .to_carrier
+        .iter()
+        .filter(|s| (i32::from(**s) - i32::from(MUSIC_LEVEL)).abs() < 200)
+        .count();
+    assert!(
+        music_samples > held.to_carrier.len() * 9 / 10,
+        "the caller hears the music: {music_samples} of {}",
+        held.to_carrier.len()
+    );
+
+    call.set_hold(None);
+    let back = run(&mut call, start + FRAME * 70, 20, 71);
+    assert!(back.datagrams >= 18, "the agent hears the caller again");
+}
+
+#[test]
+fn the_callers_keys_are_reported_once_each_for_the_agent() {
+    let start = Instant::now();
+    let mut call = bridge(start);
+    let from: SocketAddr = "127.0.0.1:6000".parse().unwrap();
+    for (i, end) in [false, false, true, true, true].into_iter().enumerate() {
+        let seq = i as u16 + 1;
+        let event = TelephoneEvent {
+            event: 4,
+            end,
+            volume: 10,
+            duration: 160 * (i as u16 + 1),
+        };
+        let mut payload = Vec::new();
+        event.write(&mut payload);
+        let header = RtpHeader::new(101, seq, 8000, 0x1234, i == 0);
+        let mut packet = Vec::new();
+        rtp::write(&header, &payload, &mut packet);
+        let now = start + FRAME * u32::from(seq);
+        call.leg.handle_rtp(now, from, &packet);
+        call.tick(now);
+    }
+    assert_eq!(call.poll_caller_digit(), Some('4'));
+    assert_eq!(call.poll_caller_digit(), None);
+}
