@@ -5,6 +5,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::gateway::Gateway;
 use crate::paths::trunkgate_bin;
 
 /// A running agent client; killed (SIGTERM, then SIGKILL) on drop.
@@ -16,6 +17,22 @@ pub struct AgentProcess {
 /// The client binary, built next to the daemon.
 pub fn agent_bin() -> PathBuf {
     trunkgate_bin().with_file_name("trunkgate-agent")
+}
+
+/// Arguments for the demo agent of the test config, pinned to `gw`'s certificate and answering
+/// every call, followed by `extra`.
+pub fn demo_args(gw: &Gateway, extra: &[&str]) -> Vec<String> {
+    let mut args = vec![
+        "--gateway".to_string(),
+        gw.quic().to_string(),
+        "--agent".into(),
+        "demo".into(),
+        "--pin".into(),
+        gw.fingerprint(),
+        "--auto-answer".into(),
+    ];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    args
 }
 
 impl AgentProcess {

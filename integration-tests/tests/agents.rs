@@ -2,7 +2,7 @@
 //! a real softphone: audio both ways, migration and resume.
 use std::time::Duration;
 
-use trunkgate_integration::agent::AgentProcess;
+use trunkgate_integration::agent::{demo_args, AgentProcess};
 use trunkgate_integration::audio::{self, best_match};
 use trunkgate_integration::{prompt_path, Baresip, Gateway, TestConfig, DEMO_CREDENTIAL};
 
@@ -14,20 +14,6 @@ fn gateway(config: TestConfig) -> Gateway {
         }
         .to_toml(),
     )
-}
-
-fn agent_args(gw: &Gateway, extra: &[&str]) -> Vec<String> {
-    let mut args = vec![
-        "--gateway".to_string(),
-        gw.quic().to_string(),
-        "--agent".into(),
-        "demo".into(),
-        "--pin".into(),
-        gw.fingerprint(),
-        "--auto-answer".into(),
-    ];
-    args.extend(extra.iter().map(|s| s.to_string()));
-    args
 }
 
 /// How well `reference` is found in `recording` (normalised correlation, 1.0 = identical).
@@ -62,7 +48,7 @@ fn talk(
         "30",
     ];
     args.extend_from_slice(extra);
-    let mut agent = AgentProcess::start(&agent_args(gw, &args), DEMO_CREDENTIAL);
+    let mut agent = AgentProcess::start(&demo_args(gw, &args), DEMO_CREDENTIAL);
     agent.expect(&["event=welcome"], Duration::from_secs(10));
     let caller = Baresip::new("caller")
         .dial(format!("sip:100@{}", gw.sip_udp()))
@@ -125,10 +111,7 @@ fn without_agents_logged_in_the_caller_waits_until_an_agent_arrives() {
             .run()
     });
     gw.expect_line("caller queued", Duration::from_secs(10));
-    let agent = AgentProcess::start(
-        &agent_args(&gw, &["--duration-secs", "20"]),
-        DEMO_CREDENTIAL,
-    );
+    let agent = AgentProcess::start(&demo_args(&gw, &["--duration-secs", "20"]), DEMO_CREDENTIAL);
     agent.expect(&["event=offer"], Duration::from_secs(10));
     agent.expect(&["event=answered"], Duration::from_secs(5));
     let caller = caller.join().unwrap();
@@ -148,7 +131,7 @@ fn blackhole(relay: &Relay, on: bool) {
 }
 
 fn agent_via(relay: &Relay, gw: &Gateway, id: &str, extra: &[&str]) -> Vec<String> {
-    let mut args = agent_args(gw, extra);
+    let mut args = demo_args(gw, extra);
     args[1] = relay.addr().to_string();
     args[3] = id.to_string();
     args
@@ -219,7 +202,7 @@ fn an_agent_gone_past_the_grace_period_loses_the_caller_to_the_next_agent() {
     let relay = Relay::start(RelayConfig::new(gw.quic())).unwrap();
     let (_first, caller) = call_through(&relay, &gw);
     // The backup logs in while the first agent talks.
-    let mut backup_args = agent_args(&gw, &["--duration-secs", "60"]);
+    let mut backup_args = demo_args(&gw, &["--duration-secs", "60"]);
     backup_args[3] = "backup".into();
     let backup = AgentProcess::start(&backup_args, DEMO_CREDENTIAL);
     backup.expect(&["event=state", "state=available"], Duration::from_secs(10));

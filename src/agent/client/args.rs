@@ -15,7 +15,9 @@ use rustls::pki_types::CertificateDer;
 
 use crate::agent::identity::{Fingerprint, ServerTrust};
 use crate::agent::protocol::{
-    from_agent::Login, limits::MAX_CREDENTIAL_BYTES, AgentId, AgentMessage, Credential, WireMessage,
+    from_agent::{Dtmf, Login},
+    limits::MAX_CREDENTIAL_BYTES,
+    AgentId, AgentMessage, CallId, Credential, WireMessage,
 };
 use crate::media::prompt::{Prompt, PromptError};
 
@@ -33,7 +35,7 @@ pub const MAX_SWARM: u32 = 10_000;
              and records their audio, and prints one line per event",
     after_help = "Without --auto-answer the agent is interactive: it prints events and reads \
                   commands from standard input, one per line: a (accept), r (reject), \
-                  h (hang up), d DIGITS (send DTMF), s available|away, q (quit).\n\n\
+                  h (hang up), d DIGITS (send DTMF), hold on|off, s available|away, q (quit).\n\n\
                   The credential is read from the environment variable named by \
                   --credential-env (default TRUNKGATE_AGENT_CREDENTIAL) or from the first line \
                   of --credential-file, never from the command line."
@@ -84,6 +86,19 @@ pub struct Args {
     /// Hang up this long after a call is answered.
     #[arg(long, value_name = "MS")]
     pub hangup_after_ms: Option<u64>,
+    /// Send these DTMF digits toward the caller's side on every answered call (after
+    /// --dtmf-after-ms).
+    #[arg(long, value_name = "DIGITS")]
+    pub send_dtmf: Option<String>,
+    /// How long after a call is answered --send-dtmf sends its digits [default: 1000].
+    #[arg(long, value_name = "MS", requires = "send_dtmf")]
+    pub dtmf_after_ms: Option<u64>,
+    /// Put the caller on hold this long after a call is answered.
+    #[arg(long, value_name = "MS")]
+    pub hold_after_ms: Option<u64>,
+    /// Take the caller off hold after this long on hold (default: held until the call ends).
+    #[arg(long, value_name = "MS", requires = "hold_after_ms")]
+    pub hold_for_ms: Option<u64>,
     /// Exit (0) after this many calls have ended.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub calls: Option<u32>,
@@ -125,6 +140,8 @@ pub enum ArgsError {
     /// The agent id or a skill breaks a protocol limit (the gateway would refuse the login).
     #[error("--agent/--skills: {0}")]
     Login(String),
+    #[error("--send-dtmf: {0}")]
+    SendDtmf(String),
     #[error("--record {}: the path has no file name", .path.display())]
     RecordPath { path: PathBuf },
 }
@@ -153,6 +170,10 @@ pub struct Behaviour {
     pub auto_answer: Option<Duration>,
     pub hangup_after: Option<Duration>,
     pub rebind_after: Option<Duration>,
+    /// Send these digits this long after answering.
+    pub send_dtmf: Option<(Duration, String)>,
+    /// Hold the caller this long after answering, and for how long (`None`: to the end).
+    pub hold: Option<(Duration, Option<Duration>)>,
     /// Exit after this many calls have ended.
     pub calls: Option<u32>,
 }
@@ -221,8 +242,27 @@ impl Args {
                 .then(|| Duration::from_millis(self.answer_after_ms.unwrap_or(0))),
             hangup_after: millis(self.hangup_after_ms),
             rebind_after: millis(self.rebind_after_ms),
+            send_dtmf: self.send_dtmf.map(|digits| {
+                let after = Duration::from_millis(self.dtmf_after_ms.unwrap_or(1000));
+                // Keys A-D may be typed in lower case; anything else is left for the check to name.
+                let keys = digits
+                    .chars()
+                    .map(|c| {
+                        if ('a'..='d').contains(&c) {
+                            c.to_ascii_uppercase()
+                        } else {
+                            c
+                        }
+                    })
+                    .collect();
+                (after, keys)
+            }),
+            hold: millis(self.hold_after_ms).map(|after| (after, millis(self.hold_for_ms))),
             calls: self.calls,
         };
+        if let Some((_, digits)) = &behaviour.send_dtmf {
+            check_digits(digits)?;
+        }
         Ok(Options {
             gateway: self.gateway,
             server_name: self.server_name,
@@ -329,6 +369,17 @@ pub fn numbered_path(path: &Path, index: u32) -> Result<PathBuf, ArgsError> {
         None => format!("{stem}-{index}"),
     };
     Ok(path.with_file_name(name))
+}
+
+/// `--send-dtmf` is checked by the protocol's own rules, as the gateway would check it.
+fn check_digits(digits: &str) -> Result<(), ArgsError> {
+    let message = AgentMessage::Dtmf(Dtmf {
+        call: CallId::new("c1"),
+        digits: digits.to_string(),
+    });
+    message
+        .validate()
+        .map_err(|e| ArgsError::SendDtmf(e.to_string()))
 }
 
 /// The gateway would refuse what breaks a protocol limit; the protocol's own checks say so now.

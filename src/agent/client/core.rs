@@ -22,7 +22,7 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use crate::agent::protocol::{
-    from_agent::{Accept, Dtmf, Hangup, Login, Reject, SetState},
+    from_agent::{Accept, Dtmf, Hangup, Hold, Login, Reject, SetState},
     from_gateway::{Answered, CallEnded, Offer, Resumed, Welcome},
     AgentId, AgentMessage, CallId, DecodeError, ErrorCode, ErrorReport, FlowId, GatewayMessage,
     MediaParams, RequestedState, ResumeToken, SessionId, WireMessage,
@@ -75,7 +75,25 @@ struct ActiveCall {
     call: CallId,
     hangup_at: Option<Instant>,
     rebind_at: Option<Instant>,
+    dtmf_at: Option<Instant>,
+    hold_at: Option<Instant>,
+    unhold_at: Option<Instant>,
     stats_at: Instant,
+}
+
+impl ActiveCall {
+    fn next_timer(&self) -> Instant {
+        [
+            self.hangup_at,
+            self.rebind_at,
+            self.dtmf_at,
+            self.hold_at,
+            self.unhold_at,
+        ]
+        .into_iter()
+        .flatten()
+        .fold(self.stats_at, Instant::min)
+    }
 }
 
 #[derive(Debug)]
@@ -320,14 +338,15 @@ impl AgentCore {
             },
             Command::Dtmf(digits) => match &self.call {
                 Some(call) => {
-                    let message = AgentMessage::Dtmf(Dtmf {
-                        call: call.call.clone(),
-                        digits,
-                    });
-                    match message.validate() {
-                        Ok(()) => self.send(message),
-                        Err(e) => self.command_error(&e.to_string()),
-                    }
+                    let call = call.call.clone();
+                    self.send_dtmf(call, digits);
+                }
+                None => self.command_error("no call is answered"),
+            },
+            Command::Hold(on) => match &self.call {
+                Some(call) => {
+                    let call = call.call.clone();
+                    self.send(AgentMessage::Hold(Hold { call, on }));
                 }
                 None => self.command_error("no call is answered"),
             },
@@ -357,13 +376,8 @@ impl AgentCore {
                     .as_ref()
                     .filter(|o| !o.accepted)
                     .and_then(|o| o.accept_at);
-                let call = self.call.as_ref().map(|c| {
-                    [c.hangup_at, c.rebind_at, Some(c.stats_at)]
-                        .into_iter()
-                        .flatten()
-                        .min()
-                });
-                [accept, call.flatten()].into_iter().flatten().min()
+                let call = self.call.as_ref().map(ActiveCall::next_timer);
+                [accept, call].into_iter().flatten().min()
             }
             Link::Connecting | Link::Finished => None,
         }
@@ -388,11 +402,11 @@ impl AgentCore {
                 };
                 let id = call.call.clone();
                 let hangup_due = call.hangup_at.is_some_and(|at| at <= now);
-                let rebind_due = call.rebind_at.is_some_and(|at| at <= now);
+                let rebind_due = take_due(&mut call.rebind_at, now);
+                let dtmf_due = take_due(&mut call.dtmf_at, now);
+                let hold_due = take_due(&mut call.hold_at, now);
+                let unhold_due = !hold_due && take_due(&mut call.unhold_at, now);
                 let stats_due = call.stats_at <= now;
-                if rebind_due {
-                    call.rebind_at = None;
-                }
                 if stats_due {
                     call.stats_at = now + STATS_INTERVAL;
                 }
@@ -402,6 +416,17 @@ impl AgentCore {
                 if stats_due {
                     self.actions
                         .push_back(Action::SendStats { call: id.clone() });
+                }
+                if dtmf_due {
+                    if let Some((_, digits)) = self.config.behaviour.send_dtmf.clone() {
+                        self.send_dtmf(id.clone(), digits);
+                    }
+                }
+                if hold_due || unhold_due {
+                    self.send(AgentMessage::Hold(Hold {
+                        call: id.clone(),
+                        on: hold_due,
+                    }));
                 }
                 if hangup_due {
                     self.hang_up(id);
@@ -561,6 +586,11 @@ impl AgentCore {
             call: call.clone(),
             hangup_at: behaviour.hangup_after.map(|after| now + after),
             rebind_at: behaviour.rebind_after.map(|after| now + after),
+            dtmf_at: behaviour.send_dtmf.as_ref().map(|(after, _)| now + *after),
+            hold_at: behaviour.hold.map(|(after, _)| now + after),
+            unhold_at: behaviour
+                .hold
+                .and_then(|(after, held)| held.map(|held| now + after + held)),
             stats_at: now + STATS_INTERVAL,
         });
         self.emit(Event::Answered {
@@ -596,6 +626,23 @@ impl AgentCore {
         let call = offer.call.clone();
         self.send(AgentMessage::Accept(Accept { call: call.clone() }));
         self.emit(Event::Accept { call: call.0 });
+    }
+
+    fn send_dtmf(&mut self, call: CallId, digits: String) {
+        let message = AgentMessage::Dtmf(Dtmf {
+            call: call.clone(),
+            digits: digits.clone(),
+        });
+        match message.validate() {
+            Ok(()) => {
+                self.send(message);
+                self.emit(Event::SendDtmf {
+                    call: call.0,
+                    digits,
+                });
+            }
+            Err(e) => self.command_error(&e.to_string()),
+        }
     }
 
     fn hang_up(&mut self, call: CallId) {
@@ -644,4 +691,13 @@ impl AgentCore {
     fn emit(&mut self, event: Event) {
         self.actions.push_back(Action::Emit(event));
     }
+}
+
+/// Whether a one-shot timer is due; a due timer is cleared so it fires once.
+fn take_due(timer: &mut Option<Instant>, now: Instant) -> bool {
+    let due = timer.is_some_and(|at| at <= now);
+    if due {
+        *timer = None;
+    }
+    due
 }

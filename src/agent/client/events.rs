@@ -107,9 +107,15 @@ pub enum Event {
     Resumed {
         call: Option<(String, u64)>,
     },
+    /// The caller pressed a key.
     Dtmf {
         call: String,
         digit: char,
+    },
+    /// The agent sent keys toward the caller's side.
+    SendDtmf {
+        call: String,
+        digits: String,
     },
     Hold {
         call: String,
@@ -190,6 +196,7 @@ impl Event {
             Self::CallEnded { .. } => "call_ended",
             Self::Resumed { .. } => "resumed",
             Self::Dtmf { .. } => "dtmf",
+            Self::SendDtmf { .. } => "send_dtmf",
             Self::Hold { .. } => "hold",
             Self::Pong { .. } => "pong",
             Self::GatewayError { .. } => "error",
@@ -282,6 +289,7 @@ impl Event {
             }
             Self::Resumed { call: None } => vec![("call", s("none"))],
             Self::Dtmf { call, digit } => vec![("call", s(call)), ("digit", digit.to_string())],
+            Self::SendDtmf { call, digits } => vec![("call", s(call)), ("digits", s(digits))],
             Self::Hold { call, on } => vec![("call", s(call)), ("on", on.to_string())],
             Self::Pong { nonce } => vec![("nonce", nonce.to_string())],
             Self::GatewayError {

@@ -206,6 +206,9 @@ impl CallMedia {
         self.next_outgoing_frame();
         self.datagram.clear();
         if self.held {
+            // Media time passes unsent, so the gateway's jitter buffer sees the gap for what it
+            // is when audio resumes rather than late packets.
+            self.sender.skip(FRAME_SAMPLES);
             return Ok(self.output(false));
         }
         let sent =

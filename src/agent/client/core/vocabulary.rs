@@ -106,6 +106,7 @@ pub enum Command {
     Reject,
     Hangup,
     Dtmf(String),
+    Hold(bool),
     SetState(RequestedState),
     Quit,
 }
@@ -127,11 +128,13 @@ impl Command {
             ("h", None) => Command::Hangup,
             ("q", None) => Command::Quit,
             ("d", Some(digits)) => Command::Dtmf(digits.to_ascii_uppercase()),
+            ("hold", Some("on")) => Command::Hold(true),
+            ("hold", Some("off")) => Command::Hold(false),
             ("s", Some("available")) => Command::SetState(RequestedState::Available),
             ("s", Some("away")) => Command::SetState(RequestedState::Away),
             _ => {
                 return Err(format!(
-                    "{line:?}: commands are a, r, h, d DIGITS, s available|away, q"
+                    "{line:?}: commands are a, r, h, d DIGITS, hold on|off, s available|away, q"
                 ))
             }
         };

@@ -298,3 +298,38 @@ fn a_played_file_is_converted_to_8_khz_mono() {
         .unwrap_err();
     assert!(error.to_string().contains("/nonexistent.wav"), "{error}");
 }
+
+#[test]
+fn dtmf_and_hold_flags_become_timers_and_bad_digits_are_refused() {
+    let options = parse(&[
+        "--pin",
+        PIN,
+        "--send-dtmf",
+        "12#a",
+        "--hold-after-ms",
+        "2000",
+        "--hold-for-ms",
+        "1500",
+    ])
+    .unwrap()
+    .resolve(env_with_credential)
+    .unwrap();
+    assert_eq!(
+        options.behaviour.send_dtmf,
+        Some((Duration::from_millis(1000), "12#A".into()))
+    );
+    assert_eq!(
+        options.behaviour.hold,
+        Some((
+            Duration::from_millis(2000),
+            Some(Duration::from_millis(1500))
+        ))
+    );
+    let err = parse(&["--pin", PIN, "--send-dtmf", "12x"])
+        .unwrap()
+        .resolve(env_with_credential)
+        .unwrap_err();
+    assert!(matches!(err, ArgsError::SendDtmf(_)), "{err}");
+    assert!(err.to_string().contains("'x'"), "{err}");
+    assert!(parse(&["--pin", PIN, "--hold-for-ms", "100"]).is_err());
+}

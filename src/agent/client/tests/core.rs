@@ -677,4 +677,63 @@ fn commands_parse_from_typed_lines() {
     assert!(Command::parse("s busy").is_err());
     assert!(Command::parse("d").is_err());
     assert!(Command::parse("a now").is_err());
+    assert_eq!(Command::parse("hold on"), Ok(Some(Command::Hold(true))));
+    assert_eq!(Command::parse("hold off"), Ok(Some(Command::Hold(false))));
+    assert!(Command::parse("hold").is_err());
+}
+
+#[test]
+fn dtmf_and_hold_timers_run_from_the_answer_and_fire_once() {
+    use crate::agent::protocol::from_agent::{Dtmf, Hold as HoldRequest};
+    let (mut core, t0) = logged_in(Behaviour {
+        send_dtmf: Some((Duration::from_millis(300), "12#".into())),
+        hold: Some((
+            Duration::from_millis(1_000),
+            Some(Duration::from_millis(500)),
+        )),
+        ..auto(0)
+    });
+    talking(&mut core, t0);
+    let call = CallId::new("c7");
+    assert_eq!(core.poll_timeout(), Some(t0 + Duration::from_millis(300)));
+    core.handle_timeout(t0 + Duration::from_millis(300));
+    assert_eq!(
+        sent(&drain(&mut core)),
+        vec![AgentMessage::Dtmf(Dtmf {
+            call: call.clone(),
+            digits: "12#".into()
+        })]
+    );
+    core.handle_timeout(t0 + Duration::from_millis(1_000));
+    assert_eq!(
+        sent(&drain(&mut core)),
+        vec![AgentMessage::Hold(HoldRequest {
+            call: call.clone(),
+            on: true
+        })]
+    );
+    core.handle_timeout(t0 + Duration::from_millis(1_500));
+    assert_eq!(
+        sent(&drain(&mut core)),
+        vec![AgentMessage::Hold(HoldRequest { call, on: false })]
+    );
+    assert_eq!(core.poll_timeout(), Some(t0 + STATS_INTERVAL));
+}
+
+#[test]
+fn typed_hold_and_digits_need_an_answered_call() {
+    let (mut core, t0) = logged_in(auto(0));
+    core.handle_command(Command::Hold(true));
+    core.handle_command(Command::Dtmf("5".into()));
+    let errors = drain(&mut core)
+        .into_iter()
+        .filter(|a| matches!(a, Action::Emit(Event::CommandError { .. })))
+        .count();
+    assert_eq!(errors, 2);
+    talking(&mut core, t0);
+    core.handle_command(Command::Dtmf("5X".into()));
+    assert!(
+        sent(&drain(&mut core)).is_empty(),
+        "an invalid digit is refused before it is sent"
+    );
 }
