@@ -11,7 +11,7 @@ mod tone;
 mod wav;
 
 pub use correlate::{best_match, find_in_order, Match, OrderError, MIN_OVERLAP};
-pub use tone::{detect_dtmf, goertzel_power, tone_energy_ratio};
+pub use tone::{detect_dtmf, goertzel_power, longest_tone_gap, tone_energy_ratio};
 pub use wav::{read_wav, write_wav_i16, AudioError};
 
 use std::ops::Range;
@@ -109,10 +109,17 @@ pub fn active_spans(
     spans
 }
 
+/// `len` samples of a sine at `freq` Hz with peak `amplitude` (1.0 = full scale).
+pub fn sine(len: usize, rate: u32, freq: f64, amplitude: f32) -> Vec<f32> {
+    (0..len)
+        .map(|i| {
+            (std::f64::consts::TAU * freq * i as f64 / f64::from(rate)).sin() as f32 * amplitude
+        })
+        .collect()
+}
+
 #[cfg(test)]
 pub(crate) mod test_signals {
-    use std::f64::consts::TAU;
-
     /// Deterministic white noise in -amplitude..amplitude (xorshift; no rand dependency).
     pub(crate) fn noise(len: usize, amplitude: f32, seed: u64) -> Vec<f32> {
         let mut state = seed.max(1);
@@ -127,11 +134,7 @@ pub(crate) mod test_signals {
             .collect()
     }
 
-    pub(crate) fn sine(len: usize, rate: u32, freq: f64, amplitude: f32) -> Vec<f32> {
-        (0..len)
-            .map(|i| (TAU * freq * i as f64 / f64::from(rate)).sin() as f32 * amplitude)
-            .collect()
-    }
+    pub(crate) use super::sine;
 }
 
 #[cfg(test)]

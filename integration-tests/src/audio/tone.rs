@@ -108,3 +108,49 @@ mod tests {
         assert_eq!(detect_dtmf(&samples, 8000), Some('5'));
     }
 }
+
+/// The longest stretch, between the first and the last 10 ms frame that carries a clear tone at
+/// `freq`, in which the tone is missing (silence, noise, other sounds): how long a listener
+/// lost a steady tone. `None` if the tone is never heard.
+pub fn longest_tone_gap(samples: &[f32], rate: u32, freq: f64) -> Option<std::time::Duration> {
+    let frame = (rate as usize / 100).max(1);
+    let present: Vec<bool> = samples
+        .chunks_exact(frame)
+        .map(|chunk| {
+            super::dbfs(super::rms(chunk)) > -40.0 && tone_energy_ratio(chunk, rate, freq) > 0.5
+        })
+        .collect();
+    let first = present.iter().position(|&p| p)?;
+    let last = present.iter().rposition(|&p| p)?;
+    let mut longest = 0usize;
+    let mut run = 0usize;
+    for &p in &present[first..=last] {
+        run = if p { 0 } else { run + 1 };
+        longest = longest.max(run);
+    }
+    Some(std::time::Duration::from_secs_f64(
+        (longest * frame) as f64 / f64::from(rate),
+    ))
+}
+
+#[cfg(test)]
+mod gap_tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn a_gap_in_a_tone_is_measured_to_the_frame() {
+        let mut tone = crate::audio::sine(8000, 8000, 1000.0, 0.3);
+        // 230 ms of silence in the middle, plus silence before and after that does not count.
+        tone[4000..5840].fill(0.0);
+        let mut padded = vec![0.0; 800];
+        padded.extend_from_slice(&tone);
+        padded.extend(vec![0.0; 800]);
+        let gap = longest_tone_gap(&padded, 8000, 1000.0).unwrap();
+        assert!(
+            (Duration::from_millis(220)..=Duration::from_millis(240)).contains(&gap),
+            "{gap:?}"
+        );
+        assert_eq!(longest_tone_gap(&[0.0; 8000], 8000, 1000.0), None);
+    }
+}

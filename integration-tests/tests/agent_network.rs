@@ -1,0 +1,217 @@
+//! An agent's network misbehaving mid-call: it changes (QUIC migration), dies and comes back
+//! within the grace period (resume), or dies for good (the caller goes to the next agent).
+//!
+//! Both sides send a steady tone, so every missing 10 ms shows in the other side's recording;
+//! the gaps are printed for the closing notes, and the assertions hold what an agent would call
+//! "the call carried on".
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use trunkgate_integration::agent::{demo_args, AgentProcess};
+use trunkgate_integration::audio::{self, longest_tone_gap, Audio, TELEPHONY_RATE};
+use trunkgate_integration::relay::{Direction, Impairment, Relay, RelayConfig};
+use trunkgate_integration::{Baresip, BaresipRun, Gateway, TestConfig, DEMO_CREDENTIAL};
+
+/// The agent's tone and the caller's differ, so one side's audio cannot pass for the other's.
+const AGENT_HZ: f64 = 1000.0;
+const CALLER_HZ: f64 = 600.0;
+
+fn gateway(config: TestConfig) -> Gateway {
+    Gateway::start(
+        &TestConfig {
+            route: "queue:support".into(),
+            ..config
+        }
+        .to_toml(),
+    )
+}
+
+fn tone_file(dir: &Path, name: &str, freq: f64) -> PathBuf {
+    let path = dir.join(name);
+    let count = 40 * TELEPHONY_RATE as usize;
+    let tone = Audio {
+        rate: TELEPHONY_RATE,
+        samples: audio::sine(count, TELEPHONY_RATE, freq, 0.3),
+    };
+    audio::write_wav_i16(&path, &tone).unwrap();
+    path
+}
+
+fn gap(recording: &Audio, freq: f64) -> Duration {
+    longest_tone_gap(&recording.samples, recording.rate, freq).expect("the tone was never heard")
+}
+
+fn count_lines(gw: &Gateway, needle: &str) -> usize {
+    gw.log_lines().iter().filter(|l| l.contains(needle)).count()
+}
+
+#[test]
+fn a_network_change_mid_call_is_not_heard() {
+    let gw = gateway(TestConfig::default());
+    let dir = tempfile::tempdir().unwrap();
+    let agent_tone = tone_file(dir.path(), "agent.wav", AGENT_HZ);
+    let caller_tone = tone_file(dir.path(), "caller.wav", CALLER_HZ);
+    let agent_rec = dir.path().join("agent-heard.wav");
+    let agent = AgentProcess::start(
+        &demo_args(
+            &gw,
+            &[
+                "--play",
+                agent_tone.to_str().unwrap(),
+                "--record",
+                agent_rec.to_str().unwrap(),
+                "--rebind-after-ms",
+                "3000",
+                "--hangup-after-ms",
+                "6000",
+                "--calls",
+                "1",
+                "--duration-secs",
+                "30",
+            ],
+        ),
+        DEMO_CREDENTIAL,
+    );
+    agent.expect(&["event=welcome"], Duration::from_secs(10));
+    let caller = Baresip::new("caller")
+        .dial(format!("sip:100@{}", gw.sip_udp()))
+        .source_wav(&caller_tone)
+        .duration(Duration::from_secs(10))
+        .run();
+    assert!(caller.call_established(), "{}", caller.log);
+    agent.expect(&["event=rebound"], Duration::from_secs(10));
+    agent.expect(&["event=call_ended"], Duration::from_secs(10));
+    let to_caller = gap(&caller.received_audio(), AGENT_HZ);
+    let to_agent = gap(&audio::read_wav(&agent_rec).unwrap(), CALLER_HZ);
+    println!(
+        "migration: longest gap agent→caller {} ms, caller→agent {} ms",
+        to_caller.as_millis(),
+        to_agent.as_millis()
+    );
+    // A lost packet or two is concealed; a dropout a listener would notice is not allowed.
+    assert!(
+        to_caller <= Duration::from_millis(60),
+        "agent→caller {to_caller:?}"
+    );
+    assert!(
+        to_agent <= Duration::from_millis(60),
+        "caller→agent {to_agent:?}"
+    );
+    assert_eq!(
+        count_lines(&gw, "agent connection lost"),
+        0,
+        "migration is not a reconnect"
+    );
+}
+
+fn blackhole(relay: &Relay, on: bool) {
+    let impairment = Impairment {
+        loss_pct: if on { 100.0 } else { 0.0 },
+        ..Impairment::default()
+    };
+    for dir in [Direction::Up, Direction::Down] {
+        relay.set_impairment(dir, impairment.clone()).unwrap();
+    }
+}
+
+/// Agent `id` connected through `relay` and playing its tone, answering a 28 s softphone call
+/// that sends the caller's tone (run on a thread).
+fn call_through(
+    relay: &Relay,
+    gw: &Gateway,
+    dir: &Path,
+) -> (AgentProcess, std::thread::JoinHandle<BaresipRun>) {
+    let agent_tone = tone_file(dir, "agent.wav", AGENT_HZ);
+    let caller_tone = tone_file(dir, "caller.wav", CALLER_HZ);
+    let mut args = demo_args(
+        gw,
+        &[
+            "--play",
+            agent_tone.to_str().unwrap(),
+            "--duration-secs",
+            "60",
+        ],
+    );
+    args[1] = relay.addr().to_string();
+    let agent = AgentProcess::start(&args, DEMO_CREDENTIAL);
+    agent.expect(&["event=welcome"], Duration::from_secs(10));
+    let target = gw.sip_udp();
+    let caller = std::thread::spawn(move || {
+        Baresip::new("caller")
+            .dial(format!("sip:100@{target}"))
+            .source_wav(&caller_tone)
+            .duration(Duration::from_secs(28))
+            .run()
+    });
+    agent.expect(&["event=answered"], Duration::from_secs(10));
+    gw.expect_line("bridged to agent", Duration::from_secs(5));
+    (agent, caller)
+}
+
+#[test]
+fn an_agent_whose_connection_dies_resumes_its_call_within_the_grace_period() {
+    let gw = gateway(TestConfig::default());
+    let relay = Relay::start(RelayConfig::new(gw.quic())).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (agent, caller) = call_through(&relay, &gw, dir.path());
+    // Two seconds of talk, then the agent's network goes dark until the gateway gives up on
+    // the connection (its idle timeout) and plays the caller music on hold; then it comes back.
+    let _ = agent.wait_for(&["never printed"], Duration::from_secs(2));
+    let dark = Instant::now();
+    blackhole(&relay, true);
+    gw.expect_line("agent connection lost", Duration::from_secs(15));
+    blackhole(&relay, false);
+    let outage = dark.elapsed();
+    // The agent reconnects with its resume token and gets its call back.
+    agent.expect(&["event=resumed", "call=c"], Duration::from_secs(15));
+    let resumed_after = dark.elapsed() - outage;
+    assert_eq!(count_lines(&gw, "bridged to agent"), 2, "bridged again");
+    let caller = caller.join().unwrap();
+    assert!(caller.call_established());
+    assert_eq!(
+        count_lines(&gw, "did not come back"),
+        0,
+        "a resumed call is never requeued"
+    );
+    let unheard = gap(&caller.received_audio(), AGENT_HZ);
+    println!(
+        "resume: network dark {} ms; agent not heard for {} ms; session resumed {} ms and audio \
+         back ≤ {} ms after the network came back",
+        outage.as_millis(),
+        unheard.as_millis(),
+        resumed_after.as_millis(),
+        unheard.saturating_sub(outage).as_millis()
+    );
+    assert!(
+        unheard < outage + Duration::from_secs(2),
+        "the agent was heard again only {:?} after the network came back",
+        unheard.saturating_sub(outage)
+    );
+}
+
+#[test]
+fn an_agent_gone_past_the_grace_period_loses_the_caller_to_the_next_agent() {
+    let hash = trunkgate_integration::gateway::DEMO_CREDENTIAL_HASH;
+    let gw = gateway(TestConfig {
+        resume_grace_ms: 2_000,
+        extra: format!(
+            "[[agent]]\nid = \"backup\"\ncredential_hash = {hash:?}\nskills = [\"support\"]\n"
+        ),
+        ..TestConfig::default()
+    });
+    let relay = Relay::start(RelayConfig::new(gw.quic())).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (_first, caller) = call_through(&relay, &gw, dir.path());
+    // The backup logs in while the first agent talks.
+    let mut backup_args = demo_args(&gw, &["--duration-secs", "60"]);
+    backup_args[3] = "backup".into();
+    let backup = AgentProcess::start(&backup_args, DEMO_CREDENTIAL);
+    backup.expect(&["event=state", "state=available"], Duration::from_secs(10));
+    blackhole(&relay, true);
+    gw.expect_line("agent connection lost", Duration::from_secs(15));
+    gw.expect_line("did not come back", Duration::from_secs(5));
+    // Back at the head of the queue, the caller is offered to the backup within 2 s.
+    backup.expect(&["event=answered"], Duration::from_secs(2));
+    let caller = caller.join().unwrap();
+    assert!(caller.call_established());
+}
