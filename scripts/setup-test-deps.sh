@@ -3,7 +3,7 @@
 #   - build: a C toolchain, pkg-config, libopus-dev (system libopus for the `opus` crate) and
 #     cmake (for crates that build a bundled libopus instead);
 #   - tests: SIPp (sip-tester), baresip, espeak-ng + sox (prompt generation and audio checks),
-#     cargo-nextest.
+#     cargo-nextest, and ITU-T P.862 PESQ (PyPI `pesq`, in a venv at target/pesq-venv).
 # Idempotent: when everything is already present it touches nothing and finishes in well under a
 # second. Run as root, or as a user with sudo.
 #
@@ -22,6 +22,8 @@ APT_PACKAGES=(
   cmake           # builds a bundled libopus when a crate asks for one
   build-essential # cc, make, libc headers
   ca-certificates # cargo talks to crates.io over TLS
+  python3-venv    # a venv for the PESQ scorer (pip package `pesq`)
+  python3-dev     # Python headers: `pesq` builds its C extension on install
 )
 
 check_only=false
@@ -103,6 +105,22 @@ else
   log "cargo-nextest: missing; installing with cargo install --locked"
   cargo install --locked cargo-nextest
   log "cargo-nextest: installed"
+fi
+
+# PESQ scores what callers and agents hear. Debian has no package for it, so it comes from PyPI
+# into a venv of its own (pip never touches the system Python); versions pinned for repeatable
+# scores. TRUNKGATE_PESQ_PYTHON (read by the test harness) can name another interpreter instead.
+pesq_venv="$(cd "$(dirname "$0")/.." && pwd)/target/pesq-venv"
+if "${pesq_venv}/bin/python" -c 'import numpy, pesq' >/dev/null 2>&1; then
+  log "pesq: present (${pesq_venv})"
+elif $check_only; then
+  log "pesq: missing (${pesq_venv})"
+  status=1
+else
+  log "pesq: installing into ${pesq_venv}"
+  python3 -m venv "${pesq_venv}"
+  "${pesq_venv}/bin/pip" install --quiet --disable-pip-version-check 'numpy>=1.24,<3' 'pesq==0.0.4'
+  log "pesq: installed"
 fi
 
 if [[ ${status} -eq 0 ]]; then

@@ -100,9 +100,10 @@ fn without_agents_logged_in_the_caller_waits_until_an_agent_arrives() {
 
 use trunkgate_integration::relay::{Direction, Impairment, Relay, RelayConfig};
 
-/// The caller speaks; the agent echoes; the caller hears itself. Returns the correlation of what
-/// came back with what was said, keeping both files under TRUNKGATE_KEEP_AUDIO for PESQ.
-fn echo_path(impair: Option<Impairment>) -> f64 {
+/// The caller speaks; the agent echoes; the caller hears itself: caller → G.711 → gateway →
+/// Opus → agent → Opus → gateway → G.711 → caller. Scores what came back against what was said
+/// (the files are kept under $TRUNKGATE_KEEP_AUDIO).
+fn echo_path(impair: Option<Impairment>) -> Quality {
     let gw = gateway(TestConfig::default());
     let relay = Relay::start(RelayConfig::new(gw.quic())).unwrap();
     let tag = if impair.is_some() {
@@ -128,21 +129,32 @@ fn echo_path(impair: Option<Impairment>) -> f64 {
     let back = audio::read_wav(&caller.only_recording().received.clone().unwrap()).unwrap();
     let said = audio::prompt("main-menu");
     let m = best_match(&back.samples, &said.samples).expect("the echo came back");
-    let score = segment_score(&back.samples, &said.samples);
+    let start = m.offset.max(0) as usize;
+    let end = (start + said.samples.len()).min(back.samples.len());
+    let aligned = audio::Audio {
+        rate: back.rate,
+        samples: back.samples[start..end].to_vec(),
+    };
     if let Ok(dir) = std::env::var("TRUNKGATE_KEEP_AUDIO") {
         let dir = std::path::Path::new(&dir);
         std::fs::create_dir_all(dir).unwrap();
-        let start = m.offset.max(0) as usize;
-        let end = (start + said.samples.len()).min(back.samples.len());
-        let aligned = audio::Audio {
-            rate: back.rate,
-            samples: back.samples[start..end].to_vec(),
-        };
-
         audio::write_wav_i16(&dir.join(format!("echo-{tag}.wav")), &aligned).unwrap();
         audio::write_wav_i16(&dir.join("echo-reference.wav"), &said).unwrap();
     }
-    score
+    let quality = Quality {
+        correlation: segment_score(&back.samples, &said.samples),
+        pesq: audio::pesq_nb(&said, &aligned).unwrap(),
+    };
+    println!(
+        "echo path ({tag}): PESQ-NB {:.2}, segment correlation {:.3}",
+        quality.pesq, quality.correlation
+    );
+    quality
+}
+
+struct Quality {
+    correlation: f64,
+    pesq: f64,
 }
 
 /// Mean correlation of the reference's half-second pieces, each found on its own in the
@@ -160,21 +172,36 @@ fn segment_score(recording: &[f32], reference: &[f32]) -> f64 {
 
 #[test]
 fn the_full_echo_path_returns_the_callers_speech_intact() {
-    let score = echo_path(None);
-    assert!(score > 0.85, "echo correlation {score:.3} on a clean path");
+    let q = echo_path(None);
+    assert!(
+        q.correlation > 0.85,
+        "echo correlation {:.3} on a clean path",
+        q.correlation
+    );
+    // Two G.711 and two Opus passes in tandem: measured 3.50-3.57 on this machine. Each
+    // direction alone (G.711 + Opus once) scores ~3.9, a G.711 round trip alone 3.91.
+    assert!(q.pesq >= CLEAN_ECHO_MIN_PESQ, "echo PESQ-NB {:.2}", q.pesq);
 }
+
+/// The bar for the clean echo path, a little under what it measures so that one unlucky run of
+/// a real-time test on a loaded machine does not fail the build.
+const CLEAN_ECHO_MIN_PESQ: f64 = 3.4;
 
 #[test]
 fn the_echo_path_degrades_gracefully_with_loss_and_jitter() {
     // 3 % loss and ±30 ms jitter on the agent's link, both ways.
-    let score = echo_path(Some(Impairment {
+    let q = echo_path(Some(Impairment {
         delay: Duration::from_millis(20),
         jitter: Duration::from_millis(30),
         loss_pct: 3.0,
         ..Impairment::default()
     }));
     assert!(
-        score > 0.7,
-        "echo correlation {score:.3} with 3 % loss and 30 ms jitter"
+        q.correlation > 0.7,
+        "echo correlation {:.3} with 3 % loss and 30 ms jitter",
+        q.correlation
     );
+    // Measured 2.2-3.5 over runs (which packets the loss hits varies with the handshake and
+    // keep-alives): the bar catches a collapse, the notes carry the spread.
+    assert!(q.pesq >= 1.8, "impaired echo PESQ-NB {:.2}", q.pesq);
 }
