@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# Load: N carrier calls with speech, each answered by a headless agent that echoes it back, all
+# on loopback. Reports the gateway's CPU per concurrent bridged call (release build).
+#
+#   integration-tests/load/agents.sh [CALLS]        # default 50
+#
+# The gateway runs config.example.toml with the trunk routed straight to queue "support", SIP on
+# 127.0.0.1:5090, agents on 127.0.0.1:4499 and CALLS agents load-1 … load-CALLS (the demo
+# credential). `trunkgate-agent --swarm CALLS --echo` answers; SIPp sends 28 s of PCMA speech per
+# call (scenarios/uac_queue_speech.xml). CPU is Δ(utime+stime) of the gateway process from
+# /proc/PID/stat over a 15 s window that starts once every call is bridged.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+calls="${1:-50}"
+window=15
+work="$(mktemp -d)"
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "${pid}" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "${work}"
+}
+trap cleanup EXIT
+
+cd "${root}"
+cargo build --release --locked --bin trunkgate --bin trunkgate-agent >&2
+gateway="${root}/target/release/trunkgate"
+agent="${root}/target/release/trunkgate-agent"
+
+config="${work}/load.toml"
+sed -e 's|^udp = .*|udp = ["127.0.0.1:5090"]|' \
+    -e 's|^tcp = .*|tcp = ["127.0.0.1:5090"]|' \
+    -e 's|^route = "ivr:main"|route = "queue:support"|' \
+    -e "s|^dir = \"prompts\"|dir = \"${root}/prompts\"|" \
+    -e 's|^listen = "0.0.0.0:4433"|listen = "127.0.0.1:4499"|' \
+    -e "s|^state_dir = \"state\"|state_dir = \"${work}/state\"|" \
+    -e 's|^wrap_up_ms = .*|wrap_up_ms = 0|' \
+    config.example.toml >"${config}"
+hash="$(sed -n 's/^credential_hash = //p' config.example.toml | head -n 1)"
+for i in $(seq 1 "${calls}"); do
+  printf '\n[[agent]]\nid = "load-%s"\ncredential_hash = %s\nskills = ["support"]\n' "${i}" "${hash}" >>"${config}"
+done
+"${gateway}" check-config "${config}" >&2
+
+"${gateway}" run --config "${config}" 2>"${work}/gateway.log" &
+gw_pid=$!
+pids+=("${gw_pid}")
+wait_for() { # FILE PATTERN COUNT SECONDS
+  local deadline=$((SECONDS + $4))
+  until [[ "$(grep -c -- "$2" "$1" 2>/dev/null || true)" -ge "$3" ]]; do
+    if ((SECONDS >= deadline)); then
+      echo "timed out waiting for ${3}× '$2' in $1" >&2
+      tail -n 20 "$1" >&2
+      exit 1
+    fi
+    sleep 0.2
+  done
+}
+wait_for "${work}/gateway.log" "listening" 1 20
+fingerprint="$(grep -o 'fingerprint=[0-9A-F:]*' "${work}/gateway.log" | head -n 1 | cut -d= -f2)"
+
+TRUNKGATE_AGENT_CREDENTIAL=demo-secret "${agent}" --gateway 127.0.0.1:4499 --agent load \
+  --pin "${fingerprint}" --swarm "${calls}" --auto-answer --echo --duration-secs 120 \
+  >"${work}/agents.log" 2>&1 &
+agent_pid=$!
+pids+=("${agent_pid}")
+wait_for "${work}/agents.log" "state=available" "${calls}" 30
+
+(cd integration-tests/scenarios && sipp -sf uac_queue_speech.xml -i 127.0.0.1 -p 5099 \
+  -m "${calls}" -r 10 -l "$((calls + 10))" -timeout 100s -nostdin 127.0.0.1:5090 \
+  >"${work}/sipp.log" 2>&1) &
+sipp_pid=$!
+pids+=("${sipp_pid}")
+wait_for "${work}/gateway.log" "bridged to agent" "${calls}" 60
+
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+hz="$(getconf CLK_TCK)"
+gw_before="$(cpu_ticks "${gw_pid}")"
+agent_before="$(cpu_ticks "${agent_pid}")"
+sleep "${window}"
+gw_after="$(cpu_ticks "${gw_pid}")"
+agent_after="$(cpu_ticks "${agent_pid}")"
+active="$(grep -c "bridged to agent" "${work}/gateway.log")"
+ended="$(grep -c "call ended" "${work}/gateway.log" || true)"
+
+wait "${sipp_pid}" && sipp_status=0 || sipp_status=$?
+awk -v calls="${calls}" -v active="${active}" -v ended="${ended}" -v window="${window}" \
+  -v hz="${hz}" -v gw="$((gw_after - gw_before))" -v ag="$((agent_after - agent_before))" \
+  -v sipp="${sipp_status}" 'BEGIN {
+    gw_pct = 100 * gw / hz / window
+    printf "calls=%d bridged=%d ended_in_window=%d window_s=%d\n", calls, active, ended, window
+    printf "gateway_cpu_pct_of_one_core=%.1f per_call_pct=%.2f\n", gw_pct, gw_pct / calls
+    printf "agent_swarm_cpu_pct_of_one_core=%.1f\n", 100 * ag / hz / window
+    printf "sipp_exit=%d\n", sipp
+  }'
