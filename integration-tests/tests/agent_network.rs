@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use trunkgate_integration::agent::{demo_args, AgentProcess};
-use trunkgate_integration::audio::{self, longest_tone_gap, Audio, TELEPHONY_RATE};
+use trunkgate_integration::audio::{self, best_match, longest_tone_gap, Audio, TELEPHONY_RATE};
 use trunkgate_integration::relay::{Direction, Impairment, Relay, RelayConfig};
 use trunkgate_integration::{Baresip, BaresipRun, Gateway, TestConfig, DEMO_CREDENTIAL};
 
@@ -173,7 +173,15 @@ fn an_agent_whose_connection_dies_resumes_its_call_within_the_grace_period() {
         0,
         "a resumed call is never requeued"
     );
-    let unheard = gap(&caller.received_audio(), AGENT_HZ);
+    let heard = caller.received_audio();
+    let unheard = gap(&heard, AGENT_HZ);
+    // No dead air: a second after the agent's audio stopped, the caller hears music on hold
+    // (long before the connection's idle timeout declares the agent lost).
+    let moh = audio::prompt("moh");
+    let music = moh.between(Duration::ZERO, Duration::from_secs(3)).to_vec();
+    let music = best_match(&heard.samples, &music).map_or(0.0, |m| m.score);
+    assert!(music > 0.8, "music on hold during the outage {music:.3}");
+    gw.expect_line("agent audio stopped", Duration::from_secs(1));
     println!(
         "resume: network dark {} ms; agent not heard for {} ms; session resumed {} ms and audio \
          back ≤ {} ms after the network came back",

@@ -33,17 +33,29 @@ pub struct AgentCall {
     actions: VecDeque<CallAction>,
     rtp_timeout: Option<Duration>,
     caller_digits: VecDeque<char>,
-    /// Set while the agent holds the caller: the caller hears this, the agent nothing.
-    hold: Option<MusicOnHold>,
+    /// What the caller hears while held, or while the agent's audio has stopped.
+    music: MusicOnHold,
+    /// The agent holds the caller: the caller hears music, the agent nothing.
+    held: bool,
+    last_agent_media: Instant,
+    /// No audio from the agent for [`AGENT_STALL`] (its network died, and the connection's idle
+    /// timeout has not yet said so): the caller hears music rather than dead air.
+    stalled: bool,
 }
+
+/// An agent sends a packet every 20 ms, and at least every 400 ms with Opus DTX; a second
+/// without one means its audio is not getting through.
+pub const AGENT_STALL: Duration = Duration::from_secs(1);
 
 impl AgentCall {
     pub fn new(
+        now: Instant,
         leg: CarrierLeg,
         flow: u64,
         opus: &OpusConfig,
         jitter: (Duration, Duration),
         rtp_timeout: Option<Duration>,
+        music: MusicOnHold,
     ) -> Result<Self, BridgeError> {
         let flow_id = FlowId::new(flow).ok_or(BridgeError::Flow(flow))?;
         let rtp = RtpSender::with_random_start(rand::random(), &mut rand::thread_rng());
@@ -58,7 +70,10 @@ impl AgentCall {
             actions: VecDeque::new(),
             rtp_timeout,
             caller_digits: VecDeque::new(),
-            hold: None,
+            music,
+            held: false,
+            last_agent_media: now,
+            stalled: false,
         })
     }
 
@@ -68,26 +83,33 @@ impl AgentCall {
 
     /// An RTP packet from the agent (the datagram's flow id already stripped).
     pub fn handle_agent_media(&mut self, now: Instant, rtp: &[u8]) {
-        if let Err(e) = self.receiver.push(now, rtp) {
-            tracing::debug!(error = %e, "agent media packet dropped");
+        match self.receiver.push(now, rtp) {
+            Ok(_) => self.last_agent_media = now,
+            Err(e) => tracing::debug!(error = %e, "agent media packet dropped"),
         }
     }
 
     /// One 20 ms period: the agent's audio to the caller, the caller's audio to the agent.
     /// Returns the datagram to send to the agent, if any.
     pub fn tick(&mut self, now: Instant) -> Option<&[u8]> {
-        let heard = match &mut self.hold {
-            Some(music) => {
-                // The agent sends nothing while the call is held; what does arrive is dropped.
-                let _ = self.receiver.pull(now);
-                self.to_agent.resize(self.leg.samples_per_frame(), 0);
-                music.fill(&mut self.to_agent);
-                self.leg.tick(now, &self.to_agent)
+        let stalled =
+            !self.held && now.saturating_duration_since(self.last_agent_media) >= AGENT_STALL;
+        if stalled != self.stalled {
+            self.stalled = stalled;
+            match stalled {
+                true => tracing::info!("agent audio stopped: music on hold until it returns"),
+                false => tracing::info!("agent audio back"),
             }
-            None => {
-                let from_agent = self.receiver.pull(now);
-                self.leg.tick(now, from_agent)
-            }
+        }
+        let heard = if self.held || stalled {
+            // What the agent still sends while held is dropped.
+            let _ = self.receiver.pull(now);
+            self.to_agent.resize(self.leg.samples_per_frame(), 0);
+            self.music.fill(&mut self.to_agent);
+            self.leg.tick(now, &self.to_agent)
+        } else {
+            let from_agent = self.receiver.pull(now);
+            self.leg.tick(now, from_agent)
         };
         self.to_agent.clear();
         self.to_agent.extend_from_slice(heard);
@@ -99,7 +121,7 @@ impl AgentCall {
             self.actions.push_back(CallAction::RtpTimeout);
         }
         self.datagram.clear();
-        if self.hold.is_some() {
+        if self.held {
             self.sender.skip(self.to_agent.len());
             return None;
         }
@@ -116,13 +138,15 @@ impl AgentCall {
         }
     }
 
-    /// Holds the caller with `music` (`Some`), or takes them off hold (`None`).
-    pub fn set_hold(&mut self, music: Option<MusicOnHold>) {
-        self.hold = music;
+    /// Puts the caller on hold (music, nothing to the agent) or takes them off it.
+    pub fn set_hold(&mut self, now: Instant, on: bool) {
+        self.held = on;
+        // The agent starts sending again now; until its first packet that is no stall.
+        self.last_agent_media = now;
     }
 
     pub fn is_held(&self) -> bool {
-        self.hold.is_some()
+        self.held
     }
 
     /// The agent's key presses, toward the carrier.

@@ -194,10 +194,16 @@ pub(super) async fn on_center(
             connection,
             flow,
             agent,
-        } => bridge(ctx, phase, connection, flow, &agent, sip),
-        CenterToCall::Reconnected { connection, flow } => {
-            bridge(ctx, phase, connection, flow, "(resumed)", sip)
-        }
+        } => bridge(ctx, phase, connection, flow, &agent, moh(ctx, queue), sip),
+        CenterToCall::Reconnected { connection, flow } => bridge(
+            ctx,
+            phase,
+            connection,
+            flow,
+            "(resumed)",
+            moh(ctx, queue),
+            sip,
+        ),
         CenterToCall::Command(CallCommand::AgentLost) => {
             tracing::info!("agent connection lost: music on hold while it may resume");
             to_waiting(ctx, phase, queue)
@@ -234,7 +240,7 @@ pub(super) async fn on_center(
             let mut phase = phase;
             if let Phase::Agent { bridge, .. } = &mut phase {
                 tracing::info!(on, "agent hold");
-                bridge.set_hold(on.then(|| MusicOnHold::new(&ctx.prompts, &moh(ctx, queue))));
+                bridge.set_hold(Instant::now(), on);
             }
             phase
         }
@@ -255,6 +261,7 @@ pub(super) fn bridge(
     connection: quinn::Connection,
     flow: u64,
     agent: &str,
+    music: String,
     sip: &Sip,
 ) -> Phase {
     let Some(leg) = phase.into_leg() else {
@@ -263,11 +270,13 @@ pub(super) fn bridge(
     tracing::info!(%agent, flow, remote = %connection.remote_address(), "bridged to agent");
     let m = &ctx.config.media;
     match AgentCall::new(
+        Instant::now(),
         leg,
         flow,
         &ctx.config.agents.opus,
         (m.jitter_min(), m.jitter_max()),
         m.rtp_timeout(),
+        MusicOnHold::new(&ctx.prompts, &music),
     ) {
         Ok(bridge) => Phase::Agent {
             bridge: Box::new(bridge),

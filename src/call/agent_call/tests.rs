@@ -7,7 +7,8 @@ use crate::call::ivr_call::PromptLibrary;
 use crate::media::dtmf::TelephoneEvent;
 use crate::media::g711::G711Law;
 use crate::media::prompt::Prompt;
-use crate::media::rtp::{self, RtpHeader};
+use crate::media::rtp::{self, RtpHeader, RtpSender};
+use crate::media::rtp_quic::{self as roq, FlowId, OpusRtpSender};
 use crate::sip::sdp::{Codec, Direction, Negotiated};
 
 const FRAME: Duration = Duration::from_millis(20);
@@ -24,7 +25,16 @@ fn bridge(now: Instant) -> AgentCall {
         local_direction: Direction::SendRecv,
     };
     let leg = CarrierLeg::new(now, SystemTime::now(), neg, true, FRAME, FRAME * 10);
-    AgentCall::new(leg, 3, &OpusConfig::default(), (FRAME, FRAME * 10), None).unwrap()
+    AgentCall::new(
+        now,
+        leg,
+        3,
+        &OpusConfig::default(),
+        (FRAME, FRAME * 10),
+        None,
+        music(),
+    )
+    .unwrap()
 }
 
 fn music() -> MusicOnHold {
@@ -47,7 +57,19 @@ struct Run {
     to_carrier: Vec<i16>,
 }
 
+/// `frames` frames of carrier speech; the agent answers each with a frame of its own if
+/// `agent` is given (its encoder and RTP numbering).
 fn run(call: &mut AgentCall, start: Instant, frames: u16, first_seq: u16) -> Run {
+    run_with_agent(call, start, frames, first_seq, None)
+}
+
+fn run_with_agent(
+    call: &mut AgentCall,
+    start: Instant,
+    frames: u16,
+    first_seq: u16,
+    mut agent: Option<&mut Agent>,
+) -> Run {
     let from: SocketAddr = "127.0.0.1:6000".parse().unwrap();
     let speech: Vec<i16> = (0..160).map(|i| ((i % 16) as i16 - 8) * 900).collect();
     let mut encoded = Vec::new();
@@ -60,6 +82,9 @@ fn run(call: &mut AgentCall, start: Instant, frames: u16, first_seq: u16) -> Run
         let now = start + FRAME * u32::from(i);
         call.leg
             .handle_rtp(now, from, &carrier_packet(first_seq + i, &encoded));
+        if let Some(agent) = agent.as_deref_mut() {
+            call.handle_agent_media(now, &agent.packet());
+        }
         if call.tick(now).is_some() {
             result.datagrams += 1;
         }
@@ -81,7 +106,7 @@ fn a_held_caller_hears_music_and_the_agent_gets_nothing_until_unhold() {
     let talking = run(&mut call, start, 20, 1);
     assert!(talking.datagrams >= 18, "the agent hears the caller");
 
-    call.set_hold(Some(music()));
+    call.set_hold(start + FRAME * 20, true);
     let held = run(&mut call, start + FRAME * 20, 50, 21);
     assert_eq!(held.datagrams, 0, "nothing goes to the agent while held");
     let music_samples = held
@@ -95,7 +120,7 @@ fn a_held_caller_hears_music_and_the_agent_gets_nothing_until_unhold() {
         held.to_carrier.len()
     );
 
-    call.set_hold(None);
+    call.set_hold(start + FRAME * 70, false);
     let back = run(&mut call, start + FRAME * 70, 20, 71);
     assert!(back.datagrams >= 18, "the agent hears the caller again");
 }
@@ -124,4 +149,66 @@ fn the_callers_keys_are_reported_once_each_for_the_agent() {
     }
     assert_eq!(call.poll_caller_digit(), Some('4'));
     assert_eq!(call.poll_caller_digit(), None);
+}
+
+/// The agent's side of the flow: a steady 440 Hz tone, Opus-encoded, one packet per call.
+struct Agent {
+    encoder: OpusEncoder,
+    sender: OpusRtpSender,
+    phase: f32,
+}
+
+impl Agent {
+    fn new() -> Self {
+        Agent {
+            encoder: OpusEncoder::new(&OpusConfig::default()).unwrap(),
+            sender: OpusRtpSender::new(FlowId::new(3).unwrap(), RtpSender::new(9, 1, 0)),
+            phase: 0.0,
+        }
+    }
+
+    fn packet(&mut self) -> Vec<u8> {
+        let pcm: Vec<i16> = (0..160)
+            .map(|_| {
+                self.phase += std::f32::consts::TAU * 440.0 / 8000.0;
+                (self.phase.sin() * 6000.0) as i16
+            })
+            .collect();
+        let mut datagram = Vec::new();
+        self.sender
+            .encode_datagram(&mut self.encoder, &pcm, &mut datagram)
+            .unwrap();
+        roq::parse(&datagram).unwrap().1.to_vec()
+    }
+}
+
+fn music_share(pcm: &[i16]) -> f64 {
+    let music = pcm
+        .iter()
+        .filter(|s| (i32::from(**s) - i32::from(MUSIC_LEVEL)).abs() < 200)
+        .count();
+    music as f64 / pcm.len().max(1) as f64
+}
+
+#[test]
+fn when_the_agents_audio_stops_the_caller_hears_music_until_it_returns() {
+    let start = Instant::now();
+    let mut call = bridge(start);
+    let mut agent = Agent::new();
+    let talking = run_with_agent(&mut call, start, 50, 1, Some(&mut agent));
+    assert!(
+        music_share(&talking.to_carrier) < 0.05,
+        "the agent is heard"
+    );
+    // The agent's network dies: a second of whatever is left, then music.
+    let silent = run(&mut call, start + FRAME * 50, 100, 51);
+    let (first_second, after) = silent.to_carrier.split_at(8000);
+    assert!(music_share(first_second) < 0.1, "no music before the stall");
+    assert!(music_share(after) > 0.9, "music after a second of nothing");
+    // Its audio comes back: the caller hears the agent again at once.
+    let back = run_with_agent(&mut call, start + FRAME * 150, 50, 151, Some(&mut agent));
+    assert!(
+        music_share(&back.to_carrier[1600..]) < 0.05,
+        "the agent again"
+    );
 }
