@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Installs everything trunkgate's build and its real-peer integration tests need on Debian 12:
-#   - build: a C toolchain, pkg-config, libopus-dev (system libopus for the `opus` crate) and
-#     cmake (for crates that build a bundled libopus instead);
+#   - build: a C toolchain, pkg-config, libopus-dev (system libopus for the `opus` crate),
+#     cmake (for crates that build a bundled libopus instead) and libasound2-dev (ALSA, for the
+#     agent client's `sound` feature);
 #   - tests: SIPp (sip-tester), baresip, espeak-ng + sox (prompt generation and audio checks),
+#     jackd2 + libasound2-plugins (a sound card without hardware for the agent's --sound test),
 #     cargo-nextest, and ITU-T P.862 PESQ (PyPI `pesq`, in a venv at target/pesq-venv).
 # Idempotent: when everything is already present it touches nothing and finishes in well under a
 # second. Run as root, or as a user with sudo.
@@ -20,6 +22,9 @@ APT_PACKAGES=(
   pkg-config      # lets the opus crate find the system libopus
   libopus-dev     # system libopus
   cmake           # builds a bundled libopus when a crate asks for one
+  libasound2-dev  # ALSA headers and libasound for cpal (trunkgate-agent's `sound` feature)
+  jackd2          # a real-time clock for the test sound card (JACK's dummy driver)
+  libasound2-plugins # ALSA's `jack` PCM, under the test card's `file` plugin
   build-essential # cc, make, libc headers
   ca-certificates # cargo talks to crates.io over TLS
   python3-venv    # a venv for the PESQ scorer (pip package `pesq`)
@@ -77,7 +82,7 @@ fi
 
 # Tools the tests invoke by name: a package can be installed yet its command absent (a broken
 # install, a diverted binary), so check the commands themselves as well.
-for cmd in sipp baresip espeak-ng sox pkg-config cmake cc; do
+for cmd in sipp baresip espeak-ng sox pkg-config cmake cc jackd jack_wait; do
   if ! command -v "${cmd}" >/dev/null 2>&1; then
     if $check_only; then
       log "command missing: ${cmd}"

@@ -15,8 +15,14 @@ if [[ "${CI:-}" == "true" ]]; then
 fi
 
 # The integration tests run the daemon binary, and benches and fuzz-free targets must keep
-# compiling: build every target of the workspace once, in the dev profile.
+# compiling: build every target of the workspace once, in the dev profile. The integration-tests
+# crate depends on trunkgate with the `sound` feature, so every workspace command here (build,
+# nextest, clippy) has the same feature set: trunkgate-agent gets --sound, its tests run, and
+# nothing is built twice.
 cargo build --workspace --all-targets --locked
 cargo nextest run --workspace --locked --profile "$profile"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
+# The agent client without the `sound` feature (the default for `cargo build`/`cargo install`)
+# must keep compiling cleanly too: a check of the one package, not a second build.
+cargo clippy -p trunkgate --all-targets --locked -- -D warnings

@@ -38,9 +38,19 @@ pub fn demo_args(gw: &Gateway, extra: &[&str]) -> Vec<String> {
 impl AgentProcess {
     /// Starts `trunkgate-agent ARGS` with the credential in its environment.
     pub fn start(args: &[String], credential: &str) -> AgentProcess {
+        Self::start_with_env(args, credential, &[])
+    }
+
+    /// [`AgentProcess::start`] with more environment variables (a sound card's, say).
+    pub fn start_with_env(
+        args: &[String],
+        credential: &str,
+        env: &[(String, String)],
+    ) -> AgentProcess {
         let mut child = Command::new(agent_bin())
             .args(args)
             .env("TRUNKGATE_AGENT_CREDENTIAL", credential)
+            .envs(env.iter().map(|(key, value)| (key, value)))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -8,7 +8,8 @@
 //! Everything is bounded in time: every wait has a timeout and every child process is killed
 //! when its handle drops, so a hung peer fails one test instead of hanging the suite.
 //!
-//! External tools: `sipp` (Debian `sip-tester`) and `baresip` (`baresip-core`); install them
+//! External tools: `sipp` (Debian `sip-tester`), `baresip` (`baresip-core`), and for the agent's
+//! sound device `jackd` (`jackd2`) with ALSA's JACK plugin (`libasound2-plugins`); install them
 //! with `scripts/setup-test-deps.sh`. The daemon binary must be built before the tests run
 //! (`cargo build --bin trunkgate`), because cargo only builds a package's binaries for that
 //! package's own tests.
@@ -22,6 +23,7 @@ pub mod ports;
 mod process;
 pub mod relay;
 pub mod sipp;
+pub mod sound;
 
 pub use baresip::{Answer, Baresip, BaresipCall, BaresipRun, Recording};
 pub use gateway::{config_for_tests, Gateway, GatewayBuilder, TestConfig, DEMO_CREDENTIAL};

@@ -5,10 +5,17 @@ use std::process::ExitCode;
 use clap::Parser;
 use tokio::sync::broadcast;
 
-use trunkgate::agent::client::{self, core::Command, Args, EventSink, StopReason};
+use trunkgate::agent::client::{
+    self, core::Command, events::quote_if_needed, sound, Args, AudioSource, EventSink, StopReason,
+};
 
 fn main() -> ExitCode {
-    let args = Args::parse();
+    // `--list-devices` stands alone: clap would ask for the connection arguments first.
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if argv.len() == 2 && argv[1] == "--list-devices" {
+        return list_devices();
+    }
+    let args = Args::parse_from(argv);
     let options = match args.resolve(|name| std::env::var(name).ok()) {
         Ok(options) => options,
         Err(error) => {
@@ -16,6 +23,12 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let AudioSource::Sound(devices) = &options.audio {
+        if let Err(error) = sound::check(devices) {
+            eprintln!("trunkgate-agent: --sound: {error}");
+            return ExitCode::from(2);
+        }
+    }
     // Events go to stdout; diagnostics (RUST_LOG) to stderr.
     let _ = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
@@ -46,6 +59,33 @@ fn main() -> ExitCode {
     // Tasks still running (none should be) are not waited for: the exit code is known.
     runtime.shutdown_background();
     ExitCode::from(u8::try_from(code).unwrap_or(1))
+}
+
+/// `--list-devices`: one line per device, `id=… input=yes|no output=yes|no name=…`.
+fn list_devices() -> ExitCode {
+    match sound::list_devices() {
+        Ok(devices) => {
+            use std::io::Write;
+            let yes_no = |b: bool| if b { "yes" } else { "no" };
+            let mut stdout = std::io::stdout().lock();
+            for device in devices {
+                // A reader that went away (`| head`) is not an error worth a panic.
+                let _ = writeln!(
+                    stdout,
+                    "id={} input={} output={} name={}",
+                    quote_if_needed(&device.id),
+                    yes_no(device.input),
+                    yes_no(device.output),
+                    quote_if_needed(&device.name)
+                );
+            }
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("trunkgate-agent: --list-devices: {error}");
+            ExitCode::from(2)
+        }
+    }
 }
 
 /// Commands from standard input, one per line, to every agent. A plain thread, because a

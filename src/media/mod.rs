@@ -7,6 +7,7 @@ pub mod opus;
 pub mod opus_rx;
 pub mod plc;
 pub mod prompt;
+pub mod resample;
 pub mod rtcp;
 pub mod rtp;
 pub mod rtp_quic;

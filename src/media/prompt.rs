@@ -5,12 +5,8 @@
 //! down; 8/16/24/32-bit integer or 32-bit float) and does all conversion at load time, so playing
 //! is a copy. Compressed WAVs (µ-law, A-law, ADPCM…) are refused with a hint to convert them.
 //!
-//! Resampling is a windowed-sinc filter of our own rather than dasp's `Sinc` interpolator: dasp
-//! 0.11.0, the current release, swaps the left and right taps (fixed upstream in dasp PR #143,
-//! not released), which at fractional ratios turns a clean 1 kHz sine into a signal with only
-//! ~21 dB SNR from 44.1 kHz and ~9 dB from 11.025 kHz. Doing it ourselves also lets one filter
-//! both band-limit (against aliasing, which dasp's interpolator does not do when downsampling)
-//! and interpolate, computed only at the output samples.
+//! Resampling is the windowed-sinc filter of [`crate::media::resample`], not dasp's `Sinc`
+//! interpolator (see there why).
 
 use std::collections::VecDeque;
 use std::fs::File;
@@ -18,6 +14,8 @@ use std::io::{BufReader, ErrorKind};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
+
+use super::resample;
 
 /// The rate of every prompt after loading.
 pub const PROMPT_SAMPLE_RATE: u32 = 8000;
@@ -296,121 +294,6 @@ impl PromptPlayer {
 
     fn remaining_samples(&self) -> usize {
         self.queue.iter().map(Prompt::len).sum::<usize>() - self.position
-    }
-}
-
-/// Band-limited sample-rate conversion with a Blackman-windowed sinc.
-mod resample {
-    use std::f64::consts::PI;
-
-    /// Telephone band edge: everything up to here passes.
-    const PASSBAND_EDGE_HZ: f64 = 3400.0;
-    /// Blackman window: transition width ≈ 5.5 · rate / taps, stopband ≈ −74 dB.
-    const BLACKMAN_WIDTH_FACTOR: f64 = 5.5;
-    /// Most distinct fractional positions tabulated. Common rates need few (44.1 kHz → 8 kHz:
-    /// 80); a rate with no common divisor with 8000 has its positions rounded to 1/1024 of an
-    /// input sample, a timing error whose noise stays below −70 dB in the telephone band.
-    const MAX_PHASES: u64 = 1024;
-
-    /// Converts `input` at `from_rate` to `to_rate`.
-    ///
-    /// One filter does both jobs: when downsampling it removes everything above the output's
-    /// Nyquist frequency before it could fold back (stopband starting at `to_rate / 2`); when
-    /// upsampling it removes the images above the input's Nyquist frequency. The kernel is
-    /// centred on each output instant, so the output is not delayed.
-    pub(super) fn to_rate(input: &[f32], from_rate: u32, to_rate: u32) -> Vec<f32> {
-        if from_rate == to_rate || input.is_empty() {
-            return input.to_vec();
-        }
-        let from_rate_f = f64::from(from_rate);
-        let stopband_hz = f64::from(from_rate.min(to_rate)) / 2.0;
-        let transition_hz = if from_rate > to_rate {
-            stopband_hz - PASSBAND_EDGE_HZ.min(stopband_hz * 0.85)
-        } else {
-            stopband_hz * 0.15
-        };
-        let cutoff_hz = stopband_hz - transition_hz / 2.0;
-        let half_taps = (BLACKMAN_WIDTH_FACTOR * from_rate_f / transition_hz / 2.0).ceil() as i64;
-        let kernel = Kernel {
-            cutoff: cutoff_hz / from_rate_f,
-            half_taps,
-        };
-
-        // Output n sits at input position n · from_rate / to_rate = n · step / phases, exactly.
-        let divisor = gcd(u64::from(from_rate), u64::from(to_rate));
-        let step = u64::from(from_rate) / divisor;
-        let phases = u64::from(to_rate) / divisor;
-        let output_len = ((input.len() as u64 * phases + step / 2) / step).max(1);
-        let table_phases = phases.min(MAX_PHASES);
-        let table: Vec<Vec<f32>> = (0..table_phases)
-            .map(|phase| kernel.weights(phase as f64 / table_phases as f64))
-            .collect();
-
-        let mut output = Vec::with_capacity(output_len as usize);
-        for n in 0..output_len {
-            let position = n * step;
-            // position / phases ≤ input.len() + 1: fits i64 for any slice in memory.
-            let mut centre = (position / phases) as i64;
-            // Nearest tabulated fraction (exact when phases ≤ MAX_PHASES).
-            let mut phase = ((position % phases) * table_phases + phases / 2) / phases;
-            if phase == table_phases {
-                centre += 1;
-                phase = 0;
-            }
-            // phase < table_phases == table.len()
-            let weights = &table[phase as usize];
-            let first = centre - half_taps + 1;
-            let mut sum = 0.0f32;
-            for (offset, &weight) in weights.iter().enumerate() {
-                let index = first + offset as i64;
-                if index >= 0 && (index as usize) < input.len() {
-                    sum += weight * input[index as usize];
-                }
-            }
-            output.push(sum);
-        }
-        output
-    }
-
-    struct Kernel {
-        /// Cutoff as a fraction of the input rate.
-        cutoff: f64,
-        half_taps: i64,
-    }
-
-    impl Kernel {
-        /// Weights for the input samples `centre - half_taps + 1 ..= centre + half_taps` when the
-        /// output lies `fraction` of a sample after `centre`, normalised to unity gain at DC.
-        fn weights(&self, fraction: f64) -> Vec<f32> {
-            let half = self.half_taps as f64;
-            let raw: Vec<f64> = (-self.half_taps + 1..=self.half_taps)
-                .map(|tap| {
-                    let distance = fraction - tap as f64;
-                    let x = 2.0 * self.cutoff * distance;
-                    let sinc = if x.abs() < 1e-12 {
-                        1.0
-                    } else {
-                        (PI * x).sin() / (PI * x)
-                    };
-                    let w = distance / half;
-                    let window = if w.abs() >= 1.0 {
-                        0.0
-                    } else {
-                        0.42 + 0.5 * (PI * w).cos() + 0.08 * (2.0 * PI * w).cos()
-                    };
-                    sinc * window
-                })
-                .collect();
-            let total: f64 = raw.iter().sum();
-            raw.iter().map(|&weight| (weight / total) as f32).collect()
-        }
-    }
-
-    fn gcd(mut a: u64, mut b: u64) -> u64 {
-        while b != 0 {
-            (a, b) = (b, a % b);
-        }
-        a
     }
 }
 

@@ -21,6 +21,11 @@ use crate::agent::protocol::{
 };
 use crate::media::prompt::{Prompt, PromptError};
 
+mod sound;
+pub use sound::SoundArgs;
+
+use super::sound::{SoundDevices, SoundError};
+
 /// Where the credential is read from when `--credential-file` is not given.
 pub const DEFAULT_CREDENTIAL_ENV: &str = "TRUNKGATE_AGENT_CREDENTIAL";
 
@@ -115,6 +120,8 @@ pub struct Args {
     /// The name the gateway's certificate must carry (checked with --ca; sent as SNI).
     #[arg(long, value_name = "NAME", default_value = "trunkgate")]
     pub server_name: String,
+    #[command(flatten)]
+    pub sound: SoundArgs,
 }
 
 /// What is wrong with the settings, naming the value.
@@ -144,6 +151,8 @@ pub enum ArgsError {
     SendDtmf(String),
     #[error("--record {}: the path has no file name", .path.display())]
     RecordPath { path: PathBuf },
+    #[error("--sound: {0}")]
+    Sound(#[from] SoundError),
 }
 
 /// Where a call's outgoing audio comes from.
@@ -154,6 +163,9 @@ pub enum AudioSource {
     Play(Arc<[i16]>),
     /// The received audio, sent back.
     Echo,
+    /// The microphone, read by the shell from the sound device and handed to the call's media
+    /// frame by frame (the received audio goes to the speaker).
+    Sound(SoundDevices),
 }
 
 /// One agent of the run.
@@ -230,10 +242,11 @@ impl Args {
         for agent in &agents {
             check_login(&agent.id, &credential, &self.skills)?;
         }
-        let audio = match (&self.play, self.echo) {
-            (Some(path), _) => AudioSource::Play(Prompt::load(path)?.samples().into()),
-            (None, true) => AudioSource::Echo,
-            (None, false) => AudioSource::Silence,
+        let audio = match (self.sound.devices()?, &self.play, self.echo) {
+            (Some(devices), _, _) => AudioSource::Sound(devices),
+            (None, Some(path), _) => AudioSource::Play(Prompt::load(path)?.samples().into()),
+            (None, None, true) => AudioSource::Echo,
+            (None, None, false) => AudioSource::Silence,
         };
         let millis = |ms: Option<u64>| ms.map(Duration::from_millis);
         let behaviour = Behaviour {

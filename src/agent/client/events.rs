@@ -18,6 +18,8 @@ use std::net::SocketAddr;
 use serde::Serialize;
 use tokio::sync::mpsc;
 
+use super::sound::{SoundCounters, StreamInfo};
+
 /// Media counters of one call or of a whole run.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct MediaCounters {
@@ -162,6 +164,15 @@ pub enum Event {
     CommandError {
         error: String,
     },
+    /// The sound device opened for a call (`--sound`): which devices, in which formats.
+    SoundOpened {
+        input: StreamInfo,
+        output: StreamInfo,
+    },
+    /// The sound device closed at the end of a call.
+    SoundClosed {
+        counters: SoundCounters,
+    },
     Summary {
         calls: u32,
         media: MediaCounters,
@@ -209,6 +220,8 @@ impl Event {
             Self::RebindFailed { .. } => "rebind_failed",
             Self::MediaError { .. } => "media_error",
             Self::CommandError { .. } => "command_error",
+            Self::SoundOpened { .. } => "sound_opened",
+            Self::SoundClosed { .. } => "sound_closed",
             Self::Summary { .. } => "summary",
             Self::SwarmSummary { .. } => "swarm_summary",
             Self::Exit { .. } => "exit",
@@ -314,6 +327,21 @@ impl Event {
                 vec![("code", code.to_string()), ("reason", s(reason))]
             }
             Self::Rebound { local } => vec![("local", local.to_string())],
+            Self::SoundOpened { input, output } => vec![
+                ("input", s(&input.device)),
+                ("input_format", input.to_string()),
+                ("output", s(&output.device)),
+                ("output_format", output.to_string()),
+            ],
+            Self::SoundClosed { counters } => vec![
+                ("mic_underruns", counters.microphone_underruns.to_string()),
+                ("mic_dropped_ms", counters.microphone_dropped_ms.to_string()),
+                ("speaker_underruns", counters.speaker_underruns.to_string()),
+                (
+                    "speaker_dropped_ms",
+                    counters.speaker_dropped_ms.to_string(),
+                ),
+            ],
             Self::Summary { calls, media } => {
                 let mut fields = vec![("calls", calls.to_string())];
                 media_fields(&mut fields, media);

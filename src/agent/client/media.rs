@@ -217,6 +217,12 @@ impl CallMedia {
         Ok(self.output(sent == Sent::Datagram))
     }
 
+    /// With [`AudioSource::Sound`]: the frame the next [`CallMedia::tick`] sends, for the shell
+    /// to fill from the microphone.
+    pub fn microphone_frame(&mut self) -> &mut [i16] {
+        &mut self.outgoing
+    }
+
     /// To call when the datagram of the last tick was handed to QUIC.
     pub fn count_sent(&mut self) {
         self.sent += 1;
@@ -258,6 +264,9 @@ impl CallMedia {
         match &self.source {
             AudioSource::Silence => self.outgoing.fill(0),
             AudioSource::Echo => self.outgoing.copy_from_slice(&self.played),
+            // The shell filled the frame from the microphone before the tick (or it stays
+            // silent when the sound device could not be opened).
+            AudioSource::Sound(_) => {}
             AudioSource::Play(samples) => {
                 let samples: &Arc<[i16]> = samples;
                 let start = self.play_position.min(samples.len());

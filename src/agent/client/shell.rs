@@ -9,16 +9,18 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::sync::{broadcast, watch};
+use tokio::task::{JoinError, JoinHandle};
 use tokio::time::{Instant, Interval, MissedTickBehavior};
 
 use crate::agent::link;
 use crate::agent::protocol::{self, from_agent::Stats, AgentMessage, FrameDecoder, GatewayMessage};
 
-use super::args::{AgentSpec, Options};
+use super::args::{AgentSpec, AudioSource, Options};
 use super::core::{Action, AgentCore, Command, CoreConfig, Exit, Loss};
 use super::events::{Event, EventSink, MediaCounters};
 use super::media::{CallMedia, Received};
 use super::recorder::WavRecorder;
+use super::sound::{SoundCall, SoundError};
 
 pub use super::core::StopReason;
 
@@ -154,6 +156,7 @@ enum Wake {
     Control(Result<Option<usize>, quinn::ReadError>),
     Datagram(Result<Bytes, quinn::ConnectionError>),
     Tick,
+    SoundOpened(Result<Result<SoundCall, SoundError>, JoinError>),
 }
 
 struct AgentTask {
@@ -171,6 +174,9 @@ struct AgentTask {
     decoder: FrameDecoder<GatewayMessage>,
     read_buffer: Vec<u8>,
     media: Option<CallMedia>,
+    /// With `--sound`: the device, open while a call's media runs.
+    sound: Option<SoundCall>,
+    sound_opening: Option<JoinHandle<Result<SoundCall, SoundError>>>,
     ticker: Option<Interval>,
     totals: MediaCounters,
     exit: Option<Exit>,
@@ -201,6 +207,8 @@ impl AgentTask {
             decoder: FrameDecoder::new(),
             read_buffer: vec![0; 16 * 1024],
             media: None,
+            sound: None,
+            sound_opening: None,
             ticker: None,
             totals: MediaCounters::default(),
             exit: None,
@@ -254,6 +262,7 @@ impl AgentTask {
             _ = sleep_until(connect_due) => Wake::ConnectDue,
             result = attempt_done(self.attempt.as_mut()) => Wake::Attempt(result),
             read = read_control(recv, &mut self.read_buffer) => Wake::Control(read),
+            opened = sound_opened(self.sound_opening.as_mut()) => Wake::SoundOpened(opened),
             _ = tick(self.ticker.as_mut()) => Wake::Tick,
             datagram = read_datagram(connection) => Wake::Datagram(datagram),
         }
@@ -334,6 +343,7 @@ impl AgentTask {
                 core.connection_lost(now, connection_loss(error));
             }
             Wake::Tick => self.media_tick(now),
+            Wake::SoundOpened(opened) => self.sound_opened(opened),
         }
     }
 
@@ -372,6 +382,7 @@ impl AgentTask {
                     match CallMedia::new(call, flow, &params, self.options.audio.clone()) {
                         Ok(media) => {
                             self.media = Some(media);
+                            self.open_sound();
                             let mut ticker = tokio::time::interval(FRAME);
                             // A stalled task catches up on the frames it missed, as a sound card
                             // would: the RTP clock stays in step with real time.
@@ -447,6 +458,9 @@ impl AgentTask {
         let Some(media) = &mut self.media else {
             return;
         };
+        if let Some(sound) = &mut self.sound {
+            sound.read_microphone(media.microphone_frame());
+        }
         let tick = match media.tick(now) {
             Ok(tick) => tick,
             Err(error) => {
@@ -456,6 +470,11 @@ impl AgentTask {
                 return;
             }
         };
+        let mut sound_error = None;
+        if let Some(sound) = &mut self.sound {
+            sound.play(tick.played);
+            sound_error = sound.take_error();
+        }
         let mut record_error = None;
         if let Some(recorder) = &mut self.recorder {
             if let Err(error) = recorder.write(tick.played) {
@@ -471,6 +490,11 @@ impl AgentTask {
         };
         if sent {
             media.count_sent();
+        }
+        if let Some(error) = sound_error {
+            self.emit(&Event::MediaError {
+                error: format!("sound device: {error}"),
+            });
         }
         if let Some(error) = record_error {
             // A full disk should not end the call, but the recording is over.
@@ -517,8 +541,47 @@ impl AgentTask {
         }
     }
 
+    /// With `--sound`, opens the device for the call that just started. Opening takes a while
+    /// (150 ms for ALSA on JACK), too long to stall the media clock and the datagrams, so it runs
+    /// on a blocking thread; until it is done the call sends silence. A device that cannot be
+    /// opened does not end the call: it goes on with silence, and the error is reported.
+    fn open_sound(&mut self) {
+        let AudioSource::Sound(devices) = &self.options.audio else {
+            return;
+        };
+        let devices = devices.clone();
+        self.sound_opening = Some(tokio::task::spawn_blocking(move || {
+            SoundCall::open(&devices)
+        }));
+    }
+
+    /// The device opened (or failed to) for the call whose media runs now.
+    fn sound_opened(&mut self, opened: Result<Result<SoundCall, SoundError>, JoinError>) {
+        self.sound_opening = None;
+        let error = match opened {
+            Ok(Ok(sound)) => {
+                self.emit(&Event::SoundOpened {
+                    input: sound.input().clone(),
+                    output: sound.output().clone(),
+                });
+                self.sound = Some(sound);
+                return;
+            }
+            Ok(Err(error)) => error.to_string(),
+            Err(error) => format!("sound device: {error}"),
+        };
+        self.emit(&Event::MediaError { error });
+    }
+
     /// Stops the call's media; returns its counters (added to the run's totals).
     fn end_media(&mut self) -> MediaCounters {
+        // A device still opening is closed, unused, by the blocking thread that opened it.
+        self.sound_opening = None;
+        // The device closes (and flushes what it played) as the closure drops it, before the
+        // event says so.
+        if let Some(counters) = self.sound.take().map(|sound| sound.counters()) {
+            self.emit(&Event::SoundClosed { counters });
+        }
         self.ticker = None;
         let counters = self
             .media
@@ -608,6 +671,15 @@ async fn next_command(commands: &mut broadcast::Receiver<Command>) -> Command {
 async fn sleep_until(deadline: Option<Instant>) {
     match deadline {
         Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn sound_opened(
+    opening: Option<&mut JoinHandle<Result<SoundCall, SoundError>>>,
+) -> Result<Result<SoundCall, SoundError>, JoinError> {
+    match opening {
+        Some(opening) => opening.await,
         None => std::future::pending().await,
     }
 }
