@@ -145,10 +145,6 @@ impl AgentCall {
         self.last_agent_media = now;
     }
 
-    pub fn is_held(&self) -> bool {
-        self.held
-    }
-
     /// The agent's key presses, toward the carrier.
     pub fn send_digits(&mut self, digits: &str) -> Result<(), DtmfError> {
         self.leg.send_digits(digits)
