@@ -48,7 +48,12 @@ fn bench(c: &mut Criterion) {
         .expect("example config");
     let peer = Peer::new(Transport::Udp, "127.0.0.1:5099".parse().unwrap());
     let local = "127.0.0.1:5060".parse().unwrap();
-    let mut ua = UserAgent::new(TimerConfig::default(), "bench".into(), config.trunks);
+    let mut ua = UserAgent::new(
+        TimerConfig::default(),
+        "bench".into(),
+        config.trunks,
+        rand::SeedableRng::seed_from_u64(1),
+    );
     let mut n = 0u64;
     // Four messages in (INVITE, ACK, BYE + the parse of each), three out (100, 200, 200).
     c.bench_function(

@@ -128,6 +128,8 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
         TimerConfig::default(),
         config.sip.user_agent.clone(),
         config.trunks.clone(),
+        // The SIP core draws no entropy itself: its tags and branches come from this generator.
+        rand::SeedableRng::from_entropy(),
     );
     let ctx = Arc::new(CallContext::new(config, prompts, center_tx));
     let (shutdown_tx, shutdown_rx) = watch::channel(false);

@@ -6,6 +6,8 @@ use std::sync::OnceLock;
 use std::time::Instant;
 
 use libfuzzer_sys::fuzz_target;
+use rand::rngs::StdRng;
+use rand::SeedableRng;
 use trunkgate::sip::codec;
 use trunkgate::sip::peer::{Peer, Transport};
 use trunkgate::sip::transaction::TimerConfig;
@@ -27,14 +29,20 @@ fuzz_target!(|data: &[u8]| {
     let _ = codec::frame_stream(data);
     match codec::parse(data) {
         Ok(msg) => {
-            let mut ua = UserAgent::new(TimerConfig::default(), "fuzz".into(), trunks().to_vec());
+            // Seeded: a crash found by the fuzzer must replay byte for byte.
+            let mut ua = UserAgent::new(
+                TimerConfig::default(),
+                "fuzz".into(),
+                trunks().to_vec(),
+                StdRng::seed_from_u64(0),
+            );
             let peer = Peer::new(Transport::Udp, "127.0.0.1:5099".parse().unwrap());
             ua.handle_message(Instant::now(), peer, "127.0.0.1:5060".parse().unwrap(), msg);
             while ua.poll_transmit().is_some() {}
             while ua.poll_event().is_some() {}
         }
         Err(m) => {
-            if let Some(reply) = m.reply("fuzz") {
+            if let Some(reply) = m.reply("fuzz", &mut StdRng::seed_from_u64(0)) {
                 // Our own 400 must itself be a message we can read.
                 assert!(codec::parse(&reply).is_ok(), "unparsable reply to {:?}", m.error);
             }

@@ -116,7 +116,7 @@ impl Center {
     ) -> Self {
         Center {
             acd: Acd::new(queues),
-            sessions: Sessions::new(grace),
+            sessions: Sessions::new(grace, rand::SeedableRng::from_entropy()),
             media,
             grace,
             gateway_name: format!("trunkgate/{}", env!("CARGO_PKG_VERSION")),

@@ -8,6 +8,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
+use rand::rngs::StdRng;
 use rand::Rng;
 
 /// A connection's handle, chosen by the shell.
@@ -47,11 +48,17 @@ pub struct Sessions {
     grace: Duration,
     by_agent: HashMap<String, Session>,
     events: VecDeque<SessionEvent>,
+    /// Where resume tokens come from: the core draws no entropy of its own.
+    rng: StdRng,
 }
 
 impl Sessions {
-    pub fn new(grace: Duration) -> Self {
+    /// No sessions yet. `rng` is the only source of resume tokens, so it must be a CSPRNG seeded
+    /// from the OS in production (`StdRng::from_entropy()`); tests pass `StdRng::seed_from_u64(n)`
+    /// so runs repeat.
+    pub fn new(grace: Duration, rng: StdRng) -> Self {
         Sessions {
+            rng,
             grace,
             by_agent: HashMap::new(),
             events: VecDeque::new(),
@@ -71,7 +78,7 @@ impl Sessions {
                 let replaced = s.conn.filter(|c| *c != conn);
                 s.conn = Some(conn);
                 s.lost_at = None;
-                s.token = new_token();
+                s.token = new_token(&mut self.rng);
                 return LoginOutcome::Resumed {
                     token: s.token.clone(),
                     replaced,
@@ -86,7 +93,7 @@ impl Sessions {
                 agent: agent.to_string(),
             });
         }
-        let token = new_token();
+        let token = new_token(&mut self.rng);
         self.by_agent.insert(
             agent.to_string(),
             Session {
@@ -151,9 +158,10 @@ impl Sessions {
     }
 }
 
-/// 128 random bits, hex: unguessable, and single-use (each resume issues a new one).
-fn new_token() -> String {
-    format!("{:032x}", rand::thread_rng().gen::<u128>())
+/// 128 random bits from `rng`, hex: unguessable (given a CSPRNG seeded from the OS), and
+/// single-use (each resume issues a new one).
+fn new_token(rng: &mut StdRng) -> String {
+    format!("{:032x}", rng.gen::<u128>())
 }
 
 /// Compares tokens without an early exit, so timing tells an attacker nothing.
@@ -163,9 +171,19 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use rand::SeedableRng;
+
     use super::*;
 
     const GRACE: Duration = Duration::from_secs(15);
+
+    fn sessions() -> Sessions {
+        seeded(1)
+    }
+
+    fn seeded(seed: u64) -> Sessions {
+        Sessions::new(GRACE, StdRng::seed_from_u64(seed))
+    }
 
     fn token(o: &LoginOutcome) -> String {
         match o {
@@ -177,7 +195,7 @@ mod tests {
     #[test]
     fn a_lost_connection_is_resumed_within_grace_with_its_token() {
         let t0 = Instant::now();
-        let mut s = Sessions::new(GRACE);
+        let mut s = sessions();
         let first = token(&s.login(t0, 1, "alice", None));
         s.connection_lost(t0 + Duration::from_secs(1), "alice", 1);
         assert!(!s.is_connected("alice"));
@@ -203,7 +221,7 @@ mod tests {
     #[test]
     fn grace_expiry_makes_the_agent_gone_exactly_then() {
         let t0 = Instant::now();
-        let mut s = Sessions::new(GRACE);
+        let mut s = sessions();
         s.login(t0, 1, "bob", None);
         s.connection_lost(t0, "bob", 1);
         s.handle_timeout(t0 + GRACE - Duration::from_millis(1));
@@ -221,7 +239,7 @@ mod tests {
     #[test]
     fn a_second_live_login_without_token_is_refused_but_with_token_takes_over() {
         let t0 = Instant::now();
-        let mut s = Sessions::new(GRACE);
+        let mut s = sessions();
         let tok = token(&s.login(t0, 1, "carol", None));
         assert_eq!(s.login(t0, 2, "carol", None), LoginOutcome::AlreadyLoggedIn);
         assert_eq!(
@@ -244,7 +262,7 @@ mod tests {
     #[test]
     fn a_restarted_client_replaces_a_session_in_grace() {
         let t0 = Instant::now();
-        let mut s = Sessions::new(GRACE);
+        let mut s = sessions();
         s.login(t0, 1, "dave", None);
         s.connection_lost(t0, "dave", 1);
         assert!(matches!(
@@ -263,7 +281,7 @@ mod tests {
 
     #[test]
     fn logout_is_immediate() {
-        let mut s = Sessions::new(GRACE);
+        let mut s = sessions();
         s.login(Instant::now(), 1, "erin", None);
         s.logout("erin");
         assert_eq!(
@@ -272,5 +290,24 @@ mod tests {
                 agent: "erin".into()
             })
         );
+    }
+
+    #[test]
+    fn tokens_repeat_with_the_seed_and_differ_across_seeds() {
+        // A fresh login's token, then the token a resume issues.
+        let tokens = |seed| {
+            let t0 = Instant::now();
+            let mut s = seeded(seed);
+            let fresh = token(&s.login(t0, 1, "frank", None));
+            s.connection_lost(t0, "frank", 1);
+            let resumed = token(&s.login(t0, 2, "frank", Some(&fresh)));
+            (fresh, resumed)
+        };
+        let (a, b) = (tokens(1), tokens(1));
+        assert_eq!(a, b);
+        assert_ne!(a.0, a.1, "each token is drawn afresh");
+        let c = tokens(2);
+        assert!(a.0 != c.0 && a.1 != c.1, "{a:?} vs {c:?}");
+        assert_eq!(a.0.len(), 32);
     }
 }

@@ -8,6 +8,7 @@
 use std::fmt::Write as _;
 
 use bytes::Bytes;
+use rand::Rng;
 use thiserror::Error;
 
 /// Messages larger than this are refused; 64 KiB is the largest UDP datagram and no honest
@@ -72,8 +73,9 @@ impl Malformed {
     }
 
     /// A stateless 400 (or 501 for an unknown method) for a refused request; `None` for responses,
-    /// ACKs and requests too broken to answer. The reason phrase says what was wrong.
-    pub fn reply(&self, server: &str) -> Option<Bytes> {
+    /// ACKs and requests too broken to answer. The reason phrase says what was wrong. A To without
+    /// a tag gets one drawn from `rng`.
+    pub fn reply<R: Rng + ?Sized>(&self, server: &str, rng: &mut R) -> Option<Bytes> {
         let s = self.salvage.as_ref()?;
         if s.method == "ACK" {
             return None;
@@ -90,7 +92,7 @@ impl Malformed {
         let to = if has_tag(&s.to) {
             s.to.clone()
         } else {
-            format!("{};tag={}", s.to, crate::sip::message::new_tag())
+            format!("{};tag={}", s.to, crate::sip::message::new_tag(rng))
         };
         let _ = write!(
             out,

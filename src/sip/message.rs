@@ -132,9 +132,10 @@ pub fn content_type(headers: &rsip::Headers) -> Option<&str> {
     header(headers, "Content-Type").map(str::trim)
 }
 
-/// A fresh dialog tag: 64 random bits.
-pub fn new_tag() -> String {
-    format!("{:016x}", rand::thread_rng().gen::<u64>())
+/// A fresh dialog tag: 64 random bits from `rng` (the caller's seeded RNG; the cores draw no
+/// entropy of their own).
+pub fn new_tag<R: Rng + ?Sized>(rng: &mut R) -> String {
+    format!("{:016x}", rng.gen::<u64>())
 }
 
 /// Builds the response to `req` with the echo headers of RFC 3261 §8.2.6.2. `to_tag` is added to

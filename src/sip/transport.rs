@@ -200,7 +200,8 @@ impl Transports {
             }
             Err(m) if m.error == CodecError::Empty => None,
             Err(m) => {
-                let reply = m.reply(&self.inner.user_agent);
+                // The shell, not the codec, draws the entropy for the reply's To tag.
+                let reply = m.reply(&self.inner.user_agent, &mut rand::thread_rng());
                 let counter = if reply.is_some() {
                     &self.inner.stats.malformed_answered
                 } else {
@@ -323,7 +324,9 @@ impl Transports {
                             .fetch_add(1, Ordering::Relaxed);
                         tracing::info!(%peer, error = %e, "closing sip stream that cannot be framed");
                         if let Err(m) = codec::parse(&buf) {
-                            if let Some(reply) = m.reply(&self.inner.user_agent) {
+                            if let Some(reply) =
+                                m.reply(&self.inner.user_agent, &mut rand::thread_rng())
+                            {
                                 let _ = pong_tx.send(reply);
                             }
                         }

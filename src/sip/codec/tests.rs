@@ -1,5 +1,13 @@
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+
 use super::*;
 use crate::sip::message::{call_id, cseq, header, to_tag};
+
+/// The tags of our replies come from a seeded generator, so every run writes the same bytes.
+fn rng() -> StdRng {
+    StdRng::seed_from_u64(1)
+}
 
 const INVITE: &str = "INVITE sip:100@127.0.0.1 SIP/2.0\r\n\
 Via: SIP/2.0/UDP 127.0.0.1:5061;branch=z9hG4bK-1\r\n\
@@ -54,6 +62,21 @@ fn bare_lf_line_endings_are_accepted() {
 }
 
 #[test]
+fn the_tag_of_a_reply_repeats_with_the_seed_and_differs_across_seeds() {
+    let raw = INVITE.replace("Content-Length: 4", "Content-Length: 400");
+    let err = parse(raw.as_bytes()).unwrap_err();
+    let reply = |seed| {
+        let bytes = err.reply("tg", &mut StdRng::seed_from_u64(seed)).unwrap();
+        let rsip::SipMessage::Response(resp) = parse(&bytes).unwrap() else {
+            panic!("a reply is a response")
+        };
+        to_tag(&resp.headers).unwrap().to_string()
+    };
+    assert_eq!(reply(1), reply(1));
+    assert_ne!(reply(1), reply(2));
+}
+
+#[test]
 fn content_length_larger_than_body_is_refused_with_a_400() {
     let raw = INVITE.replace("Content-Length: 4", "Content-Length: 400");
     let err = parse(raw.as_bytes()).unwrap_err();
@@ -64,7 +87,7 @@ fn content_length_larger_than_body_is_refused_with_a_400() {
             available: 4
         }
     );
-    let reply = String::from_utf8(err.reply("tg").unwrap().to_vec()).unwrap();
+    let reply = String::from_utf8(err.reply("tg", &mut rng()).unwrap().to_vec()).unwrap();
     assert!(
         reply.starts_with("SIP/2.0 400 Content-length 400 but only 4 body bytes\r\n"),
         "{reply}"
@@ -83,7 +106,7 @@ fn missing_call_id_is_refused_but_cannot_be_answered_without_it() {
     let raw = INVITE.replace("Call-ID: c1@host\r\n", "");
     let err = parse(raw.as_bytes()).unwrap_err();
     assert_eq!(err.error, CodecError::Missing("Call-ID"));
-    assert!(err.reply("tg").is_none());
+    assert!(err.reply("tg", &mut rng()).is_none());
 }
 
 #[test]
@@ -96,7 +119,7 @@ fn missing_max_forwards_is_fine_but_a_bad_one_is_not() {
         err.error,
         CodecError::BadHeader("Max-Forwards", _)
     ));
-    assert!(err.reply("tg").is_some());
+    assert!(err.reply("tg", &mut rng()).is_some());
 }
 
 #[test]
@@ -113,7 +136,7 @@ fn unknown_method_gets_501_with_allow() {
         .replace("1 INVITE", "1 FROBNICATE");
     let err = parse(raw.as_bytes()).unwrap_err();
     assert_eq!(err.error, CodecError::UnknownMethod("FROBNICATE".into()));
-    let reply = String::from_utf8(err.reply("tg").unwrap().to_vec()).unwrap();
+    let reply = String::from_utf8(err.reply("tg", &mut rng()).unwrap().to_vec()).unwrap();
     assert!(reply.starts_with("SIP/2.0 501 Not Implemented\r\n"));
     assert!(reply.contains("Allow: INVITE"));
 }
@@ -125,7 +148,7 @@ fn ack_is_never_answered() {
         .replace("1 INVITE", "1 ACK")
         .replace("Content-Length: 4", "Content-Length: 99");
     let err = parse(raw.as_bytes()).unwrap_err();
-    assert!(err.reply("tg").is_none());
+    assert!(err.reply("tg", &mut rng()).is_none());
 }
 
 #[test]
@@ -221,7 +244,7 @@ fn reply_to_a_non_utf8_request_with_folded_cseq_is_itself_valid() {
 f: <sip:\xe1@127.0.0.1>;tag=f1\r\nt: <sip:x@127.0.0.1>\r\ni: c2\r\nCSeq: 7\r\n  OPTIONS\r\nl: 0\r\n\r\n";
     let err = parse(raw).unwrap_err();
     assert_eq!(err.error, CodecError::NotUtf8);
-    let reply = err.reply("tg").expect("enough to answer");
+    let reply = err.reply("tg", &mut rng()).expect("enough to answer");
     let text = String::from_utf8(reply.to_vec()).unwrap();
     assert!(text.contains("CSeq: 7 OPTIONS\r\n"), "{text}");
     assert!(parse(&reply).is_ok(), "{text}");
@@ -231,7 +254,7 @@ proptest::proptest! {
     #[test]
     fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..2048)) {
         if let Err(e) = parse(&bytes) {
-            if let Some(reply) = e.reply("tg") {
+            if let Some(reply) = e.reply("tg", &mut rng()) {
                 proptest::prop_assert!(parse(&reply).is_ok(), "our reply must parse");
             }
         }
@@ -245,7 +268,7 @@ proptest::proptest! {
         raw[p] = byte;
         raw.truncate(cut.max(1));
         if let Err(e) = parse(&raw) {
-            if let Some(reply) = e.reply("tg") {
+            if let Some(reply) = e.reply("tg", &mut rng()) {
                 proptest::prop_assert!(parse(&reply).is_ok(), "our reply must parse");
             }
         }
@@ -351,7 +374,7 @@ mod torture_invalid {
         match parse(raw.as_bytes()) {
             Ok(_) => panic!("accepted:\n{raw}"),
             Err(m) => {
-                if let Some(reply) = m.reply("tg") {
+                if let Some(reply) = m.reply("tg", &mut rng()) {
                     assert!(parse(&reply).is_ok(), "our reply must be valid SIP");
                 }
                 m
@@ -371,7 +394,7 @@ From: <sip:c@example.com>;tag=1\r\nCall-ID: bad.1@192.0.2.15\r\nMax-Forwards: 70
             m.error
         );
         assert!(
-            m.reply("tg").is_none(),
+            m.reply("tg", &mut rng()).is_none(),
             "an unmatchable CSeq cannot be echoed"
         );
     }
@@ -382,7 +405,10 @@ From: <sip:c@example.com>;tag=1\r\nCall-ID: bad.1@192.0.2.15\r\nMax-Forwards: 70
             "OPTIONS sip:j@example.com SIP/7.0\r\n{HEADERS}CSeq: 1 OPTIONS\r\n\r\n"
         ));
         assert!(matches!(m.error, CodecError::BadStartLine(_)));
-        assert!(m.reply("tg").is_some(), "readable enough for a 400");
+        assert!(
+            m.reply("tg", &mut rng()).is_some(),
+            "readable enough for a 400"
+        );
     }
 
     #[test]

@@ -32,6 +32,8 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use rand::distributions::{Alphanumeric, DistString};
+use rand::rngs::StdRng;
+use rand::Rng;
 use rsip::Method;
 
 use crate::sip::peer::Peer;
@@ -46,9 +48,11 @@ pub use timer::{Timer, TimerConfig};
 pub const MAGIC_COOKIE: &str = "z9hG4bK";
 
 /// A fresh Via branch for a request the TU is about to send: the magic cookie and 16 random
-/// alphanumerics (about 95 bits), unique across space and time as §8.1.1.7 asks.
-pub fn new_branch() -> String {
-    let random = Alphanumeric.sample_string(&mut rand::thread_rng(), 16);
+/// alphanumerics (about 95 bits) drawn from `rng`, unique across space and time as §8.1.1.7 asks
+/// when `rng` is a CSPRNG seeded from the OS (the cores never draw entropy themselves; see
+/// [`TransactionLayer::new`]).
+pub fn new_branch<R: Rng + ?Sized>(rng: &mut R) -> String {
+    let random = Alphanumeric.sample_string(rng, 16);
     format!("{MAGIC_COOKIE}{random}")
 }
 
@@ -222,11 +226,16 @@ pub struct TransactionLayer {
     next_id: u64,
     transmits: VecDeque<Transmit>,
     events: VecDeque<TransactionEvent>,
+    /// Where branches come from: the layer draws no entropy of its own.
+    rng: StdRng,
 }
 
 impl TransactionLayer {
-    pub fn new(timers: TimerConfig) -> Self {
+    /// A layer with no transactions. `rng` is its only source of randomness (branches): production
+    /// passes `StdRng::from_entropy()`, tests `StdRng::seed_from_u64(n)` so runs repeat.
+    pub fn new(timers: TimerConfig, rng: StdRng) -> Self {
         TransactionLayer {
+            rng,
             timers: timers.sanitised(),
             transactions: HashMap::new(),
             keys_by_id: HashMap::new(),
@@ -357,8 +366,15 @@ impl TransactionLayer {
         })
     }
 
+    /// A fresh Via branch ([`new_branch`]) from the layer's own RNG, for a request the TU is
+    /// about to send.
+    pub fn new_branch(&mut self) -> String {
+        new_branch(&mut self.rng)
+    }
+
     /// The TU starts a client transaction (INVITE or non-INVITE, e.g. BYE or CANCEL) toward
-    /// `peer`. The request must already carry a top Via with a fresh branch ([`new_branch`]).
+    /// `peer`. The request must already carry a top Via with a fresh branch
+    /// ([`TransactionLayer::new_branch`]).
     ///
     /// A CANCEL also arms Timer B on the INVITE it cancels, so an INVITE whose UAS never answers
     /// the CANCEL is abandoned after 64·T1 (§9.1). An ACK is not a transaction: it is sent once,
@@ -373,7 +389,7 @@ impl TransactionLayer {
     ) -> TransactionKey {
         let key = TransactionKey::for_sent_request(&request).unwrap_or_else(|error| {
             tracing::warn!(%error, method = %request.method, "request sent without a usable branch");
-            TransactionKey::client(format!("{}-unkeyable", new_branch()), request.method)
+            TransactionKey::client(format!("{}-unkeyable", self.new_branch()), request.method)
         });
         match request.method {
             Method::Ack => {

@@ -63,8 +63,11 @@ impl Dialog {
         contact_for(self.local, self.peer.transport)
     }
 
-    /// A BYE inside the dialog (RFC 3261 §15.1.1), sent to the carrier's signalling address.
-    pub fn bye(&mut self, user_agent: &str) -> rsip::Request {
+    /// A BYE inside the dialog (RFC 3261 §15.1.1), sent to the carrier's signalling address, with
+    /// `branch` (fresh, from [`TransactionLayer::new_branch`]) in its Via.
+    ///
+    /// [`TransactionLayer::new_branch`]: crate::sip::transaction::TransactionLayer::new_branch
+    pub fn bye(&mut self, user_agent: &str, branch: &str) -> rsip::Request {
         self.local_cseq += 1;
         let h = &self.invite.headers;
         // The remote target is the carrier's Contact; without one, its From URI.
@@ -79,7 +82,7 @@ impl Dialog {
             "SIP/2.0/{} {};branch={};rport",
             self.peer.transport.via_token(),
             self.local,
-            crate::sip::transaction::new_branch()
+            branch
         ))));
         // The UAS uses the Record-Route set in the order received (RFC 3261 §12.1.1).
         for route in list_values(h, "Record-Route") {

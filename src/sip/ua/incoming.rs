@@ -92,7 +92,7 @@ impl UserAgent {
         };
         let call = self.next_call;
         self.next_call += 1;
-        let local_tag = message::new_tag();
+        let local_tag = message::new_tag(&mut self.rng);
         let local = self.current_local.unwrap_or(peer.addr);
         let h = &req.headers;
         let from = message::header(h, "From").unwrap_or_default().to_string();
@@ -226,7 +226,7 @@ impl UserAgent {
         code: u16,
         reason: Option<&str>,
     ) {
-        let tag = message::new_tag();
+        let tag = message::new_tag(&mut self.rng);
         self.reply_with_tag(now, key, req, code, reason, &tag);
     }
 

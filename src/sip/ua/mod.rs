@@ -14,6 +14,8 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use bytes::Bytes;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 use rsip::headers::UntypedHeader;
 use rsip::Header;
 
@@ -103,12 +105,24 @@ pub struct UserAgent {
     /// 2xx retransmissions, which belong to the UAS core rather than a transaction.
     own_transmits: VecDeque<Transmit>,
     stats: UaStats,
+    /// Where our dialog tags come from: the core draws no entropy of its own.
+    rng: StdRng,
 }
 
 impl UserAgent {
-    pub fn new(timers: TimerConfig, user_agent: String, trunks: Vec<TrunkConfig>) -> Self {
+    /// A UA with no calls. `rng` is its only source of randomness (To tags here, Via branches in
+    /// the transaction layer, which gets a generator seeded from this one): production passes
+    /// `StdRng::from_entropy()`, tests `StdRng::seed_from_u64(n)` so runs repeat.
+    pub fn new(
+        timers: TimerConfig,
+        user_agent: String,
+        trunks: Vec<TrunkConfig>,
+        mut rng: StdRng,
+    ) -> Self {
+        let tx_rng = StdRng::from_seed(rng.gen());
         UserAgent {
-            tx: TransactionLayer::new(timers),
+            rng,
+            tx: TransactionLayer::new(timers, tx_rng),
             timers,
             user_agent,
             trunks,
@@ -384,7 +398,7 @@ impl UserAgent {
         };
         d.pending_2xx = None;
         d.state = DialogState::Terminating;
-        let bye = d.bye(&self.user_agent);
+        let bye = d.bye(&self.user_agent, &self.tx.new_branch());
         let peer = d.peer;
         let key = self.tx.send_request(now, peer, bye);
         if let Some(d) = self.dialogs.get_mut(&call) {

@@ -33,8 +33,18 @@ impl Harness {
     }
 
     fn with_transport(t: Transport) -> Self {
+        Self::seeded(t, 1)
+    }
+
+    /// A harness whose UA draws tags and branches from `StdRng::seed_from_u64(seed)`.
+    fn seeded(t: Transport, seed: u64) -> Self {
         Harness {
-            ua: UserAgent::new(TimerConfig::default(), "tg-test".into(), vec![trunk()]),
+            ua: UserAgent::new(
+                TimerConfig::default(),
+                "tg-test".into(),
+                vec![trunk()],
+                rand::SeedableRng::seed_from_u64(seed),
+            ),
             now: Instant::now(),
             peer: Peer::new(t, CARRIER.parse().unwrap()),
         }
@@ -426,4 +436,25 @@ fn retransmitted_invite_creates_no_second_call() {
     h.send(&inv);
     assert!(h.events().is_empty());
     assert_eq!(h.ua.active_calls(), 1);
+}
+
+#[test]
+fn tags_and_branches_repeat_with_the_seed_and_differ_across_seeds() {
+    // Our To tag in an OPTIONS answer, our tag for a call, and the branch of our BYE.
+    fn drawn(seed: u64) -> (String, String, String) {
+        let mut h = Harness::seeded(Transport::Udp, seed);
+        h.send(&request("OPTIONS", "o1", 1, None, "opt", ""));
+        let options_tag = to_tag_of(&h.sent().pop().unwrap());
+        let (call, call_tag) = established(&mut h, "c20");
+        h.ua.hangup(h.now, call).unwrap();
+        let bye = h.sent().pop().unwrap();
+        let via = bye.lines().find(|l| l.starts_with("Via:")).unwrap();
+        let branch = via.split("branch=").nth(1).unwrap().split(';').next();
+        (options_tag, call_tag, branch.unwrap().to_string())
+    }
+    let (a, b) = (drawn(1), drawn(1));
+    assert_eq!(a, b);
+    let c = drawn(2);
+    assert!(a.0 != c.0 && a.1 != c.1 && a.2 != c.2, "{a:?} vs {c:?}");
+    assert_ne!(a.0, a.1, "each tag is drawn afresh");
 }

@@ -6,11 +6,10 @@ use std::time::{Duration, Instant};
 use rsip::Method;
 
 use super::super::{
-    new_branch, TimerConfig, TransactionEvent, TransactionKey, TransactionLayer, TransactionState,
-    Transmit,
+    TimerConfig, TransactionEvent, TransactionKey, TransactionLayer, TransactionState, Transmit,
 };
 use super::support::{
-    ack_for_2xx, alice, bob, cancel_for, invite, parse_transmit, response_to, Clock,
+    ack_for_2xx, alice, bob, cancel_for, invite, parse_transmit, response_to, seeded_layer, Clock,
 };
 use crate::sip::peer::{Peer, Transport};
 
@@ -48,9 +47,10 @@ pub(crate) struct Endpoint {
 }
 
 impl Endpoint {
-    fn new(address: Peer, loss: Loss) -> Self {
+    /// An endpoint whose layer draws its branches from `seed`.
+    fn new(address: Peer, loss: Loss, seed: u64) -> Self {
         Endpoint {
-            layer: TransactionLayer::new(TimerConfig::default()),
+            layer: seeded_layer(seed),
             address,
             loss,
             sent: 0,
@@ -104,7 +104,8 @@ impl Caller {
                         self.give_up_ringing_at = None;
                         self.finals.push(code);
                         let invite = self.invite.as_ref().expect("the INVITE was sent first");
-                        let ack = ack_for_2xx(invite, &response, alice(to.transport));
+                        let branch = layer.new_branch();
+                        let ack = ack_for_2xx(invite, &response, alice(to.transport), &branch);
                         self.send_ack(layer, to, ack);
                     }
                     _ => {
@@ -289,8 +290,8 @@ impl Pair {
         Pair {
             clock,
             now: clock.origin,
-            caller_end: Endpoint::new(alice(transport), caller_loss),
-            callee_end: Endpoint::new(bob(transport), callee_loss),
+            caller_end: Endpoint::new(alice(transport), caller_loss, 1),
+            callee_end: Endpoint::new(bob(transport), callee_loss, 2),
             caller: Caller::default(),
             callee: Callee::new(answer),
         }
@@ -298,7 +299,7 @@ impl Pair {
 
     pub fn call(&mut self) {
         let to = self.callee_end.address;
-        let request = invite(&new_branch(), self.caller_end.address);
+        let request = invite(&self.caller_end.layer.new_branch(), self.caller_end.address);
         self.caller.invite_key = Some(self.caller_end.layer.send_request(
             self.now,
             to,

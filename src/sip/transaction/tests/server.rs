@@ -1,5 +1,7 @@
 //! Server transactions against a scripted client: Timers G, H, I, J, L, retransmission absorption,
 //! and the errors the TU and the network can provoke.
+use rand::rngs::StdRng;
+use rand::SeedableRng;
 use rsip::prelude::*;
 use rsip::Method;
 
@@ -241,7 +243,8 @@ fn accepted_invite_absorbs_retransmissions_passes_acks_up_and_ends_on_timer_l() 
     ));
 
     // The ACK for a 2xx has its own branch and matches nothing: it surfaces for the dialog.
-    let ack = ack_for_2xx(&request, &ok, alice(Transport::Udp));
+    let branch = layer.new_branch();
+    let ack = ack_for_2xx(&request, &ok, alice(Transport::Udp), &branch);
     receive(&mut layer, clock, 2_000, alice(Transport::Udp), &ack);
     assert_eq!(
         events(&mut layer),
@@ -425,10 +428,11 @@ fn respond_refuses_unknown_keys_client_keys_and_impossible_statuses() {
         Err(TransactionError::InvalidStatus(700))
     );
 
+    let branch = layer.new_branch();
     let client_key = layer.send_request(
         clock.at_ms(1),
         bob(Transport::Udp),
-        invite(&new_branch(), bob(Transport::Udp)),
+        invite(&branch, bob(Transport::Udp)),
     );
     assert_eq!(
         layer.respond(
@@ -452,8 +456,24 @@ fn respond_refuses_unknown_keys_client_keys_and_impossible_statuses() {
 
 #[test]
 fn new_branches_carry_the_magic_cookie_and_differ() {
-    let (a, b) = (new_branch(), new_branch());
+    let mut rng = StdRng::seed_from_u64(7);
+    let (a, b) = (new_branch(&mut rng), new_branch(&mut rng));
     assert!(a.starts_with(MAGIC_COOKIE) && b.starts_with(MAGIC_COOKIE));
     assert_eq!(a.len(), MAGIC_COOKIE.len() + 16);
     assert_ne!(a, b);
+}
+
+#[test]
+fn branches_repeat_with_the_seed_and_differ_across_seeds() {
+    let branches = |seed| {
+        let mut layer = seeded_layer(seed);
+        [layer.new_branch(), layer.new_branch(), layer.new_branch()]
+    };
+    assert_eq!(branches(1), branches(1));
+    assert_ne!(branches(1), branches(2));
+    let [a, b, c] = branches(1);
+    assert!(a != b && b != c && a != c);
+    // The layer's branches are the free function's over the same seed.
+    let mut rng = StdRng::seed_from_u64(1);
+    assert_eq!(branches(1)[0], new_branch(&mut rng));
 }

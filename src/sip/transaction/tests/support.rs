@@ -3,11 +3,11 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use rand::rngs::StdRng;
+use rand::SeedableRng;
 use rsip::prelude::*;
 
-use super::super::{
-    new_branch, TimerConfig, TransactionEvent, TransactionKey, TransactionLayer, Transmit,
-};
+use super::super::{TimerConfig, TransactionEvent, TransactionKey, TransactionLayer, Transmit};
 use crate::sip::peer::{Peer, Transport};
 
 pub(crate) fn alice(transport: Transport) -> Peer {
@@ -42,7 +42,13 @@ impl Clock {
 }
 
 pub(crate) fn layer() -> TransactionLayer {
-    TransactionLayer::new(TimerConfig::default())
+    seeded_layer(1)
+}
+
+/// A layer whose branches come from `StdRng::seed_from_u64(seed)`: the same seed, the same
+/// branches, run after run.
+pub(crate) fn seeded_layer(seed: u64) -> TransactionLayer {
+    TransactionLayer::new(TimerConfig::default(), StdRng::seed_from_u64(seed))
 }
 
 fn parse(text: String) -> rsip::SipMessage {
@@ -117,13 +123,14 @@ pub(crate) fn response_to(
     }
 }
 
-/// The ACK a UAC core sends for a 2xx (§13.2.2.4): a new branch, so it matches no transaction.
+/// The ACK a UAC core sends for a 2xx (§13.2.2.4): a new `branch`, so it matches no transaction.
 pub(crate) fn ack_for_2xx(
     invite: &rsip::Request,
     ok: &rsip::Response,
     from: Peer,
+    branch: &str,
 ) -> rsip::Request {
-    let mut ack = request(rsip::Method::Ack, &new_branch(), 1, from, "call-1");
+    let mut ack = request(rsip::Method::Ack, branch, 1, from, "call-1");
     ack.headers
         .retain(|header| !matches!(header, rsip::Header::To(_)));
     ack.headers
