@@ -5,9 +5,12 @@
 //! `ops` surround them.
 pub mod agent;
 pub mod call;
+pub mod client;
 pub mod config;
+pub mod events;
 pub mod ivr;
 pub mod media;
 pub mod ops;
 pub mod queue;
+pub mod route;
 pub mod sip;

@@ -4,15 +4,17 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
-use trunkgate::agent::center::Center;
 use trunkgate::agent::protocol::MediaParams;
-use trunkgate::agent::server::{self, CenterInput};
+use trunkgate::agent::server;
 use trunkgate::agent::{identity, link};
-use trunkgate::call::actor::{CallContext, Spawner};
-use trunkgate::call::ivr_call::load_prompts;
-use trunkgate::config::{self, Config};
+use trunkgate::call::shell::{CallContext, Spawner};
+use trunkgate::config::{self, Config, Loaded};
+use trunkgate::events::{self, Bus};
+use trunkgate::queue::center::shell::{self as center_shell, CallInput, CenterChannels};
+use trunkgate::queue::center::Center;
 use trunkgate::sip::endpoint;
 use trunkgate::sip::transaction::TimerConfig;
 use trunkgate::sip::transport::Transports;
@@ -104,18 +106,24 @@ fn main() -> ExitCode {
 }
 
 async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
-    let prompts = load_prompts(&config)?;
-    tracing::info!(prompts = prompts.len(), "prompts loaded");
+    let loaded = Loaded::new(config)?;
+    tracing::info!(prompts = loaded.prompts.len(), "prompts loaded");
+    let config = loaded.shared();
+    let stop = CancellationToken::new();
+    let bus = Bus::new();
+    let log = tokio::spawn(events::log::run(bus.clone(), stop.child_token()));
+    let current = config.load_full();
+    let c = &current.config;
     let (inbound_tx, inbound_rx) = mpsc::channel(4096);
     let (transports, bound) = Transports::bind(
-        &config.sip.udp,
-        &config.sip.tcp,
-        config.sip.public_address,
-        config.sip.user_agent.clone(),
+        &c.sip.udp,
+        &c.sip.tcp,
+        c.sip.public_address,
+        c.sip.user_agent.clone(),
         inbound_tx,
     )
     .await?;
-    let (center_tx, quic, fingerprint) = start_agent_link(&config)?;
+    let (calls_tx, quic, fingerprint) = start_agent_link(c, &bus, &stop)?;
     let mut listening: Vec<String> = bound
         .iter()
         .map(|(t, a)| format!("{}={a}", t.via_token().to_lowercase()))
@@ -126,19 +134,23 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     tracing::info!("listening {}", listening.join(" "));
     let ua = UserAgent::new(
         TimerConfig::default(),
-        config.sip.user_agent.clone(),
-        config.trunks.clone(),
+        c.sip.user_agent.clone(),
+        c.trunks.clone(),
         // The SIP core draws no entropy itself: its tags and branches come from this generator.
         rand::SeedableRng::from_entropy(),
     );
-    let ctx = Arc::new(CallContext::new(config, prompts, center_tx));
-    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let ctx = Arc::new(CallContext::new(
+        config.clone(),
+        calls_tx,
+        bus.clone(),
+        stop.child_token(),
+    ));
     let sip = tokio::spawn(endpoint::run(
         ua,
         transports,
         inbound_rx,
         Spawner(ctx),
-        shutdown_rx,
+        stop.child_token(),
     ));
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
@@ -146,17 +158,21 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
         _ = term.recv() => {}
     }
     tracing::info!("shutting down");
-    let _ = shutdown_tx.send(true);
+    stop.cancel();
     let _ = sip.await;
+    let _ = log.await;
     Ok(())
 }
 
-/// The QUIC listener for agents and the contact-center task behind it.
+/// The QUIC listener for agents and the contact-center task behind it; returns where calls
+/// reach the center.
 fn start_agent_link(
     config: &Config,
+    bus: &Bus,
+    stop: &CancellationToken,
 ) -> Result<
     (
-        mpsc::UnboundedSender<CenterInput>,
+        mpsc::UnboundedSender<CallInput>,
         std::net::SocketAddr,
         trunkgate::agent::identity::Fingerprint,
     ),
@@ -183,12 +199,23 @@ fn start_agent_link(
         ..MediaParams::default()
     };
     let center = Center::new(Arc::new(config.queues.clone()), a.resume_grace(), media);
-    let (center_tx, center_rx) = mpsc::unbounded_channel();
-    tokio::spawn(server::run_center(center, center_rx));
+    let (agents_tx, agents_rx) = mpsc::unbounded_channel();
+    let (calls_tx, calls_rx) = mpsc::unbounded_channel();
+    let channels = CenterChannels {
+        agents: agents_rx,
+        calls: calls_rx,
+    };
+    tokio::spawn(center_shell::run(
+        center,
+        channels,
+        bus.clone(),
+        stop.child_token(),
+    ));
     tokio::spawn(server::serve(
         endpoint,
         Arc::new(config.agent.clone()),
-        center_tx.clone(),
+        agents_tx,
+        stop.child_token(),
     ));
-    Ok((center_tx, quic, identity.fingerprint))
+    Ok((calls_tx, quic, identity.fingerprint))
 }

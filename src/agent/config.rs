@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::config::Problem;
+use crate::config::problem::Problem;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -1,11 +1,10 @@
 //! Remote agents: the QUIC link (`link`, `identity`), who may log in (`credential`), and the
 //! control protocol.
-pub mod center;
-pub mod client;
 pub mod config;
 pub mod credential;
 pub mod identity;
 pub mod link;
+pub mod media;
 pub mod protocol;
 pub mod server;
 pub mod sessions;

@@ -1,17 +1,18 @@
-//! The agent link's tokio shell: one task per QUIC connection, one task for the contact center.
+//! The agent link's tokio shell: one task per QUIC connection.
 //!
 //! A connection task reads the control stream, checks the login (the Argon2 verification runs
-//! on the blocking pool), and then only moves bytes: messages to and from the center, media
-//! datagrams to the call their flow belongs to. All decisions are the [`Center`]'s.
+//! on the blocking pool), and then only moves bytes: messages to and from the contact center
+//! ([`AgentInput`], [`ToConnection`]), media datagrams to the call their flow belongs to. All
+//! decisions are the contact center's (`queue::center`).
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
 
-use crate::agent::center::{Call, CallCommand, Center, Output};
 use crate::agent::config::AgentConfig;
 use crate::agent::protocol::{
     self as proto, close_code, from_gateway::LoginRefused, AgentMessage, DecodeError, FrameDecoder,
@@ -22,28 +23,9 @@ use crate::media::rtp_quic;
 
 /// How long a new connection has to log in.
 const LOGIN_TIMEOUT: Duration = Duration::from_secs(10);
-/// Media datagrams waiting for their call's task; beyond this they are dropped (late audio is
-/// worthless).
-pub const MEDIA_QUEUE: usize = 32;
 
-/// What a call actor receives from the contact center.
-#[derive(Debug)]
-pub enum CenterToCall {
-    Command(CallCommand),
-    /// With `Connect` and `Reconnect`: the agent's connection, to send media datagrams on.
-    Connected {
-        connection: quinn::Connection,
-        flow: u64,
-        agent: String,
-    },
-    Reconnected {
-        connection: quinn::Connection,
-        flow: u64,
-    },
-}
-
-/// What the contact-center task is told.
-pub enum CenterInput {
+/// What the agent link tells the contact center.
+pub enum AgentInput {
     Login {
         conn: ConnId,
         agent: String,
@@ -58,23 +40,6 @@ pub enum CenterInput {
     },
     Lost {
         conn: ConnId,
-    },
-    /// A caller enters a queue; `media` receives the agent's RTP packets once bridged.
-    Enqueue {
-        call: Call,
-        queue: String,
-        caller: String,
-        to_call: mpsc::UnboundedSender<CenterToCall>,
-        media: mpsc::Sender<Bytes>,
-        reply: oneshot::Sender<Result<(), String>>,
-    },
-    CallerGone {
-        call: Call,
-    },
-    /// The caller pressed a key while talking to an agent.
-    CallerDtmf {
-        call: Call,
-        digit: char,
     },
 }
 
@@ -91,6 +56,7 @@ pub enum ToConnection {
         code: u32,
         reason: String,
     },
+    /// The agent's datagrams of `flow` go to `media` (a call's agent media handle).
     Route {
         flow: u64,
         media: mpsc::Sender<Bytes>,
@@ -100,146 +66,23 @@ pub enum ToConnection {
     },
 }
 
-/// The contact-center task: the [`Center`] core and the handles its outputs need.
-pub async fn run_center(mut center: Center, mut inputs: mpsc::UnboundedReceiver<CenterInput>) {
-    let mut links: HashMap<ConnId, LinkHandle> = HashMap::new();
-    let mut calls: HashMap<Call, (mpsc::UnboundedSender<CenterToCall>, mpsc::Sender<Bytes>)> =
-        HashMap::new();
-    loop {
-        let deadline = center.poll_timeout();
-        let input = tokio::select! {
-            input = inputs.recv() => match input {
-                Some(i) => Some(i),
-                None => return,
-            },
-            _ = sleep_until(deadline) => None,
-        };
-        let now = Instant::now();
-        match input {
-            None => center.handle_timeout(now),
-            Some(CenterInput::Login {
-                conn,
-                agent,
-                skills,
-                resume,
-                link,
-                reply,
-            }) => {
-                links.insert(conn, link);
-                let result = center.login(now, conn, &agent, &skills, resume.as_deref());
-                if result.is_err() {
-                    links.remove(&conn);
-                }
-                let _ = reply.send(result);
-            }
-            Some(CenterInput::Message { conn, msg }) => center.agent_message(now, conn, msg),
-            Some(CenterInput::Lost { conn }) => {
-                center.connection_lost(now, conn);
-                links.remove(&conn);
-            }
-            Some(CenterInput::Enqueue {
-                call,
-                queue,
-                caller,
-                to_call,
-                media,
-                reply,
-            }) => {
-                let result = center
-                    .enqueue(now, call, &queue, &caller)
-                    .map_err(|e| e.to_string());
-                if result.is_ok() {
-                    calls.insert(call, (to_call, media));
-                }
-                let _ = reply.send(result);
-            }
-            Some(CenterInput::CallerGone { call }) => {
-                center.caller_gone(now, call);
-                calls.remove(&call);
-            }
-            Some(CenterInput::CallerDtmf { call, digit }) => center.caller_dtmf(call, digit),
-        }
-        while let Some(out) = center.poll_output() {
-            carry_out(out, &links, &mut calls);
-        }
-    }
-}
-
-fn carry_out(
-    out: Output,
-    links: &HashMap<ConnId, LinkHandle>,
-    calls: &mut HashMap<Call, (mpsc::UnboundedSender<CenterToCall>, mpsc::Sender<Bytes>)>,
-) {
-    match out {
-        Output::ToAgent { conn, msg } => {
-            if let Some(l) = links.get(&conn) {
-                let _ = l.control.send(ToConnection::Send(msg));
-            }
-        }
-        Output::Close { conn, code, reason } => {
-            if let Some(l) = links.get(&conn) {
-                let _ = l.control.send(ToConnection::Close { code, reason });
-            }
-        }
-        Output::Route { conn, flow, call } => {
-            if let (Some(l), Some((_, media))) = (links.get(&conn), calls.get(&call)) {
-                let _ = l.control.send(ToConnection::Route {
-                    flow,
-                    media: media.clone(),
-                });
-            }
-        }
-        Output::Unroute { conn, flow } => {
-            if let Some(l) = links.get(&conn) {
-                let _ = l.control.send(ToConnection::Unroute { flow });
-            }
-        }
-        Output::ToCall { call, cmd } => {
-            let Some((to_call, _)) = calls.get(&call) else {
-                return;
-            };
-            let msg = match &cmd {
-                CallCommand::Connect { conn, flow, agent } => match links.get(conn) {
-                    Some(l) => CenterToCall::Connected {
-                        connection: l.connection.clone(),
-                        flow: *flow,
-                        agent: agent.clone(),
-                    },
-                    None => CenterToCall::Command(CallCommand::AgentLost),
-                },
-                CallCommand::Reconnect { conn, flow } => match links.get(conn) {
-                    Some(l) => CenterToCall::Reconnected {
-                        connection: l.connection.clone(),
-                        flow: *flow,
-                    },
-                    None => CenterToCall::Command(CallCommand::AgentLost),
-                },
-                _ => CenterToCall::Command(cmd.clone()),
-            };
-            let ends = matches!(cmd, CallCommand::AgentHungUp | CallCommand::Overflow { .. });
-            let _ = to_call.send(msg);
-            if ends {
-                calls.remove(&call);
-            }
-        }
-    }
-}
-
-async fn sleep_until(deadline: Option<Instant>) {
-    match deadline {
-        Some(d) => tokio::time::sleep_until(d.into()).await,
-        None => std::future::pending().await,
-    }
-}
-
-/// Accepts agent connections until the endpoint closes.
+/// Accepts agent connections until `stop` fires (then closes every one) or the endpoint closes.
 pub async fn serve(
     endpoint: quinn::Endpoint,
     agents: Arc<Vec<AgentConfig>>,
-    center: mpsc::UnboundedSender<CenterInput>,
+    center: mpsc::UnboundedSender<AgentInput>,
+    stop: CancellationToken,
 ) {
     static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
-    while let Some(incoming) = endpoint.accept().await {
+    loop {
+        let incoming = tokio::select! {
+            incoming = endpoint.accept() => incoming,
+            _ = stop.cancelled() => {
+                endpoint.close(close_code::DONE.into(), b"gateway shutting down");
+                return;
+            }
+        };
+        let Some(incoming) = incoming else { return };
         let conn = NEXT_CONN.fetch_add(1, Ordering::Relaxed);
         let (agents, center) = (agents.clone(), center.clone());
         tokio::spawn(async move {
@@ -274,7 +117,7 @@ async fn connection_task(
     conn: ConnId,
     connection: quinn::Connection,
     agents: Arc<Vec<AgentConfig>>,
-    center: mpsc::UnboundedSender<CenterInput>,
+    center: mpsc::UnboundedSender<AgentInput>,
 ) {
     let remote = connection.remote_address();
     match serve_connection(conn, &connection, agents, &center).await {
@@ -284,14 +127,14 @@ async fn connection_task(
             connection.close(close_code::PROTOCOL_ERROR.into(), e.to_string().as_bytes());
         }
     }
-    let _ = center.send(CenterInput::Lost { conn });
+    let _ = center.send(AgentInput::Lost { conn });
 }
 
 async fn serve_connection(
     conn: ConnId,
     connection: &quinn::Connection,
     agents: Arc<Vec<AgentConfig>>,
-    center: &mpsc::UnboundedSender<CenterInput>,
+    center: &mpsc::UnboundedSender<AgentInput>,
 ) -> Result<String, ConnError> {
     let (mut send, mut recv) = tokio::time::timeout(LOGIN_TIMEOUT, connection.accept_bi())
         .await
@@ -326,7 +169,7 @@ async fn serve_connection(
     };
     let (control_tx, mut control_rx) = mpsc::unbounded_channel();
     let (reply_tx, reply_rx) = oneshot::channel();
-    let _ = center.send(CenterInput::Login {
+    let _ = center.send(AgentInput::Login {
         conn,
         agent: agent.clone(),
         skills,
@@ -358,7 +201,7 @@ async fn serve_connection(
                 while let Some(item) = decoder.pop() {
                     match item {
                         Ok(msg) => {
-                            let _ = center.send(CenterInput::Message { conn, msg });
+                            let _ = center.send(AgentInput::Message { conn, msg });
                         }
                         Err(e) if e.is_fatal() => return Err(ConnError::Protocol(e)),
                         Err(e) => {

@@ -1,11 +1,11 @@
 //! `trunkgate-agent`: a remote agent for a trunkgate gateway. See `trunkgate-agent --help` and
-//! `trunkgate::agent::client` for what it does and what it prints.
+//! `trunkgate::client` for what it does and what it prints.
 use std::process::ExitCode;
 
 use clap::Parser;
 use tokio::sync::broadcast;
 
-use trunkgate::agent::client::{
+use trunkgate::client::{
     self, core::Command, events::quote_if_needed, sound, Args, AudioSource, EventSink, StopReason,
 };
 

@@ -1,10 +1,12 @@
-//! Calls: one actor per call owns its legs and their media; the IVR answers it locally.
+//! Calls: each one a sans-IO [`core::Call`] that owns its phase and timers, with the carrier
+//! side behind the [`leg::Leg`] trait and a tokio task around it ([`shell`]).
 //!
-//! `leg` is the carrier's media leg and `ivr_call` joins it to the menu engine, both sans-IO;
-//! `actor` is the tokio task around them, `ports` hands out RTP ports.
-pub mod actor;
-pub mod agent_call;
-pub mod ivr_call;
+//! - [`core`]: the state machine: ringing, IVR, queue, agent, ended, and the moves between.
+//! - [`leg`]: the carrier side: the trait, SIP with its SDP decisions, RTP media.
+//! - [`bridge`]: Opus transcoding between the carrier's G.711 and the agent.
+//! - [`shell`]: the task per call; [`ports`] hands out RTP ports.
+pub mod bridge;
+pub mod core;
 pub mod leg;
 pub mod ports;
-pub mod waiting;
+pub mod shell;

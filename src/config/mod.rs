@@ -3,12 +3,16 @@
 //! Every problem is reported as `FILE:LINE:COLUMN: KEY: message`, whether serde found it (wrong
 //! type, unknown key) or a later check did (a menu that does not exist, a missing prompt file),
 //! so an operator can go straight to the line at fault.
+mod loaded;
+pub mod problem;
 mod schema;
 mod spans;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+pub use loaded::{load_prompts, Loaded, SharedConfig};
+pub use problem::Problem;
 pub use schema::*;
 
 /// The example configuration, built in: `trunkgate run` with no `--config` uses it.

@@ -5,7 +5,10 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::problem::Problem;
 use crate::ivr::config::IvrConfig;
+use crate::route::Destination;
+pub use crate::sip::trunk::{Cidr, CodecName, TrunkConfig};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -140,136 +143,8 @@ fn default_prompt_dir() -> PathBuf {
     PathBuf::from("prompts")
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TrunkConfig {
-    pub name: String,
-    pub allow: Vec<Cidr>,
-    #[serde(default = "default_codecs")]
-    pub codecs: Vec<CodecName>,
-    #[serde(default = "yes")]
-    pub symmetric_rtp: bool,
-    pub route: String,
-    #[serde(default)]
-    pub ring_ms: u64,
-}
-
-fn default_codecs() -> Vec<CodecName> {
-    vec![CodecName::Pcmu, CodecName::Pcma]
-}
-
-fn yes() -> bool {
-    true
-}
-
-impl TrunkConfig {
-    pub fn accepts(&self, ip: IpAddr) -> bool {
-        self.allow.iter().any(|c| c.contains(ip))
-    }
-
-    /// The IVR menu new calls start in, for `route = "ivr:MENU"`.
-    pub fn ivr_menu(&self) -> Option<&str> {
-        self.route.strip_prefix("ivr:")
-    }
-
-    /// The queue new calls go to, for `route = "queue:NAME"`.
-    pub fn queue(&self) -> Option<&str> {
-        self.route.strip_prefix("queue:")
-    }
-}
-
-/// A codec by the name operators write; SDP negotiation maps it to payload types.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-pub enum CodecName {
-    #[serde(rename = "PCMU")]
-    Pcmu,
-    #[serde(rename = "PCMA")]
-    Pcma,
-}
-
-/// An address block in CIDR notation (`192.0.2.0/24`, `2001:db8::/32`); a bare address means /32
-/// or /128.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Cidr {
-    pub addr: IpAddr,
-    pub prefix: u8,
-}
-
-impl Cidr {
-    pub fn contains(&self, ip: IpAddr) -> bool {
-        let ip = match (self.addr, ip) {
-            (IpAddr::V4(_), IpAddr::V6(v6)) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
-            _ => ip,
-        };
-        match (self.addr, ip) {
-            (IpAddr::V4(net), IpAddr::V4(ip)) => mask_eq(&net.octets(), &ip.octets(), self.prefix),
-            (IpAddr::V6(net), IpAddr::V6(ip)) => mask_eq(&net.octets(), &ip.octets(), self.prefix),
-            _ => false,
-        }
-    }
-}
-
-fn mask_eq(a: &[u8], b: &[u8], prefix: u8) -> bool {
-    let mut bits = usize::from(prefix);
-    for (x, y) in a.iter().zip(b) {
-        if bits == 0 {
-            return true;
-        }
-        let take = bits.min(8);
-        let mask = (0xFFu16 << (8 - take)) as u8;
-        if x & mask != y & mask {
-            return false;
-        }
-        bits -= take;
-    }
-    true
-}
-
-impl std::str::FromStr for Cidr {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let (addr, prefix) = match s.split_once('/') {
-            Some((a, p)) => (a, Some(p)),
-            None => (s, None),
-        };
-        let addr: IpAddr = addr
-            .trim()
-            .parse()
-            .map_err(|_| format!("invalid address {addr:?} in {s:?}"))?;
-        let max = if addr.is_ipv4() { 32 } else { 128 };
-        let prefix = match prefix {
-            Some(p) => p
-                .trim()
-                .parse::<u8>()
-                .ok()
-                .filter(|p| *p <= max)
-                .ok_or_else(|| format!("invalid prefix length {p:?} in {s:?} (0..={max})"))?,
-            None => max,
-        };
-        Ok(Cidr { addr, prefix })
-    }
-}
-
-impl<'de> Deserialize<'de> for Cidr {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        s.parse().map_err(serde::de::Error::custom)
-    }
-}
-
-/// A problem found after parsing: where (key path) and what.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Problem {
-    pub path: Vec<String>,
-    pub message: String,
-}
-
 fn problem(path: &[&str], message: String) -> Problem {
-    Problem {
-        path: path.iter().map(|s| s.to_string()).collect(),
-        message,
-    }
+    Problem::at(path, message)
 }
 
 impl Config {
@@ -339,19 +214,17 @@ impl Config {
                     "at least one codec is needed".into(),
                 ));
             }
-            let route_problem = match (t.ivr_menu(), t.queue()) {
-                (Some(menu), _) if !self.ivr.menus.contains_key(menu) => Some(format!(
-                    "route {:?} names an ivr menu that does not exist",
-                    t.route
+            let route = t.route.to_string();
+            let route_problem = match &t.route {
+                Destination::Ivr { menu } if !self.ivr.menus.contains_key(menu) => Some(format!(
+                    "route {route:?} names an ivr menu that does not exist"
                 )),
-                (_, Some(queue)) if !self.queues.contains_key(queue) => Some(format!(
-                    "route {:?} names a queue that does not exist",
-                    t.route
-                )),
-                (Some(_), _) | (_, Some(_)) => None,
-                (None, None) => Some(format!(
-                    "unsupported route {:?}: expected \"ivr:MENU\" or \"queue:NAME\"",
-                    t.route
+                Destination::Queue { name } if !self.queues.contains_key(name) => {
+                    Some(format!("route {route:?} names a queue that does not exist"))
+                }
+                Destination::Ivr { .. } | Destination::Queue { .. } => None,
+                _ => Some(format!(
+                    "unsupported route {route:?}: expected \"ivr:MENU\" or \"queue:NAME\""
                 )),
             };
             if let Some(message) = route_problem {
@@ -406,21 +279,23 @@ impl Config {
             }
             actions.push((vec!["on_failure".into()], &menu.on_failure));
             for (mut path, action) in actions {
-                let Action::Destination { target } = action else {
+                let Action::Destination {
+                    target: target @ Destination::Queue { name: queue },
+                } = action
+                else {
                     continue;
                 };
-                if let Some(queue) = target.strip_prefix("queue:") {
-                    if !self.queues.contains_key(queue) {
-                        let mut full = vec!["ivr".into(), "menus".into(), name.clone()];
-                        full.append(&mut path);
-                        full.push("target".into());
-                        out.push(Problem {
-                            path: full,
-                            message: format!(
-                                "destination {target:?} names a queue that does not exist"
-                            ),
-                        });
-                    }
+                if !self.queues.contains_key(queue) {
+                    let mut full = vec!["ivr".into(), "menus".into(), name.clone()];
+                    full.append(&mut path);
+                    full.push("target".into());
+                    out.push(Problem {
+                        path: full,
+                        message: format!(
+                            "destination {:?} names a queue that does not exist",
+                            target.to_string()
+                        ),
+                    });
                 }
             }
         }

@@ -14,7 +14,12 @@ fn errors(text: &str) -> Vec<ConfigError> {
 fn the_example_config_is_valid() {
     let c = load(&repo().join("config.example.toml")).unwrap();
     assert_eq!(c.trunks[0].name, "carrier");
-    assert_eq!(c.trunks[0].ivr_menu(), Some("main"));
+    assert_eq!(
+        c.trunks[0].route,
+        crate::route::Destination::Ivr {
+            menu: "main".into()
+        }
+    );
     assert!(c.trunks[0].accepts("127.0.0.1".parse().unwrap()));
     assert!(!c.trunks[0].accepts("192.0.2.1".parse().unwrap()));
     assert!(embedded(repo()).is_ok());

@@ -11,6 +11,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::route::Destination;
+
 /// Menu engine settings shared by all calls.
 ///
 /// The lead's top-level config holds this as its `ivr` field; with `#[serde(default)]` there a
@@ -148,9 +150,9 @@ pub enum Action {
         #[serde(default)]
         prompt: Option<String>,
     },
-    /// Hand the call to something outside the IVR. The target is opaque here ("queue:support",
-    /// "voicemail:100", "pstn:+15551234"); the call layer routes it.
-    Destination { target: String },
+    /// Hand the call to something outside the IVR ("queue:support", "voicemail:100",
+    /// "pstn:+15551234"), parsed at load; the call layer routes it.
+    Destination { target: Destination },
     /// Play `prompt`, then the collected digits one by one, then enter `menu`.
     ReadBack {
         #[serde(default)]
@@ -277,7 +279,7 @@ mod tests {
         assert_eq!(
             options["3"],
             Action::Destination {
-                target: "queue:support".into()
+                target: "queue:support".parse().unwrap()
             }
         );
         assert_eq!(

@@ -34,6 +34,7 @@
 //! reported. The call actor applies outputs in order on its own task, so there is no race
 //! between a stop and a late completion.
 
+use crate::route::Destination;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::time::Instant;
@@ -62,9 +63,9 @@ pub enum IvrOutput {
     StopPlayback,
     /// End the call; the IVR is done.
     Hangup,
-    /// Hand the call to `target` (opaque, e.g. "queue:support"); `digits` are the keys that led
-    /// there (the option chosen, or a collect menu's entry). The IVR is done.
-    Transfer { target: String, digits: String },
+    /// Hand the call to `target`; `digits` are the keys that led there (the option chosen, or a
+    /// collect menu's entry). The IVR is done.
+    Transfer { target: Destination, digits: String },
 }
 
 /// The session's only timer; which one runs depends on whether a key has been pressed yet.
@@ -92,7 +93,7 @@ enum Phase {
 #[derive(Debug)]
 enum Next {
     Hangup,
-    Transfer { target: String, digits: String },
+    Transfer { target: Destination, digits: String },
     EnterMenu(String),
 }
 

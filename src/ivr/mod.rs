@@ -7,10 +7,12 @@
 
 pub mod config;
 pub mod engine;
+pub mod stage;
 pub mod validate;
 
 pub use config::{Action, Collect, IvrConfig, Menu};
 pub use engine::{IvrError, IvrOutput, IvrSession, MAX_MENU_ENTRIES_PER_CALL};
+pub use stage::{IvrDone, IvrStage};
 pub use validate::ConfigProblem;
 
 /// The `[ivr]` table of the shipped `config.example.toml`, so tests break when the example and

@@ -200,15 +200,8 @@ impl IvrConfig {
                     });
                 }
             }
-            Action::Destination { target } => {
-                if target.trim().is_empty() {
-                    out.push(ConfigProblem {
-                        path: extend(&base, &["target"]),
-                        message: "destination target is empty".to_owned(),
-                    });
-                }
-            }
-            Action::Hangup { .. } => {}
+            // A destination was parsed at load: an empty or unknown one never gets here.
+            Action::Destination { .. } | Action::Hangup { .. } => {}
         }
     }
 }
@@ -429,7 +422,7 @@ mod tests {
             prompts = []
             invalid_prompt = "i"
             collect = { max_digits = 3, terminator = "*" }
-            then = { action = "destination", target = " " }
+            then = { action = "destination", target = "queue:q" }
             timeout_ms = 0
             inter_digit_timeout_ms = 0
             "##,
@@ -445,7 +438,6 @@ mod tests {
                 "ivr.menus.c.then",
                 "ivr.menus.d.timeout_ms",
                 "ivr.menus.d.inter_digit_timeout_ms",
-                "ivr.menus.d.then.target",
             ]
         );
         assert_eq!(
@@ -453,6 +445,24 @@ mod tests {
             "terminator \"*#\" is not a single keypad key (0-9, *, #)"
         );
         assert!(problems[3].message.contains("no `then`"), "{problems:?}");
+    }
+
+    #[test]
+    fn an_empty_or_unknown_destination_is_refused_at_load() {
+        for (target, expected) in [
+            (" ", "destination target is empty"),
+            ("quue:support", "unknown destination \"quue:support\""),
+        ] {
+            let text = format!(
+                "[menus.d]\nprompts = []\ninvalid_prompt = \"i\"\n\
+                 collect = {{ max_digits = 3 }}\n\
+                 then = {{ action = \"destination\", target = \"{target}\" }}\n"
+            );
+            let error = toml::from_str::<IvrConfig>(&text).unwrap_err();
+            assert!(error.to_string().contains(expected), "{error}");
+            let at = error.span().map(|s| &text[s]).unwrap_or_default();
+            assert!(at.contains(target), "the error points at the target: {at}");
+        }
     }
 
     #[test]

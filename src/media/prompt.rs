@@ -45,6 +45,9 @@ pub enum PromptError {
     Empty { path: PathBuf },
 }
 
+/// Prompts by name, converted once at startup.
+pub type PromptLibrary = std::collections::HashMap<String, Prompt>;
+
 /// A prompt ready to play: 8 kHz mono PCM, shared between calls without copying.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Prompt {

@@ -135,10 +135,11 @@ pub fn parse(datagram: &[u8]) -> Result<(FlowId, &[u8]), RtpQuicError> {
     Ok((flow, packet))
 }
 
-/// The sending side of one Opus flow: numbers packets and writes them straight into datagrams.
+/// The sending side of one Opus flow: numbers packets and writes them straight into datagrams
+/// (behind the flow id), or as bare RTP packets when the transport frames them itself.
 #[derive(Debug, Clone)]
 pub struct OpusRtpSender {
-    flow: FlowId,
+    flow: Option<FlowId>,
     rtp: RtpSender,
 }
 
@@ -154,10 +155,18 @@ pub enum Sent {
 
 impl OpusRtpSender {
     pub fn new(flow: FlowId, rtp: RtpSender) -> Self {
-        Self { flow, rtp }
+        Self {
+            flow: Some(flow),
+            rtp,
+        }
     }
 
-    pub fn flow(&self) -> FlowId {
+    /// Bare RTP packets, no flow id: for a transport that frames them itself.
+    pub fn rtp_only(rtp: RtpSender) -> Self {
+        Self { flow: None, rtp }
+    }
+
+    pub fn flow(&self) -> Option<FlowId> {
         self.flow
     }
 
@@ -177,7 +186,9 @@ impl OpusRtpSender {
         let start = out.len();
         let numbering = self.rtp.clone();
         let ticks = rtp_ticks(pcm.len());
-        write_varint(self.flow, out);
+        if let Some(flow) = self.flow {
+            write_varint(flow, out);
+        }
         let header = self.rtp.next_header(OPUS_PAYLOAD_TYPE, ticks, false);
         rtp::write(&header, &[], out);
         let payload_start = out.len();
@@ -206,7 +217,9 @@ impl OpusRtpSender {
     pub fn datagram(&mut self, opus_packet: &[u8], out: &mut Vec<u8>) {
         let ticks =
             crate::media::opus::packet_samples(opus_packet).map_or(RTP_TICKS_PER_FRAME, rtp_ticks);
-        write_varint(self.flow, out);
+        if let Some(flow) = self.flow {
+            write_varint(flow, out);
+        }
         let header = self.rtp.next_header(OPUS_PAYLOAD_TYPE, ticks, false);
         rtp::write(&header, opus_packet, out);
     }

@@ -14,9 +14,11 @@
 pub mod acd;
 mod agents;
 pub mod announce;
+pub mod center;
 pub mod config;
 pub mod events;
 pub mod validate;
+pub mod waiting;
 
 pub use acd::{Acd, HANDLE_TIME_SAMPLES};
 pub use announce::{announcement_prompt_names, announcement_prompts};

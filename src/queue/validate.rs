@@ -9,8 +9,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::announce::announcement_prompt_names;
 use super::config::{AcdAgent, QueueConfig};
-use crate::config::Problem;
+use crate::config::problem::Problem;
 use crate::ivr::config::Action;
+use crate::route::Destination;
 
 /// Below this, announcements would follow each other with hardly any music in between (one
 /// takes about six seconds to say).
@@ -138,15 +139,8 @@ impl QueueCheck<'_> {
         }
     }
 
-    fn overflow_target(&mut self, target: &str) {
-        if target.trim().is_empty() {
-            self.problem(
-                &["overflow", "target"],
-                "destination target is empty".to_owned(),
-            );
-            return;
-        }
-        let Some(queue) = target.strip_prefix("queue:") else {
+    fn overflow_target(&mut self, target: &Destination) {
+        let Destination::Queue { name: queue } = target else {
             return;
         };
         if queue == self.name {
@@ -319,6 +313,16 @@ mod tests {
     }
 
     #[test]
+    fn an_empty_overflow_target_is_refused_at_load() {
+        let text = "[queues.e]\noverflow = { action = \"destination\", target = \" \" }\n";
+        let error = toml::from_str::<File>(text).unwrap_err();
+        assert!(
+            error.to_string().contains("destination target is empty"),
+            "{error}"
+        );
+    }
+
+    #[test]
     fn overflow_targets_must_exist() {
         let found = found(&problems(
             r#"
@@ -330,8 +334,6 @@ mod tests {
             overflow = { action = "destination", target = "queue:nope" }
             [queues.d]
             overflow = { action = "read_back", menu = "main" }
-            [queues.e]
-            overflow = { action = "destination", target = " " }
             [queues.f]
             overflow = { action = "destination", target = "voicemail:100" }
             "#,
@@ -345,7 +347,6 @@ mod tests {
                 "queues.c.overflow.target: unknown queue \"nope\"",
                 "queues.d.overflow.action: read_back reads collected digits, and a queue \
                  collects none; use goto, hangup or destination",
-                "queues.e.overflow.target: destination target is empty",
             ]
         );
     }

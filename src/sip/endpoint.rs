@@ -5,7 +5,8 @@
 use std::collections::HashMap;
 use std::time::Instant;
 
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
 use crate::sip::transport::{Inbound, Transports};
 use crate::sip::ua::{CallEvent, CallRef, UserAgent};
@@ -34,7 +35,7 @@ pub async fn run(
     transports: Transports,
     mut inbound: mpsc::Receiver<Inbound>,
     mut spawner: impl CallSpawner,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: CancellationToken,
 ) {
     let (cmd_tx, mut commands) = mpsc::unbounded_channel::<SipCommand>();
     let mut calls: HashMap<CallRef, mpsc::UnboundedSender<CallEvent>> = HashMap::new();
@@ -58,7 +59,7 @@ pub async fn run(
                 }
             }
             _ = sleep_until(deadline) => ua.handle_timeout(Instant::now()),
-            _ = shutdown.changed() => {
+            _ = shutdown.cancelled() => {
                 ua.hangup_all(Instant::now());
                 break;
             }

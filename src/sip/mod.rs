@@ -10,4 +10,5 @@ pub mod peer;
 pub mod sdp;
 pub mod transaction;
 pub mod transport;
+pub mod trunk;
 pub mod ua;

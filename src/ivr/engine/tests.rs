@@ -78,8 +78,9 @@ fn play(prompts: &[&str]) -> IvrOutput {
 }
 
 fn transfer(target: &str, digits: &str) -> IvrOutput {
+    let target = target.parse().expect("a valid destination");
     IvrOutput::Transfer {
-        target: target.to_owned(),
+        target,
         digits: digits.to_owned(),
     }
 }

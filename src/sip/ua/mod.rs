@@ -22,12 +22,12 @@ use rsip::Header;
 use dialog::Pending2xx;
 pub use dialog::{contact_for, CallRef, Dialog, DialogState};
 
-use crate::config::TrunkConfig;
 use crate::sip::message::{self, cseq, response_to};
 use crate::sip::peer::Peer;
 use crate::sip::transaction::{
     TimerConfig, TransactionEvent, TransactionKey, TransactionLayer, Transmit,
 };
+use crate::sip::trunk::TrunkConfig;
 
 /// What happened to a call, for the call actor that owns it.
 #[derive(Debug, Clone, PartialEq, Eq)]

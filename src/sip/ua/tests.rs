@@ -3,9 +3,9 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use super::*;
-use crate::config::{Cidr, CodecName, TrunkConfig};
 use crate::sip::codec;
 use crate::sip::peer::Transport;
+use crate::sip::trunk::{Cidr, CodecName, TrunkConfig};
 
 const CARRIER: &str = "127.0.0.1:5099";
 const LOCAL: &str = "127.0.0.1:5060";
@@ -16,7 +16,7 @@ fn trunk() -> TrunkConfig {
         allow: vec!["127.0.0.0/8".parse::<Cidr>().unwrap()],
         codecs: vec![CodecName::Pcmu],
         symmetric_rtp: true,
-        route: "ivr:main".into(),
+        route: "ivr:main".parse().unwrap(),
         ring_ms: 0,
     }
 }

@@ -1,0 +1,58 @@
+//! The agent media handle: what a call needs of the agent side's audio, whatever carries it.
+//!
+//! Both directions have the same shape: bare RTP packets (Opus). The call hands its packets to
+//! the handle's [`MediaSink`] and takes the agent's from the handle's `source`; framing for the
+//! transport is the handle's business. A QUIC agent's handle ([`quic_flow`]) puts a RoQ flow id
+//! in front and sends a datagram; the connection task strips the flow id from the agent's
+//! datagrams and routes them to `source`. A WebTransport agent would implement the same sink
+//! over its session's datagrams, and a supervisor listening in would get a sink fed by a mixer.
+use std::sync::Arc;
+
+use bytes::Bytes;
+use tokio::sync::mpsc;
+
+use crate::media::rtp_quic::{self, FlowId};
+
+/// Packets waiting for the call's task; beyond this they are dropped (late audio is worthless).
+pub const MEDIA_QUEUE: usize = 32;
+
+/// Where a call's RTP packets for the agent go. Sending never waits: a full path drops.
+pub trait MediaSink: Send + Sync + 'static {
+    fn send(&self, rtp: &[u8]);
+}
+
+/// One agent's media for one call.
+pub struct AgentMedia {
+    pub sink: Arc<dyn MediaSink>,
+    /// The agent's RTP packets for this call.
+    pub source: mpsc::Receiver<Bytes>,
+}
+
+impl std::fmt::Debug for AgentMedia {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AgentMedia")
+    }
+}
+
+/// A call's flow on an agent's QUIC connection.
+pub struct QuicFlow {
+    connection: quinn::Connection,
+    flow: FlowId,
+}
+
+impl MediaSink for QuicFlow {
+    fn send(&self, rtp: &[u8]) {
+        let mut datagram = Vec::with_capacity(rtp.len() + 8);
+        rtp_quic::frame(self.flow, rtp, &mut datagram);
+        // A full datagram buffer drops the oldest: late audio is worthless.
+        let _ = self.connection.send_datagram(datagram.into());
+    }
+}
+
+/// The handle for `flow` on `connection`, and the sender the connection task routes the
+/// flow's incoming packets to.
+pub fn quic_flow(connection: quinn::Connection, flow: FlowId) -> (AgentMedia, mpsc::Sender<Bytes>) {
+    let (tx, source) = mpsc::channel(MEDIA_QUEUE);
+    let sink = Arc::new(QuicFlow { connection, flow });
+    (AgentMedia { sink, source }, tx)
+}

@@ -1,0 +1,582 @@
+//! One call as a sans-IO state machine: its phase (ringing, IVR, waiting in a queue, talking
+//! to an agent, ended) and every move between them, its timers, and what it tells the carrier
+//! leg, the contact center and the agent's media. No sockets, no clock, no entropy: time comes
+//! in with every input, randomness from the seeded RNG it is given.
+//!
+//! The shell feeds it:
+//! - carrier input through [`Call::handle_leg`] (SIP events, RTP: whatever the leg takes),
+//! - the contact center's commands through [`Call::handle_center`],
+//! - the agent's RTP packets through [`Call::handle_agent_media`],
+//! - time through [`Call::handle_timeout`] when [`Call::poll_timeout`] is due,
+//!
+//! and carries out [`Call::poll_output`] (to the center, to the agent), the leg's own outputs
+//! (SIP signals, RTP) and [`Call::poll_event`] (to the event bus), until [`Call::is_over`].
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rand::rngs::StdRng;
+
+use crate::call::bridge::Bridge;
+use crate::call::leg::{Leg, LegEnd};
+use crate::config::Loaded;
+use crate::events::{AgentLegQuality, CallEvent, CallId, CallQuality, EndCause, Side};
+use crate::ivr::{Action, IvrDone, IvrStage};
+use crate::queue::center::CallCommand;
+use crate::queue::waiting::{MusicOnHold, WaitingStage};
+use crate::route::Destination;
+
+/// The call's timers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Timer {
+    /// Fires the trunk's `ring_ms` after the call arrived: answer it.
+    Answer,
+    /// Fires every frame period once answered: one frame of audio each way. The IVR's menu
+    /// timers, queue goodbyes, the agent-audio stall and the RTP timeout are checked on it.
+    Frame,
+}
+
+/// What the call asks of the rest of the daemon.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    /// For the contact center.
+    ToCenter(ToCenter),
+    /// An RTP packet (Opus) for the agent's media handle.
+    ToAgent(Vec<u8>),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ToCenter {
+    /// Put the caller in this queue.
+    Enqueue { queue: String, caller: String },
+    /// The caller pressed a key while talking to an agent.
+    CallerDigit(char),
+    /// The call is over (it was in a queue or with an agent).
+    Leave,
+}
+
+/// Who the call is, for its events.
+#[derive(Debug, Clone)]
+pub struct Arrival {
+    pub id: CallId,
+    pub trunk: String,
+    pub caller: String,
+    pub callee: String,
+    pub route: Destination,
+    pub ring: Duration,
+}
+
+enum Phase {
+    /// Not answered yet.
+    Ringing,
+    Ivr(Box<IvrStage>),
+    /// Music on hold and announcements: in a queue, while a lost agent may resume, or saying
+    /// goodbye.
+    Waiting(WaitingStage),
+    Agent(Box<Bridge>),
+    Ended,
+}
+
+pub struct Call<L: Leg> {
+    id: CallId,
+    leg: L,
+    config: Arc<Loaded>,
+    arrival: Arrival,
+    rng: StdRng,
+    phase: Phase,
+    answered: bool,
+    /// The queue the contact center holds this call in, from the enqueue until it lets go
+    /// (agent hung up, overflow, refusal).
+    in_queue: Option<String>,
+    /// Why the call ends once a goodbye prompt has been heard.
+    goodbye_cause: EndCause,
+    answer_at: Option<Instant>,
+    next_frame: Option<Instant>,
+    silence: Vec<i16>,
+    agent_quality: Option<AgentLegQuality>,
+    outputs: VecDeque<Output>,
+    events: VecDeque<CallEvent>,
+}
+
+impl<L: Leg> Call<L> {
+    /// A call the carrier offered: it is accepted (or refused) now, then rung or answered.
+    pub fn new(now: Instant, leg: L, config: Arc<Loaded>, arrival: Arrival, rng: StdRng) -> Self {
+        let mut call = Call {
+            id: arrival.id,
+            silence: vec![0; leg.samples_per_frame()],
+            leg,
+            config,
+            rng,
+            phase: Phase::Ringing,
+            answered: false,
+            in_queue: None,
+            goodbye_cause: EndCause::QueueHangup,
+            answer_at: None,
+            next_frame: None,
+            agent_quality: None,
+            outputs: VecDeque::new(),
+            events: VecDeque::from([CallEvent::Arrived {
+                trunk: arrival.trunk.clone(),
+                caller: arrival.caller.clone(),
+                callee: arrival.callee.clone(),
+            }]),
+            arrival,
+        };
+        match call.leg.accept(now) {
+            Err(refusal) => {
+                tracing::info!(error = %refusal, "call refused");
+                call.end(
+                    now,
+                    Side::Gateway,
+                    EndCause::Refused {
+                        status: refusal.status,
+                    },
+                );
+            }
+            Ok(()) if call.arrival.ring > Duration::ZERO => {
+                call.leg.ring(now);
+                call.answer_at = Some(now + call.arrival.ring);
+            }
+            Ok(()) => call.answer(now),
+        }
+        call
+    }
+
+    pub fn id(&self) -> CallId {
+        self.id
+    }
+
+    pub fn leg(&self) -> &L {
+        &self.leg
+    }
+
+    /// The leg, for the shell to take its outputs (signals, packets).
+    pub fn leg_mut(&mut self) -> &mut L {
+        &mut self.leg
+    }
+
+    /// Carrier input: `f` hands it to the leg, then the call sees what the leg made of it.
+    pub fn handle_leg(&mut self, now: Instant, f: impl FnOnce(&mut L, Instant)) {
+        f(&mut self.leg, now);
+        self.check_leg_end(now);
+    }
+
+    /// An RTP packet from the agent.
+    pub fn handle_agent_media(&mut self, now: Instant, rtp: &[u8]) {
+        if let Phase::Agent(bridge) = &mut self.phase {
+            bridge.handle_agent_media(now, rtp);
+        }
+    }
+
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.is_over() {
+            return None;
+        }
+        match (self.answer_at, self.next_frame) {
+            (Some(a), Some(f)) => Some(a.min(f)),
+            (a, f) => a.or(f),
+        }
+    }
+
+    /// Which timer is due next, for tests and traces.
+    pub fn next_timer(&self) -> Option<(Timer, Instant)> {
+        if self.is_over() {
+            return None;
+        }
+        match (self.answer_at, self.next_frame) {
+            (Some(a), _) => Some((Timer::Answer, a)),
+            (None, Some(f)) => Some((Timer::Frame, f)),
+            _ => None,
+        }
+    }
+
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.answer_at.is_some_and(|t| t <= now) {
+            self.answer_at = None;
+            self.answer(now);
+        }
+        // Frames keep their schedule (a late wake-up catches up in a burst), but each is handled
+        // at the time it really is: the jitter buffers compare it with packet arrival times.
+        while let Some(due) = self.next_frame.filter(|t| *t <= now) {
+            self.next_frame = Some(due + self.leg.frame_period());
+            self.frame(now);
+            if self.is_over() {
+                break;
+            }
+        }
+    }
+
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.outputs.pop_front()
+    }
+
+    pub fn poll_event(&mut self) -> Option<CallEvent> {
+        self.events.pop_front()
+    }
+
+    /// True once the call has ended; the shell then flushes the leg's last outputs and stops.
+    pub fn is_over(&self) -> bool {
+        matches!(self.phase, Phase::Ended)
+    }
+
+    /// The daemon is stopping: hang up.
+    pub fn shutdown(&mut self, now: Instant) {
+        self.end(now, Side::Gateway, EndCause::Shutdown);
+    }
+
+    /// What the contact center says about this call.
+    pub fn handle_center(&mut self, now: Instant, cmd: CallCommand) {
+        if self.is_over() {
+            return;
+        }
+        match cmd {
+            CallCommand::Refused { reason } => {
+                let queue = self.in_queue.take().unwrap_or_default();
+                self.events
+                    .push_back(CallEvent::QueueRefused { queue, reason });
+                self.goodbye(Some("queue-unavailable"), EndCause::QueueHangup);
+            }
+            CallCommand::Connect { agent, .. } => {
+                if self.bridge(now) {
+                    self.events.push_back(CallEvent::AgentAnswered { agent });
+                }
+            }
+            CallCommand::Reconnect { .. } => {
+                if matches!(self.phase, Phase::Waiting(_)) && self.bridge(now) {
+                    self.events.push_back(CallEvent::AgentResumed);
+                }
+            }
+            CallCommand::AgentLost => {
+                if matches!(self.phase, Phase::Agent(_)) {
+                    self.back_to_waiting();
+                    self.events.push_back(CallEvent::AgentLost);
+                }
+            }
+            CallCommand::Requeued => {
+                self.back_to_waiting();
+                self.events.push_back(CallEvent::Requeued);
+            }
+            CallCommand::Announce { prompts } => {
+                if let Phase::Waiting(w) = &mut self.phase {
+                    w.announce(&prompts);
+                    self.events.push_back(CallEvent::Announced { prompts });
+                }
+            }
+            CallCommand::AgentHungUp => {
+                self.in_queue = None;
+                self.end(now, Side::Agent, EndCause::AgentHungUp);
+            }
+            CallCommand::Dtmf { digits } => {
+                if matches!(self.phase, Phase::Agent(_)) {
+                    match self.leg.send_digits(&digits) {
+                        Ok(()) => self.events.push_back(CallEvent::Digits {
+                            side: Side::Agent,
+                            digits,
+                        }),
+                        Err(e) => tracing::info!(%digits, error = %e, "agent dtmf not sent"),
+                    }
+                }
+            }
+            CallCommand::Hold { on } => {
+                if let Phase::Agent(bridge) = &mut self.phase {
+                    bridge.set_hold(now, on);
+                    self.events.push_back(CallEvent::Held { on });
+                }
+            }
+            CallCommand::Overflow { action } => {
+                let queue = self.in_queue.take().unwrap_or_default();
+                let to = destination_of(&action);
+                self.events.push_back(CallEvent::Overflowed {
+                    queue,
+                    to: to.clone(),
+                });
+                self.goodbye_cause = EndCause::QueueHangup;
+                self.route(now, to);
+            }
+        }
+    }
+
+    fn answer(&mut self, now: Instant) {
+        if self.is_over() {
+            return;
+        }
+        self.leg.answer(now);
+        self.answered = true;
+        self.events.push_back(CallEvent::Answered);
+        self.next_frame = Some(now);
+        let route = self.arrival.route.clone();
+        self.goodbye_cause = EndCause::QueueHangup;
+        self.route(now, route);
+    }
+
+    /// Sends the answered call on to `to`.
+    fn route(&mut self, now: Instant, to: Destination) {
+        match to {
+            Destination::Ivr { menu } => {
+                let samples = self.leg.samples_per_frame();
+                let c = &self.config;
+                match IvrStage::new(now, c.ivr.clone(), &menu, c.prompts.clone(), samples) {
+                    Ok(stage) => {
+                        self.phase = Phase::Ivr(Box::new(stage));
+                        self.drain_ivr(now);
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "ivr menu not available: hanging up");
+                        let to = format!("ivr:{menu}");
+                        self.end(now, Side::Gateway, EndCause::Unroutable { to });
+                    }
+                }
+            }
+            Destination::Queue { name } if self.in_queue.is_none() => {
+                let moh = self.music_of(&name);
+                self.phase = Phase::Waiting(self.waiting(moh));
+                self.in_queue = Some(name.clone());
+                self.outputs.push_back(Output::ToCenter(ToCenter::Enqueue {
+                    queue: name,
+                    caller: self.arrival.caller.clone(),
+                }));
+            }
+            Destination::Hangup { prompt } => {
+                let cause = self.goodbye_cause.clone();
+                self.goodbye(prompt.as_deref(), cause);
+            }
+            other => {
+                tracing::warn!(target = %other, "destination not routable: hanging up");
+                let to = other.to_string();
+                self.end(now, Side::Gateway, EndCause::Unroutable { to });
+            }
+        }
+    }
+
+    fn music_of(&self, queue: &str) -> MusicOnHold {
+        let name = self
+            .config
+            .config
+            .queues
+            .get(queue)
+            .map(|q| q.moh.as_str())
+            .unwrap_or_default();
+        MusicOnHold::new(&self.config.prompts, name)
+    }
+
+    fn waiting(&self, music: MusicOnHold) -> WaitingStage {
+        WaitingStage::new(
+            self.leg.samples_per_frame(),
+            music,
+            self.config.prompts.clone(),
+        )
+    }
+
+    /// Plays `prompt` (if any), then hangs up with `cause`.
+    fn goodbye(&mut self, prompt: Option<&str>, cause: EndCause) {
+        self.back_to_waiting();
+        self.goodbye_cause = cause;
+        if let Phase::Waiting(w) = &mut self.phase {
+            w.goodbye(prompt);
+        }
+    }
+
+    /// Back to music on hold, going on where the music stopped.
+    fn back_to_waiting(&mut self) {
+        let music = match std::mem::replace(&mut self.phase, Phase::Ringing) {
+            Phase::Waiting(w) => {
+                self.phase = Phase::Waiting(w);
+                return;
+            }
+            Phase::Agent(bridge) => {
+                self.add_agent_quality(bridge.quality());
+                bridge.into_music()
+            }
+            Phase::Ended => {
+                self.phase = Phase::Ended;
+                return;
+            }
+            Phase::Ivr(_) | Phase::Ringing => {
+                let queue = self.in_queue.clone().unwrap_or_default();
+                self.music_of(&queue)
+            }
+        };
+        self.phase = Phase::Waiting(self.waiting(music));
+    }
+
+    /// Bridges the caller to the agent; false if the call cannot be bridged.
+    fn bridge(&mut self, now: Instant) -> bool {
+        let music = match std::mem::replace(&mut self.phase, Phase::Ringing) {
+            Phase::Waiting(w) => w.into_music(),
+            Phase::Agent(bridge) => {
+                self.add_agent_quality(bridge.quality());
+                bridge.into_music()
+            }
+            other => {
+                self.phase = other;
+                return false;
+            }
+        };
+        let c = &self.config.config;
+        let jitter = (c.media.jitter_min(), c.media.jitter_max());
+        match Bridge::new(now, &c.agents.opus, jitter, music, &mut self.rng) {
+            Ok(bridge) => {
+                self.phase = Phase::Agent(Box::new(bridge));
+                true
+            }
+            Err(e) => {
+                // Only a config libopus refuses gets here; validation prevents it.
+                tracing::error!(error = %e, "cannot bridge to the agent: hanging up");
+                self.phase = Phase::Waiting(self.waiting(MusicOnHold::default()));
+                self.end(now, Side::Gateway, EndCause::Internal(e.to_string()));
+                false
+            }
+        }
+    }
+
+    fn add_agent_quality(&mut self, q: AgentLegQuality) {
+        let total = self.agent_quality.get_or_insert_with(Default::default);
+        total.packets += q.packets;
+        total.lost += q.lost;
+        total.late += q.late;
+        total.concealed_frames += q.concealed_frames;
+        total.recovered_by_fec += q.recovered_by_fec;
+    }
+
+    /// One frame period: a frame each way, then what follows from it.
+    fn frame(&mut self, now: Instant) {
+        let samples = self.leg.samples_per_frame();
+        match &mut self.phase {
+            Phase::Ivr(stage) => {
+                self.leg.exchange(now, stage.next_frame(now));
+            }
+            Phase::Waiting(stage) => {
+                self.leg.exchange(now, stage.next_frame());
+            }
+            Phase::Agent(bridge) => {
+                let heard = self.leg.exchange(now, bridge.to_caller(now, samples));
+                if let Some(packet) = bridge.from_caller(heard) {
+                    self.outputs.push_back(Output::ToAgent(packet.to_vec()));
+                }
+                while let Some(flowing) = bridge.poll_stall_change() {
+                    self.events.push_back(CallEvent::AgentAudio { flowing });
+                }
+            }
+            Phase::Ringing | Phase::Ended => {
+                self.leg.exchange(now, &self.silence);
+            }
+        }
+        while let Some(digit) = self.leg.poll_digit() {
+            self.events.push_back(CallEvent::Digits {
+                side: Side::Caller,
+                digits: digit.to_string(),
+            });
+            match &mut self.phase {
+                Phase::Ivr(stage) => stage.on_digit(now, digit),
+                Phase::Agent(_) => self
+                    .outputs
+                    .push_back(Output::ToCenter(ToCenter::CallerDigit(digit))),
+                _ => {}
+            }
+        }
+        self.leg.handle_timeout(now);
+        match &mut self.phase {
+            Phase::Ivr(stage) => {
+                stage.handle_timeout(now);
+                self.drain_ivr(now);
+            }
+            Phase::Waiting(stage) if stage.said_goodbye() => {
+                let cause = self.goodbye_cause.clone();
+                self.end(now, Side::Gateway, cause);
+            }
+            _ => {}
+        }
+        let timeout = self.config.config.media.rtp_timeout();
+        if !self.is_over() && timeout.is_some_and(|t| self.leg.silent_for(now) >= t) {
+            self.end(now, Side::Gateway, EndCause::MediaTimeout);
+        }
+        self.check_leg_end(now);
+    }
+
+    fn drain_ivr(&mut self, now: Instant) {
+        let Phase::Ivr(stage) = &mut self.phase else {
+            return;
+        };
+        while let Some(menu) = stage.poll_menu_entered() {
+            self.events.push_back(CallEvent::EnteredMenu { menu });
+        }
+        let digits = stage.digits_heard().to_string();
+        match stage.poll_done() {
+            None => {}
+            Some(IvrDone::Hangup) => {
+                let to = Destination::Hangup { prompt: None };
+                self.events.push_back(CallEvent::LeftIvr { digits, to });
+                self.end(now, Side::Gateway, EndCause::IvrHangup);
+            }
+            Some(IvrDone::Transfer { target, .. }) => {
+                self.events.push_back(CallEvent::LeftIvr {
+                    digits,
+                    to: target.clone(),
+                });
+                self.goodbye_cause = EndCause::IvrHangup;
+                self.route(now, target);
+            }
+        }
+    }
+
+    fn check_leg_end(&mut self, now: Instant) {
+        if self.is_over() {
+            return;
+        }
+        let Some(end) = self.leg.poll_end() else {
+            return;
+        };
+        let (side, cause) = match end {
+            LegEnd::HungUp => (Side::Caller, EndCause::CallerHungUp),
+            LegEnd::Cancelled => (Side::Caller, EndCause::CallerCancelled),
+            LegEnd::NoConfirmation => (Side::Gateway, EndCause::NoConfirmation),
+            LegEnd::Failed => (Side::Gateway, EndCause::SignallingFailed),
+            LegEnd::Local => (Side::Gateway, EndCause::Shutdown),
+        };
+        self.end(now, side, cause);
+    }
+
+    fn end(&mut self, now: Instant, side: Side, cause: EndCause) {
+        if self.is_over() {
+            return;
+        }
+        if side != Side::Caller {
+            self.leg.hang_up(now);
+        }
+        if self.in_queue.take().is_some() {
+            self.outputs.push_back(Output::ToCenter(ToCenter::Leave));
+        }
+        if let Phase::Agent(bridge) = &self.phase {
+            let q = bridge.quality();
+            self.add_agent_quality(q);
+        }
+        self.phase = Phase::Ended;
+        self.answer_at = None;
+        self.next_frame = None;
+        self.events.push_back(CallEvent::Ended {
+            side,
+            cause,
+            answered: self.answered,
+            quality: CallQuality {
+                carrier: self.leg.quality(),
+                agent: self.agent_quality.clone(),
+            },
+        });
+    }
+}
+
+/// Where a queue's overflow action sends the caller.
+fn destination_of(action: &Action) -> Destination {
+    match action {
+        Action::Goto { menu } | Action::ReadBack { menu, .. } => {
+            Destination::Ivr { menu: menu.clone() }
+        }
+        Action::Hangup { prompt } => Destination::Hangup {
+            prompt: prompt.clone(),
+        },
+        Action::Destination { target } => target.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests;

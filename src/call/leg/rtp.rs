@@ -1,0 +1,462 @@
+//! The carrier's media leg as a sans-IO core: RTP and RTCP in and out, the jitter buffer, G.711
+//! with concealment, and DTMF from both RFC 4733 events and in-band tones, merged.
+//!
+//! Symmetric RTP: we send to where the carrier's RTP really comes from, not where its SDP says,
+//! so a carrier (or its SBC) behind NAT still hears us. The first source latches; another source
+//! takes over only after the latched one has been silent for [`RELATCH_AFTER`], so a stray or
+//! spoofed packet cannot steal the stream mid-call.
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant, SystemTime};
+
+use crate::media::dtmf::{
+    DigitFrame, DigitSender, DtmfError, DtmfMerger, InbandDetector, Rfc4733Receiver, TelephoneEvent,
+};
+use crate::media::g711::G711Law;
+use crate::media::jitter::{JitterBuffer, JitterConfig, Playout};
+use crate::media::plc::G711Concealer;
+use crate::media::rtcp::{RtcpConfig, RtcpSession, RtcpStats};
+use crate::media::rtp::{self, RtpSender};
+use crate::sip::sdp::{Codec, Negotiated};
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+pub const SAMPLE_RATE: u32 = 8000;
+pub const RELATCH_AFTER: Duration = Duration::from_millis(500);
+
+/// A datagram for the shell to send from the leg's RTP or RTCP socket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MediaTransmit {
+    pub to: SocketAddr,
+    pub rtcp: bool,
+    pub payload: Vec<u8>,
+}
+
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct LegStats {
+    pub rtp_received: u64,
+    pub rtp_sent: u64,
+    pub rtp_rejected: u64,
+    pub digits: u64,
+}
+
+pub struct RtpMedia {
+    neg: Negotiated,
+    law: G711Law,
+    samples_per_frame: usize,
+    symmetric: bool,
+    latched: Option<(SocketAddr, Instant)>,
+    latched_rtcp: Option<SocketAddr>,
+    jitter: JitterBuffer,
+    jitter_bounds: (Duration, Duration),
+    /// Samples per packet the carrier actually sends. Carriers do not always send what the SDP's
+    /// ptime says (30 ms packets on a 20 ms call are common), so the jitter buffer and the
+    /// concealer work in the carrier's packets and `playout` re-cuts them into our frames.
+    rx_packet_samples: usize,
+    playout: VecDeque<i16>,
+    ptime: Duration,
+    concealer: G711Concealer,
+    sender: RtpSender,
+    talk_spurt_start: bool,
+    rtcp: RtcpSession,
+    dtmf_events: Rfc4733Receiver,
+    inband: InbandDetector,
+    merger: DtmfMerger,
+    rx_ssrc: Option<u32>,
+    /// When RTP last arrived, or when the carrier was last not expected to send (start, hold).
+    last_heard: Instant,
+    /// The RTP timeout fires once per call, whichever phase the leg is in.
+    rtp_timed_out: bool,
+    received: Vec<i16>,
+    encoded: Vec<u8>,
+    transmits: VecDeque<MediaTransmit>,
+    digits: VecDeque<char>,
+    /// Key presses toward the carrier, and the frame a tone press writes.
+    digits_out: DigitSender,
+    tone: Vec<i16>,
+    stats: LegStats,
+}
+
+impl RtpMedia {
+    pub fn new(
+        now: Instant,
+        wall_clock: SystemTime,
+        neg: Negotiated,
+        symmetric: bool,
+        jitter_min: Duration,
+        jitter_max: Duration,
+        rng: &mut impl Rng,
+    ) -> Self {
+        let ssrc = rng.gen();
+        let ptime = Duration::from_millis(neg.ptime_ms.clamp(10, 60).into());
+        let samples_per_frame = (SAMPLE_RATE as usize * ptime.as_millis() as usize) / 1000;
+        RtpMedia {
+            law: law_of(neg.codec),
+            samples_per_frame,
+            symmetric,
+            latched: None,
+            latched_rtcp: None,
+            jitter: jitter_buffer(samples_per_frame, jitter_min, jitter_max),
+            jitter_bounds: (jitter_min, jitter_max),
+            rx_packet_samples: samples_per_frame,
+            playout: VecDeque::with_capacity(4 * samples_per_frame),
+            ptime,
+            concealer: G711Concealer::new(samples_per_frame),
+            sender: RtpSender::with_random_start(ssrc, rng),
+            talk_spurt_start: true,
+            rtcp: RtcpSession::new(
+                RtcpConfig::g711(ssrc, format!("trunkgate-{ssrc:08x}")),
+                now,
+                wall_clock,
+                StdRng::seed_from_u64(rng.gen()),
+            ),
+            dtmf_events: Rfc4733Receiver::new(),
+            inband: InbandDetector::new(SAMPLE_RATE),
+            merger: DtmfMerger::new(),
+            rx_ssrc: None,
+            last_heard: now,
+            rtp_timed_out: false,
+            received: vec![0; samples_per_frame],
+            encoded: Vec::with_capacity(samples_per_frame),
+            transmits: VecDeque::new(),
+            digits: VecDeque::new(),
+            digits_out: DigitSender::new(ptime),
+            tone: vec![0; samples_per_frame],
+            stats: LegStats::default(),
+            neg,
+        }
+    }
+
+    pub fn samples_per_frame(&self) -> usize {
+        self.samples_per_frame
+    }
+
+    pub fn ptime(&self) -> Duration {
+        self.ptime
+    }
+
+    pub fn negotiated(&self) -> &Negotiated {
+        &self.neg
+    }
+
+    /// How long the carrier has sent no RTP while it should have; zero while it is not
+    /// expected to send (an inactive or held stream).
+    pub fn silent_for(&self, now: Instant) -> Duration {
+        if self.neg.we_receive() {
+            now.saturating_duration_since(self.last_heard)
+        } else {
+            Duration::ZERO
+        }
+    }
+
+    /// True once, when the carrier has been silent for `limit` (while it should send).
+    pub fn rtp_timed_out(&mut self, now: Instant, limit: Option<Duration>) -> bool {
+        let due = limit.is_some_and(|l| self.silent_for(now) >= l);
+        if due && !self.rtp_timed_out {
+            self.rtp_timed_out = true;
+            return true;
+        }
+        false
+    }
+
+    /// A re-INVITE changed the media: direction (hold), address or codec.
+    pub fn renegotiate(&mut self, now: Instant, neg: Negotiated) {
+        // Silence is counted afresh from a change of media: a resumed stream gets its full time.
+        self.last_heard = now;
+        if neg.remote_rtp != self.neg.remote_rtp || neg.codec != self.neg.codec {
+            self.latched = None;
+            self.latched_rtcp = None;
+            self.jitter.reset();
+        }
+        self.law = law_of(neg.codec);
+        if !self.neg.we_send() && neg.we_send() {
+            self.talk_spurt_start = true;
+        }
+        self.neg = neg;
+    }
+
+    pub fn handle_rtp(&mut self, now: Instant, from: SocketAddr, datagram: &[u8]) {
+        if rtp::looks_like_rtcp(datagram) {
+            return self.handle_rtcp(now, from, datagram);
+        }
+        let Ok(pkt) = rtp::parse(datagram) else {
+            self.stats.rtp_rejected += 1;
+            return;
+        };
+        let pt = pkt.header.payload_type;
+        let is_event = Some(pt) == self.neg.telephone_event_pt;
+        if pt != self.neg.payload_type && !is_event {
+            self.stats.rtp_rejected += 1;
+            return;
+        }
+        self.latch(now, from);
+        self.last_heard = now;
+        if self.rx_ssrc != Some(pkt.header.ssrc) {
+            if self.rx_ssrc.is_some() {
+                self.jitter.reset();
+                self.dtmf_events.reset();
+            }
+            self.rx_ssrc = Some(pkt.header.ssrc);
+        }
+        self.stats.rtp_received += 1;
+        self.rtcp
+            .on_rtp_received(now, &pkt.header, pkt.payload.len());
+        if is_event {
+            if let Ok(ev) = TelephoneEvent::parse(pkt.payload) {
+                if let Some(d) =
+                    self.dtmf_events
+                        .on_packet(pkt.header.timestamp, pkt.header.marker, &ev)
+                {
+                    if let Some(d) = self.merger.on_rfc4733(now, d) {
+                        self.push_digit(d);
+                    }
+                }
+            }
+            return;
+        }
+        if self.neg.we_receive() {
+            self.follow_packet_size(pkt.payload.len());
+            self.jitter
+                .push(now, pkt.header.sequence, pkt.header.timestamp, pkt.payload);
+        }
+    }
+
+    pub fn handle_rtcp(&mut self, now: Instant, from: SocketAddr, datagram: &[u8]) {
+        if self.symmetric {
+            self.latched_rtcp = Some(from);
+        }
+        if let Err(e) = self.rtcp.on_rtcp(now, datagram) {
+            tracing::debug!(%from, error = %e, "rtcp packet dropped");
+        }
+    }
+
+    fn latch(&mut self, now: Instant, from: SocketAddr) {
+        if !self.symmetric {
+            return;
+        }
+        match self.latched {
+            Some((addr, _)) if addr == from => self.latched = Some((from, now)),
+            Some((_, last)) if now.duration_since(last) < RELATCH_AFTER => {}
+            _ => {
+                tracing::debug!(%from, "rtp latched");
+                self.latched = Some((from, now));
+            }
+        }
+    }
+
+    /// Where our RTP goes: the latched source, else the SDP address.
+    pub fn rtp_destination(&self) -> Option<SocketAddr> {
+        self.latched.map(|(a, _)| a).or(self.neg.remote_rtp)
+    }
+
+    fn rtcp_destination(&self) -> Option<SocketAddr> {
+        self.latched_rtcp
+            .or_else(|| {
+                // RTP latched on the top port has no port above it for RTCP (RFC 3550 §11):
+                // fall back to what the SDP said.
+                let (rtp, _) = self.latched?;
+                Some(SocketAddr::new(rtp.ip(), rtp.port().checked_add(1)?))
+            })
+            .or(self.neg.remote_rtcp)
+    }
+
+    fn push_digit(&mut self, d: char) {
+        self.stats.digits += 1;
+        self.digits.push_back(d);
+    }
+
+    /// One frame period: plays out one received frame (returned, decoded) and sends `outgoing`.
+    pub fn tick(&mut self, now: Instant, outgoing: &[i16]) -> &[i16] {
+        self.play_out(now);
+        self.send(now, outgoing);
+        &self.received
+    }
+
+    /// Re-sizes the jitter buffer when the carrier's packets are not the size it was built for.
+    /// G.711 carries one sample per byte; sizes outside 10–60 ms in whole milliseconds are
+    /// taken for damage and left alone.
+    fn follow_packet_size(&mut self, samples: usize) {
+        let whole_ms = samples % (SAMPLE_RATE as usize / 1000) == 0;
+        if samples == self.rx_packet_samples || !whole_ms || !(80..=480).contains(&samples) {
+            return;
+        }
+        tracing::debug!(
+            from = self.rx_packet_samples,
+            to = samples,
+            "carrier packet size changed"
+        );
+        self.rx_packet_samples = samples;
+        let (min, max) = self.jitter_bounds;
+        self.jitter = jitter_buffer(samples, min, max);
+        self.concealer = G711Concealer::new(samples);
+    }
+
+    /// Fills `received` with one of our frames, taking as many of the carrier's packets from
+    /// the jitter buffer as that needs.
+    fn play_out(&mut self, now: Instant) {
+        let packet = self.rx_packet_samples;
+        while self.playout.len() < self.samples_per_frame {
+            let mut pcm = Vec::with_capacity(packet);
+            match self.jitter.pop(now) {
+                Playout::Frame(payload) => {
+                    self.law.decode(&payload, &mut pcm);
+                    pcm.resize(packet, 0);
+                    self.concealer.good_frame(&mut pcm);
+                }
+                Playout::Conceal => {
+                    pcm.resize(packet, 0);
+                    self.concealer.conceal(&mut pcm);
+                }
+                Playout::Idle => pcm.resize(packet, 0),
+            }
+            self.playout.extend(pcm);
+        }
+        self.received.clear();
+        self.received
+            .extend(self.playout.drain(..self.samples_per_frame));
+        // In-band detection runs on what the caller really sent; concealed audio is a guess.
+        if let Some(d) = self.inband.process(&self.received) {
+            if let Some(d) = self.merger.on_inband(now, d) {
+                self.push_digit(d);
+            }
+        }
+    }
+
+    fn send(&mut self, now: Instant, pcm: &[i16]) {
+        let samples = self.samples_per_frame as u32;
+        let Some(to) = self.rtp_destination().filter(|_| self.neg.we_send()) else {
+            // Keep the timestamp running while on hold so the stream resumes in step.
+            self.sender.skip_silence(samples);
+            self.talk_spurt_start = true;
+            return;
+        };
+        self.encoded.clear();
+        let telephone_event = self.neg.telephone_event_pt;
+        let frame = self.digits_out.next_frame(
+            telephone_event.is_some(),
+            self.sender.next_timestamp(),
+            &mut self.tone,
+        );
+        let header = match (frame, telephone_event) {
+            (
+                DigitFrame::Event {
+                    event,
+                    timestamp,
+                    marker,
+                },
+                Some(pt),
+            ) => {
+                event.write(&mut self.encoded);
+                let header = self
+                    .sender
+                    .next_header_with_timestamp(pt, timestamp, marker);
+                self.sender.advance_timestamp(samples);
+                header
+            }
+            (frame, _) => {
+                let pcm = if frame == DigitFrame::Tone {
+                    &self.tone[..]
+                } else {
+                    pcm
+                };
+                self.law.encode(
+                    &pcm[..pcm.len().min(self.samples_per_frame)],
+                    &mut self.encoded,
+                );
+                self.encoded
+                    .resize(self.samples_per_frame, self.law.silence_byte());
+                self.sender
+                    .next_header(self.neg.payload_type, samples, self.talk_spurt_start)
+            }
+        };
+        self.talk_spurt_start = false;
+        let mut payload = Vec::with_capacity(rtp::FIXED_HEADER_LEN + self.encoded.len());
+        rtp::write(&header, &self.encoded, &mut payload);
+        self.rtcp
+            .on_rtp_sent(now, self.encoded.len(), header.timestamp);
+        self.stats.rtp_sent += 1;
+        self.transmits.push_back(MediaTransmit {
+            to,
+            rtcp: false,
+            payload,
+        });
+    }
+
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.rtcp.poll_timeout().is_some_and(|t| t <= now) {
+            self.rtcp.handle_timeout(now);
+        }
+        while let Some(report) = self.rtcp.poll_transmit() {
+            if let Some(to) = self.rtcp_destination() {
+                self.transmits.push_back(MediaTransmit {
+                    to,
+                    rtcp: true,
+                    payload: report,
+                });
+            }
+        }
+        while self.rtcp.poll_event().is_some() {}
+    }
+
+    /// An RTCP BYE for the end of the call.
+    pub fn bye(&mut self, now: Instant) {
+        let bye = self.rtcp.bye(now, Some("call ended"));
+        if let Some(to) = self.rtcp_destination() {
+            self.transmits.push_back(MediaTransmit {
+                to,
+                rtcp: true,
+                payload: bye,
+            });
+        }
+    }
+
+    pub fn poll_transmit(&mut self) -> Option<MediaTransmit> {
+        self.transmits.pop_front()
+    }
+
+    /// Queues key presses toward the carrier: RFC 4733 events if it negotiated telephone-event,
+    /// tones in the audio otherwise.
+    pub fn send_digits(&mut self, digits: &str) -> Result<(), DtmfError> {
+        self.digits_out.queue(digits)
+    }
+
+    pub fn poll_digit(&mut self) -> Option<char> {
+        self.digits.pop_front()
+    }
+
+    pub fn stats(&self) -> &LegStats {
+        &self.stats
+    }
+
+    pub fn jitter_stats(&self) -> crate::media::jitter::JitterStats {
+        self.jitter.stats()
+    }
+
+    pub fn rtcp_stats(&self) -> RtcpStats {
+        self.rtcp.stats()
+    }
+}
+
+fn jitter_buffer(packet_samples: usize, min: Duration, max: Duration) -> JitterBuffer {
+    let frame = Duration::from_millis((packet_samples / (SAMPLE_RATE as usize / 1000)) as u64);
+    let max = max.max(min).max(frame);
+    let frames_in_max = (max.as_millis() / frame.as_millis().max(1)) as usize;
+    JitterBuffer::new(JitterConfig {
+        clock_rate: SAMPLE_RATE,
+        frame,
+        min_delay: min.max(frame),
+        max_delay: max,
+        max_frames: 2 * frames_in_max + 2,
+    })
+}
+
+fn law_of(codec: Codec) -> G711Law {
+    match codec {
+        Codec::Pcmu => G711Law::Ulaw,
+        Codec::Pcma => G711Law::Alaw,
+    }
+}
+
+#[cfg(test)]
+mod tests;

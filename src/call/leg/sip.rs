@@ -1,0 +1,324 @@
+//! The SIP leg: a call from a SIP trunk, as a sans-IO [`Leg`]. It makes the SDP decisions
+//! (answer the carrier's offer, or offer first on a late-offer INVITE and take the answer from
+//! the ACK; answer re-INVITEs for hold, unhold and new addresses) and carries the audio over
+//! [`RtpMedia`]. What it asks of the signalling task comes out of [`SipLeg::poll_signal`].
+use std::collections::VecDeque;
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant, SystemTime};
+
+use rand::Rng;
+
+use super::{Leg, LegEnd, LegRefusal, MediaTransmit, RtpMedia};
+use crate::events::LegQuality;
+use crate::media::dtmf::DtmfError;
+use crate::sip::sdp::{self, Codec, Direction, LocalMedia, Negotiated, NegotiationError, SdpError};
+use crate::sip::trunk::{CodecName, TrunkConfig};
+use crate::sip::ua::{CallEvent as SipEvent, EndReason};
+
+/// What the leg asks of the signalling task (the call reference is the shell's to add).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SipSignal {
+    Ring,
+    Answer(Vec<u8>),
+    Reject(u16),
+    AnswerReInvite(Result<Vec<u8>, u16>),
+    Hangup,
+}
+
+/// Why an SDP body could not be used.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum OfferError {
+    #[error("unreadable sdp: {0}")]
+    Unreadable(#[from] SdpError),
+    #[error("unusable sdp: {0}")]
+    Unusable(#[from] NegotiationError),
+}
+
+impl OfferError {
+    /// The SIP status refusing it: 400 unreadable, 488 unusable.
+    pub fn sip_status(&self) -> u16 {
+        match self {
+            OfferError::Unreadable(_) => 400,
+            OfferError::Unusable(e) => e.sip_status(),
+        }
+    }
+}
+
+/// Media settings a leg needs from the configuration.
+#[derive(Debug, Clone, Copy)]
+pub struct MediaSettings {
+    pub jitter_min: Duration,
+    pub jitter_max: Duration,
+}
+
+pub struct SipLeg {
+    local_media: LocalMedia,
+    offer: Option<Vec<u8>>,
+    /// Our SDP for the 200 OK, decided by [`Leg::accept`].
+    answer_sdp: Option<String>,
+    media: RtpMedia,
+    signals: VecDeque<SipSignal>,
+    end: Option<LegEnd>,
+    answered: bool,
+    hung_up: bool,
+}
+
+impl SipLeg {
+    /// A call offered by `trunk`, with its SDP `offer` (`None`: a late offer), whose RTP is
+    /// bound on `rtp` (the address the carrier reached us on, so SDP and packets agree).
+    pub fn new(
+        now: Instant,
+        wall_clock: SystemTime,
+        trunk: &TrunkConfig,
+        offer: Option<Vec<u8>>,
+        rtp: SocketAddr,
+        settings: MediaSettings,
+        rng: &mut impl Rng,
+    ) -> Self {
+        let local_media = local_media(trunk, rtp.ip(), rtp.port(), rng.gen());
+        let media = RtpMedia::new(
+            now,
+            wall_clock,
+            provisional_negotiation(&local_media),
+            trunk.symmetric_rtp,
+            settings.jitter_min,
+            settings.jitter_max,
+            rng,
+        );
+        SipLeg {
+            local_media,
+            offer,
+            answer_sdp: None,
+            media,
+            signals: VecDeque::new(),
+            end: None,
+            answered: false,
+            hung_up: false,
+        }
+    }
+
+    /// A SIP event for this call from the signalling task.
+    pub fn handle_sip(&mut self, now: Instant, event: SipEvent) {
+        match event {
+            SipEvent::Confirmed {
+                answer: Some(answer),
+                ..
+            } => match accept_answer(&answer, &self.local_media) {
+                Ok(neg) => self.media.renegotiate(now, neg),
+                Err(e) => {
+                    tracing::info!(error = %e, "ack carried no usable answer: hanging up");
+                    self.hang_up(now);
+                    self.end = Some(LegEnd::Failed);
+                }
+            },
+            SipEvent::ReInvite { offer, .. } => {
+                self.local_media.session_version += 1;
+                let reply = match offer {
+                    Some(offer) => match answer_offer(&offer, &self.local_media) {
+                        Ok((sdp, neg)) => {
+                            tracing::info!(direction = ?neg.local_direction, "re-invite");
+                            self.media.renegotiate(now, neg);
+                            Ok(sdp.into_bytes())
+                        }
+                        Err(e) => {
+                            tracing::info!(error = %e, "re-invite offer refused");
+                            Err(e.sip_status())
+                        }
+                    },
+                    None => Ok(sdp::offer(&self.local_media).to_string().into_bytes()),
+                };
+                self.signals.push_back(SipSignal::AnswerReInvite(reply));
+            }
+            SipEvent::Ended { reason, .. } => {
+                if reason != EndReason::RemoteBye && self.answered && !self.hung_up {
+                    self.media.bye(now);
+                }
+                self.end.get_or_insert(match reason {
+                    EndReason::RemoteBye => LegEnd::HungUp,
+                    EndReason::Cancelled => LegEnd::Cancelled,
+                    EndReason::NoAck => LegEnd::NoConfirmation,
+                    EndReason::Local => LegEnd::Local,
+                });
+            }
+            SipEvent::Confirmed { answer: None, .. }
+            | SipEvent::Incoming { .. }
+            | SipEvent::Info { .. } => {}
+        }
+    }
+
+    pub fn handle_rtp(&mut self, now: Instant, from: SocketAddr, datagram: &[u8]) {
+        self.media.handle_rtp(now, from, datagram);
+    }
+
+    pub fn handle_rtcp(&mut self, now: Instant, from: SocketAddr, datagram: &[u8]) {
+        self.media.handle_rtcp(now, from, datagram);
+    }
+
+    pub fn poll_signal(&mut self) -> Option<SipSignal> {
+        self.signals.pop_front()
+    }
+
+    /// A datagram for the leg's RTP or RTCP socket.
+    pub fn poll_transmit(&mut self) -> Option<MediaTransmit> {
+        self.media.poll_transmit()
+    }
+
+    pub fn media(&self) -> &RtpMedia {
+        &self.media
+    }
+}
+
+impl Leg for SipLeg {
+    fn accept(&mut self, now: Instant) -> Result<(), LegRefusal> {
+        let sdp = match &self.offer {
+            Some(offer) => match answer_offer(offer, &self.local_media) {
+                Ok((sdp, neg)) => {
+                    self.media.renegotiate(now, neg);
+                    sdp
+                }
+                Err(e) => {
+                    let status = e.sip_status();
+                    self.signals.push_back(SipSignal::Reject(status));
+                    self.hung_up = true;
+                    return Err(LegRefusal {
+                        status,
+                        reason: e.to_string(),
+                    });
+                }
+            },
+            // Late offer: we offer now, the ACK brings the answer.
+            None => sdp::offer(&self.local_media).to_string(),
+        };
+        self.answer_sdp = Some(sdp);
+        Ok(())
+    }
+
+    fn ring(&mut self, _now: Instant) {
+        self.signals.push_back(SipSignal::Ring);
+    }
+
+    fn answer(&mut self, _now: Instant) {
+        let sdp = self.answer_sdp.take().unwrap_or_default();
+        self.signals.push_back(SipSignal::Answer(sdp.into_bytes()));
+        self.answered = true;
+    }
+
+    fn hang_up(&mut self, now: Instant) {
+        if self.hung_up || self.end.is_some() {
+            return;
+        }
+        self.hung_up = true;
+        if self.answered {
+            self.media.bye(now);
+        }
+        self.signals.push_back(SipSignal::Hangup);
+    }
+
+    fn poll_end(&mut self) -> Option<LegEnd> {
+        self.end
+    }
+
+    fn frame_period(&self) -> Duration {
+        self.media.ptime()
+    }
+
+    fn samples_per_frame(&self) -> usize {
+        self.media.samples_per_frame()
+    }
+
+    fn exchange(&mut self, now: Instant, outgoing: &[i16]) -> &[i16] {
+        self.media.tick(now, outgoing)
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        self.media.handle_timeout(now);
+    }
+
+    fn poll_digit(&mut self) -> Option<char> {
+        self.media.poll_digit()
+    }
+
+    fn send_digits(&mut self, digits: &str) -> Result<(), DtmfError> {
+        self.media.send_digits(digits)
+    }
+
+    fn silent_for(&self, now: Instant) -> Duration {
+        self.media.silent_for(now)
+    }
+
+    fn quality(&self) -> LegQuality {
+        let rtcp = self.media.rtcp_stats();
+        let stats = self.media.stats();
+        LegQuality {
+            packets_received: stats.rtp_received,
+            packets_sent: stats.rtp_sent,
+            packets_lost: rtcp.packets_lost,
+            packets_rejected: stats.rtp_rejected,
+            jitter_ms: rtcp.jitter_ms,
+            concealed_frames: self.media.jitter_stats().concealed,
+            round_trip_ms: rtcp.round_trip_ms,
+        }
+    }
+}
+
+fn local_media(trunk: &TrunkConfig, ip: IpAddr, rtp_port: u16, session_id: u32) -> LocalMedia {
+    LocalMedia {
+        addr: ip,
+        rtp_port,
+        codecs: trunk
+            .codecs
+            .iter()
+            .map(|c| match c {
+                CodecName::Pcmu => Codec::Pcmu,
+                CodecName::Pcma => Codec::Pcma,
+            })
+            .collect(),
+        telephone_event_pt: 101,
+        ptime_ms: 20,
+        session_id: session_id.into(),
+        session_version: 1,
+        direction: Direction::SendRecv,
+        username: "trunkgate".into(),
+    }
+}
+
+/// Answers an SDP offer.
+fn answer_offer(offer: &[u8], local: &LocalMedia) -> Result<(String, Negotiated), OfferError> {
+    let parsed = sdp::parse(&String::from_utf8_lossy(offer))?;
+    let (answer, neg) = sdp::answer(&parsed, local)?;
+    Ok((answer.to_string(), neg))
+}
+
+fn accept_answer(answer: &[u8], local: &LocalMedia) -> Result<Negotiated, OfferError> {
+    let parsed = sdp::parse(&String::from_utf8_lossy(answer))?;
+    Ok(sdp::accept_answer(local, &parsed)?)
+}
+
+/// Until the answer is known (the offer's, or on a late-offer call the ACK's), receive our first
+/// codec and send nothing (there is nowhere to send yet).
+fn provisional_negotiation(local: &LocalMedia) -> Negotiated {
+    let codec = local.codecs.first().copied().unwrap_or(Codec::Pcmu);
+    Negotiated {
+        remote_rtp: None,
+        remote_rtcp: None,
+        codec,
+        payload_type: codec.static_payload_type(),
+        telephone_event_pt: Some(local.telephone_event_pt),
+        ptime_ms: local.ptime_ms,
+        local_direction: Direction::SendRecv,
+    }
+}
+
+/// The user part of a From or To header (`"Bob" <sip:+15551234@carrier>;tag=1` → `+15551234`),
+/// what an agent sees as the caller.
+pub fn caller_of(header: &str) -> String {
+    let uri = crate::sip::message::uri_part(header);
+    let user = uri
+        .split_once(':')
+        .map(|(_, rest)| rest)
+        .unwrap_or(uri)
+        .split('@')
+        .next()
+        .unwrap_or_default();
+    user.chars().take(64).filter(|c| !c.is_control()).collect()
+}

@@ -1,0 +1,306 @@
+//! One tokio task per call: it owns the call's sockets and its [`Call`] core (no locks on the
+//! media path) and only moves things: SIP events and RTP into the leg, the contact center's
+//! commands and the agent's packets into the core, time when the core's timer is due; and the
+//! other way the leg's signals to the signalling task, its packets to the sockets, the core's
+//! requests to the center and the agent, its events to the bus. Nothing here decides anything,
+//! and nothing awaits but the one `select!` over all of it.
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use bytes::Bytes;
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use crate::agent::media::AgentMedia;
+use crate::call::core::{Arrival, Call, Output, ToCenter};
+use crate::call::leg::sip::{caller_of, MediaSettings};
+use crate::call::leg::{SipLeg, SipSignal};
+use crate::call::ports::RtpPorts;
+use crate::config::SharedConfig;
+use crate::events::{Bus, CallEvent, CallQuality, EndCause, Side};
+use crate::queue::center::shell::{CallInput, CenterToCall};
+use crate::queue::center::CallCommand;
+use crate::sip::endpoint::{CallSpawner, SipCommand};
+use crate::sip::ua::{CallEvent as SipEvent, CallRef};
+
+/// Everything a call needs from the daemon, shared by all calls.
+pub struct CallContext {
+    pub config: SharedConfig,
+    pub ports: RtpPorts,
+    /// The contact center, for calls that go to a queue.
+    pub center: mpsc::UnboundedSender<CallInput>,
+    pub bus: Bus,
+    pub stop: CancellationToken,
+}
+
+impl CallContext {
+    pub fn new(
+        config: SharedConfig,
+        center: mpsc::UnboundedSender<CallInput>,
+        bus: Bus,
+        stop: CancellationToken,
+    ) -> Self {
+        let media = &config.load().config.media;
+        CallContext {
+            ports: RtpPorts::new(media.rtp_port_min, media.rtp_port_max),
+            config,
+            center,
+            bus,
+            stop,
+        }
+    }
+}
+
+pub struct Spawner(pub Arc<CallContext>);
+
+impl CallSpawner for Spawner {
+    fn spawn(
+        &mut self,
+        incoming: SipEvent,
+        commands: mpsc::UnboundedSender<SipCommand>,
+    ) -> mpsc::UnboundedSender<SipEvent> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let SipEvent::Incoming {
+            call, trunk, peer, ..
+        } = &incoming
+        else {
+            return tx;
+        };
+        let span = tracing::info_span!("call", call, %trunk, %peer);
+        let sip = Sip {
+            call: *call,
+            commands,
+        };
+        let ctx = self.0.clone();
+        tokio::spawn(run(ctx, incoming, rx, sip).instrument(span));
+        tx
+    }
+}
+
+/// The way back to the signalling task for one call.
+struct Sip {
+    call: CallRef,
+    commands: mpsc::UnboundedSender<SipCommand>,
+}
+
+impl Sip {
+    fn send(&self, signal: SipSignal) {
+        let c = self.call;
+        let cmd = match signal {
+            SipSignal::Ring => SipCommand::Ring(c),
+            SipSignal::Answer(sdp) => SipCommand::Answer(c, sdp),
+            SipSignal::Reject(code) => SipCommand::Reject(c, code),
+            SipSignal::AnswerReInvite(reply) => SipCommand::AnswerReInvite(c, reply),
+            SipSignal::Hangup => SipCommand::Hangup(c),
+        };
+        // The signalling task is gone only when the daemon stops.
+        let _ = self.commands.send(cmd);
+    }
+}
+
+/// The call's sockets and the handles its core's outputs go to.
+struct Io {
+    rtp: UdpSocket,
+    rtcp: UdpSocket,
+    to_center: mpsc::UnboundedSender<CenterToCall>,
+    agent: Option<AgentMedia>,
+}
+
+async fn run(
+    ctx: Arc<CallContext>,
+    incoming: SipEvent,
+    mut sip_events: mpsc::UnboundedReceiver<SipEvent>,
+    sip: Sip,
+) {
+    let SipEvent::Incoming {
+        call,
+        trunk,
+        from,
+        to,
+        offer,
+        local,
+        ..
+    } = incoming
+    else {
+        return;
+    };
+    // The configuration in force now is this call's to its end, whatever a reload does.
+    let config = ctx.config.load_full();
+    let Some(trunk) = config.config.trunks.iter().find(|t| t.name == trunk) else {
+        sip.send(SipSignal::Reject(403));
+        return;
+    };
+    // RTP is bound on the address the carrier reached us on, so SDP and packets agree.
+    let (rtp, rtcp) = match ctx.ports.allocate(local.ip()).await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(error = %e, "no rtp port: call refused");
+            sip.send(SipSignal::Reject(503));
+            refused(&ctx.bus, call, &trunk.name, &from, &to);
+            return;
+        }
+    };
+    let rtp_addr = rtp
+        .local_addr()
+        .unwrap_or_else(|_| SocketAddr::new(local.ip(), 0));
+    let now = Instant::now();
+    let mut rng = StdRng::from_entropy();
+    let media = &config.config.media;
+    let settings = MediaSettings {
+        jitter_min: media.jitter_min(),
+        jitter_max: media.jitter_max(),
+    };
+    let leg = SipLeg::new(
+        now,
+        SystemTime::now(),
+        trunk,
+        offer,
+        rtp_addr,
+        settings,
+        &mut rng,
+    );
+    let arrival = Arrival {
+        id: call,
+        trunk: trunk.name.clone(),
+        caller: caller_of(&from),
+        callee: caller_of(&to),
+        route: trunk.route.clone(),
+        ring: std::time::Duration::from_millis(trunk.ring_ms),
+    };
+    let mut core = Call::new(now, leg, config.clone(), arrival, rng);
+    let (to_center, mut from_center) = mpsc::unbounded_channel();
+    let mut io = Io {
+        rtp,
+        rtcp,
+        to_center,
+        agent: None,
+    };
+    let mut rtp_buf = vec![0u8; 2048];
+    let mut rtcp_buf = vec![0u8; 2048];
+    loop {
+        carry_out(&mut core, &ctx, &sip, &io);
+        if core.is_over() {
+            break;
+        }
+        let deadline = core.poll_timeout();
+        tokio::select! {
+            ev = sip_events.recv() => {
+                let now = Instant::now();
+                match ev {
+                    Some(ev) => core.handle_leg(now, |leg, now| leg.handle_sip(now, ev)),
+                    // The signalling task dropped the call without a word: it is stopping.
+                    None => core.shutdown(now),
+                }
+            }
+            r = io.rtp.recv_from(&mut rtp_buf) => {
+                if let Ok((n, from)) = r {
+                    core.handle_leg(Instant::now(), |leg, now| leg.handle_rtp(now, from, &rtp_buf[..n]));
+                }
+            }
+            r = io.rtcp.recv_from(&mut rtcp_buf) => {
+                if let Ok((n, from)) = r {
+                    core.handle_leg(Instant::now(), |leg, now| leg.handle_rtcp(now, from, &rtcp_buf[..n]));
+                }
+            }
+            msg = from_center.recv() => {
+                if let Some(CenterToCall { cmd, media }) = msg {
+                    match &cmd {
+                        CallCommand::Connect { .. } | CallCommand::Reconnect { .. } => io.agent = media,
+                        CallCommand::AgentLost | CallCommand::Requeued | CallCommand::AgentHungUp
+                        | CallCommand::Overflow { .. } => io.agent = None,
+                        _ => {}
+                    }
+                    core.handle_center(Instant::now(), cmd);
+                }
+            }
+            packet = next_agent_packet(&mut io.agent) => {
+                core.handle_agent_media(Instant::now(), &packet);
+            }
+            _ = sleep_until(deadline) => core.handle_timeout(Instant::now()),
+            _ = ctx.stop.cancelled() => core.shutdown(Instant::now()),
+        }
+    }
+    carry_out(&mut core, &ctx, &sip, &io);
+}
+
+/// Carries out everything the core and its leg have queued.
+fn carry_out(core: &mut Call<SipLeg>, ctx: &CallContext, sip: &Sip, io: &Io) {
+    let call = core.id();
+    while let Some(signal) = core.leg_mut().poll_signal() {
+        sip.send(signal);
+    }
+    while let Some(t) = core.leg_mut().poll_transmit() {
+        let sock = if t.rtcp { &io.rtcp } else { &io.rtp };
+        // A full socket buffer drops the packet: late audio is worthless.
+        let _ = sock.try_send_to(&t.payload, t.to);
+    }
+    while let Some(out) = core.poll_output() {
+        match out {
+            Output::ToAgent(packet) => {
+                if let Some(agent) = &io.agent {
+                    agent.sink.send(&packet);
+                }
+            }
+            Output::ToCenter(ToCenter::Enqueue { queue, caller }) => {
+                let _ = ctx.center.send(CallInput::Enqueue {
+                    call,
+                    queue,
+                    caller,
+                    to_call: io.to_center.clone(),
+                });
+            }
+            Output::ToCenter(ToCenter::CallerDigit(digit)) => {
+                let _ = ctx.center.send(CallInput::CallerDtmf { call, digit });
+            }
+            Output::ToCenter(ToCenter::Leave) => {
+                let _ = ctx.center.send(CallInput::CallerGone { call });
+            }
+        }
+    }
+    while let Some(event) = core.poll_event() {
+        ctx.bus.call(call, event);
+    }
+}
+
+/// A call refused before it had a core (no RTP port): its arrival and end still go on the bus.
+fn refused(bus: &Bus, call: CallRef, trunk: &str, from: &str, to: &str) {
+    bus.call(
+        call,
+        CallEvent::Arrived {
+            trunk: trunk.to_string(),
+            caller: caller_of(from),
+            callee: caller_of(to),
+        },
+    );
+    bus.call(
+        call,
+        CallEvent::Ended {
+            side: Side::Gateway,
+            cause: EndCause::Refused { status: 503 },
+            answered: false,
+            quality: CallQuality::default(),
+        },
+    );
+}
+
+async fn next_agent_packet(agent: &mut Option<AgentMedia>) -> Bytes {
+    match agent {
+        Some(a) => match a.source.recv().await {
+            Some(b) => b,
+            None => std::future::pending().await,
+        },
+        None => std::future::pending().await,
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d.into()).await,
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,127 @@
+//! The log lines: one consumer of the bus, an observer (it may drop lines under overload rather
+//! than delay a call; drops are counted in the bus's stats and reported here).
+use tokio_util::sync::CancellationToken;
+
+use super::{AgentEvent, Bus, CallEvent, EventKind, Side};
+
+/// Room for bursts (a hundred calls ending at once) before lines are dropped.
+pub const LOG_FEED_CAPACITY: usize = 4096;
+
+/// Writes every event as a log line until `stop` fires (then drains what is already there).
+pub async fn run(bus: Bus, stop: CancellationToken) {
+    let mut feed = bus.observe("log", LOG_FEED_CAPACITY);
+    let mut reported_drops = 0;
+    loop {
+        let event = tokio::select! {
+            ev = feed.recv() => ev,
+            _ = stop.cancelled() => feed.try_recv(),
+        };
+        let Some(event) = event else { return };
+        let dropped = feed.dropped();
+        if dropped > reported_drops {
+            tracing::warn!(
+                dropped = dropped - reported_drops,
+                "event log fell behind: lines dropped"
+            );
+            reported_drops = dropped;
+        }
+        write(&event.what);
+    }
+}
+
+/// One line for one event. The wording is what operators (and the integration tests) grep for.
+pub fn write(what: &EventKind) {
+    match what {
+        EventKind::Call { call, event } => call_line(*call, event),
+        EventKind::Agent { agent, event } => agent_line(agent, event),
+    }
+}
+
+fn call_line(call: u64, event: &CallEvent) {
+    use tracing::info;
+    match event {
+        CallEvent::Arrived {
+            trunk,
+            caller,
+            callee,
+        } => info!(call, %trunk, %caller, %callee, "call arrived"),
+        CallEvent::Answered => info!(call, "answered"),
+        CallEvent::EnteredMenu { menu } => info!(call, %menu, "ivr menu"),
+        CallEvent::LeftIvr { digits, to } => match to {
+            crate::route::Destination::Hangup { .. } => {
+                info!(call, digits = digits.as_str(), "ivr hangs up")
+            }
+            _ => info!(call, %to, digits = digits.as_str(), "ivr sends the caller on"),
+        },
+        CallEvent::Digits {
+            side: Side::Agent,
+            digits,
+        } => info!(call, %digits, "agent dtmf toward the carrier"),
+        CallEvent::Digits { side, digits } => tracing::debug!(call, %side, %digits, "dtmf"),
+        CallEvent::Queued { queue, position } => info!(call, %queue, position, "caller queued"),
+        CallEvent::QueueRefused { queue, reason } => {
+            tracing::warn!(call, %queue, %reason, "queue refused the caller: hanging up")
+        }
+        CallEvent::Offered { agent } => info!(call, %agent, "offered to agent"),
+        CallEvent::AgentAnswered { agent } => info!(call, %agent, "bridged to agent"),
+        CallEvent::Announced { prompts } => {
+            info!(call, prompts = prompts.join(" "), "queue announcement")
+        }
+        CallEvent::Held { on } => info!(call, on, "agent hold"),
+        CallEvent::AgentAudio { flowing: false } => {
+            info!(call, "agent audio stopped: music on hold until it returns")
+        }
+        CallEvent::AgentAudio { flowing: true } => info!(call, "agent audio back"),
+        CallEvent::AgentLost => info!(
+            call,
+            "agent connection lost: music on hold while it may resume"
+        ),
+        CallEvent::AgentResumed => info!(call, "agent resumed the call"),
+        CallEvent::Requeued => info!(
+            call,
+            "agent did not come back: caller back at the head of the queue"
+        ),
+        CallEvent::Overflowed { queue, to } => info!(call, %queue, %to, "queue overflow"),
+        CallEvent::Ended {
+            side,
+            cause,
+            answered,
+            quality,
+        } => {
+            let c = &quality.carrier;
+            let reason = match (side, answered) {
+                (Side::Caller, true) => "RemoteBye",
+                (Side::Caller, false) => "Cancelled",
+                _ => "Local",
+            };
+            let agent = quality.agent.clone().unwrap_or_default();
+            if !answered {
+                info!(call, %reason, %cause, "call ended while ringing");
+            } else {
+                info!(
+                    call,
+                    %reason,
+                    %side,
+                    %cause,
+                    rtp_received = c.packets_received,
+                    rtp_sent = c.packets_sent,
+                    rtp_lost = c.packets_lost,
+                    jitter_ms = format_args!("{:.1}", c.jitter_ms),
+                    agent_packets = agent.packets,
+                    agent_lost = agent.lost,
+                    "call ended"
+                );
+            }
+        }
+    }
+}
+
+fn agent_line(agent: &str, event: &AgentEvent) {
+    use tracing::info;
+    match event {
+        AgentEvent::LoggedIn { resumed } => info!(%agent, resumed, "agent session started"),
+        AgentEvent::StateChanged { state } => info!(%agent, %state, "agent state"),
+        AgentEvent::ConnectionLost => info!(%agent, "agent session waits for a reconnect"),
+        AgentEvent::LoggedOut { reason } => info!(%agent, ?reason, "agent session over"),
+    }
+}

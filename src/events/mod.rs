@@ -1,0 +1,205 @@
+//! Everything that happens to a call or an agent, as typed events on one bus.
+//!
+//! Cores (the call, the contact center) emit events without a clock; the shell that polls them
+//! stamps the wall-clock time and publishes them on the daemon's [`Bus`]. Consumers subscribe
+//! there: the log lines ([`log`]) today; metrics, the journal, the admin API and supervisors'
+//! wallboards later. See [`bus`] for which feeds may drop and which may not.
+pub mod bus;
+pub mod log;
+
+use std::fmt;
+use std::time::SystemTime;
+
+pub use bus::{Bus, FeedStats, LosslessFeed, ObserverFeed};
+
+use crate::route::Destination;
+
+/// A call's number, unique while the daemon runs (the SIP side's call reference).
+pub type CallId = u64;
+
+/// One thing that happened, stamped when it was published.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    pub at: SystemTime,
+    pub what: EventKind,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum EventKind {
+    Call { call: CallId, event: CallEvent },
+    Agent { agent: String, event: AgentEvent },
+}
+
+/// Who did it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Side {
+    /// The carrier's side: the person who called.
+    Caller,
+    /// The remote agent.
+    Agent,
+    /// The gateway itself: the IVR, a queue, a timeout, shutdown.
+    Gateway,
+}
+
+impl fmt::Display for Side {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Side::Caller => "caller",
+            Side::Agent => "agent",
+            Side::Gateway => "gateway",
+        })
+    }
+}
+
+/// What happened to one call, in the order it happened.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CallEvent {
+    /// A carrier offered the call.
+    Arrived {
+        trunk: String,
+        caller: String,
+        callee: String,
+    },
+    /// The carrier side was told the call is answered.
+    Answered,
+    /// The caller is in this IVR menu (first entry, or a goto).
+    EnteredMenu { menu: String },
+    /// The IVR is done with the caller: every key it heard, and where the call goes.
+    LeftIvr { digits: String, to: Destination },
+    /// Keys: the caller's (one per press, to whoever listens) or the agent's (toward the carrier).
+    Digits { side: Side, digits: String },
+    /// The caller waits in `queue`, `position` callers from its head (1 is next).
+    Queued { queue: String, position: usize },
+    /// The queue would not take the caller.
+    QueueRefused { queue: String, reason: String },
+    /// The queue rings an agent for this caller.
+    Offered { agent: String },
+    /// An agent took the call: caller and agent hear each other.
+    AgentAnswered { agent: String },
+    /// A queue announcement plays over the music.
+    Announced { prompts: Vec<String> },
+    /// The agent put the caller on hold (music) or took them off it.
+    Held { on: bool },
+    /// No audio from the agent for a second (`flowing: false`, the caller hears music) or back.
+    AgentAudio { flowing: bool },
+    /// The agent's connection died; music while it may resume.
+    AgentLost,
+    /// The agent came back within its grace period: the call goes on.
+    AgentResumed,
+    /// The agent did not come back: the caller is at the head of the queue again.
+    Requeued,
+    /// The queue gave up waiting and sent the caller on.
+    Overflowed { queue: String, to: Destination },
+    /// The call is over.
+    Ended {
+        side: Side,
+        cause: EndCause,
+        /// Whether it was ever answered.
+        answered: bool,
+        quality: CallQuality,
+    },
+}
+
+/// Why a call ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EndCause {
+    /// The caller hung up (SIP BYE; E1 DISCONNECT).
+    CallerHungUp,
+    /// The caller gave up before we answered (SIP CANCEL).
+    CallerCancelled,
+    /// The carrier never confirmed our answer (SIP: no ACK in 64·T1).
+    NoConfirmation,
+    /// The carrier sent no media for the configured time: gone without a hang-up.
+    MediaTimeout,
+    /// We refused the call with this status (unusable offer, no media port).
+    Refused { status: u16 },
+    /// The IVR ended the call (a hang-up option, retries spent).
+    IvrHangup,
+    /// A queue said goodbye (overflow into a hang-up, no queue would take the caller).
+    QueueHangup,
+    /// The agent hung up.
+    AgentHungUp,
+    /// The destination cannot be reached from here (voicemail, outbound numbers: not yet).
+    Unroutable { to: String },
+    /// The carrier's signalling failed mid-call (an unusable SDP answer).
+    SignallingFailed,
+    /// The daemon is stopping.
+    Shutdown,
+    /// Something the gateway should never do (a codec libopus refused).
+    Internal(String),
+}
+
+impl fmt::Display for EndCause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EndCause::CallerHungUp => f.write_str("caller hung up"),
+            EndCause::CallerCancelled => f.write_str("caller cancelled"),
+            EndCause::NoConfirmation => f.write_str("carrier never confirmed the answer"),
+            EndCause::MediaTimeout => f.write_str("no rtp from the carrier"),
+            EndCause::Refused { status } => write!(f, "refused with {status}"),
+            EndCause::IvrHangup => f.write_str("ivr hung up"),
+            EndCause::QueueHangup => f.write_str("queue said goodbye"),
+            EndCause::AgentHungUp => f.write_str("agent hung up"),
+            EndCause::Unroutable { to } => write!(f, "destination {to} not routable"),
+            EndCause::SignallingFailed => f.write_str("carrier signalling failed"),
+            EndCause::Shutdown => f.write_str("gateway shutting down"),
+            EndCause::Internal(e) => write!(f, "internal error: {e}"),
+        }
+    }
+}
+
+/// How the call sounded, per leg, as the gateway measured it at the end.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CallQuality {
+    pub carrier: LegQuality,
+    /// The agent's audio as the gateway received it; `None` if no agent answered.
+    pub agent: Option<AgentLegQuality>,
+}
+
+/// The carrier leg: what its RTP (or B-channel) brought and took.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LegQuality {
+    pub packets_received: u64,
+    pub packets_sent: u64,
+    /// Expected minus received, as RTCP counts it.
+    pub packets_lost: i64,
+    /// Packets of the wrong payload type or malformed.
+    pub packets_rejected: u64,
+    /// Interarrival jitter of the last source, in milliseconds.
+    pub jitter_ms: f64,
+    /// Frames the jitter buffer had to conceal.
+    pub concealed_frames: u64,
+    /// Round trip from RTCP, when the carrier sends reports.
+    pub round_trip_ms: Option<f64>,
+}
+
+/// The agent's media as the gateway received it (summed over reconnects).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AgentLegQuality {
+    pub packets: u64,
+    pub lost: u64,
+    pub late: u64,
+    pub concealed_frames: u64,
+    pub recovered_by_fec: u64,
+}
+
+/// What happened to one agent's session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AgentEvent {
+    /// Logged in on a new session, or took its session back (`resumed`).
+    LoggedIn { resumed: bool },
+    /// Its state in the queues: away, available, ringing, talking, wrap_up.
+    StateChanged { state: String },
+    /// Its connection died; the session waits out its grace period.
+    ConnectionLost,
+    /// The session is over.
+    LoggedOut { reason: LogoutReason },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogoutReason {
+    /// The grace period after a lost connection passed, or the agent closed its connection.
+    Gone,
+    /// A fresh login replaced the session while it waited out its grace period.
+    Replaced,
+}

@@ -1,0 +1,214 @@
+//! The contact center's tokio task: the [`Center`] core, the agent connections' handles and the
+//! calls' channels. It moves inputs into the core and carries its outputs out: messages to
+//! agents, commands (with agent media handles) to calls, events to the bus. No decisions.
+use std::collections::HashMap;
+use std::time::Instant;
+
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+use super::{Call, CallCommand, Center, Output};
+use crate::agent::media::{quic_flow, AgentMedia};
+use crate::agent::protocol::RefusalReason;
+use crate::agent::server::{AgentInput, LinkHandle, ToConnection};
+use crate::agent::sessions::ConnId;
+use crate::events::Bus;
+use crate::media::rtp_quic::FlowId;
+
+/// What calls tell the contact center.
+#[derive(Debug)]
+pub enum CallInput {
+    /// A caller enters a queue; the center answers on `to_call`.
+    Enqueue {
+        call: Call,
+        queue: String,
+        caller: String,
+        to_call: mpsc::UnboundedSender<CenterToCall>,
+    },
+    CallerGone {
+        call: Call,
+    },
+    /// The caller pressed a key while talking to an agent.
+    CallerDtmf {
+        call: Call,
+        digit: char,
+    },
+}
+
+/// What a call receives: a command, and with `Connect`/`Reconnect` the agent's media handle.
+#[derive(Debug)]
+pub struct CenterToCall {
+    pub cmd: CallCommand,
+    pub media: Option<AgentMedia>,
+}
+
+/// The handles a running center needs.
+pub struct CenterChannels {
+    pub agents: mpsc::UnboundedReceiver<AgentInput>,
+    pub calls: mpsc::UnboundedReceiver<CallInput>,
+}
+
+enum Input {
+    Agent(AgentInput),
+    Call(CallInput),
+    Timeout,
+}
+
+/// Runs the contact center until `stop` fires or both input channels close.
+pub async fn run(
+    mut center: Center,
+    mut inputs: CenterChannels,
+    bus: Bus,
+    stop: CancellationToken,
+) {
+    let mut links: HashMap<ConnId, LinkHandle> = HashMap::new();
+    let mut calls: HashMap<Call, mpsc::UnboundedSender<CenterToCall>> = HashMap::new();
+    // Media handles made when a flow is routed, waiting for the command that bridges the call.
+    let mut pending_media: HashMap<Call, AgentMedia> = HashMap::new();
+    loop {
+        let deadline = center.poll_timeout();
+        let input = tokio::select! {
+            Some(i) = inputs.agents.recv() => Input::Agent(i),
+            Some(i) = inputs.calls.recv() => Input::Call(i),
+            _ = sleep_until(deadline) => Input::Timeout,
+            _ = stop.cancelled() => return,
+            else => return,
+        };
+        let now = Instant::now();
+        match input {
+            Input::Timeout => center.handle_timeout(now),
+            Input::Agent(input) => agent_input(&mut center, now, input, &mut links),
+            Input::Call(CallInput::Enqueue {
+                call,
+                queue,
+                caller,
+                to_call,
+            }) => match center.enqueue(now, call, &queue, &caller) {
+                Ok(()) => {
+                    calls.insert(call, to_call);
+                }
+                Err(e) => {
+                    let _ = to_call.send(CenterToCall {
+                        cmd: CallCommand::Refused {
+                            reason: e.to_string(),
+                        },
+                        media: None,
+                    });
+                }
+            },
+            Input::Call(CallInput::CallerGone { call }) => {
+                center.caller_gone(now, call);
+                calls.remove(&call);
+                pending_media.remove(&call);
+            }
+            Input::Call(CallInput::CallerDtmf { call, digit }) => center.caller_dtmf(call, digit),
+        }
+        while let Some(out) = center.poll_output() {
+            carry_out(out, &links, &mut calls, &mut pending_media);
+        }
+        while let Some(event) = center.poll_event() {
+            bus.publish(event);
+        }
+    }
+}
+
+fn agent_input(
+    center: &mut Center,
+    now: Instant,
+    input: AgentInput,
+    links: &mut HashMap<ConnId, LinkHandle>,
+) {
+    match input {
+        AgentInput::Login {
+            conn,
+            agent,
+            skills,
+            resume,
+            link,
+            reply,
+        } => {
+            links.insert(conn, link);
+            let result = center.login(now, conn, &agent, &skills, resume.as_deref());
+            if result.is_err() {
+                links.remove(&conn);
+            }
+            answer(reply, result);
+        }
+        AgentInput::Message { conn, msg } => center.agent_message(now, conn, msg),
+        AgentInput::Lost { conn } => {
+            center.connection_lost(now, conn);
+            links.remove(&conn);
+        }
+    }
+}
+
+fn answer(reply: oneshot::Sender<Result<(), RefusalReason>>, result: Result<(), RefusalReason>) {
+    // The connection task may be gone already (the agent disconnected): nothing to tell.
+    let _ = reply.send(result);
+}
+
+fn carry_out(
+    out: Output,
+    links: &HashMap<ConnId, LinkHandle>,
+    calls: &mut HashMap<Call, mpsc::UnboundedSender<CenterToCall>>,
+    pending_media: &mut HashMap<Call, AgentMedia>,
+) {
+    match out {
+        Output::ToAgent { conn, msg } => {
+            if let Some(l) = links.get(&conn) {
+                let _ = l.control.send(ToConnection::Send(msg));
+            }
+        }
+        Output::Close { conn, code, reason } => {
+            if let Some(l) = links.get(&conn) {
+                let _ = l.control.send(ToConnection::Close { code, reason });
+            }
+        }
+        Output::Route { conn, flow, call } => {
+            let (Some(l), Some(flow_id)) = (links.get(&conn), FlowId::new(flow)) else {
+                return;
+            };
+            let (media, route) = quic_flow(l.connection.clone(), flow_id);
+            let _ = l.control.send(ToConnection::Route { flow, media: route });
+            pending_media.insert(call, media);
+        }
+        Output::Unroute { conn, flow } => {
+            if let Some(l) = links.get(&conn) {
+                let _ = l.control.send(ToConnection::Unroute { flow });
+            }
+        }
+        Output::ToCall { call, cmd } => {
+            let Some(to_call) = calls.get(&call) else {
+                return;
+            };
+            let ends = matches!(cmd, CallCommand::AgentHungUp | CallCommand::Overflow { .. });
+            let msg = match &cmd {
+                CallCommand::Connect { .. } | CallCommand::Reconnect { .. } => {
+                    match pending_media.remove(&call) {
+                        Some(media) => CenterToCall {
+                            cmd,
+                            media: Some(media),
+                        },
+                        // The agent's connection went away before its media could be routed.
+                        None => CenterToCall {
+                            cmd: CallCommand::AgentLost,
+                            media: None,
+                        },
+                    }
+                }
+                _ => CenterToCall { cmd, media: None },
+            };
+            let _ = to_call.send(msg);
+            if ends {
+                calls.remove(&call);
+            }
+        }
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d.into()).await,
+        None => std::future::pending().await,
+    }
+}

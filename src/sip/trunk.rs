@@ -1,0 +1,116 @@
+//! A carrier trunk as the operator configures it (`[[trunk]]`): who may call in, which codecs
+//! we answer with, where new calls go.
+use std::net::IpAddr;
+
+use serde::Deserialize;
+
+use crate::route::Destination;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrunkConfig {
+    pub name: String,
+    pub allow: Vec<Cidr>,
+    #[serde(default = "default_codecs")]
+    pub codecs: Vec<CodecName>,
+    #[serde(default = "yes")]
+    pub symmetric_rtp: bool,
+    /// Where new calls go.
+    pub route: Destination,
+    #[serde(default)]
+    pub ring_ms: u64,
+}
+
+fn default_codecs() -> Vec<CodecName> {
+    vec![CodecName::Pcmu, CodecName::Pcma]
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl TrunkConfig {
+    pub fn accepts(&self, ip: IpAddr) -> bool {
+        self.allow.iter().any(|c| c.contains(ip))
+    }
+}
+
+/// A codec by the name operators write; SDP negotiation maps it to payload types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum CodecName {
+    #[serde(rename = "PCMU")]
+    Pcmu,
+    #[serde(rename = "PCMA")]
+    Pcma,
+}
+
+/// An address block in CIDR notation (`192.0.2.0/24`, `2001:db8::/32`); a bare address means /32
+/// or /128.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cidr {
+    pub addr: IpAddr,
+    pub prefix: u8,
+}
+
+impl Cidr {
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = match (self.addr, ip) {
+            (IpAddr::V4(_), IpAddr::V6(v6)) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
+            _ => ip,
+        };
+        match (self.addr, ip) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => mask_eq(&net.octets(), &ip.octets(), self.prefix),
+            (IpAddr::V6(net), IpAddr::V6(ip)) => mask_eq(&net.octets(), &ip.octets(), self.prefix),
+            _ => false,
+        }
+    }
+}
+
+fn mask_eq(a: &[u8], b: &[u8], prefix: u8) -> bool {
+    let mut bits = usize::from(prefix);
+    for (x, y) in a.iter().zip(b) {
+        if bits == 0 {
+            return true;
+        }
+        let take = bits.min(8);
+        let mask = (0xFFu16 << (8 - take)) as u8;
+        if x & mask != y & mask {
+            return false;
+        }
+        bits -= take;
+    }
+    true
+}
+
+impl std::str::FromStr for Cidr {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (addr, prefix) = match s.split_once('/') {
+            Some((a, p)) => (a, Some(p)),
+            None => (s, None),
+        };
+        let addr: IpAddr = addr
+            .trim()
+            .parse()
+            .map_err(|_| format!("invalid address {addr:?} in {s:?}"))?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            Some(p) => p
+                .trim()
+                .parse::<u8>()
+                .ok()
+                .filter(|p| *p <= max)
+                .ok_or_else(|| format!("invalid prefix length {p:?} in {s:?} (0..={max})"))?,
+            None => max,
+        };
+        Ok(Cidr { addr, prefix })
+    }
+}
+
+impl<'de> Deserialize<'de> for Cidr {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
