@@ -76,7 +76,7 @@ fn call_line(call: u64, event: &CallEvent) {
             call,
             "agent connection lost: music on hold while it may resume"
         ),
-        CallEvent::AgentResumed => info!(call, "agent resumed the call"),
+        CallEvent::AgentResumed => info!(call, "bridged to agent again: the agent resumed"),
         CallEvent::Requeued => info!(
             call,
             "agent did not come back: caller back at the head of the queue"
@@ -96,11 +96,12 @@ fn call_line(call: u64, event: &CallEvent) {
             };
             let agent = quality.agent.clone().unwrap_or_default();
             if !answered {
-                info!(call, %reason, %cause, "call ended while ringing");
+                info!(%reason, call, %cause, "call ended while ringing");
             } else {
+                // `reason` first: "call ended reason=…" is what operators grep for.
                 info!(
-                    call,
                     %reason,
+                    call,
                     %side,
                     %cause,
                     rtp_received = c.packets_received,
