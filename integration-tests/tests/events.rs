@@ -9,7 +9,11 @@ use trunkgate_integration::{Baresip, Gateway, TestConfig, DEMO_CREDENTIAL};
 fn lines_of(gw: &Gateway, call: &str) -> Vec<String> {
     gw.log_lines()
         .into_iter()
-        .filter(|l| l.contains(&format!("call={call}")) || l.contains(&format!("call={call} ")))
+        .filter(|l| {
+            let tag = format!("call={call}");
+            l.match_indices(&tag)
+                .any(|(i, _)| !l[i + tag.len()..].starts_with(|c: char| c.is_ascii_digit()))
+        })
         .collect()
 }
 

@@ -10,7 +10,7 @@ use rand::Rng;
 
 use crate::events::AgentLegQuality;
 use crate::media::opus::{OpusConfig, OpusEncoder, OpusError};
-use crate::media::opus_rx::{OpusReceiver, OpusRxError, OpusRxStats};
+use crate::media::opus_rx::{OpusReceiver, OpusRxError};
 use crate::media::rtp::RtpSender;
 use crate::media::rtp_quic::{OpusRtpSender, Sent};
 use crate::queue::waiting::MusicOnHold;
@@ -127,17 +127,9 @@ impl Bridge {
         self.last_agent_media = now;
     }
 
-    pub fn held(&self) -> bool {
-        self.held
-    }
-
     /// `false` when the agent's audio stopped, `true` when it came back.
     pub fn poll_stall_change(&mut self) -> Option<bool> {
         self.stall_changes.pop_front()
-    }
-
-    pub fn receive_stats(&self) -> &OpusRxStats {
-        self.receiver.stats()
     }
 
     pub fn quality(&self) -> AgentLegQuality {

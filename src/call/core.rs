@@ -146,10 +146,6 @@ impl<L: Leg> Call<L> {
         self.id
     }
 
-    pub fn leg(&self) -> &L {
-        &self.leg
-    }
-
     /// The leg, for the shell to take its outputs (signals, packets).
     pub fn leg_mut(&mut self) -> &mut L {
         &mut self.leg
@@ -169,16 +165,10 @@ impl<L: Leg> Call<L> {
     }
 
     pub fn poll_timeout(&self) -> Option<Instant> {
-        if self.is_over() {
-            return None;
-        }
-        match (self.answer_at, self.next_frame) {
-            (Some(a), Some(f)) => Some(a.min(f)),
-            (a, f) => a.or(f),
-        }
+        self.next_timer().map(|(_, at)| at)
     }
 
-    /// Which timer is due next, for tests and traces.
+    /// Which timer is due next. Frames start only once answered, so the two never overlap.
     pub fn next_timer(&self) -> Option<(Timer, Instant)> {
         if self.is_over() {
             return None;

@@ -162,10 +162,6 @@ impl SipLeg {
     pub fn poll_transmit(&mut self) -> Option<MediaTransmit> {
         self.media.poll_transmit()
     }
-
-    pub fn media(&self) -> &RtpMedia {
-        &self.media
-    }
 }
 
 impl Leg for SipLeg {

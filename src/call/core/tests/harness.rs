@@ -248,7 +248,7 @@ impl Harness {
         });
     }
 
-    /// The events so far, by kind name, and forget them.
+    /// The events so far, and forget them.
     pub fn take_events(&mut self) -> Vec<CallEvent> {
         std::mem::take(&mut self.events)
     }
