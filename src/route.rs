@@ -37,6 +37,16 @@ pub enum DestinationError {
     Unknown(String),
 }
 
+impl Destination {
+    /// The prompt a hang-up destination says before hanging up.
+    pub fn goodbye_prompt(&self) -> Option<&str> {
+        match self {
+            Destination::Hangup { prompt } => prompt.as_deref(),
+            _ => None,
+        }
+    }
+}
+
 impl FromStr for Destination {
     type Err = DestinationError;
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 
 use super::Config;
-use crate::ivr::IvrConfig;
+use crate::ivr::{Action, IvrConfig};
 use crate::media::prompt::{Prompt, PromptError, PromptLibrary};
 
 pub struct Loaded {
@@ -45,12 +45,12 @@ pub fn load_prompts(config: &Config) -> Result<PromptLibrary, PromptError> {
     for queue in config.queues.values() {
         names.insert(queue.moh.clone());
         names.extend(crate::queue::announcement_prompt_names(queue));
-        if let crate::ivr::Action::Hangup {
-            prompt: Some(prompt),
-        } = &queue.overflow
-        {
-            names.insert(prompt.clone());
-        }
+        let goodbye = match &queue.overflow {
+            Action::Hangup { prompt } => prompt.as_deref(),
+            Action::Destination { target } => target.goodbye_prompt(),
+            Action::Goto { .. } | Action::ReadBack { .. } => None,
+        };
+        names.extend(goodbye.map(str::to_string));
     }
     if !config.queues.is_empty() {
         // Said when a caller cannot be queued at all.
@@ -61,4 +61,30 @@ pub fn load_prompts(config: &Config) -> Result<PromptLibrary, PromptError> {
         lib.insert(name.clone(), Prompt::load(&config.prompt_path(&name))?);
     }
     Ok(lib)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::route::Destination;
+
+    #[test]
+    fn every_prompt_a_call_can_reach_is_loaded_including_goodbyes_of_hang_up_destinations() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut config = crate::config::embedded(root).expect("the example config is valid");
+        let queue = config
+            .queues
+            .values_mut()
+            .next()
+            .expect("the example has a queue");
+        queue.overflow = Action::Destination {
+            target: Destination::Hangup {
+                prompt: Some("goodbye".into()),
+            },
+        };
+        config.ivr.menus.clear();
+        let prompts = load_prompts(&config).expect("the shipped prompts load");
+        assert!(prompts.contains_key("goodbye"), "the overflow's goodbye");
+        assert!(prompts.contains_key("queue-unavailable"));
+    }
 }

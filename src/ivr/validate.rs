@@ -100,6 +100,11 @@ impl IvrConfig {
                 {
                     visit(extend(&action_path, &["prompt"]), prompt, false);
                 }
+                if let Action::Destination { target } = action {
+                    if let Some(prompt) = target.goodbye_prompt() {
+                        visit(extend(&action_path, &["target"]), prompt, false);
+                    }
+                }
             }
             visit(
                 extend(&base, &["invalid_prompt"]),
@@ -302,6 +307,24 @@ mod tests {
         );
         let problems = without_read_back.validate(&|name| !name.starts_with("digit-"));
         assert_eq!(problems, [], "no read_back, so no digit prompts needed");
+    }
+
+    #[test]
+    fn a_hang_up_destination_needs_its_goodbye_prompt_and_loads_it() {
+        let ivr = parse(
+            r##"
+            [menus.m]
+            prompts = ["p"]
+            invalid_prompt = "i"
+            options = { "1" = { action = "destination", target = "hangup:closed" } }
+            "##,
+        );
+        let problems = ivr.validate(&|name| name != "closed");
+        assert_eq!(
+            problems.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            ["ivr.menus.m.options.1.target: prompt \"closed\" not found"]
+        );
+        assert!(ivr.prompt_names().contains("closed"));
     }
 
     #[test]

@@ -129,7 +129,7 @@ impl QueueCheck<'_> {
                 }
             }
             Action::Hangup { prompt: None } => {}
-            Action::Destination { target } => self.overflow_target(target),
+            Action::Destination { target } => self.overflow_target(target, prompt_exists),
             Action::ReadBack { .. } => self.problem(
                 &["overflow", "action"],
                 "read_back reads collected digits, and a queue collects none; use goto, hangup \
@@ -139,7 +139,11 @@ impl QueueCheck<'_> {
         }
     }
 
-    fn overflow_target(&mut self, target: &Destination) {
+    fn overflow_target(&mut self, target: &Destination, prompt_exists: &dyn Fn(&str) -> bool) {
+        if let Some(prompt) = target.goodbye_prompt().filter(|p| !prompt_exists(p)) {
+            let message = format!("prompt \"{prompt}\" not found");
+            self.problem(&["overflow", "target"], message);
+        }
         let Destination::Queue { name: queue } = target else {
             return;
         };
@@ -336,6 +340,10 @@ mod tests {
             overflow = { action = "read_back", menu = "main" }
             [queues.f]
             overflow = { action = "destination", target = "voicemail:100" }
+            [queues.g]
+            overflow = { action = "destination", target = "hangup:closed" }
+            [queues.h]
+            overflow = { action = "destination", target = "hangup:goodbye" }
             "#,
         ));
         assert_eq!(
@@ -347,6 +355,7 @@ mod tests {
                 "queues.c.overflow.target: unknown queue \"nope\"",
                 "queues.d.overflow.action: read_back reads collected digits, and a queue \
                  collects none; use goto, hangup or destination",
+                "queues.g.overflow.target: prompt \"closed\" not found",
             ]
         );
     }
