@@ -7,6 +7,7 @@ pub mod agent;
 pub mod call;
 pub mod client;
 pub mod config;
+pub mod daemon;
 pub mod events;
 pub mod ivr;
 pub mod media;

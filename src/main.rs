@@ -1,24 +1,11 @@
 //! The `trunkgate` daemon and its command line.
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
-use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
 
-use trunkgate::agent::protocol::MediaParams;
-use trunkgate::agent::server;
-use trunkgate::agent::{identity, link};
-use trunkgate::call::shell::{CallContext, Spawner};
-use trunkgate::config::{self, Config, Loaded};
-use trunkgate::events::{self, Bus};
-use trunkgate::queue::center::shell::{self as center_shell, CallInput, CenterChannels};
-use trunkgate::queue::center::Center;
-use trunkgate::sip::endpoint;
-use trunkgate::sip::transaction::TimerConfig;
-use trunkgate::sip::transport::Transports;
-use trunkgate::sip::ua::UserAgent;
+use trunkgate::config::{self, Config};
+use trunkgate::daemon::Daemon;
 
 #[derive(Parser)]
 #[command(
@@ -106,116 +93,15 @@ fn main() -> ExitCode {
 }
 
 async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
-    let loaded = Loaded::new(config)?;
-    tracing::info!(prompts = loaded.prompts.len(), "prompts loaded");
-    let config = loaded.shared();
-    let stop = CancellationToken::new();
-    let bus = Bus::new();
-    let log = tokio::spawn(events::log::run(bus.clone(), stop.child_token()));
-    let current = config.load_full();
-    let c = &current.config;
-    let (inbound_tx, inbound_rx) = mpsc::channel(4096);
-    let (transports, bound) = Transports::bind(
-        &c.sip.udp,
-        &c.sip.tcp,
-        c.sip.public_address,
-        c.sip.user_agent.clone(),
-        inbound_tx,
-    )
-    .await?;
-    let (calls_tx, quic, fingerprint) = start_agent_link(c, &bus, &stop)?;
-    let mut listening: Vec<String> = bound
-        .iter()
-        .map(|(t, a)| format!("{}={a}", t.via_token().to_lowercase()))
-        .collect();
-    listening.push(format!("quic={quic}"));
-    listening.push(format!("fingerprint={fingerprint}"));
+    let daemon = Daemon::start(config).await?;
     // Test harnesses and operators read the real ports (port 0 = any) from this line.
-    tracing::info!("listening {}", listening.join(" "));
-    let ua = UserAgent::new(
-        TimerConfig::default(),
-        c.sip.user_agent.clone(),
-        c.trunks.clone(),
-        // The SIP core draws no entropy itself: its tags and branches come from this generator.
-        rand::SeedableRng::from_entropy(),
-    );
-    let ctx = Arc::new(CallContext::new(
-        config.clone(),
-        calls_tx,
-        bus.clone(),
-        stop.child_token(),
-    ));
-    let sip = tokio::spawn(endpoint::run(
-        ua,
-        transports,
-        inbound_rx,
-        Spawner(ctx),
-        stop.child_token(),
-    ));
+    tracing::info!("listening {}", daemon.listening());
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
     }
     tracing::info!("shutting down");
-    stop.cancel();
-    let _ = sip.await;
-    let _ = log.await;
+    daemon.stop().await;
     Ok(())
-}
-
-/// The QUIC listener for agents and the contact-center task behind it; returns where calls
-/// reach the center.
-fn start_agent_link(
-    config: &Config,
-    bus: &Bus,
-    stop: &CancellationToken,
-) -> Result<
-    (
-        mpsc::UnboundedSender<CallInput>,
-        std::net::SocketAddr,
-        trunkgate::agent::identity::Fingerprint,
-    ),
-    Box<dyn std::error::Error>,
-> {
-    let a = &config.agents;
-    let configured = match (&a.certificate, &a.private_key) {
-        (Some(c), Some(k)) => Some((config.base_dir.join(c), config.base_dir.join(k))),
-        _ => None,
-    };
-    let identity = identity::load_or_create(
-        configured.as_ref().map(|(c, k)| (c.as_path(), k.as_path())),
-        &config.base_dir.join(&a.state_dir),
-    )?;
-    if identity.created {
-        tracing::info!(fingerprint = %identity.fingerprint, "created a self-signed agent-link certificate: agents pin this fingerprint");
-    }
-    let endpoint = link::server_endpoint(&identity, a.listen)?;
-    let quic = endpoint.local_addr()?;
-    let media = MediaParams {
-        bitrate: a.opus.bitrate,
-        fec: a.opus.fec,
-        dtx: a.opus.dtx,
-        ..MediaParams::default()
-    };
-    let center = Center::new(Arc::new(config.queues.clone()), a.resume_grace(), media);
-    let (agents_tx, agents_rx) = mpsc::unbounded_channel();
-    let (calls_tx, calls_rx) = mpsc::unbounded_channel();
-    let channels = CenterChannels {
-        agents: agents_rx,
-        calls: calls_rx,
-    };
-    tokio::spawn(center_shell::run(
-        center,
-        channels,
-        bus.clone(),
-        stop.child_token(),
-    ));
-    tokio::spawn(server::serve(
-        endpoint,
-        Arc::new(config.agent.clone()),
-        agents_tx,
-        stop.child_token(),
-    ));
-    Ok((calls_tx, quic, identity.fingerprint))
 }

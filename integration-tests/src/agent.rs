@@ -1,5 +1,6 @@
 //! Runs the real `trunkgate-agent` client (headless) and follows its event lines.
 use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Condvar, Mutex};
@@ -22,13 +23,18 @@ pub fn agent_bin() -> PathBuf {
 /// Arguments for the demo agent of the test config, pinned to `gw`'s certificate and answering
 /// every call, followed by `extra`.
 pub fn demo_args(gw: &Gateway, extra: &[&str]) -> Vec<String> {
+    demo_args_at(gw.quic(), &gw.fingerprint(), extra)
+}
+
+/// [`demo_args`] for a gateway at `quic` whose certificate has `fingerprint`.
+pub fn demo_args_at(quic: SocketAddr, fingerprint: &str, extra: &[&str]) -> Vec<String> {
     let mut args = vec![
         "--gateway".to_string(),
-        gw.quic().to_string(),
+        quic.to_string(),
         "--agent".into(),
         "demo".into(),
         "--pin".into(),
-        gw.fingerprint(),
+        fingerprint.to_string(),
         "--auto-answer".into(),
     ];
     args.extend(extra.iter().map(|s| s.to_string()));

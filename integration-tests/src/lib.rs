@@ -18,6 +18,7 @@ pub mod agent;
 pub mod audio;
 pub mod baresip;
 pub mod gateway;
+pub mod in_process;
 pub mod paths;
 pub mod ports;
 mod process;

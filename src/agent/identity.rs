@@ -27,10 +27,15 @@ pub enum IdentityError {
     Io { path: PathBuf, source: io::Error },
     #[error("{path}: no certificate in pem file")]
     NoCertificate { path: PathBuf },
-    #[error("{path}: {message}")]
-    BadPem { path: PathBuf, message: String },
+    #[error("{path}: {source}")]
+    BadPem {
+        path: PathBuf,
+        source: rustls::pki_types::pem::Error,
+    },
+    #[error("{path}: {reason}")]
+    BadKey { path: PathBuf, reason: &'static str },
     #[error("cannot create a self-signed certificate: {0}")]
-    Generate(String),
+    Generate(#[from] rcgen::Error),
 }
 
 /// SHA-256 of a certificate's DER encoding, shown as `AB:CD:…` (what browsers and openssl
@@ -112,9 +117,9 @@ pub fn load_or_create(
 }
 
 fn load_pem(cert: &Path, key: &Path) -> Result<ServerIdentity, IdentityError> {
-    let bad = |path: &Path, e: rustls::pki_types::pem::Error| IdentityError::BadPem {
+    let bad = |path: &Path, source| IdentityError::BadPem {
         path: path.to_path_buf(),
-        message: e.to_string(),
+        source,
     };
     let chain = CertificateDer::pem_file_iter(cert)
         .map_err(|e| bad(cert, e))?
@@ -142,9 +147,9 @@ fn load_or_create_self_signed(dir: &Path) -> Result<ServerIdentity, IdentityErro
     if cert_path.exists() && key_path.exists() {
         let cert = CertificateDer::from(std::fs::read(&cert_path).map_err(io(&cert_path))?);
         let key = PrivateKeyDer::try_from(std::fs::read(&key_path).map_err(io(&key_path))?)
-            .map_err(|e| IdentityError::BadPem {
+            .map_err(|reason| IdentityError::BadKey {
                 path: key_path.clone(),
-                message: e.to_string(),
+                reason,
             })?;
         return Ok(ServerIdentity {
             fingerprint: Fingerprint::of(&cert),
@@ -154,15 +159,14 @@ fn load_or_create_self_signed(dir: &Path) -> Result<ServerIdentity, IdentityErro
         });
     }
     std::fs::create_dir_all(dir).map_err(io(dir))?;
-    let generated = rcgen::generate_simple_self_signed(vec!["trunkgate".to_string()])
-        .map_err(|e| IdentityError::Generate(e.to_string()))?;
+    let generated = rcgen::generate_simple_self_signed(vec!["trunkgate".to_string()])?;
     let cert = generated.cert.der().clone();
     let key_der = generated.key_pair.serialize_der();
     write_private(&key_path, &key_der).map_err(io(&key_path))?;
     std::fs::write(&cert_path, cert.as_ref()).map_err(io(&cert_path))?;
-    let key = PrivateKeyDer::try_from(key_der).map_err(|e| IdentityError::BadPem {
+    let key = PrivateKeyDer::try_from(key_der).map_err(|reason| IdentityError::BadKey {
         path: key_path,
-        message: e.to_string(),
+        reason,
     })?;
     Ok(ServerIdentity {
         fingerprint: Fingerprint::of(&cert),
@@ -202,11 +206,10 @@ pub fn crypto_provider() -> Arc<CryptoProvider> {
 }
 
 /// rustls client configuration for `trust`, with `alpn`.
-pub fn client_tls(trust: &ServerTrust, alpn: &[u8]) -> Result<rustls::ClientConfig, String> {
+pub fn client_tls(trust: &ServerTrust, alpn: &[u8]) -> Result<rustls::ClientConfig, rustls::Error> {
     let provider = crypto_provider();
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
-        .with_protocol_versions(&[&rustls::version::TLS13])
-        .map_err(|e| e.to_string())?;
+        .with_protocol_versions(&[&rustls::version::TLS13])?;
     let mut config = match trust {
         ServerTrust::Pinned(fp) => builder
             .dangerous()
@@ -218,7 +221,7 @@ pub fn client_tls(trust: &ServerTrust, alpn: &[u8]) -> Result<rustls::ClientConf
         ServerTrust::Ca(roots) => {
             let mut store = rustls::RootCertStore::empty();
             for root in roots {
-                store.add(root.clone()).map_err(|e| e.to_string())?;
+                store.add(root.clone())?;
             }
             builder.with_root_certificates(store).with_no_client_auth()
         }
@@ -228,13 +231,14 @@ pub fn client_tls(trust: &ServerTrust, alpn: &[u8]) -> Result<rustls::ClientConf
 }
 
 /// rustls server configuration for the agent link.
-pub fn server_tls(identity: &ServerIdentity, alpn: &[u8]) -> Result<rustls::ServerConfig, String> {
+pub fn server_tls(
+    identity: &ServerIdentity,
+    alpn: &[u8],
+) -> Result<rustls::ServerConfig, rustls::Error> {
     let mut config = rustls::ServerConfig::builder_with_provider(crypto_provider())
-        .with_protocol_versions(&[&rustls::version::TLS13])
-        .map_err(|e| e.to_string())?
+        .with_protocol_versions(&[&rustls::version::TLS13])?
         .with_no_client_auth()
-        .with_single_cert(identity.chain.clone(), identity.key.clone_key())
-        .map_err(|e| e.to_string())?;
+        .with_single_cert(identity.chain.clone(), identity.key.clone_key())?;
     config.alpn_protocols = vec![alpn.to_vec()];
     Ok(config)
 }

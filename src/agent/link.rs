@@ -38,7 +38,9 @@ pub fn transport_config() -> quinn::TransportConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum LinkError {
     #[error("tls: {0}")]
-    Tls(String),
+    Tls(#[from] rustls::Error),
+    #[error("tls: {0}")]
+    Quic(#[from] quinn::crypto::rustls::NoInitialCipherSuite),
     #[error("quic endpoint on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -51,8 +53,8 @@ pub fn server_endpoint(
     identity: &ServerIdentity,
     listen: SocketAddr,
 ) -> Result<quinn::Endpoint, LinkError> {
-    let tls = identity::server_tls(identity, ALPN).map_err(LinkError::Tls)?;
-    let quic = QuicServerConfig::try_from(tls).map_err(|e| LinkError::Tls(e.to_string()))?;
+    let tls = identity::server_tls(identity, ALPN)?;
+    let quic = QuicServerConfig::try_from(tls)?;
     let mut config = quinn::ServerConfig::with_crypto(Arc::new(quic));
     config.transport_config(Arc::new(transport_config()));
     config.migration(true);
@@ -67,8 +69,8 @@ pub fn client_endpoint(
     trust: &ServerTrust,
     bind: SocketAddr,
 ) -> Result<quinn::Endpoint, LinkError> {
-    let tls = identity::client_tls(trust, ALPN).map_err(LinkError::Tls)?;
-    let quic = QuicClientConfig::try_from(tls).map_err(|e| LinkError::Tls(e.to_string()))?;
+    let tls = identity::client_tls(trust, ALPN)?;
+    let quic = QuicClientConfig::try_from(tls)?;
     let mut config = quinn::ClientConfig::new(Arc::new(quic));
     config.transport_config(Arc::new(transport_config()));
     let mut endpoint =

@@ -54,7 +54,7 @@ pub enum ToConnection {
     Send(GatewayMessage),
     Close {
         code: u32,
-        reason: String,
+        reason: &'static str,
     },
     /// The agent's datagrams of `flow` go to `media` (a call's agent media handle).
     Route {

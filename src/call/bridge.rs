@@ -15,7 +15,7 @@ use crate::media::rtp::RtpSender;
 use crate::media::rtp_quic::{OpusRtpSender, Sent};
 use crate::queue::waiting::MusicOnHold;
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BridgeError {
     #[error("opus: {0}")]
     Opus(#[from] OpusError),

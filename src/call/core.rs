@@ -92,6 +92,8 @@ pub struct Call<L: Leg> {
     goodbye_cause: EndCause,
     answer_at: Option<Instant>,
     next_frame: Option<Instant>,
+    /// How late the latest frame was handled: a starved or blocked task shows here.
+    frame_delay_max: Duration,
     silence: Vec<i16>,
     agent_quality: Option<AgentLegQuality>,
     outputs: VecDeque<Output>,
@@ -113,6 +115,7 @@ impl<L: Leg> Call<L> {
             goodbye_cause: EndCause::QueueHangup,
             answer_at: None,
             next_frame: None,
+            frame_delay_max: Duration::ZERO,
             agent_quality: None,
             outputs: VecDeque::new(),
             events: VecDeque::from([CallEvent::Arrived {
@@ -188,6 +191,7 @@ impl<L: Leg> Call<L> {
         // Frames keep their schedule (a late wake-up catches up in a burst), but each is handled
         // at the time it really is: the jitter buffers compare it with packet arrival times.
         while let Some(due) = self.next_frame.filter(|t| *t <= now) {
+            self.frame_delay_max = self.frame_delay_max.max(now - due);
             self.next_frame = Some(due + self.leg.frame_period());
             self.frame(now);
             if self.is_over() {
@@ -312,7 +316,7 @@ impl<L: Leg> Call<L> {
                     }
                     Err(e) => {
                         tracing::warn!(error = %e, "ivr menu not available: hanging up");
-                        let to = format!("ivr:{menu}");
+                        let to = Destination::Ivr { menu };
                         self.end(now, Side::Gateway, EndCause::Unroutable { to });
                     }
                 }
@@ -332,8 +336,7 @@ impl<L: Leg> Call<L> {
             }
             other => {
                 tracing::warn!(target = %other, "destination not routable: hanging up");
-                let to = other.to_string();
-                self.end(now, Side::Gateway, EndCause::Unroutable { to });
+                self.end(now, Side::Gateway, EndCause::Unroutable { to: other });
             }
         }
     }
@@ -413,7 +416,7 @@ impl<L: Leg> Call<L> {
                 // Only a config libopus refuses gets here; validation prevents it.
                 tracing::error!(error = %e, "cannot bridge to the agent: hanging up");
                 self.phase = Phase::Waiting(self.waiting(MusicOnHold::default()));
-                self.end(now, Side::Gateway, EndCause::Internal(e.to_string()));
+                self.end(now, Side::Gateway, EndCause::Bridge(e));
                 false
             }
         }
@@ -550,6 +553,7 @@ impl<L: Leg> Call<L> {
             quality: CallQuality {
                 carrier: self.leg.quality(),
                 agent: self.agent_quality.clone(),
+                frame_delay_max: self.frame_delay_max,
             },
         });
     }

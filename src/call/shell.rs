@@ -228,9 +228,14 @@ async fn run(
     carry_out(&mut core, &ctx, &sip, &io);
 }
 
-/// Carries out everything the core and its leg have queued.
+/// Carries out everything the core and its leg have queued. Events go on the bus first: the
+/// center publishes events of its own about this call (queued, offered) once our requests reach
+/// it, and a subscriber must see cause before effect.
 fn carry_out(core: &mut Call<SipLeg>, ctx: &CallContext, sip: &Sip, io: &Io) {
     let call = core.id();
+    while let Some(event) = core.poll_event() {
+        ctx.bus.call(call, event);
+    }
     while let Some(signal) = core.leg_mut().poll_signal() {
         sip.send(signal);
     }
@@ -261,9 +266,6 @@ fn carry_out(core: &mut Call<SipLeg>, ctx: &CallContext, sip: &Sip, io: &Io) {
                 let _ = ctx.center.send(CallInput::CallerGone { call });
             }
         }
-    }
-    while let Some(event) = core.poll_event() {
-        ctx.bus.call(call, event);
     }
 }
 

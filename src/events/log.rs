@@ -110,6 +110,7 @@ fn call_line(call: u64, event: &CallEvent) {
                     jitter_ms = format_args!("{:.1}", c.jitter_ms),
                     agent_packets = agent.packets,
                     agent_lost = agent.lost,
+                    frame_delay_ms = quality.frame_delay_max.as_millis(),
                     "call ended"
                 );
             }

@@ -8,10 +8,12 @@ pub mod bus;
 pub mod log;
 
 use std::fmt;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 pub use bus::{Bus, FeedStats, LosslessFeed, ObserverFeed};
 
+use crate::call::bridge::BridgeError;
+use crate::queue::{AcdError, AgentState};
 use crate::route::Destination;
 
 /// A call's number, unique while the daemon runs (the SIP side's call reference).
@@ -71,7 +73,7 @@ pub enum CallEvent {
     /// The caller waits in `queue`, `position` callers from its head (1 is next).
     Queued { queue: String, position: usize },
     /// The queue would not take the caller.
-    QueueRefused { queue: String, reason: String },
+    QueueRefused { queue: String, reason: AcdError },
     /// The queue rings an agent for this caller.
     Offered { agent: String },
     /// An agent took the call: caller and agent hear each other.
@@ -120,13 +122,13 @@ pub enum EndCause {
     /// The agent hung up.
     AgentHungUp,
     /// The destination cannot be reached from here (voicemail, outbound numbers: not yet).
-    Unroutable { to: String },
+    Unroutable { to: Destination },
     /// The carrier's signalling failed mid-call (an unusable SDP answer).
     SignallingFailed,
     /// The daemon is stopping.
     Shutdown,
-    /// Something the gateway should never do (a codec libopus refused).
-    Internal(String),
+    /// The agent could not be bridged (a codec setting libopus refused; validation prevents it).
+    Bridge(BridgeError),
 }
 
 impl fmt::Display for EndCause {
@@ -143,7 +145,7 @@ impl fmt::Display for EndCause {
             EndCause::Unroutable { to } => write!(f, "destination {to} not routable"),
             EndCause::SignallingFailed => f.write_str("carrier signalling failed"),
             EndCause::Shutdown => f.write_str("gateway shutting down"),
-            EndCause::Internal(e) => write!(f, "internal error: {e}"),
+            EndCause::Bridge(e) => write!(f, "cannot bridge to the agent: {e}"),
         }
     }
 }
@@ -154,6 +156,10 @@ pub struct CallQuality {
     pub carrier: LegQuality,
     /// The agent's audio as the gateway received it; `None` if no agent answered.
     pub agent: Option<AgentLegQuality>,
+    /// The latest a frame was handled after it was due. A few milliseconds is scheduling; a
+    /// frame period or more means the call's task was starved or blocked, and both sides heard
+    /// a gap (the frames catch up in a burst).
+    pub frame_delay_max: Duration,
 }
 
 /// The carrier leg: what its RTP (or B-channel) brought and took.
@@ -189,7 +195,7 @@ pub enum AgentEvent {
     /// Logged in on a new session, or took its session back (`resumed`).
     LoggedIn { resumed: bool },
     /// Its state in the queues: away, available, ringing, talking, wrap_up.
-    StateChanged { state: String },
+    StateChanged { state: AgentState },
     /// Its connection died; the session waits out its grace period.
     ConnectionLost,
     /// The session is over.

@@ -17,7 +17,9 @@ use crate::agent::protocol::{
 use crate::agent::sessions::{ConnId, LoginOutcome, SessionEvent, Sessions};
 use crate::events::{AgentEvent, CallEvent, EventKind, LogoutReason};
 use crate::ivr::Action;
-use crate::queue::{Acd, AcdEvent, AgentState, CallRef as AcdCall, QueueConfig, WithdrawReason};
+use crate::queue::{
+    Acd, AcdError, AcdEvent, AgentState, CallRef as AcdCall, QueueConfig, WithdrawReason,
+};
 
 /// A call's handle (the SIP side's call reference).
 pub type Call = u64;
@@ -26,7 +28,7 @@ pub type Call = u64;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CallCommand {
     /// The queue would not take the caller.
-    Refused { reason: String },
+    Refused { reason: AcdError },
     /// Bridge the caller to the agent on `conn`; its audio travels as media flow `flow`.
     Connect {
         conn: ConnId,
@@ -61,7 +63,7 @@ pub enum Output {
     Close {
         conn: ConnId,
         code: u32,
-        reason: String,
+        reason: &'static str,
     },
     ToCall {
         call: Call,
@@ -173,7 +175,7 @@ impl Center {
                     self.out.push_back(Output::Close {
                         conn: old,
                         code: proto::close_code::DONE,
-                        reason: "session resumed on another connection".into(),
+                        reason: "session resumed on another connection",
                     });
                 }
                 if let Some(entry) = self.agents.get_mut(agent) {
@@ -629,12 +631,7 @@ impl Center {
                     });
                 }
                 AcdEvent::AgentStateChanged { agent, state } => {
-                    self.agent_event(
-                        &agent,
-                        AgentEvent::StateChanged {
-                            state: state_name(state).to_string(),
-                        },
-                    );
+                    self.agent_event(&agent, AgentEvent::StateChanged { state });
                     if let (Some(conn), Some(state)) = (self.conn_of(&agent), wire(state)) {
                         self.send_to_agent(
                             conn,
@@ -702,17 +699,6 @@ impl Center {
 
     fn send_to_agent(&mut self, conn: ConnId, msg: GatewayMessage) {
         self.out.push_back(Output::ToAgent { conn, msg });
-    }
-}
-
-fn state_name(state: AgentState) -> &'static str {
-    match state {
-        AgentState::Away => "away",
-        AgentState::Available => "available",
-        AgentState::Ringing { .. } => "ringing",
-        AgentState::Talking { .. } => "talking",
-        AgentState::WrapUp { .. } => "wrap_up",
-        AgentState::LoggedOut => "logged_out",
     }
 }
 

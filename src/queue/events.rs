@@ -39,6 +39,26 @@ pub enum AgentState {
     LoggedOut,
 }
 
+impl AgentState {
+    /// The state's name in logs and metrics.
+    pub fn name(self) -> &'static str {
+        match self {
+            AgentState::Away => "away",
+            AgentState::Available => "available",
+            AgentState::Ringing { .. } => "ringing",
+            AgentState::Talking { .. } => "talking",
+            AgentState::WrapUp { .. } => "wrap_up",
+            AgentState::LoggedOut => "logged_out",
+        }
+    }
+}
+
+impl std::fmt::Display for AgentState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// Why an offer stopped ringing without being answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WithdrawReason {

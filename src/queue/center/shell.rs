@@ -89,9 +89,7 @@ pub async fn run(
                 }
                 Err(e) => {
                     let _ = to_call.send(CenterToCall {
-                        cmd: CallCommand::Refused {
-                            reason: e.to_string(),
-                        },
+                        cmd: CallCommand::Refused { reason: e },
                         media: None,
                     });
                 }

@@ -251,7 +251,9 @@ fn an_ivr_destination_that_cannot_be_reached_hangs_up() {
         Some((
             Side::Gateway,
             EndCause::Unroutable {
-                to: "voicemail:100".into()
+                to: Destination::Voicemail {
+                    mailbox: "100".into()
+                }
             }
         ))
     );

@@ -8,6 +8,7 @@ use crate::call::leg::SipSignal;
 use crate::events::{CallEvent, EndCause, Side};
 use crate::ivr::Action;
 use crate::queue::center::CallCommand;
+use crate::queue::AcdError;
 use crate::route::Destination;
 
 /// A caller routed straight to the support queue and waiting there.
@@ -227,7 +228,7 @@ fn overflow_into_a_menu_takes_the_caller_to_the_ivr() {
 fn a_queue_that_refuses_the_caller_says_so_and_hangs_up() {
     let mut h = waiting();
     h.center(CallCommand::Refused {
-        reason: "queue full".into(),
+        reason: AcdError::UnknownQueue("support".into()),
     });
     h.run(FRAME * 20);
     assert_eq!(h.ended(), Some((Side::Gateway, EndCause::QueueHangup)));
@@ -319,4 +320,29 @@ fn a_resume_arriving_as_the_grace_expires_leaves_one_consistent_call() {
     h.run(Duration::from_secs(1));
     assert_eq!(h.to_agent(), sent, "waiting: nothing goes to an agent");
     assert!(h.music_share(from) > 0.9);
+}
+
+#[test]
+fn a_late_wake_up_catches_up_every_frame_and_the_end_reports_how_late() {
+    let mut h = talking();
+    let sent = h.packets.len();
+    // The task was starved for 300 ms: every frame due meanwhile is handled at once.
+    h.now += Duration::from_millis(300);
+    h.call.handle_timeout(h.now);
+    h.collect();
+    assert_eq!(h.packets.len() - sent, 15, "one packet per frame due");
+    h.run(FRAME * 5);
+    h.bye();
+    let quality = h
+        .events
+        .iter()
+        .find_map(|e| match e {
+            CallEvent::Ended { quality, .. } => Some(quality.clone()),
+            _ => None,
+        })
+        .expect("ended");
+    assert!(
+        quality.frame_delay_max >= Duration::from_millis(280),
+        "{quality:?}"
+    );
 }

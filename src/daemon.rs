@@ -1,0 +1,194 @@
+//! The daemon's tasks wired together: SIP transports and signalling, a task per call, the
+//! contact center, the agent link and the event bus with its log consumer. `trunkgate run`
+//! starts one and stops it on a signal; tests start one in-process to watch its bus.
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::agent::identity::{self, Fingerprint, IdentityError};
+use crate::agent::link::{self, LinkError};
+use crate::agent::protocol::MediaParams;
+use crate::agent::server;
+use crate::call::shell::{CallContext, Spawner};
+use crate::config::{Config, Loaded};
+use crate::events::{self, Bus};
+use crate::media::prompt::PromptError;
+use crate::queue::center::shell::{self as center_shell, CallInput, CenterChannels};
+use crate::queue::center::Center;
+use crate::sip::endpoint;
+use crate::sip::peer::Transport;
+use crate::sip::transaction::TimerConfig;
+use crate::sip::transport::Transports;
+use crate::sip::ua::UserAgent;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Prompt(#[from] PromptError),
+    #[error("cannot listen for sip: {0}")]
+    Sip(std::io::Error),
+    #[error("agent link identity: {0}")]
+    Identity(#[from] IdentityError),
+    #[error(transparent)]
+    Link(#[from] LinkError),
+}
+
+/// A running gateway.
+pub struct Daemon {
+    /// Every call's and agent's events; subscribe before placing calls to see them all.
+    pub bus: Bus,
+    /// The SIP sockets as bound (port 0 in the config replaced by the real port).
+    pub sip: Vec<(Transport, SocketAddr)>,
+    /// The agent link's QUIC address.
+    pub quic: SocketAddr,
+    /// What agents pin to trust the agent link.
+    pub fingerprint: Fingerprint,
+    stop: CancellationToken,
+    signalling: JoinHandle<()>,
+    log: JoinHandle<()>,
+}
+
+impl Daemon {
+    /// Binds every socket and starts every task; fails (nothing left running) if a socket,
+    /// a prompt or the agent link's identity cannot be had.
+    pub async fn start(config: Config) -> Result<Daemon, StartError> {
+        let loaded = Loaded::new(config)?;
+        tracing::info!(prompts = loaded.prompts.len(), "prompts loaded");
+        let config = loaded.shared();
+        let current = config.load_full();
+        let c = &current.config;
+        let stop = CancellationToken::new();
+        let bus = Bus::new();
+        let agents = AgentLink::start(c, &bus, &stop)?;
+        let (inbound_tx, inbound_rx) = mpsc::channel(4096);
+        let bound = Transports::bind(
+            &c.sip.udp,
+            &c.sip.tcp,
+            c.sip.public_address,
+            c.sip.user_agent.clone(),
+            inbound_tx,
+        )
+        .await;
+        let (transports, sip) = match bound {
+            Ok(b) => b,
+            Err(e) => {
+                // The agent link's tasks are running already.
+                stop.cancel();
+                return Err(StartError::Sip(e));
+            }
+        };
+        let log = tokio::spawn(events::log::run(bus.clone(), stop.child_token()));
+        let ua = UserAgent::new(
+            TimerConfig::default(),
+            c.sip.user_agent.clone(),
+            c.trunks.clone(),
+            // The SIP core draws no entropy itself: its tags and branches come from this.
+            rand::SeedableRng::from_entropy(),
+        );
+        let calls = Arc::new(CallContext::new(
+            config.clone(),
+            agents.calls,
+            bus.clone(),
+            stop.child_token(),
+        ));
+        let signalling = tokio::spawn(endpoint::run(
+            ua,
+            transports,
+            inbound_rx,
+            Spawner(calls),
+            stop.child_token(),
+        ));
+        Ok(Daemon {
+            bus,
+            sip,
+            quic: agents.quic,
+            fingerprint: agents.fingerprint,
+            stop,
+            signalling,
+            log,
+        })
+    }
+
+    /// What operators and test harnesses read the real ports from.
+    pub fn listening(&self) -> String {
+        let mut parts: Vec<String> = self
+            .sip
+            .iter()
+            .map(|(t, a)| format!("{}={a}", t.via_token().to_lowercase()))
+            .collect();
+        parts.push(format!("quic={}", self.quic));
+        parts.push(format!("fingerprint={}", self.fingerprint));
+        parts.join(" ")
+    }
+
+    /// Hangs up every call, closes every agent connection and waits for signalling and the
+    /// event log to finish.
+    pub async fn stop(self) {
+        self.stop.cancel();
+        let _ = self.signalling.await;
+        let _ = self.log.await;
+    }
+}
+
+/// The QUIC listener for agents and the contact-center task behind it.
+struct AgentLink {
+    /// Where calls reach the center.
+    calls: mpsc::UnboundedSender<CallInput>,
+    quic: SocketAddr,
+    fingerprint: Fingerprint,
+}
+
+impl AgentLink {
+    fn start(config: &Config, bus: &Bus, stop: &CancellationToken) -> Result<Self, StartError> {
+        let a = &config.agents;
+        let configured = match (&a.certificate, &a.private_key) {
+            (Some(c), Some(k)) => Some((config.base_dir.join(c), config.base_dir.join(k))),
+            _ => None,
+        };
+        let identity = identity::load_or_create(
+            configured.as_ref().map(|(c, k)| (c.as_path(), k.as_path())),
+            &config.base_dir.join(&a.state_dir),
+        )?;
+        if identity.created {
+            tracing::info!(fingerprint = %identity.fingerprint, "created a self-signed agent-link certificate: agents pin this fingerprint");
+        }
+        let endpoint = link::server_endpoint(&identity, a.listen)?;
+        let quic = endpoint.local_addr().map_err(|source| LinkError::Bind {
+            addr: a.listen,
+            source,
+        })?;
+        let media = MediaParams {
+            bitrate: a.opus.bitrate,
+            fec: a.opus.fec,
+            dtx: a.opus.dtx,
+            ..MediaParams::default()
+        };
+        let center = Center::new(Arc::new(config.queues.clone()), a.resume_grace(), media);
+        let (agents_tx, agents_rx) = mpsc::unbounded_channel();
+        let (calls_tx, calls_rx) = mpsc::unbounded_channel();
+        let channels = CenterChannels {
+            agents: agents_rx,
+            calls: calls_rx,
+        };
+        tokio::spawn(center_shell::run(
+            center,
+            channels,
+            bus.clone(),
+            stop.child_token(),
+        ));
+        tokio::spawn(server::serve(
+            endpoint,
+            Arc::new(config.agent.clone()),
+            agents_tx,
+            stop.child_token(),
+        ));
+        Ok(AgentLink {
+            calls: calls_tx,
+            quic,
+            fingerprint: identity.fingerprint,
+        })
+    }
+}
