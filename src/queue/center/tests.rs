@@ -4,6 +4,9 @@ use std::collections::BTreeMap;
 
 use super::*;
 use crate::agent::protocol::from_agent::{Accept, Hangup, Reject, SetState};
+use crate::agent::protocol::{
+    AgentMessage, AgentState as WireState, CallId, ErrorCode, RefusalReason, RequestedState,
+};
 
 const GRACE: Duration = Duration::from_secs(15);
 

@@ -1,0 +1,359 @@
+//! The agents' side of the center: logins and resumes, what an agent's control stream says
+//! (state, accept, reject, hang up, keys, hold, stats), and lost connections.
+use std::time::Instant;
+
+use super::{AgentEntry, Call, CallCommand, Center, Output};
+use crate::agent::protocol::{
+    self as proto, AgentMessage, AgentState as WireState, CallId, EndReason, ErrorCode,
+    ErrorReport, FlowId, GatewayMessage, RefusalReason, RequestedState, ResumeToken, SessionId,
+};
+use crate::agent::sessions::{ConnId, LoginOutcome};
+use crate::events::AgentEvent;
+use crate::queue::{AgentState, CallRef as AcdCall};
+
+impl Center {
+    /// An agent whose credential the shell verified logs in on `conn` with `skills` (already
+    /// narrowed to what its config allows). The welcome (or refusal) goes out as outputs.
+    pub fn login(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        agent: &str,
+        skills: &[String],
+        resume: Option<&str>,
+    ) -> Result<(), RefusalReason> {
+        let outcome = self.sessions.login(now, conn, agent, resume);
+        self.drain_sessions(now);
+        let (token, resumed) = match outcome {
+            LoginOutcome::AlreadyLoggedIn => return Err(RefusalReason::AlreadyLoggedIn),
+            LoginOutcome::Fresh { token } => {
+                self.agent_event(agent, AgentEvent::LoggedIn { resumed: false });
+                self.acd.agent_login(now, agent, skills);
+                let session = SessionId::new(format!("s{}", self.next_session));
+                self.next_session += 1;
+                self.agents.insert(
+                    agent.to_string(),
+                    AgentEntry {
+                        conn: Some(conn),
+                        session,
+                    },
+                );
+                (token, false)
+            }
+            LoginOutcome::Resumed { token, replaced } => {
+                self.agent_event(agent, AgentEvent::LoggedIn { resumed: true });
+                if let Some(old) = replaced {
+                    self.conns.remove(&old);
+                    self.out.push_back(Output::Close {
+                        conn: old,
+                        code: proto::close_code::DONE,
+                        reason: "session resumed on another connection",
+                    });
+                }
+                if let Some(entry) = self.agents.get_mut(agent) {
+                    entry.conn = Some(conn);
+                }
+                (token, true)
+            }
+        };
+        self.conns.insert(conn, agent.to_string());
+        let state = self.wire_state(agent);
+        let session = self
+            .agents
+            .get(agent)
+            .map(|a| a.session.clone())
+            .unwrap_or_else(|| SessionId::new("s0"));
+        self.send_to_agent(
+            conn,
+            GatewayMessage::Welcome(proto::from_gateway::Welcome {
+                session,
+                resume_token: ResumeToken::new(token),
+                state,
+                media: self.media,
+                resume_grace_ms: self.grace.as_millis() as u64,
+                gateway: self.gateway_name.clone(),
+            }),
+        );
+        if resumed {
+            self.resume_call(conn, agent);
+        }
+        self.drain_acd(now);
+        Ok(())
+    }
+
+    /// After a resume: tell the agent which call it still has, and move the call's media over.
+    fn resume_call(&mut self, conn: ConnId, agent: &str) {
+        let talking = self
+            .calls
+            .iter_mut()
+            .find(|(_, c)| c.agent.as_ref().is_some_and(|(a, _)| a == agent));
+        let call = match talking {
+            Some((&call, entry)) => {
+                let old = entry.agent.as_ref().and_then(|(_, c)| *c);
+                entry.agent = Some((agent.to_string(), Some(conn)));
+                let flow = entry.flow;
+                if let Some(old) = old {
+                    self.out.push_back(Output::Unroute { conn: old, flow });
+                }
+                self.out.push_back(Output::Route { conn, flow, call });
+                self.out.push_back(Output::ToCall {
+                    call,
+                    cmd: CallCommand::Reconnect { conn, flow },
+                });
+                if entry.held {
+                    self.out.push_back(Output::ToCall {
+                        call,
+                        cmd: CallCommand::Hold { on: true },
+                    });
+                }
+                Some(proto::from_gateway::ResumedCall {
+                    id: call_id(call),
+                    flow: FlowId(flow),
+                    caller: entry.caller.clone(),
+                    queue: entry.queue.clone(),
+                    held: entry.held,
+                })
+            }
+            None => None,
+        };
+        self.send_to_agent(
+            conn,
+            GatewayMessage::Resumed(proto::from_gateway::Resumed { call }),
+        );
+    }
+
+    /// A message from a logged-in agent.
+    pub fn agent_message(&mut self, now: Instant, conn: ConnId, msg: AgentMessage) {
+        let Some(agent) = self.conns.get(&conn).cloned() else {
+            return;
+        };
+        match msg {
+            AgentMessage::SetState(s) => {
+                let result = match s.state {
+                    RequestedState::Available => self.acd.agent_available(now, &agent),
+                    RequestedState::Away => self.acd.agent_away(now, &agent),
+                };
+                match (result, self.acd.agent_state(&agent)) {
+                    (Ok(()), Some(AgentState::Ringing { .. } | AgentState::Talking { .. }))
+                        if s.state == RequestedState::Available => {}
+                    (Ok(()), _) => {}
+                    (Err(e), _) => self.error(conn, ErrorCode::InvalidState, e.to_string(), None),
+                }
+                // set_state is always answered with the state now in force.
+                let state = self.wire_state(&agent);
+                self.send_to_agent(
+                    conn,
+                    GatewayMessage::State(proto::from_gateway::State { state }),
+                );
+            }
+            AgentMessage::Accept(a) => self.accept(now, conn, &agent, &a.call),
+            AgentMessage::Reject(r) => {
+                let Some(call) = self.known_call(conn, &r.call) else {
+                    return;
+                };
+                if let Err(e) = self.acd.offer_rejected(now, AcdCall(call), &agent) {
+                    self.error(conn, ErrorCode::InvalidState, e.to_string(), Some(r.call));
+                }
+            }
+            AgentMessage::Hangup(h) => {
+                if let Some(call) = self.talking_call(conn, &agent, &h.call) {
+                    self.end_call(now, call, EndReason::AgentHungUp);
+                    self.out.push_back(Output::ToCall {
+                        call,
+                        cmd: CallCommand::AgentHungUp,
+                    });
+                }
+            }
+            AgentMessage::Dtmf(d) => {
+                if let Some(call) = self.talking_call(conn, &agent, &d.call) {
+                    self.out.push_back(Output::ToCall {
+                        call,
+                        cmd: CallCommand::Dtmf { digits: d.digits },
+                    });
+                }
+            }
+            AgentMessage::Hold(h) => {
+                if let Some(call) = self.talking_call(conn, &agent, &h.call) {
+                    self.hold(call, conn, h.on);
+                }
+            }
+            AgentMessage::Stats(stats) => {
+                if let Some(call) = self.talking_call(conn, &agent, &stats.call) {
+                    tracing::debug!(
+                        call,
+                        rtt_ms = stats.rtt_ms,
+                        loss_pct = stats.loss_pct,
+                        jitter_ms = stats.jitter_ms,
+                        "agent media report"
+                    );
+                    if let Some(entry) = self.calls.get_mut(&call) {
+                        entry.agent_view = Some(stats);
+                    }
+                }
+            }
+            AgentMessage::Login(_) => self.error(
+                conn,
+                ErrorCode::ProtocolViolation,
+                "already logged in".into(),
+                None,
+            ),
+            AgentMessage::Ping(_) | AgentMessage::Error(_) => {}
+        }
+        self.drain_acd(now);
+    }
+
+    fn accept(&mut self, now: Instant, conn: ConnId, agent: &str, id: &CallId) {
+        let Some(call) = self.known_call(conn, id) else {
+            return;
+        };
+        if let Err(e) = self.acd.offer_accepted(now, AcdCall(call), agent) {
+            return self.error(
+                conn,
+                ErrorCode::InvalidState,
+                e.to_string(),
+                Some(id.clone()),
+            );
+        }
+        let Some(entry) = self.calls.get_mut(&call) else {
+            return;
+        };
+        entry.agent = Some((agent.to_string(), Some(conn)));
+        let flow = entry.flow;
+        self.out.push_back(Output::Route { conn, flow, call });
+        self.out.push_back(Output::ToCall {
+            call,
+            cmd: CallCommand::Connect {
+                conn,
+                flow,
+                agent: agent.to_string(),
+            },
+        });
+        self.send_to_agent(
+            conn,
+            GatewayMessage::Answered(proto::from_gateway::Answered {
+                call: id.clone(),
+                flow: FlowId(flow),
+            }),
+        );
+    }
+
+    /// The connection carrying an agent's session died.
+    pub fn connection_lost(&mut self, now: Instant, conn: ConnId) {
+        let Some(agent) = self.conns.remove(&conn) else {
+            return;
+        };
+        self.sessions.connection_lost(now, &agent, conn);
+        self.agent_event(&agent, AgentEvent::ConnectionLost);
+        if let Some(entry) = self.agents.get_mut(&agent) {
+            if entry.conn == Some(conn) {
+                entry.conn = None;
+            }
+        }
+        match self.acd.agent_state(&agent) {
+            // An offer ringing on a dead connection goes to the next agent at once.
+            Some(AgentState::Ringing { .. }) => {
+                let _ = self.acd.agent_away(now, &agent);
+            }
+            Some(AgentState::Talking { call }) => {
+                if let Some(entry) = self.calls.get_mut(&call.0) {
+                    if let Some((_, c)) = entry.agent.as_mut() {
+                        *c = None;
+                    }
+                    let flow = entry.flow;
+                    self.out.push_back(Output::Unroute { conn, flow });
+                    self.out.push_back(Output::ToCall {
+                        call: call.0,
+                        cmd: CallCommand::AgentLost,
+                    });
+                }
+            }
+            _ => {}
+        }
+        self.drain_acd(now);
+    }
+
+    /// Puts the caller on hold or takes them off, and confirms to the agent (also when nothing
+    /// changed, so a repeated request is answered like the first).
+    fn hold(&mut self, call: Call, conn: ConnId, on: bool) {
+        let Some(entry) = self.calls.get_mut(&call) else {
+            return;
+        };
+        if entry.held != on {
+            entry.held = on;
+            self.out.push_back(Output::ToCall {
+                call,
+                cmd: CallCommand::Hold { on },
+            });
+        }
+        self.send_to_agent(
+            conn,
+            GatewayMessage::Hold(proto::from_gateway::Hold {
+                call: call_id(call),
+                on,
+            }),
+        );
+    }
+
+    /// The call a message names if `agent` is talking on it; otherwise the agent gets an error.
+    fn talking_call(&mut self, conn: ConnId, agent: &str, id: &CallId) -> Option<Call> {
+        let call = self.known_call(conn, id)?;
+        if self.talking_to(call).map(String::as_str) != Some(agent) {
+            self.error(
+                conn,
+                ErrorCode::InvalidState,
+                "not talking on this call".into(),
+                Some(id.clone()),
+            );
+            return None;
+        }
+        Some(call)
+    }
+
+    /// The call a message names, or an `unknown_call` error to the agent.
+    fn known_call(&mut self, conn: ConnId, id: &CallId) -> Option<Call> {
+        let call = parse_call_id(id).filter(|c| self.calls.contains_key(c));
+        if call.is_none() {
+            self.error(
+                conn,
+                ErrorCode::UnknownCall,
+                format!("no call {}", id.as_str()),
+                Some(id.clone()),
+            );
+        }
+        call
+    }
+
+    fn wire_state(&self, agent: &str) -> WireState {
+        self.acd
+            .agent_state(agent)
+            .and_then(wire)
+            .unwrap_or(WireState::Away)
+    }
+
+    fn error(&mut self, conn: ConnId, code: ErrorCode, message: String, call: Option<CallId>) {
+        let mut report = ErrorReport::new(code, &message);
+        if let Some(call) = call {
+            report = report.about_call(call);
+        }
+        self.send_to_agent(conn, GatewayMessage::Error(report));
+    }
+}
+
+pub(super) fn wire(state: AgentState) -> Option<WireState> {
+    Some(match state {
+        AgentState::Away => WireState::Away,
+        AgentState::Available => WireState::Available,
+        AgentState::Ringing { .. } => WireState::Ringing,
+        AgentState::Talking { .. } => WireState::Talking,
+        AgentState::WrapUp { .. } => WireState::WrapUp,
+        AgentState::LoggedOut => return None,
+    })
+}
+
+pub fn call_id(call: Call) -> CallId {
+    CallId::new(format!("c{call}"))
+}
+
+fn parse_call_id(id: &CallId) -> Option<Call> {
+    id.as_str().strip_prefix('c')?.parse().ok()
+}
