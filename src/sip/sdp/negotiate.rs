@@ -95,8 +95,12 @@ pub enum NegotiationError {
     UnresolvedAddress { address: String },
     #[error("answer rejected our audio stream with port 0")]
     AnswerRejected,
-    #[error("invalid answer: {reason}")]
-    InvalidAnswer { reason: String },
+    #[error("invalid answer: {count} m= lines for our 1")]
+    AnswerMediaCount { count: usize },
+    #[error(
+        "invalid answer: m={media_type} with {proto} where we offered audio with {AUDIO_PROTO}"
+    )]
+    AnswerNotAudio { media_type: String, proto: String },
     #[error("answer picks none of the codecs we offered: {answered}")]
     AnswerCodecNotOffered { answered: String },
 }
@@ -226,19 +230,17 @@ pub fn accept_answer(
     answer: &SessionDescription,
 ) -> Result<Negotiated, NegotiationError> {
     let [media] = &answer.media[..] else {
-        return Err(NegotiationError::InvalidAnswer {
-            reason: format!("{} m= lines for our 1", answer.media.len()),
+        return Err(NegotiationError::AnswerMediaCount {
+            count: answer.media.len(),
         });
     };
     if media.port == 0 {
         return Err(NegotiationError::AnswerRejected);
     }
     if !is_usable_audio(media) {
-        return Err(NegotiationError::InvalidAnswer {
-            reason: format!(
-                "m={} with {} where we offered audio with {AUDIO_PROTO}",
-                media.media_type, media.proto
-            ),
+        return Err(NegotiationError::AnswerNotAudio {
+            media_type: media.media_type.clone(),
+            proto: media.proto.clone(),
         });
     }
     let Some((codec, payload_type)) = media.payload_types().find_map(|payload_type| {

@@ -490,14 +490,14 @@ fn accept_answer_refuses_rejection_and_wrong_shapes() {
         NegotiationError::AnswerRejected
     );
     let two_lines = answer_to_our_offer("m=audio 6000 RTP/AVP 0\r\nm=video 0 RTP/AVP 31\r\n");
-    assert!(matches!(
+    assert_eq!(
         accept_answer(&local(), &two_lines),
-        Err(NegotiationError::InvalidAnswer { reason }) if reason == "2 m= lines for our 1"
-    ));
+        Err(NegotiationError::AnswerMediaCount { count: 2 })
+    );
     let srtp = answer_to_our_offer("m=audio 6000 RTP/SAVP 0\r\n");
     assert!(matches!(
         accept_answer(&local(), &srtp),
-        Err(NegotiationError::InvalidAnswer { .. })
+        Err(NegotiationError::AnswerNotAudio { .. })
     ));
 }
 
