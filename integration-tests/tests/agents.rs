@@ -75,6 +75,7 @@ fn a_caller_and_an_agent_hear_each_other() {
         .expect("caller recording");
     let to_caller = heard(&caller_heard, "main-menu");
     let to_agent = heard(&agent_rec, "enter-digits");
+    println!("correlation agent → caller {to_caller:.3}, caller → agent {to_agent:.3}");
     assert!(to_caller > 0.8, "agent → caller correlation {to_caller:.3}");
     assert!(to_agent > 0.8, "caller → agent correlation {to_agent:.3}");
     gw.expect_line("bridged to agent", Duration::from_secs(1));
