@@ -29,6 +29,7 @@ APT_PACKAGES=(
   ca-certificates # cargo talks to crates.io over TLS
   python3-venv    # a venv for the PESQ scorer (pip package `pesq`)
   python3-dev     # Python headers: `pesq` builds its C extension on install
+  prometheus      # a real Prometheus server scrapes the gateway in tests; promtool checks
 )
 
 check_only=false
@@ -82,7 +83,7 @@ fi
 
 # Tools the tests invoke by name: a package can be installed yet its command absent (a broken
 # install, a diverted binary), so check the commands themselves as well.
-for cmd in sipp baresip espeak-ng sox pkg-config cmake cc jackd jack_wait; do
+for cmd in sipp baresip espeak-ng sox pkg-config cmake cc jackd jack_wait prometheus promtool; do
   if ! command -v "${cmd}" >/dev/null 2>&1; then
     if $check_only; then
       log "command missing: ${cmd}"

@@ -16,6 +16,8 @@ use crate::call::shell::{CallContext, Spawner};
 use crate::config::{Config, Loaded};
 use crate::events::{self, Bus};
 use crate::media::prompt::PromptError;
+use crate::ops::admin::{self, Ops};
+use crate::ops::tally::Tally;
 use crate::queue::center::shell::{self as center_shell, CallInput, CenterChannels};
 use crate::queue::center::Center;
 use crate::sip::endpoint;
@@ -34,6 +36,8 @@ pub enum StartError {
     Identity(#[from] IdentityError),
     #[error(transparent)]
     Link(#[from] LinkError),
+    #[error("cannot listen for the admin api: {0}")]
+    Admin(std::io::Error),
 }
 
 /// A running gateway.
@@ -46,6 +50,9 @@ pub struct Daemon {
     pub quic: SocketAddr,
     /// What agents pin to trust the agent link.
     pub fingerprint: Fingerprint,
+    /// The admin API (`trunkgate ctl`) and the separate metrics listener, if any.
+    pub admin: SocketAddr,
+    pub metrics: Option<SocketAddr>,
     stop: CancellationToken,
     signalling: JoinHandle<()>,
     log: JoinHandle<()>,
@@ -62,7 +69,19 @@ impl Daemon {
         let c = &current.config;
         let stop = CancellationToken::new();
         let bus = Bus::new();
-        let agents = AgentLink::start(c, &bus, &stop)?;
+        let ops = Ops::new(Tally::new(c), bus.clone());
+        tokio::spawn(admin::follow(
+            ops.clone(),
+            bus.follow("ops"),
+            stop.child_token(),
+        ));
+        let listeners = admin::listen(ops, c.ops.admin, c.ops.metrics, &stop)
+            .await
+            .map_err(|e| {
+                stop.cancel();
+                StartError::Admin(e)
+            })?;
+        let agents = AgentLink::start(c, &bus, &stop).inspect_err(|_| stop.cancel())?;
         let (inbound_tx, inbound_rx) = mpsc::channel(4096);
         let bound = Transports::bind(
             &c.sip.udp,
@@ -106,6 +125,8 @@ impl Daemon {
             sip,
             quic: agents.quic,
             fingerprint: agents.fingerprint,
+            admin: listeners.admin,
+            metrics: listeners.metrics,
             stop,
             signalling,
             log,
@@ -120,6 +141,10 @@ impl Daemon {
             .map(|(t, a)| format!("{}={a}", t.via_token().to_lowercase()))
             .collect();
         parts.push(format!("quic={}", self.quic));
+        parts.push(format!("admin={}", self.admin));
+        if let Some(metrics) = self.metrics {
+            parts.push(format!("metrics={metrics}"));
+        }
         parts.push(format!("fingerprint={}", self.fingerprint));
         parts.join(" ")
     }

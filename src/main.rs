@@ -31,6 +31,16 @@ enum Command {
     /// Read an agent credential from standard input (first line) and print the Argon2id hash to
     /// put in the agent's `credential_hash`. The credential itself is never stored.
     HashCredential,
+    /// Ask the running gateway (its admin API) what is going on.
+    Ctl {
+        /// The admin API's address ([ops] admin).
+        #[arg(long, default_value = "127.0.0.1:9470")]
+        admin: std::net::SocketAddr,
+        /// Print the admin API's JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        what: trunkgate::ops::ctl::Listing,
+    },
 }
 
 fn main() -> ExitCode {
@@ -58,6 +68,16 @@ fn main() -> ExitCode {
             );
             ExitCode::SUCCESS
         }
+        Command::Ctl { admin, json, what } => match trunkgate::ops::ctl::show(admin, what, json) {
+            Ok(text) => {
+                print!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Run { config } => {
             let loaded = match &config {
                 Some(path) => config::load(path),

@@ -22,6 +22,7 @@ pub mod in_process;
 pub mod paths;
 pub mod ports;
 mod process;
+pub mod prometheus;
 pub mod relay;
 pub mod sipp;
 pub mod sound;

@@ -32,6 +32,9 @@ pub struct Config {
     /// `[queues.NAME]`.
     #[serde(default)]
     pub queues: std::collections::BTreeMap<String, crate::queue::QueueConfig>,
+    /// `[ops]`: the admin API and metrics listeners.
+    #[serde(default)]
+    pub ops: crate::ops::OpsConfig,
     /// Directory that relative paths are resolved against (the config file's directory).
     #[serde(skip)]
     pub base_dir: PathBuf,

@@ -1,5 +1,14 @@
-//! Operations: logging now; metrics, admin API, systemd notify and drain arrive with the ops
-//! issue. `init_logging` is the seam journald plugs into.
+//! Operations: logging, the admin API and Prometheus metrics (kept from the event bus by the
+//! [`tally::Tally`]), and `trunkgate ctl`. `init_logging` is the seam journald plugs into.
+pub mod admin;
+mod config;
+pub mod ctl;
+pub mod http;
+pub mod metrics;
+pub mod tally;
+
+pub use config::OpsConfig;
+
 use tracing_subscriber::EnvFilter;
 
 /// Logs to stderr, filtered by `RUST_LOG` (default `info`).

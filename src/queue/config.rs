@@ -55,6 +55,10 @@ pub struct QueueConfig {
     /// After a call, the agent is offered nothing for this long (notes, a breath).
     #[serde(default = "default_wrap_up_ms")]
     pub wrap_up_ms: u64,
+    /// The service-level target: a caller answered within this long counts as "in service
+    /// level" (the contact center's headline figure, e.g. 80 % within 20 s).
+    #[serde(default = "default_service_level_ms")]
+    pub service_level_ms: u64,
 }
 
 impl Default for QueueConfig {
@@ -70,6 +74,7 @@ impl Default for QueueConfig {
             overflow: default_overflow(),
             ring_timeout_ms: default_ring_timeout_ms(),
             wrap_up_ms: default_wrap_up_ms(),
+            service_level_ms: default_service_level_ms(),
         }
     }
 }
@@ -82,7 +87,15 @@ fn millis(ms: u64) -> Duration {
     Duration::from_millis(ms).min(MAX_DURATION)
 }
 
+fn default_service_level_ms() -> u64 {
+    20_000
+}
+
 impl QueueConfig {
+    pub fn service_level(&self) -> Duration {
+        millis(self.service_level_ms)
+    }
+
     /// The announcement period, `None` when announcements are off.
     pub fn announce_every(&self) -> Option<Duration> {
         (self.announce_every_ms > 0).then(|| millis(self.announce_every_ms))

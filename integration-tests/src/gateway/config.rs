@@ -134,6 +134,10 @@ max_wait_ms = {max_wait_ms}
 overflow = {{ action = "hangup", prompt = "queue-unavailable" }}
 ring_timeout_ms = {ring_timeout_ms}
 wrap_up_ms = {wrap_up_ms}
+
+[ops]
+admin = "127.0.0.1:0"
+metrics = "127.0.0.1:0"
 "##,
             udp = listen(self.udp),
             tcp = listen(self.tcp),

@@ -186,6 +186,20 @@ impl Gateway {
             .expect("the listening line names the quic address")
     }
 
+    /// The admin API (`trunkgate ctl`), from the `listening` line.
+    pub fn admin(&self) -> SocketAddr {
+        self.listening_value("admin")
+            .and_then(|v| v.parse().ok())
+            .expect("the listening line names the admin address")
+    }
+
+    /// Where Prometheus scrapes, from the `listening` line.
+    pub fn metrics(&self) -> SocketAddr {
+        self.listening_value("metrics")
+            .and_then(|v| v.parse().ok())
+            .expect("the listening line names the metrics address")
+    }
+
     /// The SHA-256 fingerprint agents pin, from the `listening` line.
     pub fn fingerprint(&self) -> String {
         self.listening_value("fingerprint")

@@ -1,0 +1,131 @@
+//! The admin API and the metrics endpoint, answered from the [`Tally`] the event bus keeps.
+//!
+//! | route | answer |
+//! |---|---|
+//! | `GET /healthz` | 200 while the process serves |
+//! | `GET /readyz` | 200 when it takes calls |
+//! | `GET /metrics` | Prometheus text exposition |
+//! | `GET /v1/calls`, `/v1/agents`, `/v1/queues` | JSON arrays (admin listener only) |
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use super::http::{self, Request, Response};
+use super::tally::Tally;
+use crate::events::{Bus, LosslessFeed};
+
+/// What the admin handlers read.
+pub struct Ops {
+    tally: Mutex<Tally>,
+    bus: Bus,
+}
+
+impl Ops {
+    pub fn new(tally: Tally, bus: Bus) -> Arc<Ops> {
+        Arc::new(Ops {
+            tally: Mutex::new(tally),
+            bus,
+        })
+    }
+
+    fn tally(&self) -> std::sync::MutexGuard<'_, Tally> {
+        // A panic in a handler leaves counts that are still counts: keep serving them.
+        self.tally.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn metrics_text(&self) -> String {
+        let dropped: Vec<(String, u64)> = self
+            .bus
+            .stats()
+            .into_iter()
+            .filter(|s| !s.lossless)
+            .map(|s| (s.name, s.dropped))
+            .collect();
+        let tally = self.tally();
+        tally.refresh(SystemTime::now(), &dropped);
+        tally.metrics().encode()
+    }
+
+    fn route(&self, request: &Request, admin: bool) -> Response {
+        let get = request.method == "GET";
+        let now = SystemTime::now();
+        let json = |value: serde_json::Result<String>| match value {
+            Ok(body) => Response::json(body),
+            Err(e) => Response::text(500, format!("{e}\n")),
+        };
+        match request.path.as_str() {
+            "/healthz" | "/readyz" | "/metrics" | "/v1/calls" | "/v1/agents" | "/v1/queues"
+                if !get =>
+            {
+                Response::text(405, "use GET\n")
+            }
+            "/healthz" => Response::text(200, "ok\n"),
+            "/readyz" => Response::text(200, "ready\n"),
+            "/metrics" => Response {
+                status: 200,
+                content_type: "text/plain; version=0.0.4",
+                body: self.metrics_text(),
+            },
+            "/v1/calls" if admin => json(serde_json::to_string(&self.tally().calls(now))),
+            "/v1/agents" if admin => json(serde_json::to_string(&self.tally().agents(now))),
+            "/v1/queues" if admin => json(serde_json::to_string(&self.tally().queues(now))),
+            _ => Response::text(404, "not found\n"),
+        }
+    }
+}
+
+/// Follows the bus into the tally until `stop`. Lossless: the tally is cheap to update, and a
+/// dropped `Ended` would leave a call "active" forever.
+pub async fn follow(ops: Arc<Ops>, mut feed: LosslessFeed, stop: CancellationToken) {
+    loop {
+        tokio::select! {
+            event = feed.recv() => match event {
+                Some(event) => ops.tally().handle(&event),
+                None => return,
+            },
+            _ = stop.cancelled() => return,
+        }
+    }
+}
+
+/// The admin listener and, if separate, the metrics listener: bound now, served until `stop`.
+pub struct Listeners {
+    pub admin: SocketAddr,
+    pub metrics: Option<SocketAddr>,
+}
+
+pub async fn listen(
+    ops: Arc<Ops>,
+    admin: SocketAddr,
+    metrics: Option<SocketAddr>,
+    stop: &CancellationToken,
+) -> std::io::Result<Listeners> {
+    let bind = |addr: SocketAddr| async move {
+        TcpListener::bind(addr)
+            .await
+            .map_err(|e| std::io::Error::new(e.kind(), format!("{addr}: {e}")))
+    };
+    let admin_listener = bind(admin).await?;
+    let admin = admin_listener.local_addr()?;
+    let metrics_listener = match metrics.filter(|m| *m != admin) {
+        Some(addr) => Some(bind(addr).await?),
+        None => None,
+    };
+    let metrics = match &metrics_listener {
+        Some(l) => Some(l.local_addr()?),
+        None => None,
+    };
+    let serve = |listener, admin: bool| {
+        let ops = ops.clone();
+        let handler: http::Handler = Arc::new(move |r: &Request| ops.route(r, admin));
+        tokio::spawn(http::serve(listener, handler, stop.child_token()));
+    };
+    serve(admin_listener, true);
+    if let Some(l) = metrics_listener {
+        serve(l, false);
+    }
+    Ok(Listeners { admin, metrics })
+}

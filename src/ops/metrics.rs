@@ -1,0 +1,332 @@
+//! The Prometheus metrics, named after Prometheus conventions (`_total`, `_seconds`). Every
+//! label value is a config name (trunk, queue) or one of a fixed set (side, cause, leg, state,
+//! outcome): never a number, a call id or an address, so the series stay bounded. Why each one
+//! exists and what alert it feeds: `docs/metrics.md`.
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts,
+    Registry, TextEncoder,
+};
+
+/// Waits, talk and hold times: a few seconds to an hour.
+const CONTACT_BUCKETS: &[f64] = &[
+    1.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0,
+];
+/// Jitter and frame delays: a millisecond to half a second.
+const MEDIA_BUCKETS: &[f64] = &[
+    0.001, 0.002, 0.005, 0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64,
+];
+
+pub struct Metrics {
+    registry: Registry,
+    /// Every metric name registered, samples or not (for the dashboard and alert checks).
+    names: Vec<String>,
+    pub calls_active: IntGaugeVec,
+    pub calls_started: IntCounterVec,
+    pub calls_ended: IntCounterVec,
+    pub call_answered_seconds: HistogramVec,
+    pub rtp_packets_received: IntCounterVec,
+    pub rtp_packets_sent: IntCounterVec,
+    pub rtp_packets_lost: IntCounterVec,
+    pub rtp_packets_late: IntCounterVec,
+    pub concealed_frames: IntCounterVec,
+    pub jitter_seconds: HistogramVec,
+    pub frame_delay_seconds: Histogram,
+    pub agent_audio_stalls: IntCounter,
+    pub agents: IntGaugeVec,
+    pub agents_connected: IntGaugeVec,
+    pub agent_connections_lost: IntCounter,
+    pub agent_resumes: IntCounter,
+    pub agent_logouts: IntCounterVec,
+    pub agent_talk_seconds: HistogramVec,
+    pub agent_hold_seconds: HistogramVec,
+    pub agent_wrap_up_seconds: Histogram,
+    pub queue_waiting: IntGaugeVec,
+    pub queue_longest_wait_seconds: prometheus::GaugeVec,
+    pub queue_calls: IntCounterVec,
+    pub queue_wait_seconds: HistogramVec,
+    pub queue_answered_in_service_level: IntCounterVec,
+    pub event_feed_dropped: IntGaugeVec,
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        // Our metrics carry the `trunkgate_` prefix; the process collector's keep the standard
+        // `process_` names dashboards expect.
+        let registry = Registry::new();
+        let mut m = Metrics {
+            names: Vec::new(),
+            calls_active: gauge("calls_active", "Calls in progress, by trunk.", &["trunk"]),
+            calls_started: counter(
+                "calls_started_total",
+                "Calls a carrier offered, by trunk.",
+                &["trunk"],
+            ),
+            calls_ended: counter(
+                "calls_ended_total",
+                "Calls ended, by trunk, who ended them and why.",
+                &["trunk", "side", "cause"],
+            ),
+            call_answered_seconds: histogram(
+                "call_answered_seconds",
+                "How long answered calls lasted, from answer to end, by trunk.",
+                &["trunk"],
+                CONTACT_BUCKETS,
+            ),
+            rtp_packets_received: counter(
+                "rtp_packets_received_total",
+                "Media packets the gateway received, by leg (carrier, agent).",
+                &["leg"],
+            ),
+            rtp_packets_sent: counter(
+                "rtp_packets_sent_total",
+                "Media packets the gateway sent toward the carrier.",
+                &["leg"],
+            ),
+            rtp_packets_lost: counter(
+                "rtp_packets_lost_total",
+                "Media packets that never arrived, by leg.",
+                &["leg"],
+            ),
+            rtp_packets_late: counter(
+                "rtp_packets_late_total",
+                "Agent media packets that arrived too late to play.",
+                &["leg"],
+            ),
+            concealed_frames: counter(
+                "concealed_frames_total",
+                "20 ms frames the jitter buffers had to conceal, by leg.",
+                &["leg"],
+            ),
+            jitter_seconds: histogram(
+                "rtp_jitter_seconds",
+                "Interarrival jitter of each call's carrier media at its end.",
+                &["leg"],
+                MEDIA_BUCKETS,
+            ),
+            frame_delay_seconds: single_histogram(
+                "call_frame_delay_seconds",
+                "The latest each call handled a frame after it was due: a starved gateway.",
+                MEDIA_BUCKETS,
+            ),
+            agent_audio_stalls: IntCounter::new(
+                "trunkgate_agent_audio_stalls_total",
+                "Times an agent's audio stopped mid-call for a second or more.",
+            )
+            .expect("valid metric"),
+            agents: gauge("agents", "Logged-in agents, by state.", &["state"]),
+            agents_connected: gauge(
+                "agents_connected",
+                "Logged-in agents whose connection is up (1) or waiting to resume (0).",
+                &["connected"],
+            ),
+            agent_connections_lost: IntCounter::new(
+                "trunkgate_agent_connections_lost_total",
+                "Agent connections that died (the session then waits for a resume).",
+            )
+            .expect("valid metric"),
+            agent_resumes: IntCounter::new(
+                "trunkgate_agent_resumes_total",
+                "Agent sessions taken back on a new connection within the grace period.",
+            )
+            .expect("valid metric"),
+            agent_logouts: counter(
+                "agent_logouts_total",
+                "Agent sessions that ended, by reason.",
+                &["reason"],
+            ),
+            agent_talk_seconds: histogram(
+                "agent_talk_seconds",
+                "Talk time of calls agents answered, by queue (for average handle time).",
+                &["queue"],
+                CONTACT_BUCKETS,
+            ),
+            agent_hold_seconds: histogram(
+                "agent_hold_seconds",
+                "How long agents held callers, by queue.",
+                &["queue"],
+                CONTACT_BUCKETS,
+            ),
+            agent_wrap_up_seconds: single_histogram(
+                "agent_wrap_up_seconds",
+                "Wrap-up time after calls.",
+                CONTACT_BUCKETS,
+            ),
+            queue_waiting: gauge(
+                "queue_callers_waiting",
+                "Callers waiting in each queue now.",
+                &["queue"],
+            ),
+            queue_longest_wait_seconds: prometheus::GaugeVec::new(
+                Opts::new(
+                    "trunkgate_queue_longest_wait_seconds",
+                    "How long the longest-waiting caller in each queue has waited.",
+                ),
+                &["queue"],
+            )
+            .expect("valid metric"),
+            queue_calls: counter(
+                "queue_calls_total",
+                "Callers who left each queue, by outcome (answered, abandoned, overflowed, \
+                 refused).",
+                &["queue", "outcome"],
+            ),
+            queue_wait_seconds: histogram(
+                "queue_wait_seconds",
+                "How long callers waited, by queue and outcome.",
+                &["queue", "outcome"],
+                CONTACT_BUCKETS,
+            ),
+            queue_answered_in_service_level: counter(
+                "queue_answered_within_service_level_total",
+                "Callers answered within their queue's service_level_ms.",
+                &["queue"],
+            ),
+            event_feed_dropped: gauge(
+                "event_feed_dropped",
+                "Events an event-bus observer dropped because it fell behind, by feed.",
+                &["feed"],
+            ),
+            registry,
+        };
+        m.register();
+        m
+    }
+
+    fn register(&mut self) {
+        let collectors: Vec<Box<dyn prometheus::core::Collector>> = vec![
+            Box::new(self.calls_active.clone()),
+            Box::new(self.calls_started.clone()),
+            Box::new(self.calls_ended.clone()),
+            Box::new(self.call_answered_seconds.clone()),
+            Box::new(self.rtp_packets_received.clone()),
+            Box::new(self.rtp_packets_sent.clone()),
+            Box::new(self.rtp_packets_lost.clone()),
+            Box::new(self.rtp_packets_late.clone()),
+            Box::new(self.concealed_frames.clone()),
+            Box::new(self.jitter_seconds.clone()),
+            Box::new(self.frame_delay_seconds.clone()),
+            Box::new(self.agent_audio_stalls.clone()),
+            Box::new(self.agents.clone()),
+            Box::new(self.agents_connected.clone()),
+            Box::new(self.agent_connections_lost.clone()),
+            Box::new(self.agent_resumes.clone()),
+            Box::new(self.agent_logouts.clone()),
+            Box::new(self.agent_talk_seconds.clone()),
+            Box::new(self.agent_hold_seconds.clone()),
+            Box::new(self.agent_wrap_up_seconds.clone()),
+            Box::new(self.queue_waiting.clone()),
+            Box::new(self.queue_longest_wait_seconds.clone()),
+            Box::new(self.queue_calls.clone()),
+            Box::new(self.queue_wait_seconds.clone()),
+            Box::new(self.queue_answered_in_service_level.clone()),
+            Box::new(self.event_feed_dropped.clone()),
+            Box::new(prometheus::process_collector::ProcessCollector::for_self()),
+        ];
+        for c in collectors {
+            self.names
+                .extend(c.desc().iter().map(|d| d.fq_name.clone()));
+            // Names are constants and unique: registering cannot fail.
+            self.registry.register(c).expect("metric names are unique");
+        }
+    }
+
+    pub fn names(&self) -> &[String] {
+        &self.names
+    }
+
+    /// The text exposition of every metric.
+    pub fn encode(&self) -> String {
+        let mut out = Vec::new();
+        // Encoding text into a Vec cannot fail.
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
+        String::from_utf8(out).unwrap_or_default()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+fn counter(name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    IntCounterVec::new(Opts::new(format!("trunkgate_{name}"), help), labels).expect("valid metric")
+}
+
+fn gauge(name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
+    IntGaugeVec::new(Opts::new(format!("trunkgate_{name}"), help), labels).expect("valid metric")
+}
+
+fn histogram(name: &str, help: &str, labels: &[&str], buckets: &[f64]) -> HistogramVec {
+    let opts = HistogramOpts::new(format!("trunkgate_{name}"), help).buckets(buckets.to_vec());
+    HistogramVec::new(opts, labels).expect("valid metric")
+}
+
+fn single_histogram(name: &str, help: &str, buckets: &[f64]) -> Histogram {
+    let opts = HistogramOpts::new(format!("trunkgate_{name}"), help).buckets(buckets.to_vec());
+    Histogram::with_opts(opts).expect("valid metric")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The metric names a file's PromQL uses (`trunkgate_…` and `process_…`), without the
+    /// histogram suffixes.
+    fn used_in(path: &str) -> Vec<String> {
+        let file = format!("{}/{path}", env!("CARGO_MANIFEST_DIR"));
+        let text = std::fs::read_to_string(&file).expect("the file ships with the repository");
+        let mut names = Vec::new();
+        for (start, _) in text
+            .match_indices("trunkgate_")
+            .chain(text.match_indices("process_"))
+        {
+            if start > 0 && text.as_bytes()[start - 1].is_ascii_alphanumeric() {
+                continue;
+            }
+            let name: String = text[start..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            let base = ["_bucket", "_sum", "_count"]
+                .iter()
+                .find_map(|s| name.strip_suffix(s))
+                .unwrap_or(&name);
+            names.push(base.to_string());
+        }
+        names
+    }
+
+    #[test]
+    fn the_dashboard_and_the_alerts_use_only_metrics_that_exist() {
+        let metrics = Metrics::new();
+        for file in [
+            "packaging/grafana/trunkgate.json",
+            "packaging/prometheus/alerts.yml",
+        ] {
+            let used = used_in(file);
+            assert!(used.len() > 10, "{file} uses {used:?}");
+            for name in used {
+                assert!(
+                    metrics.names().contains(&name),
+                    "{file} uses {name}, which the gateway does not export"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn names_follow_prometheus_conventions() {
+        let metrics = Metrics::new();
+        for name in metrics.names() {
+            assert!(
+                name.starts_with("trunkgate_") || name.starts_with("process_"),
+                "{name}"
+            );
+            assert!(
+                !name.contains("__") && name == &name.to_lowercase(),
+                "{name}"
+            );
+        }
+    }
+}
