@@ -16,11 +16,11 @@ use crate::call::shell::{CallContext, Spawner};
 use crate::config::{Config, Loaded};
 use crate::events::{self, Bus};
 use crate::media::prompt::PromptError;
-use crate::ops::admin::{self, Ops};
+use crate::ops::admin::{self, DrainRequest, Ops};
 use crate::ops::tally::Tally;
 use crate::queue::center::shell::{self as center_shell, CallInput, CenterChannels};
 use crate::queue::center::Center;
-use crate::sip::endpoint;
+use crate::sip::endpoint::{self, Drain};
 use crate::sip::peer::Transport;
 use crate::sip::transaction::TimerConfig;
 use crate::sip::transport::Transports;
@@ -54,6 +54,10 @@ pub struct Daemon {
     pub admin: SocketAddr,
     pub metrics: Option<SocketAddr>,
     stop: CancellationToken,
+    drain: CancellationToken,
+    drain_timeout: std::time::Duration,
+    ops: Arc<Ops>,
+    drain_requests: mpsc::UnboundedReceiver<DrainRequest>,
     signalling: JoinHandle<()>,
     log: JoinHandle<()>,
 }
@@ -69,13 +73,13 @@ impl Daemon {
         let c = &current.config;
         let stop = CancellationToken::new();
         let bus = Bus::new();
-        let ops = Ops::new(Tally::new(c), bus.clone());
+        let (ops, drain_requests) = Ops::new(Tally::new(c), bus.clone());
         tokio::spawn(admin::follow(
             ops.clone(),
             bus.follow("ops"),
             stop.child_token(),
         ));
-        let listeners = admin::listen(ops, c.ops.admin, c.ops.metrics, &stop)
+        let listeners = admin::listen(ops.clone(), c.ops.admin, c.ops.metrics, &stop)
             .await
             .map_err(|e| {
                 stop.cancel();
@@ -113,11 +117,17 @@ impl Daemon {
             bus.clone(),
             stop.child_token(),
         ));
+        let drain = CancellationToken::new();
+        let drain_timeout = c.ops.drain_timeout();
         let signalling = tokio::spawn(endpoint::run(
             ua,
             transports,
             inbound_rx,
             Spawner(calls),
+            Drain {
+                started: drain.clone(),
+                retry_after: drain_timeout.max(std::time::Duration::from_secs(60)),
+            },
             stop.child_token(),
         ));
         Ok(Daemon {
@@ -128,6 +138,10 @@ impl Daemon {
             admin: listeners.admin,
             metrics: listeners.metrics,
             stop,
+            drain,
+            drain_timeout,
+            ops,
+            drain_requests,
             signalling,
             log,
         })
@@ -147,6 +161,57 @@ impl Daemon {
         }
         parts.push(format!("fingerprint={}", self.fingerprint));
         parts.join(" ")
+    }
+
+    /// Runs until told to stop. SIGTERM, SIGINT or `POST /v1/drain` start a drain: new calls
+    /// get 503, calls in progress finish (waiting callers stay queued, agents keep answering)
+    /// for up to `[ops] drain_timeout_ms`, then whatever is left is hung up. A second signal, or
+    /// `POST /v1/drain?now`, hangs up at once.
+    pub async fn run(mut self) -> std::io::Result<()> {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate())?;
+        let mut int = signal(SignalKind::interrupt())?;
+        let mut calls = self.ops.calls_active();
+        // A second receiver to read from while `calls` is being waited on.
+        let count = self.ops.calls_active();
+        let mut deadline: Option<tokio::time::Instant> = None;
+        loop {
+            let asked = tokio::select! {
+                _ = term.recv() => DrainRequest::Graceful,
+                _ = int.recv() => DrainRequest::Graceful,
+                Some(asked) = self.drain_requests.recv() => asked,
+                _ = calls.wait_for(|n| *n == 0), if deadline.is_some() => {
+                    tracing::info!("drained: no calls left");
+                    break;
+                }
+                _ = sleep_until(deadline) => {
+                    let left = *count.borrow();
+                    tracing::info!(calls = left, "drain timeout: hanging up the calls left");
+                    break;
+                }
+            };
+            match (asked, deadline) {
+                (DrainRequest::Now, _) | (DrainRequest::Graceful, Some(_)) => {
+                    tracing::info!(
+                        calls = *count.borrow(),
+                        "stopping now: hanging up every call"
+                    );
+                    break;
+                }
+                (DrainRequest::Graceful, None) => {
+                    tracing::info!(
+                        calls = *count.borrow(),
+                        timeout_s = self.drain_timeout.as_secs(),
+                        "draining: calls in progress may finish"
+                    );
+                    self.ops.set_draining();
+                    self.drain.cancel();
+                    deadline = Some(tokio::time::Instant::now() + self.drain_timeout);
+                }
+            }
+        }
+        self.stop().await;
+        Ok(())
     }
 
     /// Hangs up every call, closes every agent connection and waits for signalling and the
@@ -215,5 +280,12 @@ impl AgentLink {
             quic,
             fingerprint: identity.fingerprint,
         })
+    }
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
     }
 }

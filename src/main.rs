@@ -31,15 +31,39 @@ enum Command {
     /// Read an agent credential from standard input (first line) and print the Argon2id hash to
     /// put in the agent's `credential_hash`. The credential itself is never stored.
     HashCredential,
-    /// Ask the running gateway (its admin API) what is going on.
+    /// Ask the running gateway (its admin API) what is going on, or drain it.
     Ctl {
         /// The admin API's address ([ops] admin).
         #[arg(long, default_value = "127.0.0.1:9470")]
         admin: std::net::SocketAddr,
-        /// Print the admin API's JSON instead of a table.
+        #[command(subcommand)]
+        what: CtlCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum CtlCommand {
+    /// Calls in progress: trunk, caller, state, queue, agent, how long.
+    Calls {
         #[arg(long)]
         json: bool,
-        what: trunkgate::ops::ctl::Listing,
+    },
+    /// Logged-in agents: state, for how long, connected or resuming, their call.
+    Agents {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Queues: waiting, longest wait, service level, ASA, abandon rate, agents free and busy.
+    Queues {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stop taking calls (503 to carriers) and exit once calls in progress finish, or the
+    /// drain timeout passes.
+    Drain {
+        /// End every call now instead.
+        #[arg(long)]
+        now: bool,
     },
 }
 
@@ -68,16 +92,25 @@ fn main() -> ExitCode {
             );
             ExitCode::SUCCESS
         }
-        Command::Ctl { admin, json, what } => match trunkgate::ops::ctl::show(admin, what, json) {
-            Ok(text) => {
-                print!("{text}");
-                ExitCode::SUCCESS
+        Command::Ctl { admin, what } => {
+            use trunkgate::ops::ctl::{self, Listing};
+            let shown = match what {
+                CtlCommand::Calls { json } => ctl::show(admin, Listing::Calls, json),
+                CtlCommand::Agents { json } => ctl::show(admin, Listing::Agents, json),
+                CtlCommand::Queues { json } => ctl::show(admin, Listing::Queues, json),
+                CtlCommand::Drain { now } => ctl::drain(admin, now),
+            };
+            match shown {
+                Ok(text) => {
+                    print!("{text}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("{e}");
+                    ExitCode::FAILURE
+                }
             }
-            Err(e) => {
-                eprintln!("{e}");
-                ExitCode::FAILURE
-            }
-        },
+        }
         Command::Run { config } => {
             let loaded = match &config {
                 Some(path) => config::load(path),
@@ -116,12 +149,6 @@ async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     let daemon = Daemon::start(config).await?;
     // Test harnesses and operators read the real ports (port 0 = any) from this line.
     tracing::info!("listening {}", daemon.listening());
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
-    tracing::info!("shutting down");
-    daemon.stop().await;
+    daemon.run().await?;
     Ok(())
 }

@@ -6,29 +6,60 @@
 //! | `GET /readyz` | 200 when it takes calls |
 //! | `GET /metrics` | Prometheus text exposition |
 //! | `GET /v1/calls`, `/v1/agents`, `/v1/queues` | JSON arrays (admin listener only) |
+//! | `POST /v1/drain` (`?now` to end calls at once) | starts a drain (admin listener only) |
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use tokio::net::TcpListener;
+use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use super::http::{self, Request, Response};
 use super::tally::Tally;
 use crate::events::{Bus, LosslessFeed};
 
-/// What the admin handlers read.
+/// What the admin API asks of the daemon.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DrainRequest {
+    /// Stop taking calls; let the ones in progress finish (up to the drain timeout).
+    Graceful,
+    /// End every call now and stop.
+    Now,
+}
+
+/// What the admin handlers read and ask.
 pub struct Ops {
     tally: Mutex<Tally>,
     bus: Bus,
+    draining: AtomicBool,
+    requests: mpsc::UnboundedSender<DrainRequest>,
+    calls: watch::Sender<usize>,
 }
 
 impl Ops {
-    pub fn new(tally: Tally, bus: Bus) -> Arc<Ops> {
-        Arc::new(Ops {
+    /// The ops state, and where its drain requests arrive.
+    pub fn new(tally: Tally, bus: Bus) -> (Arc<Ops>, mpsc::UnboundedReceiver<DrainRequest>) {
+        let (requests, received) = mpsc::unbounded_channel();
+        let ops = Arc::new(Ops {
             tally: Mutex::new(tally),
             bus,
-        })
+            draining: AtomicBool::new(false),
+            requests,
+            calls: watch::Sender::new(0),
+        });
+        (ops, received)
+    }
+
+    /// From now on `/readyz` says no.
+    pub fn set_draining(&self) {
+        self.draining.store(true, Ordering::Relaxed);
+    }
+
+    /// Calls in progress, as the bus tells them.
+    pub fn calls_active(&self) -> watch::Receiver<usize> {
+        self.calls.subscribe()
     }
 
     fn tally(&self) -> std::sync::MutexGuard<'_, Tally> {
@@ -62,7 +93,26 @@ impl Ops {
             {
                 Response::text(405, "use GET\n")
             }
+            "/v1/drain" if admin && get => Response::text(405, "use POST\n"),
+            "/v1/drain" if admin => {
+                let now = request
+                    .query
+                    .as_deref()
+                    .is_some_and(|q| q.split('&').any(|p| p == "now"));
+                let ask = if now {
+                    DrainRequest::Now
+                } else {
+                    DrainRequest::Graceful
+                };
+                let calls = *self.calls.borrow();
+                match self.requests.send(ask) {
+                    Ok(()) if now => Response::text(200, format!("ending {calls} calls now\n")),
+                    Ok(()) => Response::text(200, format!("draining: {calls} calls in progress\n")),
+                    Err(_) => Response::text(503, "the gateway is stopping\n"),
+                }
+            }
             "/healthz" => Response::text(200, "ok\n"),
+            "/readyz" if self.draining.load(Ordering::Relaxed) => Response::text(503, "draining\n"),
             "/readyz" => Response::text(200, "ready\n"),
             "/metrics" => Response {
                 status: 200,
@@ -83,7 +133,14 @@ pub async fn follow(ops: Arc<Ops>, mut feed: LosslessFeed, stop: CancellationTok
     loop {
         tokio::select! {
             event = feed.recv() => match event {
-                Some(event) => ops.tally().handle(&event),
+                Some(event) => {
+                    let active = {
+                        let mut tally = ops.tally();
+                        tally.handle(&event);
+                        tally.active_calls()
+                    };
+                    ops.calls.send_if_modified(|n| std::mem::replace(n, active) != active);
+                }
                 None => return,
             },
             _ = stop.cancelled() => return,

@@ -14,6 +14,10 @@ pub struct OpsConfig {
     /// for the admin listener only.
     #[serde(default = "default_metrics")]
     pub metrics: Option<SocketAddr>,
+    /// How long a drain (SIGTERM, `trunkgate ctl drain`) lets calls in progress finish before
+    /// it hangs up what is left; 0 hangs up at once.
+    #[serde(default = "default_drain_timeout_ms")]
+    pub drain_timeout_ms: u64,
 }
 
 impl Default for OpsConfig {
@@ -21,6 +25,7 @@ impl Default for OpsConfig {
         OpsConfig {
             admin: default_admin(),
             metrics: default_metrics(),
+            drain_timeout_ms: default_drain_timeout_ms(),
         }
     }
 }
@@ -31,4 +36,15 @@ fn default_admin() -> SocketAddr {
 
 fn default_metrics() -> Option<SocketAddr> {
     Some(SocketAddr::from(([127, 0, 0, 1], 9464)))
+}
+
+fn default_drain_timeout_ms() -> u64 {
+    300_000
+}
+
+impl OpsConfig {
+    pub fn drain_timeout(&self) -> std::time::Duration {
+        // A day is longer than any maintenance window; it keeps Instant arithmetic safe.
+        std::time::Duration::from_millis(self.drain_timeout_ms.min(86_400_000))
+    }
 }

@@ -9,7 +9,7 @@ const TIMEOUT: Duration = Duration::from_secs(5);
 /// Far more than any answer: a thousand calls are ~300 KiB of JSON.
 const MAX_ANSWER: u64 = 16 * 1024 * 1024;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Listing {
     Calls,
     Agents,
@@ -68,8 +68,18 @@ pub fn show(addr: SocketAddr, listing: Listing, json: bool) -> Result<String, Ct
     })
 }
 
+/// Starts a drain (`now`: ends every call at once); what the gateway answered.
+pub fn drain(addr: SocketAddr, now: bool) -> Result<String, CtlError> {
+    let path = if now { "/v1/drain?now" } else { "/v1/drain" };
+    request(addr, "POST", path)
+}
+
 /// `GET path` on the admin API; the body of a 200.
 pub fn get(addr: SocketAddr, path: &str) -> Result<String, CtlError> {
+    request(addr, "GET", path)
+}
+
+fn request(addr: SocketAddr, method: &str, path: &str) -> Result<String, CtlError> {
     let mut stream = TcpStream::connect_timeout(&addr, TIMEOUT)
         .map_err(|source| CtlError::Connect { addr, source })?;
     let io = |source| CtlError::Io { addr, source };
@@ -77,7 +87,8 @@ pub fn get(addr: SocketAddr, path: &str) -> Result<String, CtlError> {
     stream.set_write_timeout(Some(TIMEOUT)).map_err(io)?;
     write!(
         stream,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\n\
+         Connection: close\r\n\r\n"
     )
     .map_err(io)?;
     let mut answer = Vec::new();

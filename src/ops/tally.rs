@@ -186,6 +186,10 @@ impl Tally {
         }
     }
 
+    pub fn active_calls(&self) -> usize {
+        self.calls.len()
+    }
+
     pub fn metrics(&self) -> &Metrics {
         &self.metrics
     }

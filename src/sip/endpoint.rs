@@ -30,11 +30,19 @@ pub trait CallSpawner: Send + 'static {
     ) -> mpsc::UnboundedSender<CallEvent>;
 }
 
+/// When the signalling stops taking new calls, and what it tells carriers.
+pub struct Drain {
+    pub started: CancellationToken,
+    /// `Retry-After` on the 503s.
+    pub retry_after: std::time::Duration,
+}
+
 pub async fn run(
     mut ua: UserAgent,
     transports: Transports,
     mut inbound: mpsc::Receiver<Inbound>,
     mut spawner: impl CallSpawner,
+    drain: Drain,
     shutdown: CancellationToken,
 ) {
     let (cmd_tx, mut commands) = mpsc::unbounded_channel::<SipCommand>();
@@ -59,6 +67,10 @@ pub async fn run(
                 }
             }
             _ = sleep_until(deadline) => ua.handle_timeout(Instant::now()),
+            _ = drain.started.cancelled(), if !ua.is_draining() => {
+                tracing::info!(calls = ua.active_calls(), "draining: new calls get 503");
+                ua.stop_accepting(drain.retry_after);
+            }
             _ = shutdown.cancelled() => {
                 ua.hangup_all(Instant::now());
                 break;

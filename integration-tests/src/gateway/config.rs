@@ -23,6 +23,8 @@ pub struct TestConfig {
     pub queue_max_wait_ms: u64,
     pub queue_ring_timeout_ms: u64,
     pub queue_wrap_up_ms: u64,
+    /// 0 (the default here) makes SIGTERM hang up at once, as a test tearing down expects.
+    pub drain_timeout_ms: u64,
     /// TOML appended verbatim at the end. It must start with a table header (`[…]` or
     /// `[[…]]`), or its keys would land in the last table of the base config.
     pub extra: String,
@@ -44,6 +46,7 @@ impl Default for TestConfig {
             queue_max_wait_ms: 300_000,
             queue_ring_timeout_ms: 15_000,
             queue_wrap_up_ms: 5_000,
+            drain_timeout_ms: 0,
             extra: String::new(),
         }
     }
@@ -138,6 +141,7 @@ wrap_up_ms = {wrap_up_ms}
 [ops]
 admin = "127.0.0.1:0"
 metrics = "127.0.0.1:0"
+drain_timeout_ms = {drain_timeout_ms}
 "##,
             udp = listen(self.udp),
             tcp = listen(self.tcp),
@@ -154,6 +158,7 @@ metrics = "127.0.0.1:0"
             max_wait_ms = self.queue_max_wait_ms,
             ring_timeout_ms = self.queue_ring_timeout_ms,
             wrap_up_ms = self.queue_wrap_up_ms,
+            drain_timeout_ms = self.drain_timeout_ms,
         );
         if !self.extra.is_empty() {
             out.push('\n');

@@ -291,6 +291,11 @@ impl Gateway {
             })
     }
 
+    /// Waits (bounded) for the daemon to exit by itself; `None` if it is still running.
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<ExitStatus> {
+        wait_timeout(&mut self.child, limit)
+    }
+
     /// The exit status if the daemon has exited (it should not while a test uses it).
     pub fn try_exit_status(&mut self) -> Option<ExitStatus> {
         self.child.try_wait().ok().flatten()

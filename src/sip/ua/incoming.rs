@@ -54,6 +54,20 @@ impl UserAgent {
         if to_tag(&req.headers).is_some() {
             return self.on_in_dialog(now, key, req);
         }
+        if let (Some(retry_after), rsip::Method::Invite | rsip::Method::Options) =
+            (self.draining, &req.method)
+        {
+            // A retransmitted INVITE of a call already taken is the transaction layer's to
+            // absorb; anything reaching here is new.
+            self.stats.refused_draining += 1;
+            let tag = message::new_tag(&mut self.rng);
+            let mut resp = response_to(&req, 503, Some("Draining"), Some(&tag));
+            message::push(&mut resp.headers, "Retry-After", retry_after.to_string());
+            resp.headers.push(Header::Server(rsip::headers::Server::new(
+                self.user_agent.clone(),
+            )));
+            return self.respond(now, &key, resp);
+        }
         match req.method {
             rsip::Method::Invite => self.on_invite(now, key, peer, trunk, req),
             rsip::Method::Options => self.reply(now, &key, &req, 200, None),

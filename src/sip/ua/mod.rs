@@ -85,6 +85,8 @@ pub enum UaError {
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct UaStats {
     pub forbidden: u64,
+    /// New calls and OPTIONS refused with 503 while draining.
+    pub refused_draining: u64,
     pub no_dialog: u64,
     pub calls_accepted: u64,
 }
@@ -107,6 +109,8 @@ pub struct UserAgent {
     stats: UaStats,
     /// Where our dialog tags come from: the core draws no entropy of its own.
     rng: StdRng,
+    /// Draining: new calls and OPTIONS get 503 with this Retry-After (seconds).
+    draining: Option<u64>,
 }
 
 impl UserAgent {
@@ -135,7 +139,18 @@ impl UserAgent {
             events: VecDeque::new(),
             own_transmits: VecDeque::new(),
             stats: UaStats::default(),
+            draining: None,
         }
+    }
+
+    /// Stops taking new calls (a drain): a new INVITE, and an OPTIONS ping, get 503 with
+    /// `Retry-After`, so carriers and SBCs send calls elsewhere; calls in progress go on.
+    pub fn stop_accepting(&mut self, retry_after: std::time::Duration) {
+        self.draining = Some(retry_after.as_secs().max(1));
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.draining.is_some()
     }
 
     /// New trunk definitions (config reload); calls in progress keep going.

@@ -458,3 +458,34 @@ fn tags_and_branches_repeat_with_the_seed_and_differ_across_seeds() {
     assert!(a.0 != c.0 && a.1 != c.1 && a.2 != c.2, "{a:?} vs {c:?}");
     assert_ne!(a.0, a.1, "each tag is drawn afresh");
 }
+
+#[test]
+fn a_draining_gateway_refuses_new_calls_and_pings_with_503_but_serves_its_calls() {
+    let mut h = Harness::new();
+    let (call, tag) = established(&mut h, "c1");
+    h.ua.stop_accepting(Duration::from_secs(120));
+    h.send(&request("INVITE", "c2", 1, None, "inv2", OFFER));
+    h.send(&request("OPTIONS", "o1", 1, None, "opt1", ""));
+    let sent: Vec<String> = h
+        .sent()
+        .into_iter()
+        .filter(|m| !m.starts_with("SIP/2.0 100"))
+        .collect();
+    assert_eq!(sent.len(), 2, "{sent:?}");
+    for resp in &sent {
+        assert!(resp.starts_with("SIP/2.0 503 Draining\r\n"), "{resp}");
+        assert!(resp.contains("\r\nRetry-After: 120\r\n"), "{resp}");
+    }
+    assert!(h.events().is_empty(), "no new call");
+    assert_eq!(h.ua.stats().refused_draining, 2);
+    // The call in progress ends normally.
+    h.send(&request("BYE", "c1", 2, Some(&tag), "bye1", ""));
+    assert_eq!(h.statuses(), vec![200]);
+    assert_eq!(
+        h.events(),
+        vec![CallEvent::Ended {
+            call,
+            reason: EndReason::RemoteBye
+        }]
+    );
+}
