@@ -17,6 +17,7 @@ use crate::config::{Config, Loaded};
 use crate::events::{self, Bus};
 use crate::media::prompt::PromptError;
 use crate::ops::admin::{self, DrainRequest, Ops};
+use crate::ops::notify::{self, Heartbeat, Notifier};
 use crate::ops::tally::Tally;
 use crate::queue::center::shell::{self as center_shell, CallInput, CenterChannels};
 use crate::queue::center::Center;
@@ -25,6 +26,9 @@ use crate::sip::peer::Transport;
 use crate::sip::transaction::TimerConfig;
 use crate::sip::transport::Transports;
 use crate::sip::ua::UserAgent;
+
+/// How often systemd's `STATUS=` line is refreshed.
+const STATUS_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -58,6 +62,7 @@ pub struct Daemon {
     drain_timeout: std::time::Duration,
     ops: Arc<Ops>,
     drain_requests: mpsc::UnboundedReceiver<DrainRequest>,
+    hearts: Vec<Heartbeat>,
     signalling: JoinHandle<()>,
     log: JoinHandle<()>,
 }
@@ -85,7 +90,13 @@ impl Daemon {
                 stop.cancel();
                 StartError::Admin(e)
             })?;
-        let agents = AgentLink::start(c, &bus, &stop).inspect_err(|_| stop.cancel())?;
+        let hearts = vec![
+            Heartbeat::new("sip"),
+            Heartbeat::new("center"),
+            Heartbeat::new("agent link"),
+        ];
+        let agents =
+            AgentLink::start(c, &bus, &hearts[1..], &stop).inspect_err(|_| stop.cancel())?;
         let (inbound_tx, inbound_rx) = mpsc::channel(4096);
         let bound = Transports::bind(
             &c.sip.udp,
@@ -128,6 +139,7 @@ impl Daemon {
                 started: drain.clone(),
                 retry_after: drain_timeout.max(std::time::Duration::from_secs(60)),
             },
+            hearts[0].clone(),
             stop.child_token(),
         ));
         Ok(Daemon {
@@ -142,6 +154,7 @@ impl Daemon {
             drain_timeout,
             ops,
             drain_requests,
+            hearts,
             signalling,
             log,
         })
@@ -171,12 +184,28 @@ impl Daemon {
         use tokio::signal::unix::{signal, SignalKind};
         let mut term = signal(SignalKind::terminate())?;
         let mut int = signal(SignalKind::interrupt())?;
+        let notifier = Arc::new(Notifier::from_env());
+        // Every listener is bound: systemd may consider the gateway started.
+        notifier.send(&format!("READY=1\nSTATUS={}", self.ops.status()));
+        if let Some(interval) = Notifier::watchdog_interval() {
+            tokio::spawn(notify::watchdog(
+                notifier.clone(),
+                interval,
+                self.hearts.clone(),
+                self.stop.child_token(),
+            ));
+        }
+        let mut status = tokio::time::interval(STATUS_EVERY);
         let mut calls = self.ops.calls_active();
         // A second receiver to read from while `calls` is being waited on.
         let count = self.ops.calls_active();
         let mut deadline: Option<tokio::time::Instant> = None;
         loop {
             let asked = tokio::select! {
+                _ = status.tick() => {
+                    notifier.send(&format!("STATUS={}", self.ops.status()));
+                    continue;
+                }
                 _ = term.recv() => DrainRequest::Graceful,
                 _ = int.recv() => DrainRequest::Graceful,
                 Some(asked) = self.drain_requests.recv() => asked,
@@ -192,6 +221,7 @@ impl Daemon {
             };
             match (asked, deadline) {
                 (DrainRequest::Now, _) | (DrainRequest::Graceful, Some(_)) => {
+                    notifier.send("STOPPING=1");
                     tracing::info!(
                         calls = *count.borrow(),
                         "stopping now: hanging up every call"
@@ -206,6 +236,10 @@ impl Daemon {
                     );
                     self.ops.set_draining();
                     self.drain.cancel();
+                    notifier.send(&format!(
+                        "STOPPING=1\nSTATUS=draining: {} calls in progress",
+                        *count.borrow()
+                    ));
                     deadline = Some(tokio::time::Instant::now() + self.drain_timeout);
                 }
             }
@@ -232,7 +266,13 @@ struct AgentLink {
 }
 
 impl AgentLink {
-    fn start(config: &Config, bus: &Bus, stop: &CancellationToken) -> Result<Self, StartError> {
+    /// `hearts`: the center's and the agent listener's.
+    fn start(
+        config: &Config,
+        bus: &Bus,
+        hearts: &[Heartbeat],
+        stop: &CancellationToken,
+    ) -> Result<Self, StartError> {
         let a = &config.agents;
         let configured = match (&a.certificate, &a.private_key) {
             (Some(c), Some(k)) => Some((config.base_dir.join(c), config.base_dir.join(k))),
@@ -267,12 +307,14 @@ impl AgentLink {
             center,
             channels,
             bus.clone(),
+            hearts[0].clone(),
             stop.child_token(),
         ));
         tokio::spawn(server::serve(
             endpoint,
             Arc::new(config.agent.clone()),
             agents_tx,
+            hearts[1].clone(),
             stop.child_token(),
         ));
         Ok(AgentLink {

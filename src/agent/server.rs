@@ -20,6 +20,7 @@ use crate::agent::protocol::{
 };
 use crate::agent::sessions::ConnId;
 use crate::media::rtp_quic;
+use crate::ops::notify::{Heartbeat, HEARTBEAT};
 
 /// How long a new connection has to log in.
 const LOGIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -71,12 +72,18 @@ pub async fn serve(
     endpoint: quinn::Endpoint,
     agents: Arc<Vec<AgentConfig>>,
     center: mpsc::UnboundedSender<AgentInput>,
+    heart: Heartbeat,
     stop: CancellationToken,
 ) {
     static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
+    let mut beat = tokio::time::interval(HEARTBEAT);
     loop {
         let incoming = tokio::select! {
             incoming = endpoint.accept() => incoming,
+            _ = beat.tick() => {
+                heart.beat();
+                continue;
+            }
             _ = stop.cancelled() => {
                 endpoint.close(close_code::DONE.into(), b"gateway shutting down");
                 return;

@@ -57,6 +57,18 @@ impl Ops {
         self.draining.store(true, Ordering::Relaxed);
     }
 
+    /// One line for systemd's `STATUS=`: what the gateway carries now.
+    pub fn status(&self) -> String {
+        let now = SystemTime::now();
+        let tally = self.tally();
+        let waiting: usize = tally.queues(now).iter().map(|q| q.waiting).sum();
+        let agents = tally.agents(now).len();
+        format!(
+            "{} calls, {waiting} callers waiting, {agents} agents logged in",
+            tally.active_calls()
+        )
+    }
+
     /// Calls in progress, as the bus tells them.
     pub fn calls_active(&self) -> watch::Receiver<usize> {
         self.calls.subscribe()
@@ -111,6 +123,8 @@ impl Ops {
                     Err(_) => Response::text(503, "the gateway is stopping\n"),
                 }
             }
+            #[cfg(debug_assertions)]
+            "/debug/stall" if admin && !get => debug_stall(request),
             "/healthz" => Response::text(200, "ok\n"),
             "/readyz" if self.draining.load(Ordering::Relaxed) => Response::text(503, "draining\n"),
             "/readyz" => Response::text(200, "ready\n"),
@@ -125,6 +139,26 @@ impl Ops {
             _ => Response::text(404, "not found\n"),
         }
     }
+}
+
+/// Debug builds: `POST /debug/stall?loop=sip&ms=3000` (see [`super::notify::stall`]).
+#[cfg(debug_assertions)]
+fn debug_stall(request: &Request) -> Response {
+    let query = request.query.as_deref().unwrap_or("");
+    let value = |key: &str| {
+        query
+            .split('&')
+            .find_map(|p| p.strip_prefix(key)?.strip_prefix('='))
+    };
+    let (Some(name), Some(Ok(ms))) = (value("loop"), value("ms").map(str::parse::<u64>)) else {
+        return Response::text(400, "need loop=NAME&ms=N\n");
+    };
+    let name = name.replace("%20", " ");
+    super::notify::stall::request(&name, std::time::Duration::from_millis(ms));
+    Response::text(
+        200,
+        format!("{name} stalls for {ms} ms at its next heartbeat\n"),
+    )
 }
 
 /// Follows the bus into the tally until `stop`. Lossless: the tally is cheap to update, and a

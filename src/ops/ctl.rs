@@ -70,13 +70,17 @@ pub fn show(addr: SocketAddr, listing: Listing, json: bool) -> Result<String, Ct
 
 /// Starts a drain (`now`: ends every call at once); what the gateway answered.
 pub fn drain(addr: SocketAddr, now: bool) -> Result<String, CtlError> {
-    let path = if now { "/v1/drain?now" } else { "/v1/drain" };
-    request(addr, "POST", path)
+    post(addr, if now { "/v1/drain?now" } else { "/v1/drain" })
 }
 
 /// `GET path` on the admin API; the body of a 200.
 pub fn get(addr: SocketAddr, path: &str) -> Result<String, CtlError> {
     request(addr, "GET", path)
+}
+
+/// `POST path` on the admin API; the body of a 200.
+pub fn post(addr: SocketAddr, path: &str) -> Result<String, CtlError> {
+    request(addr, "POST", path)
 }
 
 fn request(addr: SocketAddr, method: &str, path: &str) -> Result<String, CtlError> {

@@ -5,6 +5,7 @@ mod config;
 pub mod ctl;
 pub mod http;
 pub mod metrics;
+pub mod notify;
 pub mod tally;
 
 pub use config::OpsConfig;

@@ -8,6 +8,7 @@ use std::time::Instant;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::ops::notify::{Heartbeat, HEARTBEAT};
 use crate::sip::transport::{Inbound, Transports};
 use crate::sip::ua::{CallEvent, CallRef, UserAgent};
 
@@ -43,8 +44,10 @@ pub async fn run(
     mut inbound: mpsc::Receiver<Inbound>,
     mut spawner: impl CallSpawner,
     drain: Drain,
+    heart: Heartbeat,
     shutdown: CancellationToken,
 ) {
+    let mut beat = tokio::time::interval(HEARTBEAT);
     let (cmd_tx, mut commands) = mpsc::unbounded_channel::<SipCommand>();
     let mut calls: HashMap<CallRef, mpsc::UnboundedSender<CallEvent>> = HashMap::new();
     loop {
@@ -67,6 +70,7 @@ pub async fn run(
                 }
             }
             _ = sleep_until(deadline) => ua.handle_timeout(Instant::now()),
+            _ = beat.tick() => heart.beat(),
             _ = drain.started.cancelled(), if !ua.is_draining() => {
                 tracing::info!(calls = ua.active_calls(), "draining: new calls get 503");
                 ua.stop_accepting(drain.retry_after);
@@ -121,6 +125,7 @@ pub async fn run(
                 ua.handle_message(Instant::now(), msg.peer, msg.local, msg.msg);
             }
             _ = sleep_until(deadline) => ua.handle_timeout(Instant::now()),
+            _ = beat.tick() => heart.beat(),
             _ = tokio::time::sleep_until(give_up) => break,
         }
     }

@@ -14,6 +14,7 @@ use crate::agent::server::{AgentInput, LinkHandle, ToConnection};
 use crate::agent::sessions::ConnId;
 use crate::events::Bus;
 use crate::media::rtp_quic::FlowId;
+use crate::ops::notify::{Heartbeat, HEARTBEAT};
 
 /// What calls tell the contact center.
 #[derive(Debug)]
@@ -59,8 +60,10 @@ pub async fn run(
     mut center: Center,
     mut inputs: CenterChannels,
     bus: Bus,
+    heart: Heartbeat,
     stop: CancellationToken,
 ) {
+    let mut beat = tokio::time::interval(HEARTBEAT);
     let mut links: HashMap<ConnId, LinkHandle> = HashMap::new();
     let mut calls: HashMap<Call, mpsc::UnboundedSender<CenterToCall>> = HashMap::new();
     // Media handles made when a flow is routed, waiting for the command that bridges the call.
@@ -71,6 +74,10 @@ pub async fn run(
             Some(i) = inputs.agents.recv() => Input::Agent(i),
             Some(i) = inputs.calls.recv() => Input::Call(i),
             _ = sleep_until(deadline) => Input::Timeout,
+            _ = beat.tick() => {
+                heart.beat();
+                continue;
+            }
             _ = stop.cancelled() => return,
             else => return,
         };
