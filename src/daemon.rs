@@ -1,27 +1,28 @@
 //! The daemon's tasks wired together: SIP transports and signalling, a task per call, the
 //! contact center, the agent link and the event bus with its log consumer. `trunkgate run`
 //! starts one and stops it on a signal; tests start one in-process to watch its bus.
+mod reload;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::agent::identity::{self, Fingerprint, IdentityError};
 use crate::agent::link::{self, LinkError};
-use crate::agent::protocol::MediaParams;
 use crate::agent::server;
 use crate::call::shell::{CallContext, Spawner};
-use crate::config::{Config, Loaded};
+use crate::config::{Config, Loaded, SharedConfig};
 use crate::events::{self, Bus};
 use crate::media::prompt::PromptError;
 use crate::ops::admin::{self, DrainRequest, Ops};
 use crate::ops::notify::{self, Heartbeat, Notifier};
 use crate::ops::tally::Tally;
-use crate::queue::center::shell::{self as center_shell, CallInput, CenterChannels};
+use crate::queue::center::shell::{self as center_shell, CallInput, CenterChannels, Reconfigure};
 use crate::queue::center::Center;
-use crate::sip::endpoint::{self, Drain};
+use crate::sip::endpoint::{self, Controls, Drain};
 use crate::sip::peer::Transport;
 use crate::sip::transaction::TimerConfig;
 use crate::sip::transport::Transports;
@@ -63,6 +64,7 @@ pub struct Daemon {
     ops: Arc<Ops>,
     drain_requests: mpsc::UnboundedReceiver<DrainRequest>,
     hearts: Vec<Heartbeat>,
+    reloader: reload::Reloader,
     signalling: JoinHandle<()>,
     log: JoinHandle<()>,
 }
@@ -95,8 +97,9 @@ impl Daemon {
             Heartbeat::new("center"),
             Heartbeat::new("agent link"),
         ];
-        let agents =
-            AgentLink::start(c, &bus, &hearts[1..], &stop).inspect_err(|_| stop.cancel())?;
+        let (reloads_tx, reloads) = mpsc::unbounded_channel();
+        let agents = AgentLink::start(&config, reloads, &bus, &hearts[1..], &stop)
+            .inspect_err(|_| stop.cancel())?;
         let (inbound_tx, inbound_rx) = mpsc::channel(4096);
         let bound = Transports::bind(
             &c.sip.udp,
@@ -130,17 +133,27 @@ impl Daemon {
         ));
         let drain = CancellationToken::new();
         let drain_timeout = c.ops.drain_timeout();
+        let (trunks_tx, trunks) = watch::channel(c.trunks.clone());
+        let reloader = reload::Reloader {
+            config: config.clone(),
+            trunks: trunks_tx,
+            center: reloads_tx,
+            ops: ops.clone(),
+        };
         let signalling = tokio::spawn(endpoint::run(
             ua,
             transports,
             inbound_rx,
             Spawner(calls),
-            Drain {
-                started: drain.clone(),
-                retry_after: drain_timeout.max(std::time::Duration::from_secs(60)),
+            Controls {
+                trunks,
+                drain: Drain {
+                    started: drain.clone(),
+                    retry_after: drain_timeout.max(std::time::Duration::from_secs(60)),
+                },
+                heart: hearts[0].clone(),
+                shutdown: stop.child_token(),
             },
-            hearts[0].clone(),
-            stop.child_token(),
         ));
         Ok(Daemon {
             bus,
@@ -155,6 +168,7 @@ impl Daemon {
             ops,
             drain_requests,
             hearts,
+            reloader,
             signalling,
             log,
         })
@@ -184,6 +198,7 @@ impl Daemon {
         use tokio::signal::unix::{signal, SignalKind};
         let mut term = signal(SignalKind::terminate())?;
         let mut int = signal(SignalKind::interrupt())?;
+        let mut hup = signal(SignalKind::hangup())?;
         let notifier = Arc::new(Notifier::from_env());
         // Every listener is bound: systemd may consider the gateway started.
         notifier.send(&format!("READY=1\nSTATUS={}", self.ops.status()));
@@ -208,6 +223,10 @@ impl Daemon {
                 }
                 _ = term.recv() => DrainRequest::Graceful,
                 _ = int.recv() => DrainRequest::Graceful,
+                _ = hup.recv() => {
+                    let _ = self.reload(&notifier);
+                    continue;
+                }
                 Some(asked) = self.drain_requests.recv() => asked,
                 _ = calls.wait_for(|n| *n == 0), if deadline.is_some() => {
                     tracing::info!("drained: no calls left");
@@ -219,6 +238,10 @@ impl Daemon {
                     break;
                 }
             };
+            if let DrainRequest::Reload(reply) = asked {
+                let _ = reply.send(self.reload(&notifier));
+                continue;
+            }
             match (asked, deadline) {
                 (DrainRequest::Now, _) | (DrainRequest::Graceful, Some(_)) => {
                     notifier.send("STOPPING=1");
@@ -228,6 +251,7 @@ impl Daemon {
                     );
                     break;
                 }
+                (DrainRequest::Reload(_), _) => {}
                 (DrainRequest::Graceful, None) => {
                     tracing::info!(
                         calls = *count.borrow(),
@@ -246,6 +270,24 @@ impl Daemon {
         }
         self.stop().await;
         Ok(())
+    }
+
+    /// Reads the config file again (see [`reload`]), telling systemd while it does.
+    fn reload(&self, notifier: &Notifier) -> Result<String, String> {
+        notifier.send(&format!(
+            "RELOADING=1\nMONOTONIC_USEC={}",
+            notify::monotonic_usec()
+        ));
+        let result = self.reloader.reload();
+        match &result {
+            Ok(summary) => tracing::info!("{}", summary.trim_end()),
+            Err(problems) => tracing::error!(
+                "config reload refused, the old config runs on:\n{}",
+                problems.trim_end()
+            ),
+        }
+        notifier.send(&format!("READY=1\nSTATUS={}", self.ops.status()));
+        result
     }
 
     /// Hangs up every call, closes every agent connection and waits for signalling and the
@@ -268,11 +310,14 @@ struct AgentLink {
 impl AgentLink {
     /// `hearts`: the center's and the agent listener's.
     fn start(
-        config: &Config,
+        shared: &SharedConfig,
+        reloads: mpsc::UnboundedReceiver<Reconfigure>,
         bus: &Bus,
         hearts: &[Heartbeat],
         stop: &CancellationToken,
     ) -> Result<Self, StartError> {
+        let current = shared.load_full();
+        let config = &current.config;
         let a = &config.agents;
         let configured = match (&a.certificate, &a.private_key) {
             (Some(c), Some(k)) => Some((config.base_dir.join(c), config.base_dir.join(k))),
@@ -290,18 +335,14 @@ impl AgentLink {
             addr: a.listen,
             source,
         })?;
-        let media = MediaParams {
-            bitrate: a.opus.bitrate,
-            fec: a.opus.fec,
-            dtx: a.opus.dtx,
-            ..MediaParams::default()
-        };
+        let media = reload::media_params(config);
         let center = Center::new(Arc::new(config.queues.clone()), a.resume_grace(), media);
         let (agents_tx, agents_rx) = mpsc::unbounded_channel();
         let (calls_tx, calls_rx) = mpsc::unbounded_channel();
         let channels = CenterChannels {
             agents: agents_rx,
             calls: calls_rx,
+            reloads,
         };
         tokio::spawn(center_shell::run(
             center,
@@ -312,7 +353,7 @@ impl AgentLink {
         ));
         tokio::spawn(server::serve(
             endpoint,
-            Arc::new(config.agent.clone()),
+            shared.clone(),
             agents_tx,
             hearts[1].clone(),
             stop.child_token(),

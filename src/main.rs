@@ -58,6 +58,9 @@ enum CtlCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Read the config file again: new calls get the new config, calls in progress keep theirs.
+    /// A file with problems is refused (every problem printed, exit 1) and the old config runs on.
+    Reload,
     /// Stop taking calls (503 to carriers) and exit once calls in progress finish, or the
     /// drain timeout passes.
     Drain {
@@ -99,6 +102,7 @@ fn main() -> ExitCode {
                 CtlCommand::Agents { json } => ctl::show(admin, Listing::Agents, json),
                 CtlCommand::Queues { json } => ctl::show(admin, Listing::Queues, json),
                 CtlCommand::Drain { now } => ctl::drain(admin, now),
+                CtlCommand::Reload => ctl::reload(admin),
             };
             match shown {
                 Ok(text) => {

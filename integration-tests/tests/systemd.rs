@@ -1,6 +1,6 @@
 //! The real binary under a notify socket the test owns, as systemd runs it with `Type=notify`
 //! and `WatchdogSec=`: READY once the listeners answer, STATUS, WATCHDOG pings only while the
-//! loops turn, STOPPING when a drain starts.
+//! loops turn, RELOADING then READY around a reload, STOPPING when a drain starts.
 use std::os::unix::net::UnixDatagram;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -58,7 +58,7 @@ fn pings(heard: &[(Instant, String)]) -> Vec<Instant> {
 }
 
 #[test]
-fn systemd_hears_ready_status_watchdog_pings_that_stop_with_a_stuck_loop_and_stopping() {
+fn systemd_hears_ready_status_watchdog_pings_that_stop_with_a_stuck_loop_reloading_and_stopping() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("notify");
     let heard = listen(UnixDatagram::bind(&path).unwrap());
@@ -118,6 +118,16 @@ fn systemd_hears_ready_status_watchdog_pings_that_stop_with_a_stuck_loop_and_sto
     );
     gw.expect_line("loop turns again", Duration::from_secs(5));
 
+    // SIGHUP reloads: RELOADING=1 with the monotonic clock, then READY=1 again.
+    gw.signal(libc::SIGHUP);
+    wait_until(&heard, Duration::from_secs(5), |h| {
+        let reloading = h
+            .iter()
+            .position(|(_, m)| m.starts_with("RELOADING=1\nMONOTONIC_USEC="));
+        reloading.is_some_and(|r| h[r..].iter().any(|(_, m)| m.starts_with("READY=1")))
+    });
+    gw.expect_line("reloaded ", Duration::from_secs(5));
+
     gw.signal(libc::SIGTERM);
     wait_until(&heard, Duration::from_secs(5), |h| {
         h.iter().any(|(_, m)| m.starts_with("STOPPING=1"))
@@ -129,7 +139,8 @@ fn systemd_hears_ready_status_watchdog_pings_that_stop_with_a_stuck_loop_and_sto
         .map(|(_, m)| m.clone())
         .collect();
     let at = |prefix: &str| messages.iter().position(|m| m.starts_with(prefix)).unwrap();
-    assert!(at("READY=1") < at("WATCHDOG=1") && at("WATCHDOG=1") < at("STOPPING=1"));
+    assert!(at("READY=1") < at("WATCHDOG=1") && at("WATCHDOG=1") < at("RELOADING=1"));
+    assert!(at("RELOADING=1") < at("STOPPING=1"));
     println!(
         "systemd: watchdog pings every 500 ms; with the sip loop stuck 3 s the longest gap was {} ms",
         longest.as_millis()

@@ -6,7 +6,6 @@
 //! decisions are the contact center's (`queue::center`).
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -19,6 +18,7 @@ use crate::agent::protocol::{
     GatewayMessage, RefusalReason,
 };
 use crate::agent::sessions::ConnId;
+use crate::config::SharedConfig;
 use crate::media::rtp_quic;
 use crate::ops::notify::{Heartbeat, HEARTBEAT};
 
@@ -70,7 +70,7 @@ pub enum ToConnection {
 /// Accepts agent connections until `stop` fires (then closes every one) or the endpoint closes.
 pub async fn serve(
     endpoint: quinn::Endpoint,
-    agents: Arc<Vec<AgentConfig>>,
+    agents: SharedConfig,
     center: mpsc::UnboundedSender<AgentInput>,
     heart: Heartbeat,
     stop: CancellationToken,
@@ -123,7 +123,7 @@ enum ConnError {
 async fn connection_task(
     conn: ConnId,
     connection: quinn::Connection,
-    agents: Arc<Vec<AgentConfig>>,
+    agents: SharedConfig,
     center: mpsc::UnboundedSender<AgentInput>,
 ) {
     let remote = connection.remote_address();
@@ -140,7 +140,7 @@ async fn connection_task(
 async fn serve_connection(
     conn: ConnId,
     connection: &quinn::Connection,
-    agents: Arc<Vec<AgentConfig>>,
+    agents: SharedConfig,
     center: &mpsc::UnboundedSender<AgentInput>,
 ) -> Result<String, ConnError> {
     let (mut send, mut recv) = tokio::time::timeout(LOGIN_TIMEOUT, connection.accept_bi())
@@ -164,7 +164,9 @@ async fn serve_connection(
             message: message.to_string(),
         })
     };
-    let checked = check_login(&agents, &login).await;
+    // The agents in force now: a reload that revoked one refuses it from here on.
+    let current = agents.load_full();
+    let checked = check_login(&current.config.agent, &login).await;
     let skills = match checked {
         Ok(skills) => skills,
         Err((reason, message)) => {

@@ -73,7 +73,9 @@ pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from("."));
-    parse(&text, path, &base)
+    let mut config = parse(&text, path, &base)?;
+    config.file = Some(path.to_path_buf());
+    Ok(config)
 }
 
 /// The embedded example configuration, with relative paths resolved against `base`.

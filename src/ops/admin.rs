@@ -21,12 +21,14 @@ use super::tally::Tally;
 use crate::events::{Bus, LosslessFeed};
 
 /// What the admin API asks of the daemon.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum DrainRequest {
     /// Stop taking calls; let the ones in progress finish (up to the drain timeout).
     Graceful,
     /// End every call now and stop.
     Now,
+    /// Read the config file again; the answer says what changed or why nothing did.
+    Reload(tokio::sync::oneshot::Sender<Result<String, String>>),
 }
 
 /// What the admin handlers read and ask.
@@ -92,7 +94,34 @@ impl Ops {
         tally.metrics().encode()
     }
 
-    fn route(&self, request: &Request, admin: bool) -> Response {
+    /// A config reload: the tally's queues and agents.
+    pub fn reconfigure(&self, config: &crate::config::Config) {
+        self.tally().reconfigure(config);
+    }
+
+    async fn reload(&self) -> Response {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        if self.requests.send(DrainRequest::Reload(tx)).is_err() {
+            return Response::text(503, "the gateway is stopping\n");
+        }
+        match rx.await {
+            Ok(Ok(summary)) => Response::text(200, summary),
+            Ok(Err(problems)) => Response::text(422, problems),
+            Err(_) => Response::text(503, "the gateway is stopping\n"),
+        }
+    }
+
+    async fn route(&self, request: Request, admin: bool) -> Response {
+        if admin && request.path == "/v1/reload" {
+            return match request.method.as_str() {
+                "POST" => self.reload().await,
+                _ => Response::text(405, "use POST\n"),
+            };
+        }
+        self.answer(&request, admin)
+    }
+
+    fn answer(&self, request: &Request, admin: bool) -> Response {
         let get = request.method == "GET";
         let now = SystemTime::now();
         let json = |value: serde_json::Result<String>| match value {
@@ -211,7 +240,10 @@ pub async fn listen(
     };
     let serve = |listener, admin: bool| {
         let ops = ops.clone();
-        let handler: http::Handler = Arc::new(move |r: &Request| ops.route(r, admin));
+        let handler: http::Handler = Arc::new(move |r: Request| {
+            let ops = ops.clone();
+            Box::pin(async move { ops.route(r, admin).await })
+        });
         tokio::spawn(http::serve(listener, handler, stop.child_token()));
     };
     serve(admin_listener, true);

@@ -73,6 +73,12 @@ pub fn drain(addr: SocketAddr, now: bool) -> Result<String, CtlError> {
     post(addr, if now { "/v1/drain?now" } else { "/v1/drain" })
 }
 
+/// Asks the gateway to read its config file again: what changed, or every problem found (the
+/// old config then runs on).
+pub fn reload(addr: SocketAddr) -> Result<String, CtlError> {
+    post(addr, "/v1/reload")
+}
+
 /// `GET path` on the admin API; the body of a 200.
 pub fn get(addr: SocketAddr, path: &str) -> Result<String, CtlError> {
     request(addr, "GET", path)

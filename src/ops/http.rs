@@ -48,6 +48,7 @@ impl Response {
             200 => "OK",
             400 => "Bad Request",
             404 => "Not Found",
+            422 => "Unprocessable Entity",
             405 => "Method Not Allowed",
             431 => "Request Header Fields Too Large",
             503 => "Service Unavailable",
@@ -100,7 +101,11 @@ pub fn parse_head(buf: &[u8]) -> Result<Option<Request>, HeadError> {
     }
 }
 
-pub type Handler = Arc<dyn Fn(&Request) -> Response + Send + Sync>;
+pub type Handler = Arc<
+    dyn Fn(Request) -> std::pin::Pin<Box<dyn std::future::Future<Output = Response> + Send>>
+        + Send
+        + Sync,
+>;
 
 /// Answers connections on `listener` with `handler` until `stop`.
 pub async fn serve(listener: TcpListener, handler: Handler, stop: CancellationToken) {
@@ -139,7 +144,7 @@ async fn answer(mut stream: TcpStream, peer: SocketAddr, handler: Handler) {
     })
     .await;
     let response = match request {
-        Ok(Some(Ok(request))) => handler(&request),
+        Ok(Some(Ok(request))) => handler(request).await,
         Ok(Some(Err(e @ HeadError::TooLarge))) => Response::text(431, format!("{e}\n")),
         Ok(Some(Err(e))) => Response::text(400, format!("{e}\n")),
         // The client went away or never finished its request.

@@ -143,8 +143,22 @@ const AGENT_STATES: [&str; 5] = ["away", "available", "ringing", "talking", "wra
 
 impl Tally {
     pub fn new(config: &Config) -> Tally {
+        let mut tally = Tally {
+            metrics: Metrics::new(),
+            calls: BTreeMap::new(),
+            agents: BTreeMap::new(),
+            queues: BTreeMap::new(),
+            eligible: BTreeMap::new(),
+            trunks: BTreeSet::new(),
+        };
+        tally.reconfigure(config);
+        tally
+    }
+
+    /// Queues, their service levels and skilled agents, and trunks from `config` (at start and
+    /// on reload); counts so far are kept.
+    pub fn reconfigure(&mut self, config: &Config) {
         let mut eligible = BTreeMap::new();
-        let mut queues = BTreeMap::new();
         for (name, q) in &config.queues {
             let agents = config
                 .agent
@@ -153,12 +167,15 @@ impl Tally {
                 .map(|a| a.id.clone())
                 .collect();
             eligible.insert(name.clone(), agents);
-            queues.insert(name.clone(), (q.service_level(), QueueCounts::default()));
+            let entry = self.queues.entry(name.clone()).or_default();
+            entry.0 = q.service_level();
         }
-        let metrics = Metrics::new();
+        self.eligible = eligible;
+        let metrics = &self.metrics;
         // Series of configured names exist from the start at zero, so the first failure of a
         // kind shows in `rate()` and `increase()`.
         for trunk in &config.trunks {
+            self.trunks.insert(trunk.name.clone());
             metrics.calls_started.with_label_values(&[&trunk.name]);
             for side in ["caller", "agent", "gateway"] {
                 for cause in CAUSES {
@@ -175,14 +192,6 @@ impl Tally {
             metrics
                 .queue_answered_in_service_level
                 .with_label_values(&[queue]);
-        }
-        Tally {
-            metrics,
-            calls: BTreeMap::new(),
-            agents: BTreeMap::new(),
-            queues,
-            eligible,
-            trunks: config.trunks.iter().map(|t| t.name.clone()).collect(),
         }
     }
 

@@ -120,6 +120,21 @@ impl Acd {
         self.config.get(queue)
     }
 
+    /// New queue definitions (a config reload): callers already waiting keep their place and
+    /// their deadlines; a queue gone from the new config keeps its old definition while it
+    /// still has callers, so they are served to the end.
+    pub fn set_config(&mut self, config: Arc<BTreeMap<String, QueueConfig>>) {
+        let mut merged = (*config).clone();
+        for caller in self.callers.values() {
+            if !merged.contains_key(&caller.queue) {
+                if let Some(old) = self.config.get(&caller.queue) {
+                    merged.insert(caller.queue.clone(), old.clone());
+                }
+            }
+        }
+        self.config = Arc::new(merged);
+    }
+
     // --- agents -------------------------------------------------------------------------------
 
     /// Logs an agent in, away. Logging in again (a reconnecting client) only updates the skills.

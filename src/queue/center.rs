@@ -137,6 +137,41 @@ impl Center {
         &self.acd
     }
 
+    /// A config reload: new queue definitions and media settings for the offers to come, and
+    /// agents no longer allowed in (revoked or removed) logged out at once. A call such an agent
+    /// was on goes back to the head of its queue (music meanwhile), as when an agent never comes
+    /// back after losing its connection.
+    pub fn reconfigure(
+        &mut self,
+        now: Instant,
+        queues: Arc<std::collections::BTreeMap<String, QueueConfig>>,
+        media: MediaParams,
+        allowed: &dyn Fn(&str) -> bool,
+    ) {
+        self.acd.set_config(queues);
+        self.media = media;
+        let barred: Vec<String> = self
+            .agents
+            .keys()
+            .filter(|a| !allowed(a))
+            .cloned()
+            .collect();
+        for agent in barred {
+            tracing::info!(%agent, "agent no longer allowed: logged out");
+            if let Some(conn) = self.conn_of(&agent) {
+                self.out.push_back(Output::Close {
+                    conn,
+                    code: proto::close_code::REVOKED,
+                    reason: "agent revoked",
+                });
+                self.connection_lost(now, conn);
+            }
+            self.sessions.logout(&agent);
+            self.drain_sessions(now);
+        }
+        self.drain_acd(now);
+    }
+
     pub fn poll_timeout(&self) -> Option<Instant> {
         match (self.acd.poll_timeout(), self.sessions.poll_timeout()) {
             (Some(a), Some(b)) => Some(a.min(b)),

@@ -5,11 +5,12 @@
 use std::collections::HashMap;
 use std::time::Instant;
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::ops::notify::{Heartbeat, HEARTBEAT};
 use crate::sip::transport::{Inbound, Transports};
+use crate::sip::trunk::TrunkConfig;
 use crate::sip::ua::{CallEvent, CallRef, UserAgent};
 
 /// What a call actor asks of the signalling side.
@@ -38,15 +39,29 @@ pub struct Drain {
     pub retry_after: std::time::Duration,
 }
 
+/// What steers the signalling loop from outside: reloads, drain, the watchdog and shutdown.
+pub struct Controls {
+    /// New trunk definitions (a config reload).
+    pub trunks: watch::Receiver<Vec<TrunkConfig>>,
+    pub drain: Drain,
+    /// Beaten while the loop turns (the systemd watchdog).
+    pub heart: Heartbeat,
+    pub shutdown: CancellationToken,
+}
+
 pub async fn run(
     mut ua: UserAgent,
     transports: Transports,
     mut inbound: mpsc::Receiver<Inbound>,
     mut spawner: impl CallSpawner,
-    drain: Drain,
-    heart: Heartbeat,
-    shutdown: CancellationToken,
+    controls: Controls,
 ) {
+    let Controls {
+        mut trunks,
+        drain,
+        heart,
+        shutdown,
+    } = controls;
     let mut beat = tokio::time::interval(HEARTBEAT);
     let (cmd_tx, mut commands) = mpsc::unbounded_channel::<SipCommand>();
     let mut calls: HashMap<CallRef, mpsc::UnboundedSender<CallEvent>> = HashMap::new();
@@ -71,6 +86,10 @@ pub async fn run(
             }
             _ = sleep_until(deadline) => ua.handle_timeout(Instant::now()),
             _ = beat.tick() => heart.beat(),
+            Ok(()) = trunks.changed() => {
+                // A reload: new trunks and ACLs for new requests; calls in progress go on.
+                ua.set_trunks(trunks.borrow_and_update().clone());
+            }
             _ = drain.started.cancelled(), if !ua.is_draining() => {
                 tracing::info!(calls = ua.active_calls(), "draining: new calls get 503");
                 ua.stop_accepting(drain.retry_after);
@@ -125,7 +144,6 @@ pub async fn run(
                 ua.handle_message(Instant::now(), msg.peer, msg.local, msg.msg);
             }
             _ = sleep_until(deadline) => ua.handle_timeout(Instant::now()),
-            _ = beat.tick() => heart.beat(),
             _ = tokio::time::sleep_until(give_up) => break,
         }
     }

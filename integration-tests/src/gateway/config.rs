@@ -227,7 +227,7 @@ mod tests {
             tcp: false,
             allow: vec!["192.0.2.0/24".into()],
             ring_ms: 3000,
-            extra: "[ops]\nmetrics = \"127.0.0.1:0\"".into(),
+            extra: "[queues.sales]\nwrap_up_ms = 1000".into(),
             ..TestConfig::default()
         }
         .to_toml();
@@ -239,6 +239,10 @@ mod tests {
             Some("192.0.2.0/24")
         );
         assert_eq!(trunk["ring_ms"].as_integer(), Some(3000));
+        assert_eq!(
+            config["queues"]["sales"]["wrap_up_ms"].as_integer(),
+            Some(1000)
+        );
         assert_eq!(config["ops"]["metrics"].as_str(), Some("127.0.0.1:0"));
     }
 

@@ -47,11 +47,21 @@ pub struct CenterToCall {
 pub struct CenterChannels {
     pub agents: mpsc::UnboundedReceiver<AgentInput>,
     pub calls: mpsc::UnboundedReceiver<CallInput>,
+    /// Config reloads.
+    pub reloads: mpsc::UnboundedReceiver<Reconfigure>,
+}
+
+/// What a config reload changes in the center.
+pub struct Reconfigure {
+    pub queues: std::sync::Arc<std::collections::BTreeMap<String, crate::queue::QueueConfig>>,
+    pub media: crate::agent::protocol::MediaParams,
+    pub agents: Vec<crate::agent::config::AgentConfig>,
 }
 
 enum Input {
     Agent(AgentInput),
     Call(CallInput),
+    Reload(Reconfigure),
     Timeout,
 }
 
@@ -73,6 +83,7 @@ pub async fn run(
         let input = tokio::select! {
             Some(i) = inputs.agents.recv() => Input::Agent(i),
             Some(i) = inputs.calls.recv() => Input::Call(i),
+            Some(r) = inputs.reloads.recv() => Input::Reload(r),
             _ = sleep_until(deadline) => Input::Timeout,
             _ = beat.tick() => {
                 heart.beat();
@@ -84,6 +95,10 @@ pub async fn run(
         let now = Instant::now();
         match input {
             Input::Timeout => center.handle_timeout(now),
+            Input::Reload(r) => {
+                let allowed = |agent: &str| r.agents.iter().any(|a| a.id == agent && !a.revoked);
+                center.reconfigure(now, r.queues, r.media, &allowed);
+            }
             Input::Agent(input) => agent_input(&mut center, now, input, &mut links),
             Input::Call(CallInput::Enqueue {
                 call,

@@ -543,3 +543,48 @@ fn stats_are_taken_from_the_agent_on_the_call_only() {
         [GatewayMessage::Error(e)] if e.code == ErrorCode::UnknownCall
     ));
 }
+
+#[test]
+fn a_reload_that_revokes_a_talking_agent_logs_it_out_and_requeues_its_caller() {
+    let mut w = World::new();
+    talking(&mut w);
+    w.ready(2, "bob");
+    w.outputs();
+    let queues = queues();
+    w.center
+        .reconfigure(w.now, queues, MediaParams::default(), &|a| a != "alice");
+    let out = w.outputs();
+    assert!(
+        out.contains(&Output::Close {
+            conn: 1,
+            code: proto::close_code::REVOKED,
+            reason: "agent revoked",
+        }),
+        "{out:?}"
+    );
+    let to_call: Vec<&CallCommand> = out
+        .iter()
+        .filter_map(|o| match o {
+            Output::ToCall { call: 7, cmd } => Some(cmd),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(to_call.first(), Some(&&CallCommand::AgentLost), "{out:?}");
+    assert!(to_call.contains(&&CallCommand::Requeued), "{out:?}");
+    let events: Vec<EventKind> = std::iter::from_fn(|| w.center.poll_event()).collect();
+    assert!(events.contains(&EventKind::Agent {
+        agent: "alice".into(),
+        event: AgentEvent::LoggedOut {
+            reason: LogoutReason::Gone
+        }
+    }));
+    // Bob, still allowed, is offered the requeued caller.
+    let to_bob: Vec<GatewayMessage> = out
+        .iter()
+        .filter_map(|o| match o {
+            Output::ToAgent { conn: 2, msg } => Some(msg.clone()),
+            _ => None,
+        })
+        .collect();
+    assert!(offer_of(&to_bob).is_some(), "bob gets the caller: {out:?}");
+}

@@ -1,0 +1,141 @@
+//! A config reload under load, as an operator does it: IVR calls and an agent-bridged call in
+//! progress while `trunkgate ctl reload` brings a new IVR prompt, a new queue and a revoked
+//! agent, then a broken file. No call fails; new calls get the new config; the broken file is
+//! refused with its line and key, and the config before it runs on.
+use std::time::Duration;
+
+use trunkgate_integration::agent::{demo_args, AgentProcess};
+use trunkgate_integration::audio::{self, best_match};
+use trunkgate_integration::{trunkgate_bin, Baresip, Gateway, Sipp, TestConfig, DEMO_CREDENTIAL};
+
+const BOB: &str = "\n[[agent]]\nid = \"bob\"\ncredential_hash = \"$argon2id$v=19$m=19456,t=2,p=1$WYYuMuQtiJkO+9AkDZs42A$OtdtLIOi3CL6+VyBXjyQJZcKv1ZjZJX9sFvxo0OBJG4\"\nskills = [\"support\"]\n";
+
+/// `trunkgate ctl ARGS`: success, standard output, standard error.
+fn ctl(gw: &Gateway, args: &[&str]) -> (bool, String, String) {
+    let out = std::process::Command::new(trunkgate_bin())
+        .args(["ctl", "--admin", &gw.admin().to_string()])
+        .args(args)
+        .output()
+        .expect("trunkgate ctl runs");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// How well a new caller's first seconds match `prompt`.
+fn first_heard(gw: &Gateway, prompt: &str) -> f64 {
+    let run = Baresip::new("probe")
+        .dial(format!("sip:100@{}", gw.sip_udp()))
+        .duration(Duration::from_secs(4))
+        .run();
+    assert!(run.call_established(), "{}", run.log);
+    let reference = audio::prompt(prompt);
+    let head = reference
+        .between(Duration::ZERO, Duration::from_secs(1))
+        .to_vec();
+    best_match(&run.received_audio().samples, &head).map_or(0.0, |m| m.score)
+}
+
+#[test]
+fn a_reload_under_load_changes_new_calls_only_and_a_broken_file_changes_nothing() {
+    let gw = Gateway::start(
+        &TestConfig {
+            extra: BOB.into(),
+            ..TestConfig::default()
+        }
+        .to_toml(),
+    );
+    let original = std::fs::read_to_string(gw.config_path()).unwrap();
+    let demo = AgentProcess::start(
+        &demo_args(&gw, &["--hangup-after-ms", "8000", "--duration-secs", "60"]),
+        DEMO_CREDENTIAL,
+    );
+    let mut bob_args = demo_args(&gw, &["--duration-secs", "60"]);
+    bob_args[3] = "bob".into();
+    let bob = AgentProcess::start(&bob_args, DEMO_CREDENTIAL);
+    for agent in [&demo, &bob] {
+        agent.expect(&["event=state", "state=available"], Duration::from_secs(10));
+    }
+    assert!(
+        first_heard(&gw, "enter-digits") < 0.5,
+        "not in the menu yet"
+    );
+
+    // Load: IVR calls (menu, 9, goodbye) and a caller who presses 0 and talks with an agent.
+    let target = gw.sip_udp();
+    let ivr_calls = std::thread::spawn(move || {
+        Sipp::scenario("uac_dtmf9.xml")
+            .target(target)
+            .calls(16)
+            .rate(2)
+            .without_message_trace()
+            .timeout(Duration::from_secs(60))
+            .run()
+    });
+    let with_agent = std::thread::spawn(move || {
+        Sipp::scenario("uac_queue0.xml")
+            .target(target)
+            .timeout(Duration::from_secs(60))
+            .run()
+    });
+    gw.expect_line("bridged to agent", Duration::from_secs(10));
+
+    // A new first prompt, a new queue, bob revoked.
+    let changed = original
+        .replace(
+            r#"prompts = ["welcome", "main-menu", "agent-option"]"#,
+            r#"prompts = ["enter-digits", "welcome", "main-menu", "agent-option"]"#,
+        )
+        .replace(
+            "skills = [\"support\"]\n\n[queues.support]",
+            "skills = [\"support\"]\n\n[queues.sales]\nskills = [\"support\"]\n\n[queues.support]",
+        )
+        + "revoked = true\n";
+    assert_ne!(changed, original);
+    std::fs::write(gw.config_path(), &changed).unwrap();
+    let (ok, out, err) = ctl(&gw, &["reload"]);
+    assert!(ok, "reload failed: {err}");
+    assert!(out.starts_with("reloaded "), "{out}");
+    assert!(out.contains("2 queues"), "{out}");
+    bob.expect(&["event=exit", "reason=revoked"], Duration::from_secs(10));
+    let (_, queues, _) = ctl(&gw, &["queues"]);
+    assert!(queues.lines().any(|l| l.starts_with("sales ")), "{queues}");
+    let heard = first_heard(&gw, "enter-digits");
+    assert!(
+        heard > 0.8,
+        "a new call hears the new prompt first ({heard:.3})"
+    );
+
+    // A broken file: refused with file, line and key; the reloaded config runs on.
+    let broken = changed.replace("[ivr.menus.main]\n", "[ivr.menus.main]\nbogus_key = 1\n");
+    std::fs::write(gw.config_path(), &broken).unwrap();
+    let (ok, _, err) = ctl(&gw, &["reload"]);
+    assert!(!ok, "a broken file is refused");
+    let line = broken
+        .lines()
+        .position(|l| l.starts_with("bogus_key"))
+        .unwrap()
+        + 1;
+    assert!(
+        err.contains(&format!("trunkgate.toml:{line}:")) && err.contains("bogus_key"),
+        "{err}"
+    );
+    gw.expect_line("config reload refused", Duration::from_secs(5));
+    assert!(
+        first_heard(&gw, "enter-digits") > 0.8,
+        "the good config runs on"
+    );
+
+    // No call failed.
+    ivr_calls.join().unwrap().assert_success();
+    with_agent.join().unwrap().assert_success();
+    assert_eq!(
+        gw.log_lines()
+            .iter()
+            .filter(|l| l.contains("gateway shutting down"))
+            .count(),
+        0
+    );
+}

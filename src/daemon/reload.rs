@@ -1,0 +1,123 @@
+//! A config reload (SIGHUP, `POST /v1/reload`, `trunkgate ctl reload`): the file is read and
+//! validated first, and a file with problems changes nothing. A good one is swapped in whole:
+//! new calls get it, calls in progress keep the config they started with.
+//!
+//! What changes: trunks and their ACLs, routes, IVR menus and prompts, queues (a queue removed
+//! keeps serving the callers already in it until they are done), agents and credentials (an
+//! agent revoked or removed is logged out at once; a call it was on goes back to the head of
+//! its queue), Opus settings for calls bridged from now on. What needs a restart (listen
+//! addresses, the RTP port range, the agent-link certificate, the drain timeout) is named in
+//! the answer and the log, and keeps its old value.
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, watch};
+
+use crate::agent::protocol::MediaParams;
+use crate::config::{self, Config, Loaded, SharedConfig};
+use crate::ops::admin::Ops;
+use crate::queue::center::shell::Reconfigure;
+use crate::sip::trunk::TrunkConfig;
+
+/// Where a new config goes besides the shared snapshot.
+pub(super) struct Reloader {
+    pub config: SharedConfig,
+    pub trunks: watch::Sender<Vec<TrunkConfig>>,
+    pub center: mpsc::UnboundedSender<Reconfigure>,
+    pub ops: Arc<Ops>,
+}
+
+impl Reloader {
+    /// What changed, or every problem found (then nothing changed).
+    pub fn reload(&self) -> Result<String, String> {
+        let old = self.config.load_full();
+        let Some(file) = old.config.file.clone() else {
+            return Err(
+                "running on the embedded example config (no --config): nothing to reload\n".into(),
+            );
+        };
+        let new = config::load(&file).map_err(|e| format!("{e}\n"))?;
+        let restart = needs_restart(&old.config, &new);
+        let loaded = Loaded::new(new).map_err(|e| format!("{}: {e}\n", file.display()))?;
+        let c = &loaded.config;
+        self.trunks.send_replace(c.trunks.clone());
+        // The center is gone only when the daemon stops.
+        let _ = self.center.send(Reconfigure {
+            queues: Arc::new(c.queues.clone()),
+            media: media_params(c),
+            agents: c.agent.clone(),
+        });
+        self.ops.reconfigure(c);
+        let mut summary = format!(
+            "reloaded {}: {} trunks, {} ivr menus, {} queues, {} agents, {} prompts\n",
+            file.display(),
+            c.trunks.len(),
+            c.ivr.menus.len(),
+            c.queues.len(),
+            c.agent.len(),
+            loaded.prompts.len()
+        );
+        for key in &restart {
+            tracing::warn!(
+                key,
+                "changed in the file: needs a restart, the old value stays"
+            );
+            summary.push_str(&format!("{key} changed: needs a restart\n"));
+        }
+        self.config.store(Arc::new(loaded));
+        Ok(summary)
+    }
+}
+
+/// The Opus settings agents are told in their offers.
+pub(super) fn media_params(config: &Config) -> MediaParams {
+    let opus = &config.agents.opus;
+    MediaParams {
+        bitrate: opus.bitrate,
+        fec: opus.fec,
+        dtx: opus.dtx,
+        ..MediaParams::default()
+    }
+}
+
+/// The keys whose change a running gateway cannot take.
+fn needs_restart(old: &Config, new: &Config) -> Vec<&'static str> {
+    let same =
+        |a: &dyn std::fmt::Debug, b: &dyn std::fmt::Debug| format!("{a:?}") == format!("{b:?}");
+    let checks: [(&'static str, bool); 9] = [
+        ("sip.udp", same(&old.sip.udp, &new.sip.udp)),
+        ("sip.tcp", same(&old.sip.tcp, &new.sip.tcp)),
+        (
+            "sip.public_address",
+            same(&old.sip.public_address, &new.sip.public_address),
+        ),
+        (
+            "media.rtp_port_min / rtp_port_max",
+            same(
+                &(old.media.rtp_port_min, old.media.rtp_port_max),
+                &(new.media.rtp_port_min, new.media.rtp_port_max),
+            ),
+        ),
+        (
+            "agents.listen",
+            same(&old.agents.listen, &new.agents.listen),
+        ),
+        (
+            "agents.certificate / private_key",
+            same(
+                &(&old.agents.certificate, &old.agents.private_key),
+                &(&new.agents.certificate, &new.agents.private_key),
+            ),
+        ),
+        ("ops.admin", same(&old.ops.admin, &new.ops.admin)),
+        ("ops.metrics", same(&old.ops.metrics, &new.ops.metrics)),
+        (
+            "ops.drain_timeout_ms",
+            same(&old.ops.drain_timeout_ms, &new.ops.drain_timeout_ms),
+        ),
+    ];
+    checks
+        .into_iter()
+        .filter(|(_, unchanged)| !unchanged)
+        .map(|(key, _)| key)
+        .collect()
+}
