@@ -20,6 +20,7 @@ use crate::media::prompt::PromptError;
 use crate::ops::admin::{self, DrainRequest, Ops};
 use crate::ops::notify::{self, Heartbeat, Notifier};
 use crate::ops::tally::Tally;
+use crate::ops::LogSink;
 use crate::queue::center::shell::{self as center_shell, CallInput, CenterChannels, Reconfigure};
 use crate::queue::center::Center;
 use crate::sip::endpoint::{self, Controls, Drain};
@@ -72,7 +73,8 @@ pub struct Daemon {
 impl Daemon {
     /// Binds every socket and starts every task; fails (nothing left running) if a socket,
     /// a prompt or the agent link's identity cannot be had.
-    pub async fn start(config: Config) -> Result<Daemon, StartError> {
+    /// `sink`: where the event log goes (journald gets each call's fields).
+    pub async fn start(config: Config, sink: LogSink) -> Result<Daemon, StartError> {
         let loaded = Loaded::new(config)?;
         tracing::info!(prompts = loaded.prompts.len(), "prompts loaded");
         let config = loaded.shared();
@@ -117,7 +119,12 @@ impl Daemon {
                 return Err(StartError::Sip(e));
             }
         };
-        let log = tokio::spawn(events::log::run(bus.clone(), stop.child_token()));
+        let structured = sink == LogSink::Journald;
+        let log = tokio::spawn(events::log::run(
+            bus.clone(),
+            structured,
+            stop.child_token(),
+        ));
         let ua = UserAgent::new(
             TimerConfig::default(),
             c.sip.user_agent.clone(),

@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 
 use trunkgate::config::{self, Config};
 use trunkgate::daemon::Daemon;
+use trunkgate::ops::LogSink;
 
 #[derive(Parser)]
 #[command(
@@ -127,7 +128,7 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            trunkgate::ops::init_logging();
+            let sink = trunkgate::ops::init_logging();
             let runtime = match tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()
@@ -138,7 +139,7 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            match runtime.block_on(run(config)) {
+            match runtime.block_on(run(config, sink)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     tracing::error!("{e}");
@@ -149,8 +150,8 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run(config: Config) -> Result<(), Box<dyn std::error::Error>> {
-    let daemon = Daemon::start(config).await?;
+async fn run(config: Config, sink: LogSink) -> Result<(), Box<dyn std::error::Error>> {
+    let daemon = Daemon::start(config, sink).await?;
     // Test harnesses and operators read the real ports (port 0 = any) from this line.
     tracing::info!("listening {}", daemon.listening());
     daemon.run().await?;

@@ -60,6 +60,8 @@ pub enum ToCenter {
 pub struct Arrival {
     pub id: CallId,
     pub trunk: String,
+    /// The carrier's Call-ID (SIP; an E1 leg would give its call reference).
+    pub sip_call_id: String,
     pub caller: String,
     pub callee: String,
     pub route: Destination,
@@ -120,6 +122,7 @@ impl<L: Leg> Call<L> {
             outputs: VecDeque::new(),
             events: VecDeque::from([CallEvent::Arrived {
                 trunk: arrival.trunk.clone(),
+                sip_call_id: arrival.sip_call_id.clone(),
                 caller: arrival.caller.clone(),
                 callee: arrival.callee.clone(),
             }]),

@@ -71,7 +71,7 @@ impl CallSpawner for Spawner {
         else {
             return tx;
         };
-        let span = tracing::info_span!("call", call, %trunk, %peer);
+        let span = tracing::info_span!("call", call_id = call, %trunk, %peer);
         let sip = Sip {
             call: *call,
             commands,
@@ -120,6 +120,7 @@ async fn run(
     let SipEvent::Incoming {
         call,
         trunk,
+        call_id: sip_call_id,
         from,
         to,
         offer,
@@ -141,7 +142,7 @@ async fn run(
         Err(e) => {
             tracing::warn!(error = %e, "no rtp port: call refused");
             sip.send(SipSignal::Reject(503));
-            refused(&ctx.bus, call, &trunk.name, &from, &to);
+            refused(&ctx.bus, call, &trunk.name, &sip_call_id, &from, &to);
             return;
         }
     };
@@ -167,6 +168,7 @@ async fn run(
     let arrival = Arrival {
         id: call,
         trunk: trunk.name.clone(),
+        sip_call_id: sip_call_id.clone(),
         caller: caller_of(&from),
         callee: caller_of(&to),
         route: trunk.route.clone(),
@@ -270,11 +272,12 @@ fn carry_out(core: &mut Call<SipLeg>, ctx: &CallContext, sip: &Sip, io: &Io) {
 }
 
 /// A call refused before it had a core (no RTP port): its arrival and end still go on the bus.
-fn refused(bus: &Bus, call: CallRef, trunk: &str, from: &str, to: &str) {
+fn refused(bus: &Bus, call: CallRef, trunk: &str, sip_call_id: &str, from: &str, to: &str) {
     bus.call(
         call,
         CallEvent::Arrived {
             trunk: trunk.to_string(),
+            sip_call_id: sip_call_id.to_string(),
             caller: caller_of(from),
             callee: caller_of(to),
         },

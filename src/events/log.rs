@@ -1,15 +1,19 @@
 //! The log lines: one consumer of the bus, an observer (it may drop lines under overload rather
 //! than delay a call; drops are counted in the bus's stats and reported here).
+use std::collections::HashMap;
+
 use tokio_util::sync::CancellationToken;
 
-use super::{AgentEvent, Bus, CallEvent, EventKind, Side};
+use super::{AgentEvent, Bus, CallEvent, CallId, EventKind, Side};
 
 /// Room for bursts (a hundred calls ending at once) before lines are dropped.
 pub const LOG_FEED_CAPACITY: usize = 4096;
 
 /// Writes every event as a log line until `stop` fires (then drains what is already there).
-pub async fn run(bus: Bus, stop: CancellationToken) {
+/// `structured` (journald): each call's lines carry its context as fields, see [`Context`].
+pub async fn run(bus: Bus, structured: bool, stop: CancellationToken) {
     let mut feed = bus.observe("log", LOG_FEED_CAPACITY);
+    let mut calls: HashMap<CallId, Context> = HashMap::new();
     let mut reported_drops = 0;
     loop {
         let event = tokio::select! {
@@ -25,8 +29,65 @@ pub async fn run(bus: Bus, stop: CancellationToken) {
             );
             reported_drops = dropped;
         }
-        write(&event.what);
+        if structured {
+            let span = context_span(&mut calls, &event.what);
+            let _inside = span.enter();
+            write(&event.what);
+        } else {
+            write(&event.what);
+        }
     }
+}
+
+/// What journald records of a call on each of its lines, so `journalctl CALL_ID=12` (or
+/// `SIP_CALL_ID=…`, `QUEUE=…`, `AGENT=…`) finds them.
+#[derive(Default)]
+struct Context {
+    trunk: String,
+    sip_call_id: String,
+    queue: Option<String>,
+    agent: Option<String>,
+}
+
+/// The span that gives an event's line its fields: the call's context (kept up to date from
+/// its events and forgotten at its end), or the agent's name.
+fn context_span(calls: &mut HashMap<CallId, Context>, what: &EventKind) -> tracing::Span {
+    let (call, event) = match what {
+        EventKind::Agent { agent, .. } => return tracing::info_span!("agent", agent = %agent),
+        EventKind::Call { call, event } => (*call, event),
+    };
+    let context = calls.entry(call).or_default();
+    match event {
+        CallEvent::Arrived {
+            trunk, sip_call_id, ..
+        } => {
+            context.trunk = trunk.clone();
+            context.sip_call_id = sip_call_id.clone();
+        }
+        CallEvent::Queued { queue, .. } => context.queue = Some(queue.clone()),
+        CallEvent::Offered { agent } | CallEvent::AgentAnswered { agent } => {
+            context.agent = Some(agent.clone())
+        }
+        _ => {}
+    }
+    let span = tracing::info_span!(
+        "call",
+        call_id = call,
+        sip_call_id = %context.sip_call_id,
+        trunk = %context.trunk,
+        queue = tracing::field::Empty,
+        agent = tracing::field::Empty,
+    );
+    if let Some(queue) = &context.queue {
+        span.record("queue", queue.as_str());
+    }
+    if let Some(agent) = &context.agent {
+        span.record("agent", agent.as_str());
+    }
+    if matches!(event, CallEvent::Ended { .. }) {
+        calls.remove(&call);
+    }
+    span
 }
 
 /// One line for one event. The wording is what operators (and the integration tests) grep for.
@@ -42,9 +103,10 @@ fn call_line(call: u64, event: &CallEvent) {
     match event {
         CallEvent::Arrived {
             trunk,
+            sip_call_id,
             caller,
             callee,
-        } => info!(call, %trunk, %caller, %callee, "call arrived"),
+        } => info!(call, %trunk, %caller, %callee, %sip_call_id, "call arrived"),
         CallEvent::Answered => info!(call, "answered"),
         CallEvent::EnteredMenu { menu } => info!(call, %menu, "ivr menu"),
         CallEvent::LeftIvr { digits, to } => match to {

@@ -59,6 +59,8 @@ pub enum CallEvent {
     /// A carrier offered the call.
     Arrived {
         trunk: String,
+        /// The carrier's own identifier of the call (SIP Call-ID).
+        sip_call_id: String,
         caller: String,
         callee: String,
     },

@@ -216,6 +216,7 @@ impl Tally {
             trunk,
             caller,
             callee,
+            ..
         } = event
         {
             self.trunks.insert(trunk.clone());

@@ -53,6 +53,7 @@ impl Feed {
             call,
             CallEvent::Arrived {
                 trunk: "carrier".into(),
+                sip_call_id: format!("{call}@carrier"),
                 caller: "+15551234".into(),
                 callee: "100".into(),
             },

@@ -128,7 +128,7 @@ impl UserAgent {
             pending_2xx: None,
             invite: req,
         };
-        self.by_dialog_id.insert((cid, local_tag), call);
+        self.by_dialog_id.insert((cid.clone(), local_tag), call);
         self.by_server_tx.insert(key.clone(), call);
         // The INVITE server transaction has already sent 100 Trying.
         self.dialogs.insert(call, dialog);
@@ -136,6 +136,7 @@ impl UserAgent {
         self.events.push_back(CallEvent::Incoming {
             call,
             trunk,
+            call_id: cid,
             from,
             to,
             offer,

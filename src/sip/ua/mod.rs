@@ -36,6 +36,8 @@ pub enum CallEvent {
     Incoming {
         call: CallRef,
         trunk: String,
+        /// The carrier's Call-ID, for finding the call in the carrier's records.
+        call_id: String,
         from: String,
         to: String,
         /// The SDP offer; `None` for a late-offer INVITE (we offer in the 200, the ACK answers).

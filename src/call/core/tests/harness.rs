@@ -110,6 +110,7 @@ impl Harness {
         let arrival = Arrival {
             id: 7,
             trunk: trunk.name.clone(),
+            sip_call_id: "c1@carrier".into(),
             caller: "+15551234".into(),
             callee: "100".into(),
             route: route.parse().unwrap(),
