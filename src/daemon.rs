@@ -159,6 +159,7 @@ impl Daemon {
                     retry_after: drain_timeout.max(std::time::Duration::from_secs(60)),
                 },
                 heart: hearts[0].clone(),
+                counters: ops.sip_counters(),
                 shutdown: stop.child_token(),
             },
         ));

@@ -30,6 +30,21 @@ fn prometheus_scrapes_the_calls_a_carrier_made_and_promtool_accepts_the_expositi
         5.0,
     );
     query(r#"trunkgate_calls_active{trunk="carrier"}"#, 0.0);
+    // The signalling as it crossed the wire: five INVITEs in, five BYEs out (after goodbye).
+    query(
+        r#"trunkgate_sip_requests_total{direction="in",method="INVITE"}"#,
+        5.0,
+    );
+    query(
+        r#"trunkgate_sip_requests_total{direction="out",method="BYE"}"#,
+        5.0,
+    );
+    let ok = prometheus.wait_for(
+        r#"trunkgate_sip_responses_total{direction="out",class="2xx"}"#,
+        limit,
+        |v| v >= 5.0,
+    );
+    assert!(ok >= Some(5.0), "2xx sent {ok:?}");
     let received = prometheus.wait_for(
         r#"trunkgate_rtp_packets_received_total{leg="carrier"}"#,
         limit,

@@ -71,6 +71,11 @@ impl Ops {
         )
     }
 
+    /// The signalling loop's counters (they live in the same registry).
+    pub fn sip_counters(&self) -> crate::sip::endpoint::SipCounters {
+        self.tally().metrics().sip.clone()
+    }
+
     /// Calls in progress, as the bus tells them.
     pub fn calls_active(&self) -> watch::Receiver<usize> {
         self.calls.subscribe()

@@ -46,6 +46,7 @@ pub struct Metrics {
     pub queue_wait_seconds: HistogramVec,
     pub queue_answered_in_service_level: IntCounterVec,
     pub event_feed_dropped: IntGaugeVec,
+    pub sip: crate::sip::endpoint::SipCounters,
 }
 
 impl Metrics {
@@ -186,6 +187,38 @@ impl Metrics {
                 "Events an event-bus observer dropped because it fell behind, by feed.",
                 &["feed"],
             ),
+            sip: crate::sip::endpoint::SipCounters {
+                requests: counter(
+                    "sip_requests_total",
+                    "SIP requests received and sent, by direction and method.",
+                    &["direction", "method"],
+                ),
+                responses: counter(
+                    "sip_responses_total",
+                    "SIP responses received and sent, by direction and status class.",
+                    &["direction", "class"],
+                ),
+                acl_rejected: IntCounter::new(
+                    "trunkgate_sip_acl_rejected_total",
+                    "Requests from addresses no trunk allows, answered 403 (scanners show here).",
+                )
+                .expect("valid metric"),
+                refused_draining: IntCounter::new(
+                    "trunkgate_sip_refused_draining_total",
+                    "New calls and OPTIONS answered 503 while the gateway drained.",
+                )
+                .expect("valid metric"),
+                transaction_timeouts: IntCounter::new(
+                    "trunkgate_sip_transaction_timeouts_total",
+                    "Our requests that never got an answer.",
+                )
+                .expect("valid metric"),
+                malformed: counter(
+                    "sip_malformed_total",
+                    "SIP messages that could not be parsed, answered 400 or dropped.",
+                    &["outcome"],
+                ),
+            },
             registry,
         };
         m.register();
@@ -220,6 +253,12 @@ impl Metrics {
             Box::new(self.queue_wait_seconds.clone()),
             Box::new(self.queue_answered_in_service_level.clone()),
             Box::new(self.event_feed_dropped.clone()),
+            Box::new(self.sip.requests.clone()),
+            Box::new(self.sip.responses.clone()),
+            Box::new(self.sip.acl_rejected.clone()),
+            Box::new(self.sip.refused_draining.clone()),
+            Box::new(self.sip.transaction_timeouts.clone()),
+            Box::new(self.sip.malformed.clone()),
             Box::new(prometheus::process_collector::ProcessCollector::for_self()),
         ];
         for c in collectors {

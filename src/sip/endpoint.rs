@@ -39,6 +39,82 @@ pub struct Drain {
     pub retry_after: std::time::Duration,
 }
 
+/// Signalling counters for ops (Prometheus types; made and registered by `ops::metrics`).
+/// Messages are counted as they cross the wire, retransmissions included.
+#[derive(Clone)]
+pub struct SipCounters {
+    /// By `direction` (in, out) and `method` (INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, other).
+    pub requests: prometheus::IntCounterVec,
+    /// By `direction` and `class` (1xx … 6xx).
+    pub responses: prometheus::IntCounterVec,
+    /// Requests from addresses no trunk allows (403).
+    pub acl_rejected: prometheus::IntCounter,
+    /// New calls refused with 503 while draining.
+    pub refused_draining: prometheus::IntCounter,
+    pub transaction_timeouts: prometheus::IntCounter,
+    /// Messages that could not be parsed, by `outcome` (answered with 400, dropped).
+    pub malformed: prometheus::IntCounterVec,
+}
+
+impl SipCounters {
+    fn request(&self, direction: &str, method: &str) {
+        let method = match method {
+            "INVITE" | "ACK" | "BYE" | "CANCEL" | "OPTIONS" | "INFO" => method,
+            _ => "other",
+        };
+        self.requests.with_label_values(&[direction, method]).inc();
+    }
+
+    fn response(&self, direction: &str, code: u16) {
+        const CLASSES: [&str; 6] = ["1xx", "2xx", "3xx", "4xx", "5xx", "6xx"];
+        let class = CLASSES[usize::from(code / 100).clamp(1, 6) - 1];
+        self.responses.with_label_values(&[direction, class]).inc();
+    }
+
+    fn inbound(&self, msg: &rsip::SipMessage) {
+        match msg {
+            rsip::SipMessage::Request(r) => self.request("in", &r.method.to_string()),
+            rsip::SipMessage::Response(r) => self.response("in", r.status_code.code()),
+        }
+    }
+
+    /// From the first line of what we send: `SIP/2.0 200 OK` or `BYE sip:… SIP/2.0`.
+    fn outbound(&self, payload: &[u8]) {
+        let head = &payload[..payload.len().min(32)];
+        let text = String::from_utf8_lossy(head);
+        let mut words = text.split(' ');
+        match (words.next(), words.next()) {
+            (Some("SIP/2.0"), Some(code)) => self.response("out", code.parse().unwrap_or(0)),
+            (Some(method), _) => self.request("out", method),
+            _ => {}
+        }
+    }
+
+    /// Brings the core's and the transports' own counts over (they keep plain numbers).
+    fn sync(&self, ua: &UserAgent, transports: &Transports, last: &mut [u64; 5]) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let t = transports.stats();
+        let now = [
+            ua.stats().forbidden,
+            ua.stats().refused_draining,
+            ua.stats().transaction_timeouts,
+            t.malformed_answered.load(Relaxed),
+            t.malformed_dropped.load(Relaxed),
+        ];
+        let delta = |i: usize| now[i].saturating_sub(last[i]);
+        self.acl_rejected.inc_by(delta(0));
+        self.refused_draining.inc_by(delta(1));
+        self.transaction_timeouts.inc_by(delta(2));
+        self.malformed
+            .with_label_values(&["answered"])
+            .inc_by(delta(3));
+        self.malformed
+            .with_label_values(&["dropped"])
+            .inc_by(delta(4));
+        *last = now;
+    }
+}
+
 /// What steers the signalling loop from outside: reloads, drain, the watchdog and shutdown.
 pub struct Controls {
     /// New trunk definitions (a config reload).
@@ -46,6 +122,7 @@ pub struct Controls {
     pub drain: Drain,
     /// Beaten while the loop turns (the systemd watchdog).
     pub heart: Heartbeat,
+    pub counters: SipCounters,
     pub shutdown: CancellationToken,
 }
 
@@ -60,8 +137,10 @@ pub async fn run(
         mut trunks,
         drain,
         heart,
+        counters,
         shutdown,
     } = controls;
+    let mut synced = [0u64; 5];
     let mut beat = tokio::time::interval(HEARTBEAT);
     let (cmd_tx, mut commands) = mpsc::unbounded_channel::<SipCommand>();
     let mut calls: HashMap<CallRef, mpsc::UnboundedSender<CallEvent>> = HashMap::new();
@@ -69,6 +148,7 @@ pub async fn run(
         let deadline = ua.poll_timeout();
         tokio::select! {
             Some(msg) = inbound.recv() => {
+                counters.inbound(&msg.msg);
                 ua.handle_message(Instant::now(), msg.peer, msg.local, msg.msg);
             }
             Some(cmd) = commands.recv() => {
@@ -85,7 +165,10 @@ pub async fn run(
                 }
             }
             _ = sleep_until(deadline) => ua.handle_timeout(Instant::now()),
-            _ = beat.tick() => heart.beat(),
+            _ = beat.tick() => {
+                heart.beat();
+                counters.sync(&ua, &transports, &mut synced);
+            }
             Ok(()) = trunks.changed() => {
                 // A reload: new trunks and ACLs for new requests; calls in progress go on.
                 ua.set_trunks(trunks.borrow_and_update().clone());
@@ -100,6 +183,7 @@ pub async fn run(
             }
         }
         while let Some(t) = ua.poll_transmit() {
+            counters.outbound(&t.payload);
             transports.send(t);
         }
         while let Some(ev) = ua.poll_event() {
@@ -150,6 +234,7 @@ pub async fn run(
     while let Some(t) = ua.poll_transmit() {
         transports.send(t);
     }
+    counters.sync(&ua, &transports, &mut synced);
     tracing::info!(unanswered = ua.active_calls(), "signalling stopped");
 }
 

@@ -89,6 +89,8 @@ pub struct UaStats {
     pub forbidden: u64,
     /// New calls and OPTIONS refused with 503 while draining.
     pub refused_draining: u64,
+    /// Our requests (BYE, mostly) that never got an answer.
+    pub transaction_timeouts: u64,
     pub no_dialog: u64,
     pub calls_accepted: u64,
 }
@@ -448,6 +450,7 @@ impl UserAgent {
                     }
                 }
                 TransactionEvent::Timeout { key } => {
+                    self.stats.transaction_timeouts += 1;
                     self.on_client_final(&key);
                 }
                 TransactionEvent::StrayResponse { .. } => {}
