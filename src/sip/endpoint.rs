@@ -213,6 +213,7 @@ pub async fn run(
     let give_up = tokio::time::Instant::now() + SHUTDOWN_GRACE;
     while ua.active_calls() > 0 {
         while let Some(t) = ua.poll_transmit() {
+            counters.outbound(&t.payload);
             transports.send(t);
         }
         while let Some(ev) = ua.poll_event() {
@@ -232,6 +233,7 @@ pub async fn run(
         }
     }
     while let Some(t) = ua.poll_transmit() {
+        counters.outbound(&t.payload);
         transports.send(t);
     }
     counters.sync(&ua, &transports, &mut synced);
