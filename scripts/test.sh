@@ -26,3 +26,10 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 # The agent client without the `sound` feature (the default for `cargo build`/`cargo install`)
 # must keep compiling cleanly too: a check of the one package, not a second build.
 cargo clippy -p trunkgate --all-targets --locked -- -D warnings
+# Packages: the .deb and .rpm from release binaries, checked (contents, conffile, lintian); as
+# root also installed, checked (user, unit, config) and purged.
+if [[ "$(id -u)" -eq 0 ]]; then
+  scripts/package.sh --install
+else
+  scripts/package.sh
+fi
