@@ -17,7 +17,7 @@ use crate::call::shell::{CallContext, Spawner};
 use crate::config::{Config, Loaded, SharedConfig};
 use crate::events::{self, Bus};
 use crate::media::prompt::PromptError;
-use crate::ops::admin::{self, DrainRequest, Ops};
+use crate::ops::admin::{self, AdminRequest, Ops};
 use crate::ops::notify::{self, Heartbeat, Notifier};
 use crate::ops::tally::Tally;
 use crate::ops::LogSink;
@@ -63,7 +63,7 @@ pub struct Daemon {
     drain: CancellationToken,
     drain_timeout: std::time::Duration,
     ops: Arc<Ops>,
-    drain_requests: mpsc::UnboundedReceiver<DrainRequest>,
+    admin_requests: mpsc::UnboundedReceiver<AdminRequest>,
     hearts: Vec<Heartbeat>,
     reloader: reload::Reloader,
     signalling: JoinHandle<()>,
@@ -82,7 +82,7 @@ impl Daemon {
         let c = &current.config;
         let stop = CancellationToken::new();
         let bus = Bus::new();
-        let (ops, drain_requests) = Ops::new(Tally::new(c), bus.clone());
+        let (ops, admin_requests) = Ops::new(Tally::new(c), bus.clone());
         tokio::spawn(admin::follow(
             ops.clone(),
             bus.follow("ops"),
@@ -174,7 +174,7 @@ impl Daemon {
             drain,
             drain_timeout,
             ops,
-            drain_requests,
+            admin_requests,
             hearts,
             reloader,
             signalling,
@@ -229,13 +229,13 @@ impl Daemon {
                     notifier.send(&format!("STATUS={}", self.ops.status()));
                     continue;
                 }
-                _ = term.recv() => DrainRequest::Graceful,
-                _ = int.recv() => DrainRequest::Graceful,
+                _ = term.recv() => AdminRequest::Graceful,
+                _ = int.recv() => AdminRequest::Graceful,
                 _ = hup.recv() => {
                     let _ = self.reload(&notifier);
                     continue;
                 }
-                Some(asked) = self.drain_requests.recv() => asked,
+                Some(asked) = self.admin_requests.recv() => asked,
                 _ = calls.wait_for(|n| *n == 0), if deadline.is_some() => {
                     tracing::info!("drained: no calls left");
                     break;
@@ -246,12 +246,12 @@ impl Daemon {
                     break;
                 }
             };
-            if let DrainRequest::Reload(reply) = asked {
+            if let AdminRequest::Reload(reply) = asked {
                 let _ = reply.send(self.reload(&notifier));
                 continue;
             }
             match (asked, deadline) {
-                (DrainRequest::Now, _) | (DrainRequest::Graceful, Some(_)) => {
+                (AdminRequest::Now, _) | (AdminRequest::Graceful, Some(_)) => {
                     notifier.send("STOPPING=1");
                     tracing::info!(
                         calls = *count.borrow(),
@@ -259,8 +259,8 @@ impl Daemon {
                     );
                     break;
                 }
-                (DrainRequest::Reload(_), _) => {}
-                (DrainRequest::Graceful, None) => {
+                (AdminRequest::Reload(_), _) => {}
+                (AdminRequest::Graceful, None) => {
                     tracing::info!(
                         calls = *count.borrow(),
                         timeout_s = self.drain_timeout.as_secs(),

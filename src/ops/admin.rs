@@ -20,10 +20,10 @@ use super::http::{self, Request, Response};
 use super::tally::Tally;
 use crate::events::{Bus, LosslessFeed};
 
-/// What the admin API asks of the daemon.
+/// What the admin API (and the signals) ask of the daemon.
 #[derive(Debug)]
-pub enum DrainRequest {
-    /// Stop taking calls; let the ones in progress finish (up to the drain timeout).
+pub enum AdminRequest {
+    /// Drain: stop taking calls; let the ones in progress finish (up to the drain timeout).
     Graceful,
     /// End every call now and stop.
     Now,
@@ -36,13 +36,13 @@ pub struct Ops {
     tally: Mutex<Tally>,
     bus: Bus,
     draining: AtomicBool,
-    requests: mpsc::UnboundedSender<DrainRequest>,
+    requests: mpsc::UnboundedSender<AdminRequest>,
     calls: watch::Sender<usize>,
 }
 
 impl Ops {
     /// The ops state, and where its drain requests arrive.
-    pub fn new(tally: Tally, bus: Bus) -> (Arc<Ops>, mpsc::UnboundedReceiver<DrainRequest>) {
+    pub fn new(tally: Tally, bus: Bus) -> (Arc<Ops>, mpsc::UnboundedReceiver<AdminRequest>) {
         let (requests, received) = mpsc::unbounded_channel();
         let ops = Arc::new(Ops {
             tally: Mutex::new(tally),
@@ -106,7 +106,7 @@ impl Ops {
 
     async fn reload(&self) -> Response {
         let (tx, rx) = tokio::sync::oneshot::channel();
-        if self.requests.send(DrainRequest::Reload(tx)).is_err() {
+        if self.requests.send(AdminRequest::Reload(tx)).is_err() {
             return Response::text(503, "the gateway is stopping\n");
         }
         match rx.await {
@@ -146,9 +146,9 @@ impl Ops {
                     .as_deref()
                     .is_some_and(|q| q.split('&').any(|p| p == "now"));
                 let ask = if now {
-                    DrainRequest::Now
+                    AdminRequest::Now
                 } else {
-                    DrainRequest::Graceful
+                    AdminRequest::Graceful
                 };
                 let calls = *self.calls.borrow();
                 match self.requests.send(ask) {
