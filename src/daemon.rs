@@ -246,11 +246,10 @@ impl Daemon {
                     break;
                 }
             };
-            if let AdminRequest::Reload(reply) = asked {
-                let _ = reply.send(self.reload(&notifier));
-                continue;
-            }
             match (asked, deadline) {
+                (AdminRequest::Reload(reply), _) => {
+                    let _ = reply.send(self.reload(&notifier));
+                }
                 (AdminRequest::Now, _) | (AdminRequest::Graceful, Some(_)) => {
                     notifier.send("STOPPING=1");
                     tracing::info!(
@@ -259,7 +258,6 @@ impl Daemon {
                     );
                     break;
                 }
-                (AdminRequest::Reload(_), _) => {}
                 (AdminRequest::Graceful, None) => {
                     tracing::info!(
                         calls = *count.borrow(),

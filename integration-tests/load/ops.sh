@@ -9,39 +9,11 @@
 # on 127.0.0.1:4499, admin 127.0.0.1:9470, metrics 127.0.0.1:9464) with agents load-1 …
 # load-AGENTS; `trunkgate-agent --swarm AGENTS --echo` answers; SIPp sends 28 s of speech per
 # call (scenarios/uac_queue_speech.xml).
-set -euo pipefail
-root="$(cd "$(dirname "$0")/../.." && pwd)"
+source "$(dirname "$0")/common.sh"
 calls="${1:-200}"
 agents="${2:-50}"
-work="$(mktemp -d)"
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "${pid}" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "${work}"
-}
-trap cleanup EXIT
-
-cd "${root}"
-cargo build --release --locked --bin trunkgate --bin trunkgate-agent >&2
-gateway="${root}/target/release/trunkgate"
-agent="${root}/target/release/trunkgate-agent"
-
 config="${work}/load.toml"
-sed -e 's|^udp = .*|udp = ["127.0.0.1:5090"]|' \
-    -e 's|^tcp = .*|tcp = ["127.0.0.1:5090"]|' \
-    -e 's|^route = "ivr:main"|route = "queue:support"|' \
-    -e "s|^dir = \"prompts\"|dir = \"${root}/prompts\"|" \
-    -e 's|^listen = "0.0.0.0:4433"|listen = "127.0.0.1:4499"|' \
-    -e "s|^state_dir = \"state\"|state_dir = \"${work}/state\"|" \
-    -e 's|^wrap_up_ms = .*|wrap_up_ms = 0|' \
-    -e 's|^max_wait_ms = .*|max_wait_ms = 600000|' \
-    config.example.toml >"${config}"
-hash="$(sed -n 's/^credential_hash = //p' config.example.toml | head -n 1)"
-for i in $(seq 1 "${agents}"); do
-  printf '\n[[agent]]\nid = "load-%s"\ncredential_hash = %s\nskills = ["support"]\n' "${i}" "${hash}" >>"${config}"
-done
-"${gateway}" check-config "${config}" >&2
+load_config "${config}" "${agents}"
 
 # READY=1: a notify socket of our own, and the time from exec to the datagram.
 python3 - "${work}/notify" "${gateway}" "${config}" "${work}/gateway.log" >"${work}/ready" <<'PY' &
@@ -61,17 +33,6 @@ while True:
 p.wait()
 PY
 pids+=("$!")
-wait_for() { # FILE PATTERN COUNT SECONDS
-  local deadline=$((SECONDS + $4))
-  until [[ "$(grep -c -- "$2" "$1" 2>/dev/null || true)" -ge "$3" ]]; do
-    if ((SECONDS >= deadline)); then
-      echo "timed out waiting for ${3}× '$2' in $1" >&2
-      tail -n 20 "$1" >&2
-      exit 1
-    fi
-    sleep 0.2
-  done
-}
 wait_for "${work}/ready" "ready_ms" 1 30
 gw_pid="$(sed -n 's/.*pid=//p' "${work}/ready")"
 pids+=("${gw_pid}")

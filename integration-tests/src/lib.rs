@@ -28,6 +28,8 @@ pub mod sipp;
 pub mod sound;
 
 pub use baresip::{Answer, Baresip, BaresipCall, BaresipRun, Recording};
-pub use gateway::{config_for_tests, Gateway, GatewayBuilder, TestConfig, DEMO_CREDENTIAL};
+pub use gateway::{
+    config_for_tests, ctl, CtlRun, Gateway, GatewayBuilder, TestConfig, DEMO_CREDENTIAL,
+};
 pub use paths::{prompt_path, prompts_dir, repo_root, scenarios_dir, trunkgate_bin};
 pub use sipp::{Sipp, SippRun, Transport};

@@ -264,6 +264,19 @@ impl Relay {
         self.shared.lock().stats()
     }
 
+    /// Drops everything both ways (`on`) or nothing: a network gone dark, then back.
+    pub fn blackhole(&self, on: bool) {
+        let impairment = Impairment {
+            loss_pct: if on { 100.0 } else { 0.0 },
+            ..Impairment::default()
+        };
+        for direction in [Direction::Up, Direction::Down] {
+            // Both values are valid impairments: setting them cannot fail.
+            self.set_impairment(direction, impairment.clone())
+                .expect("0 % and 100 % loss are valid");
+        }
+    }
+
     /// Applies to datagrams that arrive from now on; those already scheduled keep their times.
     pub fn set_impairment(
         &self,

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use trunkgate_integration::agent::{demo_args, AgentProcess};
 use trunkgate_integration::audio::{self, best_match, longest_tone_gap, Audio, TELEPHONY_RATE};
-use trunkgate_integration::relay::{Direction, Impairment, Relay, RelayConfig};
+use trunkgate_integration::relay::{Relay, RelayConfig};
 use trunkgate_integration::{Baresip, BaresipRun, Gateway, TestConfig, DEMO_CREDENTIAL};
 
 /// The agent's tone and the caller's differ, so one side's audio cannot pass for the other's.
@@ -104,16 +104,6 @@ fn a_network_change_mid_call_is_not_heard() {
     );
 }
 
-fn blackhole(relay: &Relay, on: bool) {
-    let impairment = Impairment {
-        loss_pct: if on { 100.0 } else { 0.0 },
-        ..Impairment::default()
-    };
-    for dir in [Direction::Up, Direction::Down] {
-        relay.set_impairment(dir, impairment.clone()).unwrap();
-    }
-}
-
 /// Agent `id` connected through `relay` and playing its tone, answering a 28 s softphone call
 /// that sends the caller's tone (run on a thread).
 fn call_through(
@@ -158,9 +148,9 @@ fn an_agent_whose_connection_dies_resumes_its_call_within_the_grace_period() {
     // the connection (its idle timeout) and plays the caller music on hold; then it comes back.
     let _ = agent.wait_for(&["never printed"], Duration::from_secs(2));
     let dark = Instant::now();
-    blackhole(&relay, true);
+    relay.blackhole(true);
     gw.expect_line("agent connection lost", Duration::from_secs(15));
-    blackhole(&relay, false);
+    relay.blackhole(false);
     let outage = dark.elapsed();
     // The agent reconnects with its resume token and gets its call back.
     agent.expect(&["event=resumed", "call=c"], Duration::from_secs(15));
@@ -226,7 +216,7 @@ fn an_agent_gone_past_the_grace_period_loses_the_caller_to_the_next_agent() {
     backup_args[3] = "backup".into();
     let backup = AgentProcess::start(&backup_args, DEMO_CREDENTIAL);
     backup.expect(&["event=state", "state=available"], Duration::from_secs(10));
-    blackhole(&relay, true);
+    relay.blackhole(true);
     gw.expect_line("agent connection lost", Duration::from_secs(15));
     gw.expect_line("did not come back", Duration::from_secs(5));
     // Back at the head of the queue, the caller is offered to the backup within 2 s.

@@ -7,7 +7,7 @@ use trunkgate::events::{AgentEvent, CallEvent, CallId, EndCause, EventKind, Side
 use trunkgate::route::Destination;
 use trunkgate_integration::agent::{demo_args_at, AgentProcess};
 use trunkgate_integration::in_process::{InProcess, Recorder};
-use trunkgate_integration::relay::{Direction, Impairment, Relay, RelayConfig};
+use trunkgate_integration::relay::{Relay, RelayConfig};
 use trunkgate_integration::{Baresip, Sipp, TestConfig, DEMO_CREDENTIAL};
 
 /// Each pattern matches an event after the one the pattern before it matched.
@@ -26,16 +26,6 @@ macro_rules! assert_story {
         )+
         let _ = at;
     }};
-}
-
-fn blackhole(relay: &Relay, on: bool) {
-    let impairment = Impairment {
-        loss_pct: if on { 100.0 } else { 0.0 },
-        ..Impairment::default()
-    };
-    for dir in [Direction::Up, Direction::Down] {
-        relay.set_impairment(dir, impairment.clone()).unwrap();
-    }
 }
 
 /// The call on whose bus `matches` first held.
@@ -84,7 +74,7 @@ fn an_ivr_call_and_a_queued_call_with_a_lost_and_resumed_agent_tell_their_storie
     });
     // Talk time, then the agent's network goes dark until the gateway declares it lost.
     std::thread::sleep(Duration::from_secs(2));
-    blackhole(&relay, true);
+    relay.blackhole(true);
     // Meanwhile another caller goes through the menu and presses 9.
     Sipp::scenario("uac_dtmf9.xml")
         .target(target)
@@ -100,7 +90,7 @@ fn an_ivr_call_and_a_queued_call_with_a_lost_and_resumed_agent_tell_their_storie
             }
         )
     });
-    blackhole(&relay, false);
+    relay.blackhole(false);
     recorder.expect("agent resumed", limit, |e| {
         matches!(
             e,

@@ -164,16 +164,9 @@ fn a_second_stop_during_a_drain_hangs_up_at_once() {
     gw.signal(libc::SIGTERM);
     gw.expect_line("draining", Duration::from_secs(5));
     let started = Instant::now();
-    let out = std::process::Command::new(trunkgate_integration::trunkgate_bin())
-        .args(["ctl", "--admin", &gw.admin().to_string(), "drain", "--now"])
-        .output()
-        .expect("trunkgate ctl runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "ending 1 calls now\n");
+    let run = trunkgate_integration::ctl(gw.admin(), &["drain", "--now"]);
+    assert!(run.ok, "{}", run.stderr);
+    assert_eq!(run.stdout, "ending 1 calls now\n");
     let status = gw
         .wait_exit(Duration::from_secs(5))
         .expect("the daemon exits");

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use trunkgate_integration::agent::{demo_args, AgentProcess};
 use trunkgate_integration::prometheus::Prometheus;
-use trunkgate_integration::{trunkgate_bin, Baresip, Gateway, Sipp, TestConfig, DEMO_CREDENTIAL};
+use trunkgate_integration::{ctl, Baresip, CtlRun, Gateway, Sipp, TestConfig, DEMO_CREDENTIAL};
 
 #[test]
 fn prometheus_scrapes_the_calls_a_carrier_made_and_promtool_accepts_the_exposition() {
@@ -79,22 +79,6 @@ fn prometheus_scrapes_the_calls_a_carrier_made_and_promtool_accepts_the_expositi
     assert!(admin.contains("trunkgate_calls_started_total"));
 }
 
-/// `trunkgate ctl ARGS` against `gw`: its exit status, standard output and error.
-fn ctl(admin: std::net::SocketAddr, args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(trunkgate_bin())
-        .arg("ctl")
-        .arg("--admin")
-        .arg(admin.to_string())
-        .args(args)
-        .output()
-        .expect("trunkgate ctl runs");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 fn line_with<'a>(text: &'a str, words: &[&str]) -> &'a str {
     text.lines()
         .find(|l| words.iter().all(|w| l.split_whitespace().any(|c| c == *w)))
@@ -131,22 +115,28 @@ fn ctl_shows_the_calls_agents_and_queues_of_the_moment() {
     })
     .expect("the second caller queued");
 
-    let (ok, calls, err) = ctl(gw.admin(), &["calls"]);
+    let CtlRun {
+        ok,
+        stdout: calls,
+        stderr: err,
+    } = ctl(gw.admin(), &["calls"]);
     assert!(ok, "{err}");
     println!("$ trunkgate ctl calls\n{calls}");
     line_with(&calls, &["talking", "support", "demo"]);
     line_with(&calls, &["waiting", "support", "waiting"]);
     assert!(calls.ends_with("2 calls\n"), "{calls}");
-    let (_, agents, _) = ctl(gw.admin(), &["agents"]);
+    let CtlRun { stdout: agents, .. } = ctl(gw.admin(), &["agents"]);
     line_with(&agents, &["demo", "talking", "yes"]);
-    let (_, queues, _) = ctl(gw.admin(), &["queues"]);
+    let CtlRun { stdout: queues, .. } = ctl(gw.admin(), &["queues"]);
     println!("$ trunkgate ctl agents\n{agents}\n$ trunkgate ctl queues\n{queues}");
     let support = line_with(&queues, &["support"]);
     let columns: Vec<&str> = support.split_whitespace().collect();
     assert_eq!(columns[1], "1", "one caller waiting: {queues}");
     assert_eq!(columns.last(), Some(&"1"), "one agent busy: {queues}");
 
-    let (ok, json, _) = ctl(gw.admin(), &["calls", "--json"]);
+    let CtlRun {
+        ok, stdout: json, ..
+    } = ctl(gw.admin(), &["calls", "--json"]);
     assert!(ok);
     let calls: Vec<serde_json::Value> = serde_json::from_str(&json).expect("json");
     let states: Vec<&str> = calls.iter().map(|c| c["state"].as_str().unwrap()).collect();
@@ -161,7 +151,9 @@ fn ctl_shows_the_calls_agents_and_queues_of_the_moment() {
         .unwrap()
         .local_addr()
         .unwrap();
-    let (ok, _, err) = ctl(nowhere, &["queues"]);
+    let CtlRun {
+        ok, stderr: err, ..
+    } = ctl(nowhere, &["queues"]);
     assert!(!ok, "a wrong address fails");
     assert!(
         err.contains("cannot reach trunkgate's admin api at"),
@@ -176,7 +168,7 @@ fn ctl_shows_the_calls_agents_and_queues_of_the_moment() {
         ended == 2
     })
     .expect("both calls ended");
-    let (_, calls, _) = ctl(gw.admin(), &["calls"]);
+    let CtlRun { stdout: calls, .. } = ctl(gw.admin(), &["calls"]);
     assert!(calls.ends_with("0 calls\n"), "{calls}");
 }
 

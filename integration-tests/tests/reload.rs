@@ -6,23 +6,9 @@ use std::time::Duration;
 
 use trunkgate_integration::agent::{demo_args, AgentProcess};
 use trunkgate_integration::audio::{self, best_match};
-use trunkgate_integration::{trunkgate_bin, Baresip, Gateway, Sipp, TestConfig, DEMO_CREDENTIAL};
+use trunkgate_integration::{ctl, Baresip, CtlRun, Gateway, Sipp, TestConfig, DEMO_CREDENTIAL};
 
 const BOB: &str = "\n[[agent]]\nid = \"bob\"\ncredential_hash = \"$argon2id$v=19$m=19456,t=2,p=1$WYYuMuQtiJkO+9AkDZs42A$OtdtLIOi3CL6+VyBXjyQJZcKv1ZjZJX9sFvxo0OBJG4\"\nskills = [\"support\"]\n";
-
-/// `trunkgate ctl ARGS`: success, standard output, standard error.
-fn ctl(gw: &Gateway, args: &[&str]) -> (bool, String, String) {
-    let out = std::process::Command::new(trunkgate_bin())
-        .args(["ctl", "--admin", &gw.admin().to_string()])
-        .args(args)
-        .output()
-        .expect("trunkgate ctl runs");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
 
 /// How well a new caller's first seconds match `prompt`.
 fn first_heard(gw: &Gateway, prompt: &str) -> f64 {
@@ -95,12 +81,16 @@ fn a_reload_under_load_changes_new_calls_only_and_a_broken_file_changes_nothing(
         + "revoked = true\n";
     assert_ne!(changed, original);
     std::fs::write(gw.config_path(), &changed).unwrap();
-    let (ok, out, err) = ctl(&gw, &["reload"]);
+    let CtlRun {
+        ok,
+        stdout: out,
+        stderr: err,
+    } = ctl(gw.admin(), &["reload"]);
     assert!(ok, "reload failed: {err}");
     assert!(out.starts_with("reloaded "), "{out}");
     assert!(out.contains("2 queues"), "{out}");
     bob.expect(&["event=exit", "reason=revoked"], Duration::from_secs(10));
-    let (_, queues, _) = ctl(&gw, &["queues"]);
+    let CtlRun { stdout: queues, .. } = ctl(gw.admin(), &["queues"]);
     assert!(queues.lines().any(|l| l.starts_with("sales ")), "{queues}");
     let heard = first_heard(&gw, "enter-digits");
     assert!(
@@ -111,7 +101,9 @@ fn a_reload_under_load_changes_new_calls_only_and_a_broken_file_changes_nothing(
     // A broken file: refused with file, line and key; the reloaded config runs on.
     let broken = changed.replace("[ivr.menus.main]\n", "[ivr.menus.main]\nbogus_key = 1\n");
     std::fs::write(gw.config_path(), &broken).unwrap();
-    let (ok, _, err) = ctl(&gw, &["reload"]);
+    let CtlRun {
+        ok, stderr: err, ..
+    } = ctl(gw.admin(), &["reload"]);
     assert!(!ok, "a broken file is refused");
     let line = broken
         .lines()

@@ -80,13 +80,15 @@ impl SipCounters {
 
     /// From the first line of what we send: `SIP/2.0 200 OK` or `BYE sip:… SIP/2.0`.
     fn outbound(&self, payload: &[u8]) {
-        let head = &payload[..payload.len().min(32)];
-        let text = String::from_utf8_lossy(head);
-        let mut words = text.split(' ');
-        match (words.next(), words.next()) {
-            (Some("SIP/2.0"), Some(code)) => self.response("out", code.parse().unwrap_or(0)),
-            (Some(method), _) => self.request("out", method),
-            _ => {}
+        // We wrote the message: `SIP/2.0 NNN …` or `METHOD uri SIP/2.0`.
+        if let Some(code) = payload.strip_prefix(b"SIP/2.0 ") {
+            let code = std::str::from_utf8(&code[..code.len().min(3)]).unwrap_or("");
+            self.response("out", code.parse().unwrap_or(0));
+        } else if let Some(end) = payload.iter().take(16).position(|b| *b == b' ') {
+            self.request(
+                "out",
+                std::str::from_utf8(&payload[..end]).unwrap_or("other"),
+            );
         }
     }
 

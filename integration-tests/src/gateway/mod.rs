@@ -347,6 +347,27 @@ impl Drop for Gateway {
     }
 }
 
+/// What `trunkgate ctl` did: whether it succeeded, and its standard output and error.
+pub struct CtlRun {
+    pub ok: bool,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs `trunkgate ctl --admin ADMIN ARGS` (the real command line an operator types).
+pub fn ctl(admin: SocketAddr, args: &[&str]) -> CtlRun {
+    let out = Command::new(trunkgate_bin())
+        .args(["ctl", "--admin", &admin.to_string()])
+        .args(args)
+        .output()
+        .expect("trunkgate ctl runs");
+    CtlRun {
+        ok: out.status.success(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
 /// How many `udp=`/`tcp=` announcements to wait for: one per entry of `[sip] udp` / `tcp`.
 fn expected_socket_counts(config: &str) -> (usize, usize) {
     let table: toml::Table = config
