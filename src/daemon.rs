@@ -10,7 +10,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::agent::identity::{self, Fingerprint, IdentityError};
+use crate::agent::identity::{Fingerprint, IdentityError};
 use crate::agent::link::{self, LinkError};
 use crate::agent::server;
 use crate::call::shell::{CallContext, Spawner};
@@ -100,7 +100,7 @@ impl Daemon {
             Heartbeat::new("agent link"),
         ];
         let (reloads_tx, reloads) = mpsc::unbounded_channel();
-        let agents = AgentLink::start(&config, reloads, &bus, &hearts[1..], &stop)
+        let agents = AgentLink::start(&config, reloads, &bus, &ops, &hearts[1..], &stop)
             .inspect_err(|_| stop.cancel())?;
         let (inbound_tx, inbound_rx) = mpsc::channel(4096);
         let bound = Transports::bind(
@@ -136,6 +136,7 @@ impl Daemon {
             config.clone(),
             agents.calls,
             bus.clone(),
+            ops.frame_work(),
             stop.child_token(),
         ));
         let drain = CancellationToken::new();
@@ -146,6 +147,7 @@ impl Daemon {
             trunks: trunks_tx,
             center: reloads_tx,
             ops: ops.clone(),
+            agent_link: reload::AgentLinkIdentity::new(agents.endpoint.clone(), agents.fingerprint),
         };
         let signalling = tokio::spawn(endpoint::run(
             ua,
@@ -311,6 +313,8 @@ struct AgentLink {
     calls: mpsc::UnboundedSender<CallInput>,
     quic: SocketAddr,
     fingerprint: Fingerprint,
+    /// For a reload that brings a new certificate.
+    endpoint: quinn::Endpoint,
 }
 
 impl AgentLink {
@@ -319,20 +323,14 @@ impl AgentLink {
         shared: &SharedConfig,
         reloads: mpsc::UnboundedReceiver<Reconfigure>,
         bus: &Bus,
+        ops: &Ops,
         hearts: &[Heartbeat],
         stop: &CancellationToken,
     ) -> Result<Self, StartError> {
         let current = shared.load_full();
         let config = &current.config;
         let a = &config.agents;
-        let configured = match (&a.certificate, &a.private_key) {
-            (Some(c), Some(k)) => Some((config.base_dir.join(c), config.base_dir.join(k))),
-            _ => None,
-        };
-        let identity = identity::load_or_create(
-            configured.as_ref().map(|(c, k)| (c.as_path(), k.as_path())),
-            &config.base_dir.join(&a.state_dir),
-        )?;
+        let identity = a.identity(&config.base_dir)?;
         if identity.created {
             tracing::info!(fingerprint = %identity.fingerprint, "created a self-signed agent-link certificate: agents pin this fingerprint");
         }
@@ -358,9 +356,10 @@ impl AgentLink {
             stop.child_token(),
         ));
         tokio::spawn(server::serve(
-            endpoint,
+            endpoint.clone(),
             shared.clone(),
             agents_tx,
+            ops.link_counters(),
             hearts[1].clone(),
             stop.child_token(),
         ));
@@ -368,6 +367,7 @@ impl AgentLink {
             calls: calls_tx,
             quic,
             fingerprint: identity.fingerprint,
+            endpoint,
         })
     }
 }

@@ -102,6 +102,33 @@ fn a_network_change_mid_call_is_not_heard() {
         0,
         "migration is not a reconnect"
     );
+    // Ops see the move, the link's round trips and how both legs' jitter buffers fared.
+    gw.expect_line(
+        "agent's connection moved to a new address",
+        Duration::from_secs(5),
+    );
+    let limit = Duration::from_secs(10);
+    let metric = |sample: &str, accept: &dyn Fn(f64) -> bool| {
+        let value = gw.wait_for_metric(sample, limit, accept);
+        assert!(value.is_some_and(accept), "{sample} = {value:?}");
+    };
+    metric("trunkgate_agent_migrations_total", &|v| v == 1.0);
+    metric("trunkgate_agent_rtt_seconds_count", &|v| v >= 2.0);
+    // Loopback: every round trip is well under 5 ms.
+    metric(r#"trunkgate_agent_rtt_seconds_bucket{le="0.005"}"#, &|v| {
+        v >= 2.0
+    });
+    for leg in ["carrier", "agent"] {
+        metric(
+            &format!(r#"trunkgate_jitter_buffer_delay_seconds_count{{leg="{leg}"}}"#),
+            &|v| v == 1.0,
+        );
+    }
+    metric(r#"trunkgate_rtp_jitter_seconds_count{leg="agent"}"#, &|v| {
+        v == 1.0
+    });
+    // The agent hangs up after six seconds of talk: a frame every 20 ms.
+    metric("trunkgate_media_frame_work_seconds_count", &|v| v >= 290.0);
 }
 
 /// Agent `id` connected through `relay` and playing its tone, answering a 28 s softphone call

@@ -51,6 +51,14 @@ fn prometheus_scrapes_the_calls_a_carrier_made_and_promtool_accepts_the_expositi
         |v| v > 500.0,
     );
     assert!(received > Some(500.0), "carrier packets {received:?}");
+    query(
+        r#"trunkgate_jitter_buffer_delay_seconds_count{leg="carrier"}"#,
+        5.0,
+    );
+    let frames = prometheus.wait_for("trunkgate_media_frame_work_seconds_count", limit, |v| {
+        v > 500.0
+    });
+    assert!(frames > Some(500.0), "frames timed {frames:?}");
 
     let exposition = trunkgate::ops::ctl::get(gw.metrics(), "/metrics").unwrap();
     let mut promtool = Command::new("promtool")

@@ -1,10 +1,11 @@
 //! `[agents]` (the QUIC listener and its identity) and `[[agent]]` (who may log in).
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::agent::identity::{self, IdentityError, ServerIdentity};
 use crate::config::problem::Problem;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -43,6 +44,19 @@ impl Default for AgentsConfig {
 impl AgentsConfig {
     pub fn resume_grace(&self) -> Duration {
         Duration::from_millis(self.resume_grace_ms)
+    }
+
+    /// The agent link's certificate: the configured files (relative to `base_dir`), or the
+    /// self-signed one in `state_dir`, created on first use.
+    pub fn identity(&self, base_dir: &Path) -> Result<ServerIdentity, IdentityError> {
+        let configured = match (&self.certificate, &self.private_key) {
+            (Some(c), Some(k)) => Some((base_dir.join(c), base_dir.join(k))),
+            _ => None,
+        };
+        identity::load_or_create(
+            configured.as_ref().map(|(c, k)| (c.as_path(), k.as_path())),
+            &base_dir.join(&self.state_dir),
+        )
     }
 }
 

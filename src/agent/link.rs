@@ -53,15 +53,68 @@ pub fn server_endpoint(
     identity: &ServerIdentity,
     listen: SocketAddr,
 ) -> Result<quinn::Endpoint, LinkError> {
+    quinn::Endpoint::server(server_config(identity)?, listen).map_err(|source| LinkError::Bind {
+        addr: listen,
+        source,
+    })
+}
+
+/// The settings new agent connections get; a reload hands a new certificate to the endpoint
+/// this way, and connections already up keep theirs.
+pub fn server_config(identity: &ServerIdentity) -> Result<quinn::ServerConfig, LinkError> {
     let tls = identity::server_tls(identity, ALPN)?;
     let quic = QuicServerConfig::try_from(tls)?;
     let mut config = quinn::ServerConfig::with_crypto(Arc::new(quic));
     config.transport_config(Arc::new(transport_config()));
     config.migration(true);
-    quinn::Endpoint::server(config, listen).map_err(|source| LinkError::Bind {
-        addr: listen,
-        source,
-    })
+    Ok(config)
+}
+
+/// Agent-link counters for ops (Prometheus types; made and registered by `ops::metrics`).
+#[derive(Clone)]
+pub struct LinkCounters {
+    /// Connections that moved to a new address and went on.
+    pub migrations: prometheus::IntCounter,
+    /// Each connected agent's round trip, sampled every [`SAMPLE_EVERY`].
+    pub rtt_seconds: prometheus::Histogram,
+    /// By `reason`: a [`Dropped`].
+    pub datagrams_dropped: prometheus::IntCounterVec,
+}
+
+/// How often each agent connection's round trip and address are looked at.
+pub const SAMPLE_EVERY: Duration = KEEP_ALIVE;
+
+/// Why a media datagram went nowhere.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dropped {
+    /// The connection's send buffer was full: quinn dropped the oldest datagram.
+    SendBufferFull,
+    /// The connection could not carry it (lost, too large, datagrams refused).
+    Unsendable,
+    /// From the agent, and not a RoQ-framed RTP packet.
+    Malformed,
+    /// From the agent, for a flow no call has (a call that just ended).
+    NoCall,
+    /// From the agent, for a call whose queue was full: the call's task is behind.
+    CallBehind,
+}
+
+impl Dropped {
+    pub fn label(self) -> &'static str {
+        match self {
+            Dropped::SendBufferFull => "send_buffer_full",
+            Dropped::Unsendable => "unsendable",
+            Dropped::Malformed => "malformed",
+            Dropped::NoCall => "no_call",
+            Dropped::CallBehind => "call_behind",
+        }
+    }
+}
+
+impl LinkCounters {
+    pub fn dropped(&self, why: Dropped) -> prometheus::IntCounter {
+        self.datagrams_dropped.with_label_values(&[why.label()])
+    }
 }
 
 /// An agent's QUIC endpoint, trusting the gateway as `trust` says.

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use tokio::sync::mpsc;
 
+use crate::agent::link::{Dropped, LinkCounters};
 use crate::media::rtp_quic::{self, FlowId};
 
 /// Packets waiting for the call's task; beyond this they are dropped (late audio is worthless).
@@ -38,6 +39,8 @@ impl std::fmt::Debug for AgentMedia {
 pub struct QuicFlow {
     connection: quinn::Connection,
     flow: FlowId,
+    buffer_full: prometheus::IntCounter,
+    unsendable: prometheus::IntCounter,
 }
 
 impl MediaSink for QuicFlow {
@@ -45,14 +48,28 @@ impl MediaSink for QuicFlow {
         let mut datagram = Vec::with_capacity(rtp.len() + 8);
         rtp_quic::frame(self.flow, rtp, &mut datagram);
         // A full datagram buffer drops the oldest: late audio is worthless.
-        let _ = self.connection.send_datagram(datagram.into());
+        if self.connection.datagram_send_buffer_space() < datagram.len() {
+            self.buffer_full.inc();
+        }
+        if self.connection.send_datagram(datagram.into()).is_err() {
+            self.unsendable.inc();
+        }
     }
 }
 
 /// The handle for `flow` on `connection`, and the sender the connection task routes the
 /// flow's incoming packets to.
-pub fn quic_flow(connection: quinn::Connection, flow: FlowId) -> (AgentMedia, mpsc::Sender<Bytes>) {
+pub fn quic_flow(
+    connection: quinn::Connection,
+    flow: FlowId,
+    counters: &LinkCounters,
+) -> (AgentMedia, mpsc::Sender<Bytes>) {
     let (tx, source) = mpsc::channel(MEDIA_QUEUE);
-    let sink = Arc::new(QuicFlow { connection, flow });
+    let sink = Arc::new(QuicFlow {
+        connection,
+        flow,
+        buffer_full: counters.dropped(Dropped::SendBufferFull),
+        unsendable: counters.dropped(Dropped::Unsendable),
+    });
     (AgentMedia { sink, source }, tx)
 }

@@ -9,10 +9,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
+use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use crate::agent::config::AgentConfig;
+use crate::agent::link::{Dropped, LinkCounters, SAMPLE_EVERY};
 use crate::agent::protocol::{
     self as proto, close_code, from_gateway::LoginRefused, AgentMessage, DecodeError, FrameDecoder,
     GatewayMessage, RefusalReason,
@@ -49,6 +51,8 @@ pub enum AgentInput {
 pub struct LinkHandle {
     pub connection: quinn::Connection,
     pub control: mpsc::UnboundedSender<ToConnection>,
+    /// For the calls' media handles on this connection.
+    pub counters: LinkCounters,
 }
 
 pub enum ToConnection {
@@ -72,6 +76,7 @@ pub async fn serve(
     endpoint: quinn::Endpoint,
     agents: SharedConfig,
     center: mpsc::UnboundedSender<AgentInput>,
+    counters: LinkCounters,
     heart: Heartbeat,
     stop: CancellationToken,
 ) {
@@ -91,11 +96,13 @@ pub async fn serve(
         };
         let Some(incoming) = incoming else { return };
         let conn = NEXT_CONN.fetch_add(1, Ordering::Relaxed);
-        let (agents, center) = (agents.clone(), center.clone());
+        let (agents, center, counters) = (agents.clone(), center.clone(), counters.clone());
         tokio::spawn(async move {
             let remote = incoming.remote_address();
             match incoming.await {
-                Ok(connection) => connection_task(conn, connection, agents, center).await,
+                Ok(connection) => {
+                    connection_task(conn, connection, agents, center, counters).await;
+                }
                 Err(e) => tracing::info!(%remote, error = %e, "agent connection failed"),
             }
         });
@@ -125,9 +132,10 @@ async fn connection_task(
     connection: quinn::Connection,
     agents: SharedConfig,
     center: mpsc::UnboundedSender<AgentInput>,
+    counters: LinkCounters,
 ) {
     let remote = connection.remote_address();
-    match serve_connection(conn, &connection, agents, &center).await {
+    match serve_connection(conn, &connection, agents, &center, counters).await {
         Ok(agent) => tracing::info!(%remote, %agent, "agent connection ended"),
         Err(e) => {
             tracing::info!(%remote, error = %e, "agent connection closed");
@@ -142,6 +150,7 @@ async fn serve_connection(
     connection: &quinn::Connection,
     agents: SharedConfig,
     center: &mpsc::UnboundedSender<AgentInput>,
+    counters: LinkCounters,
 ) -> Result<String, ConnError> {
     let (mut send, mut recv) = tokio::time::timeout(LOGIN_TIMEOUT, connection.accept_bi())
         .await
@@ -186,6 +195,7 @@ async fn serve_connection(
         link: LinkHandle {
             connection: connection.clone(),
             control: control_tx,
+            counters: counters.clone(),
         },
         reply: reply_tx,
     });
@@ -198,10 +208,24 @@ async fn serve_connection(
         close_after_delivery(connection, &mut send, "already logged in").await;
         return Ok(agent);
     }
-    tracing::info!(remote = %connection.remote_address(), %agent, "agent logged in");
+    let mut remote = connection.remote_address();
+    tracing::info!(%remote, %agent, "agent logged in");
     let mut routes: HashMap<u64, mpsc::Sender<Bytes>> = HashMap::new();
+    let [malformed, no_call, call_behind] =
+        [Dropped::Malformed, Dropped::NoCall, Dropped::CallBehind].map(|d| counters.dropped(d));
+    let mut sample = tokio::time::interval(SAMPLE_EVERY);
     loop {
         tokio::select! {
+            _ = sample.tick() => {
+                counters.rtt_seconds.observe(connection.rtt().as_secs_f64());
+                // quinn follows a peer that migrates by itself; we only notice and count.
+                let now = connection.remote_address();
+                if now != remote {
+                    counters.migrations.inc();
+                    tracing::info!(from = %remote, to = %now, %agent, "agent's connection moved to a new address");
+                    remote = now;
+                }
+            }
             read = recv.read(&mut buf) => {
                 let Some(n) = read? else {
                     return Ok(agent); // FIN: the agent logged out
@@ -234,14 +258,22 @@ async fn serve_connection(
             datagram = connection.read_datagram() => {
                 let datagram = datagram?;
                 match rtp_quic::parse(&datagram) {
-                    Ok((flow, rtp)) => {
-                        if let Some(media) = routes.get(&flow.get()) {
+                    Ok((flow, rtp)) => match routes.get(&flow.get()) {
+                        Some(media) => {
                             let offset = datagram.len() - rtp.len();
                             // A full queue means the call is behind: drop, do not wait.
-                            let _ = media.try_send(datagram.slice(offset..));
+                            match media.try_send(datagram.slice(offset..)) {
+                                Err(TrySendError::Full(_)) => call_behind.inc(),
+                                Err(TrySendError::Closed(_)) => no_call.inc(),
+                                Ok(()) => {}
+                            }
                         }
+                        None => no_call.inc(),
+                    },
+                    Err(e) => {
+                        malformed.inc();
+                        tracing::debug!(error = %e, "bad media datagram dropped");
                     }
-                    Err(e) => tracing::debug!(error = %e, "bad media datagram dropped"),
                 }
             }
         }

@@ -134,12 +134,15 @@ impl Bridge {
 
     pub fn quality(&self) -> AgentLegQuality {
         let s = self.receiver.stats();
+        let jitter = self.receiver.jitter_stats();
         AgentLegQuality {
             packets: s.packets,
             lost: s.lost,
             late: s.late,
             concealed_frames: s.concealed,
             recovered_by_fec: s.recovered_by_fec,
+            jitter_ms: jitter.jitter.as_secs_f64() * 1000.0,
+            jitter_buffer_delay: jitter.mean_playout_delay(),
         }
     }
 }

@@ -432,6 +432,9 @@ impl<L: Leg> Call<L> {
         total.late += q.late;
         total.concealed_frames += q.concealed_frames;
         total.recovered_by_fec += q.recovered_by_fec;
+        // Jitter and delay are states, not counts: the latest bridge's stand.
+        total.jitter_ms = q.jitter_ms;
+        total.jitter_buffer_delay = q.jitter_buffer_delay.or(total.jitter_buffer_delay);
     }
 
     /// One frame period: a frame each way, then what follows from it.

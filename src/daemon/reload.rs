@@ -5,13 +5,16 @@
 //! What changes: trunks and their ACLs, routes, IVR menus and prompts, queues (a queue removed
 //! keeps serving the callers already in it until they are done), agents and credentials (an
 //! agent revoked or removed is logged out at once; a call it was on goes back to the head of
-//! its queue), Opus settings for calls bridged from now on. What needs a restart (listen
-//! addresses, the RTP port range, the agent-link certificate, the drain timeout) is named in
-//! the answer and the log, and keeps its old value.
-use std::sync::Arc;
+//! its queue), Opus settings for calls bridged from now on, the agent-link certificate (read
+//! again even if its paths did not change, as a renewal leaves them: new connections get it,
+//! connected agents keep theirs). What needs a restart (listen addresses, the RTP port range,
+//! the drain timeout) is named in the answer and the log, and keeps its old value.
+use std::sync::{Arc, Mutex};
 
 use tokio::sync::{mpsc, watch};
 
+use crate::agent::identity::Fingerprint;
+use crate::agent::link;
 use crate::agent::protocol::MediaParams;
 use crate::config::{self, Config, Loaded, SharedConfig};
 use crate::ops::admin::Ops;
@@ -24,6 +27,22 @@ pub(super) struct Reloader {
     pub trunks: watch::Sender<Vec<TrunkConfig>>,
     pub center: mpsc::UnboundedSender<Reconfigure>,
     pub ops: Arc<Ops>,
+    pub agent_link: AgentLinkIdentity,
+}
+
+/// The agent link's endpoint and the fingerprint of the certificate it now presents.
+pub(super) struct AgentLinkIdentity {
+    endpoint: quinn::Endpoint,
+    fingerprint: Mutex<Fingerprint>,
+}
+
+impl AgentLinkIdentity {
+    pub fn new(endpoint: quinn::Endpoint, fingerprint: Fingerprint) -> Self {
+        AgentLinkIdentity {
+            endpoint,
+            fingerprint: Mutex::new(fingerprint),
+        }
+    }
 }
 
 impl Reloader {
@@ -39,6 +58,12 @@ impl Reloader {
         let restart = needs_restart(&old.config, &new);
         let loaded = Loaded::new(new).map_err(|e| format!("{}: {e}\n", file.display()))?;
         let c = &loaded.config;
+        let identity = c
+            .agents
+            .identity(&c.base_dir)
+            .map_err(|e| format!("{}: agent-link certificate: {e}\n", file.display()))?;
+        let server = link::server_config(&identity)
+            .map_err(|e| format!("{}: agent-link certificate: {e}\n", file.display()))?;
         self.trunks.send_replace(c.trunks.clone());
         // The center is gone only when the daemon stops.
         let _ = self.center.send(Reconfigure {
@@ -56,6 +81,21 @@ impl Reloader {
             c.agent.len(),
             loaded.prompts.len()
         );
+        let mut presented = self
+            .agent_link
+            .fingerprint
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if *presented != identity.fingerprint {
+            self.agent_link.endpoint.set_server_config(Some(server));
+            *presented = identity.fingerprint;
+            tracing::warn!(fingerprint = %identity.fingerprint, "agent-link certificate replaced: agents that pin the old fingerprint must be given this one");
+            summary.push_str(&format!(
+                "agent-link certificate replaced: fingerprint={}\n",
+                identity.fingerprint
+            ));
+        }
+        drop(presented);
         for key in &restart {
             tracing::warn!(
                 key,
@@ -83,7 +123,7 @@ pub(super) fn media_params(config: &Config) -> MediaParams {
 fn needs_restart(old: &Config, new: &Config) -> Vec<&'static str> {
     let same =
         |a: &dyn std::fmt::Debug, b: &dyn std::fmt::Debug| format!("{a:?}") == format!("{b:?}");
-    let checks: [(&'static str, bool); 9] = [
+    let checks: [(&'static str, bool); 8] = [
         ("sip.udp", same(&old.sip.udp, &new.sip.udp)),
         ("sip.tcp", same(&old.sip.tcp, &new.sip.tcp)),
         (
@@ -100,13 +140,6 @@ fn needs_restart(old: &Config, new: &Config) -> Vec<&'static str> {
         (
             "agents.listen",
             same(&old.agents.listen, &new.agents.listen),
-        ),
-        (
-            "agents.certificate / private_key",
-            same(
-                &(&old.agents.certificate, &old.agents.private_key),
-                &(&new.agents.certificate, &new.agents.private_key),
-            ),
         ),
         ("ops.admin", same(&old.ops.admin, &new.ops.admin)),
         ("ops.metrics", same(&old.ops.metrics, &new.ops.metrics)),

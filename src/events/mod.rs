@@ -177,6 +177,8 @@ pub struct LegQuality {
     pub jitter_ms: f64,
     /// Frames the jitter buffer had to conceal.
     pub concealed_frames: u64,
+    /// How long frames waited in the jitter buffer on average.
+    pub jitter_buffer_delay: Option<Duration>,
     /// Round trip from RTCP, when the carrier sends reports.
     pub round_trip_ms: Option<f64>,
 }
@@ -189,6 +191,10 @@ pub struct AgentLegQuality {
     pub late: u64,
     pub concealed_frames: u64,
     pub recovered_by_fec: u64,
+    /// Interarrival jitter of the agent's packets at the end, in milliseconds.
+    pub jitter_ms: f64,
+    /// How long frames waited in the jitter buffer on average.
+    pub jitter_buffer_delay: Option<Duration>,
 }
 
 /// What happened to one agent's session.

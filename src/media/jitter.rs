@@ -163,11 +163,26 @@ pub struct JitterStats {
     pub target_delay: Duration,
     /// Delay of the last frame played behind the fastest arrival seen.
     pub playout_delay: Duration,
+    /// Sum and count of the playout delays measured, for [`JitterStats::mean_playout_delay`].
+    /// Unlike the rest, they survive [`JitterBuffer::reset`]: they tell the delay the buffer
+    /// added over a whole call, whatever streams it carried.
+    pub playout_delay_total: Duration,
+    pub playout_delay_samples: u64,
     pub buffered_frames: usize,
     pub buffered: Duration,
     /// RFC 3550 6.4.1 interarrival jitter, in RTP clock units as RTCP reports it.
     pub jitter_clock_units: u32,
     pub jitter: Duration,
+}
+
+impl JitterStats {
+    /// How long frames waited in the buffer on average: the delay the buffer added to the call.
+    pub fn mean_playout_delay(&self) -> Option<Duration> {
+        let samples = u32::try_from(self.playout_delay_samples)
+            .ok()
+            .filter(|n| *n > 0)?;
+        Some(self.playout_delay_total / samples)
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -317,7 +332,20 @@ impl JitterBuffer {
 
     /// Forgets the stream and the statistics, e.g. after hold or an SSRC change.
     pub fn reset(&mut self) {
-        *self = Self::new(self.config.clone());
+        self.reconfigure(self.config.clone());
+    }
+
+    /// Starts over with new settings, e.g. when the sender's packets are not the size agreed.
+    pub fn reconfigure(&mut self, config: JitterConfig) {
+        let delays = (
+            self.stats.playout_delay_total,
+            self.stats.playout_delay_samples,
+        );
+        *self = Self::new(config);
+        (
+            self.stats.playout_delay_total,
+            self.stats.playout_delay_samples,
+        ) = delays;
     }
 
     fn seconds(&mut self, now: Instant) -> f64 {
@@ -609,6 +637,11 @@ impl JitterBuffer {
         };
         if let Some(delay) = self.playout_delay(frame.ts, now) {
             self.stats.playout_delay = secs_to_duration(delay);
+            self.stats.playout_delay_total = self
+                .stats
+                .playout_delay_total
+                .saturating_add(self.stats.playout_delay);
+            self.stats.playout_delay_samples += 1;
         }
         playhead.jump_to(frame.seq, frame.ts);
         playhead.advance(self.frame_ts, true);

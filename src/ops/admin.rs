@@ -76,6 +76,16 @@ impl Ops {
         self.tally().metrics().sip.clone()
     }
 
+    /// The agent link's counters.
+    pub fn link_counters(&self) -> crate::agent::link::LinkCounters {
+        self.tally().metrics().agent_link.clone()
+    }
+
+    /// The histogram each call's task times its frames into.
+    pub fn frame_work(&self) -> prometheus::Histogram {
+        self.tally().metrics().frame_work_seconds.clone()
+    }
+
     /// Calls in progress, as the bus tells them.
     pub fn calls_active(&self) -> watch::Receiver<usize> {
         self.calls.subscribe()

@@ -15,6 +15,13 @@ const CONTACT_BUCKETS: &[f64] = &[
 const MEDIA_BUCKETS: &[f64] = &[
     0.001, 0.002, 0.005, 0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64,
 ];
+/// The work of one frame: tens of microseconds when all is well, a frame period (20 ms) when
+/// the call falls behind.
+const FRAME_WORK_BUCKETS: &[f64] = &[
+    0.000_01, 0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.02,
+];
+/// Round trips to agents: a LAN to a satellite link.
+const RTT_BUCKETS: &[f64] = &[0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0];
 
 pub struct Metrics {
     registry: Registry,
@@ -30,7 +37,10 @@ pub struct Metrics {
     pub rtp_packets_late: IntCounterVec,
     pub concealed_frames: IntCounterVec,
     pub jitter_seconds: HistogramVec,
+    pub jitter_buffer_delay_seconds: HistogramVec,
     pub frame_delay_seconds: Histogram,
+    /// Handed to each call's task, which observes into a local copy and flushes now and then.
+    pub frame_work_seconds: Histogram,
     pub agent_audio_stalls: IntCounter,
     pub agents: IntGaugeVec,
     pub agents_connected: IntGaugeVec,
@@ -47,6 +57,7 @@ pub struct Metrics {
     pub queue_answered_in_service_level: IntCounterVec,
     pub event_feed_dropped: IntGaugeVec,
     pub sip: crate::sip::endpoint::SipCounters,
+    pub agent_link: crate::agent::link::LinkCounters,
 }
 
 impl Metrics {
@@ -100,7 +111,13 @@ impl Metrics {
             ),
             jitter_seconds: histogram(
                 "rtp_jitter_seconds",
-                "Interarrival jitter of each call's carrier media at its end.",
+                "Interarrival jitter of each call's media at its end, by leg.",
+                &["leg"],
+                MEDIA_BUCKETS,
+            ),
+            jitter_buffer_delay_seconds: histogram(
+                "jitter_buffer_delay_seconds",
+                "How long each call's frames waited in its jitter buffer on average, by leg.",
                 &["leg"],
                 MEDIA_BUCKETS,
             ),
@@ -108,6 +125,12 @@ impl Metrics {
                 "call_frame_delay_seconds",
                 "The latest each call handled a frame after it was due: a starved gateway.",
                 MEDIA_BUCKETS,
+            ),
+            frame_work_seconds: single_histogram(
+                "media_frame_work_seconds",
+                "Time a call spent on one 20 ms frame: jitter buffers, G.711 and Opus \
+                 transcoding both ways, prompts and mixing.",
+                FRAME_WORK_BUCKETS,
             ),
             agent_audio_stalls: IntCounter::new(
                 "trunkgate_agent_audio_stalls_total",
@@ -219,6 +242,25 @@ impl Metrics {
                     &["outcome"],
                 ),
             },
+            agent_link: crate::agent::link::LinkCounters {
+                migrations: IntCounter::new(
+                    "trunkgate_agent_migrations_total",
+                    "Times an agent's connection moved to a new address (a network change) and \
+                     went on.",
+                )
+                .expect("valid metric"),
+                rtt_seconds: single_histogram(
+                    "agent_rtt_seconds",
+                    "Round trip to each connected agent, sampled every 2 s.",
+                    RTT_BUCKETS,
+                ),
+                datagrams_dropped: counter(
+                    "agent_datagrams_dropped_total",
+                    "Agent media datagrams dropped, by reason (send_buffer_full, unsendable, \
+                     malformed, no_call, call_behind).",
+                    &["reason"],
+                ),
+            },
             registry,
         };
         m.register();
@@ -237,7 +279,9 @@ impl Metrics {
             Box::new(self.rtp_packets_late.clone()),
             Box::new(self.concealed_frames.clone()),
             Box::new(self.jitter_seconds.clone()),
+            Box::new(self.jitter_buffer_delay_seconds.clone()),
             Box::new(self.frame_delay_seconds.clone()),
+            Box::new(self.frame_work_seconds.clone()),
             Box::new(self.agent_audio_stalls.clone()),
             Box::new(self.agents.clone()),
             Box::new(self.agents_connected.clone()),
@@ -259,6 +303,9 @@ impl Metrics {
             Box::new(self.sip.refused_draining.clone()),
             Box::new(self.sip.transaction_timeouts.clone()),
             Box::new(self.sip.malformed.clone()),
+            Box::new(self.agent_link.migrations.clone()),
+            Box::new(self.agent_link.rtt_seconds.clone()),
+            Box::new(self.agent_link.datagrams_dropped.clone()),
             Box::new(prometheus::process_collector::ProcessCollector::for_self()),
         ];
         for c in collectors {
@@ -351,6 +398,28 @@ mod tests {
                     "{file} uses {name}, which the gateway does not export"
                 );
             }
+        }
+    }
+
+    #[test]
+    fn every_metric_is_documented_and_the_docs_name_no_other() {
+        let metrics = Metrics::new();
+        // "the `trunkgate_` prefix" names no metric.
+        let documented: Vec<String> = used_in("docs/metrics.md")
+            .into_iter()
+            .filter(|n| !n.ends_with('_'))
+            .collect();
+        for name in metrics.names() {
+            assert!(
+                documented.contains(name),
+                "{name} is exported but docs/metrics.md does not say why"
+            );
+        }
+        for name in documented {
+            assert!(
+                metrics.names().contains(&name),
+                "docs/metrics.md documents {name}, which the gateway does not export"
+            );
         }
     }
 

@@ -385,6 +385,11 @@ impl Tally {
                         .with_label_values(&carrier)
                         .observe(c.jitter_ms / 1000.0);
                 }
+                if let Some(delay) = c.jitter_buffer_delay {
+                    m.jitter_buffer_delay_seconds
+                        .with_label_values(&carrier)
+                        .observe(delay.as_secs_f64());
+                }
                 if let Some(a) = &quality.agent {
                     let agent = ["agent"];
                     m.rtp_packets_received
@@ -395,6 +400,16 @@ impl Tally {
                     m.concealed_frames
                         .with_label_values(&agent)
                         .inc_by(a.concealed_frames);
+                    if a.packets > 0 {
+                        m.jitter_seconds
+                            .with_label_values(&agent)
+                            .observe(a.jitter_ms / 1000.0);
+                    }
+                    if let Some(delay) = a.jitter_buffer_delay {
+                        m.jitter_buffer_delay_seconds
+                            .with_label_values(&agent)
+                            .observe(delay.as_secs_f64());
+                    }
                 }
                 if call.answered.is_some() {
                     m.frame_delay_seconds

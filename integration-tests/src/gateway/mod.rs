@@ -200,6 +200,28 @@ impl Gateway {
             .expect("the listening line names the metrics address")
     }
 
+    /// One sample of the daemon's exposition (`name` or `name{label="value",…}` as the
+    /// exposition writes it), polled until `accept` takes it or `limit` passes; the last value
+    /// read, or `None` if the sample never appeared.
+    pub fn wait_for_metric(
+        &self,
+        sample: &str,
+        limit: Duration,
+        accept: impl Fn(f64) -> bool,
+    ) -> Option<f64> {
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            let value = trunkgate::ops::ctl::get(self.metrics(), "/metrics")
+                .ok()
+                .and_then(|text| sample_value(&text, sample));
+            if value.is_some_and(&accept) || std::time::Instant::now() >= deadline {
+                return value;
+            }
+            // Metrics follow the event bus: poll, a scrape at a time.
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     /// The SHA-256 fingerprint agents pin, from the `listening` line.
     pub fn fingerprint(&self) -> String {
         self.listening_value("fingerprint")
@@ -414,6 +436,14 @@ fn push_new(known: &mut Vec<SocketAddr>, found: Vec<SocketAddr>) {
             known.push(addr);
         }
     }
+}
+
+/// The value of `sample` in a Prometheus text exposition.
+fn sample_value(exposition: &str, sample: &str) -> Option<f64> {
+    exposition
+        .lines()
+        .find_map(|l| l.strip_prefix(sample)?.strip_prefix(' '))
+        .and_then(|v| v.trim().parse().ok())
 }
 
 #[cfg(test)]

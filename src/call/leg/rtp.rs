@@ -97,7 +97,7 @@ impl RtpMedia {
             symmetric,
             latched: None,
             latched_rtcp: None,
-            jitter: jitter_buffer(samples_per_frame, jitter_min, jitter_max),
+            jitter: JitterBuffer::new(jitter_config(samples_per_frame, jitter_min, jitter_max)),
             jitter_bounds: (jitter_min, jitter_max),
             rx_packet_samples: samples_per_frame,
             playout: VecDeque::with_capacity(4 * samples_per_frame),
@@ -288,7 +288,7 @@ impl RtpMedia {
         );
         self.rx_packet_samples = samples;
         let (min, max) = self.jitter_bounds;
-        self.jitter = jitter_buffer(samples, min, max);
+        self.jitter.reconfigure(jitter_config(samples, min, max));
         self.concealer = G711Concealer::new(samples);
     }
 
@@ -438,17 +438,17 @@ impl RtpMedia {
     }
 }
 
-fn jitter_buffer(packet_samples: usize, min: Duration, max: Duration) -> JitterBuffer {
+fn jitter_config(packet_samples: usize, min: Duration, max: Duration) -> JitterConfig {
     let frame = Duration::from_millis((packet_samples / (SAMPLE_RATE as usize / 1000)) as u64);
     let max = max.max(min).max(frame);
     let frames_in_max = (max.as_millis() / frame.as_millis().max(1)) as usize;
-    JitterBuffer::new(JitterConfig {
+    JitterConfig {
         clock_rate: SAMPLE_RATE,
         frame,
         min_delay: min.max(frame),
         max_delay: max,
         max_frames: 2 * frames_in_max + 2,
-    })
+    }
 }
 
 fn law_of(codec: Codec) -> G711Law {

@@ -245,13 +245,15 @@ impl Leg for SipLeg {
     fn quality(&self) -> LegQuality {
         let rtcp = self.media.rtcp_stats();
         let stats = self.media.stats();
+        let jitter = self.media.jitter_stats();
         LegQuality {
             packets_received: stats.rtp_received,
             packets_sent: stats.rtp_sent,
             packets_lost: rtcp.packets_lost,
             packets_rejected: stats.rtp_rejected,
             jitter_ms: rtcp.jitter_ms,
-            concealed_frames: self.media.jitter_stats().concealed,
+            concealed_frames: jitter.concealed,
+            jitter_buffer_delay: jitter.mean_playout_delay(),
             round_trip_ms: rtcp.round_trip_ms,
         }
     }

@@ -323,6 +323,15 @@ fn jitter_raises_the_target_and_a_calm_period_lowers_it() {
         "{settled:?}"
     );
     assert_eq!(played(&outputs).len() as u64, settled.played);
+    // The delay the buffer added over the whole stream (what ops see per call) lies between
+    // the calm and the noisy stretch.
+    let mean = settled.mean_playout_delay().expect("frames were played");
+    assert!(
+        settled.playout_delay < mean && mean < noisy.playout_delay,
+        "mean {mean:?}, calm {:?}, noisy {:?}",
+        settled.playout_delay,
+        noisy.playout_delay
+    );
 }
 
 #[test]
@@ -477,12 +486,21 @@ fn reset_starts_a_new_stream() {
         5.0,
         20,
     );
+    let before = jb.stats();
     jb.reset();
-    assert_eq!(jb.stats(), JitterBuffer::new(config(40, 200)).stats());
+    // Everything starts over but the delay the buffer added, which covers the whole call.
+    let fresh = JitterStats {
+        playout_delay_total: before.playout_delay_total,
+        playout_delay_samples: before.playout_delay_samples,
+        ..JitterBuffer::new(config(40, 200)).stats()
+    };
+    assert!(before.playout_delay_samples > 0);
+    assert_eq!(jb.stats(), fresh);
     // A new SSRC with unrelated numbering plays from its first packet.
     let arrivals = stream(7, 123_456, 30, |k| 1000.0 + 20.0 * k as f64);
     let outputs = run(&mut jb, base, &arrivals, 1005.0, 40);
     assert_eq!(played(&outputs), (7..37).collect::<Vec<u16>>());
+    assert!(jb.stats().playout_delay_samples > before.playout_delay_samples);
 }
 
 #[test]

@@ -2,7 +2,7 @@
 use std::time::{Duration, SystemTime};
 
 use super::*;
-use crate::events::{CallQuality, LegQuality, Side};
+use crate::events::{AgentLegQuality, CallQuality, LegQuality, Side};
 use crate::queue::CallRef;
 use crate::route::Destination;
 
@@ -73,8 +73,16 @@ impl Feed {
                 packets_sent: 110,
                 packets_lost: 3,
                 jitter_ms: 2.0,
+                jitter_buffer_delay: Some(Duration::from_millis(30)),
                 ..LegQuality::default()
             },
+            agent: Some(AgentLegQuality {
+                packets: 90,
+                lost: 1,
+                jitter_ms: 12.0,
+                jitter_buffer_delay: Some(Duration::from_millis(70)),
+                ..AgentLegQuality::default()
+            }),
             ..CallQuality::default()
         };
         let ended = CallEvent::Ended {
@@ -154,6 +162,27 @@ fn a_caller_answered_in_time_counts_toward_service_level_and_asa() {
         r#"trunkgate_call_answered_seconds_count{trunk="carrier"} 1"#,
     );
     has(&text, r#"trunkgate_event_feed_dropped{feed="log"} 2"#);
+    // Each leg's jitter and the delay its jitter buffer added, in the buckets they fall in.
+    has(
+        &text,
+        r#"trunkgate_jitter_buffer_delay_seconds_bucket{leg="carrier",le="0.04"} 1"#,
+    );
+    has(
+        &text,
+        r#"trunkgate_jitter_buffer_delay_seconds_bucket{leg="agent",le="0.04"} 0"#,
+    );
+    has(
+        &text,
+        r#"trunkgate_jitter_buffer_delay_seconds_bucket{leg="agent",le="0.08"} 1"#,
+    );
+    has(
+        &text,
+        r#"trunkgate_rtp_jitter_seconds_sum{leg="agent"} 0.012"#,
+    );
+    has(
+        &text,
+        r#"trunkgate_rtp_packets_received_total{leg="agent"} 90"#,
+    );
 }
 
 #[test]

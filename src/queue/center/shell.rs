@@ -188,7 +188,7 @@ fn carry_out(
             let (Some(l), Some(flow_id)) = (links.get(&conn), FlowId::new(flow)) else {
                 return;
             };
-            let (media, route) = quic_flow(l.connection.clone(), flow_id);
+            let (media, route) = quic_flow(l.connection.clone(), flow_id, &l.counters);
             let _ = l.control.send(ToConnection::Route { flow, media: route });
             pending_media.insert(call, media);
         }
