@@ -1,9 +1,14 @@
 //! A config reload under load, as an operator does it: IVR calls and an agent-bridged call in
 //! progress while `trunkgate ctl reload` brings a new IVR prompt, a new queue and a revoked
 //! agent, then a broken file. No call fails; new calls get the new config; the broken file is
-//! refused with its line and key, and the config before it runs on.
+//! refused with its line and key, and the config before it runs on. And a renewed agent-link
+//! certificate: new connections get it, a call on a connection made before goes on.
+use std::net::SocketAddr;
+use std::path::Path;
 use std::time::Duration;
 
+use trunkgate::agent::identity::{Fingerprint, ServerTrust};
+use trunkgate::agent::link;
 use trunkgate_integration::agent::{demo_args, AgentProcess};
 use trunkgate_integration::audio::{self, best_match};
 use trunkgate_integration::{ctl, Baresip, CtlRun, Gateway, Sipp, TestConfig, DEMO_CREDENTIAL};
@@ -130,4 +135,105 @@ fn a_reload_under_load_changes_new_calls_only_and_a_broken_file_changes_nothing(
             .count(),
         0
     );
+}
+
+/// A new certificate and key at `dir`/link.pem and link.key, as a renewal leaves them; returns
+/// the fingerprint agents pin.
+fn renew_certificate(dir: &Path) -> String {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["trunkgate".into()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    std::fs::write(dir.join("link.pem"), cert.pem()).unwrap();
+    std::fs::write(dir.join("link.key"), key.serialize_pem()).unwrap();
+    Fingerprint::of(cert.der()).to_string()
+}
+
+/// Whether a QUIC handshake with the agent link succeeds for an agent pinning `pin`.
+fn handshake(quic: SocketAddr, pin: &str) -> Result<(), String> {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let trust = ServerTrust::Pinned(pin.parse().unwrap());
+        let endpoint = link::client_endpoint(&trust, "127.0.0.1:0".parse().unwrap()).unwrap();
+        let connecting = endpoint.connect(quic, "trunkgate").unwrap();
+        let connection = tokio::time::timeout(Duration::from_secs(5), connecting)
+            .await
+            .map_err(|_| "no handshake within 5 s".to_string())?
+            .map_err(|e| e.to_string())?;
+        connection.close(0u32.into(), b"");
+        Ok(())
+    })
+}
+
+#[test]
+fn a_renewed_agent_link_certificate_reaches_new_connections_and_calls_in_progress_go_on() {
+    let certs = tempfile::tempdir().unwrap();
+    let first = renew_certificate(certs.path());
+    let files = format!(
+        "state_dir = \"state\"\ncertificate = \"{0}/link.pem\"\nprivate_key = \"{0}/link.key\"\n",
+        certs.path().display()
+    );
+    let config = TestConfig::default()
+        .to_toml()
+        .replacen("state_dir = \"state\"\n", &files, 1);
+    let gw = Gateway::start(&config);
+    assert_eq!(
+        gw.fingerprint(),
+        first,
+        "the configured certificate is served"
+    );
+    // An agent on the first certificate takes a call that lasts across the renewal.
+    let agent = AgentProcess::start(
+        &demo_args(&gw, &["--hangup-after-ms", "6000", "--calls", "1"]),
+        DEMO_CREDENTIAL,
+    );
+    agent.expect(&["event=state", "state=available"], Duration::from_secs(10));
+    let target = gw.sip_udp();
+    let call = std::thread::spawn(move || {
+        Sipp::scenario("uac_queue0.xml")
+            .target(target)
+            .timeout(Duration::from_secs(60))
+            .run()
+    });
+    agent.expect(&["event=answered"], Duration::from_secs(15));
+
+    let second = renew_certificate(certs.path());
+    let CtlRun { ok, stdout, stderr } = ctl(gw.admin(), &["reload"]);
+    assert!(ok, "reload failed: {stderr}");
+    assert!(
+        stdout.contains(&format!(
+            "agent-link certificate replaced: fingerprint={second}"
+        )),
+        "{stdout}"
+    );
+    handshake(gw.quic(), &second).expect("a new connection gets the renewed certificate");
+    let refused = handshake(gw.quic(), &first).expect_err("the old certificate is gone");
+    assert!(refused.contains("certificate"), "{refused}");
+
+    // The call on the connection made before the renewal ends as its agent ends it.
+    agent.expect(
+        &["event=call_ended", "reason=agent_hung_up"],
+        Duration::from_secs(15),
+    );
+    call.join().unwrap().assert_success();
+    assert_eq!(
+        gw.log_lines()
+            .iter()
+            .filter(|l| l.contains("agent connection lost"))
+            .count(),
+        0
+    );
+
+    // Unchanged files change nothing; a broken one is refused and the renewed one stays.
+    let CtlRun { ok, stdout, .. } = ctl(gw.admin(), &["reload"]);
+    assert!(ok && !stdout.contains("certificate replaced"), "{stdout}");
+    std::fs::write(certs.path().join("link.pem"), "not a certificate\n").unwrap();
+    let CtlRun { ok, stderr, .. } = ctl(gw.admin(), &["reload"]);
+    assert!(!ok, "a broken certificate is refused");
+    assert!(
+        stderr.contains("agent-link certificate") && stderr.contains("link.pem"),
+        "{stderr}"
+    );
+    handshake(gw.quic(), &second).expect("the renewed certificate is still served");
 }
