@@ -20,7 +20,7 @@ use crate::media::prompt::PromptError;
 use crate::ops::admin::{self, AdminRequest, Ops};
 use crate::ops::notify::{self, Heartbeat, Notifier};
 use crate::ops::tally::Tally;
-use crate::ops::LogSink;
+use crate::ops::{LogSink, Logging};
 use crate::queue::center::shell::{self as center_shell, CallInput, CenterChannels, Reconfigure};
 use crate::queue::center::Center;
 use crate::sip::endpoint::{self, Controls, Drain};
@@ -73,8 +73,8 @@ pub struct Daemon {
 impl Daemon {
     /// Binds every socket and starts every task; fails (nothing left running) if a socket,
     /// a prompt or the agent link's identity cannot be had.
-    /// `sink`: where the event log goes (journald gets each call's fields).
-    pub async fn start(config: Config, sink: LogSink) -> Result<Daemon, StartError> {
+    /// `logging`: where the event log goes (journald gets each call's fields) and the level a reload sets.
+    pub async fn start(config: Config, logging: Logging) -> Result<Daemon, StartError> {
         let loaded = Loaded::new(config)?;
         tracing::info!(prompts = loaded.prompts.len(), "prompts loaded");
         let config = loaded.shared();
@@ -119,7 +119,7 @@ impl Daemon {
                 return Err(StartError::Sip(e));
             }
         };
-        let structured = sink == LogSink::Journald;
+        let structured = logging.sink == LogSink::Journald;
         let log = tokio::spawn(events::log::run(
             bus.clone(),
             structured,
@@ -148,6 +148,7 @@ impl Daemon {
             center: reloads_tx,
             ops: ops.clone(),
             agent_link: reload::AgentLinkIdentity::new(agents.endpoint.clone(), agents.fingerprint),
+            logging,
         };
         let signalling = tokio::spawn(endpoint::run(
             ua,

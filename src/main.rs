@@ -6,7 +6,7 @@ use clap::{Parser, Subcommand};
 
 use trunkgate::config::{self, Config};
 use trunkgate::daemon::Daemon;
-use trunkgate::ops::LogSink;
+use trunkgate::ops::Logging;
 
 #[derive(Parser)]
 #[command(
@@ -128,7 +128,7 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            let sink = trunkgate::ops::init_logging();
+            let logging = trunkgate::ops::init_logging(&config.ops.log_level);
             let runtime = match tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()
@@ -139,7 +139,7 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            match runtime.block_on(run(config, sink)) {
+            match runtime.block_on(run(config, logging)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     tracing::error!("{e}");
@@ -150,8 +150,8 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run(config: Config, sink: LogSink) -> Result<(), Box<dyn std::error::Error>> {
-    let daemon = Daemon::start(config, sink).await?;
+async fn run(config: Config, logging: Logging) -> Result<(), Box<dyn std::error::Error>> {
+    let daemon = Daemon::start(config, logging).await?;
     // Test harnesses and operators read the real ports (port 0 = any) from this line.
     tracing::info!("listening {}", daemon.listening());
     daemon.run().await?;

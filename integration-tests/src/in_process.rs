@@ -30,7 +30,7 @@ impl InProcess {
             .build()
             .expect("a tokio runtime");
         let daemon = runtime
-            .block_on(Daemon::start(config, trunkgate::ops::LogSink::Stderr))
+            .block_on(Daemon::start(config, trunkgate::ops::Logging::default()))
             .unwrap_or_else(|e| panic!("the daemon did not start: {e}"));
         InProcess {
             daemon: Some(daemon),

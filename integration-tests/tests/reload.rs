@@ -237,3 +237,62 @@ fn a_renewed_agent_link_certificate_reaches_new_connections_and_calls_in_progres
     );
     handshake(gw.quic(), &second).expect("the renewed certificate is still served");
 }
+
+#[test]
+fn the_log_level_comes_from_the_config_and_a_reload_turns_it_down_and_up() {
+    let gw = Gateway::start(
+        &TestConfig {
+            ring_ms: 5000,
+            ..TestConfig::default()
+        }
+        .to_toml(),
+    );
+    let original = std::fs::read_to_string(gw.config_path()).unwrap();
+    let with_level = |level: &str| {
+        let text = original.replacen(
+            "drain_timeout_ms = 0\n",
+            &format!("drain_timeout_ms = 0\nlog_level = \"{level}\"\n"),
+            1,
+        );
+        assert_ne!(text, original);
+        std::fs::write(gw.config_path(), text).unwrap();
+        ctl(gw.admin(), &["reload"])
+    };
+    let call = || {
+        Sipp::scenario("uac_cancel.xml")
+            .target(gw.sip_udp())
+            .timeout(Duration::from_secs(20))
+            .run()
+            .assert_success();
+    };
+    let arrived = |id: u32| {
+        let needle = format!("call arrived call={id} ");
+        move |l: &str| l.contains(&needle)
+    };
+    call();
+    gw.wait_for_line(Duration::from_secs(5), arrived(1))
+        .expect("info is the default level");
+
+    let run = with_level("warn");
+    assert!(
+        run.ok && run.stdout.contains("log level now warn"),
+        "{run:?}"
+    );
+    call();
+    let run = with_level("info,trunkgate::sip=debug");
+    assert!(run.ok, "{run:?}");
+    call();
+    // Call 3's arrival is logged; call 2's, which the log would have shown first, is not.
+    gw.wait_for_line(Duration::from_secs(5), arrived(3))
+        .expect("info again after the second reload");
+    assert!(gw.wait_for_line(Duration::ZERO, arrived(2)).is_none());
+
+    // A misspelt level is refused with its line and key, and info stays.
+    let run = with_level("inof");
+    assert!(!run.ok, "{run:?}");
+    assert!(
+        run.stderr.contains("log_level") && run.stderr.contains("\"inof\" is not a level"),
+        "{}",
+        run.stderr
+    );
+}

@@ -193,6 +193,9 @@ impl Config {
                 ),
             ));
         }
+        if let Err(message) = crate::ops::check_log_level(&self.ops.log_level) {
+            out.push(problem(&["ops", "log_level"], message));
+        }
         let dir = self.prompt_dir();
         if !dir.is_dir() {
             out.push(problem(

@@ -18,6 +18,7 @@ use crate::agent::link;
 use crate::agent::protocol::MediaParams;
 use crate::config::{self, Config, Loaded, SharedConfig};
 use crate::ops::admin::Ops;
+use crate::ops::Logging;
 use crate::queue::center::shell::Reconfigure;
 use crate::sip::trunk::TrunkConfig;
 
@@ -28,6 +29,7 @@ pub(super) struct Reloader {
     pub center: mpsc::UnboundedSender<Reconfigure>,
     pub ops: Arc<Ops>,
     pub agent_link: AgentLinkIdentity,
+    pub logging: Logging,
 }
 
 /// The agent link's endpoint and the fingerprint of the certificate it now presents.
@@ -96,6 +98,12 @@ impl Reloader {
             ));
         }
         drop(presented);
+        if old.config.ops.log_level != c.ops.log_level {
+            match self.logging.set_level(&c.ops.log_level) {
+                Ok(()) => summary.push_str(&format!("log level now {}\n", c.ops.log_level)),
+                Err(e) => summary.push_str(&format!("ops.log_level not applied: {e}\n")),
+            }
+        }
         for key in &restart {
             tracing::warn!(
                 key,

@@ -1,4 +1,5 @@
-//! `[ops]`: where the admin API and the Prometheus scrape listen.
+//! `[ops]`: where the admin API and the Prometheus scrape listen, the drain timeout, the log
+//! level.
 use std::net::SocketAddr;
 
 use serde::Deserialize;
@@ -18,6 +19,11 @@ pub struct OpsConfig {
     /// it hangs up what is left; 0 hangs up at once.
     #[serde(default = "default_drain_timeout_ms")]
     pub drain_timeout_ms: u64,
+    /// `error`, `warn`, `info`, `debug` or `trace`, optionally with per-module levels after a
+    /// comma (`info,trunkgate::sip=debug`), as `RUST_LOG` takes them; `RUST_LOG` wins if set.
+    /// A reload changes it.
+    #[serde(default = "default_log_level")]
+    pub log_level: String,
 }
 
 impl Default for OpsConfig {
@@ -26,6 +32,7 @@ impl Default for OpsConfig {
             admin: default_admin(),
             metrics: default_metrics(),
             drain_timeout_ms: default_drain_timeout_ms(),
+            log_level: default_log_level(),
         }
     }
 }
@@ -42,9 +49,63 @@ fn default_drain_timeout_ms() -> u64 {
     300_000
 }
 
+fn default_log_level() -> String {
+    "info".into()
+}
+
 impl OpsConfig {
     pub fn drain_timeout(&self) -> std::time::Duration {
         // A day is longer than any maintenance window; it keeps Instant arithmetic safe.
         std::time::Duration::from_millis(self.drain_timeout_ms.min(86_400_000))
+    }
+}
+
+/// What is wrong with a `log_level`, if anything. Stricter than the filter's own parser, which
+/// takes a misspelt level (`inof`) for a module name and so would log nothing of ours.
+pub fn check_log_level(directives: &str) -> Result<(), String> {
+    let level = |word: &str| {
+        // The parser reads an empty word as `error`; here it is a slip.
+        Some(word.trim())
+            .filter(|w| !w.is_empty())
+            .and_then(|w| w.parse::<tracing_subscriber::filter::LevelFilter>().ok())
+            .map(|_| ())
+            .ok_or_else(|| {
+                format!(
+                    "{:?} is not a level: use error, warn, info, debug, trace or off, \
+                     optionally as module=level after a comma (info,trunkgate::sip=debug)",
+                    word.trim()
+                )
+            })
+    };
+    for directive in directives.split(',') {
+        match directive.split_once('=') {
+            Some((module, lvl)) if !module.trim().is_empty() => level(lvl)?,
+            _ => level(directive)?,
+        }
+    }
+    tracing_subscriber::EnvFilter::try_new(directives)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_log_level;
+
+    #[test]
+    fn log_levels_are_levels_and_module_levels() {
+        for good in ["info", "warn", "DEBUG", "info,trunkgate::sip=debug", "off"] {
+            assert_eq!(check_log_level(good), Ok(()), "{good}");
+        }
+        for bad in [
+            "inof",
+            "",
+            "info,trunkgate::sip=loud",
+            "info,,warn",
+            "=debug",
+        ] {
+            let e = check_log_level(bad).expect_err(bad);
+            assert!(e.contains("not a level"), "{bad}: {e}");
+        }
     }
 }

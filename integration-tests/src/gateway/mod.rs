@@ -370,6 +370,7 @@ impl Drop for Gateway {
 }
 
 /// What `trunkgate ctl` did: whether it succeeded, and its standard output and error.
+#[derive(Debug)]
 pub struct CtlRun {
     pub ok: bool,
     pub stdout: String,
