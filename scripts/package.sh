@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Builds the .deb and the .rpm from stripped release binaries and checks the .deb the way a
 # distribution would: what it installs, its conffile, lintian, and (as root, with --install) a
-# real install that creates the service user and the unit, then a purge.
+# real install that creates the service user and the unit, then a purge. The .rpm is checked
+# with rpm's own queries: its files, its config file, its install script.
 #
 #   scripts/package.sh [--install]
 #
 # cargo-deb and cargo-generate-rpm are installed once into ~/.cargo/bin (cached afterwards);
-# lintian comes from apt.
+# lintian and rpm come from apt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 install_check=false
@@ -20,8 +21,11 @@ for tool in cargo-deb cargo-generate-rpm; do
     cargo install --locked "${tool}"
   fi
 done
-if ! command -v lintian >/dev/null 2>&1; then
-  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends lintian
+missing=()
+command -v lintian >/dev/null 2>&1 || missing+=(lintian)
+command -v rpm >/dev/null 2>&1 || missing+=(rpm)
+if ((${#missing[@]})); then
+  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
 fi
 
 # The agent client with its sound device support, as agents want it.
@@ -41,7 +45,8 @@ for path in ./usr/bin/trunkgate ./usr/bin/trunkgate-agent ./etc/trunkgate/trunkg
   ./usr/lib/systemd/system/trunkgate.service ./usr/lib/sysusers.d/trunkgate.conf \
   ./usr/lib/tmpfiles.d/trunkgate.conf ./usr/share/trunkgate/prompts/welcome.wav \
   ./usr/share/trunkgate/grafana/trunkgate.json ./usr/share/trunkgate/prometheus/alerts.yml \
-  ./usr/share/doc/trunkgate/operations.md ./usr/share/doc/trunkgate/metrics.md; do
+  ./usr/share/doc/trunkgate/operations.md ./usr/share/doc/trunkgate/metrics.md \
+  ./usr/share/man/man1/trunkgate.1.gz ./usr/share/man/man1/trunkgate-agent.1.gz; do
   if ! grep -q " ${path}\$" <<<"${contents}"; then
     log "the .deb lacks ${path}"
     exit 1
@@ -51,6 +56,21 @@ conffiles="$(dpkg-deb --ctrl-tarfile "${deb}" | tar -xO ./conffiles)"
 grep -qx /etc/trunkgate/trunkgate.toml <<<"${conffiles}" || { log "conffiles: ${conffiles}"; exit 1; }
 lintian --fail-on error "${deb}"
 log "lintian: no errors"
+
+rpm_files="$(rpm -qpl "${rpm}")"
+for path in /usr/bin/trunkgate /usr/bin/trunkgate-agent /etc/trunkgate/trunkgate.toml \
+  /usr/lib/systemd/system/trunkgate.service /usr/lib/sysusers.d/trunkgate.conf \
+  /usr/lib/tmpfiles.d/trunkgate.conf /usr/share/trunkgate/prompts/welcome.wav \
+  /usr/share/trunkgate/grafana/trunkgate.json /usr/share/trunkgate/prometheus/alerts.yml \
+  /usr/share/doc/trunkgate/operations.md /usr/share/man/man1/trunkgate.1; do
+  grep -qx "${path}" <<<"${rpm_files}" || { log "the .rpm lacks ${path}"; exit 1; }
+done
+rpm -qpc "${rpm}" | grep -qx /etc/trunkgate/trunkgate.toml || { log "the .rpm's config files: $(rpm -qpc "${rpm}")"; exit 1; }
+rpm_scripts="$(rpm -qp --scripts "${rpm}")"
+for step in systemd-sysusers "chgrp trunkgate" "systemctl enable trunkgate.service"; do
+  grep -q "${step}" <<<"${rpm_scripts}" || { log "the .rpm's install script lacks ${step}"; exit 1; }
+done
+log "rpm: files, config file and install script as promised"
 
 if $install_check; then
   dpkg -i "${deb}"

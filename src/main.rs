@@ -11,7 +11,8 @@ use trunkgate::ops::Logging;
 #[derive(Parser)]
 #[command(
     version,
-    about = "Branch-office voice edge: carrier SIP trunks, local IVR, remote agents"
+    about = "Branch-office voice edge: carrier SIP trunks, local IVR, remote agents",
+    after_long_help = OPERATION
 )]
 struct Cli {
     #[command(subcommand)]
@@ -70,6 +71,34 @@ enum CtlCommand {
         now: bool,
     },
 }
+
+/// What `trunkgate --help` and the man page tell an operator beyond the commands.
+const OPERATION: &str = "\
+Files:
+  /etc/trunkgate/trunkgate.toml   the configuration (trunkgate check-config FILE validates it)
+  /var/lib/trunkgate              state: the agent link's self-signed certificate
+  /usr/share/trunkgate/prompts    the IVR prompts
+  /usr/share/trunkgate/grafana, /usr/share/trunkgate/prometheus
+                                  a Grafana dashboard and Prometheus alert rules
+
+Signals (to `trunkgate run`):
+  SIGHUP            reload the configuration, as `trunkgate ctl reload` does
+  SIGTERM, SIGINT   drain: new calls get 503, calls in progress may finish for
+                    [ops] drain_timeout_ms, then the rest are hung up; a second one
+                    hangs up at once
+
+Environment:
+  RUST_LOG          log level, over [ops] log_level (e.g. info,trunkgate::sip=debug)
+  JOURNAL_STREAM    set by systemd: records go to journald with CALL_ID, TRUNK, QUEUE,
+                    AGENT fields
+  NOTIFY_SOCKET, WATCHDOG_USEC
+                    set by systemd (Type=notify): readiness, status and watchdog pings
+
+Exit status: 0 after a drain or a clean stop; 1 on a configuration, socket or
+runtime error.
+
+More: /usr/share/doc/trunkgate (operations.md, configuration.md, metrics.md) and
+trunkgate-agent(1).";
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -156,4 +185,88 @@ async fn run(config: Config, logging: Logging) -> Result<(), Box<dyn std::error:
     tracing::info!("listening {}", daemon.listening());
     daemon.run().await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod man_pages {
+    use std::collections::BTreeMap;
+    use std::path::Path;
+
+    use clap::CommandFactory;
+
+    /// Every page, by file name: one per command of the gateway (as git has them) and the
+    /// agent client's.
+    fn render() -> BTreeMap<String, String> {
+        let dir = tempfile::tempdir().unwrap();
+        clap_mangen::generate_to(super::Cli::command(), dir.path()).unwrap();
+        clap_mangen::generate_to(trunkgate::client::args::Args::command(), dir.path()).unwrap();
+        read(dir.path())
+            .into_iter()
+            .map(|(name, page)| {
+                let page = if name == "trunkgate.1" {
+                    operation_section(&page)
+                } else {
+                    page.replace(".SH EXTRA\n", ".SH NOTES\n")
+                };
+                (name, page)
+            })
+            .collect()
+    }
+
+    /// clap_mangen puts the long help's text in a section titled EXTRA, filled like prose; the
+    /// gateway's is about running it, laid out in columns ([`super::OPERATION`]).
+    fn operation_section(page: &str) -> String {
+        let Some((head, rest)) = page.split_once(".SH EXTRA\n") else {
+            return page.to_string();
+        };
+        let (body, tail) = match rest.find("\n.SH ") {
+            Some(end) => rest.split_at(end + 1),
+            None => (rest, ""),
+        };
+        format!("{head}.SH OPERATION\n.nf\n{body}.fi\n{tail}")
+    }
+
+    fn read(dir: &Path) -> BTreeMap<String, String> {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "1"))
+            .map(|p| {
+                let name = p.file_name().unwrap().to_string_lossy().into_owned();
+                (name, std::fs::read_to_string(&p).unwrap())
+            })
+            .collect()
+    }
+
+    /// The packages ship packaging/man; it must say what the binaries do.
+    /// `TRUNKGATE_BLESS=1 cargo test --bin trunkgate man_pages` writes it anew.
+    #[test]
+    fn the_packaged_man_pages_are_those_of_this_command_line() {
+        let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("packaging/man");
+        let fresh = render();
+        if std::env::var_os("TRUNKGATE_BLESS").is_some() {
+            let _ = std::fs::remove_dir_all(&shipped);
+            std::fs::create_dir_all(&shipped).unwrap();
+            for (name, page) in &fresh {
+                std::fs::write(shipped.join(name), page).unwrap();
+            }
+        }
+        let on_disk = read(&shipped);
+        assert_eq!(
+            on_disk.keys().collect::<Vec<_>>(),
+            fresh.keys().collect::<Vec<_>>(),
+            "packaging/man has other pages than the commands: \
+             TRUNKGATE_BLESS=1 cargo test --bin trunkgate man_pages"
+        );
+        for (name, page) in &fresh {
+            assert!(
+                on_disk[name] == *page,
+                "packaging/man/{name} is out of date: \
+                 TRUNKGATE_BLESS=1 cargo test --bin trunkgate man_pages"
+            );
+        }
+        assert!(fresh["trunkgate.1"].contains("SIGHUP"));
+        assert!(fresh.contains_key("trunkgate-ctl-reload.1"));
+        assert!(fresh.contains_key("trunkgate-agent.1"));
+    }
 }
