@@ -127,6 +127,10 @@ fn a_network_change_mid_call_is_not_heard() {
     metric(r#"trunkgate_rtp_jitter_seconds_count{leg="agent"}"#, &|v| {
         v == 1.0
     });
+    // The caller's tone goes to the agent in a packet every 20 ms (no silence for DTX).
+    metric(r#"trunkgate_rtp_packets_sent_total{leg="agent"}"#, &|v| {
+        v >= 250.0
+    });
     // The agent hangs up after six seconds of talk: a frame every 20 ms.
     metric("trunkgate_media_frame_work_seconds_count", &|v| v >= 290.0);
 }

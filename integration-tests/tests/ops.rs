@@ -24,7 +24,10 @@ fn prometheus_scrapes_the_calls_a_carrier_made_and_promtool_accepts_the_expositi
         assert_eq!(got, Some(want), "{expr}");
     };
     query(r#"up{job="trunkgate"}"#, 1.0);
-    query(r#"trunkgate_calls_started_total{trunk="carrier"}"#, 5.0);
+    query(
+        r#"trunkgate_calls_started_total{trunk="carrier",direction="inbound"}"#,
+        5.0,
+    );
     query(
         r#"trunkgate_calls_ended_total{trunk="carrier",side="gateway",cause="ivr_hangup"}"#,
         5.0,

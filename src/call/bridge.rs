@@ -38,6 +38,8 @@ pub struct Bridge {
     /// timeout has not yet said so): the caller hears music rather than dead air.
     stalled: bool,
     stall_changes: VecDeque<bool>,
+    /// Packets handed over for the agent.
+    sent: u64,
 }
 
 /// An agent sends a packet every 20 ms, and at least every 400 ms with Opus DTX; a second
@@ -64,6 +66,7 @@ impl Bridge {
             last_agent_media: now,
             stalled: false,
             stall_changes: VecDeque::new(),
+            sent: 0,
         })
     }
 
@@ -111,7 +114,10 @@ impl Bridge {
             .sender
             .encode_datagram(&mut self.encoder, heard, &mut self.packet)
         {
-            Ok(Sent::Datagram) => Some(&self.packet),
+            Ok(Sent::Datagram) => {
+                self.sent += 1;
+                Some(&self.packet)
+            }
             Ok(Sent::Silence) => None,
             Err(e) => {
                 tracing::warn!(error = %e, "opus encode failed: frame skipped");
@@ -137,6 +143,7 @@ impl Bridge {
         let jitter = self.receiver.jitter_stats();
         AgentLegQuality {
             packets: s.packets,
+            packets_sent: self.sent,
             lost: s.lost,
             late: s.late,
             concealed_frames: s.concealed,

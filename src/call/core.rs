@@ -428,6 +428,7 @@ impl<L: Leg> Call<L> {
     fn add_agent_quality(&mut self, q: AgentLegQuality) {
         let total = self.agent_quality.get_or_insert_with(Default::default);
         total.packets += q.packets;
+        total.packets_sent += q.packets_sent;
         total.lost += q.lost;
         total.late += q.late;
         total.concealed_frames += q.concealed_frames;

@@ -186,7 +186,10 @@ pub struct LegQuality {
 /// The agent's media as the gateway received it (summed over reconnects).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct AgentLegQuality {
+    /// Packets received from the agent.
     pub packets: u64,
+    /// Packets sent to the agent (fewer than one per frame with DTX).
+    pub packets_sent: u64,
     pub lost: u64,
     pub late: u64,
     pub concealed_frames: u64,

@@ -67,16 +67,20 @@ impl Metrics {
         let registry = Registry::new();
         let mut m = Metrics {
             names: Vec::new(),
-            calls_active: gauge("calls_active", "Calls in progress, by trunk.", &["trunk"]),
+            calls_active: gauge(
+                "calls_active",
+                "Calls in progress, by trunk and direction.",
+                &["trunk", "direction"],
+            ),
             calls_started: counter(
                 "calls_started_total",
-                "Calls a carrier offered, by trunk.",
-                &["trunk"],
+                "Calls started, by trunk and direction (inbound: a carrier offered it).",
+                &["trunk", "direction"],
             ),
             calls_ended: counter(
                 "calls_ended_total",
-                "Calls ended, by trunk, who ended them and why.",
-                &["trunk", "side", "cause"],
+                "Calls ended, by trunk, direction, who ended them and why.",
+                &["trunk", "direction", "side", "cause"],
             ),
             call_answered_seconds: histogram(
                 "call_answered_seconds",
@@ -91,7 +95,7 @@ impl Metrics {
             ),
             rtp_packets_sent: counter(
                 "rtp_packets_sent_total",
-                "Media packets the gateway sent toward the carrier.",
+                "Media packets the gateway sent, by leg (carrier, agent).",
                 &["leg"],
             ),
             rtp_packets_lost: counter(

@@ -139,6 +139,10 @@ pub struct Tally {
     trunks: BTreeSet<String>,
 }
 
+/// The `direction` label: every call so far is one a carrier offered. Outbound calls will
+/// carry their own.
+const INBOUND: &str = "inbound";
+
 const AGENT_STATES: [&str; 5] = ["away", "available", "ringing", "talking", "wrap_up"];
 
 impl Tally {
@@ -176,12 +180,14 @@ impl Tally {
         // kind shows in `rate()` and `increase()`.
         for trunk in &config.trunks {
             self.trunks.insert(trunk.name.clone());
-            metrics.calls_started.with_label_values(&[&trunk.name]);
+            metrics
+                .calls_started
+                .with_label_values(&[&trunk.name, INBOUND]);
             for side in ["caller", "agent", "gateway"] {
                 for cause in CAUSES {
                     metrics
                         .calls_ended
-                        .with_label_values(&[&trunk.name, side, cause]);
+                        .with_label_values(&[&trunk.name, INBOUND, side, cause]);
                 }
             }
         }
@@ -220,7 +226,10 @@ impl Tally {
         } = event
         {
             self.trunks.insert(trunk.clone());
-            self.metrics.calls_started.with_label_values(&[trunk]).inc();
+            self.metrics
+                .calls_started
+                .with_label_values(&[trunk, INBOUND])
+                .inc();
             self.calls.insert(
                 id,
                 LiveCall {
@@ -349,7 +358,12 @@ impl Tally {
                 };
                 let m = &self.metrics;
                 m.calls_ended
-                    .with_label_values(&[&call.trunk, &side.to_string(), cause_name(cause)])
+                    .with_label_values(&[
+                        &call.trunk,
+                        INBOUND,
+                        &side.to_string(),
+                        cause_name(cause),
+                    ])
                     .inc();
                 if let Some(answered) = call.answered {
                     m.call_answered_seconds
@@ -395,6 +409,9 @@ impl Tally {
                     m.rtp_packets_received
                         .with_label_values(&agent)
                         .inc_by(a.packets);
+                    m.rtp_packets_sent
+                        .with_label_values(&agent)
+                        .inc_by(a.packets_sent);
                     m.rtp_packets_lost.with_label_values(&agent).inc_by(a.lost);
                     m.rtp_packets_late.with_label_values(&agent).inc_by(a.late);
                     m.concealed_frames
@@ -479,7 +496,7 @@ impl Tally {
         for trunk in &self.trunks {
             let active = self.calls.values().filter(|c| &c.trunk == trunk).count();
             m.calls_active
-                .with_label_values(&[trunk])
+                .with_label_values(&[trunk, INBOUND])
                 .set(active as i64);
         }
         for state in AGENT_STATES {

@@ -78,6 +78,7 @@ impl Feed {
             },
             agent: Some(AgentLegQuality {
                 packets: 90,
+                packets_sent: 80,
                 lost: 1,
                 jitter_ms: 12.0,
                 jitter_buffer_delay: Some(Duration::from_millis(70)),
@@ -131,12 +132,18 @@ fn a_caller_answered_in_time_counts_toward_service_level_and_asa() {
     assert_eq!(q.service_level_s, 20.0);
     assert!(f.tally.calls(f.at(70)).is_empty(), "the call is over");
     let text = f.metrics(70);
-    has(&text, r#"trunkgate_calls_started_total{trunk="carrier"} 1"#);
     has(
         &text,
-        r#"trunkgate_calls_ended_total{cause="caller_hung_up",side="caller",trunk="carrier"} 1"#,
+        r#"trunkgate_calls_started_total{direction="inbound",trunk="carrier"} 1"#,
     );
-    has(&text, r#"trunkgate_calls_active{trunk="carrier"} 0"#);
+    has(
+        &text,
+        r#"trunkgate_calls_ended_total{cause="caller_hung_up",direction="inbound",side="caller",trunk="carrier"} 1"#,
+    );
+    has(
+        &text,
+        r#"trunkgate_calls_active{direction="inbound",trunk="carrier"} 0"#,
+    );
     has(
         &text,
         r#"trunkgate_queue_calls_total{outcome="answered",queue="support"} 1"#,
@@ -183,6 +190,7 @@ fn a_caller_answered_in_time_counts_toward_service_level_and_asa() {
         &text,
         r#"trunkgate_rtp_packets_received_total{leg="agent"} 90"#,
     );
+    has(&text, r#"trunkgate_rtp_packets_sent_total{leg="agent"} 80"#);
 }
 
 #[test]
@@ -205,7 +213,10 @@ fn a_caller_who_hangs_up_waiting_is_abandoned_and_one_answered_late_misses_servi
         &text,
         r#"trunkgate_queue_wait_seconds_sum{outcome="abandoned",queue="support"} 40"#,
     );
-    has(&text, r#"trunkgate_calls_active{trunk="carrier"} 1"#);
+    has(
+        &text,
+        r#"trunkgate_calls_active{direction="inbound",trunk="carrier"} 1"#,
+    );
 }
 
 #[test]
@@ -290,7 +301,7 @@ fn events_of_calls_it_never_saw_arrive_are_ignored() {
     assert!(f.tally.calls(f.at(2)).is_empty());
     has(
         &f.metrics(2),
-        r#"trunkgate_calls_ended_total{cause="caller_hung_up",side="caller",trunk="carrier"} 0"#,
+        r#"trunkgate_calls_ended_total{cause="caller_hung_up",direction="inbound",side="caller",trunk="carrier"} 0"#,
     );
 }
 
@@ -322,7 +333,10 @@ fn a_requeued_callers_talk_is_counted_once_and_its_new_wait_from_the_requeue() {
 fn configured_trunks_and_queues_have_their_counters_at_zero_from_the_start() {
     let f = Feed::new();
     let text = f.metrics(0);
-    has(&text, r#"trunkgate_calls_started_total{trunk="carrier"} 0"#);
+    has(
+        &text,
+        r#"trunkgate_calls_started_total{direction="inbound",trunk="carrier"} 0"#,
+    );
     has(
         &text,
         r#"trunkgate_queue_calls_total{outcome="refused",queue="support"} 0"#,
