@@ -63,7 +63,11 @@ pub struct RtpMedia {
     dtmf_events: Rfc4733Receiver,
     inband: InbandDetector,
     merger: DtmfMerger,
-    rx_ssrc: Option<u32>,
+    /// The carrier's audio and telephone-event streams, each by its SSRC. Many carriers send
+    /// events on the audio's SSRC, some on one of their own, interleaved with the audio: each
+    /// stream starts over only when its own SSRC changes.
+    audio_ssrc: Option<u32>,
+    event_ssrc: Option<u32>,
     /// When RTP last arrived, or when the carrier was last not expected to send (start, hold).
     last_heard: Instant,
     /// The RTP timeout fires once per call, whichever phase the leg is in.
@@ -114,7 +118,8 @@ impl RtpMedia {
             dtmf_events: Rfc4733Receiver::new(),
             inband: InbandDetector::new(SAMPLE_RATE),
             merger: DtmfMerger::new(),
-            rx_ssrc: None,
+            audio_ssrc: None,
+            event_ssrc: None,
             last_heard: now,
             rtp_timed_out: false,
             received: vec![0; samples_per_frame],
@@ -192,12 +197,18 @@ impl RtpMedia {
         }
         self.latch(now, from);
         self.last_heard = now;
-        if self.rx_ssrc != Some(pkt.header.ssrc) {
-            if self.rx_ssrc.is_some() {
-                self.jitter.reset();
+        let ssrc = Some(pkt.header.ssrc);
+        if is_event && self.event_ssrc != ssrc {
+            if self.event_ssrc.is_some() {
                 self.dtmf_events.reset();
             }
-            self.rx_ssrc = Some(pkt.header.ssrc);
+            self.event_ssrc = ssrc;
+        }
+        if !is_event && self.audio_ssrc != ssrc {
+            if self.audio_ssrc.is_some() {
+                self.jitter.reset();
+            }
+            self.audio_ssrc = ssrc;
         }
         self.stats.rtp_received += 1;
         self.rtcp

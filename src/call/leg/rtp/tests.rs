@@ -235,3 +235,55 @@ fn carrier_packets_of_30ms_on_a_20ms_call_play_out_clean() {
     assert_eq!(stats.lost, 0, "{stats:?}");
     assert!(stats.concealed <= 1, "{stats:?}");
 }
+
+/// A carrier that sends its key presses on an SSRC of their own, interleaved with the audio
+/// (RFC 4733 allows it; some SBCs do it): one press is one digit, and the audio plays on.
+#[test]
+fn events_on_their_own_ssrc_between_audio_packets_give_one_digit_and_keep_the_audio() {
+    let mut now = Instant::now();
+    let mut leg = leg(now, Some(101));
+    let from: SocketAddr = "127.0.0.1:6000".parse().unwrap();
+    let audio = |seq: u16| {
+        let mut buf = Vec::new();
+        let header = rtp::RtpHeader::new(8, seq, u32::from(seq) * 160, 0xa0d1, seq == 0);
+        rtp::write(&header, &[0xd5; 160], &mut buf);
+        buf
+    };
+    // Key 5 pressed for 100 ms: updates every 20 ms, then the end packet three times, all with
+    // the press's start timestamp on the event stream's own clock and SSRC.
+    let event = |seq: u16, duration: u16, end: bool| {
+        let mut payload = Vec::new();
+        TelephoneEvent {
+            event: 5,
+            end,
+            volume: 10,
+            duration,
+        }
+        .write(&mut payload);
+        let mut buf = Vec::new();
+        let header = rtp::RtpHeader::new(101, 9000 + seq, 777_000, 0xe7e7, seq == 0);
+        rtp::write(&header, &payload, &mut buf);
+        buf
+    };
+    let mut digits = String::new();
+    for k in 0..40u16 {
+        leg.handle_rtp(now, from, &audio(k));
+        if (10..18).contains(&k) {
+            let n = k - 10;
+            let end = n >= 5;
+            leg.handle_rtp(now, from, &event(n, 160 * (n.min(5) + 1), end));
+        }
+        now += FRAME;
+        leg.tick(now, &[0; 160]);
+        while let Some(d) = leg.poll_digit() {
+            digits.push(d);
+        }
+    }
+    assert_eq!(digits, "5");
+    let jitter = leg.jitter_stats();
+    assert_eq!(
+        jitter.received, 40,
+        "the audio never started over: {jitter:?}"
+    );
+    assert_eq!(jitter.restarts, 0);
+}
