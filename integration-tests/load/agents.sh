@@ -28,7 +28,8 @@ agent_pid=$!
 pids+=("${agent_pid}")
 wait_for "${work}/agents.log" "state=available" "${calls}" 30
 
-(cd integration-tests/scenarios && sipp -sf uac_queue_speech.xml -i 127.0.0.1 -p 5099 \
+# exec: the pid is sipp's own, so the cleanup stops it (not just a subshell).
+(cd integration-tests/scenarios && exec sipp -sf uac_queue_speech.xml -i 127.0.0.1 -p 5099 \
   -m "${calls}" -r 10 -l "$((calls + 10))" -timeout 100s -nostdin 127.0.0.1:5090 \
   >"${work}/sipp.log" 2>&1) &
 sipp_pid=$!

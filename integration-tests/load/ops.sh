@@ -17,8 +17,10 @@ load_config "${config}" "${agents}"
 
 # READY=1: a notify socket of our own, and the time from exec to the datagram.
 python3 - "${work}/notify" "${gateway}" "${config}" "${work}/gateway.log" >"${work}/ready" <<'PY' &
-import socket, subprocess, sys, time, os
+import signal, socket, subprocess, sys, time, os
 path, gateway, config, log = sys.argv[1:]
+# Stopped before READY (the wait timed out): the gateway goes too.
+signal.signal(signal.SIGTERM, lambda *_: (p.kill(), sys.exit(1)))
 s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
 s.bind(path)
 env = dict(os.environ, NOTIFY_SOCKET=path)
@@ -44,7 +46,8 @@ TRUNKGATE_AGENT_CREDENTIAL=demo-secret "${agent}" --gateway 127.0.0.1:4499 --age
 pids+=("$!")
 wait_for "${work}/agents.log" "state=available" "${agents}" 30
 
-(cd integration-tests/scenarios && sipp -sf uac_queue_speech.xml -i 127.0.0.1 -p 5099 \
+# exec: the pid is sipp's own, so the cleanup stops it (not just a subshell).
+(cd integration-tests/scenarios && exec sipp -sf uac_queue_speech.xml -i 127.0.0.1 -p 5099 \
   -m "${calls}" -r 50 -l "$((calls + 10))" -timeout 100s -nostdin 127.0.0.1:5090 \
   >"${work}/sipp.log" 2>&1) &
 sipp_pid=$!
