@@ -8,7 +8,8 @@
 # 127.0.0.1:5090, agents on 127.0.0.1:4499 and CALLS agents load-1 … load-CALLS (the demo
 # credential). `trunkgate-agent --swarm CALLS --echo` answers; SIPp sends 28 s of PCMA speech per
 # call (scenarios/uac_queue_speech.xml). CPU is Δ(utime+stime) of the gateway process from
-# /proc/PID/stat over a 15 s window that starts once every call is bridged.
+# /proc/PID/stat over a 15 s window that starts once every call is bridged; the gateway's own
+# per-frame timing (trunkgate_media_frame_work_seconds) is read from its metrics at the end.
 source "$(dirname "$0")/common.sh"
 calls="${1:-50}"
 window=15
@@ -43,6 +44,12 @@ agent_before="$(cpu_ticks "${agent_pid}")"
 sleep "${window}"
 gw_after="$(cpu_ticks "${gw_pid}")"
 agent_after="$(cpu_ticks "${agent_pid}")"
+# What the gateway says a frame of a call costs it (the calls flush their timings every 5 s).
+frame_work="$(curl -s http://127.0.0.1:9464/metrics | awk '
+  /^trunkgate_media_frame_work_seconds_sum/ { sum = $2 }
+  /^trunkgate_media_frame_work_seconds_count/ { count = $2 }
+  /^trunkgate_media_frame_work_seconds_bucket\{le="0.0001"\}/ { under = $2 }
+  END { if (count > 0) printf "frame_work_us_mean=%.1f frames_under_100us_pct=%.1f frames=%d", 1e6 * sum / count, 100 * under / count, count }')"
 active="$(grep -c "bridged to agent" "${work}/gateway.log")"
 ended="$(grep -c "call ended" "${work}/gateway.log" || true)"
 
@@ -56,3 +63,4 @@ awk -v calls="${calls}" -v active="${active}" -v ended="${ended}" -v window="${w
     printf "agent_swarm_cpu_pct_of_one_core=%.1f\n", 100 * ag / hz / window
     printf "sipp_exit=%d\n", sipp
   }'
+echo "${frame_work}"
