@@ -90,6 +90,16 @@ fn packaged_config_is_the_example_with_installed_paths() {
 
 #[test]
 fn unit_is_hardened() {
+    let unit = read("systemd/trunkgate.service");
+    for line in [
+        "User=trunkgate",
+        "StateDirectory=trunkgate",
+        "ConfigurationDirectory=trunkgate",
+        "RuntimeDirectory=trunkgate",
+        "CapabilityBoundingSet=CAP_NET_BIND_SERVICE",
+    ] {
+        assert!(unit.lines().any(|l| l == line), "the unit lacks {line}");
+    }
     let out = Command::new("systemd-analyze")
         .args(["security", "--offline=true", "--threshold=20"])
         .arg(repo_root().join("systemd/trunkgate.service"))
