@@ -91,6 +91,28 @@ async fn the_right_credential_logs_in_and_wrong_ones_are_refused_with_a_reason()
 }
 
 #[tokio::test(flavor = "current_thread")]
+async fn an_agent_guessed_at_from_one_address_is_refused_unchecked_for_a_while() {
+    let gw = Gateway::start(&config_for_tests(""));
+    for _ in 0..trunkgate::agent::login::MAX_FAILURES_PER_AGENT {
+        assert_eq!(
+            refusal(login(&gw, "demo", "guess").await),
+            RefusalReason::BadCredential
+        );
+    }
+    // Even the right credential is not checked now: that is what makes guessing slow.
+    assert_eq!(
+        refusal(login(&gw, "demo", DEMO_CREDENTIAL).await),
+        RefusalReason::TooManyAttempts
+    );
+    // Other agents behind the same address are not held up.
+    assert_eq!(
+        refusal(login(&gw, "mallory", DEMO_CREDENTIAL).await),
+        RefusalReason::UnknownAgent
+    );
+    gw.expect_line("reason=TooManyAttempts", Duration::from_secs(2));
+}
+
+#[tokio::test(flavor = "current_thread")]
 async fn a_revoked_agent_is_refused() {
     let config = config_for_tests("").replace(
         "skills = [\"support\"]\n\n[queues",

@@ -4,6 +4,7 @@ pub mod config;
 pub mod credential;
 pub mod identity;
 pub mod link;
+pub mod login;
 pub mod media;
 pub mod protocol;
 pub mod server;

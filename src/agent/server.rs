@@ -1,12 +1,14 @@
 //! The agent link's tokio shell: one task per QUIC connection.
 //!
-//! A connection task reads the control stream, checks the login (the Argon2 verification runs
-//! on the blocking pool), and then only moves bytes: messages to and from the contact center
-//! ([`AgentInput`], [`ToConnection`]), media datagrams to the call their flow belongs to. All
-//! decisions are the contact center's (`queue::center`).
+//! A connection task reads the control stream, checks the login (Argon2 on the blocking pool, a
+//! few at a time, and not at all for an address that keeps failing: `agent::login`), and then
+//! only moves bytes: messages to and from the contact center ([`AgentInput`],
+//! [`ToConnection`]), media datagrams to the call their flow belongs to. All decisions are the
+//! contact center's (`queue::center`).
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use tokio::sync::mpsc::error::TrySendError;
@@ -15,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::agent::config::AgentConfig;
 use crate::agent::link::{Dropped, LinkCounters, SAMPLE_EVERY};
+use crate::agent::login::{FailedLogins, Verifier};
 use crate::agent::protocol::{
     self as proto, close_code, from_gateway::LoginRefused, AgentMessage, DecodeError, FrameDecoder,
     GatewayMessage, RefusalReason,
@@ -71,6 +74,20 @@ pub enum ToConnection {
     },
 }
 
+/// What every connection's login goes through: the bounded verifier and the failures so far.
+#[derive(Clone)]
+struct Logins {
+    verifier: Verifier,
+    failures: Arc<Mutex<FailedLogins>>,
+}
+
+impl Logins {
+    fn failures(&self) -> std::sync::MutexGuard<'_, FailedLogins> {
+        // Counts left by a panicking holder are still counts.
+        self.failures.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
 /// Accepts agent connections until `stop` fires (then closes every one) or the endpoint closes.
 pub async fn serve(
     endpoint: quinn::Endpoint,
@@ -81,6 +98,10 @@ pub async fn serve(
     stop: CancellationToken,
 ) {
     static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
+    let logins = Logins {
+        verifier: Verifier::per_core(),
+        failures: Arc::new(Mutex::new(FailedLogins::new())),
+    };
     let mut beat = tokio::time::interval(HEARTBEAT);
     loop {
         let incoming = tokio::select! {
@@ -97,11 +118,12 @@ pub async fn serve(
         let Some(incoming) = incoming else { return };
         let conn = NEXT_CONN.fetch_add(1, Ordering::Relaxed);
         let (agents, center, counters) = (agents.clone(), center.clone(), counters.clone());
+        let logins = logins.clone();
         tokio::spawn(async move {
             let remote = incoming.remote_address();
             match incoming.await {
                 Ok(connection) => {
-                    connection_task(conn, connection, agents, center, counters).await;
+                    connection_task(conn, connection, agents, logins, center, counters).await;
                 }
                 Err(e) => tracing::info!(%remote, error = %e, "agent connection failed"),
             }
@@ -131,11 +153,12 @@ async fn connection_task(
     conn: ConnId,
     connection: quinn::Connection,
     agents: SharedConfig,
+    logins: Logins,
     center: mpsc::UnboundedSender<AgentInput>,
     counters: LinkCounters,
 ) {
     let remote = connection.remote_address();
-    match serve_connection(conn, &connection, agents, &center, counters).await {
+    match serve_connection(conn, &connection, agents, &logins, &center, counters).await {
         Ok(agent) => tracing::info!(%remote, %agent, "agent connection ended"),
         Err(e) => {
             tracing::info!(%remote, error = %e, "agent connection closed");
@@ -149,6 +172,7 @@ async fn serve_connection(
     conn: ConnId,
     connection: &quinn::Connection,
     agents: SharedConfig,
+    logins: &Logins,
     center: &mpsc::UnboundedSender<AgentInput>,
     counters: LinkCounters,
 ) -> Result<String, ConnError> {
@@ -175,7 +199,23 @@ async fn serve_connection(
     };
     // The agents in force now: a reload that revoked one refuses it from here on.
     let current = agents.load_full();
-    let checked = check_login(&current.config.agent, &login).await;
+    let from = connection.remote_address().ip();
+    let checked = if logins.failures().allowed(Instant::now(), from, &agent) {
+        let checked = check_login(&current.config.agent, &login, &logins.verifier).await;
+        match &checked {
+            Ok(_) => logins.failures().succeeded(from, &agent),
+            Err((RefusalReason::UnknownAgent | RefusalReason::BadCredential, _)) => {
+                logins.failures().failed(Instant::now(), from, &agent);
+            }
+            Err(_) => {}
+        }
+        checked
+    } else {
+        Err((
+            RefusalReason::TooManyAttempts,
+            "too many failed logins from this address: try again in a minute".into(),
+        ))
+    };
     let skills = match checked {
         Ok(skills) => skills,
         Err((reason, message)) => {
@@ -281,10 +321,11 @@ async fn serve_connection(
 }
 
 /// The agent's configured skills, narrowed by the login's (empty means all), if its credential
-/// is right. Argon2 takes tens of milliseconds: it runs on the blocking pool.
+/// is right. Argon2 takes tens of milliseconds and 19 MiB: the verifier runs a few at a time.
 async fn check_login(
     agents: &[AgentConfig],
     login: &proto::from_agent::Login,
+    verifier: &Verifier,
 ) -> Result<Vec<String>, (RefusalReason, String)> {
     let id = login.agent.as_str();
     let Some(config) = agents.iter().find(|a| a.id == id).cloned() else {
@@ -295,11 +336,7 @@ async fn check_login(
     }
     let credential = login.credential.expose().to_string();
     let hash = config.credential_hash.clone();
-    let ok =
-        tokio::task::spawn_blocking(move || crate::agent::credential::verify(&credential, &hash))
-            .await
-            .unwrap_or(false);
-    if !ok {
+    if !verifier.verify(credential, hash).await {
         return Err((RefusalReason::BadCredential, "wrong credential".into()));
     }
     let skills = if login.skills.is_empty() {

@@ -150,6 +150,8 @@ pub enum RefusalReason {
     Revoked,
     AlreadyLoggedIn,
     UnsupportedVersion,
+    /// Too many failed logins from this address (for this agent): try again in a minute.
+    TooManyAttempts,
     /// A reason this build does not know.
     #[serde(other)]
     Other,

@@ -205,6 +205,7 @@ fn gateway_message() -> impl Strategy<Value = GatewayMessage> {
                 RefusalReason::Revoked,
                 RefusalReason::AlreadyLoggedIn,
                 RefusalReason::UnsupportedVersion,
+                RefusalReason::TooManyAttempts,
                 RefusalReason::Other,
             ]),
             text(256)
