@@ -1,10 +1,12 @@
 //! What each call leg costs per 20 ms frame on the media path: G.711 both ways, the jitter
-//! buffer, and concealment when a frame is missing. Multiply by legs × 50 frames/s for load.
+//! buffer, concealment when a frame is missing, and in-band DTMF detection on what the carrier
+//! sent. Multiply by legs × 50 frames/s for load.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
+use trunkgate::media::dtmf::InbandDetector;
 use trunkgate::media::g711::G711Law;
 use trunkgate::media::jitter::{JitterBuffer, JitterConfig, Playout};
 use trunkgate::media::plc::G711Concealer;
@@ -130,5 +132,22 @@ fn concealment(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, g711, jitter_path, concealment);
+/// Every carrier frame goes through the in-band detector (a carrier may send tones instead of
+/// RFC 4733 events): speech, and the silence between words (half of a conversation).
+fn inband_dtmf(c: &mut Criterion) {
+    let speech = voice(0, SAMPLES_PER_FRAME * 50);
+    let quiet: Vec<i16> = (0..SAMPLES_PER_FRAME * 50)
+        .map(|n| ((n * 7919) % 61) as i16 - 30)
+        .collect();
+    for (name, signal) in [("speech", speech), ("line noise", quiet)] {
+        let mut detector = InbandDetector::new(8000);
+        let mut frames = signal.chunks(SAMPLES_PER_FRAME).cycle();
+        c.bench_function(
+            &format!("inband dtmf detection per 20 ms frame ({name})"),
+            |b| b.iter(|| black_box(detector.process(frames.next().expect("cycles")))),
+        );
+    }
+}
+
+criterion_group!(benches, g711, jitter_path, concealment, inband_dtmf);
 criterion_main!(benches);
