@@ -65,7 +65,18 @@ fn codec(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("opus_encode_20ms");
     // FEC makes SILK encode every frame twice (the second time coarsely), so its cost shows too.
-    for (complexity, fec) in [(0, true), (5, true), (10, true), (0, false), (5, false)] {
+    // Complexities 0-3 with FEC give the CPU side of the complexity-vs-PESQ curve.
+    let settings = [
+        (0, true),
+        (1, true),
+        (2, true),
+        (3, true),
+        (5, true),
+        (10, true),
+        (0, false),
+        (5, false),
+    ];
+    for (complexity, fec) in settings {
         let config = OpusConfig {
             complexity,
             fec,
