@@ -9,7 +9,8 @@
 # credential). `trunkgate-agent --swarm CALLS --echo` answers; SIPp sends 28 s of PCMA speech per
 # call (scenarios/uac_queue_speech.xml). CPU is Δ(utime+stime) of the gateway process from
 # /proc/PID/stat over a 15 s window that starts once every call is bridged; the gateway's own
-# per-frame timing (trunkgate_media_frame_work_seconds) is read from its metrics at the end.
+# per-frame timing (trunkgate_media_frame_work_seconds) is read from its metrics at the end, and
+# its RSS with the agents logged in and with the calls up gives the memory per call.
 source "$(dirname "$0")/common.sh"
 calls="${1:-50}"
 window=15
@@ -20,6 +21,7 @@ load_config "${config}" "${calls}"
 gw_pid=$!
 pids+=("${gw_pid}")
 wait_for "${work}/gateway.log" "listening" 1 20
+threads_idle="$(awk '/^Threads:/ { print $2 }' "/proc/${gw_pid}/status")"
 fingerprint="$(grep -o 'fingerprint=[0-9A-F:]*' "${work}/gateway.log" | head -n 1 | cut -d= -f2)"
 
 TRUNKGATE_AGENT_CREDENTIAL=demo-secret "${agent}" --gateway 127.0.0.1:4499 --agent load \
@@ -28,6 +30,15 @@ TRUNKGATE_AGENT_CREDENTIAL=demo-secret "${agent}" --gateway 127.0.0.1:4499 --age
 agent_pid=$!
 pids+=("${agent_pid}")
 wait_for "${work}/agents.log" "state=available" "${calls}" 30
+rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
+# The logins' Argon2 threads (tokio's blocking pool) exit 10 s after their last job; their
+# stacks would count as memory of the calls. Wait until they are gone (bounded).
+deadline=$((SECONDS + 30))
+until [[ "$(awk '/^Threads:/ { print $2 }' "/proc/${gw_pid}/status")" -le "${threads_idle}" ]]; do
+  ((SECONDS < deadline)) || break
+  sleep 0.5
+done
+rss_agents="$(rss_kib "${gw_pid}")"
 
 # exec: the pid is sipp's own, so the cleanup stops it (not just a subshell).
 (cd integration-tests/scenarios && exec sipp -sf uac_queue_speech.xml -i 127.0.0.1 -p 5099 \
@@ -43,6 +54,7 @@ gw_before="$(cpu_ticks "${gw_pid}")"
 agent_before="$(cpu_ticks "${agent_pid}")"
 sleep "${window}"
 gw_after="$(cpu_ticks "${gw_pid}")"
+rss_calls="$(rss_kib "${gw_pid}")"
 agent_after="$(cpu_ticks "${agent_pid}")"
 # What the gateway says a frame of a call costs it (the calls flush their timings every 5 s).
 frame_work="$(curl -s http://127.0.0.1:9464/metrics | awk '
@@ -64,3 +76,6 @@ awk -v calls="${calls}" -v active="${active}" -v ended="${ended}" -v window="${w
     printf "sipp_exit=%d\n", sipp
   }'
 echo "${frame_work}"
+awk -v calls="${calls}" -v a="${rss_agents}" -v b="${rss_calls}" 'BEGIN {
+  printf "rss_mib agents_in=%.1f with_calls=%.1f rss_per_call_kib=%.0f\n", a / 1024, b / 1024, (b - a) / calls
+}'
