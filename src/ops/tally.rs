@@ -381,52 +381,33 @@ impl Tally {
                 }
                 observe_talk(m, &call, at);
                 let c = &quality.carrier;
-                let carrier = ["carrier"];
-                m.rtp_packets_received
-                    .with_label_values(&carrier)
-                    .inc_by(c.packets_received);
-                m.rtp_packets_sent
-                    .with_label_values(&carrier)
-                    .inc_by(c.packets_sent);
-                m.rtp_packets_lost
-                    .with_label_values(&carrier)
-                    .inc_by(c.packets_lost.max(0) as u64);
-                m.concealed_frames
-                    .with_label_values(&carrier)
-                    .inc_by(c.concealed_frames);
-                if c.packets_received > 0 {
-                    m.jitter_seconds
-                        .with_label_values(&carrier)
-                        .observe(c.jitter_ms / 1000.0);
-                }
-                if let Some(delay) = c.jitter_buffer_delay {
-                    m.jitter_buffer_delay_seconds
-                        .with_label_values(&carrier)
-                        .observe(delay.as_secs_f64());
-                }
+                observe_leg(
+                    m,
+                    "carrier",
+                    LegFigures {
+                        received: c.packets_received,
+                        sent: c.packets_sent,
+                        lost: c.packets_lost.max(0) as u64,
+                        late: None,
+                        concealed: c.concealed_frames,
+                        jitter_ms: c.jitter_ms,
+                        delay: c.jitter_buffer_delay,
+                    },
+                );
                 if let Some(a) = &quality.agent {
-                    let agent = ["agent"];
-                    m.rtp_packets_received
-                        .with_label_values(&agent)
-                        .inc_by(a.packets);
-                    m.rtp_packets_sent
-                        .with_label_values(&agent)
-                        .inc_by(a.packets_sent);
-                    m.rtp_packets_lost.with_label_values(&agent).inc_by(a.lost);
-                    m.rtp_packets_late.with_label_values(&agent).inc_by(a.late);
-                    m.concealed_frames
-                        .with_label_values(&agent)
-                        .inc_by(a.concealed_frames);
-                    if a.packets > 0 {
-                        m.jitter_seconds
-                            .with_label_values(&agent)
-                            .observe(a.jitter_ms / 1000.0);
-                    }
-                    if let Some(delay) = a.jitter_buffer_delay {
-                        m.jitter_buffer_delay_seconds
-                            .with_label_values(&agent)
-                            .observe(delay.as_secs_f64());
-                    }
+                    observe_leg(
+                        m,
+                        "agent",
+                        LegFigures {
+                            received: a.packets,
+                            sent: a.packets_sent,
+                            lost: a.lost,
+                            late: Some(a.late),
+                            concealed: a.concealed_frames,
+                            jitter_ms: a.jitter_ms,
+                            delay: a.jitter_buffer_delay,
+                        },
+                    );
                 }
                 if call.answered.is_some() {
                     m.frame_delay_seconds
@@ -614,6 +595,44 @@ impl Tally {
 }
 
 /// A talk that ends now (the call ended or went back to the queue) counts toward handle time.
+/// One leg's media figures at a call's end, carrier or agent alike.
+struct LegFigures {
+    received: u64,
+    sent: u64,
+    lost: u64,
+    /// Counted only where a jitter buffer tells late from lost (the agent leg).
+    late: Option<u64>,
+    concealed: u64,
+    jitter_ms: f64,
+    delay: Option<Duration>,
+}
+
+fn observe_leg(m: &Metrics, leg: &str, f: LegFigures) {
+    let leg = [leg];
+    m.rtp_packets_received
+        .with_label_values(&leg)
+        .inc_by(f.received);
+    m.rtp_packets_sent.with_label_values(&leg).inc_by(f.sent);
+    m.rtp_packets_lost.with_label_values(&leg).inc_by(f.lost);
+    if let Some(late) = f.late {
+        m.rtp_packets_late.with_label_values(&leg).inc_by(late);
+    }
+    m.concealed_frames
+        .with_label_values(&leg)
+        .inc_by(f.concealed);
+    // A leg that received nothing has no jitter to speak of.
+    if f.received > 0 {
+        m.jitter_seconds
+            .with_label_values(&leg)
+            .observe(f.jitter_ms / 1000.0);
+    }
+    if let Some(delay) = f.delay {
+        m.jitter_buffer_delay_seconds
+            .with_label_values(&leg)
+            .observe(delay.as_secs_f64());
+    }
+}
+
 fn observe_talk(m: &Metrics, call: &LiveCall, at: SystemTime) {
     if let Some(since) = call.talk_since {
         let queue = call.queue.clone().unwrap_or_default();
