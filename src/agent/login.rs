@@ -15,6 +15,8 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::Semaphore;
 
+use crate::agent::protocol::RefusalReason;
+
 /// Runs credential verifications on the blocking pool, a bounded number at a time.
 #[derive(Clone)]
 pub struct Verifier {
@@ -89,6 +91,25 @@ impl FailedLogins {
                 self.by_agent.get(&(from, agent.to_string())),
                 MAX_FAILURES_PER_AGENT,
             )
+    }
+
+    /// How a checked login of `agent` from `from` ended: a success forgets the pair's failures,
+    /// an unknown agent or a wrong credential counts as one; other refusals (revoked, already
+    /// logged in) are not guesses and count for nothing.
+    pub fn record(
+        &mut self,
+        now: Instant,
+        from: IpAddr,
+        agent: &str,
+        refused: Option<RefusalReason>,
+    ) {
+        match refused {
+            None => self.succeeded(from, agent),
+            Some(RefusalReason::UnknownAgent | RefusalReason::BadCredential) => {
+                self.failed(now, from, agent);
+            }
+            Some(_) => {}
+        }
     }
 
     /// A login of `agent` from `from` failed (unknown agent, wrong credential).

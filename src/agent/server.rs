@@ -202,13 +202,10 @@ async fn serve_connection(
     let from = connection.remote_address().ip();
     let checked = if logins.failures().allowed(Instant::now(), from, &agent) {
         let checked = check_login(&current.config.agent, &login, &logins.verifier).await;
-        match &checked {
-            Ok(_) => logins.failures().succeeded(from, &agent),
-            Err((RefusalReason::UnknownAgent | RefusalReason::BadCredential, _)) => {
-                logins.failures().failed(Instant::now(), from, &agent);
-            }
-            Err(_) => {}
-        }
+        let refused = checked.as_ref().err().map(|(reason, _)| *reason);
+        logins
+            .failures()
+            .record(Instant::now(), from, &agent, refused);
         checked
     } else {
         Err((

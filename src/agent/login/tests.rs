@@ -121,3 +121,30 @@ async fn verifications_run_two_at_a_time_in_turn_and_all_get_an_answer() {
         "every turn was given back"
     );
 }
+
+#[test]
+fn only_guesses_count_as_failures() {
+    let t0 = Instant::now();
+    let mut f = FailedLogins::new();
+    for _ in 0..MAX_FAILURES_PER_AGENT {
+        f.record(t0, OFFICE, "alice", Some(RefusalReason::Revoked));
+        f.record(t0, OFFICE, "alice", Some(RefusalReason::AlreadyLoggedIn));
+    }
+    assert!(
+        f.allowed(t0, OFFICE, "alice"),
+        "refusals that are not guesses"
+    );
+    for _ in 0..MAX_FAILURES_PER_AGENT - 1 {
+        f.record(t0, OFFICE, "alice", Some(RefusalReason::BadCredential));
+    }
+    f.record(t0, OFFICE, "alice", None);
+    f.record(t0, OFFICE, "alice", Some(RefusalReason::UnknownAgent));
+    assert!(
+        f.allowed(t0, OFFICE, "alice"),
+        "the success started the count over"
+    );
+    for _ in 0..MAX_FAILURES_PER_AGENT {
+        f.record(t0, OFFICE, "mallory", Some(RefusalReason::UnknownAgent));
+    }
+    assert!(!f.allowed(t0, OFFICE, "mallory"));
+}
