@@ -60,12 +60,14 @@ impl Reloader {
         let restart = needs_restart(&old.config, &new);
         let loaded = Loaded::new(new).map_err(|e| format!("{}: {e}\n", file.display()))?;
         let c = &loaded.config;
+        let certificate_problem = |e: &dyn std::fmt::Display| {
+            format!("{}: agent-link certificate: {e}\n", file.display())
+        };
         let identity = c
             .agents
             .identity(&c.base_dir)
-            .map_err(|e| format!("{}: agent-link certificate: {e}\n", file.display()))?;
-        let server = link::server_config(&identity)
-            .map_err(|e| format!("{}: agent-link certificate: {e}\n", file.display()))?;
+            .map_err(|e| certificate_problem(&e))?;
+        let server = link::server_config(&identity).map_err(|e| certificate_problem(&e))?;
         self.trunks.send_replace(c.trunks.clone());
         // The center is gone only when the daemon stops.
         let _ = self.center.send(Reconfigure {
