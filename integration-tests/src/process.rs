@@ -7,6 +7,25 @@ use std::time::{Duration, Instant};
 /// down, long enough not to burn one of the machine's two cores.
 pub(crate) const POLL_INTERVAL: Duration = Duration::from_millis(20);
 
+/// Reads a value every `every` until `accept` takes it or `limit` passes; the last value read
+/// either way (`None`: there was none). For figures a peer only shows when asked (a metric, a
+/// Prometheus query).
+pub(crate) fn poll_value(
+    limit: Duration,
+    every: Duration,
+    mut read: impl FnMut() -> Option<f64>,
+    accept: impl Fn(f64) -> bool,
+) -> Option<f64> {
+    let deadline = Instant::now() + limit;
+    loop {
+        let value = read();
+        if value.is_some_and(&accept) || Instant::now() >= deadline {
+            return value;
+        }
+        std::thread::sleep(every);
+    }
+}
+
 /// Waits up to `limit` for `child` to exit; `None` if it is still running.
 pub(crate) fn wait_timeout(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
     let deadline = Instant::now() + limit;

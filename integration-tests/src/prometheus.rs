@@ -75,14 +75,8 @@ impl Prometheus {
         limit: Duration,
         accept: impl Fn(f64) -> bool,
     ) -> Option<f64> {
-        let deadline = Instant::now() + limit;
-        loop {
-            let value = self.query(expr);
-            if value.is_some_and(&accept) || Instant::now() >= deadline {
-                return value;
-            }
-            std::thread::sleep(Duration::from_millis(250));
-        }
+        let query = || self.query(expr);
+        crate::process::poll_value(limit, Duration::from_millis(250), query, accept)
     }
 }
 

@@ -41,10 +41,6 @@ fn gap(recording: &Audio, freq: f64) -> Duration {
     longest_tone_gap(&recording.samples, recording.rate, freq).expect("the tone was never heard")
 }
 
-fn count_lines(gw: &Gateway, needle: &str) -> usize {
-    gw.log_lines().iter().filter(|l| l.contains(needle)).count()
-}
-
 #[test]
 fn a_network_change_mid_call_is_not_heard() {
     let gw = gateway(TestConfig::default());
@@ -98,7 +94,7 @@ fn a_network_change_mid_call_is_not_heard() {
         "caller→agent {to_agent:?}"
     );
     assert_eq!(
-        count_lines(&gw, "agent connection lost"),
+        gw.count_lines("agent connection lost"),
         0,
         "migration is not a reconnect"
     );
@@ -201,7 +197,7 @@ fn an_agent_whose_connection_dies_resumes_its_call_within_the_grace_period() {
     let caller = caller.join().unwrap();
     assert!(caller.call_established());
     assert_eq!(
-        count_lines(&gw, "did not come back"),
+        gw.count_lines("did not come back"),
         0,
         "a resumed call is never requeued"
     );

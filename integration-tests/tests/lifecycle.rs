@@ -42,10 +42,6 @@ fn draining(route: &str, drain_timeout_ms: u64) -> Gateway {
     )
 }
 
-fn count(gw: &Gateway, needle: &str) -> usize {
-    gw.log_lines().iter().filter(|l| l.contains(needle)).count()
-}
-
 #[test]
 fn a_drain_refuses_new_calls_with_503_lets_calls_finish_and_exits() {
     let mut gw = draining("ivr:main", 20_000);
@@ -97,19 +93,19 @@ fn a_drain_refuses_new_calls_with_503_lets_calls_finish_and_exits() {
     assert!(status.success(), "exit status {status:?}");
     let took = started.elapsed();
     assert!(took < Duration::from_secs(20), "the drain took {took:?}");
-    assert_eq!(count(&gw, "drained: no calls left"), 1);
+    assert_eq!(gw.count_lines("drained: no calls left"), 1);
     assert_eq!(
-        count(&gw, "side=agent cause=agent hung up"),
+        gw.count_lines("side=agent cause=agent hung up"),
         1,
         "the agent's call ran its course"
     );
     assert_eq!(
-        count(&gw, "reason=RemoteBye"),
+        gw.count_lines("reason=RemoteBye"),
         1,
         "the IVR caller hung up himself"
     );
     assert_eq!(
-        count(&gw, "gateway shutting down"),
+        gw.count_lines("gateway shutting down"),
         0,
         "no call was cut off"
     );

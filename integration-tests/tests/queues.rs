@@ -28,7 +28,7 @@ fn twenty_callers_with_no_agents_wait_hear_announcements_and_overflow_at_max_wai
         .run();
     // Each call ends with the gateway's BYE after the overflow prompt: a success for SIPp.
     run.assert_success();
-    let count = |needle: &str| gw.log_lines().iter().filter(|l| l.contains(needle)).count();
+    let count = |needle: &str| gw.count_lines(needle);
     assert_eq!(count("caller queued"), 20);
     assert_eq!(
         count("queue overflow"),

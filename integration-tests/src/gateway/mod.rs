@@ -209,17 +209,13 @@ impl Gateway {
         limit: Duration,
         accept: impl Fn(f64) -> bool,
     ) -> Option<f64> {
-        let deadline = std::time::Instant::now() + limit;
-        loop {
-            let value = trunkgate::ops::ctl::get(self.metrics(), "/metrics")
+        // Metrics follow the event bus: poll, a scrape at a time.
+        let scrape = || {
+            trunkgate::ops::ctl::get(self.metrics(), "/metrics")
                 .ok()
-                .and_then(|text| sample_value(&text, sample));
-            if value.is_some_and(&accept) || std::time::Instant::now() >= deadline {
-                return value;
-            }
-            // Metrics follow the event bus: poll, a scrape at a time.
-            std::thread::sleep(Duration::from_millis(100));
-        }
+                .and_then(|text| sample_value(&text, sample))
+        };
+        crate::process::poll_value(limit, Duration::from_millis(100), scrape, accept)
     }
 
     /// The SHA-256 fingerprint agents pin, from the `listening` line.
@@ -270,6 +266,14 @@ impl Gateway {
     /// Everything the daemon wrote so far, one entry per line, prefixed `[stderr]`/`[stdout]`.
     pub fn log_lines(&self) -> Vec<String> {
         self.log.lines()
+    }
+
+    /// How many lines of the log so far contain `needle`.
+    pub fn count_lines(&self, needle: &str) -> usize {
+        self.log_lines()
+            .iter()
+            .filter(|l| l.contains(needle))
+            .count()
     }
 
     /// A position in the log: pass it to [`Gateway::wait_for_line_after`] to wait only for
