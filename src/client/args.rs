@@ -80,14 +80,18 @@ pub struct Args {
     #[arg(long, value_name = "MS", requires = "auto_answer")]
     pub answer_after_ms: Option<u64>,
     /// Send this WAV file's audio (any rate and channel count) once per call, then silence.
-    #[arg(long, value_name = "FILE.wav", conflicts_with = "echo")]
+    #[arg(long, value_name = "FILE.wav", conflicts_with_all = ["echo", "reflect"])]
     pub play: Option<PathBuf>,
     /// Write the received audio to this WAV file (8 kHz mono 16-bit); with --swarm, FILE-i.wav.
     #[arg(long, value_name = "FILE.wav")]
     pub record: Option<PathBuf>,
     /// Send back the audio received, as it came out of the jitter buffer.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "reflect")]
     pub echo: bool,
+    /// Send every media datagram straight back as it arrived, without decoding it: a load
+    /// generator's agent, whose cost is the QUIC link alone (the bench's agent swarm).
+    #[arg(long)]
+    pub reflect: bool,
     /// Hang up this long after a call is answered.
     #[arg(long, value_name = "MS")]
     pub hangup_after_ms: Option<u64>,
@@ -163,6 +167,8 @@ pub enum AudioSource {
     Play(Arc<[i16]>),
     /// The received audio, sent back.
     Echo,
+    /// Each received datagram sent back unchanged, nothing decoded or encoded.
+    Reflect,
     /// The microphone, read by the shell from the sound device and handed to the call's media
     /// frame by frame (the received audio goes to the speaker).
     Sound(SoundDevices),
@@ -242,11 +248,12 @@ impl Args {
         for agent in &agents {
             check_login(&agent.id, &credential, &self.skills)?;
         }
-        let audio = match (self.sound.devices()?, &self.play, self.echo) {
-            (Some(devices), _, _) => AudioSource::Sound(devices),
-            (None, Some(path), _) => AudioSource::Play(Prompt::load(path)?.samples().into()),
-            (None, None, true) => AudioSource::Echo,
-            (None, None, false) => AudioSource::Silence,
+        let audio = match (self.sound.devices()?, &self.play, self.echo, self.reflect) {
+            (Some(devices), _, _, _) => AudioSource::Sound(devices),
+            (None, Some(path), _, _) => AudioSource::Play(Prompt::load(path)?.samples().into()),
+            (None, None, true, _) => AudioSource::Echo,
+            (None, None, false, true) => AudioSource::Reflect,
+            (None, None, false, false) => AudioSource::Silence,
         };
         let millis = |ms: Option<u64>| ms.map(Duration::from_millis);
         let behaviour = Behaviour {

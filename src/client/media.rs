@@ -65,6 +65,8 @@ pub fn check_params(params: &MediaParams) -> Result<(), MediaError> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Received {
     Accepted,
+    /// With [`AudioSource::Reflect`]: the shell sends the datagram back as it came.
+    Reflect,
     /// For a flow that is not this call's (a stale flow after a resume, or garbage).
     OtherFlow {
         flow: u64,
@@ -98,6 +100,8 @@ pub struct CallMedia {
     datagram: Vec<u8>,
     held: bool,
     sent: u64,
+    /// Datagrams of this call's flow received with [`AudioSource::Reflect`] (never decoded).
+    reflected: u64,
     other_flow: u64,
     /// Received/lost at the last [`CallMedia::stats_window`], for the loss rate since then.
     stats_mark: (u64, u64),
@@ -149,6 +153,7 @@ impl CallMedia {
             datagram: Vec::with_capacity(256),
             held: false,
             sent: 0,
+            reflected: 0,
             other_flow: 0,
             stats_mark: (0, 0),
         })
@@ -189,6 +194,14 @@ impl CallMedia {
             self.other_flow += 1;
             return Received::OtherFlow { flow: flow.get() };
         }
+        if self.source == AudioSource::Reflect {
+            self.reflected += 1;
+            return if self.held {
+                Received::Accepted
+            } else {
+                Received::Reflect
+            };
+        }
         match self.receiver.push(now, rtp_packet) {
             Ok(()) => Received::Accepted,
             Err(e) => Received::Invalid {
@@ -201,6 +214,11 @@ impl CallMedia {
     /// played file, the echo, or silence).
     pub fn tick(&mut self, now: Instant) -> Result<Tick<'_>, MediaError> {
         self.played.clear();
+        if self.source == AudioSource::Reflect {
+            // The audio went back as it came (see `receive`): nothing to play or send.
+            self.played.resize(FRAME_SAMPLES, 0);
+            return Ok(self.output(false));
+        }
         self.played.extend_from_slice(self.receiver.pull(now));
         self.played.resize(FRAME_SAMPLES, 0);
         self.next_outgoing_frame();
@@ -232,7 +250,7 @@ impl CallMedia {
         let rx = self.receiver.stats();
         MediaCounters {
             sent: self.sent,
-            received: rx.packets,
+            received: rx.packets + self.reflected,
             concealed: rx.concealed,
             fec: rx.recovered_by_fec,
             lost: rx.lost,
@@ -262,7 +280,7 @@ impl CallMedia {
 
     fn next_outgoing_frame(&mut self) {
         match &self.source {
-            AudioSource::Silence => self.outgoing.fill(0),
+            AudioSource::Silence | AudioSource::Reflect => self.outgoing.fill(0),
             AudioSource::Echo => self.outgoing.copy_from_slice(&self.played),
             // The shell filled the frame from the microphone before the tick (or it stays
             // silent when the sound device could not be opened).

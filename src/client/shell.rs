@@ -332,8 +332,19 @@ impl AgentTask {
             }
             Wake::Datagram(Ok(datagram)) => {
                 if let Some(media) = &mut self.media {
-                    if let Received::Invalid { reason } = media.receive(now, &datagram) {
-                        tracing::debug!(agent = %self.spec.id, %reason, "media datagram dropped");
+                    match media.receive(now, &datagram) {
+                        Received::Invalid { reason } => {
+                            tracing::debug!(agent = %self.spec.id, %reason, "media datagram dropped");
+                        }
+                        Received::Reflect => {
+                            let sent = self.live.as_ref().is_some_and(|live| {
+                                live.connection.send_datagram(datagram).is_ok()
+                            });
+                            if sent {
+                                media.count_sent();
+                            }
+                        }
+                        Received::Accepted | Received::OtherFlow { .. } => {}
                     }
                 }
             }

@@ -124,6 +124,41 @@ fn echo_sends_back_what_was_received() {
 }
 
 #[test]
+fn reflect_hands_each_datagram_back_undecoded_and_sends_nothing_itself() {
+    let mut gateway = media(4, AudioSource::Play(tone(700.0, 1.0)));
+    let mut agent = media(4, AudioSource::Reflect);
+    let base = Instant::now();
+    for i in 0..10u32 {
+        let now = base + FRAME * i;
+        let datagram = gateway.tick(now).unwrap().datagram.unwrap().to_vec();
+        assert_eq!(agent.receive(now, &datagram), Received::Reflect);
+        let tick = agent.tick(now).unwrap();
+        assert!(
+            tick.datagram.is_none(),
+            "the reflecting agent encoded a frame"
+        );
+        assert!(tick.played.iter().all(|&s| s == 0));
+        agent.count_sent();
+    }
+    let other_flow = media(5, AudioSource::Play(tone(700.0, 1.0)))
+        .tick(base)
+        .unwrap()
+        .datagram
+        .unwrap()
+        .to_vec();
+    assert_eq!(
+        agent.receive(base, &other_flow),
+        Received::OtherFlow { flow: 5 }
+    );
+    // Held: neither side sends audio, reflected or not.
+    agent.set_held(true);
+    let datagram = gateway.tick(base).unwrap().datagram.unwrap().to_vec();
+    assert_eq!(agent.receive(base, &datagram), Received::Accepted);
+    let counters = agent.counters();
+    assert_eq!((counters.received, counters.sent), (11, 10));
+}
+
+#[test]
 fn fec_rebuilds_isolated_losses() {
     // Speech-like sound: SILK sends no FEC copy of frames it judges inactive, which a steady
     // tone can be.
