@@ -136,6 +136,10 @@ impl AgentProcess {
     }
 
     /// SIGTERM (the client finishes its recording), then SIGKILL after 5 s.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn stop(&mut self) {
         if let Ok(pid) = libc::pid_t::try_from(self.child.id()) {
             // SAFETY: kill(2) on our own child, which is not yet reaped.

@@ -17,6 +17,7 @@
 pub mod agent;
 pub mod audio;
 pub mod baresip;
+pub mod bench;
 pub mod gateway;
 pub mod in_process;
 pub mod paths;

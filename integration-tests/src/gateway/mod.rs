@@ -218,6 +218,11 @@ impl Gateway {
         crate::process::poll_value(limit, Duration::from_millis(100), scrape, accept)
     }
 
+    /// The daemon's whole exposition, as Prometheus would scrape it.
+    pub fn scrape(&self) -> String {
+        trunkgate::ops::ctl::get(self.metrics(), "/metrics").unwrap_or_default()
+    }
+
     /// The SHA-256 fingerprint agents pin, from the `listening` line.
     pub fn fingerprint(&self) -> String {
         self.listening_value("fingerprint")
