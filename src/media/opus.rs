@@ -38,8 +38,9 @@ pub struct OpusConfig {
     /// Bits per second. 24 kbit/s already exceeds what narrowband speech needs; more mostly
     /// buys room for the FEC copy.
     pub bitrate: u32,
-    /// 0–10. Measured on G.711-sourced speech, quality barely moves with complexity while
-    /// encoding time triples, so the default sits in the middle.
+    /// 0–10. Measured on G.711-sourced speech (the bench's Opus curve), quality barely moves
+    /// with complexity while encoding time more than quadruples from 1 to 10; at 40 kbit/s
+    /// complexity 1 stays within 0.1 PESQ of 5, with and without loss, at 45 % of its cost.
     pub complexity: u8,
     /// In-band FEC: each packet also carries the previous frame at lower quality.
     pub fec: bool,
@@ -53,7 +54,7 @@ impl Default for OpusConfig {
     fn default() -> Self {
         Self {
             bitrate: 40_000,
-            complexity: 5,
+            complexity: 1,
             fec: true,
             expected_loss_pct: 5,
             dtx: false,

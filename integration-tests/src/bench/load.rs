@@ -77,8 +77,24 @@ pub fn gateway_step(
             >= calls
     });
     if !logged_in {
-        return Err(format!("{calls} agents did not all log in"));
+        let available =
+            metric(&gateway.scrape(), "trunkgate_agents", &[("state", "available")]) as usize;
+        let lines = swarm.lines();
+        let mut events = std::collections::BTreeMap::new();
+        for line in &lines {
+            if let Some(event) = line.split_whitespace().find(|w| w.starts_with("event=")) {
+                *events.entry(event.to_owned()).or_insert(0usize) += 1;
+            }
+        }
+        let last: Vec<&String> = lines.iter().rev().take(3).collect();
+        return Err(format!(
+            "{available} of {calls} agents logged in; the swarm's events: {events:?}; its last lines: {last:?}"
+        ));
     }
+    eprintln!(
+        "bench: {calls} agents logged in; gateway pid {pid}, metrics on {}",
+        gateway.metrics()
+    );
     let login_secs = login_start.elapsed().as_secs_f64();
     // Argon2 runs on tokio's blocking threads, which exit 10 s after their last job: their
     // stacks are not the calls' memory.
@@ -136,6 +152,7 @@ pub fn gateway_step(
     // The window.
     let cpu = Cpu::start(&[pid, swarm.pid(), std::process::id()]);
     pool.start_window();
+    eprintln!("bench: window open for {:?} (gateway pid {pid})", settings.window);
     let window_start = Instant::now();
     caller.drive(start, &mut pool, |_| {
         stop_after(window_start, settings.window)

@@ -2,6 +2,7 @@
 //! rtpengine, on loopback, with generators cheap enough not to be what limits the run.
 //! docs/performance.md describes the method and the figures.
 pub mod analysis;
+pub mod codec;
 pub mod load;
 pub mod media;
 pub mod rtpengine;
@@ -29,6 +30,8 @@ pub struct Settings {
     pub pesq: bool,
     /// Generator threads.
     pub workers: usize,
+    /// Also measure Opus encode cost and PESQ per complexity and bitrate (offline).
+    pub codec_curve: bool,
     pub out: PathBuf,
 }
 
@@ -101,6 +104,12 @@ pub fn run(settings: &Settings, speech: Arc<[i16]>) -> Value {
         }
         highest_clean_rate = Some(rate);
     }
+    let codec = if settings.codec_curve {
+        eprintln!("bench: Opus cost and quality per complexity and bitrate");
+        codec::curve(&speech).unwrap_or_else(|error| vec![json!({ "error": error })])
+    } else {
+        Vec::new()
+    };
     json!({
         "machine": machine(),
         "settings": {
@@ -110,12 +119,13 @@ pub fn run(settings: &Settings, speech: Arc<[i16]>) -> Value {
             "setup_s": settings.setup_secs,
             "recorded_calls_per_step": settings.recorded,
             "generator_threads": settings.workers,
-            "opus": "40 kbit/s, complexity 5, FEC (config.example.toml)",
+            "opus": format!("{:?}", trunkgate::media::opus::OpusConfig::default()),
         },
         "load": load,
         "highest_clean_calls": highest_clean_calls,
         "setup_rate": setup,
         "highest_clean_setup_rate": highest_clean_rate,
+        "opus_curve": codec,
     })
 }
 
@@ -221,6 +231,22 @@ pub fn markdown(report: &Value) -> String {
         "\nHighest clean N: {}; highest clean setup rate: {}\n",
         report["highest_clean_calls"], report["highest_clean_setup_rate"]
     ));
+    let curve = report["opus_curve"].as_array().cloned().unwrap_or_default();
+    if !curve.is_empty() {
+        out.push_str("\n| Opus kbit/s | complexity | encode µs / frame | encode ms / call-s | PESQ-NB clean | PESQ-NB 5 % loss |\n");
+        out.push_str("|---|---|---|---|---|---|\n");
+        for row in curve {
+            out.push_str(&format!(
+                "| {} | {} | {} | {} | {} | {} |\n",
+                row["bitrate"].as_u64().map_or("–".into(), |b| (b / 1000).to_string()),
+                row["complexity"],
+                f(&row["encode_us_per_frame"], 1),
+                f(&row["encode_ms_per_call_s"], 2),
+                f(&row["pesq_clean"], 2),
+                f(&row["pesq_5pct_loss"], 2),
+            ));
+        }
+    }
     out
 }
 

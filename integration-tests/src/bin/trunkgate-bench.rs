@@ -31,9 +31,15 @@ struct Args {
     /// How long each setup rate runs.
     #[arg(long, default_value_t = 5)]
     setup_secs: u64,
+    /// Skip the load steps (and rtpengine).
+    #[arg(long)]
+    no_load: bool,
     /// Skip the setup-rate steps.
     #[arg(long)]
     no_setup_rate: bool,
+    /// Skip the Opus cost and quality curve.
+    #[arg(long)]
+    no_codec_curve: bool,
     /// Leave rtpengine out (it must be installed otherwise: Debian rtpengine-daemon).
     #[arg(long)]
     no_rtpengine: bool,
@@ -64,7 +70,7 @@ fn main() -> ExitCode {
         } else {
             args.recorded
         },
-        calls: args.calls,
+        calls: if args.no_load { Vec::new() } else { args.calls },
         window: Duration::from_secs(args.window_secs),
         setup_rates: if args.no_setup_rate {
             Vec::new()
@@ -77,6 +83,7 @@ fn main() -> ExitCode {
         workers: args
             .workers
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+        codec_curve: !args.no_codec_curve && !args.check,
         out: args.out.clone(),
     };
     let speech: Arc<[i16]> = audio::prompt("main-menu")

@@ -119,7 +119,7 @@ resume_grace_ms = {resume_grace_ms}
 
 [agents.opus]
 bitrate = 40000
-complexity = 5
+complexity = 1
 fec = true
 expected_loss_pct = 5
 

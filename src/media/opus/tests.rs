@@ -92,7 +92,7 @@ fn defaults_match_the_documented_agent_settings() {
     let config: OpusConfig = toml::from_str("").unwrap();
     assert_eq!(config, OpusConfig::default());
     assert_eq!(config.bitrate, 40_000);
-    assert_eq!(config.complexity, 5);
+    assert_eq!(config.complexity, 1);
     assert!(config.fec);
     assert_eq!(config.expected_loss_pct, 5);
     assert!(!config.dtx);
@@ -104,7 +104,7 @@ fn config_reads_partial_tables_and_rejects_unknown_keys() {
     let config: OpusConfig = toml::from_str("bitrate = 32000\nfec = false").unwrap();
     assert_eq!(config.bitrate, 32_000);
     assert!(!config.fec);
-    assert_eq!(config.complexity, 5);
+    assert_eq!(config.complexity, 1);
     let err = toml::from_str::<OpusConfig>("bitrat = 32000").unwrap_err();
     assert!(err.to_string().contains("bitrat"), "{err}");
 }
