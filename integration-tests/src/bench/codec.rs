@@ -8,7 +8,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::{json, Value};
 use trunkgate::media::g711::G711Law;
-use trunkgate::media::opus::{OpusConfig, OpusDecoder, OpusEncoder, FRAME_SAMPLES};
+use trunkgate::media::opus::{packet_has_fec, OpusConfig, OpusDecoder, OpusEncoder, FRAME_SAMPLES};
 
 use crate::audio::{pesq_nb, Audio, TELEPHONY_RATE};
 
@@ -47,9 +47,11 @@ pub fn curve(speech: &[i16]) -> Result<Vec<Value>, String> {
                 let heard = decode(&packets, |i| lost[i])?;
                 lossy.push(pesq_nb(&reference, &to_audio(&heard))?);
             }
+            let with_fec = packets.iter().filter(|p| packet_has_fec(p)).count();
             rows.push(json!({
                 "bitrate": bitrate,
                 "complexity": complexity,
+                "packets_with_fec_pct": 100.0 * with_fec as f64 / packets.len() as f64,
                 "encode_us_per_frame": encode_us,
                 "encode_ms_per_call_s": encode_us * 50.0 / 1000.0,
                 "pesq_clean": clean,
@@ -69,7 +71,9 @@ fn encode_all(config: &OpusConfig, frames: &[&[i16]]) -> Result<(Vec<Vec<u8>>, f
         let start = Instant::now();
         for frame in frames {
             let mut packet = Vec::with_capacity(256);
-            encoder.encode(frame, &mut packet).map_err(|e| e.to_string())?;
+            encoder
+                .encode(frame, &mut packet)
+                .map_err(|e| e.to_string())?;
             packets.push(packet);
         }
         // The quickest pass: the machine's noise only ever adds time.

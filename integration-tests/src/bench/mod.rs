@@ -233,15 +233,18 @@ pub fn markdown(report: &Value) -> String {
     ));
     let curve = report["opus_curve"].as_array().cloned().unwrap_or_default();
     if !curve.is_empty() {
-        out.push_str("\n| Opus kbit/s | complexity | encode µs / frame | encode ms / call-s | PESQ-NB clean | PESQ-NB 5 % loss |\n");
-        out.push_str("|---|---|---|---|---|---|\n");
+        out.push_str("\n| Opus kbit/s | complexity | encode µs / frame | encode ms / call-s | packets with FEC % | PESQ-NB clean | PESQ-NB 5 % loss |\n");
+        out.push_str("|---|---|---|---|---|---|---|\n");
         for row in curve {
             out.push_str(&format!(
-                "| {} | {} | {} | {} | {} | {} |\n",
-                row["bitrate"].as_u64().map_or("–".into(), |b| (b / 1000).to_string()),
+                "| {} | {} | {} | {} | {} | {} | {} |\n",
+                row["bitrate"]
+                    .as_u64()
+                    .map_or("–".into(), |b| (b / 1000).to_string()),
                 row["complexity"],
                 f(&row["encode_us_per_frame"], 1),
                 f(&row["encode_ms_per_call_s"], 2),
+                f(&row["packets_with_fec_pct"], 0),
                 f(&row["pesq_clean"], 2),
                 f(&row["pesq_5pct_loss"], 2),
             ));
