@@ -7,6 +7,7 @@
 //! datagrams and routes them to `source`. A WebTransport agent would implement the same sink
 //! over its session's datagrams, and a supervisor listening in would get a sink fed by a mixer.
 use std::sync::Arc;
+use std::time::Instant;
 
 use bytes::Bytes;
 use tokio::sync::mpsc;
@@ -25,8 +26,16 @@ pub trait MediaSink: Send + Sync + 'static {
 /// One agent's media for one call.
 pub struct AgentMedia {
     pub sink: Arc<dyn MediaSink>,
-    /// The agent's RTP packets for this call.
-    pub source: mpsc::Receiver<Bytes>,
+    /// The agent's RTP packets for this call. The call takes them at its next frame, so each
+    /// says when it arrived.
+    pub source: mpsc::Receiver<AgentPacket>,
+}
+
+/// An RTP packet from the agent and when the transport handed it over.
+#[derive(Debug, Clone)]
+pub struct AgentPacket {
+    pub arrived: Instant,
+    pub rtp: Bytes,
 }
 
 impl std::fmt::Debug for AgentMedia {
@@ -63,7 +72,7 @@ pub fn quic_flow(
     connection: quinn::Connection,
     flow: FlowId,
     counters: &LinkCounters,
-) -> (AgentMedia, mpsc::Sender<Bytes>) {
+) -> (AgentMedia, mpsc::Sender<AgentPacket>) {
     let (tx, source) = mpsc::channel(MEDIA_QUEUE);
     let sink = Arc::new(QuicFlow {
         connection,

@@ -10,7 +10,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
@@ -18,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 use crate::agent::config::AgentConfig;
 use crate::agent::link::{Dropped, LinkCounters, SAMPLE_EVERY};
 use crate::agent::login::{FailedLogins, Verifier};
+use crate::agent::media::AgentPacket;
 use crate::agent::protocol::{
     self as proto, close_code, from_gateway::LoginRefused, AgentMessage, DecodeError, FrameDecoder,
     GatewayMessage, RefusalReason,
@@ -67,7 +67,7 @@ pub enum ToConnection {
     /// The agent's datagrams of `flow` go to `media` (a call's agent media handle).
     Route {
         flow: u64,
-        media: mpsc::Sender<Bytes>,
+        media: mpsc::Sender<AgentPacket>,
     },
     Unroute {
         flow: u64,
@@ -247,7 +247,7 @@ async fn serve_connection(
     }
     let mut remote = connection.remote_address();
     tracing::info!(%remote, %agent, "agent logged in");
-    let mut routes: HashMap<u64, mpsc::Sender<Bytes>> = HashMap::new();
+    let mut routes: HashMap<u64, mpsc::Sender<AgentPacket>> = HashMap::new();
     let [malformed, no_call, call_behind] =
         [Dropped::Malformed, Dropped::NoCall, Dropped::CallBehind].map(|d| counters.dropped(d));
     let mut sample = tokio::time::interval(SAMPLE_EVERY);
@@ -298,8 +298,12 @@ async fn serve_connection(
                     Ok((flow, rtp)) => match routes.get(&flow.get()) {
                         Some(media) => {
                             let offset = datagram.len() - rtp.len();
+                            let packet = AgentPacket {
+                                arrived: Instant::now(),
+                                rtp: datagram.slice(offset..),
+                            };
                             // A full queue means the call is behind: drop, do not wait.
-                            match media.try_send(datagram.slice(offset..)) {
+                            match media.try_send(packet) {
                                 Err(TrySendError::Full(_)) => call_behind.inc(),
                                 Err(TrySendError::Closed(_)) => no_call.inc(),
                                 Ok(()) => {}

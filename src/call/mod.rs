@@ -4,9 +4,11 @@
 //! - [`core`]: the state machine: ringing, IVR, queue, agent, ended, and the moves between.
 //! - [`leg`]: the carrier side: the trait, SIP with its SDP decisions, RTP media.
 //! - [`bridge`]: Opus transcoding between the carrier's G.711 and the agent.
-//! - [`shell`]: the task per call; [`ports`] hands out RTP ports.
+//! - [`shell`]: the task per call; [`ports`] hands out RTP ports; [`rtp_socket`] is the RTP
+//!   socket the task reads once per frame.
 pub mod bridge;
 pub mod core;
 pub mod leg;
 pub mod ports;
+pub mod rtp_socket;
 pub mod shell;

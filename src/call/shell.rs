@@ -4,11 +4,14 @@
 //! other way the leg's signals to the signalling task, its packets to the sockets, the core's
 //! requests to the center and the agent, its events to the bus. Nothing here decides anything,
 //! and nothing awaits but the one `select!` over all of it.
+//!
+//! Media does not wake the task: the carrier's RTP and the agent's packets wait (stamped with
+//! their arrival) until the call's next frame, which takes them all before it plays out. At
+//! 50 packets a second each way, a wake-up per packet cost more than the audio work.
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
-use bytes::Bytes;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use tokio::net::UdpSocket;
@@ -21,6 +24,7 @@ use crate::call::core::{Arrival, Call, Output, ToCenter};
 use crate::call::leg::sip::{caller_of, MediaSettings};
 use crate::call::leg::{SipLeg, SipSignal};
 use crate::call::ports::RtpPorts;
+use crate::call::rtp_socket::{Clock, RtpSocket};
 use crate::config::SharedConfig;
 use crate::events::{Bus, CallEvent, CallQuality, EndCause, Side};
 use crate::queue::center::shell::{CallInput, CenterToCall};
@@ -113,7 +117,7 @@ impl Sip {
 
 /// The call's sockets and the handles its core's outputs go to.
 struct Io {
-    rtp: UdpSocket,
+    rtp: RtpSocket,
     rtcp: UdpSocket,
     to_center: mpsc::UnboundedSender<CenterToCall>,
     agent: Option<AgentMedia>,
@@ -149,6 +153,15 @@ async fn run(
         Ok(s) => s,
         Err(e) => {
             tracing::warn!(error = %e, "no rtp port: call refused");
+            sip.send(SipSignal::Reject(503));
+            refused(&ctx.bus, call, &trunk.name, &sip_call_id, &from, &to);
+            return;
+        }
+    };
+    let rtp = match rtp.into_std().and_then(RtpSocket::new) {
+        Ok(rtp) => rtp,
+        Err(e) => {
+            tracing::warn!(error = %e, "rtp socket unusable: call refused");
             sip.send(SipSignal::Reject(503));
             refused(&ctx.bus, call, &trunk.name, &sip_call_id, &from, &to);
             return;
@@ -209,11 +222,6 @@ async fn run(
                     None => core.shutdown(now),
                 }
             }
-            r = io.rtp.recv_from(&mut rtp_buf) => {
-                if let Ok((n, from)) = r {
-                    core.handle_leg(Instant::now(), |leg, now| leg.handle_rtp(now, from, &rtp_buf[..n]));
-                }
-            }
             r = io.rtcp.recv_from(&mut rtcp_buf) => {
                 if let Ok((n, from)) = r {
                     core.handle_leg(Instant::now(), |leg, now| leg.handle_rtcp(now, from, &rtcp_buf[..n]));
@@ -230,12 +238,10 @@ async fn run(
                     core.handle_center(Instant::now(), cmd);
                 }
             }
-            packet = next_agent_packet(&mut io.agent) => {
-                core.handle_agent_media(Instant::now(), &packet);
-            }
             _ = sleep_until(deadline) => {
                 // The core's timer is its frame clock (a ring or answer timer now and then).
                 let started = Instant::now();
+                take_media(&mut core, &mut io, &mut rtp_buf);
                 core.handle_timeout(started);
                 frame_work.observe(started.elapsed().as_secs_f64());
                 unflushed += 1;
@@ -262,9 +268,12 @@ fn carry_out(core: &mut Call<SipLeg>, ctx: &CallContext, sip: &Sip, io: &Io) {
         sip.send(signal);
     }
     while let Some(t) = core.leg_mut().poll_transmit() {
-        let sock = if t.rtcp { &io.rtcp } else { &io.rtp };
         // A full socket buffer drops the packet: late audio is worthless.
-        let _ = sock.try_send_to(&t.payload, t.to);
+        let _ = if t.rtcp {
+            io.rtcp.try_send_to(&t.payload, t.to)
+        } else {
+            io.rtp.send_to(&t.payload, t.to)
+        };
     }
     while let Some(out) = core.poll_output() {
         match out {
@@ -313,13 +322,22 @@ fn refused(bus: &Bus, call: CallRef, trunk: &str, sip_call_id: &str, from: &str,
     );
 }
 
-async fn next_agent_packet(agent: &mut Option<AgentMedia>) -> Bytes {
-    match agent {
-        Some(a) => match a.source.recv().await {
-            Some(b) => b,
-            None => std::future::pending().await,
-        },
-        None => std::future::pending().await,
+/// Everything that arrived since the last frame, in the order it came, each at its arrival
+/// time.
+fn take_media(core: &mut Call<SipLeg>, io: &mut Io, buf: &mut [u8]) {
+    let clock = Clock::now();
+    // A read error other than "nothing left" (none is expected of a bound UDP socket) ends the
+    // draining for this frame, like an empty socket.
+    while let Ok(got) = io.rtp.recv(buf, &clock) {
+        let packet = &buf[..got.len];
+        core.handle_leg(got.arrived, |leg, now| {
+            leg.handle_rtp(now, got.from, packet)
+        });
+    }
+    if let Some(agent) = &mut io.agent {
+        while let Ok(packet) = agent.source.try_recv() {
+            core.handle_agent_media(packet.arrived, &packet.rtp);
+        }
     }
 }
 

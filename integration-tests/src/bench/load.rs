@@ -77,8 +77,11 @@ pub fn gateway_step(
             >= calls
     });
     if !logged_in {
-        let available =
-            metric(&gateway.scrape(), "trunkgate_agents", &[("state", "available")]) as usize;
+        let available = metric(
+            &gateway.scrape(),
+            "trunkgate_agents",
+            &[("state", "available")],
+        ) as usize;
         let lines = swarm.lines();
         let mut events = std::collections::BTreeMap::new();
         for line in &lines {
@@ -152,7 +155,10 @@ pub fn gateway_step(
     // The window.
     let cpu = Cpu::start(&[pid, swarm.pid(), std::process::id()]);
     pool.start_window();
-    eprintln!("bench: window open for {:?} (gateway pid {pid})", settings.window);
+    eprintln!(
+        "bench: window open for {:?} (gateway pid {pid})",
+        settings.window
+    );
     let window_start = Instant::now();
     caller.drive(start, &mut pool, |_| {
         stop_after(window_start, settings.window)
