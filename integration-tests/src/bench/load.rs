@@ -89,9 +89,13 @@ pub fn gateway_step(
                 *events.entry(event.to_owned()).or_insert(0usize) += 1;
             }
         }
-        let last: Vec<&String> = lines.iter().rev().take(3).collect();
+        let last: Vec<&String> = lines
+            .iter()
+            .filter(|l| l.contains("connection_lost") || l.contains("refused"))
+            .take(3)
+            .collect();
         return Err(format!(
-            "{available} of {calls} agents logged in; the swarm's events: {events:?}; its last lines: {last:?}"
+            "{available} of {calls} agents logged in; the swarm's events: {events:?}; its losses: {last:?}"
         ));
     }
     eprintln!(
