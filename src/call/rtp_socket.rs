@@ -9,7 +9,7 @@
 use std::io;
 use std::mem::{size_of, zeroed, MaybeUninit};
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6, UdpSocket};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, RawFd};
 use std::time::{Duration, Instant, SystemTime};
 
 /// One datagram read by [`RtpSocket::recv`].
@@ -94,6 +94,12 @@ impl RtpSocket {
             from,
             arrived: stamp.map_or(clock.instant, |at| clock.instant_of(at)),
         })
+    }
+}
+
+impl AsRawFd for RtpSocket {
+    fn as_raw_fd(&self) -> RawFd {
+        self.socket.as_raw_fd()
     }
 }
 

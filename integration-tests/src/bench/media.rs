@@ -9,11 +9,13 @@
 use std::collections::HashMap;
 use std::io::ErrorKind;
 use std::net::{SocketAddr, UdpSocket};
+use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use trunkgate::call::rtp_socket::{Clock, RtpSocket};
 use trunkgate::media::g711::G711Law;
 use trunkgate::media::rtp::{self, RtpHeader};
 
@@ -139,6 +141,9 @@ impl MediaPool {
         for _ in 0..workers.max(1) {
             let (socket, rtcp) = bind_pair()?;
             let port = socket.local_addr()?.port();
+            // Arrival times from the kernel: a generator thread that waits for a core on a
+            // busy machine must not count its own lateness against the far end.
+            let socket = RtpSocket::new(socket)?;
             let shared = Arc::new(Mutex::new(Shared::default()));
             let context = WorkerContext {
                 socket,
@@ -273,7 +278,7 @@ fn bind_pair() -> std::io::Result<(UdpSocket, UdpSocket)> {
 }
 
 struct WorkerContext {
-    socket: UdpSocket,
+    socket: RtpSocket,
     _rtcp: UdpSocket,
     shared: Arc<Mutex<Shared>>,
     speech: Arc<[u8]>,
@@ -301,20 +306,25 @@ impl WorkerContext {
                 next_ms += 1;
                 continue;
             }
-            // Wait for the far end's packets until the next slot is due.
+            // Wait for the far end's packets until the next slot is due, then take them all.
             let wait = due - now;
-            if self.socket.set_read_timeout(Some(wait)).is_err() {
+            let timeout = libc::timespec {
+                tv_sec: 0,
+                tv_nsec: wait.subsec_nanos().into(),
+            };
+            let mut poll = libc::pollfd {
+                fd: self.socket.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            // SAFETY: one valid pollfd and timespec for the duration of the call; no sigmask.
+            if unsafe { libc::ppoll(&mut poll, 1, &timeout, std::ptr::null()) } <= 0 {
                 continue;
             }
-            match self.socket.recv_from(&mut buffer) {
-                Ok((len, from)) => {
-                    let arrival = Instant::now();
-                    self.received(&buffer[..len], from, arrival);
-                }
-                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
-                Err(_) => {
-                    // ICMP errors from a far end that went away: nothing to receive.
-                }
+            let clock = Clock::now();
+            // Errors (ICMP from a far end that went away) end the batch like an empty socket.
+            while let Ok(got) = self.socket.recv(&mut buffer, &clock) {
+                self.received(&buffer[..got.len], got.from, got.arrived);
             }
         }
         stats
