@@ -43,7 +43,8 @@ log "built ${deb} and ${rpm}"
 contents="$(dpkg-deb --contents "${deb}")"
 for path in ./usr/bin/trunkgate ./usr/bin/trunkgate-agent ./etc/trunkgate/trunkgate.toml \
   ./usr/lib/systemd/system/trunkgate.service ./usr/lib/sysusers.d/trunkgate.conf \
-  ./usr/lib/tmpfiles.d/trunkgate.conf ./usr/share/trunkgate/prompts/welcome.wav \
+  ./usr/lib/tmpfiles.d/trunkgate.conf ./usr/lib/sysctl.d/60-trunkgate.conf \
+  ./usr/share/trunkgate/prompts/welcome.wav \
   ./usr/share/trunkgate/grafana/trunkgate.json ./usr/share/trunkgate/prometheus/alerts.yml \
   ./usr/share/doc/trunkgate/operations.md ./usr/share/doc/trunkgate/metrics.md \
   ./usr/share/man/man1/trunkgate.1.gz ./usr/share/man/man1/trunkgate-agent.1.gz; do
@@ -60,14 +61,15 @@ log "lintian: no errors"
 rpm_files="$(rpm -qpl "${rpm}")"
 for path in /usr/bin/trunkgate /usr/bin/trunkgate-agent /etc/trunkgate/trunkgate.toml \
   /usr/lib/systemd/system/trunkgate.service /usr/lib/sysusers.d/trunkgate.conf \
-  /usr/lib/tmpfiles.d/trunkgate.conf /usr/share/trunkgate/prompts/welcome.wav \
+  /usr/lib/tmpfiles.d/trunkgate.conf /usr/lib/sysctl.d/60-trunkgate.conf \
+  /usr/share/trunkgate/prompts/welcome.wav \
   /usr/share/trunkgate/grafana/trunkgate.json /usr/share/trunkgate/prometheus/alerts.yml \
   /usr/share/doc/trunkgate/operations.md /usr/share/man/man1/trunkgate.1; do
   grep -qx "${path}" <<<"${rpm_files}" || { log "the .rpm lacks ${path}"; exit 1; }
 done
 rpm -qpc "${rpm}" | grep -qx /etc/trunkgate/trunkgate.toml || { log "the .rpm's config files: $(rpm -qpc "${rpm}")"; exit 1; }
 rpm_scripts="$(rpm -qp --scripts "${rpm}")"
-for step in systemd-sysusers "chgrp trunkgate" "systemctl enable trunkgate.service"; do
+for step in systemd-sysusers "chgrp trunkgate" "sysctl -q -p" "systemctl enable trunkgate.service"; do
   grep -q "${step}" <<<"${rpm_scripts}" || { log "the .rpm's install script lacks ${step}"; exit 1; }
 done
 log "rpm: files, config file and install script as promised"
@@ -76,6 +78,7 @@ if $install_check; then
   dpkg -i "${deb}"
   id trunkgate >/dev/null
   test -f /usr/lib/systemd/system/trunkgate.service
+  test -f /usr/lib/sysctl.d/60-trunkgate.conf
   trunkgate check-config /etc/trunkgate/trunkgate.toml
   dpkg --purge trunkgate
   log "installed, checked (user, unit, config) and purged"
