@@ -182,7 +182,7 @@ fn main() -> ExitCode {
 
 /// glibc raises its mmap threshold to the largest block freed so far, so after the first
 /// agent login (Argon2 takes a 19 MiB block) every later one comes from the heap arenas and
-/// stays there. Measured with 500 agents logging in at once (integration-tests/load/logins.sh):
+/// stays there. Measured with 500 agents logging in at once (the bench's login storm):
 /// 390 MiB kept after they logged out, against 34 MiB with the threshold pinned at glibc's
 /// default of 128 KiB, where big blocks are mapped for their use and returned on free.
 fn keep_big_blocks_mapped() {

@@ -82,20 +82,9 @@ pub fn gateway_step(
             "trunkgate_agents",
             &[("state", "available")],
         ) as usize;
-        let lines = swarm.lines();
-        let mut events = std::collections::BTreeMap::new();
-        for line in &lines {
-            if let Some(event) = line.split_whitespace().find(|w| w.starts_with("event=")) {
-                *events.entry(event.to_owned()).or_insert(0usize) += 1;
-            }
-        }
-        let last: Vec<&String> = lines
-            .iter()
-            .filter(|l| l.contains("connection_lost") || l.contains("refused"))
-            .take(3)
-            .collect();
         return Err(format!(
-            "{available} of {calls} agents logged in; the swarm's events: {events:?}; its losses: {last:?}"
+            "{available} of {calls} agents logged in; {}",
+            swarm_troubles(&swarm)
         ));
     }
     eprintln!(
@@ -388,6 +377,24 @@ pub fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// What went wrong in a swarm that did not all log in: its events by kind, and its first
+/// connection losses and refusals.
+pub fn swarm_troubles(swarm: &AgentProcess) -> String {
+    let lines = swarm.lines();
+    let mut events = std::collections::BTreeMap::new();
+    for line in &lines {
+        if let Some(event) = line.split_whitespace().find(|w| w.starts_with("event=")) {
+            *events.entry(event.to_owned()).or_insert(0usize) += 1;
+        }
+    }
+    let losses: Vec<&String> = lines
+        .iter()
+        .filter(|l| l.contains("connection_lost") || l.contains("refused"))
+        .take(3)
+        .collect();
+    format!("the swarm's events: {events:?}; its losses: {losses:?}")
 }
 
 /// CPU used by some processes over a window.

@@ -37,6 +37,10 @@ struct Args {
     /// Skip the setup-rate steps.
     #[arg(long)]
     no_setup_rate: bool,
+    /// Agents that log in at once for the login storm (0: skip it) [default: 500, with
+    /// --check 0].
+    #[arg(long)]
+    login_storm: Option<usize>,
     /// Skip the Opus cost and quality curve.
     #[arg(long)]
     no_codec_curve: bool,
@@ -84,6 +88,7 @@ fn main() -> ExitCode {
             .workers
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
         codec_curve: !args.no_codec_curve && !args.check,
+        login_storm: args.login_storm.unwrap_or(if args.check { 0 } else { 500 }),
         out: args.out.clone(),
     };
     let speech: Arc<[i16]> = audio::prompt("main-menu")
