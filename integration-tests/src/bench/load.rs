@@ -200,6 +200,7 @@ pub fn gateway_step(
     let beyond = |trip: Option<f64>| Some(trip? - jb_carrier? - jb_agent?);
     let rtt_p50 = percentile(&echo.round_trip_ms, 50.0);
     let rtt_p99 = percentile(&echo.round_trip_ms, 99.0);
+    let carried = carried_call_seconds(&media);
     let late_send: Vec<f64> = worker.send_late_ms.iter().map(|&v| f64::from(v)).collect();
     Ok(json!({
         "calls": calls,
@@ -207,6 +208,8 @@ pub fn gateway_step(
         "torn_down": torn_down,
         "window_s": window_secs,
         "gateway_cpu_ms_per_call_s": 1000.0 * cpu.used[0] / call_seconds,
+        "gateway_cpu_ms_per_carried_call_s": 1000.0 * cpu.used[0] / carried,
+        "saturated": saturated(&media),
         "gateway_cpu_pct_of_one_core": 100.0 * cpu.used[0] / window_secs,
         "agent_swarm_cpu_pct_of_one_core": 100.0 * cpu.used[1] / window_secs,
         "carrier_generator_cpu_pct_of_one_core": 100.0 * cpu.used[2] / window_secs,
@@ -264,9 +267,14 @@ pub fn rtpengine_step(
         Rtpengine::start(ng_port, (20000, 59999), &log, 2).map_err(|e| e.to_string())?;
     let reflector = Reflector::start().map_err(|e| e.to_string())?;
     let mut pool = MediaPool::start(settings.workers, speech.clone()).map_err(|e| e.to_string())?;
+    // Every call is set up before any audio flows: a loaded rtpengine answers its control
+    // protocol late.
+    let mut remotes = Vec::new();
     for label in 0..calls {
-        let caller = std::net::SocketAddr::from(([127, 0, 0, 1], pool.next_port()));
-        let remote = engine.transcoded_call(label, caller, reflector.addr(), 40_000)?;
+        let caller = std::net::SocketAddr::from(([127, 0, 0, 1], pool.next_port_after(label)));
+        remotes.push(engine.transcoded_call(label, caller, reflector.addr(), 40_000)?);
+    }
+    for (label, remote) in remotes.into_iter().enumerate() {
         pool.add(NewStream {
             label,
             remote,
@@ -289,9 +297,12 @@ pub fn rtpengine_step(
     let (media, _) = pool.finish();
     let window_secs = cpu.window.as_secs_f64();
     let echo = echo_findings(&media, speech, settings.pesq);
+    let carried = carried_call_seconds(&media);
     Ok(json!({
         "calls": calls,
         "cpu_ms_per_call_s": 1000.0 * cpu.used[0] / (calls as f64 * window_secs),
+        "cpu_ms_per_carried_call_s": 1000.0 * cpu.used[0] / carried,
+        "saturated": saturated(&media),
         "cpu_pct_of_one_core": 100.0 * cpu.used[0] / window_secs,
         "generator_cpu_pct_of_one_core": 100.0 * cpu.used[1] / window_secs,
         "rss_mib": mib(rss),
@@ -300,6 +311,21 @@ pub fn rtpengine_step(
         "round_trip_ms_p50": percentile(&echo.round_trip_ms, 50.0),
         "pesq_nb_mean": mean(&echo.pesq),
     }))
+}
+
+/// Call-seconds of audio that made the whole echo path back to the callers in the window:
+/// the fair denominator for a process that could not keep up and dropped some.
+fn carried_call_seconds(media: &[CallMedia]) -> f64 {
+    let received: u64 = media.iter().map(|m| m.received).sum();
+    (received as f64 * 0.02).max(f64::MIN_POSITIVE)
+}
+
+/// More than 0.1 % of what the callers sent did not come back: the process under test (or the
+/// machine) could not keep up, and its CPU per nominal call-second understates its cost.
+fn saturated(media: &[CallMedia]) -> bool {
+    let sent: u64 = media.iter().map(|m| m.sent).sum();
+    let received: u64 = media.iter().map(|m| m.received).sum();
+    (received as f64) < 0.999 * sent as f64
 }
 
 /// The carrier side's view of the audio that came back: loss and arrival spread.

@@ -178,6 +178,11 @@ impl MediaPool {
         self.workers[self.next_worker].port
     }
 
+    /// The port of the `n`-th [`MediaPool::add`] from now, for offers made ahead of the adds.
+    pub fn next_port_after(&self, n: usize) -> u16 {
+        self.workers[(self.next_worker + n) % self.workers.len()].port
+    }
+
     pub fn add(&mut self, new: NewStream) -> StreamId {
         let worker = self.next_worker;
         self.next_worker = (self.next_worker + 1) % self.workers.len();

@@ -150,7 +150,8 @@ impl Rtpengine {
             .stderr(log_file)
             .spawn()?;
         let socket = UdpSocket::bind("127.0.0.1:0")?;
-        socket.set_read_timeout(Some(Duration::from_millis(500)))?;
+        // A busy rtpengine answers late: its control thread competes with the media threads.
+        socket.set_read_timeout(Some(Duration::from_secs(1)))?;
         let mut engine = Rtpengine {
             child,
             ng: SocketAddr::from(([127, 0, 0, 1], ng_port)),
@@ -185,7 +186,7 @@ impl Rtpengine {
         let mut message = format!("{cookie} ").into_bytes();
         body.encode(&mut message);
         let mut buffer = vec![0u8; 65536];
-        for _ in 0..4 {
+        for _ in 0..8 {
             self.socket
                 .send_to(&message, self.ng)
                 .map_err(|e| e.to_string())?;
