@@ -16,7 +16,7 @@ use trunkgate_integration::bench::{self, Settings};
 #[command(about = "Load bench: trunkgate under N bridged calls beside rtpengine, on loopback")]
 struct Args {
     /// Concurrent bridged calls per step; stops at the first step that is not clean.
-    #[arg(long, value_delimiter = ',', default_value = "50,100,200,400,600")]
+    #[arg(long, value_delimiter = ',', default_value = "1,50,100,200,400,600")]
     calls: Vec<usize>,
     /// The measurement window of each step.
     #[arg(long, default_value_t = 20)]
