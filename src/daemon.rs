@@ -214,12 +214,21 @@ impl Daemon {
         // Every listener is bound: systemd may consider the gateway started.
         notifier.send(&format!("READY=1\nSTATUS={}", self.ops.status()));
         if let Some(interval) = Notifier::watchdog_interval() {
-            tokio::spawn(notify::watchdog(
+            // Its own thread and runtime: a loop stuck on a worker thread must not be able to
+            // hold up the task that notices it (a task woken by the stuck one can sit in that
+            // worker's LIFO slot, where no other worker steals it).
+            let watchdog = notify::watchdog(
                 notifier.clone(),
                 interval,
                 self.hearts.clone(),
                 self.stop.child_token(),
-            ));
+            );
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_time()
+                .build()?;
+            std::thread::Builder::new()
+                .name("watchdog".into())
+                .spawn(move || runtime.block_on(watchdog))?;
         }
         let mut status = tokio::time::interval(STATUS_EVERY);
         let mut calls = self.ops.calls_active();
