@@ -29,6 +29,36 @@ pub fn cpu_time(pid: u32) -> Option<Duration> {
     Some(Duration::from_secs_f64((utime + stime) as f64 / hz as f64))
 }
 
+/// UDP datagrams the kernel dropped for want of socket receive buffer, machine-wide (IPv4
+/// and IPv6): on loopback every drop is a buffer too small somewhere, the gateway's or a
+/// generator's.
+pub fn udp_receive_buffer_drops() -> u64 {
+    let v4 = std::fs::read_to_string("/proc/net/snmp").unwrap_or_default();
+    let v6 = std::fs::read_to_string("/proc/net/snmp6").unwrap_or_default();
+    snmp_field(&v4, "Udp:", "RcvbufErrors") + snmp6_field(&v6, "Udp6RcvbufErrors")
+}
+
+/// `/proc/net/snmp` gives each protocol a header line of names and a line of values.
+fn snmp_field(text: &str, protocol: &str, name: &str) -> u64 {
+    let mut lines = text.lines().filter(|l| l.starts_with(protocol));
+    let (Some(names), Some(values)) = (lines.next(), lines.next()) else {
+        return 0;
+    };
+    names
+        .split_whitespace()
+        .zip(values.split_whitespace())
+        .find(|(n, _)| *n == name)
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0)
+}
+
+fn snmp6_field(text: &str, name: &str) -> u64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
 /// A process's resident memory (KiB), and its thread count.
 pub fn rss_kib(pid: u32) -> Option<u64> {
     status_field(pid, "VmRSS:")

@@ -226,15 +226,15 @@ pub fn markdown(report: &Value) -> String {
             ));
         }
     }
-    out.push_str("\n\n| setups/s | clean | calls | failed % | INVITE→100 p50/p99 ms | INVITE→200 p50/p99 ms | gateway % core |\n");
-    out.push_str("|---|---|---|---|---|---|---|\n");
+    out.push_str("\n\n| setups/s | clean | calls | failed % | INVITE→100 p50/p99 ms | INVITE→200 p50/p99 ms | gateway % core | UDP buffer drops |\n");
+    out.push_str("|---|---|---|---|---|---|---|---|\n");
     for row in report["setup_rate"].as_array().into_iter().flatten() {
         if let Some(error) = row.get("error") {
             out.push_str(&format!("| {} | error: {} |\n", row["rate_per_s"], error));
             continue;
         }
         out.push_str(&format!(
-            "| {} | {} | {} | {} | {}/{} | {}/{} | {} |\n",
+            "| {} | {} | {} | {} | {}/{} | {}/{} | {} | {} |\n",
             row["rate_per_s"],
             if setup_rate_clean(row) { "yes" } else { "no" },
             row["calls"],
@@ -244,6 +244,7 @@ pub fn markdown(report: &Value) -> String {
             f(&row["invite_to_200_ms_p50"], 1),
             f(&row["invite_to_200_ms_p99"], 1),
             f(&row["gateway_cpu_pct_of_one_core"], 0),
+            row["udp_receive_buffer_drops"],
         ));
     }
     out.push_str(&format!(

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use super::analysis::{cpu_time, metric, percentile};
+use super::analysis::{cpu_time, metric, percentile, udp_receive_buffer_drops};
 use super::load::{gateway_config, wait_until};
 use super::media::MediaPool;
 use super::sip::{Caller, Drive, PlannedCall};
@@ -36,6 +36,7 @@ pub fn setup_rate_step(
         });
     }
     let cpu_before = cpu_time(pid).unwrap_or_default();
+    let drops_before = udp_receive_buffer_drops();
     let start = Instant::now();
     pool.start_window();
     let limit = Duration::from_secs(settings.setup_secs + 45);
@@ -48,6 +49,7 @@ pub fn setup_rate_step(
     });
     pool.end_window();
     let elapsed = start.elapsed().as_secs_f64();
+    let udp_drops = udp_receive_buffer_drops().saturating_sub(drops_before);
     let cpu = (cpu_time(pid).unwrap_or_default().saturating_sub(cpu_before)).as_secs_f64();
     wait_until(Duration::from_secs(20), || {
         metric(&gateway.scrape(), "trunkgate_calls_active", &[]) < 0.5
@@ -103,6 +105,7 @@ pub fn setup_rate_step(
         "invite_to_200_ms_p99": percentile(&answer, 99.0),
         "bye_to_200_ms_p99": percentile(&bye, 99.0),
         "gateway_cpu_pct_of_one_core": 100.0 * cpu / elapsed,
+        "udp_receive_buffer_drops": udp_drops,
         "gateway_calls_started": metric(&exposition, "trunkgate_calls_started_total", &[]),
     }))
 }
