@@ -15,3 +15,4 @@ pub mod ops;
 pub mod queue;
 pub mod route;
 pub mod sip;
+pub mod socket_buffers;

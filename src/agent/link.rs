@@ -12,6 +12,7 @@ use std::time::Duration;
 use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
 
 use crate::agent::identity::{self, ServerIdentity, ServerTrust};
+use crate::socket_buffers;
 
 pub use crate::agent::protocol::ALPN;
 pub const KEEP_ALIVE: Duration = Duration::from_secs(2);
@@ -92,69 +93,6 @@ pub fn server_endpoint(
     .map_err(bind)
 }
 
-/// Asking the kernel for bigger socket buffers than `net.core.{r,w}mem_max` allow.
-mod socket_buffers {
-    use std::os::fd::AsRawFd;
-
-    /// What a socket got, in bytes of payload (the kernel reports twice what it counts).
-    pub struct Granted {
-        pub receive: usize,
-    }
-
-    /// Asks for `bytes` both ways: forced past the system limit where the process may
-    /// (CAP_NET_ADMIN), else up to it.
-    pub fn enlarge(socket: &std::net::UdpSocket, bytes: usize) -> Granted {
-        let fd = socket.as_raw_fd();
-        let value = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);
-        for (force, plain) in [
-            (libc::SO_RCVBUFFORCE, libc::SO_RCVBUF),
-            (libc::SO_SNDBUFFORCE, libc::SO_SNDBUF),
-        ] {
-            if set(fd, force, value).is_err() {
-                // Without the capability: as much as net.core.*mem_max allows.
-                let _ = set(fd, plain, value);
-            }
-        }
-        Granted {
-            receive: get(fd, libc::SO_RCVBUF).map_or(0, |v| v / 2),
-        }
-    }
-
-    fn set(fd: std::os::fd::RawFd, option: libc::c_int, value: libc::c_int) -> Result<(), ()> {
-        // SAFETY: a valid descriptor and a c_int option value of the stated size.
-        let result = unsafe {
-            libc::setsockopt(
-                fd,
-                libc::SOL_SOCKET,
-                option,
-                (&value as *const libc::c_int).cast(),
-                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-            )
-        };
-        if result == 0 {
-            Ok(())
-        } else {
-            Err(())
-        }
-    }
-
-    pub(super) fn get(fd: std::os::fd::RawFd, option: libc::c_int) -> Option<usize> {
-        let mut value: libc::c_int = 0;
-        let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
-        // SAFETY: a valid descriptor; value and len are live and sized for a c_int.
-        let result = unsafe {
-            libc::getsockopt(
-                fd,
-                libc::SOL_SOCKET,
-                option,
-                (&mut value as *mut libc::c_int).cast(),
-                &mut len,
-            )
-        };
-        (result == 0).then(|| usize::try_from(value).ok()).flatten()
-    }
-}
-
 /// The settings new agent connections get; a reload hands a new certificate to the endpoint
 /// this way, and connections already up keep theirs.
 pub fn server_config(identity: &ServerIdentity) -> Result<quinn::ServerConfig, LinkError> {
@@ -226,30 +164,4 @@ pub fn client_endpoint(
         quinn::Endpoint::client(bind).map_err(|source| LinkError::Bind { addr: bind, source })?;
     endpoint.set_default_client_config(config);
     Ok(endpoint)
-}
-
-#[cfg(test)]
-mod tests {
-    use std::os::fd::AsRawFd;
-
-    use super::socket_buffers;
-
-    #[test]
-    fn the_agent_socket_gets_the_buffer_it_asks_for_or_the_system_ceiling() {
-        let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        let default = socket_buffers::get(socket.as_raw_fd(), libc::SO_RCVBUF).unwrap() / 2;
-        let granted = socket_buffers::enlarge(&socket, super::SOCKET_BUFFER);
-        let ceiling: usize = std::fs::read_to_string("/proc/sys/net/core/rmem_max")
-            .ok()
-            .and_then(|s| s.trim().parse().ok())
-            .unwrap_or(0);
-        // With CAP_NET_ADMIN (root) the whole ask; without, up to net.core.rmem_max.
-        assert!(
-            granted.receive >= super::SOCKET_BUFFER
-                || granted.receive >= ceiling.min(super::SOCKET_BUFFER),
-            "granted {} bytes (default {default}, rmem_max {ceiling})",
-            granted.receive
-        );
-        assert!(granted.receive >= default);
-    }
 }
