@@ -27,6 +27,7 @@ impl UserAgent {
             return; // a retransmitted ACK, or one for another INVITE
         }
         d.pending_2xx = None;
+        self.awaiting_ack.remove(&call);
         if d.state == DialogState::Answered {
             d.state = DialogState::Confirmed;
         }

@@ -9,7 +9,7 @@ mod incoming;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::Instant;
 
@@ -101,6 +101,9 @@ pub struct UserAgent {
     user_agent: String,
     trunks: Vec<TrunkConfig>,
     dialogs: HashMap<CallRef, Dialog>,
+    /// Dialogs whose 2xx awaits its ACK (a few at a time, against thousands of calls up): the
+    /// timers look only at these. An entry may outlive its wait; it is dropped when next seen.
+    awaiting_ack: BTreeSet<CallRef>,
     by_dialog_id: HashMap<(String, String), CallRef>,
     by_server_tx: HashMap<TransactionKey, CallRef>,
     by_client_tx: HashMap<TransactionKey, CallRef>,
@@ -135,6 +138,7 @@ impl UserAgent {
             user_agent,
             trunks,
             dialogs: HashMap::new(),
+            awaiting_ack: BTreeSet::new(),
             by_dialog_id: HashMap::new(),
             by_server_tx: HashMap::new(),
             by_client_tx: HashMap::new(),
@@ -201,9 +205,10 @@ impl UserAgent {
 
     pub fn poll_timeout(&self) -> Option<Instant> {
         let retransmit = self
-            .dialogs
-            .values()
-            .filter_map(|d| d.pending_2xx.as_ref().map(|p| p.next.min(p.give_up)))
+            .awaiting_ack
+            .iter()
+            .filter_map(|call| self.dialogs.get(call)?.pending_2xx.as_ref())
+            .map(|p| p.next.min(p.give_up))
             .min();
         match (self.tx.poll_timeout(), retransmit) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -215,7 +220,13 @@ impl UserAgent {
         self.tx.handle_timeout(now);
         self.drain_tx_events(now);
         let mut no_ack = Vec::new();
-        for d in self.dialogs.values_mut() {
+        let dialogs = &mut self.dialogs;
+        self.awaiting_ack
+            .retain(|call| dialogs.get(call).is_some_and(|d| d.pending_2xx.is_some()));
+        for call in &self.awaiting_ack {
+            let Some(d) = self.dialogs.get_mut(call) else {
+                continue;
+            };
             let Some(p) = d.pending_2xx.as_mut() else {
                 continue;
             };
@@ -402,6 +413,7 @@ impl UserAgent {
                 interval: self.timers.t1,
                 give_up: now + self.timers.t1 * 64,
             });
+            self.awaiting_ack.insert(call);
         }
     }
 
