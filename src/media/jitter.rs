@@ -15,9 +15,11 @@
 //!   forgets old packets), clamped to `[min_delay, max_delay]`. It rises as soon as the
 //!   percentile does and falls by at most one frame per 50 packets.
 //! - **Actual delay** is how long after the fastest possible arrival the current frame plays.
-//!   When it drifts more than half a frame from the target the buffer inserts a concealment
-//!   (grow) or drops a frame (shrink), one frame at a time and with a pause between adjustments;
-//!   during a pause in sending it re-aligns for free by stretching or cutting the silence.
+//!   When it falls more than half a frame short of the target the buffer inserts a concealment
+//!   (grow); when it exceeds the target by more than a whole frame it drops a frame (shrink); one
+//!   frame at a time and with a pause between adjustments. The band is wider than the frame a
+//!   correction moves by, so a little jitter never has one correction undo the other. During a
+//!   pause in sending it re-aligns for free by stretching or cutting the silence.
 //! - **Underrun.** With nothing buffered, the buffer conceals but keeps its place, so a packet
 //!   that was only delayed still plays (the delay has grown by a frame); if later packets show
 //!   the frame was really lost, the concealment already played stands in for it. After
@@ -611,7 +613,11 @@ impl JitterBuffer {
         if let Some(delay) = delay {
             let target = self.delay.target;
             let half_frame = self.frame_secs / 2.0;
-            if delay > target + half_frame
+            // The band is a frame and a half wide, wider than the frame a correction moves the
+            // delay by: a skip leaves the delay at or above the target and an insert leaves it
+            // half a frame short of a skip, so jitter of less than half a frame cannot make one
+            // correction undo the other.
+            if delay > target + self.frame_secs
                 && self.frames_since_adjust > MIN_FRAMES_BETWEEN_SKIPS
                 && self.next_frame_follows()
             {
