@@ -5,7 +5,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use super::analysis::{cpu_time, echo_findings, metric, percentile, rss_kib, threads};
+use super::analysis::{
+    cpu_time, echo_findings, metric, percentile, rss_kib, threads, udp_receive_buffer_drops,
+};
 use super::media::{CallMedia, MediaPool, NewStream};
 use super::rtpengine::{Reflector, Rtpengine};
 use super::sip::{Caller, Drive, PlannedCall};
@@ -153,11 +155,13 @@ pub fn gateway_step(
         settings.window
     );
     let window_start = Instant::now();
+    let drops_before = udp_receive_buffer_drops();
     caller.drive(start, &mut pool, |_| {
         stop_after(window_start, settings.window)
     });
     pool.end_window();
     let cpu = cpu.finish();
+    let udp_drops = udp_receive_buffer_drops().saturating_sub(drops_before);
     let rss_calls = rss_kib(pid).unwrap_or(0);
 
     // Everyone hangs up.
@@ -214,6 +218,7 @@ pub fn gateway_step(
         "agent_swarm_cpu_pct_of_one_core": 100.0 * cpu.used[1] / window_secs,
         "carrier_generator_cpu_pct_of_one_core": 100.0 * cpu.used[2] / window_secs,
         "generator_send_late_ms_p99": percentile(&late_send, 99.0),
+        "udp_receive_buffer_drops_in_window": udp_drops,
         "rss_mib": {
             "idle": mib(rss_idle),
             "login_storm_peak": mib(login_peak),
@@ -249,6 +254,7 @@ pub fn gateway_step(
             "mean": mean(&echo.pesq),
             "min": echo.pesq.iter().copied().reduce(f64::min),
             "calls": echo.pesq.len(),
+            "per_call": echo.pesq,
         },
         "echo_per_call": echo_per_call(&media, speech),
         "calls_ended_total": metric(&final_metrics, "trunkgate_calls_ended_total", &[]),
