@@ -24,7 +24,35 @@ pub fn enlarge(socket: &impl AsRawFd, bytes: usize) -> Granted {
         }
     }
     Granted {
-        receive: get(fd, libc::SO_RCVBUF).map_or(0, |v| v / 2),
+        receive: receive_buffer(socket),
+    }
+}
+
+/// A socket's receive buffer in bytes of payload (0 if it cannot be read).
+pub fn receive_buffer(socket: &impl AsRawFd) -> usize {
+    get(socket.as_raw_fd(), libc::SO_RCVBUF).map_or(0, |v| v / 2)
+}
+
+/// `net.core.rmem_max`, the most a socket gets without CAP_NET_ADMIN.
+#[cfg(test)]
+pub(crate) fn rmem_max() -> usize {
+    std::fs::read_to_string("/proc/sys/net/core/rmem_max")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// [`enlarge`], with a warning naming `port` and what it risks (`at_risk`) when the system
+/// ceiling held the receive buffer below `bytes`.
+pub fn enlarge_or_warn(socket: &impl AsRawFd, bytes: usize, port: &str, at_risk: &str) {
+    let granted = enlarge(socket, bytes);
+    if granted.receive < bytes {
+        tracing::warn!(
+            asked_kib = bytes / 1024,
+            granted_kib = granted.receive / 1024,
+            "{port}: the UDP receive buffer is smaller than asked; {at_risk}. Raise \
+             net.core.rmem_max (the packages install /usr/lib/sysctl.d/60-trunkgate.conf)"
+        );
     }
 }
 
@@ -66,7 +94,7 @@ fn get(fd: RawFd, option: libc::c_int) -> Option<usize> {
 mod tests {
     use std::os::fd::AsRawFd;
 
-    use super::{enlarge, get};
+    use super::{enlarge, get, rmem_max};
 
     const ASK: usize = 4 * 1024 * 1024;
 
@@ -75,10 +103,7 @@ mod tests {
         let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         let default = get(socket.as_raw_fd(), libc::SO_RCVBUF).unwrap() / 2;
         let granted = enlarge(&socket, ASK);
-        let ceiling: usize = std::fs::read_to_string("/proc/sys/net/core/rmem_max")
-            .ok()
-            .and_then(|s| s.trim().parse().ok())
-            .unwrap_or(0);
+        let ceiling = rmem_max();
         // With CAP_NET_ADMIN (root) the whole ask; without, up to net.core.rmem_max.
         assert!(
             granted.receive >= ASK || granted.receive >= ceiling.min(ASK),

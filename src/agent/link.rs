@@ -69,16 +69,12 @@ pub fn server_endpoint(
         source,
     };
     let socket = std::net::UdpSocket::bind(listen).map_err(bind)?;
-    let granted = socket_buffers::enlarge(&socket, SOCKET_BUFFER);
-    if granted.receive < SOCKET_BUFFER {
-        tracing::warn!(
-            asked_kib = SOCKET_BUFFER / 1024,
-            granted_kib = granted.receive / 1024,
-            "agent link: the UDP receive buffer is smaller than asked; when many agents log in \
-             at once some handshakes will be dropped and retried. Raise net.core.rmem_max \
-             (the packages install /usr/lib/sysctl.d/60-trunkgate.conf)"
-        );
-    }
+    socket_buffers::enlarge_or_warn(
+        &socket,
+        SOCKET_BUFFER,
+        "agent link",
+        "when many agents log in at once some handshakes will be dropped and retried",
+    );
     let runtime = quinn::default_runtime().ok_or_else(|| {
         bind(std::io::Error::other(
             "no async runtime for the QUIC endpoint",

@@ -76,17 +76,12 @@ impl Transports {
             let sock = UdpSocket::bind(addr)
                 .await
                 .map_err(|e| io::Error::new(e.kind(), format!("udp {addr}: {e}")))?;
-            let granted = socket_buffers::enlarge(&sock, UDP_SOCKET_BUFFER);
-            if granted.receive < UDP_SOCKET_BUFFER {
-                tracing::warn!(
-                    %addr,
-                    asked_kib = UDP_SOCKET_BUFFER / 1024,
-                    granted_kib = granted.receive / 1024,
-                    "sip: the UDP receive buffer is smaller than asked; a burst of call setups \
-                     may drop INVITEs, which carriers resend only after 500 ms. Raise \
-                     net.core.rmem_max (the packages install /usr/lib/sysctl.d/60-trunkgate.conf)"
-                );
-            }
+            socket_buffers::enlarge_or_warn(
+                &sock,
+                UDP_SOCKET_BUFFER,
+                &format!("sip udp {addr}"),
+                "a burst of call setups may drop INVITEs, which carriers resend only after 500 ms",
+            );
             bound.push((Transport::Udp, sock.local_addr()?));
             udp_sockets.push(Arc::new(sock));
         }
@@ -369,4 +364,37 @@ fn route_source(peer: IpAddr) -> Option<IpAddr> {
     let s = std::net::UdpSocket::bind(any).ok()?;
     s.connect(SocketAddr::new(peer, 9)).ok()?;
     s.local_addr().ok().map(|a| a.ip())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::socket_buffers::{receive_buffer, rmem_max};
+
+    #[tokio::test]
+    async fn the_sip_udp_socket_gets_a_buffer_for_bursts_of_setups() {
+        let (inbound, _rx) = mpsc::channel(1);
+        let (transports, _) = Transports::bind(
+            &["127.0.0.1:0".parse().unwrap()],
+            &[],
+            None,
+            "test".into(),
+            inbound,
+        )
+        .await
+        .unwrap();
+        let got = receive_buffer(transports.inner.udp[0].as_ref());
+        // Root (the tests' user here) has CAP_NET_ADMIN and gets the whole ask; others get up
+        // to net.core.rmem_max.
+        // SAFETY: geteuid has no preconditions.
+        let expected = if unsafe { libc::geteuid() } == 0 {
+            UDP_SOCKET_BUFFER
+        } else {
+            rmem_max().min(UDP_SOCKET_BUFFER)
+        };
+        assert!(
+            got >= expected,
+            "the SIP socket got {got} bytes of receive buffer, {expected} expected"
+        );
+    }
 }

@@ -144,7 +144,7 @@ impl MediaPool {
             // A worker carries up to thousands of calls on one socket and may wait for a core:
             // the default buffer (≈ 270 packets) would drop the far end's audio here, and the
             // loss would be counted against the far end.
-            enlarge_receive_buffer(&socket, RECEIVE_BUFFER);
+            trunkgate::socket_buffers::enlarge(&socket, RECEIVE_BUFFER);
             rtcp.set_nonblocking(true)?;
             // Arrival times from the kernel: a generator thread that waits for a core on a
             // busy machine must not count its own lateness against the far end.
@@ -268,27 +268,6 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 /// 16 MiB: about 20,000 packets, a fifth of a second at 2,000 calls on one worker.
 const RECEIVE_BUFFER: usize = 16 * 1024 * 1024;
-
-/// Forced past `net.core.rmem_max` where the process may (the bench runs as root), else as
-/// much as that allows.
-fn enlarge_receive_buffer(socket: &UdpSocket, bytes: usize) {
-    let value = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);
-    for option in [libc::SO_RCVBUFFORCE, libc::SO_RCVBUF] {
-        // SAFETY: a valid socket and a pointer to a c_int of the given length.
-        let set = unsafe {
-            libc::setsockopt(
-                socket.as_raw_fd(),
-                libc::SOL_SOCKET,
-                option,
-                (&value as *const libc::c_int).cast(),
-                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-            )
-        };
-        if set == 0 {
-            return;
-        }
-    }
-}
 
 /// An even port for RTP and the odd one above it (where the far end sends RTCP), both bound so
 /// no RTCP draws an ICMP error.
