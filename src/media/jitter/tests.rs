@@ -384,8 +384,7 @@ fn small_jitter_at_any_phase_does_not_make_the_buffer_flap() {
         let mut random = XorShift(0x9e37_79b9_7f4a_7c15 ^ phase_tenths);
         let mut next_arrival = 0;
         let arrival_ms = |k: usize, jitter: f64| 20.0 * k as f64 + phase + jitter;
-        let mut arrival_jitter: Vec<f64> = (0..frames).map(|_| random.next() * 2.5).collect();
-        arrival_jitter.push(0.0);
+        let arrival_jitter: Vec<f64> = (0..frames).map(|_| random.next() * 2.5).collect();
         for pop in 0..frames + 20 {
             // The timer wakes up to 1.5 ms late.
             let pop_ms = 20.0 * pop as f64 + random.next() * 1.5;
