@@ -20,7 +20,7 @@ use crate::media::prompt::PromptError;
 use crate::ops::admin::{self, AdminRequest, Ops};
 use crate::ops::notify::{self, Heartbeat, Notifier};
 use crate::ops::tally::Tally;
-use crate::ops::{LogSink, Logging};
+use crate::ops::{heap, LogSink, Logging};
 use crate::queue::center::shell::{self as center_shell, CallInput, CenterChannels, Reconfigure};
 use crate::queue::center::Center;
 use crate::sip::endpoint::{self, Controls, Drain};
@@ -88,6 +88,7 @@ impl Daemon {
             bus.follow("ops"),
             stop.child_token(),
         ));
+        tokio::spawn(heap::give_back_free_space(stop.child_token()));
         let listeners = admin::listen(ops.clone(), c.ops.admin, c.ops.metrics, &stop)
             .await
             .map_err(|e| {

@@ -146,7 +146,7 @@ fn main() -> ExitCode {
             }
         }
         Command::Run { config } => {
-            keep_big_blocks_mapped();
+            trunkgate::ops::heap::keep_big_blocks_mapped();
             let loaded = match &config {
                 Some(path) => config::load(path),
                 None => config::embedded(&std::env::current_dir().unwrap_or_default()),
@@ -177,19 +177,6 @@ fn main() -> ExitCode {
                 }
             }
         }
-    }
-}
-
-/// glibc raises its mmap threshold to the largest block freed so far, so after the first
-/// agent login (Argon2 takes a 19 MiB block) every later one comes from the heap arenas and
-/// stays there. Measured with 500 agents logging in at once (the bench's login storm):
-/// 390 MiB kept after they logged out, against 34 MiB with the threshold pinned at glibc's
-/// default of 128 KiB, where big blocks are mapped for their use and returned on free.
-fn keep_big_blocks_mapped() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only sets an allocator parameter; it runs before any other thread exists.
-    unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
     }
 }
 

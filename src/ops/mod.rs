@@ -3,6 +3,7 @@
 pub mod admin;
 mod config;
 pub mod ctl;
+pub mod heap;
 pub mod http;
 pub mod metrics;
 pub mod notify;
