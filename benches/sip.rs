@@ -65,7 +65,7 @@ fn bench(c: &mut Criterion) {
                 let inv = invite(n);
                 ua.handle_message(now, peer, local, codec::parse(inv.as_bytes()).unwrap());
                 let call = match ua.poll_event() {
-                    Some(CallEvent::Incoming { call, .. }) => call,
+                    Some(CallEvent::Incoming(incoming)) => incoming.call,
                     other => panic!("call {n}: no call but {other:?}"),
                 };
                 ua.answer(now, call, b"v=0\r\n".to_vec()).unwrap();

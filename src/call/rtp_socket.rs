@@ -1,4 +1,4 @@
-//! A call's RTP socket, read once per frame instead of on every packet.
+//! A call's RTP (and RTCP) socket, read once per frame instead of on every packet.
 //!
 //! A task woken per packet costs more than the packet's audio work on these machines
 //! (docs/performance.md), and the call only uses the audio at its next frame anyway. So the

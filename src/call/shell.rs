@@ -14,7 +14,6 @@ use std::time::{Instant, SystemTime};
 
 use rand::rngs::StdRng;
 use rand::SeedableRng;
-use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
@@ -30,7 +29,7 @@ use crate::events::{Bus, CallEvent, CallQuality, EndCause, Side};
 use crate::queue::center::shell::{CallInput, CenterToCall};
 use crate::queue::center::CallCommand;
 use crate::sip::endpoint::{CallSpawner, SipCommand};
-use crate::sip::ua::{CallEvent as SipEvent, CallRef};
+use crate::sip::ua::{CallEvent as SipEvent, CallRef, IncomingCall};
 
 /// Everything a call needs from the daemon, shared by all calls.
 pub struct CallContext {
@@ -73,19 +72,18 @@ pub struct Spawner(pub Arc<CallContext>);
 impl CallSpawner for Spawner {
     fn spawn(
         &mut self,
-        incoming: SipEvent,
+        incoming: Box<IncomingCall>,
         commands: mpsc::UnboundedSender<SipCommand>,
     ) -> mpsc::UnboundedSender<SipEvent> {
         let (tx, rx) = mpsc::unbounded_channel();
-        let SipEvent::Incoming {
-            call, trunk, peer, ..
-        } = &incoming
-        else {
-            return tx;
-        };
-        let span = tracing::info_span!("call", call_id = call, %trunk, %peer);
+        let span = tracing::info_span!(
+            "call",
+            call_id = incoming.call,
+            trunk = %incoming.trunk,
+            peer = %incoming.peer
+        );
         let sip = Sip {
-            call: *call,
+            call: incoming.call,
             commands,
         };
         let ctx = self.0.clone();
@@ -118,18 +116,18 @@ impl Sip {
 /// The call's sockets and the handles its core's outputs go to.
 struct Io {
     rtp: RtpSocket,
-    rtcp: UdpSocket,
+    rtcp: RtpSocket,
     to_center: mpsc::UnboundedSender<CenterToCall>,
     agent: Option<AgentMedia>,
 }
 
 async fn run(
     ctx: Arc<CallContext>,
-    incoming: SipEvent,
+    incoming: Box<IncomingCall>,
     mut sip_events: mpsc::UnboundedReceiver<SipEvent>,
     sip: Sip,
 ) {
-    let SipEvent::Incoming {
+    let IncomingCall {
         call,
         trunk,
         call_id: sip_call_id,
@@ -138,10 +136,7 @@ async fn run(
         offer,
         local,
         ..
-    } = incoming
-    else {
-        return;
-    };
+    } = *incoming;
     // The configuration in force now is this call's to its end, whatever a reload does.
     let config = ctx.config.load_full();
     let Some(trunk) = config.config.trunks.iter().find(|t| t.name == trunk) else {
@@ -158,8 +153,12 @@ async fn run(
             return;
         }
     };
-    let rtp = match rtp.into_std().and_then(RtpSocket::new) {
-        Ok(rtp) => rtp,
+    let sockets = rtp
+        .into_std()
+        .and_then(RtpSocket::new)
+        .and_then(|rtp| Ok((rtp, rtcp.into_std().and_then(RtpSocket::new)?)));
+    let (rtp, rtcp) = match sockets {
+        Ok(sockets) => sockets,
         Err(e) => {
             tracing::warn!(error = %e, "rtp socket unusable: call refused");
             sip.send(SipSignal::Reject(503));
@@ -205,8 +204,7 @@ async fn run(
     };
     let frame_work = ctx.frame_work.local();
     let mut unflushed = 0;
-    let mut rtp_buf = vec![0u8; 2048];
-    let mut rtcp_buf = vec![0u8; 2048];
+    let mut media_buf = vec![0u8; 2048];
     loop {
         carry_out(&mut core, &ctx, &sip, &io);
         if core.is_over() {
@@ -220,11 +218,6 @@ async fn run(
                     Some(ev) => core.handle_leg(now, |leg, now| leg.handle_sip(now, ev)),
                     // The signalling task dropped the call without a word: it is stopping.
                     None => core.shutdown(now),
-                }
-            }
-            r = io.rtcp.recv_from(&mut rtcp_buf) => {
-                if let Ok((n, from)) = r {
-                    core.handle_leg(Instant::now(), |leg, now| leg.handle_rtcp(now, from, &rtcp_buf[..n]));
                 }
             }
             msg = from_center.recv() => {
@@ -241,7 +234,7 @@ async fn run(
             _ = sleep_until(deadline) => {
                 // The core's timer is its frame clock (a ring or answer timer now and then).
                 let started = Instant::now();
-                take_media(&mut core, &mut io, &mut rtp_buf);
+                take_media(&mut core, &mut io, &mut media_buf);
                 core.handle_timeout(started);
                 frame_work.observe(started.elapsed().as_secs_f64());
                 unflushed += 1;
@@ -270,7 +263,7 @@ fn carry_out(core: &mut Call<SipLeg>, ctx: &CallContext, sip: &Sip, io: &Io) {
     while let Some(t) = core.leg_mut().poll_transmit() {
         // A full socket buffer drops the packet: late audio is worthless.
         let _ = if t.rtcp {
-            io.rtcp.try_send_to(&t.payload, t.to)
+            io.rtcp.send_to(&t.payload, t.to)
         } else {
             io.rtp.send_to(&t.payload, t.to)
         };
@@ -323,7 +316,8 @@ fn refused(bus: &Bus, call: CallRef, trunk: &str, sip_call_id: &str, from: &str,
 }
 
 /// Everything that arrived since the last frame, in the order it came, each at its arrival
-/// time.
+/// time. RTCP too: it needs no quicker answer than the next frame, and its arrival stamp keeps
+/// the round trip it measures exact.
 fn take_media(core: &mut Call<SipLeg>, io: &mut Io, buf: &mut [u8]) {
     let clock = Clock::now();
     // A read error other than "nothing left" (none is expected of a bound UDP socket) ends the
@@ -332,6 +326,12 @@ fn take_media(core: &mut Call<SipLeg>, io: &mut Io, buf: &mut [u8]) {
         let packet = &buf[..got.len];
         core.handle_leg(got.arrived, |leg, now| {
             leg.handle_rtp(now, got.from, packet)
+        });
+    }
+    while let Ok(got) = io.rtcp.recv(buf, &clock) {
+        let packet = &buf[..got.len];
+        core.handle_leg(got.arrived, |leg, now| {
+            leg.handle_rtcp(now, got.from, packet)
         });
     }
     if let Some(agent) = &mut io.agent {

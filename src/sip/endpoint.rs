@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 use crate::ops::notify::{Heartbeat, HEARTBEAT};
 use crate::sip::transport::{Inbound, Transports};
 use crate::sip::trunk::TrunkConfig;
-use crate::sip::ua::{CallEvent, CallRef, UserAgent};
+use crate::sip::ua::{CallEvent, CallRef, IncomingCall, UserAgent};
 
 /// What a call actor asks of the signalling side.
 #[derive(Debug)]
@@ -27,7 +27,7 @@ pub enum SipCommand {
 pub trait CallSpawner: Send + 'static {
     fn spawn(
         &mut self,
-        incoming: CallEvent,
+        incoming: Box<IncomingCall>,
         commands: mpsc::UnboundedSender<SipCommand>,
     ) -> mpsc::UnboundedSender<CallEvent>;
 }
@@ -189,21 +189,21 @@ pub async fn run(
             transports.send(t);
         }
         while let Some(ev) = ua.poll_event() {
-            match &ev {
-                CallEvent::Incoming { call, .. } => {
-                    let call = *call;
-                    let tx = spawner.spawn(ev, cmd_tx.clone());
+            match ev {
+                CallEvent::Incoming(incoming) => {
+                    let call = incoming.call;
+                    let tx = spawner.spawn(incoming, cmd_tx.clone());
                     calls.insert(call, tx);
                 }
-                CallEvent::Ended { call, .. } => {
-                    if let Some(tx) = calls.remove(call) {
+                ev @ CallEvent::Ended { call, .. } => {
+                    if let Some(tx) = calls.remove(&call) {
                         let _ = tx.send(ev);
                     }
                 }
-                CallEvent::Confirmed { call, .. }
+                ev @ (CallEvent::Confirmed { call, .. }
                 | CallEvent::ReInvite { call, .. }
-                | CallEvent::Info { call, .. } => {
-                    if let Some(tx) = calls.get(call) {
+                | CallEvent::Info { call, .. }) => {
+                    if let Some(tx) = calls.get(&call) {
                         let _ = tx.send(ev);
                     }
                 }

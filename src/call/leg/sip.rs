@@ -141,7 +141,7 @@ impl SipLeg {
                 });
             }
             SipEvent::Confirmed { answer: None, .. }
-            | SipEvent::Incoming { .. }
+            | SipEvent::Incoming(_)
             | SipEvent::Info { .. } => {}
         }
     }

@@ -5,7 +5,7 @@ use std::time::Instant;
 use rsip::headers::UntypedHeader;
 use rsip::Header;
 
-use super::{CallEvent, Dialog, DialogState, EndReason, UserAgent};
+use super::{CallEvent, Dialog, DialogState, EndReason, IncomingCall, UserAgent};
 use crate::sip::message::{self, call_id, content_type, cseq, max_forwards, response_to, to_tag};
 use crate::sip::peer::Peer;
 use crate::sip::transaction::TransactionKey;
@@ -134,16 +134,17 @@ impl UserAgent {
         // The INVITE server transaction has already sent 100 Trying.
         self.dialogs.insert(call, dialog);
         self.stats.calls_accepted += 1;
-        self.events.push_back(CallEvent::Incoming {
-            call,
-            trunk,
-            call_id: cid,
-            from,
-            to,
-            offer,
-            local,
-            peer,
-        });
+        self.events
+            .push_back(CallEvent::Incoming(Box::new(IncomingCall {
+                call,
+                trunk,
+                call_id: cid,
+                from,
+                to,
+                offer,
+                local,
+                peer,
+            })));
     }
 
     pub(super) fn on_cancel(

@@ -32,19 +32,10 @@ use crate::sip::trunk::TrunkConfig;
 /// What happened to a call, for the call actor that owns it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CallEvent {
-    /// A new call from a trunk. The actor rings, answers or rejects it.
-    Incoming {
-        call: CallRef,
-        trunk: String,
-        /// The carrier's Call-ID, for finding the call in the carrier's records.
-        call_id: String,
-        from: String,
-        to: String,
-        /// The SDP offer; `None` for a late-offer INVITE (we offer in the 200, the ACK answers).
-        offer: Option<Vec<u8>>,
-        local: SocketAddr,
-        peer: Peer,
-    },
+    /// A new call from a trunk. The actor rings, answers or rejects it. Boxed: it is several
+    /// times the size of the dialog's later events, and every call's channel for those holds
+    /// slots of the enum's size.
+    Incoming(Box<IncomingCall>),
     /// The ACK for our 2xx arrived; it carries the answer when the INVITE had no offer.
     Confirmed {
         call: CallRef,
@@ -63,6 +54,21 @@ pub enum CallEvent {
     },
     /// The call is over; no more commands for it are accepted.
     Ended { call: CallRef, reason: EndReason },
+}
+
+/// A new call from a trunk, as its INVITE had it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IncomingCall {
+    pub call: CallRef,
+    pub trunk: String,
+    /// The carrier's Call-ID, for finding the call in the carrier's records.
+    pub call_id: String,
+    pub from: String,
+    pub to: String,
+    /// The SDP offer; `None` for a late-offer INVITE (we offer in the 200, the ACK answers).
+    pub offer: Option<Vec<u8>>,
+    pub local: SocketAddr,
+    pub peer: Peer,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

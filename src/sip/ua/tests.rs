@@ -100,7 +100,7 @@ impl Harness {
 
     fn incoming(&mut self) -> CallRef {
         match self.events().as_slice() {
-            [CallEvent::Incoming { call, .. }] => *call,
+            [CallEvent::Incoming(incoming)] => incoming.call,
             other => panic!("expected one Incoming, got {other:?}"),
         }
     }
@@ -360,9 +360,7 @@ fn late_offer_answer_arrives_in_the_ack() {
     let mut h = Harness::new();
     h.send(&request("INVITE", "c9", 1, None, "inv9", ""));
     let call = match h.events().as_slice() {
-        [CallEvent::Incoming {
-            call, offer: None, ..
-        }] => *call,
+        [CallEvent::Incoming(incoming)] if incoming.offer.is_none() => incoming.call,
         other => panic!("{other:?}"),
     };
     h.ua.answer(h.now, call, b"v=0 our offer\r\n".to_vec())
