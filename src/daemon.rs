@@ -351,7 +351,12 @@ impl AgentLink {
             source,
         })?;
         let media = reload::media_params(config);
-        let center = Center::new(Arc::new(config.queues.clone()), a.resume_grace(), media);
+        let center = Center::new(
+            Arc::new(config.queues.clone()),
+            a.resume_grace(),
+            media,
+            rand::SeedableRng::from_entropy(),
+        );
         let (agents_tx, agents_rx) = mpsc::unbounded_channel();
         let (calls_tx, calls_rx) = mpsc::unbounded_channel();
         let channels = CenterChannels {

@@ -17,14 +17,13 @@ use tokio_util::sync::CancellationToken;
 use crate::agent::config::AgentConfig;
 use crate::agent::link::{Dropped, LinkCounters, SAMPLE_EVERY};
 use crate::agent::login::{FailedLogins, Verifier};
-use crate::agent::media::AgentPacket;
+use crate::agent::media::{quic_flow, AgentMedia, AgentPacket};
 use crate::agent::protocol::{
     self as proto, close_code, from_gateway::LoginRefused, AgentMessage, DecodeError, FrameDecoder,
     GatewayMessage, RefusalReason,
 };
 use crate::agent::sessions::ConnId;
-use crate::config::SharedConfig;
-use crate::media::rtp_quic;
+use crate::media::rtp_quic::{self, FlowId};
 use crate::ops::notify::{Heartbeat, HEARTBEAT};
 
 /// How long a new connection has to log in.
@@ -49,16 +48,45 @@ pub enum AgentInput {
     },
 }
 
-/// How the center reaches one agent connection.
+/// How the center reaches one agent's connection: control messages, closing it, and a media
+/// handle per call. Nothing of QUIC shows through, so a WebTransport session can give the center
+/// the same handle over its own task.
 #[derive(Clone)]
 pub struct LinkHandle {
-    pub connection: quinn::Connection,
-    pub control: mpsc::UnboundedSender<ToConnection>,
+    connection: quinn::Connection,
+    control: mpsc::UnboundedSender<ToConnection>,
     /// For the calls' media handles on this connection.
-    pub counters: LinkCounters,
+    counters: LinkCounters,
 }
 
-pub enum ToConnection {
+impl LinkHandle {
+    /// Sending never waits; a connection already gone takes nothing.
+    pub fn send(&self, msg: GatewayMessage) {
+        let _ = self.control.send(ToConnection::Send(msg));
+    }
+
+    pub fn close(&self, code: u32, reason: &'static str) {
+        let _ = self.control.send(ToConnection::Close { code, reason });
+    }
+
+    /// A call's media handle on `flow`: the call sends through it, and from now on the
+    /// agent's packets of that flow go to it.
+    pub fn open_media(&self, flow: FlowId) -> AgentMedia {
+        let (media, route) = quic_flow(self.connection.clone(), flow, &self.counters);
+        let _ = self.control.send(ToConnection::Route {
+            flow: flow.get(),
+            media: route,
+        });
+        media
+    }
+
+    /// The agent's packets of `flow` are dropped from now on.
+    pub fn close_media(&self, flow: u64) {
+        let _ = self.control.send(ToConnection::Unroute { flow });
+    }
+}
+
+enum ToConnection {
     Send(GatewayMessage),
     Close {
         code: u32,
@@ -88,10 +116,17 @@ impl Logins {
     }
 }
 
+/// Where logins look their agent up: the configuration in force at each login, so a reload that
+/// revokes an agent refuses it from the next one. The daemon's shared configuration is the
+/// directory; the trait keeps the agent link from importing the configuration hub.
+pub trait AgentDirectory: Clone + Send + Sync + 'static {
+    fn agent(&self, id: &str) -> Option<AgentConfig>;
+}
+
 /// Accepts agent connections until `stop` fires (then closes every one) or the endpoint closes.
 pub async fn serve(
     endpoint: quinn::Endpoint,
-    agents: SharedConfig,
+    agents: impl AgentDirectory,
     center: mpsc::UnboundedSender<AgentInput>,
     counters: LinkCounters,
     heart: Heartbeat,
@@ -152,7 +187,7 @@ enum ConnError {
 async fn connection_task(
     conn: ConnId,
     connection: quinn::Connection,
-    agents: SharedConfig,
+    agents: impl AgentDirectory,
     logins: Logins,
     center: mpsc::UnboundedSender<AgentInput>,
     counters: LinkCounters,
@@ -171,7 +206,7 @@ async fn connection_task(
 async fn serve_connection(
     conn: ConnId,
     connection: &quinn::Connection,
-    agents: SharedConfig,
+    agents: impl AgentDirectory,
     logins: &Logins,
     center: &mpsc::UnboundedSender<AgentInput>,
     counters: LinkCounters,
@@ -197,11 +232,9 @@ async fn serve_connection(
             message: message.to_string(),
         })
     };
-    // The agents in force now: a reload that revoked one refuses it from here on.
-    let current = agents.load_full();
     let from = connection.remote_address().ip();
     let checked = if logins.failures().allowed(Instant::now(), from, &agent) {
-        let checked = check_login(&current.config.agent, &login, &logins.verifier).await;
+        let checked = check_login(agents.agent(&agent), &login, &logins.verifier).await;
         let refused = checked.as_ref().err().map(|(reason, _)| *reason);
         logins
             .failures()
@@ -324,12 +357,12 @@ async fn serve_connection(
 /// The agent's configured skills, narrowed by the login's (empty means all), if its credential
 /// is right. Argon2 takes tens of milliseconds and 19 MiB: the verifier runs a few at a time.
 async fn check_login(
-    agents: &[AgentConfig],
+    config: Option<AgentConfig>,
     login: &proto::from_agent::Login,
     verifier: &Verifier,
 ) -> Result<Vec<String>, (RefusalReason, String)> {
     let id = login.agent.as_str();
-    let Some(config) = agents.iter().find(|a| a.id == id).cloned() else {
+    let Some(config) = config else {
         return Err((RefusalReason::UnknownAgent, format!("no agent {id:?}")));
     };
     if config.revoked {

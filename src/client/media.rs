@@ -123,11 +123,14 @@ impl std::fmt::Debug for CallMedia {
 }
 
 impl CallMedia {
+    /// `rng` picks the stream's SSRC and first sequence number (RFC 3550 wants them random);
+    /// the shell passes the thread's, tests a seeded one.
     pub fn new(
         call: CallId,
         flow: FlowId,
         params: &MediaParams,
         source: AudioSource,
+        rng: &mut impl rand::Rng,
     ) -> Result<Self, MediaError> {
         check_params(params)?;
         let flow = roq_flow(flow)?;
@@ -141,10 +144,7 @@ impl CallMedia {
             ..OpusConfig::default()
         };
         let encoder = OpusEncoder::new(&config)?;
-        let rtp = {
-            let mut rng = rand::thread_rng();
-            RtpSender::with_random_start(rand::Rng::gen(&mut rng), &mut rng)
-        };
+        let rtp = RtpSender::with_random_start(rng.gen(), rng);
         Ok(Self {
             call,
             flow,

@@ -390,7 +390,13 @@ impl AgentTask {
                         continue;
                     };
                     self.end_media();
-                    match CallMedia::new(call, flow, &params, self.options.audio.clone()) {
+                    match CallMedia::new(
+                        call,
+                        flow,
+                        &params,
+                        self.options.audio.clone(),
+                        &mut rand::thread_rng(),
+                    ) {
                         Ok(media) => {
                             self.media = Some(media);
                             self.open_sound();

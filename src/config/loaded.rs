@@ -6,6 +6,8 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 
 use super::Config;
+use crate::agent::config::AgentConfig;
+use crate::agent::server::AgentDirectory;
 use crate::ivr::{Action, IvrConfig};
 use crate::media::prompt::{Prompt, PromptError, PromptLibrary};
 
@@ -36,6 +38,13 @@ impl Loaded {
 
     pub fn shared(self) -> SharedConfig {
         Arc::new(ArcSwap::from_pointee(self))
+    }
+}
+
+/// Each login reads the agents in force at that moment.
+impl AgentDirectory for SharedConfig {
+    fn agent(&self, id: &str) -> Option<AgentConfig> {
+        self.load().config.agent.iter().find(|a| a.id == id).cloned()
     }
 }
 

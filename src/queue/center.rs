@@ -112,14 +112,17 @@ pub struct Center {
 }
 
 impl Center {
+    /// `rng` makes the resume tokens: in production a CSPRNG seeded from the OS (see
+    /// `Sessions::new`), in tests a seeded one so runs repeat.
     pub fn new(
         queues: Arc<std::collections::BTreeMap<String, QueueConfig>>,
         grace: Duration,
         media: MediaParams,
+        rng: rand::rngs::StdRng,
     ) -> Self {
         Center {
             acd: Acd::new(queues),
-            sessions: Sessions::new(grace, rand::SeedableRng::from_entropy()),
+            sessions: Sessions::new(grace, rng),
             media,
             grace,
             gateway_name: format!("trunkgate/{}", env!("CARGO_PKG_VERSION")),

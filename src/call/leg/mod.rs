@@ -34,12 +34,19 @@ pub enum LegEnd {
 }
 
 /// Why a leg could not take a call it was offered.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("refused with {status}: {reason}")]
 pub struct LegRefusal {
     /// The status the carrier was given (SIP: 400 unreadable offer, 488 no common codec).
     pub status: u16,
-    pub reason: String,
+    pub reason: RefusalReason,
+}
+
+/// What a leg found wrong with a call, in its protocol's terms: a new kind of leg adds its own.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum RefusalReason {
+    #[error(transparent)]
+    SipOffer(#[from] sip::OfferError),
 }
 
 /// What the call core needs of the carrier side.

@@ -178,7 +178,7 @@ impl Leg for SipLeg {
                     self.hung_up = true;
                     return Err(LegRefusal {
                         status,
-                        reason: e.to_string(),
+                        reason: e.into(),
                     });
                 }
             },

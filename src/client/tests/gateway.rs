@@ -201,6 +201,7 @@ impl GatewayMedia {
                 FlowId(flow),
                 &MediaParams::default(),
                 source,
+                &mut <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(flow),
             )
             .unwrap();
             let mut ticker = tokio::time::interval(Duration::from_millis(20));

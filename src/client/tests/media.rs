@@ -44,6 +44,7 @@ fn media(flow: u64, source: AudioSource) -> CallMedia {
         FlowId(flow),
         &MediaParams::default(),
         source,
+        &mut <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(flow),
     )
     .expect("media for the protocol's default parameters")
 }

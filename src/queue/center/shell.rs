@@ -8,9 +8,9 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use super::{Call, CallCommand, Center, Output};
-use crate::agent::media::{quic_flow, AgentMedia};
+use crate::agent::media::AgentMedia;
 use crate::agent::protocol::RefusalReason;
-use crate::agent::server::{AgentInput, LinkHandle, ToConnection};
+use crate::agent::server::{AgentInput, LinkHandle};
 use crate::agent::sessions::ConnId;
 use crate::events::Bus;
 use crate::media::rtp_quic::FlowId;
@@ -176,25 +176,23 @@ fn carry_out(
     match out {
         Output::ToAgent { conn, msg } => {
             if let Some(l) = links.get(&conn) {
-                let _ = l.control.send(ToConnection::Send(msg));
+                l.send(msg);
             }
         }
         Output::Close { conn, code, reason } => {
             if let Some(l) = links.get(&conn) {
-                let _ = l.control.send(ToConnection::Close { code, reason });
+                l.close(code, reason);
             }
         }
         Output::Route { conn, flow, call } => {
             let (Some(l), Some(flow_id)) = (links.get(&conn), FlowId::new(flow)) else {
                 return;
             };
-            let (media, route) = quic_flow(l.connection.clone(), flow_id, &l.counters);
-            let _ = l.control.send(ToConnection::Route { flow, media: route });
-            pending_media.insert(call, media);
+            pending_media.insert(call, l.open_media(flow_id));
         }
         Output::Unroute { conn, flow } => {
             if let Some(l) = links.get(&conn) {
-                let _ = l.control.send(ToConnection::Unroute { flow });
+                l.close_media(flow);
             }
         }
         Output::ToCall { call, cmd } => {

@@ -30,7 +30,12 @@ struct World {
 impl World {
     fn new() -> Self {
         World {
-            center: Center::new(queues(), GRACE, MediaParams::default()),
+            center: Center::new(
+                queues(),
+                GRACE,
+                MediaParams::default(),
+                rand::SeedableRng::seed_from_u64(7),
+            ),
             now: Instant::now(),
         }
     }
