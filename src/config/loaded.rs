@@ -44,7 +44,12 @@ impl Loaded {
 /// Each login reads the agents in force at that moment.
 impl AgentDirectory for SharedConfig {
     fn agent(&self, id: &str) -> Option<AgentConfig> {
-        self.load().config.agent.iter().find(|a| a.id == id).cloned()
+        self.load()
+            .config
+            .agent
+            .iter()
+            .find(|a| a.id == id)
+            .cloned()
     }
 }
 

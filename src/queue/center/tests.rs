@@ -593,3 +593,70 @@ fn a_reload_that_revokes_a_talking_agent_logs_it_out_and_requeues_its_caller() {
         .collect();
     assert!(offer_of(&to_bob).is_some(), "bob gets the caller: {out:?}");
 }
+
+/// The agent's resume and the end of its grace fall on the same instant: whichever the center
+/// takes first, the call is either the agent's again or back in the queue, never both.
+#[test]
+fn a_resume_at_the_very_end_of_grace_gives_one_outcome_whichever_comes_first() {
+    let lost_call = |w: &mut World| {
+        let token = w.ready(1, "alice");
+        w.center.enqueue(w.now, 7, "support", "caller").unwrap();
+        let offer = offer_of(&w.messages_for(1)).unwrap();
+        w.say(1, AgentMessage::Accept(Accept { call: offer.call }));
+        w.outputs();
+        w.center.connection_lost(w.now, 1);
+        w.outputs();
+        (token, offer.flow.0)
+    };
+    let to_call_7 = |out: &[Output]| -> Vec<CallCommand> {
+        out.iter()
+            .filter_map(|o| match o {
+                Output::ToCall { call: 7, cmd } => Some(cmd.clone()),
+                _ => None,
+            })
+            .collect()
+    };
+
+    // The grace timer first: the caller is requeued; the late token is a fresh login.
+    let mut w = World::new();
+    let (token, _) = lost_call(&mut w);
+    w.advance(GRACE);
+    let mut out = w.outputs();
+    out.extend(w.login(2, "alice", Some(&token)));
+    assert_eq!(to_call_7(&out), [CallCommand::Requeued], "{out:?}");
+    assert!(
+        !out.iter().any(|o| matches!(
+            o,
+            Output::ToAgent {
+                msg: GatewayMessage::Resumed(_),
+                ..
+            }
+        )),
+        "{out:?}"
+    );
+    // The caller waits once: the agent, available again, is offered that call.
+    w.say(
+        2,
+        AgentMessage::SetState(SetState {
+            state: RequestedState::Available,
+        }),
+    );
+    assert_eq!(
+        offer_of(&w.messages_for(2)).map(|o| o.call),
+        Some(call_id(7))
+    );
+
+    // The login first, at the same instant: the agent has its call back and no requeue follows.
+    let mut w = World::new();
+    let (token, flow) = lost_call(&mut w);
+    w.now += GRACE;
+    let out = w.login(2, "alice", Some(&token));
+    assert_eq!(
+        to_call_7(&out),
+        [CallCommand::Reconnect { conn: 2, flow }],
+        "{out:?}"
+    );
+    w.center.handle_timeout(w.now);
+    w.advance(GRACE * 2);
+    assert_eq!(to_call_7(&w.outputs()), [], "the session is live again");
+}

@@ -10,6 +10,7 @@ use crate::ivr::Action;
 use crate::queue::center::CallCommand;
 use crate::queue::AcdError;
 use crate::route::Destination;
+use crate::sip::ua::CallEvent as SipEvent;
 
 /// A caller routed straight to the support queue and waiting there.
 fn waiting() -> Harness {
@@ -251,12 +252,46 @@ fn the_agent_hanging_up_ends_the_call() {
     assert!(quality.agent.is_some(), "the agent leg's stats are kept");
 }
 
+/// Talking, then on hold at the agent's request.
+fn held_by_the_agent() -> Harness {
+    let mut h = talking();
+    h.center(CallCommand::Hold { on: true });
+    h.run(FRAME * 10);
+    h
+}
+
+/// Talking, then on hold at the carrier's request (a re-INVITE with `inactive`).
+fn held_by_the_carrier() -> Harness {
+    let mut h = talking();
+    h.sip(SipEvent::ReInvite {
+        call: 7,
+        offer: Some(offer_with("inactive")),
+    });
+    h.run_with(FRAME * 10, false);
+    h
+}
+
+/// Talking, then the agent's connection is gone: music while the center waits for a resume.
+fn agent_lost() -> Harness {
+    let mut h = talking();
+    h.center(CallCommand::AgentLost);
+    h.run(FRAME * 10);
+    h
+}
+
 #[test]
 fn a_bye_in_every_phase_ends_the_call_and_tells_the_center_once() {
     type Phase = fn() -> Harness;
-    let phases: [(&str, Phase); 2] = [("waiting", waiting), ("talking", talking)];
+    let phases: [(&str, Phase); 5] = [
+        ("waiting", waiting),
+        ("talking", talking),
+        ("held by the agent", held_by_the_agent),
+        ("held by the carrier", held_by_the_carrier),
+        ("agent lost", agent_lost),
+    ];
     for (name, make) in phases {
         let mut h = make();
+        let signals = h.signals.len();
         h.bye();
         assert_eq!(
             h.ended(),
@@ -266,7 +301,29 @@ fn a_bye_in_every_phase_ends_the_call_and_tells_the_center_once() {
         assert_eq!(h.left_center(), 1, "{name}");
         h.run(Duration::from_secs(1));
         assert_eq!((h.ends(), h.left_center()), (1, 1), "{name}: once");
+        assert!(
+            !h.signals[signals..].contains(&SipSignal::Hangup),
+            "{name}: no BYE of ours after the caller's"
+        );
     }
+}
+
+#[test]
+fn a_bye_while_the_goodbye_plays_ends_the_call_at_once() {
+    let mut h = waiting();
+    h.center(CallCommand::Overflow {
+        action: Action::Hangup {
+            prompt: Some("queue-unavailable".into()),
+        },
+    });
+    h.run(FRAME);
+    let signals = h.signals.len();
+    h.bye();
+    assert_eq!(h.ended(), Some((Side::Caller, EndCause::CallerHungUp)));
+    h.run(Duration::from_secs(1));
+    assert_eq!(h.ends(), 1);
+    assert_eq!(h.left_center(), 0, "the center let go at overflow");
+    assert!(!h.signals[signals..].contains(&SipSignal::Hangup));
 }
 
 #[test]
