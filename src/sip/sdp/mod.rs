@@ -37,4 +37,4 @@ pub use model::{
     SessionDescription, Timing,
 };
 pub use negotiate::{accept_answer, answer, offer, LocalMedia, Negotiated, NegotiationError};
-pub use parse::{parse, SdpError, MAX_SDP_BYTES};
+pub use parse::{parse, SdpError, SdpLineError, MAX_SDP_BYTES};

@@ -33,10 +33,78 @@ pub enum SdpError {
         line: usize,
         /// The line as received, cut to a readable length.
         text: String,
-        reason: String,
+        reason: SdpLineError,
     },
     #[error("sdp has no {0} line")]
     Missing(&'static str),
+}
+
+/// Why one line was refused. `field` names the part of the line at fault in the words of RFC 8866
+/// (`port`, `session id`, `attribute name`), so the message says what to fix.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SdpLineError {
+    #[error("not a <type>=<value> line")]
+    NotTypeValue,
+    #[error("line type {0:?} is not a lowercase letter")]
+    LineTypeNotLowercase(char),
+    #[error("line contains a carriage return or NUL")]
+    CarriageReturnOrNul,
+    #[error("expected v=0 as the first line")]
+    VersionNotFirst,
+    #[error("unsupported sdp version {0:?}")]
+    UnsupportedVersion(String),
+    #[error("unknown line type {0:?}")]
+    UnknownLineType(char),
+    #[error("duplicate {0}= line")]
+    DuplicateLine(char),
+    #[error("{0}= line belongs before the first m= line, not inside a media description")]
+    SessionLineInMedia(char),
+    #[error("r= line without a preceding t= line")]
+    RepeatWithoutTiming,
+
+    #[error("{field} {text:?} is not a decimal number")]
+    NotDecimal { field: &'static str, text: String },
+    #[error("{field} {text} is out of range")]
+    OutOfRange { field: &'static str, text: String },
+    #[error("{field} {text:?} is not a token")]
+    NotToken { field: &'static str, text: String },
+
+    #[error("o= needs <username> <sess-id> <sess-version> IN <addrtype> <address>")]
+    MalformedOrigin,
+    #[error("c= needs IN <addrtype> <address>")]
+    MalformedConnection,
+    #[error("b= needs <bwtype>:<bandwidth>")]
+    MalformedBandwidth,
+    #[error("t= needs <start-time> <stop-time>")]
+    MalformedTiming,
+    #[error("m= needs <media> <port> <proto> <fmt> ...")]
+    MalformedMedia,
+    #[error("rtpmap needs <payload type> <encoding name>/<clock rate>")]
+    MalformedRtpmap,
+    #[error("rtcp needs <port> [IN <addrtype> <address>]")]
+    MalformedRtcp,
+
+    #[error("network type {0:?} is not IN")]
+    NetworkTypeNotIn(String),
+    #[error("address type {0:?} is neither IP4 nor IP6")]
+    UnknownAddressType(String),
+    #[error("address suffix in {0:?} is not /<ttl>[/<count>]")]
+    BadAddressSuffix(String),
+    #[error("address {address} is not an {} address", expected.as_str())]
+    WrongAddressFamily { address: String, expected: AddrType },
+    #[error("address {address:?} is neither an {} address nor a host name", expected.as_str())]
+    NotAnAddress { address: String, expected: AddrType },
+
+    #[error("payload type {0} is above 127")]
+    PayloadTypeAbove127(u8),
+    #[error("encoding {0:?} lacks /<clock rate>")]
+    NoClockRate(String),
+    #[error("clock rate 0")]
+    ZeroClockRate,
+    #[error("a={0} needs a value")]
+    AttributeNeedsValue(String),
+    #[error("a={0} takes no value")]
+    AttributeTakesNoValue(String),
 }
 
 /// Parses an SDP body. Never panics, whatever the input.
@@ -86,17 +154,17 @@ struct Parser {
     media: Vec<MediaDescription>,
 }
 
-type LineResult = Result<(), String>;
+type LineResult = Result<(), SdpLineError>;
 
 impl Parser {
     fn line(&mut self, line: &str) -> LineResult {
         let (kind, value) = split_line(line)?;
         if !self.seen_version {
             if kind != 'v' {
-                return Err("expected v=0 as the first line".into());
+                return Err(SdpLineError::VersionNotFirst);
             }
             if value.trim() != "0" {
-                return Err(format!("unsupported sdp version {:?}", value.trim()));
+                return Err(SdpLineError::UnsupportedVersion(value.trim().to_owned()));
             }
             self.seen_version = true;
             return Ok(());
@@ -113,7 +181,7 @@ impl Parser {
 
     fn session_line(&mut self, kind: char, value: &str) -> LineResult {
         match kind {
-            'v' => Err("duplicate v= line".into()),
+            'v' => Err(SdpLineError::DuplicateLine('v')),
             'o' => set_once(&mut self.origin, parse_origin(value)?, kind),
             's' => set_once(&mut self.session_name, value.to_owned(), kind),
             'i' => set_once(&mut self.information, value.to_owned(), kind),
@@ -140,7 +208,7 @@ impl Parser {
                     timing.repeats.push(value.to_owned());
                     Ok(())
                 }
-                None => Err("r= line without a preceding t= line".into()),
+                None => Err(SdpLineError::RepeatWithoutTiming),
             },
             'z' => set_once(&mut self.time_zones, value.to_owned(), kind),
             'k' => set_once(&mut self.encryption_key, value.to_owned(), kind),
@@ -148,7 +216,7 @@ impl Parser {
                 self.attributes.push(parse_attribute(value)?);
                 Ok(())
             }
-            other => Err(format!("unknown line type {other:?}")),
+            other => Err(SdpLineError::UnknownLineType(other)),
         }
     }
 
@@ -191,34 +259,34 @@ fn media_line(media: &mut MediaDescription, kind: char, value: &str) -> LineResu
             media.attributes.push(parse_attribute(value)?);
             Ok(())
         }
-        'v' | 'o' | 's' | 'u' | 'e' | 'p' | 't' | 'r' | 'z' => Err(format!(
-            "{kind}= line belongs before the first m= line, not inside a media description"
-        )),
-        other => Err(format!("unknown line type {other:?}")),
+        'v' | 'o' | 's' | 'u' | 'e' | 'p' | 't' | 'r' | 'z' => {
+            Err(SdpLineError::SessionLineInMedia(kind))
+        }
+        other => Err(SdpLineError::UnknownLineType(other)),
     }
 }
 
 fn set_once<T>(slot: &mut Option<T>, value: T, kind: char) -> LineResult {
     if slot.is_some() {
-        return Err(format!("duplicate {kind}= line"));
+        return Err(SdpLineError::DuplicateLine(kind));
     }
     *slot = Some(value);
     Ok(())
 }
 
 /// `<letter>=<value>`; the value may hold any text except NUL and stray CR (RFC 8866 §9).
-fn split_line(line: &str) -> Result<(char, &str), String> {
+fn split_line(line: &str) -> Result<(char, &str), SdpLineError> {
     let mut chars = line.chars();
     let (Some(kind), Some('=')) = (chars.next(), chars.next()) else {
-        return Err("not a <type>=<value> line".into());
+        return Err(SdpLineError::NotTypeValue);
     };
     if !kind.is_ascii_lowercase() {
-        return Err(format!("line type {kind:?} is not a lowercase letter"));
+        return Err(SdpLineError::LineTypeNotLowercase(kind));
     }
     // The first two characters are ASCII ('=' and a lowercase letter), so byte 2 is a boundary.
     let value = &line[2..];
     if value.contains(['\r', '\0']) {
-        return Err("line contains a carriage return or NUL".into());
+        return Err(SdpLineError::CarriageReturnOrNul);
     }
     Ok((kind, value))
 }
@@ -234,22 +302,38 @@ fn is_token(text: &str) -> bool {
 }
 
 /// Plain decimal only: `str::parse` would also take a leading `+`.
-fn decimal<T: std::str::FromStr>(text: &str, what: &str) -> Result<T, String> {
+fn decimal<T: std::str::FromStr>(text: &str, field: &'static str) -> Result<T, SdpLineError> {
     if text.is_empty() || !text.bytes().all(|byte| byte.is_ascii_digit()) {
-        return Err(format!("{what} {text:?} is not a decimal number"));
+        return Err(SdpLineError::NotDecimal {
+            field,
+            text: text.to_owned(),
+        });
     }
-    text.parse()
-        .map_err(|_| format!("{what} {text} is out of range"))
+    text.parse().map_err(|_| SdpLineError::OutOfRange {
+        field,
+        text: text.to_owned(),
+    })
+}
+
+fn check_token(text: &str, field: &'static str) -> Result<(), SdpLineError> {
+    if is_token(text) {
+        Ok(())
+    } else {
+        Err(SdpLineError::NotToken {
+            field,
+            text: text.to_owned(),
+        })
+    }
 }
 
 fn fields(value: &str) -> Vec<&str> {
     value.split_ascii_whitespace().collect()
 }
 
-fn parse_origin(value: &str) -> Result<Origin, String> {
+fn parse_origin(value: &str) -> Result<Origin, SdpLineError> {
     let [username, session_id, session_version, net_type, addr_type, address] = fields(value)[..]
     else {
-        return Err("o= needs <username> <sess-id> <sess-version> IN <addrtype> <address>".into());
+        return Err(SdpLineError::MalformedOrigin);
     };
     let addr_type = parse_net_and_addr_type(net_type, addr_type)?;
     check_address(addr_type, address)?;
@@ -262,14 +346,18 @@ fn parse_origin(value: &str) -> Result<Origin, String> {
     })
 }
 
-fn parse_connection(value: &str) -> Result<Connection, String> {
+fn parse_connection(value: &str) -> Result<Connection, SdpLineError> {
     let [net_type, addr_type, address] = fields(value)[..] else {
-        return Err("c= needs IN <addrtype> <address>".into());
+        return Err(SdpLineError::MalformedConnection);
     };
     connection_from(net_type, addr_type, address)
 }
 
-fn connection_from(net_type: &str, addr_type: &str, address: &str) -> Result<Connection, String> {
+fn connection_from(
+    net_type: &str,
+    addr_type: &str,
+    address: &str,
+) -> Result<Connection, SdpLineError> {
     let addr_type = parse_net_and_addr_type(net_type, addr_type)?;
     check_address(addr_type, address)?;
     Ok(Connection {
@@ -278,36 +366,34 @@ fn connection_from(net_type: &str, addr_type: &str, address: &str) -> Result<Con
     })
 }
 
-fn parse_net_and_addr_type(net_type: &str, addr_type: &str) -> Result<AddrType, String> {
+fn parse_net_and_addr_type(net_type: &str, addr_type: &str) -> Result<AddrType, SdpLineError> {
     if !net_type.eq_ignore_ascii_case("IN") {
-        return Err(format!("network type {net_type:?} is not IN"));
+        return Err(SdpLineError::NetworkTypeNotIn(net_type.to_owned()));
     }
     if addr_type.eq_ignore_ascii_case("IP4") {
         Ok(AddrType::Ip4)
     } else if addr_type.eq_ignore_ascii_case("IP6") {
         Ok(AddrType::Ip6)
     } else {
-        Err(format!("address type {addr_type:?} is neither IP4 nor IP6"))
+        Err(SdpLineError::UnknownAddressType(addr_type.to_owned()))
     }
 }
 
 /// An IP literal must match its family; host names pass (resolving is not a parser's job), but
 /// something that only looks like an IP literal (`999.1.1.1`, `fe80::zz`) is refused, as is a
 /// multicast suffix that is not `/<ttl>[/<count>]`.
-fn check_address(addr_type: AddrType, address: &str) -> Result<(), String> {
+fn check_address(addr_type: AddrType, address: &str) -> Result<(), SdpLineError> {
     let mut parts = address.split('/');
     let literal = parts.next().unwrap_or_default();
     if parts.any(|part| part.is_empty() || !part.bytes().all(|byte| byte.is_ascii_digit())) {
-        return Err(format!(
-            "address suffix in {address:?} is not /<ttl>[/<count>]"
-        ));
+        return Err(SdpLineError::BadAddressSuffix(address.to_owned()));
     }
     if let Ok(ip) = literal.parse::<IpAddr>() {
         if AddrType::of(ip) != addr_type {
-            return Err(format!(
-                "address {literal} is not an {} address",
-                addr_type.as_str()
-            ));
+            return Err(SdpLineError::WrongAddressFamily {
+                address: literal.to_owned(),
+                expected: addr_type,
+            });
         }
         return Ok(());
     }
@@ -319,30 +405,28 @@ fn check_address(addr_type: AddrType, address: &str) -> Result<(), String> {
             .bytes()
             .all(|byte| byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'.');
     if literal.contains(':') || looks_numeric || !is_host_name {
-        return Err(format!(
-            "address {literal:?} is neither an {} address nor a host name",
-            addr_type.as_str()
-        ));
+        return Err(SdpLineError::NotAnAddress {
+            address: literal.to_owned(),
+            expected: addr_type,
+        });
     }
     Ok(())
 }
 
-fn parse_bandwidth(value: &str) -> Result<Bandwidth, String> {
+fn parse_bandwidth(value: &str) -> Result<Bandwidth, SdpLineError> {
     let Some((kind, amount)) = value.trim().split_once(':') else {
-        return Err("b= needs <bwtype>:<bandwidth>".into());
+        return Err(SdpLineError::MalformedBandwidth);
     };
-    if !is_token(kind) {
-        return Err(format!("bandwidth type {kind:?} is not a token"));
-    }
+    check_token(kind, "bandwidth type")?;
     Ok(Bandwidth {
         kind: kind.to_owned(),
         value: decimal(amount, "bandwidth")?,
     })
 }
 
-fn parse_timing(value: &str) -> Result<Timing, String> {
+fn parse_timing(value: &str) -> Result<Timing, SdpLineError> {
     let [start, stop] = fields(value)[..] else {
-        return Err("t= needs <start-time> <stop-time>".into());
+        return Err(SdpLineError::MalformedTiming);
     };
     Ok(Timing {
         start: decimal(start, "start time")?,
@@ -351,16 +435,17 @@ fn parse_timing(value: &str) -> Result<Timing, String> {
     })
 }
 
-fn parse_media(value: &str) -> Result<MediaDescription, String> {
+fn parse_media(value: &str) -> Result<MediaDescription, SdpLineError> {
     let fields = fields(value);
     let [media_type, port_field, proto, ref formats @ ..] = fields[..] else {
-        return Err("m= needs <media> <port> <proto> <fmt> ...".into());
+        return Err(SdpLineError::MalformedMedia);
     };
-    if !is_token(media_type) {
-        return Err(format!("media type {media_type:?} is not a token"));
-    }
+    check_token(media_type, "media type")?;
     if !proto.split('/').all(is_token) {
-        return Err(format!("transport protocol {proto:?} is not a token"));
+        return Err(SdpLineError::NotToken {
+            field: "transport protocol",
+            text: proto.to_owned(),
+        });
     }
     let (port, port_count) = match port_field.split_once('/') {
         Some((port, count)) => (port, Some(decimal(count, "port count")?)),
@@ -372,10 +457,10 @@ fn parse_media(value: &str) -> Result<MediaDescription, String> {
         if rtp {
             let payload_type: u8 = decimal(format, "payload type")?;
             if payload_type > 127 {
-                return Err(format!("payload type {payload_type} is above 127"));
+                return Err(SdpLineError::PayloadTypeAbove127(payload_type));
             }
-        } else if !is_token(format) {
-            return Err(format!("format {format:?} is not a token"));
+        } else {
+            check_token(format, "format")?;
         }
     }
     let mut media = MediaDescription::new(media_type, port, proto);
@@ -384,24 +469,22 @@ fn parse_media(value: &str) -> Result<MediaDescription, String> {
     Ok(media)
 }
 
-fn parse_attribute(value: &str) -> Result<Attribute, String> {
+fn parse_attribute(value: &str) -> Result<Attribute, SdpLineError> {
     let (name, attribute_value) = match value.split_once(':') {
         Some((name, rest)) => (name.trim(), Some(rest)),
         None => (value.trim(), None),
     };
-    if !is_token(name) {
-        return Err(format!("attribute name {name:?} is not a token"));
-    }
+    check_token(name, "attribute name")?;
     let lower = name.to_ascii_lowercase();
     let require_value = || {
         attribute_value
             .map(str::trim)
             .filter(|text| !text.is_empty())
-            .ok_or_else(|| format!("a={lower} needs a value"))
+            .ok_or_else(|| SdpLineError::AttributeNeedsValue(lower.clone()))
     };
     if let Some(direction) = Direction::from_attribute_name(name) {
         if attribute_value.is_some() {
-            return Err(format!("a={lower} takes no value"));
+            return Err(SdpLineError::AttributeTakesNoValue(lower));
         }
         return Ok(Attribute::Direction(direction));
     }
@@ -418,28 +501,29 @@ fn parse_attribute(value: &str) -> Result<Attribute, String> {
     }
 }
 
-fn parse_rtpmap(value: &str) -> Result<Rtpmap, String> {
+fn parse_rtpmap(value: &str) -> Result<Rtpmap, SdpLineError> {
     let [payload_type, encoding] = fields(value)[..] else {
-        return Err("rtpmap needs <payload type> <encoding name>/<clock rate>".into());
+        return Err(SdpLineError::MalformedRtpmap);
     };
     let payload_type: u8 = decimal(payload_type, "payload type")?;
     if payload_type > 127 {
-        return Err(format!("payload type {payload_type} is above 127"));
+        return Err(SdpLineError::PayloadTypeAbove127(payload_type));
     }
     let mut parts = encoding.splitn(3, '/');
     let (Some(name), Some(clock_rate)) = (parts.next(), parts.next()) else {
-        return Err(format!("encoding {encoding:?} lacks /<clock rate>"));
+        return Err(SdpLineError::NoClockRate(encoding.to_owned()));
     };
-    if !is_token(name) {
-        return Err(format!("encoding name {name:?} is not a token"));
-    }
+    check_token(name, "encoding name")?;
     let clock_rate: u32 = decimal(clock_rate, "clock rate")?;
     if clock_rate == 0 {
-        return Err("clock rate 0".into());
+        return Err(SdpLineError::ZeroClockRate);
     }
     let params = match parts.next() {
         Some(params) if !is_token(params) => {
-            return Err(format!("encoding parameters {params:?} are not a token"))
+            return Err(SdpLineError::NotToken {
+                field: "encoding parameter",
+                text: params.to_owned(),
+            })
         }
         other => other.map(str::to_owned),
     };
@@ -451,14 +535,12 @@ fn parse_rtpmap(value: &str) -> Result<Rtpmap, String> {
     })
 }
 
-fn parse_fmtp(value: &str) -> Result<Fmtp, String> {
+fn parse_fmtp(value: &str) -> Result<Fmtp, SdpLineError> {
     let (format, params) = match value.split_once(|c: char| c.is_ascii_whitespace()) {
         Some((format, params)) => (format, params.trim()),
         None => (value, ""),
     };
-    if !is_token(format) {
-        return Err(format!("fmtp format {format:?} is not a token"));
-    }
+    check_token(format, "fmtp format")?;
     Ok(Fmtp {
         format: format.to_owned(),
         params: params.to_owned(),
@@ -466,20 +548,23 @@ fn parse_fmtp(value: &str) -> Result<Fmtp, String> {
 }
 
 /// Decimal milliseconds; some stacks write `20.0`, the fraction is dropped.
-fn parse_milliseconds(value: &str, what: &str) -> Result<u32, String> {
+fn parse_milliseconds(value: &str, field: &'static str) -> Result<u32, SdpLineError> {
     let whole = match value.split_once('.') {
         Some((whole, fraction)) => {
             if !fraction.bytes().all(|byte| byte.is_ascii_digit()) {
-                return Err(format!("{what} {value:?} is not a decimal number"));
+                return Err(SdpLineError::NotDecimal {
+                    field,
+                    text: value.to_owned(),
+                });
             }
             whole
         }
         None => value,
     };
-    decimal(whole, what)
+    decimal(whole, field)
 }
 
-fn parse_rtcp(value: &str) -> Result<Rtcp, String> {
+fn parse_rtcp(value: &str) -> Result<Rtcp, SdpLineError> {
     match fields(value)[..] {
         [port] => Ok(Rtcp {
             port: decimal(port, "rtcp port")?,
@@ -489,6 +574,6 @@ fn parse_rtcp(value: &str) -> Result<Rtcp, String> {
             port: decimal(port, "rtcp port")?,
             connection: Some(connection_from(net_type, addr_type, address)?),
         }),
-        _ => Err("rtcp needs <port> [IN <addrtype> <address>]".into()),
+        _ => Err(SdpLineError::MalformedRtcp),
     }
 }

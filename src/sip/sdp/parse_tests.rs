@@ -135,7 +135,7 @@ fn non_rtp_formats_are_opaque_tokens() {
 }
 
 /// The error a SIP log shows must point at the line: its number and its text.
-fn line_error(input: &str) -> (usize, String, String) {
+fn line_error(input: &str) -> (usize, String, SdpLineError) {
     match parse(input) {
         Err(SdpError::Line { line, text, reason }) => (line, text, reason),
         other => panic!("expected a line error for {input:?}, got {other:?}"),
@@ -149,40 +149,88 @@ fn errors_name_line_number_text_and_value() {
     let (line, text, reason) = line_error(&format!("{HEAD}m=audio 99999 RTP/AVP 0\r\n"));
     assert_eq!(line, 6);
     assert_eq!(text, "m=audio 99999 RTP/AVP 0");
-    assert_eq!(reason, "port 99999 is out of range");
+    assert_eq!(
+        reason,
+        SdpLineError::OutOfRange {
+            field: "port",
+            text: "99999".into()
+        }
+    );
+    assert_eq!(reason.to_string(), "port 99999 is out of range");
 
     let (line, _, reason) = line_error(&format!("{HEAD}m=audio 4000 RTP/AVP 0 abc\r\n"));
     assert_eq!(line, 6);
-    assert!(reason.contains("\"abc\""), "{reason}");
+    assert_eq!(
+        reason.to_string(),
+        "payload type \"abc\" is not a decimal number"
+    );
 
     let (line, _, reason) = line_error(&format!(
         "{HEAD}m=audio 4000 RTP/AVP 0\r\na=rtpmap:200 X/8000\r\n"
     ));
     assert_eq!(line, 7);
-    assert_eq!(reason, "payload type 200 is above 127");
+    assert_eq!(reason, SdpLineError::PayloadTypeAbove127(200));
+    assert_eq!(reason.to_string(), "payload type 200 is above 127");
 
     let (line, _, reason) = line_error("v=0\r\no=- 1 1 IN IP4 999.1.1.1\r\n");
     assert_eq!(line, 2);
-    assert!(reason.contains("999.1.1.1"), "{reason}");
+    assert_eq!(
+        reason.to_string(),
+        "address \"999.1.1.1\" is neither an IP4 address nor a host name"
+    );
 
     let (_, _, reason) = line_error("v=0\r\no=- 1 1 IN IP4 2001:db8::1\r\n");
-    assert_eq!(reason, "address 2001:db8::1 is not an IP4 address");
+    assert_eq!(
+        reason,
+        SdpLineError::WrongAddressFamily {
+            address: "2001:db8::1".into(),
+            expected: AddrType::Ip4
+        }
+    );
+    assert_eq!(
+        reason.to_string(),
+        "address 2001:db8::1 is not an IP4 address"
+    );
 
     let (_, _, reason) = line_error("v=0\r\no=- +1 1 IN IP4 10.0.0.1\r\n");
-    assert_eq!(reason, "session id \"+1\" is not a decimal number");
+    assert_eq!(
+        reason.to_string(),
+        "session id \"+1\" is not a decimal number"
+    );
 
     let (_, _, reason) = line_error("v=0\r\no=- 99999999999999999999999 1 IN IP4 10.0.0.1\r\n");
-    assert_eq!(reason, "session id 99999999999999999999999 is out of range");
+    assert_eq!(
+        reason.to_string(),
+        "session id 99999999999999999999999 is out of range"
+    );
 
     let (line, _, reason) = line_error(&format!("{HEAD}m=audio 4000 RTP/AVP 0\r\nt=0 0\r\n"));
     assert_eq!(line, 7);
-    assert!(reason.contains("before the first m= line"), "{reason}");
+    assert_eq!(reason, SdpLineError::SessionLineInMedia('t'));
+    assert_eq!(
+        reason.to_string(),
+        "t= line belongs before the first m= line, not inside a media description"
+    );
 
     let (_, _, reason) = line_error(&format!("{HEAD}c=IN IP4 10.0.0.2\r\n"));
-    assert_eq!(reason, "duplicate c= line");
+    assert_eq!(reason, SdpLineError::DuplicateLine('c'));
+    assert_eq!(reason.to_string(), "duplicate c= line");
 
     let (_, _, reason) = line_error(&format!("{HEAD}x=1\r\n"));
-    assert_eq!(reason, "unknown line type 'x'");
+    assert_eq!(reason.to_string(), "unknown line type 'x'");
+}
+
+/// SIP logs print the whole error, and operators search them for its wording.
+#[test]
+fn a_line_error_prints_number_line_and_reason() {
+    let error = parse(&format!(
+        "{HEAD}m=audio 4000 RTP/AVP 0\r\na=rtpmap:0 PCMU\r\n"
+    ))
+    .unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "sdp line 7 \"a=rtpmap:0 PCMU\": encoding \"PCMU\" lacks /<clock rate>"
+    );
 }
 
 #[test]
@@ -192,21 +240,24 @@ fn garbage_is_refused_at_its_first_line() {
         (line, text.as_str()),
         (1, "INVITE sip:bob@example.com SIP/2.0")
     );
-    assert_eq!(reason, "not a <type>=<value> line");
+    assert_eq!(reason.to_string(), "not a <type>=<value> line");
 
     let (line, _, reason) = line_error("o=- 1 1 IN IP4 10.0.0.1\r\n");
     assert_eq!(line, 1);
-    assert_eq!(reason, "expected v=0 as the first line");
+    assert_eq!(reason.to_string(), "expected v=0 as the first line");
 
     let (line, _, reason) = line_error("\n\nv=1\n");
     assert_eq!(line, 3);
-    assert_eq!(reason, "unsupported sdp version \"1\"");
+    assert_eq!(reason.to_string(), "unsupported sdp version \"1\"");
 
     let (_, _, reason) = line_error("v=0\r\ns=a\rb\r\n");
-    assert_eq!(reason, "line contains a carriage return or NUL");
+    assert_eq!(reason.to_string(), "line contains a carriage return or NUL");
 
     let (_, _, reason) = line_error("v=0\r\nÖ=x\r\n");
-    assert_eq!(reason, "line type 'Ö' is not a lowercase letter");
+    assert_eq!(
+        reason.to_string(),
+        "line type 'Ö' is not a lowercase letter"
+    );
 }
 
 #[test]
@@ -447,10 +498,24 @@ proptest! {
     #[test]
     fn huge_numbers_are_errors(digits in "[1-9][0-9]{20,60}") {
         let offer = format!("{HEAD}m=audio {digits} RTP/AVP 0\r\n");
-        let is_line_error = matches!(parse(&offer), Err(SdpError::Line { line: 6, .. }));
+        let is_line_error = matches!(
+            parse(&offer),
+            Err(SdpError::Line {
+                line: 6,
+                reason: SdpLineError::OutOfRange { field: "port", .. },
+                ..
+            })
+        );
         prop_assert!(is_line_error);
         let ptime = format!("{HEAD}m=audio 4000 RTP/AVP 0\r\na=ptime:{digits}\r\n");
-        let is_line_error = matches!(parse(&ptime), Err(SdpError::Line { line: 7, .. }));
+        let is_line_error = matches!(
+            parse(&ptime),
+            Err(SdpError::Line {
+                line: 7,
+                reason: SdpLineError::OutOfRange { field: "ptime", .. },
+                ..
+            })
+        );
         prop_assert!(is_line_error);
     }
 }
