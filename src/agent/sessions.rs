@@ -30,10 +30,12 @@ pub enum LoginOutcome {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SessionEvent {
-    /// The grace period passed without a reconnect, or the agent logged out: the agent is gone.
+    /// The grace period passed without a reconnect: the agent is gone.
     Gone { agent: String },
     /// A fresh login replaced a session that was waiting out its grace period.
     Replaced { agent: String },
+    /// The agent may no longer log in.
+    Revoked { agent: String },
 }
 
 #[derive(Debug)]
@@ -115,10 +117,10 @@ impl Sessions {
         }
     }
 
-    /// The agent said goodbye: gone at once, no grace.
-    pub fn logout(&mut self, agent: &str) {
+    /// The agent may no longer log in (a reload revoked or removed it): gone at once, no grace.
+    pub fn revoke(&mut self, agent: &str) {
         if self.by_agent.remove(agent).is_some() {
-            self.events.push_back(SessionEvent::Gone {
+            self.events.push_back(SessionEvent::Revoked {
                 agent: agent.to_string(),
             });
         }
@@ -280,13 +282,13 @@ mod tests {
     }
 
     #[test]
-    fn logout_is_immediate() {
+    fn revocation_is_immediate() {
         let mut s = sessions();
         s.login(Instant::now(), 1, "erin", None);
-        s.logout("erin");
+        s.revoke("erin");
         assert_eq!(
             s.poll_event(),
-            Some(SessionEvent::Gone {
+            Some(SessionEvent::Revoked {
                 agent: "erin".into()
             })
         );

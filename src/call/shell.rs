@@ -140,7 +140,10 @@ async fn run(
     // The configuration in force now is this call's to its end, whatever a reload does.
     let config = ctx.config.load_full();
     let Some(trunk) = config.config.trunks.iter().find(|t| t.name == trunk) else {
+        // A reload removed the trunk between the INVITE and now.
+        tracing::info!(%trunk, "trunk no longer configured: call refused");
         sip.send(SipSignal::Reject(403));
+        refused(&ctx.bus, call, &trunk, &sip_call_id, &from, &to, 403);
         return;
     };
     // RTP is bound on the address the carrier reached us on, so SDP and packets agree.
@@ -149,7 +152,7 @@ async fn run(
         Err(e) => {
             tracing::warn!(error = %e, "no rtp port: call refused");
             sip.send(SipSignal::Reject(503));
-            refused(&ctx.bus, call, &trunk.name, &sip_call_id, &from, &to);
+            refused(&ctx.bus, call, &trunk.name, &sip_call_id, &from, &to, 503);
             return;
         }
     };
@@ -162,7 +165,7 @@ async fn run(
         Err(e) => {
             tracing::warn!(error = %e, "rtp socket unusable: call refused");
             sip.send(SipSignal::Reject(503));
-            refused(&ctx.bus, call, &trunk.name, &sip_call_id, &from, &to);
+            refused(&ctx.bus, call, &trunk.name, &sip_call_id, &from, &to, 503);
             return;
         }
     };
@@ -293,8 +296,17 @@ fn carry_out(core: &mut Call<SipLeg>, ctx: &CallContext, sip: &Sip, io: &Io) {
     }
 }
 
-/// A call refused before it had a core (no RTP port): its arrival and end still go on the bus.
-fn refused(bus: &Bus, call: CallRef, trunk: &str, sip_call_id: &str, from: &str, to: &str) {
+/// A call refused before it could have a core (its trunk gone, no RTP port): its arrival and end
+/// still go on the bus, so metrics and the journal count it.
+fn refused(
+    bus: &Bus,
+    call: CallRef,
+    trunk: &str,
+    sip_call_id: &str,
+    from: &str,
+    to: &str,
+    status: u16,
+) {
     bus.call(
         call,
         CallEvent::Arrived {
@@ -308,7 +320,7 @@ fn refused(bus: &Bus, call: CallRef, trunk: &str, sip_call_id: &str, from: &str,
         call,
         CallEvent::Ended {
             side: Side::Gateway,
-            cause: EndCause::Refused { status: 503 },
+            cause: EndCause::Refused { status },
             answered: false,
             quality: CallQuality::default(),
         },

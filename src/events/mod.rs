@@ -215,8 +215,10 @@ pub enum AgentEvent {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogoutReason {
-    /// The grace period after a lost connection passed, or the agent closed its connection.
+    /// The grace period after a lost or closed connection passed without a resume.
     Gone,
     /// A fresh login replaced the session while it waited out its grace period.
     Replaced,
+    /// A reload revoked the agent or removed it from the configuration.
+    Revoked,
 }

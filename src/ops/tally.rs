@@ -464,6 +464,7 @@ impl Tally {
                 let reason = match reason {
                     LogoutReason::Gone => "gone",
                     LogoutReason::Replaced => "replaced",
+                    LogoutReason::Revoked => "revoked",
                 };
                 m.agent_logouts.with_label_values(&[reason]).inc();
                 self.agents.remove(agent);

@@ -169,7 +169,7 @@ impl Center {
                 });
                 self.connection_lost(now, conn);
             }
-            self.sessions.logout(&agent);
+            self.sessions.revoke(&agent);
             self.drain_sessions(now);
         }
         self.drain_acd(now);
@@ -210,6 +210,7 @@ impl Center {
             let (agent, reason) = match ev {
                 SessionEvent::Gone { agent } => (agent, LogoutReason::Gone),
                 SessionEvent::Replaced { agent } => (agent, LogoutReason::Replaced),
+                SessionEvent::Revoked { agent } => (agent, LogoutReason::Revoked),
             };
             self.agent_event(&agent, AgentEvent::LoggedOut { reason });
             let _ = self.acd.agent_logout(now, &agent);

@@ -239,6 +239,7 @@ pub async fn run(
         transports.send(t);
     }
     counters.sync(&ua, &transports, &mut synced);
+    transports.close();
     tracing::info!(unanswered = ua.active_calls(), "signalling stopped");
 }
 

@@ -14,6 +14,7 @@ use bytes::{Buf, Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
 use crate::sip::codec::{self, CodecError, Frame};
 use crate::sip::peer::{Peer, Transport};
@@ -58,6 +59,8 @@ struct Inner {
     local_ips: Mutex<HashMap<IpAddr, IpAddr>>,
     user_agent: String,
     pub stats: TransportStats,
+    /// Ends every receive task, listener and stream: [`Transports::close`].
+    closed: CancellationToken,
 }
 
 impl Transports {
@@ -102,6 +105,7 @@ impl Transports {
                 local_ips: Mutex::new(HashMap::new()),
                 user_agent,
                 stats: TransportStats::default(),
+                closed: CancellationToken::new(),
             }),
         };
         for sock in udp_sockets {
@@ -111,6 +115,12 @@ impl Transports {
             tokio::spawn(t.clone().accept_loop(l));
         }
         Ok((t, bound))
+    }
+
+    /// Stops receiving, closes the listeners and every stream. The signalling task calls it
+    /// last, once its final BYEs have had their answers.
+    pub fn close(&self) {
+        self.inner.closed.cancel();
     }
 
     pub fn stats(&self) -> &TransportStats {
@@ -187,7 +197,11 @@ impl Transports {
         };
         let mut buf = vec![0u8; 65536];
         loop {
-            let (n, from) = match sock.recv_from(&mut buf).await {
+            let received = tokio::select! {
+                r = sock.recv_from(&mut buf) => r,
+                _ = self.inner.closed.cancelled() => return,
+            };
+            let (n, from) = match received {
                 Ok(r) => r,
                 Err(e) => {
                     // ICMP port-unreachable from an earlier send surfaces here on Linux: not fatal.
@@ -228,7 +242,11 @@ impl Transports {
 
     async fn accept_loop(self, listener: TcpListener) {
         loop {
-            let (stream, from) = match listener.accept().await {
+            let accepted = tokio::select! {
+                r = listener.accept() => r,
+                _ = self.inner.closed.cancelled() => return,
+            };
+            let (stream, from) = match accepted {
                 Ok(r) => r,
                 Err(e) => {
                     tracing::warn!(error = %e, "tcp accept failed");
@@ -308,7 +326,11 @@ impl Transports {
         });
         let mut buf = BytesMut::with_capacity(8192);
         'read: loop {
-            match reader.read_buf(&mut buf).await {
+            let read = tokio::select! {
+                r = reader.read_buf(&mut buf) => r,
+                _ = self.inner.closed.cancelled() => break,
+            };
+            match read {
                 Ok(0) | Err(_) => break,
                 Ok(_) => {}
             }
@@ -368,6 +390,8 @@ fn route_source(peer: IpAddr) -> Option<IpAddr> {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
     use crate::socket_buffers::{receive_buffer, rmem_max};
 
@@ -396,5 +420,35 @@ mod tests {
             got >= expected,
             "the SIP socket got {got} bytes of receive buffer, {expected} expected"
         );
+    }
+
+    #[tokio::test]
+    async fn closed_transports_hang_up_their_streams_and_stop_listening() {
+        let (inbound, _rx) = mpsc::channel(1);
+        let (transports, bound) = Transports::bind(
+            &[],
+            &["127.0.0.1:0".parse().unwrap()],
+            None,
+            "test".into(),
+            inbound,
+        )
+        .await
+        .unwrap();
+        let listening = bound[0].1;
+        let mut carrier = TcpStream::connect(listening).await.unwrap();
+        transports.close();
+        let mut byte = [0u8; 1];
+        let read = tokio::time::timeout(Duration::from_secs(5), carrier.read(&mut byte)).await;
+        assert!(
+            matches!(read, Ok(Ok(0) | Err(_))),
+            "the open stream is closed: {read:?}"
+        );
+        let refused = tokio::time::timeout(Duration::from_secs(5), async {
+            while TcpStream::connect(listening).await.is_ok() {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await;
+        assert!(refused.is_ok(), "the listener is closed");
     }
 }

@@ -580,7 +580,7 @@ fn a_reload_that_revokes_a_talking_agent_logs_it_out_and_requeues_its_caller() {
     assert!(events.contains(&EventKind::Agent {
         agent: "alice".into(),
         event: AgentEvent::LoggedOut {
-            reason: LogoutReason::Gone
+            reason: LogoutReason::Revoked
         }
     }));
     // Bob, still allowed, is offered the requeued caller.
