@@ -87,6 +87,8 @@ pub struct Call<L: Leg> {
     rng: StdRng,
     phase: Phase,
     answered: bool,
+    /// The carrier's hold, as last reported on the bus.
+    carrier_held: bool,
     /// The queue the contact center holds this call in, from the enqueue until it lets go
     /// (agent hung up, overflow, refusal).
     in_queue: Option<String>,
@@ -113,6 +115,7 @@ impl<L: Leg> Call<L> {
             rng,
             phase: Phase::Ringing,
             answered: false,
+            carrier_held: false,
             in_queue: None,
             goodbye_cause: EndCause::QueueHangup,
             answer_at: None,
@@ -160,6 +163,11 @@ impl<L: Leg> Call<L> {
     /// Carrier input: `f` hands it to the leg, then the call sees what the leg made of it.
     pub fn handle_leg(&mut self, now: Instant, f: impl FnOnce(&mut L, Instant)) {
         f(&mut self.leg, now);
+        let held = self.leg.held_by_carrier();
+        if held != self.carrier_held {
+            self.carrier_held = held;
+            self.events.push_back(CallEvent::CarrierHeld { on: held });
+        }
         self.check_leg_end(now);
     }
 

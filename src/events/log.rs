@@ -130,6 +130,7 @@ fn call_line(call: u64, event: &CallEvent) {
             info!(call, prompts = prompts.join(" "), "queue announcement")
         }
         CallEvent::Held { on } => info!(call, on, "agent hold"),
+        CallEvent::CarrierHeld { on } => info!(call, on, "carrier hold"),
         CallEvent::AgentAudio { flowing: false } => {
             info!(call, "agent audio stopped: music on hold until it returns")
         }

@@ -84,6 +84,8 @@ pub enum CallEvent {
     Announced { prompts: Vec<String> },
     /// The agent put the caller on hold (music) or took them off it.
     Held { on: bool },
+    /// The carrier put the call on hold (it wants none of our audio) or took it off.
+    CarrierHeld { on: bool },
     /// No audio from the agent for a second (`flowing: false`, the caller hears music) or back.
     AgentAudio { flowing: bool },
     /// The agent's connection died; music while it may resume.

@@ -263,7 +263,10 @@ impl Tally {
                 call.state = CallState::Ivr;
                 call.menu = Some(menu.clone());
             }
-            CallEvent::LeftIvr { .. } | CallEvent::Digits { .. } | CallEvent::Announced { .. } => {}
+            CallEvent::LeftIvr { .. }
+            | CallEvent::Digits { .. }
+            | CallEvent::Announced { .. }
+            | CallEvent::CarrierHeld { .. } => {}
             CallEvent::Queued { queue, .. } => {
                 call.state = CallState::Waiting;
                 call.menu = None;

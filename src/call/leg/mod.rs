@@ -77,5 +77,8 @@ pub trait Leg {
     /// How long the carrier has sent nothing while it should have (zero while it holds the
     /// call or is not expected to send).
     fn silent_for(&self, now: Instant) -> Duration;
+    /// The carrier holds the call: it wants none of our audio for now (SIP: a re-INVITE with
+    /// `sendonly` or `inactive`).
+    fn held_by_carrier(&self) -> bool;
     fn quality(&self) -> LegQuality;
 }

@@ -242,6 +242,10 @@ impl Leg for SipLeg {
         self.media.silent_for(now)
     }
 
+    fn held_by_carrier(&self) -> bool {
+        self.answered && !self.media.negotiated().we_send()
+    }
+
     fn quality(&self) -> LegQuality {
         let rtcp = self.media.rtcp_stats();
         let stats = self.media.stats();

@@ -190,6 +190,7 @@ fn a_carrier_hold_stops_our_audio_and_never_times_out() {
         h.signals.last(),
         Some(SipSignal::AnswerReInvite(Ok(_)))
     ));
+    assert!(h.events.contains(&CallEvent::CarrierHeld { on: true }));
     let sent = h.packets.len();
     h.run_with(Duration::from_secs(120), false);
     assert_eq!(h.packets.len(), sent, "inactive: we must not send");
@@ -198,6 +199,7 @@ fn a_carrier_hold_stops_our_audio_and_never_times_out() {
         call: 7,
         offer: Some(offer()),
     });
+    assert!(h.events.contains(&CallEvent::CarrierHeld { on: false }));
     h.run_with(Duration::from_secs(59), false);
     assert_eq!(h.ended(), None, "the full timeout counts from the resume");
     assert!(h.packets.len() > sent, "sending again after unhold");
