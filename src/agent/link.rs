@@ -5,6 +5,7 @@
 //! and a 10 s idle timeout declares a silent peer gone (resume then has its own grace period).
 //! The datagram send buffer is small because late audio is worthless: when it is full, quinn
 //! drops the oldest datagram. Migration stays on so an agent keeps its call across networks.
+//! Congestion control never holds live audio back on long, jittery paths ([`congestion`]).
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,6 +14,8 @@ use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
 
 use crate::agent::identity::{self, ServerIdentity, ServerTrust};
 use crate::socket_buffers;
+
+pub mod congestion;
 
 pub use crate::agent::protocol::ALPN;
 pub const KEEP_ALIVE: Duration = Duration::from_secs(2);
@@ -32,6 +35,7 @@ pub fn transport_config() -> quinn::TransportConfig {
     t.max_idle_timeout(Some(
         quinn::IdleTimeout::try_from(IDLE_TIMEOUT).expect("10 s is a valid idle timeout"),
     ));
+    t.congestion_controller_factory(Arc::new(congestion::AudioFloorConfig::default()));
     t.datagram_send_buffer_size(DATAGRAM_SEND_BUFFER);
     t.datagram_receive_buffer_size(Some(DATAGRAM_RECEIVE_BUFFER));
     // Agents open one control stream; a few more are allowed for future use, no more.
