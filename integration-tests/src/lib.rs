@@ -24,6 +24,7 @@ pub mod paths;
 pub mod ports;
 mod process;
 pub mod prometheus;
+pub mod quality;
 pub mod relay;
 pub mod sipp;
 pub mod sound;

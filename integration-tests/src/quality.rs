@@ -1,0 +1,158 @@
+//! Call quality on the agent link, one direction at a time. A softphone caller says one prompt
+//! and a headless agent another, each recording what it hears; the agent's QUIC link runs
+//! through the impairment relay, the same impairment both ways. Each direction is scored with
+//! PESQ-NB against what was said, so a weak direction cannot hide behind a strong one (the echo
+//! tests in `tests/agents.rs` score both in tandem).
+//!
+//! `trunkgate-quality` runs [`conditions`] several times each and prints the table; the CI test
+//! `quality.rs` runs one condition.
+use std::path::Path;
+use std::time::Duration;
+
+use crate::agent::{demo_args, AgentProcess};
+use crate::audio::{self, best_match, Audio};
+use crate::relay::{BurstLoss, Direction, Impairment, Relay, RelayConfig};
+use crate::{prompt_path, Baresip, Gateway, TestConfig, DEMO_CREDENTIAL};
+
+/// What the caller says (the agent hears it) and what the agent says (the caller hears it).
+pub const CALLER_SAYS: &str = "enter-digits";
+pub const AGENT_SAYS: &str = "main-menu";
+
+/// A network the agent may be on.
+#[derive(Debug, Clone)]
+pub struct Condition {
+    pub name: &'static str,
+    pub impairment: Impairment,
+}
+
+/// The conditions call quality is judged on: a clean link, home broadband and Wi-Fi with some
+/// loss and jitter, a bad link, bursty loss, and LTE or busy Wi-Fi.
+pub fn conditions() -> Vec<Condition> {
+    let ms = Duration::from_millis;
+    vec![
+        Condition {
+            name: "clean",
+            impairment: Impairment::default(),
+        },
+        Condition {
+            name: "3 % loss, 20 ms ± 30 ms",
+            impairment: Impairment {
+                delay: ms(20),
+                jitter: ms(30),
+                loss_pct: 3.0,
+                ..Impairment::default()
+            },
+        },
+        Condition {
+            name: "10 % loss, 20 ms ± 10 ms",
+            impairment: Impairment {
+                delay: ms(20),
+                jitter: ms(10),
+                loss_pct: 10.0,
+                ..Impairment::default()
+            },
+        },
+        Condition {
+            // Gilbert-Elliott: bursts of 3 datagrams on average (exit 1/3), 5 % lost in them.
+            name: "5 % loss in bursts of 3",
+            impairment: Impairment {
+                delay: ms(20),
+                burst_loss: Some(BurstLoss {
+                    enter_pct: 1.75,
+                    exit_pct: 33.3,
+                }),
+                ..Impairment::default()
+            },
+        },
+        Condition {
+            name: "150 ms ± 50 ms, 1 % loss",
+            impairment: Impairment {
+                delay: ms(150),
+                jitter: ms(50),
+                loss_pct: 1.0,
+                ..Impairment::default()
+            },
+        },
+    ]
+}
+
+/// PESQ-NB of each direction of one call.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Scores {
+    pub caller_to_agent: f64,
+    pub agent_to_caller: f64,
+}
+
+/// One call through a fresh gateway with the agent's link impaired as `impairment` says;
+/// `seed` picks which datagrams the relay loses and how it delays them.
+pub fn one_call(impairment: &Impairment, seed: u64) -> Result<Scores, String> {
+    let gw = Gateway::start(
+        &TestConfig {
+            route: "queue:support".into(),
+            ..TestConfig::default()
+        }
+        .to_toml(),
+    );
+    let relay = Relay::start(RelayConfig {
+        seed,
+        ..RelayConfig::new(gw.quic())
+    })
+    .map_err(|e| e.to_string())?;
+    for direction in [Direction::Up, Direction::Down] {
+        relay
+            .set_impairment(direction, impairment.clone())
+            .map_err(|e| e.to_string())?;
+    }
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let agent_heard = dir.path().join("agent-heard.wav");
+    let play = prompt_path(AGENT_SAYS);
+    let mut args = demo_args(
+        &gw,
+        &[
+            "--play",
+            &play.to_string_lossy(),
+            "--record",
+            &agent_heard.to_string_lossy(),
+            "--calls",
+            "1",
+            "--duration-secs",
+            "30",
+        ],
+    );
+    args[1] = relay.addr().to_string();
+    let mut agent = AgentProcess::start(&args, DEMO_CREDENTIAL);
+    agent.expect(&["event=welcome"], Duration::from_secs(10));
+    let caller = Baresip::new("caller")
+        .dial(format!("sip:100@{}", gw.sip_udp()))
+        .source_wav(prompt_path(CALLER_SAYS))
+        .duration(Duration::from_secs(10))
+        .run();
+    if !caller.call_established() {
+        return Err(format!("the call was not set up: {}", caller.log));
+    }
+    agent.expect(&["event=call_ended"], Duration::from_secs(15));
+    agent.wait_exit(Duration::from_secs(10));
+    let caller_heard = caller
+        .only_recording()
+        .received
+        .clone()
+        .ok_or("the caller recorded nothing")?;
+    Ok(Scores {
+        caller_to_agent: score(&agent_heard, CALLER_SAYS)?,
+        agent_to_caller: score(&caller_heard, AGENT_SAYS)?,
+    })
+}
+
+/// PESQ-NB of the prompt `said` as found in `recording`.
+pub fn score(recording: &Path, said: &str) -> Result<f64, String> {
+    let heard = audio::read_wav(recording).map_err(|e| e.to_string())?;
+    let said = audio::prompt(said);
+    let found = best_match(&heard.samples, &said.samples).ok_or("the prompt was not heard")?;
+    let start = usize::try_from(found.offset.max(0)).unwrap_or(0);
+    let end = (start + said.samples.len()).min(heard.samples.len());
+    let aligned = Audio {
+        rate: heard.rate,
+        samples: heard.samples[start..end].to_vec(),
+    };
+    audio::pesq_nb(&said, &aligned)
+}
