@@ -84,6 +84,20 @@ impl World {
         token
     }
 
+    /// alice (conn 1) takes caller 7 and then loses her connection. Returns her resume token,
+    /// the call's flow and what the loss produced.
+    fn agent_lost_mid_call(&mut self) -> (String, u64, Vec<Output>) {
+        let token = self.ready(1, "alice");
+        self.center
+            .enqueue(self.now, 7, "support", "caller")
+            .unwrap();
+        let offer = offer_of(&self.messages_for(1)).unwrap();
+        self.say(1, AgentMessage::Accept(Accept { call: offer.call }));
+        self.outputs();
+        self.center.connection_lost(self.now, 1);
+        (token, offer.flow.0, self.outputs())
+    }
+
     fn say(&mut self, conn: ConnId, msg: AgentMessage) {
         self.center.agent_message(self.now, conn, msg);
     }
@@ -202,21 +216,12 @@ fn a_reject_moves_the_offer_to_the_next_agent() {
 #[test]
 fn an_agent_that_reconnects_within_grace_gets_its_call_back() {
     let mut w = World::new();
-    let token = w.ready(1, "alice");
-    w.center.enqueue(w.now, 7, "support", "caller").unwrap();
-    let offer = offer_of(&w.messages_for(1)).unwrap();
-    w.say(1, AgentMessage::Accept(Accept { call: offer.call }));
-    w.outputs();
-    w.center.connection_lost(w.now, 1);
-    let out = w.outputs();
+    let (token, flow, out) = w.agent_lost_mid_call();
     assert!(out.contains(&Output::ToCall {
         call: 7,
         cmd: CallCommand::AgentLost
     }));
-    assert!(out.contains(&Output::Unroute {
-        conn: 1,
-        flow: offer.flow.0
-    }));
+    assert!(out.contains(&Output::Unroute { conn: 1, flow }));
     w.advance(Duration::from_secs(10));
     let out = w.login(2, "alice", Some(&token));
     let resumed = out.iter().find_map(|o| match o {
@@ -229,15 +234,12 @@ fn an_agent_that_reconnects_within_grace_gets_its_call_back() {
     assert_eq!(resumed.unwrap().call.unwrap().id, call_id(7));
     assert!(out.contains(&Output::Route {
         conn: 2,
-        flow: offer.flow.0,
+        flow,
         call: 7
     }));
     assert!(out.contains(&Output::ToCall {
         call: 7,
-        cmd: CallCommand::Reconnect {
-            conn: 2,
-            flow: offer.flow.0
-        }
+        cmd: CallCommand::Reconnect { conn: 2, flow }
     }));
     w.advance(GRACE * 2);
     assert!(
@@ -598,16 +600,6 @@ fn a_reload_that_revokes_a_talking_agent_logs_it_out_and_requeues_its_caller() {
 /// takes first, the call is either the agent's again or back in the queue, never both.
 #[test]
 fn a_resume_at_the_very_end_of_grace_gives_one_outcome_whichever_comes_first() {
-    let lost_call = |w: &mut World| {
-        let token = w.ready(1, "alice");
-        w.center.enqueue(w.now, 7, "support", "caller").unwrap();
-        let offer = offer_of(&w.messages_for(1)).unwrap();
-        w.say(1, AgentMessage::Accept(Accept { call: offer.call }));
-        w.outputs();
-        w.center.connection_lost(w.now, 1);
-        w.outputs();
-        (token, offer.flow.0)
-    };
     let to_call_7 = |out: &[Output]| -> Vec<CallCommand> {
         out.iter()
             .filter_map(|o| match o {
@@ -619,7 +611,7 @@ fn a_resume_at_the_very_end_of_grace_gives_one_outcome_whichever_comes_first() {
 
     // The grace timer first: the caller is requeued; the late token is a fresh login.
     let mut w = World::new();
-    let (token, _) = lost_call(&mut w);
+    let (token, _, _) = w.agent_lost_mid_call();
     w.advance(GRACE);
     let mut out = w.outputs();
     out.extend(w.login(2, "alice", Some(&token)));
@@ -648,7 +640,7 @@ fn a_resume_at_the_very_end_of_grace_gives_one_outcome_whichever_comes_first() {
 
     // The login first, at the same instant: the agent has its call back and no requeue follows.
     let mut w = World::new();
-    let (token, flow) = lost_call(&mut w);
+    let (token, flow, _) = w.agent_lost_mid_call();
     w.now += GRACE;
     let out = w.login(2, "alice", Some(&token));
     assert_eq!(
