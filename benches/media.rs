@@ -1,6 +1,7 @@
 //! What each call leg costs per 20 ms frame on the media path: G.711 both ways, the jitter
 //! buffer, concealment when a frame is missing, and in-band DTMF detection on what the carrier
-//! sent. Multiply by legs × 50 frames/s for load.
+//! sent, and time-stretching a frame when the jitter buffer moves its delay. Multiply by legs ×
+//! 50 frames/s for load (stretching happens on a few frames a second at most).
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -10,6 +11,7 @@ use trunkgate::media::dtmf::InbandDetector;
 use trunkgate::media::g711::G711Law;
 use trunkgate::media::jitter::{JitterBuffer, JitterConfig, Playout};
 use trunkgate::media::plc::G711Concealer;
+use trunkgate::media::stretch::{accelerate, expand};
 
 const SAMPLES_PER_FRAME: usize = 160;
 const FRAME: Duration = Duration::from_millis(20);
@@ -149,5 +151,39 @@ fn inband_dtmf(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, g711, jitter_path, concealment, inband_dtmf);
+fn stretching(c: &mut Criterion) {
+    let frame = voice(0, SAMPLES_PER_FRAME);
+    let noise: Vec<i16> = (0..SAMPLES_PER_FRAME as u32)
+        .map(|n| (n.wrapping_mul(2_654_435_761) >> 20) as i16)
+        .collect();
+    for (name, input) in [("voiced", &frame), ("noise, declined", &noise)] {
+        c.bench_function(&format!("accelerate a 20 ms frame ({name})"), |b| {
+            b.iter_batched(
+                || input.clone(),
+                |mut pcm| black_box(accelerate(&mut pcm)),
+                BatchSize::SmallInput,
+            )
+        });
+        c.bench_function(&format!("expand a 20 ms frame ({name})"), |b| {
+            b.iter_batched(
+                || {
+                    let mut pcm = Vec::with_capacity(2 * SAMPLES_PER_FRAME);
+                    pcm.extend_from_slice(input);
+                    pcm
+                },
+                |mut pcm| black_box(expand(&mut pcm)),
+                BatchSize::SmallInput,
+            )
+        });
+    }
+}
+
+criterion_group!(
+    benches,
+    g711,
+    jitter_path,
+    concealment,
+    inband_dtmf,
+    stretching
+);
 criterion_main!(benches);

@@ -20,6 +20,14 @@
 //!   frame at a time and with a pause between adjustments. The band is wider than the frame a
 //!   correction moves by, so a little jitter never has one correction undo the other. During a
 //!   pause in sending it re-aligns for free by stretching or cutting the silence.
+//! - **Stretching receivers** (every call leg and the agent client: [`JitterConfig::stretch`])
+//!   get no whole-frame corrections. After each frame the buffer says whether the receiver
+//!   should play it a pitch period shorter or longer ([`JitterBuffer::stretch`],
+//!   [`crate::media::stretch`]): longer while the next packet's slack (the delay less the audio
+//!   the receiver has queued) is under the target less half a frame, shorter while the delay is
+//!   more than a frame and a half above the target and the next frame is already here. Only a
+//!   delay four frames too high (after a spike) still drops whole frames. Clock drift and
+//!   target changes thus move the delay a few milliseconds at a time, inside speech.
 //! - **Underrun.** With nothing buffered, the buffer conceals but keeps its place, so a packet
 //!   that was only delayed still plays (the delay has grown by a frame); if later packets show
 //!   the frame was really lost, the concealment already played stands in for it. After
@@ -36,6 +44,8 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
+use crate::media::stretch::Stretch;
+
 /// RFC 3550 A.1: a forward sequence jump larger than this is a restart, not loss.
 const MAX_DROPOUT: i64 = 3000;
 /// RFC 3550 A.1: a backward sequence step larger than this is a restart, not reordering.
@@ -49,6 +59,9 @@ const MIN_FRAMES_BETWEEN_SKIPS: u32 = 25;
 const MIN_FRAMES_BETWEEN_INSERTS: u32 = 5;
 /// How far outside `max_delay` a packet's timing may be before it counts as a jump.
 const TIMING_JUMP_MARGIN_SECS: f64 = 1.0;
+/// With stretching, how many frames above its target the delay must be before a whole frame is
+/// dropped: a few milliseconds of stretch per frame cannot catch up with that soon enough.
+const STRETCH_SKIP_FRAMES: f64 = 4.0;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JitterConfig {
@@ -60,6 +73,10 @@ pub struct JitterConfig {
     pub max_delay: Duration,
     /// Hard cap on buffered frames; more is dropped oldest first.
     pub max_frames: usize,
+    /// The receiver time-stretches decoded audio ([`crate::media::stretch`]): the buffer then
+    /// moves its delay by asking for [`JitterBuffer::stretch`] instead of dropping and
+    /// concealing whole frames, and drops a frame only when far above its target.
+    pub stretch: bool,
 }
 
 impl JitterConfig {
@@ -74,6 +91,7 @@ impl JitterConfig {
             min_delay: frame,
             max_delay,
             max_frames: usize::try_from(2 * frames_in_max + 2).unwrap_or(usize::MAX),
+            stretch: false,
         }
     }
 
@@ -258,6 +276,10 @@ pub struct JitterBuffer {
     consecutive_underruns: u32,
     frames_since_adjust: u32,
     consecutive_late: u32,
+    /// What the frame last handed out should get from a stretching receiver.
+    stretch: Stretch,
+    /// Seconds of audio the receiver had queued ahead of that frame.
+    queued: f64,
     delay: DelayEstimator,
     jitter: InterarrivalJitter,
     stats: JitterStats,
@@ -290,6 +312,8 @@ impl JitterBuffer {
             consecutive_underruns: 0,
             frames_since_adjust: 0,
             consecutive_late: 0,
+            stretch: Stretch::Keep,
+            queued: 0.0,
             delay: DelayEstimator::new(frame_secs, min_delay, max_delay),
             jitter: InterarrivalJitter::default(),
             stats: JitterStats::default(),
@@ -299,6 +323,12 @@ impl JitterBuffer {
 
     pub fn config(&self) -> &JitterConfig {
         &self.config
+    }
+
+    /// For a buffer configured to stretch: how the frame the last [`JitterBuffer::pop`] returned
+    /// should be played to move the delay toward the target.
+    pub fn stretch(&self) -> Stretch {
+        self.stretch
     }
 
     /// A packet arrived at `now`. Any input is accepted; nonsense is counted, never a panic.
@@ -311,7 +341,15 @@ impl JitterBuffer {
 
     /// Called once per frame period by the playout clock; returns what to play now.
     pub fn pop(&mut self, now: Instant) -> Playout {
-        let now = self.seconds(now);
+        self.pop_behind(now, Duration::ZERO)
+    }
+
+    /// [`JitterBuffer::pop`] for a stretching receiver, which asks whenever its queue runs short:
+    /// the frame starts to play once the `queued` audio ahead of it has.
+    pub fn pop_behind(&mut self, now: Instant, queued: Duration) -> Playout {
+        self.stretch = Stretch::Keep;
+        self.queued = queued.as_secs_f64();
+        let now = self.seconds(now + queued);
         if !self.playing {
             if !self.ready_to_start(now) {
                 return Playout::Idle;
@@ -610,7 +648,30 @@ impl JitterBuffer {
         }
 
         let delay = self.playout_delay(head_ts, now);
-        if let Some(delay) = delay {
+        if let (Some(delay), true) = (delay, self.config.stretch) {
+            let target = self.delay.target;
+            let half_frame = self.frame_secs / 2.0;
+            if delay > target + STRETCH_SKIP_FRAMES * self.frame_secs
+                && self.frames_since_adjust > MIN_FRAMES_BETWEEN_SKIPS
+                && self.next_frame_follows()
+            {
+                self.buffer.pop_front();
+                playhead.advance(self.frame_ts, false);
+                self.stats.skipped += 1;
+                self.frames_since_adjust = 0;
+            } else if delay - self.queued < target - half_frame {
+                // The next frame is asked for `queued` before it plays: the slack its packet has
+                // is the delay less that. Kept as the whole-frame buffer keeps it, at least the
+                // target less half a frame.
+                self.stretch = Stretch::Lengthen;
+            } else if delay > target + half_frame + self.frame_secs && self.next_frame_follows() {
+                // A frame higher than the slack's floor, since what is queued varies by up to a
+                // frame: a cut of at most a frame then never lands below the floor, nor a
+                // repeat above this. Shortening brings the next frame's turn closer: only with
+                // it already here.
+                self.stretch = Stretch::Shorten;
+            }
+        } else if let Some(delay) = delay {
             let target = self.delay.target;
             let half_frame = self.frame_secs / 2.0;
             // The band is a frame and a half wide, wider than the frame a correction moves the
@@ -689,5 +750,7 @@ mod estimator;
 
 use estimator::{DelayEstimator, InterarrivalJitter};
 
+#[cfg(test)]
+mod stretch_tests;
 #[cfg(test)]
 mod tests;

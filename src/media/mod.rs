@@ -1,6 +1,7 @@
 //! Media cores used beside every call leg: RTP/RTCP, the jitter buffer, G.711 with concealment,
 //! DTMF, tones and prompts. All sans-IO.
 pub mod dtmf;
+pub mod emodel;
 pub mod g711;
 pub mod jitter;
 pub mod opus;
@@ -11,4 +12,5 @@ pub mod resample;
 pub mod rtcp;
 pub mod rtp;
 pub mod rtp_quic;
+pub mod stretch;
 pub mod tone;

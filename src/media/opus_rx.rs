@@ -24,15 +24,22 @@
 //! least about one frame deep. The buffer's target delay is one frame plus the measured jitter,
 //! so on a steady network this holds only with luck of phase; a `jitter_min` of 40 ms makes it
 //! hold always, at the price of 20 ms more mouth-to-ear delay.
+//!
+//! Decoded frames wait in a [`PcmQueue`], which time-stretches them when the buffer asks (see
+//! [`crate::media::stretch`]), so the delay follows the network without whole frames dropped or
+//! concealed for it. Every frame played or concealed is noted in a [`LossPattern`] for the
+//! E-model estimate.
 
 use std::time::{Duration, Instant};
 
 use thiserror::Error;
 
+use crate::media::emodel::LossPattern;
 use crate::media::jitter::{JitterBuffer, JitterConfig, JitterConfigError, JitterStats, Playout};
 use crate::media::opus::{packet_has_fec, packet_samples, OpusDecoder, OpusError, FRAME_SAMPLES};
 use crate::media::rtp::{self, RtpError};
 use crate::media::rtp_quic::{OPUS_PAYLOAD_TYPE, OPUS_RTP_CLOCK_RATE};
+use crate::media::stretch::{PcmQueue, StretchStats, MAX_PERIOD};
 
 /// The agent sends 20 ms frames; the jitter buffer and the playout tick share this period.
 pub const FRAME_DURATION: Duration = Duration::from_millis(20);
@@ -83,6 +90,10 @@ pub struct OpusReceiver {
     ssrc: Option<u32>,
     /// The buffer's counters at the last look, to see what its latest decision was.
     seen: JitterStats,
+    /// Decoded audio waiting to play; stretched here.
+    queue: PcmQueue,
+    /// Frames played and concealed, for the quality estimate.
+    loss: LossPattern,
     output: Vec<i16>,
     stats: OpusRxStats,
 }
@@ -105,6 +116,7 @@ impl OpusReceiver {
         config.max_delay = jitter_max;
         let frames_in_max = jitter_max.as_nanos() / FRAME_DURATION.as_nanos();
         config.max_frames = usize::try_from(2 * frames_in_max + 2).unwrap_or(usize::MAX);
+        config.stretch = true;
         config.validate()?;
         let capacity = config.max_frames;
         Ok(Self {
@@ -114,7 +126,9 @@ impl OpusReceiver {
             next_seq: None,
             ssrc: None,
             seen: JitterStats::default(),
-            output: Vec::with_capacity(FRAME_SAMPLES),
+            queue: PcmQueue::new(),
+            loss: LossPattern::default(),
+            output: Vec::with_capacity(FRAME_SAMPLES + MAX_PERIOD),
             stats: OpusRxStats::default(),
         })
     }
@@ -160,8 +174,23 @@ impl OpusReceiver {
 
     /// Called once per 20 ms tick: the next 160 samples at 8 kHz to play.
     pub fn pull(&mut self, now: Instant) -> &[i16] {
+        while self.queue.len() < FRAME_SAMPLES {
+            let before = (self.stats.concealed, self.stats.idle);
+            self.next_frame(now, self.queue.queued());
+            if self.stats.idle == before.1 {
+                self.loss.frame(self.stats.concealed > before.0);
+            }
+            self.queue.push(&mut self.output, self.jitter.stretch());
+        }
         self.output.clear();
-        let playout = self.jitter.pop(now);
+        self.queue.take(FRAME_SAMPLES, &mut self.output);
+        &self.output
+    }
+
+    /// Decodes, recovers or conceals the next frame into `output`, as the buffer says.
+    fn next_frame(&mut self, now: Instant, queued: Duration) {
+        self.output.clear();
+        let playout = self.jitter.pop_behind(now, queued);
         let stats = self.jitter.stats();
         let lost_now = stats.lost.saturating_sub(self.seen.lost);
         let inserted_now = stats.inserted > self.seen.inserted;
@@ -206,7 +235,16 @@ impl OpusReceiver {
                 self.output.resize(FRAME_SAMPLES, 0);
             }
         }
-        &self.output
+    }
+
+    /// How much audio was played faster or slower to move the buffer's delay.
+    pub fn stretch_stats(&self) -> StretchStats {
+        self.queue.stats()
+    }
+
+    /// Which frames had to be concealed (FEC's rebuilt ones are not), for the E-model.
+    pub fn loss_pattern(&self) -> LossPattern {
+        self.loss
     }
 
     pub fn stats(&self) -> &OpusRxStats {

@@ -12,11 +12,13 @@ use std::time::{Duration, Instant, SystemTime};
 use crate::media::dtmf::{
     DigitFrame, DigitSender, DtmfError, DtmfMerger, InbandDetector, Rfc4733Receiver, TelephoneEvent,
 };
+use crate::media::emodel::LossPattern;
 use crate::media::g711::G711Law;
 use crate::media::jitter::{JitterBuffer, JitterConfig, Playout};
 use crate::media::plc::G711Concealer;
 use crate::media::rtcp::{RtcpConfig, RtcpSession, RtcpStats};
 use crate::media::rtp::{self, RtpSender};
+use crate::media::stretch::{PcmQueue, StretchStats, MAX_PERIOD};
 use crate::sip::sdp::{Codec, Negotiated};
 
 use rand::rngs::StdRng;
@@ -52,9 +54,14 @@ pub struct RtpMedia {
     jitter_bounds: (Duration, Duration),
     /// Samples per packet the carrier actually sends. Carriers do not always send what the SDP's
     /// ptime says (30 ms packets on a 20 ms call are common), so the jitter buffer and the
-    /// concealer work in the carrier's packets and `playout` re-cuts them into our frames.
+    /// concealer work in the carrier's packets and `playout` re-cuts them into our frames,
+    /// stretching them as the jitter buffer asks.
     rx_packet_samples: usize,
-    playout: VecDeque<i16>,
+    playout: PcmQueue,
+    /// One carrier packet, decoded.
+    packet_pcm: Vec<i16>,
+    /// Packets played and concealed, for the quality estimate.
+    loss: LossPattern,
     ptime: Duration,
     concealer: G711Concealer,
     sender: RtpSender,
@@ -104,7 +111,9 @@ impl RtpMedia {
             jitter: JitterBuffer::new(jitter_config(samples_per_frame, jitter_min, jitter_max)),
             jitter_bounds: (jitter_min, jitter_max),
             rx_packet_samples: samples_per_frame,
-            playout: VecDeque::with_capacity(4 * samples_per_frame),
+            playout: PcmQueue::new(),
+            packet_pcm: Vec::with_capacity(480 + MAX_PERIOD),
+            loss: LossPattern::default(),
             ptime,
             concealer: G711Concealer::new(samples_per_frame),
             sender: RtpSender::with_random_start(ssrc, rng),
@@ -308,24 +317,27 @@ impl RtpMedia {
     fn play_out(&mut self, now: Instant) {
         let packet = self.rx_packet_samples;
         while self.playout.len() < self.samples_per_frame {
-            let mut pcm = Vec::with_capacity(packet);
-            match self.jitter.pop(now) {
+            let pcm = &mut self.packet_pcm;
+            pcm.clear();
+            match self.jitter.pop_behind(now, self.playout.queued()) {
                 Playout::Frame(payload) => {
-                    self.law.decode(&payload, &mut pcm);
+                    self.law.decode(&payload, pcm);
                     pcm.resize(packet, 0);
-                    self.concealer.good_frame(&mut pcm);
+                    self.concealer.good_frame(pcm);
+                    self.loss.frame(false);
                 }
                 Playout::Conceal => {
                     pcm.resize(packet, 0);
-                    self.concealer.conceal(&mut pcm);
+                    self.concealer.conceal(pcm);
+                    self.loss.frame(true);
                 }
                 Playout::Idle => pcm.resize(packet, 0),
             }
-            self.playout.extend(pcm);
+            self.playout.push(pcm, self.jitter.stretch());
         }
         self.received.clear();
-        self.received
-            .extend(self.playout.drain(..self.samples_per_frame));
+        self.playout
+            .take(self.samples_per_frame, &mut self.received);
         // In-band detection runs on what the caller really sent; concealed audio is a guess.
         if let Some(d) = self.inband.process(&self.received) {
             if let Some(d) = self.merger.on_inband(now, d) {
@@ -444,6 +456,16 @@ impl RtpMedia {
         self.jitter.stats()
     }
 
+    /// How much of the carrier's audio was played faster or slower to move the buffer's delay.
+    pub fn stretch_stats(&self) -> StretchStats {
+        self.playout.stats()
+    }
+
+    /// Which of the carrier's packets had to be concealed, for the E-model.
+    pub fn loss_pattern(&self) -> LossPattern {
+        self.loss
+    }
+
     pub fn rtcp_stats(&self) -> RtcpStats {
         self.rtcp.stats()
     }
@@ -459,6 +481,7 @@ fn jitter_config(packet_samples: usize, min: Duration, max: Duration) -> JitterC
         min_delay: min.max(frame),
         max_delay: max,
         max_frames: 2 * frames_in_max + 2,
+        stretch: true,
     }
 }
 

@@ -10,6 +10,7 @@ fn config(min_ms: u64, max_ms: u64) -> JitterConfig {
         min_delay: Duration::from_millis(min_ms),
         max_delay: Duration::from_millis(max_ms),
         max_frames: 50,
+        stretch: false,
     }
 }
 
@@ -115,9 +116,9 @@ fn during_stream(outputs: &[Out]) -> &[Out] {
 }
 
 /// Deterministic pseudo-random numbers in [0, 1) for jitter patterns.
-struct XorShift(u64);
+pub(super) struct XorShift(pub(super) u64);
 impl XorShift {
-    fn next(&mut self) -> f64 {
+    pub(super) fn next(&mut self) -> f64 {
         self.0 ^= self.0 << 13;
         self.0 ^= self.0 >> 7;
         self.0 ^= self.0 << 17;
