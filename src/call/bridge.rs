@@ -150,6 +150,7 @@ impl Bridge {
             recovered_by_fec: s.recovered_by_fec,
             jitter_ms: jitter.jitter.as_secs_f64() * 1000.0,
             jitter_buffer_delay: jitter.mean_playout_delay(),
+            loss: self.receiver.loss_pattern(),
         }
     }
 }

@@ -441,6 +441,7 @@ impl<L: Leg> Call<L> {
         total.late += q.late;
         total.concealed_frames += q.concealed_frames;
         total.recovered_by_fec += q.recovered_by_fec;
+        total.loss.merge(&q.loss);
         // Jitter and delay are states, not counts: the latest bridge's stand.
         total.jitter_ms = q.jitter_ms;
         total.jitter_buffer_delay = q.jitter_buffer_delay.or(total.jitter_buffer_delay);
@@ -565,11 +566,11 @@ impl<L: Leg> Call<L> {
             side,
             cause,
             answered: self.answered,
-            quality: CallQuality {
+            quality: Box::new(CallQuality {
                 carrier: self.leg.quality(),
                 agent: self.agent_quality.clone(),
                 frame_delay_max: self.frame_delay_max,
-            },
+            }),
         });
     }
 }

@@ -25,7 +25,7 @@ use crate::call::leg::{SipLeg, SipSignal};
 use crate::call::ports::RtpPorts;
 use crate::call::rtp_socket::{Clock, RtpSocket};
 use crate::config::SharedConfig;
-use crate::events::{Bus, CallEvent, CallQuality, EndCause, Side};
+use crate::events::{Bus, CallEvent, EndCause, Side};
 use crate::queue::center::shell::{CallInput, CenterToCall};
 use crate::queue::center::CallCommand;
 use crate::sip::endpoint::{CallSpawner, SipCommand};
@@ -322,7 +322,7 @@ fn refused(
             side: Side::Gateway,
             cause: EndCause::Refused { status },
             answered: false,
-            quality: CallQuality::default(),
+            quality: Box::default(),
         },
     );
 }

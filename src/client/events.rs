@@ -5,7 +5,7 @@
 //! agent=alice event=welcome session=s1 state=away resumed=false grace_ms=15000 gateway=trunkgate/0.1.0
 //! agent=alice event=offer call=c7 caller="Bob <+4930123456>" queue=sales flow=1 ring_timeout_ms=20000
 //! agent=alice event=answered call=c7 flow=1
-//! agent=alice event=call_ended call=c7 reason=caller_hung_up sent=150 received=148 concealed=2 fec=1 lost=2 late=0
+//! agent=alice event=call_ended call=c7 reason=caller_hung_up sent=150 received=148 concealed=2 fec=1 lost=2 late=0 mos=4.02 buffer_ms=41 stretched_ms=-35+20
 //! agent=alice event=summary calls=1 sent=150 received=148 concealed=2 fec=1 lost=2 late=0
 //! ```
 //!
@@ -19,6 +19,7 @@ use serde::Serialize;
 use tokio::sync::mpsc;
 
 use super::sound::{SoundCounters, StreamInfo};
+use crate::media::emodel::{self, CodecImpairment, LossPattern};
 
 /// Media counters of one call or of a whole run.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -35,6 +36,27 @@ pub struct MediaCounters {
     pub lost: u64,
     /// Packets that arrived after their turn to play.
     pub late: u64,
+    /// Frames played and concealed, for the quality estimate.
+    pub loss: LossPattern,
+    /// Mean delay the receive jitter buffer added, in milliseconds (over calls: the largest).
+    pub buffer_delay_ms: u64,
+    /// Audio played faster (cut) and slower (repeated) to move the buffer's delay, in ms.
+    pub accelerated_ms: u64,
+    pub expanded_ms: u64,
+}
+
+impl MediaCounters {
+    /// E-model MOS of what was heard (the agent link's calibrated Opus chain), once anything
+    /// was played.
+    pub fn estimated_mos(&self) -> Option<f64> {
+        (self.loss.frames > 0).then(|| {
+            emodel::estimate(
+                CodecImpairment::OPUS_AGENT_LINK,
+                &self.loss,
+                std::time::Duration::from_millis(self.buffer_delay_ms),
+            )
+        })
+    }
 }
 
 impl std::ops::AddAssign for MediaCounters {
@@ -45,6 +67,10 @@ impl std::ops::AddAssign for MediaCounters {
         self.fec += other.fec;
         self.lost += other.lost;
         self.late += other.late;
+        self.loss.merge(&other.loss);
+        self.buffer_delay_ms = self.buffer_delay_ms.max(other.buffer_delay_ms);
+        self.accelerated_ms += other.accelerated_ms;
+        self.expanded_ms += other.expanded_ms;
     }
 }
 
@@ -239,6 +265,14 @@ impl Event {
                 ("lost", media.lost.to_string()),
                 ("late", media.late.to_string()),
             ]);
+            if let Some(mos) = media.estimated_mos() {
+                fields.push(("mos", format!("{mos:.2}")));
+                fields.push(("buffer_ms", media.buffer_delay_ms.to_string()));
+                fields.push((
+                    "stretched_ms",
+                    format!("-{}+{}", media.accelerated_ms, media.expanded_ms),
+                ));
+            }
         }
         let s = |value: &str| value.to_string();
         match self {

@@ -260,6 +260,14 @@ impl CallMedia {
             fec: rx.recovered_by_fec,
             lost: rx.lost,
             late: rx.late,
+            loss: self.receiver.loss_pattern(),
+            buffer_delay_ms: self
+                .receiver
+                .jitter_stats()
+                .mean_playout_delay()
+                .map_or(0, |d| d.as_millis() as u64),
+            accelerated_ms: self.receiver.stretch_stats().accelerated().as_millis() as u64,
+            expanded_ms: self.receiver.stretch_stats().expanded().as_millis() as u64,
         }
     }
 

@@ -173,6 +173,8 @@ fn call_line(call: u64, event: &CallEvent) {
                     jitter_ms = format_args!("{:.1}", c.jitter_ms),
                     agent_packets = agent.packets,
                     agent_lost = agent.lost,
+                    carrier_mos = format_args!("{:.2}", c.estimated_mos().unwrap_or(0.0)),
+                    agent_mos = format_args!("{:.2}", agent.estimated_mos().unwrap_or(0.0)),
                     frame_delay_ms = quality.frame_delay_max.as_millis(),
                     "call ended"
                 );

@@ -13,6 +13,7 @@ use std::time::{Duration, SystemTime};
 pub use bus::{Bus, FeedStats, LosslessFeed, ObserverFeed};
 
 use crate::call::bridge::BridgeError;
+use crate::media::emodel::{self, CodecImpairment, LossPattern};
 use crate::queue::{AcdError, AgentState};
 use crate::route::Destination;
 
@@ -102,7 +103,7 @@ pub enum CallEvent {
         cause: EndCause,
         /// Whether it was ever answered.
         answered: bool,
-        quality: CallQuality,
+        quality: Box<CallQuality>,
     },
 }
 
@@ -183,6 +184,19 @@ pub struct LegQuality {
     pub jitter_buffer_delay: Option<Duration>,
     /// Round trip from RTCP, when the carrier sends reports.
     pub round_trip_ms: Option<f64>,
+    /// Which frames were played and which concealed, for the quality estimate.
+    pub loss: LossPattern,
+}
+
+impl LegQuality {
+    /// E-model MOS of the carrier's audio as the gateway played it (G.711 with concealment,
+    /// delayed by the jitter buffer and half the RTCP round trip); `None` before any frame.
+    pub fn estimated_mos(&self) -> Option<f64> {
+        let one_way = self.jitter_buffer_delay.unwrap_or_default()
+            + Duration::from_secs_f64(self.round_trip_ms.unwrap_or(0.0).max(0.0) / 2000.0);
+        (self.loss.frames > 0)
+            .then(|| emodel::estimate(CodecImpairment::G711_PLC, &self.loss, one_way))
+    }
 }
 
 /// The agent's media as the gateway received it (summed over reconnects).
@@ -200,6 +214,18 @@ pub struct AgentLegQuality {
     pub jitter_ms: f64,
     /// How long frames waited in the jitter buffer on average.
     pub jitter_buffer_delay: Option<Duration>,
+    /// Which frames were played (FEC's rebuilt ones among them) and which concealed.
+    pub loss: LossPattern,
+}
+
+impl AgentLegQuality {
+    /// E-model MOS of the agent's audio as the gateway played it toward the caller (the agent
+    /// link's calibrated Opus chain, delayed by the jitter buffer); `None` before any frame.
+    pub fn estimated_mos(&self) -> Option<f64> {
+        let one_way = self.jitter_buffer_delay.unwrap_or_default();
+        (self.loss.frames > 0)
+            .then(|| emodel::estimate(CodecImpairment::OPUS_AGENT_LINK, &self.loss, one_way))
+    }
 }
 
 /// What happened to one agent's session.

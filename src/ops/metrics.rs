@@ -12,6 +12,8 @@ const CONTACT_BUCKETS: &[f64] = &[
     1.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0,
 ];
 /// Jitter and frame delays: a millisecond to half a second.
+/// MOS from poor to the E-model's best, finer where calls are usually judged (3–4.4).
+const MOS_BUCKETS: [f64; 10] = [1.5, 2.0, 2.5, 3.0, 3.3, 3.6, 3.8, 4.0, 4.2, 4.4];
 const MEDIA_BUCKETS: &[f64] = &[
     0.001, 0.002, 0.005, 0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64,
 ];
@@ -38,6 +40,7 @@ pub struct Metrics {
     pub concealed_frames: IntCounterVec,
     pub jitter_seconds: HistogramVec,
     pub jitter_buffer_delay_seconds: HistogramVec,
+    pub call_mos: HistogramVec,
     pub frame_delay_seconds: Histogram,
     /// Handed to each call's task, which observes into a local copy and flushes now and then.
     pub frame_work_seconds: Histogram,
@@ -124,6 +127,13 @@ impl Metrics {
                 "How long each call's frames waited in its jitter buffer on average, by leg.",
                 &["leg"],
                 MEDIA_BUCKETS,
+            ),
+            call_mos: histogram(
+                "call_mos",
+                "Each call's estimated listening quality (ITU-T G.107 E-model MOS, 1-4.5) of the \
+                 audio the gateway received and played, by leg.",
+                &["leg"],
+                &MOS_BUCKETS,
             ),
             frame_delay_seconds: single_histogram(
                 "call_frame_delay_seconds",
@@ -284,6 +294,7 @@ impl Metrics {
             Box::new(self.concealed_frames.clone()),
             Box::new(self.jitter_seconds.clone()),
             Box::new(self.jitter_buffer_delay_seconds.clone()),
+            Box::new(self.call_mos.clone()),
             Box::new(self.frame_delay_seconds.clone()),
             Box::new(self.frame_work_seconds.clone()),
             Box::new(self.agent_audio_stalls.clone()),

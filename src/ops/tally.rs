@@ -395,6 +395,7 @@ impl Tally {
                         concealed: c.concealed_frames,
                         jitter_ms: c.jitter_ms,
                         delay: c.jitter_buffer_delay,
+                        mos: c.estimated_mos(),
                     },
                 );
                 if let Some(a) = &quality.agent {
@@ -409,6 +410,7 @@ impl Tally {
                             concealed: a.concealed_frames,
                             jitter_ms: a.jitter_ms,
                             delay: a.jitter_buffer_delay,
+                            mos: a.estimated_mos(),
                         },
                     );
                 }
@@ -609,6 +611,7 @@ struct LegFigures {
     concealed: u64,
     jitter_ms: f64,
     delay: Option<Duration>,
+    mos: Option<f64>,
 }
 
 fn observe_leg(m: &Metrics, leg: &str, f: LegFigures) {
@@ -634,6 +637,9 @@ fn observe_leg(m: &Metrics, leg: &str, f: LegFigures) {
         m.jitter_buffer_delay_seconds
             .with_label_values(&leg)
             .observe(delay.as_secs_f64());
+    }
+    if let Some(mos) = f.mos {
+        m.call_mos.with_label_values(&leg).observe(mos);
     }
 }
 

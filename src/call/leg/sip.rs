@@ -259,6 +259,7 @@ impl Leg for SipLeg {
             concealed_frames: jitter.concealed,
             jitter_buffer_delay: jitter.mean_playout_delay(),
             round_trip_ms: rtcp.round_trip_ms,
+            loss: self.media.loss_pattern(),
         }
     }
 }

@@ -24,6 +24,7 @@ fn the_summary_names_every_counter() {
             fec: 1,
             lost: 2,
             late: 0,
+            ..MediaCounters::default()
         },
     }
     .line("bob-3");

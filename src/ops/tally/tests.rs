@@ -90,7 +90,7 @@ impl Feed {
             side,
             cause,
             answered: true,
-            quality,
+            quality: Box::new(quality),
         };
         self.call(secs, call, ended);
     }
