@@ -17,6 +17,8 @@ use crate::{prompt_path, Baresip, Gateway, TestConfig, DEMO_CREDENTIAL};
 /// What the caller says (the agent hears it) and what the agent says (the caller hears it).
 pub const CALLER_SAYS: &str = "enter-digits";
 pub const AGENT_SAYS: &str = "main-menu";
+/// Silence before the caller speaks, in seconds: time for the agent to be offered the call.
+const CALLER_WAITS_SECS: usize = 2;
 
 /// A network the agent may be on.
 #[derive(Debug, Clone)]
@@ -76,11 +78,28 @@ pub fn conditions() -> Vec<Condition> {
     ]
 }
 
-/// PESQ-NB of each direction of one call.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// PESQ-NB of each direction of one call, and what the receivers made of it: the E-model
+/// estimate each printed (the agent client for caller → agent, the gateway for agent → caller)
+/// and the agent client's mean jitter-buffer delay.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Scores {
     pub caller_to_agent: f64,
     pub agent_to_caller: f64,
+    pub caller_to_agent_mos: Option<f64>,
+    pub agent_to_caller_mos: Option<f64>,
+    pub agent_buffer_ms: Option<f64>,
+    /// The agent client's `call_ended` line, with its receive path's counters.
+    pub agent_report: String,
+}
+
+/// The value of `key=` in a log or event line.
+fn field(line: &str, key: &str) -> Option<f64> {
+    let start = line.find(&format!("{key}="))? + key.len() + 1;
+    let value: String = line[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || *c == '.')
+        .collect();
+    value.parse().ok()
 }
 
 /// One call through a fresh gateway with the agent's link impaired as `impairment` says;
@@ -122,16 +141,33 @@ pub fn one_call(impairment: &Impairment, seed: u64) -> Result<Scores, String> {
     args[1] = relay.addr().to_string();
     let mut agent = AgentProcess::start(&args, DEMO_CREDENTIAL);
     agent.expect(&["event=welcome"], Duration::from_secs(10));
+    // The caller starts talking once the call is answered, which here is by the queue, before
+    // an agent is offered it. On a long, lossy link the offer and the agent's answer take up
+    // to a second or two; the silence in front keeps what is scored what the agent could hear,
+    // not the start of a prompt said before anyone listened.
+    let said = audio::prompt(CALLER_SAYS);
+    let mut padded = vec![0.0f32; (said.rate as usize) * CALLER_WAITS_SECS];
+    padded.extend_from_slice(&said.samples);
+    let caller_says = dir.path().join("caller-says.wav");
+    audio::write_wav_i16(
+        &caller_says,
+        &Audio {
+            rate: said.rate,
+            samples: padded,
+        },
+    )
+    .map_err(|e| e.to_string())?;
     let caller = Baresip::new("caller")
         .dial(format!("sip:100@{}", gw.sip_udp()))
-        .source_wav(prompt_path(CALLER_SAYS))
+        .source_wav(&caller_says)
         .duration(Duration::from_secs(10))
         .run();
     if !caller.call_established() {
         return Err(format!("the call was not set up: {}", caller.log));
     }
-    agent.expect(&["event=call_ended"], Duration::from_secs(15));
+    let ended = agent.expect(&["event=call_ended"], Duration::from_secs(15));
     agent.wait_exit(Duration::from_secs(10));
+    let gateway_ended = gw.expect_line("call ended", Duration::from_secs(10));
     let caller_heard = caller
         .only_recording()
         .received
@@ -140,6 +176,10 @@ pub fn one_call(impairment: &Impairment, seed: u64) -> Result<Scores, String> {
     Ok(Scores {
         caller_to_agent: score(&agent_heard, CALLER_SAYS)?,
         agent_to_caller: score(&caller_heard, AGENT_SAYS)?,
+        caller_to_agent_mos: field(&ended, "mos"),
+        agent_to_caller_mos: field(&gateway_ended, "agent_mos"),
+        agent_buffer_ms: field(&ended, "buffer_ms"),
+        agent_report: ended,
     })
 }
 

@@ -1,7 +1,8 @@
 //! `trunkgate-quality`: how calls sound on the networks agents work from, one direction at a
 //! time. For each condition (`trunkgate_integration::quality::conditions`) it places `--runs`
 //! calls through a fresh gateway, the agent's link impaired by the harness's relay, and prints
-//! PESQ-NB per direction (min, mean, max) as a markdown table.
+//! PESQ-NB per direction (min, mean, max) as a markdown table, beside the receivers' own E-model
+//! estimates (mean) and the agent client's jitter-buffer delay (mean of its calls' means, max).
 //!
 //! ```text
 //! cargo build --workspace --bins && target/debug/trunkgate-quality --runs 5
@@ -29,8 +30,8 @@ struct Args {
 fn main() -> ExitCode {
     let args = Args::parse();
     let mut failed = false;
-    println!("| condition on the agent link (each way) | caller → agent min / mean / max | agent → caller min / mean / max |");
-    println!("|---|---|---|");
+    println!("| condition on the agent link (each way) | caller → agent min / mean / max | agent → caller min / mean / max | E-model c → a / a → c | agent buffer ms mean / max |");
+    println!("|---|---|---|---|---|");
     for condition in conditions() {
         if args
             .only
@@ -44,8 +45,14 @@ fn main() -> ExitCode {
             match one_call(&condition.impairment, seed) {
                 Ok(s) => {
                     eprintln!(
-                        "{} (seed {seed}): caller → agent {:.2}, agent → caller {:.2}",
-                        condition.name, s.caller_to_agent, s.agent_to_caller
+                        "{} (seed {seed}): caller → agent {:.2} (E-model {:?}), agent → caller \
+                         {:.2} (E-model {:?}); agent: {}",
+                        condition.name,
+                        s.caller_to_agent,
+                        s.caller_to_agent_mos,
+                        s.agent_to_caller,
+                        s.agent_to_caller_mos,
+                        s.agent_report
                     );
                     scores.push(s);
                 }
@@ -65,11 +72,26 @@ fn main() -> ExitCode {
             let mean = values.iter().sum::<f64>() / values.len() as f64;
             format!("{min:.2} / {mean:.2} / {max:.2}")
         };
+        let mean_of = |pick: fn(&Scores) -> Option<f64>| {
+            let values: Vec<f64> = scores.iter().filter_map(pick).collect();
+            (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64)
+        };
+        let show = |v: Option<f64>, digits: usize| {
+            v.map_or("–".to_string(), |v| format!("{v:.digits$}"))
+        };
+        let buffer_max = scores
+            .iter()
+            .filter_map(|s| s.agent_buffer_ms)
+            .fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))));
         println!(
-            "| {} | {} | {} |",
+            "| {} | {} | {} | {} / {} | {} / {} |",
             condition.name,
             summary(|s| s.caller_to_agent),
-            summary(|s| s.agent_to_caller)
+            summary(|s| s.agent_to_caller),
+            show(mean_of(|s| s.caller_to_agent_mos), 2),
+            show(mean_of(|s| s.agent_to_caller_mos), 2),
+            show(mean_of(|s| s.agent_buffer_ms), 0),
+            show(buffer_max, 0),
         );
     }
     if failed {
