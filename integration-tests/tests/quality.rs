@@ -50,8 +50,8 @@ fn an_agent_on_a_home_link_with_3_percent_loss_and_30_ms_jitter_sounds_good_both
 const ESTIMATE_TOLERANCE: f64 = 0.5;
 
 /// PESQ-NB each direction must reach on the 3 % loss, 20 ms ± 30 ms link. Measured with this
-/// seed over 4 runs: caller → agent 2.92-3.73 (the agent client's receive path spreads: which
-/// packets miss its buffer moves with timing), agent → caller 3.77-3.86; clean, both 3.86-3.87.
-/// A direction that breaks (a stalled link scores under 2.3) fails; a slow CI machine does not.
-/// Raising it to the 3.6 call quality aims at is that work (#10).
-const FLOOR: f64 = 2.5;
+/// seed in 3 runs since the caller waits for the agent before speaking: caller → agent
+/// 3.64–3.88, agent → caller 3.54–3.85 (the table's goal is 3.6). Half a point of headroom
+/// for a loaded CI machine; a direction that breaks (a stalled link, a prompt cut short) scores
+/// under 2.5 and fails.
+const FLOOR: f64 = 3.0;
