@@ -90,6 +90,8 @@ pub struct Scores {
     pub agent_buffer_ms: Option<f64>,
     /// The agent client's `call_ended` line, with its receive path's counters.
     pub agent_report: String,
+    /// The gateway's `call ended` line, with its agent leg's estimate and stretching.
+    pub gateway_report: String,
 }
 
 /// The value of `key=` in a log or event line.
@@ -180,6 +182,7 @@ pub fn one_call(impairment: &Impairment, seed: u64) -> Result<Scores, String> {
         agent_to_caller_mos: field(&gateway_ended, "agent_mos"),
         agent_buffer_ms: field(&ended, "buffer_ms"),
         agent_report: ended,
+        gateway_report: gateway_ended,
     })
 }
 

@@ -151,6 +151,8 @@ impl Bridge {
             jitter_ms: jitter.jitter.as_secs_f64() * 1000.0,
             jitter_buffer_delay: jitter.mean_playout_delay(),
             loss: self.receiver.loss_pattern(),
+            accelerated: self.receiver.stretch_stats().accelerated(),
+            expanded: self.receiver.stretch_stats().expanded(),
         }
     }
 }

@@ -442,6 +442,8 @@ impl<L: Leg> Call<L> {
         total.concealed_frames += q.concealed_frames;
         total.recovered_by_fec += q.recovered_by_fec;
         total.loss.merge(&q.loss);
+        total.accelerated += q.accelerated;
+        total.expanded += q.expanded;
         // Jitter and delay are states, not counts: the latest bridge's stand.
         total.jitter_ms = q.jitter_ms;
         total.jitter_buffer_delay = q.jitter_buffer_delay.or(total.jitter_buffer_delay);

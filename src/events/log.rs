@@ -175,6 +175,11 @@ fn call_line(call: u64, event: &CallEvent) {
                     agent_lost = agent.lost,
                     carrier_mos = format_args!("{:.2}", c.estimated_mos().unwrap_or(0.0)),
                     agent_mos = format_args!("{:.2}", agent.estimated_mos().unwrap_or(0.0)),
+                    agent_stretched_ms = format_args!(
+                        "-{}+{}",
+                        agent.accelerated.as_millis(),
+                        agent.expanded.as_millis()
+                    ),
                     frame_delay_ms = quality.frame_delay_max.as_millis(),
                     "call ended"
                 );

@@ -216,6 +216,9 @@ pub struct AgentLegQuality {
     pub jitter_buffer_delay: Option<Duration>,
     /// Which frames were played (FEC's rebuilt ones among them) and which concealed.
     pub loss: LossPattern,
+    /// Audio cut out and repeated to move the jitter buffer's delay.
+    pub accelerated: Duration,
+    pub expanded: Duration,
 }
 
 impl AgentLegQuality {

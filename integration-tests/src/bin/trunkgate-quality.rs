@@ -46,13 +46,14 @@ fn main() -> ExitCode {
                 Ok(s) => {
                     eprintln!(
                         "{} (seed {seed}): caller → agent {:.2} (E-model {:?}), agent → caller \
-                         {:.2} (E-model {:?}); agent: {}",
+                         {:.2} (E-model {:?}); agent: {}; gateway: {}",
                         condition.name,
                         s.caller_to_agent,
                         s.caller_to_agent_mos,
                         s.agent_to_caller,
                         s.agent_to_caller_mos,
-                        s.agent_report
+                        s.agent_report,
+                        s.gateway_report
                     );
                     scores.push(s);
                 }
