@@ -4,9 +4,9 @@
 //! A receiver decodes each frame the buffer hands it into a [`PcmQueue`] and plays a fixed 20 ms
 //! from the queue's head every tick. When the buffer wants less delay, the newly decoded audio
 //! loses one pitch period ([`accelerate`]); when it wants more, one period is repeated
-//! ([`expand`]). Either only where the audio allows it unheard: voiced speech whose consecutive
-//! periods match (normalised correlation at least [`MATCH`]) or near-silence, where any length
-//! will do. Each cut or repeat is cross-faded over the matching stretch, so the waveform has no
+//! ([`expand`]). Either only where the audio allows it unheard: near-silence, where any length
+//! will do, or — once a request has waited a second for a pause — voiced speech whose
+//! consecutive periods match (normalised correlation at least [`MATCH`]). Each cut or repeat is cross-faded over the matching stretch, so the waveform has no
 //! step. This is WSOLA with one segment per frame, the idea behind WebRTC NetEQ's accelerate
 //! and preemptive expand; the decision of when lives in the jitter buffer.
 //!
@@ -45,7 +45,11 @@ pub enum Stretch {
 
 /// Shortens `pcm` by one pitch period if its audio allows it; returns the samples removed.
 pub fn accelerate(pcm: &mut Vec<i16>) -> usize {
-    let Some(Segment { period, window }) = find_segment(pcm) else {
+    accelerate_if(pcm, true)
+}
+
+fn accelerate_if(pcm: &mut Vec<i16>, voiced_too: bool) -> usize {
+    let Some(Segment { period, window }) = find_segment(pcm, voiced_too) else {
         return 0;
     };
     // The first `window` samples fade from the audio at 0 into the audio one period later, so
@@ -60,7 +64,11 @@ pub fn accelerate(pcm: &mut Vec<i16>) -> usize {
 
 /// Lengthens `pcm` by one pitch period if its audio allows it; returns the samples added.
 pub fn expand(pcm: &mut Vec<i16>) -> usize {
-    let Some(Segment { period, window }) = find_segment(pcm) else {
+    expand_if(pcm, true)
+}
+
+fn expand_if(pcm: &mut Vec<i16>, voiced_too: bool) -> usize {
+    let Some(Segment { period, window }) = find_segment(pcm, voiced_too) else {
         return 0;
     };
     // After the first period, playback fades from where it is back to the period's start and
@@ -82,8 +90,8 @@ struct Segment {
 }
 
 /// The period to cut or repeat at the start of `pcm`, with the stretch compared over, or none
-/// when the audio is neither quiet nor periodic enough.
-fn find_segment(pcm: &[i16]) -> Option<Segment> {
+/// when the audio is neither quiet nor (with `voiced_too`) periodic enough.
+fn find_segment(pcm: &[i16], voiced_too: bool) -> Option<Segment> {
     let longest = MAX_PERIOD.min(pcm.len().saturating_sub(MIN_WINDOW));
     if longest < MIN_PERIOD {
         return None;
@@ -95,6 +103,9 @@ fn find_segment(pcm: &[i16]) -> Option<Segment> {
             period: longest,
             window: window_for(longest),
         });
+    }
+    if !voiced_too {
+        return None;
     }
     let mut best: Option<(f64, usize)> = None;
     for period in MIN_PERIOD..=longest {
@@ -137,8 +148,15 @@ fn mix(from: i16, to: i16, weight_to: f64) -> i16 {
 #[derive(Debug, Clone)]
 pub struct PcmQueue {
     samples: VecDeque<i16>,
+    /// Frames the buffer has been asking for the same stretch without getting it.
+    asked_for: u32,
     stats: StretchStats,
 }
+
+/// How long a stretch waits for quiet audio before it may cut or repeat a period of speech.
+/// A stretch inside a word is what listeners (and PESQ) notice; pauses come every second or
+/// two in conversation, and the buffer's band leaves that much room.
+const QUIET_WAIT_FRAMES: u32 = 50;
 
 /// What stretching did over a receiver's life.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -178,6 +196,7 @@ impl PcmQueue {
         Self {
             // Room for a frame and a half of a 60 ms packet, so steady playing never allocates.
             samples: VecDeque::with_capacity(1024),
+            asked_for: 0,
             stats: StretchStats::default(),
         }
     }
@@ -195,20 +214,29 @@ impl PcmQueue {
         samples_to_duration(self.samples.len() as u64)
     }
 
-    /// Appends a decoded frame, stretched as asked where its audio allows.
+    /// Appends a decoded frame, stretched as asked where its audio allows: in quiet audio at
+    /// once, in speech only once the request has waited [`QUIET_WAIT_FRAMES`] for a pause.
     pub fn push(&mut self, pcm: &mut Vec<i16>, stretch: Stretch) {
+        if stretch == Stretch::Keep {
+            self.asked_for = 0;
+        } else {
+            self.asked_for = self.asked_for.saturating_add(1);
+        }
+        let voiced_too = self.asked_for > QUIET_WAIT_FRAMES;
         match stretch {
             Stretch::Keep => {}
-            Stretch::Shorten => match accelerate(pcm) {
+            Stretch::Shorten => match accelerate_if(pcm, voiced_too) {
                 0 => self.stats.declined += 1,
                 n => {
+                    self.asked_for = 0;
                     self.stats.accelerations += 1;
                     self.stats.accelerated_samples += n as u64;
                 }
             },
-            Stretch::Lengthen => match expand(pcm) {
+            Stretch::Lengthen => match expand_if(pcm, voiced_too) {
                 0 => self.stats.declined += 1,
                 n => {
+                    self.asked_for = 0;
                     self.stats.expansions += 1;
                     self.stats.expanded_samples += n as u64;
                 }

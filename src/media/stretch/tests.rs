@@ -109,21 +109,47 @@ fn the_queue_plays_what_was_pushed_stretched_and_counts_it() {
 
     queue.push(&mut vowel(160, 0), Stretch::Keep);
     assert_eq!(queue.queued(), Duration::from_millis(20));
-    queue.push(&mut vowel(160, 160), Stretch::Shorten);
-    queue.push(&mut noise(160), Stretch::Lengthen);
+    // Quiet audio is stretched at once.
+    queue.push(&mut vec![0; 160], Stretch::Shorten);
     let stats = queue.stats();
     assert_eq!(stats.accelerations, 1);
-    assert_eq!(stats.declined, 1);
-    assert_eq!(stats.expansions, 0);
-    assert_eq!(queue.len(), 480 - stats.accelerated_samples as usize);
-    assert_eq!(
-        stats.accelerated(),
-        Duration::from_millis(8 * stats.accelerated_samples / 64)
-    );
+    assert_eq!(stats.accelerated(), Duration::from_millis(15));
+    assert_eq!(queue.len(), 320 - MAX_PERIOD);
 
     out.clear();
     queue.take(160, &mut out);
     assert_eq!(out, vowel(160, 0), "the head plays first, unchanged");
+}
+
+#[test]
+fn speech_is_stretched_only_when_no_pause_came_in_time() {
+    let mut queue = PcmQueue::new();
+    // The buffer asks on every frame of a long vowel: it waits a second for a pause...
+    for k in 0..QUIET_WAIT_FRAMES as usize {
+        queue.push(&mut vowel(160, 160 * k), Stretch::Lengthen);
+    }
+    assert_eq!(queue.stats().expansions, 0);
+    assert_eq!(queue.stats().declined, u64::from(QUIET_WAIT_FRAMES));
+    // ...then repeats a period of the vowel itself, and waits again after that.
+    queue.push(&mut vowel(160, 0), Stretch::Lengthen);
+    queue.push(&mut vowel(160, 0), Stretch::Lengthen);
+    let stats = queue.stats();
+    assert_eq!(stats.expansions, 1);
+    assert_eq!(stats.expanded_samples % 64, 0);
+    // Noise is never stretched, however long the buffer asks.
+    let mut noisy = PcmQueue::new();
+    for _ in 0..3 * QUIET_WAIT_FRAMES {
+        noisy.push(&mut noise(160), Stretch::Shorten);
+    }
+    assert_eq!(noisy.stats().accelerations, 0);
+    // A request that stops resets the wait.
+    let mut calm = PcmQueue::new();
+    for _ in 0..QUIET_WAIT_FRAMES {
+        calm.push(&mut vowel(160, 0), Stretch::Shorten);
+    }
+    calm.push(&mut vowel(160, 0), Stretch::Keep);
+    calm.push(&mut vowel(160, 0), Stretch::Shorten);
+    assert_eq!(calm.stats().accelerations, 0);
 }
 
 #[test]
