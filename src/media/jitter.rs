@@ -647,11 +647,19 @@ impl JitterBuffer {
             return Playout::Idle;
         }
 
-        let delay = self.playout_delay(head_ts, now);
-        if let (Some(delay), true) = (delay, self.config.stretch) {
+        if let Some(delay) = self.playout_delay(head_ts, now) {
             let target = self.delay.target;
             let half_frame = self.frame_secs / 2.0;
-            if delay > target + STRETCH_SKIP_FRAMES * self.frame_secs
+            // Without stretching the band is a frame and a half wide, wider than the frame a
+            // correction moves the delay by: a skip leaves the delay at or above the target and
+            // an insert leaves it half a frame short of a skip, so jitter of less than half a
+            // frame cannot make one correction undo the other.
+            let skip_above = if self.config.stretch {
+                STRETCH_SKIP_FRAMES
+            } else {
+                1.0
+            } * self.frame_secs;
+            if delay > target + skip_above
                 && self.frames_since_adjust > MIN_FRAMES_BETWEEN_SKIPS
                 && self.next_frame_follows()
             {
@@ -659,33 +667,20 @@ impl JitterBuffer {
                 playhead.advance(self.frame_ts, false);
                 self.stats.skipped += 1;
                 self.frames_since_adjust = 0;
-            } else if delay - self.queued < target - half_frame {
-                // The next frame is asked for `queued` before it plays: the slack its packet has
-                // is the delay less that. Kept as the whole-frame buffer keeps it, at least the
-                // target less half a frame.
-                self.stretch = Stretch::Lengthen;
-            } else if delay > target + half_frame + self.frame_secs && self.next_frame_follows() {
-                // A frame higher than the slack's floor, since what is queued varies by up to a
-                // frame: a cut of at most a frame then never lands below the floor, nor a
-                // repeat above this. Shortening brings the next frame's turn closer: only with
-                // it already here.
-                self.stretch = Stretch::Shorten;
-            }
-        } else if let Some(delay) = delay {
-            let target = self.delay.target;
-            let half_frame = self.frame_secs / 2.0;
-            // The band is a frame and a half wide, wider than the frame a correction moves the
-            // delay by: a skip leaves the delay at or above the target and an insert leaves it
-            // half a frame short of a skip, so jitter of less than half a frame cannot make one
-            // correction undo the other.
-            if delay > target + self.frame_secs
-                && self.frames_since_adjust > MIN_FRAMES_BETWEEN_SKIPS
-                && self.next_frame_follows()
-            {
-                self.buffer.pop_front();
-                playhead.advance(self.frame_ts, false);
-                self.stats.skipped += 1;
-                self.frames_since_adjust = 0;
+            } else if self.config.stretch {
+                if delay - self.queued < target - half_frame {
+                    // The next frame is asked for `queued` before it plays: the slack its
+                    // packet has is the delay less that. Kept as the whole-frame buffer keeps
+                    // it, at least the target less half a frame.
+                    self.stretch = Stretch::Lengthen;
+                } else if delay > target + half_frame + self.frame_secs && self.next_frame_follows()
+                {
+                    // A frame higher than the slack's floor, since what is queued varies by up
+                    // to a frame: a cut of at most a frame then never lands below the floor,
+                    // nor a repeat above this. Shortening brings the next frame's turn closer:
+                    // only with it already here.
+                    self.stretch = Stretch::Shorten;
+                }
             } else if delay < target - half_frame
                 && self.frames_since_adjust > MIN_FRAMES_BETWEEN_INSERTS
             {

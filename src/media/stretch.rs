@@ -123,7 +123,7 @@ fn find_segment(pcm: &[i16], voiced_too: bool) -> Option<Segment> {
 }
 
 /// Normalised cross-correlation of two equally long stretches; 0 when either is silent.
-fn correlation(a: &[i16], b: &[i16]) -> f64 {
+pub(crate) fn correlation(a: &[i16], b: &[i16]) -> f64 {
     let (mut ab, mut aa, mut bb) = (0.0, 0.0, 0.0);
     for (&x, &y) in a.iter().zip(b) {
         let (x, y) = (f64::from(x), f64::from(y));
@@ -223,24 +223,25 @@ impl PcmQueue {
             self.asked_for = self.asked_for.saturating_add(1);
         }
         let voiced_too = self.asked_for > QUIET_WAIT_FRAMES;
-        match stretch {
-            Stretch::Keep => {}
-            Stretch::Shorten => match accelerate_if(pcm, voiced_too) {
-                0 => self.stats.declined += 1,
-                n => {
-                    self.asked_for = 0;
-                    self.stats.accelerations += 1;
-                    self.stats.accelerated_samples += n as u64;
-                }
-            },
-            Stretch::Lengthen => match expand_if(pcm, voiced_too) {
-                0 => self.stats.declined += 1,
-                n => {
-                    self.asked_for = 0;
-                    self.stats.expansions += 1;
-                    self.stats.expanded_samples += n as u64;
-                }
-            },
+        let changed = match stretch {
+            Stretch::Keep => 0,
+            Stretch::Shorten => accelerate_if(pcm, voiced_too),
+            Stretch::Lengthen => expand_if(pcm, voiced_too),
+        } as u64;
+        match (stretch, changed) {
+            (Stretch::Keep, _) => {}
+            (_, 0) => self.stats.declined += 1,
+            (Stretch::Shorten, n) => {
+                self.stats.accelerations += 1;
+                self.stats.accelerated_samples += n;
+            }
+            (Stretch::Lengthen, n) => {
+                self.stats.expansions += 1;
+                self.stats.expanded_samples += n;
+            }
+        }
+        if changed > 0 {
+            self.asked_for = 0;
         }
         self.samples.extend(pcm.iter().copied());
     }

@@ -61,20 +61,7 @@ pub(crate) fn aligned_correlation(original: &[i16], decoded: &[i16]) -> (f64, us
         .fold((f64::MIN, 0), |best, c| if c.0 > best.0 { c } else { best })
 }
 
-pub(crate) fn correlation(a: &[i16], b: &[i16]) -> f64 {
-    let (mut ab, mut aa, mut bb) = (0.0f64, 0.0f64, 0.0f64);
-    for (&x, &y) in a.iter().zip(b) {
-        let (x, y) = (f64::from(x), f64::from(y));
-        ab += x * y;
-        aa += x * x;
-        bb += y * y;
-    }
-    if aa == 0.0 || bb == 0.0 {
-        0.0
-    } else {
-        ab / (aa * bb).sqrt()
-    }
-}
+pub(crate) use crate::media::stretch::correlation;
 
 fn encode_all(config: &OpusConfig, pcm: &[i16]) -> Vec<Vec<u8>> {
     let mut encoder = OpusEncoder::new(config).unwrap();
