@@ -186,16 +186,30 @@ pub fn one_call(impairment: &Impairment, seed: u64) -> Result<Scores, String> {
     })
 }
 
-/// PESQ-NB of the prompt `said` as found in `recording`.
+/// How much of the recording after the prompt's aligned end is scored with it: a receiver whose
+/// delay grew during the call (its buffer deepened in a pause) plays the prompt's end that much
+/// later, and cutting it off would score the harness, not the call.
+const SCORED_TAIL_SECS: f64 = 0.5;
+
+/// PESQ-NB of the prompt `said` as found in `recording`. The match is on the whole prompt; the
+/// window scored runs [`SCORED_TAIL_SECS`] past it, against the prompt followed by as much
+/// silence (PESQ finds the delay of each utterance itself).
 pub fn score(recording: &Path, said: &str) -> Result<f64, String> {
     let heard = audio::read_wav(recording).map_err(|e| e.to_string())?;
     let said = audio::prompt(said);
     let found = best_match(&heard.samples, &said.samples).ok_or("the prompt was not heard")?;
     let start = usize::try_from(found.offset.max(0)).unwrap_or(0);
-    let end = (start + said.samples.len()).min(heard.samples.len());
+    let tail = (SCORED_TAIL_SECS * f64::from(heard.rate)) as usize;
+    let end = (start + said.samples.len() + tail).min(heard.samples.len());
     let aligned = Audio {
         rate: heard.rate,
         samples: heard.samples[start..end].to_vec(),
     };
-    audio::pesq_nb(&said, &aligned)
+    let mut reference = said.samples.clone();
+    reference.resize(reference.len().max(aligned.samples.len()), 0.0);
+    let reference = Audio {
+        rate: said.rate,
+        samples: reference,
+    };
+    audio::pesq_nb(&reference, &aligned)
 }
