@@ -11,7 +11,7 @@ use rand::Rng;
 use crate::events::AgentLegQuality;
 use crate::media::opus::{OpusConfig, OpusEncoder, OpusError};
 use crate::media::opus_rx::{OpusReceiver, OpusRxError};
-use crate::media::rtp::RtpSender;
+use crate::media::rtp::{self, RtpSender};
 use crate::media::rtp_quic::{OpusRtpSender, Sent};
 use crate::queue::waiting::MusicOnHold;
 
@@ -29,6 +29,8 @@ pub struct Bridge {
     receiver: OpusReceiver,
     to_caller: Vec<i16>,
     packet: Vec<u8>,
+    /// The receiver's feedback for the agent's sender.
+    feedback: Vec<u8>,
     /// What the caller hears while held, or while the agent's audio has stopped.
     music: MusicOnHold,
     /// The agent holds the caller: the caller hears music, the agent nothing.
@@ -61,6 +63,7 @@ impl Bridge {
             receiver: OpusReceiver::new(jitter.0, jitter.1)?,
             to_caller: Vec::with_capacity(480),
             packet: Vec::with_capacity(256),
+            feedback: Vec::with_capacity(64),
             music,
             held: false,
             last_agent_media: now,
@@ -75,8 +78,14 @@ impl Bridge {
         self.music
     }
 
-    /// An RTP packet from the agent.
+    /// An RTP packet from the agent, or its receiver's RTCP feedback.
     pub fn handle_agent_media(&mut self, now: Instant, rtp: &[u8]) {
+        if rtp::looks_like_rtcp(rtp) {
+            if let Err(e) = self.sender.apply_feedback(&mut self.encoder, rtp) {
+                tracing::debug!(error = %e, "agent feedback ignored");
+            }
+            return;
+        }
         match self.receiver.push(now, rtp) {
             Ok(_) => self.last_agent_media = now,
             Err(e) => tracing::debug!(error = %e, "agent media packet dropped"),
@@ -126,6 +135,14 @@ impl Bridge {
         }
     }
 
+    /// Feedback on the agent's audio for the agent's sender, when due (about once a second).
+    pub fn feedback(&mut self, now: Instant) -> Option<&[u8]> {
+        self.feedback.clear();
+        self.receiver
+            .poll_feedback(now, self.sender.rtp().ssrc(), &mut self.feedback)
+            .then_some(self.feedback.as_slice())
+    }
+
     /// Puts the caller on hold (music, nothing to the agent) or takes them off it.
     pub fn set_hold(&mut self, now: Instant, on: bool) {
         self.held = on;
@@ -148,6 +165,8 @@ impl Bridge {
             late: s.late,
             concealed_frames: s.concealed,
             recovered_by_fec: s.recovered_by_fec,
+            recovered_by_redundancy: s.recovered_by_redundancy,
+            redundancy_too_late: s.redundancy_too_late,
             jitter_ms: jitter.jitter.as_secs_f64() * 1000.0,
             jitter_buffer_delay: jitter.mean_playout_delay(),
             loss: self.receiver.loss_pattern(),

@@ -441,6 +441,8 @@ impl<L: Leg> Call<L> {
         total.late += q.late;
         total.concealed_frames += q.concealed_frames;
         total.recovered_by_fec += q.recovered_by_fec;
+        total.recovered_by_redundancy += q.recovered_by_redundancy;
+        total.redundancy_too_late += q.redundancy_too_late;
         total.loss.merge(&q.loss);
         total.accelerated += q.accelerated;
         total.expanded += q.expanded;
@@ -462,6 +464,9 @@ impl<L: Leg> Call<L> {
             Phase::Agent(bridge) => {
                 let heard = self.leg.exchange(now, bridge.to_caller(now, samples));
                 if let Some(packet) = bridge.from_caller(heard) {
+                    self.outputs.push_back(Output::ToAgent(packet.to_vec()));
+                }
+                if let Some(packet) = bridge.feedback(now) {
                     self.outputs.push_back(Output::ToAgent(packet.to_vec()));
                 }
                 while let Some(flowing) = bridge.poll_stall_change() {

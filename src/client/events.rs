@@ -32,6 +32,11 @@ pub struct MediaCounters {
     pub concealed: u64,
     /// Lost frames rebuilt from the FEC copy in the next packet.
     pub fec: u64,
+    /// Lost packets whose frame a later packet repeated in time (RFC 2198 redundancy).
+    pub redundant: u64,
+    /// Redundant copies that came after their frame had been concealed: the buffer was too
+    /// shallow for them.
+    pub redundant_late: u64,
     /// Sequence numbers that never arrived in time.
     pub lost: u64,
     /// Packets that arrived after their turn to play.
@@ -65,6 +70,8 @@ impl std::ops::AddAssign for MediaCounters {
         self.received += other.received;
         self.concealed += other.concealed;
         self.fec += other.fec;
+        self.redundant += other.redundant;
+        self.redundant_late += other.redundant_late;
         self.lost += other.lost;
         self.late += other.late;
         self.loss.merge(&other.loss);
@@ -262,6 +269,8 @@ impl Event {
                 ("received", media.received.to_string()),
                 ("concealed", media.concealed.to_string()),
                 ("fec", media.fec.to_string()),
+                ("red", media.redundant.to_string()),
+                ("red_late", media.redundant_late.to_string()),
                 ("lost", media.lost.to_string()),
                 ("late", media.late.to_string()),
             ]);

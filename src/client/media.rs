@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use crate::agent::protocol::{CallId, Codec, FlowId, MediaParams};
 use crate::media::opus::{OpusConfig, OpusEncoder, OpusError, BITRATE_RANGE, FRAME_SAMPLES};
 use crate::media::opus_rx::{OpusReceiver, OpusRxError};
-use crate::media::rtp::RtpSender;
+use crate::media::rtp::{self, RtpSender};
 use crate::media::rtp_quic::{self, OpusRtpSender, Sent, OPUS_PAYLOAD_TYPE};
 
 use super::args::AudioSource;
@@ -88,6 +88,9 @@ pub struct Tick<'a> {
     pub played: &'a [i16],
     /// The datagram to send, if any (none while held or in a DTX pause).
     pub datagram: Option<&'a [u8]>,
+    /// Feedback on the received audio for the gateway's sender, about once a second: a second
+    /// datagram to send.
+    pub feedback: Option<&'a [u8]>,
 }
 
 pub struct CallMedia {
@@ -102,6 +105,7 @@ pub struct CallMedia {
     played: Vec<i16>,
     outgoing: Vec<i16>,
     datagram: Vec<u8>,
+    feedback: Vec<u8>,
     held: bool,
     sent: u64,
     /// Datagrams of this call's flow received with [`AudioSource::Reflect`] (never decoded).
@@ -156,6 +160,7 @@ impl CallMedia {
             played: vec![0; FRAME_SAMPLES],
             outgoing: vec![0; FRAME_SAMPLES],
             datagram: Vec::with_capacity(256),
+            feedback: Vec::with_capacity(64),
             held: false,
             sent: 0,
             reflected: 0,
@@ -176,7 +181,7 @@ impl CallMedia {
     /// stream carries on unchanged: same SSRC, next sequence number.
     pub fn move_to_flow(&mut self, flow: FlowId) -> Result<(), MediaError> {
         self.flow = roq_flow(flow)?;
-        self.sender = OpusRtpSender::new(self.flow, self.sender.rtp().clone());
+        self.sender.move_to_flow(self.flow);
         Ok(())
     }
 
@@ -207,6 +212,14 @@ impl CallMedia {
                 Received::Reflect
             };
         }
+        if rtp::looks_like_rtcp(rtp_packet) {
+            return match self.sender.apply_feedback(&mut self.encoder, rtp_packet) {
+                Ok(()) => Received::Accepted,
+                Err(e) => Received::Invalid {
+                    reason: e.to_string(),
+                },
+            };
+        }
         match self.receiver.push(now, rtp_packet) {
             Ok(()) => Received::Accepted,
             Err(e) => Received::Invalid {
@@ -228,6 +241,7 @@ impl CallMedia {
         self.played.resize(FRAME_SAMPLES, 0);
         self.next_outgoing_frame();
         self.datagram.clear();
+        self.feedback.clear();
         if self.held {
             // Media time passes unsent, so the gateway's jitter buffer sees the gap for what it
             // is when audio resumes rather than late packets.
@@ -237,6 +251,11 @@ impl CallMedia {
         let sent =
             self.sender
                 .encode_datagram(&mut self.encoder, &self.outgoing, &mut self.datagram)?;
+        rtp_quic::write_varint(self.flow, &mut self.feedback);
+        let ssrc = self.sender.rtp().ssrc();
+        if !self.receiver.poll_feedback(now, ssrc, &mut self.feedback) {
+            self.feedback.clear();
+        }
         Ok(self.output(sent == Sent::Datagram))
     }
 
@@ -258,6 +277,8 @@ impl CallMedia {
             received: rx.packets + self.reflected,
             concealed: rx.concealed,
             fec: rx.recovered_by_fec,
+            redundant: rx.recovered_by_redundancy,
+            redundant_late: rx.redundancy_too_late,
             lost: rx.lost,
             late: rx.late,
             loss: self.receiver.loss_pattern(),
@@ -314,6 +335,7 @@ impl CallMedia {
         Tick {
             played: &self.played,
             datagram: with_datagram.then_some(self.datagram.as_slice()),
+            feedback: (!self.feedback.is_empty()).then_some(self.feedback.as_slice()),
         }
     }
 }

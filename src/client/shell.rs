@@ -505,6 +505,12 @@ impl AgentTask {
                 .is_ok(),
             _ => false,
         };
+        if let (Some(feedback), Some(live)) = (tick.feedback, &self.live) {
+            // Lost feedback is sent again within a second.
+            let _ = live
+                .connection
+                .send_datagram(Bytes::copy_from_slice(feedback));
+        }
         if sent {
             media.count_sent();
         }

@@ -173,6 +173,9 @@ fn call_line(call: u64, event: &CallEvent) {
                     jitter_ms = format_args!("{:.1}", c.jitter_ms),
                     agent_packets = agent.packets,
                     agent_lost = agent.lost,
+                    agent_fec = agent.recovered_by_fec,
+                    agent_red = agent.recovered_by_redundancy,
+                    agent_red_late = agent.redundancy_too_late,
                     carrier_mos = format_args!("{:.2}", c.estimated_mos().unwrap_or(0.0)),
                     agent_mos = format_args!("{:.2}", agent.estimated_mos().unwrap_or(0.0)),
                     agent_stretched_ms = format_args!(

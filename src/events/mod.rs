@@ -210,6 +210,10 @@ pub struct AgentLegQuality {
     pub late: u64,
     pub concealed_frames: u64,
     pub recovered_by_fec: u64,
+    /// Lost packets whose frame a later packet repeated in time (RFC 2198 redundancy).
+    pub recovered_by_redundancy: u64,
+    /// Redundant copies that came after their frame had been concealed.
+    pub redundancy_too_late: u64,
     /// Interarrival jitter of the agent's packets at the end, in milliseconds.
     pub jitter_ms: f64,
     /// How long frames waited in the jitter buffer on average.

@@ -77,6 +77,10 @@ pub struct JitterConfig {
     /// moves its delay by asking for [`JitterBuffer::stretch`] instead of dropping and
     /// concealing whole frames, and drops a frame only when far above its target.
     pub stretch: bool,
+    /// The target delay a new stream starts with, before its packets have shown how they
+    /// jitter (clamped to `min_delay..=max_delay`). Starting low means underruns in the first
+    /// words on a jittery link; starting higher costs delay that the first pauses give back.
+    pub initial_delay: Duration,
 }
 
 impl JitterConfig {
@@ -92,6 +96,7 @@ impl JitterConfig {
             max_delay,
             max_frames: usize::try_from(2 * frames_in_max + 2).unwrap_or(usize::MAX),
             stretch: false,
+            initial_delay: frame,
         }
     }
 
@@ -155,7 +160,8 @@ pub enum Playout {
 ///
 /// Every pushed packet ends up in exactly one of `played`, `duplicates`, `late`, `skipped`,
 /// `overflow`, `discarded`, or is still counted in `buffered_frames` (or held on probation
-/// after a jump, at most one packet).
+/// after a jump, at most one packet) — except that a frame played from a redundant copy counts
+/// in `played` (and `recovered`) and its own packet, should it come later, in `duplicates`.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct JitterStats {
     /// Every packet pushed.
@@ -165,6 +171,12 @@ pub struct JitterStats {
     pub late: u64,
     /// Sequence numbers never received by the time their frame was due.
     pub lost: u64,
+    /// Frames played from a redundant copy in a later packet
+    /// ([`JitterBuffer::push_redundant`]) because their own packet had not come; counted in
+    /// `played`, not in `lost`.
+    pub recovered: u64,
+    /// Redundant copies that came after their frame was concealed.
+    pub recovered_late: u64,
     /// Arrived after a higher sequence number but in time to play.
     pub reordered: u64,
     pub played: u64,
@@ -210,6 +222,9 @@ struct BufferedFrame {
     seq: i64,
     ts: i64,
     payload: Vec<u8>,
+    /// A redundant copy, standing in until (unless) the frame's own packet comes: when the
+    /// copy arrived.
+    copy_arrival: Option<f64>,
 }
 
 /// A packet that jumped away from the stream, kept in case the stream really moved there.
@@ -314,7 +329,12 @@ impl JitterBuffer {
             consecutive_late: 0,
             stretch: Stretch::Keep,
             queued: 0.0,
-            delay: DelayEstimator::new(frame_secs, min_delay, max_delay),
+            delay: DelayEstimator::new(
+                frame_secs,
+                config.initial_delay.as_secs_f64(),
+                min_delay,
+                max_delay,
+            ),
             jitter: InterarrivalJitter::default(),
             stats: JitterStats::default(),
             config,
@@ -337,6 +357,75 @@ impl JitterBuffer {
         let arrival = self.seconds(now);
         self.delay.expire(arrival);
         self.admit(arrival, seq, timestamp, payload);
+    }
+
+    /// A copy of an earlier frame, carried in the packet just pushed (RFC 2198 redundancy,
+    /// [`crate::media::red`]): it fills the frame's place if that is empty and not yet due.
+    /// It is not a packet of its own, so it counts as neither received nor duplicate, and its
+    /// timing says nothing about the network's jitter. But when it is played (its own packet
+    /// never came) or comes too late to be, how late it came is the delay the buffer needs to
+    /// play such copies, which holds the target up while losses come.
+    /// Returns whether the copy was taken.
+    pub fn push_redundant(
+        &mut self,
+        now: Instant,
+        seq: u16,
+        timestamp: u32,
+        payload: &[u8],
+    ) -> bool {
+        let arrival = self.seconds(now);
+        let Some(reference) = self.reference else {
+            return false;
+        };
+        let seq_step = i64::from(seq.wrapping_sub(reference.highest_seq as u16) as i16);
+        if !(-MAX_MISORDER..0).contains(&seq_step) {
+            // Copies are of frames before the newest one; anything else is not a copy we sent.
+            return false;
+        }
+        let ext_seq = reference.highest_seq + seq_step;
+        let ts_step = i64::from(timestamp.wrapping_sub(reference.highest_ts as u32) as i32);
+        let ext_ts = reference.highest_ts.saturating_add(ts_step);
+        let ts_secs = self.ts_seconds(ext_ts);
+        if let Some(playhead) = self.playhead {
+            if ext_seq < playhead.next_seq {
+                let back = playhead.next_seq - ext_seq - 1;
+                let was_played = u32::try_from(back)
+                    .ok()
+                    .and_then(|b| playhead.played_mask.checked_shr(b))
+                    .map_or(true, |bits| bits & 1 == 1);
+                if !was_played {
+                    self.stats.recovered_late += 1;
+                    self.delay.observe_recovery(arrival, ts_secs);
+                }
+                return false;
+            }
+        }
+        let position = self.buffer.partition_point(|frame| frame.seq < ext_seq);
+        if self
+            .buffer
+            .get(position)
+            .is_some_and(|frame| frame.seq == ext_seq)
+        {
+            return false;
+        }
+        self.buffer.insert(
+            position,
+            BufferedFrame {
+                seq: ext_seq,
+                ts: ext_ts,
+                payload: payload.to_vec(),
+                copy_arrival: Some(arrival),
+            },
+        );
+        self.enforce_capacity();
+        true
+    }
+
+    /// The receiver asked its sender to repeat frames up to `frames_back` back (0: none): the
+    /// target delay holds what those copies need on a steady link from now on, on top of what
+    /// the copies that came were seen to need.
+    pub fn expect_copies(&mut self, frames_back: usize) {
+        self.delay.expect_copies(frames_back);
     }
 
     /// Called once per frame period by the playout clock; returns what to play now.
@@ -443,12 +532,19 @@ impl JitterBuffer {
             }
         }
         let position = self.buffer.partition_point(|frame| frame.seq < ext_seq);
-        if self
+        if let Some(frame) = self
             .buffer
-            .get(position)
-            .is_some_and(|frame| frame.seq == ext_seq)
+            .get_mut(position)
+            .filter(|frame| frame.seq == ext_seq)
         {
-            self.stats.duplicates += 1;
+            if frame.copy_arrival.is_some() {
+                // The packet itself, after a copy of it: it plays as received after all.
+                frame.copy_arrival = None;
+                self.consecutive_late = 0;
+                self.note_arrival(arrival, ext_ts);
+            } else {
+                self.stats.duplicates += 1;
+            }
             return;
         }
 
@@ -468,6 +564,7 @@ impl JitterBuffer {
                 seq: ext_seq,
                 ts: ext_ts,
                 payload: payload.to_vec(),
+                copy_arrival: None,
             },
         );
         self.enforce_capacity();
@@ -487,6 +584,7 @@ impl JitterBuffer {
             seq: ext_seq,
             ts: ext_ts,
             payload: payload.to_vec(),
+            copy_arrival: None,
         });
         self.enforce_capacity();
     }
@@ -709,6 +807,13 @@ impl JitterBuffer {
         playhead.advance(self.frame_ts, true);
         self.playhead = Some(playhead);
         self.stats.played += 1;
+        if let Some(arrival) = frame.copy_arrival {
+            // Its own packet never came: the copy was needed, and how late it came is the
+            // delay the next burst's copies will need.
+            self.stats.recovered += 1;
+            self.delay
+                .observe_recovery(arrival, self.ts_seconds(frame.ts));
+        }
         Playout::Frame(frame.payload)
     }
 
@@ -745,6 +850,8 @@ mod estimator;
 
 use estimator::{DelayEstimator, InterarrivalJitter};
 
+#[cfg(test)]
+mod redundancy_tests;
 #[cfg(test)]
 mod stretch_tests;
 #[cfg(test)]

@@ -2,12 +2,14 @@
 //! DTMF, tones and prompts. All sans-IO.
 pub mod dtmf;
 pub mod emodel;
+pub mod feedback;
 pub mod g711;
 pub mod jitter;
 pub mod opus;
 pub mod opus_rx;
 pub mod plc;
 pub mod prompt;
+pub mod red;
 pub mod resample;
 pub mod rtcp;
 pub mod rtp;

@@ -152,7 +152,26 @@ fn detail(error: &opus::Error) -> &'static str {
 pub struct OpusEncoder {
     inner: opus::Encoder,
     dtx: bool,
+    /// What the configuration asked for; [`OpusEncoder::protect`] departs from it and back.
+    configured: OpusConfig,
+    protection: Protection,
 }
+
+/// How the sender protects its frames, from the receiver's feedback.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Protection {
+    /// As configured: in-band FEC at the configured bitrate and expected loss (at least).
+    #[default]
+    InBand,
+    /// Whole earlier frames ride in each packet (RFC 2198): in-band FEC's weaker copy of the
+    /// previous frame adds nothing, so it is off and the bitrate drops to
+    /// [`REDUNDANT_BITRATE`], which narrowband speech needs without it.
+    Redundant,
+}
+
+/// Bitrate while whole frames are repeated: 24 kbit/s scores as well as 40 without FEC
+/// (docs/performance.md, the Opus curve), so each copy costs 60 bytes instead of 100.
+pub const REDUNDANT_BITRATE: u32 = 24_000;
 
 impl std::fmt::Debug for OpusEncoder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -222,7 +241,58 @@ impl OpusEncoder {
         Ok(Self {
             inner,
             dtx: config.dtx,
+            configured: config.clone(),
+            protection: Protection::InBand,
         })
+    }
+
+    /// Follows the receiver's feedback: `protection`, and the loss it reported (percent), which
+    /// in-band FEC plans for when above the configured expectation. libopus is only told of
+    /// changes.
+    pub fn protect(
+        &mut self,
+        protection: Protection,
+        reported_loss_pct: u8,
+    ) -> Result<(), OpusError> {
+        let (fec, bitrate, loss) = match protection {
+            Protection::InBand => (
+                self.configured.fec,
+                self.configured.bitrate,
+                self.configured
+                    .expected_loss_pct
+                    .max(reported_loss_pct.min(100)),
+            ),
+            Protection::Redundant => (false, self.configured.bitrate.min(REDUNDANT_BITRATE), 0),
+        };
+        let setting = |setting: &'static str, value: i64| {
+            move |e: opus::Error| OpusError::Setting {
+                setting,
+                value,
+                detail: detail(&e),
+            }
+        };
+        if protection != self.protection {
+            self.inner
+                .set_inband_fec(fec)
+                .map_err(setting("fec", fec.into()))?;
+            // Within BITRATE_RANGE: the configured one was checked in `new`, and the other is
+            // at most that.
+            self.inner
+                .set_bitrate(opus::Bitrate::Bits(bitrate as i32))
+                .map_err(setting("bitrate", bitrate.into()))?;
+            self.protection = protection;
+        }
+        let current = self.inner.get_packet_loss_perc().unwrap_or(-1);
+        if current != i32::from(loss) {
+            self.inner
+                .set_packet_loss_perc(loss.into())
+                .map_err(setting("expected_loss_pct", loss.into()))?;
+        }
+        Ok(())
+    }
+
+    pub fn protection(&self) -> Protection {
+        self.protection
     }
 
     /// Appends one Opus packet for `pcm` (normally [`FRAME_SAMPLES`]) to `out`, so a caller can

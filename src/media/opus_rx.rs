@@ -35,14 +35,25 @@ use std::time::{Duration, Instant};
 use thiserror::Error;
 
 use crate::media::emodel::LossPattern;
+use crate::media::feedback::{Feedback, LossMonitor};
 use crate::media::jitter::{JitterBuffer, JitterConfig, JitterConfigError, JitterStats, Playout};
 use crate::media::opus::{packet_has_fec, packet_samples, OpusDecoder, OpusError, FRAME_SAMPLES};
+use crate::media::red::{self, RedError, RED_PAYLOAD_TYPE};
+use crate::media::rtcp::ReportBlock;
 use crate::media::rtp::{self, RtpError};
-use crate::media::rtp_quic::{OPUS_PAYLOAD_TYPE, OPUS_RTP_CLOCK_RATE};
+use crate::media::rtp_quic::{OPUS_PAYLOAD_TYPE, OPUS_RTP_CLOCK_RATE, RTP_TICKS_PER_FRAME};
 use crate::media::stretch::{PcmQueue, StretchStats, MAX_PERIOD};
 
 /// The agent sends 20 ms frames; the jitter buffer and the playout tick share this period.
 pub const FRAME_DURATION: Duration = Duration::from_millis(20);
+/// Where a new stream's target delay starts: agents' links jitter by tens of milliseconds,
+/// and a buffer that starts at one frame underruns in the first words while it learns that.
+/// On a clean link the target falls to `jitter_min` within seconds, in pauses (measured:
+/// clean calls score the same as starting at 20 ms; docs/quality.md).
+pub const INITIAL_DELAY: Duration = Duration::from_millis(40);
+/// How often the receiver reports to the sender ([`crate::media::feedback`]); sooner when it
+/// wants more protection than it last asked for.
+pub const FEEDBACK_INTERVAL: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum OpusRxError {
@@ -52,8 +63,10 @@ pub enum OpusRxError {
     Opus(#[from] OpusError),
     #[error(transparent)]
     Rtp(#[from] RtpError),
-    #[error("rtp payload type {payload_type} is not opus ({OPUS_PAYLOAD_TYPE})")]
+    #[error("rtp payload type {payload_type} is neither opus ({OPUS_PAYLOAD_TYPE}) nor red ({RED_PAYLOAD_TYPE})")]
     PayloadType { payload_type: u8 },
+    #[error(transparent)]
+    Red(#[from] RedError),
 }
 
 /// Counters since the receiver was created; they survive SSRC changes.
@@ -69,6 +82,10 @@ pub struct OpusRxStats {
     pub concealed: u64,
     /// Lost frames rebuilt from the FEC copy in the packet after them.
     pub recovered_by_fec: u64,
+    /// Lost packets whose frame a later packet repeated in time (RFC 2198 redundancy).
+    pub recovered_by_redundancy: u64,
+    /// Redundant copies that came after their frame had been concealed.
+    pub redundancy_too_late: u64,
     /// Packets that arrived after their turn to play.
     pub late: u64,
     /// Sequence numbers that never arrived in time.
@@ -94,6 +111,10 @@ pub struct OpusReceiver {
     queue: PcmQueue,
     /// Frames played and concealed, for the quality estimate.
     loss: LossPattern,
+    /// Frames whose own packet was lost (rebuilt or not), for the sender's protection.
+    network_loss: LossMonitor,
+    /// When feedback was last sent, and the span it asked for.
+    last_feedback: Option<(Instant, u8)>,
     output: Vec<i16>,
     stats: OpusRxStats,
 }
@@ -117,6 +138,7 @@ impl OpusReceiver {
         let frames_in_max = jitter_max.as_nanos() / FRAME_DURATION.as_nanos();
         config.max_frames = usize::try_from(2 * frames_in_max + 2).unwrap_or(usize::MAX);
         config.stretch = true;
+        config.initial_delay = INITIAL_DELAY;
         config.validate()?;
         let capacity = config.max_frames;
         Ok(Self {
@@ -128,6 +150,8 @@ impl OpusReceiver {
             seen: JitterStats::default(),
             queue: PcmQueue::new(),
             loss: LossPattern::default(),
+            network_loss: LossMonitor::default(),
+            last_feedback: None,
             output: Vec::with_capacity(FRAME_SAMPLES + MAX_PERIOD),
             stats: OpusRxStats::default(),
         })
@@ -144,12 +168,20 @@ impl OpusReceiver {
             }
         };
         let header = packet.header;
-        if header.payload_type != OPUS_PAYLOAD_TYPE {
-            self.stats.invalid += 1;
-            return Err(OpusRxError::PayloadType {
-                payload_type: header.payload_type,
-            });
-        }
+        let (primary, redundant) = match header.payload_type {
+            OPUS_PAYLOAD_TYPE => (packet.payload, None),
+            RED_PAYLOAD_TYPE => match red::parse(packet.payload) {
+                Ok(parsed) => (parsed.primary, Some(parsed.redundant)),
+                Err(e) => {
+                    self.stats.invalid += 1;
+                    return Err(e.into());
+                }
+            },
+            payload_type => {
+                self.stats.invalid += 1;
+                return Err(OpusRxError::PayloadType { payload_type });
+            }
+        };
         if self.ssrc.is_some_and(|ssrc| ssrc != header.ssrc) {
             self.start_over()?;
             self.stats.ssrc_changes += 1;
@@ -158,7 +190,7 @@ impl OpusReceiver {
         self.stats.packets += 1;
 
         self.jitter
-            .push(now, header.sequence, header.timestamp, packet.payload);
+            .push(now, header.sequence, header.timestamp, primary);
         let stats = self.jitter.stats();
         if stats.restarts > self.seen.restarts {
             // The buffer dropped everything and renumbers from this packet; so do we.
@@ -167,8 +199,21 @@ impl OpusReceiver {
         if self.playout_moved_unseen(&stats) {
             self.next_seq = None;
         }
-        self.recent.insert(header.sequence, packet.payload);
+        self.recent.insert(header.sequence, primary);
         self.take_counters(stats);
+        for copy in redundant.iter().flatten().flatten() {
+            // red::parse keeps only copies at most MAX_SPAN frames back.
+            let seq = header.sequence.wrapping_sub(copy.frames_back);
+            let ts = header
+                .timestamp
+                .wrapping_sub(u32::from(copy.frames_back) * RTP_TICKS_PER_FRAME);
+            if self.jitter.push_redundant(now, seq, ts, copy.payload) {
+                self.recent.insert(seq, copy.payload);
+            }
+        }
+        if redundant.is_some() {
+            self.take_counters(self.jitter.stats());
+        }
         Ok(())
     }
 
@@ -193,14 +238,19 @@ impl OpusReceiver {
         let playout = self.jitter.pop_behind(now, queued);
         let stats = self.jitter.stats();
         let lost_now = stats.lost.saturating_sub(self.seen.lost);
+        let recovered_now = stats.recovered > self.seen.recovered;
         let inserted_now = stats.inserted > self.seen.inserted;
         if self.playout_moved_unseen(&stats) {
             self.next_seq = None;
         }
         self.take_counters(stats);
 
+        for _ in 0..lost_now {
+            self.network_loss.frame(true);
+        }
         match playout {
             Playout::Frame(payload) => {
+                self.network_loss.frame(recovered_now);
                 self.next_seq = self
                     .recent
                     .find_from(self.next_seq, &payload)
@@ -235,6 +285,42 @@ impl OpusReceiver {
                 self.output.resize(FRAME_SAMPLES, 0);
             }
         }
+    }
+
+    /// Feedback for the sender, when due: appended to `out` as one RTCP compound packet.
+    /// `reporter_ssrc` is the SSRC this end sends with.
+    pub fn poll_feedback(&mut self, now: Instant, reporter_ssrc: u32, out: &mut Vec<u8>) -> bool {
+        let (Some(ssrc), Some(highest)) = (self.ssrc, self.recent.highest) else {
+            return false;
+        };
+        let span = self.network_loss.wanted_span();
+        let due = match self.last_feedback {
+            None => true,
+            Some((sent, asked)) => {
+                span > asked || now.saturating_duration_since(sent) >= FEEDBACK_INTERVAL
+            }
+        };
+        if !due {
+            return false;
+        }
+        self.last_feedback = Some((now, span));
+        self.jitter.expect_copies(usize::from(span));
+        Feedback {
+            reporter_ssrc,
+            report: ReportBlock {
+                ssrc,
+                fraction_lost: self.network_loss.take_fraction_lost(),
+                cumulative_lost: i32::try_from(self.network_loss.total_lost()).unwrap_or(i32::MAX),
+                // RFC 3550 wants the cycle count in the top half: the low 32 bits of the
+                // extended number are exactly that.
+                extended_highest_sequence: highest as u32,
+                jitter: self.jitter.stats().jitter_clock_units,
+                ..ReportBlock::default()
+            },
+            span,
+        }
+        .write_to(out);
+        true
     }
 
     /// How much audio was played faster or slower to move the buffer's delay.
@@ -293,6 +379,10 @@ impl OpusReceiver {
     fn take_counters(&mut self, stats: JitterStats) {
         self.stats.late += stats.late.saturating_sub(self.seen.late);
         self.stats.lost += stats.lost.saturating_sub(self.seen.lost);
+        self.stats.recovered_by_redundancy += stats.recovered.saturating_sub(self.seen.recovered);
+        self.stats.redundancy_too_late += stats
+            .recovered_late
+            .saturating_sub(self.seen.recovered_late);
         self.seen = stats;
     }
 

@@ -9,7 +9,10 @@
 
 use thiserror::Error;
 
-use crate::media::opus::{is_dtx_packet, OpusEncoder, OpusError, SAMPLE_RATE};
+use crate::media::feedback::Feedback;
+use crate::media::opus::{is_dtx_packet, OpusEncoder, OpusError, Protection, SAMPLE_RATE};
+use crate::media::red::{RedHistory, RED_PAYLOAD_TYPE};
+use crate::media::rtcp::RtcpError;
 use crate::media::rtp::{self, RtpSender};
 
 /// The dynamic payload type the agent protocol uses for Opus (RFC 7587 leaves it to signalling;
@@ -54,6 +57,15 @@ impl std::fmt::Display for FlowId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         self.0.fmt(f)
     }
+}
+
+/// Why the receiver's feedback could not be applied.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum FeedbackError {
+    #[error("feedback: {0}")]
+    Rtcp(#[from] RtcpError),
+    #[error("feedback: {0}")]
+    Opus(#[from] OpusError),
 }
 
 /// Why a datagram is not a RoQ packet.
@@ -141,6 +153,8 @@ pub fn parse(datagram: &[u8]) -> Result<(FlowId, &[u8]), RtpQuicError> {
 pub struct OpusRtpSender {
     flow: Option<FlowId>,
     rtp: RtpSender,
+    /// The frames just sent, repeated in each packet while the receiver asks for redundancy.
+    red: RedHistory,
 }
 
 /// What [`OpusRtpSender::encode_datagram`] did with a frame.
@@ -158,12 +172,60 @@ impl OpusRtpSender {
         Self {
             flow: Some(flow),
             rtp,
+            red: RedHistory::default(),
         }
     }
 
     /// Bare RTP packets, no flow id: for a transport that frames them itself.
     pub fn rtp_only(rtp: RtpSender) -> Self {
-        Self { flow: None, rtp }
+        Self {
+            flow: None,
+            rtp,
+            red: RedHistory::default(),
+        }
+    }
+
+    /// The same stream on another flow (after a resume), its numbering and redundancy kept.
+    pub fn move_to_flow(&mut self, flow: FlowId) {
+        self.flow = Some(flow);
+    }
+
+    /// How many frames back packets repeat earlier frames (RFC 2198, [`RedHistory`]); 0 sends
+    /// plain Opus packets.
+    pub fn set_redundancy(&mut self, span: usize) {
+        self.red.set_span(span);
+    }
+
+    pub fn redundancy(&self) -> usize {
+        self.red.span()
+    }
+
+    /// An RTCP packet from the receiver: its feedback ([`crate::media::feedback`]) sets how
+    /// this stream is protected — RFC 2198 copies over the span it asks for, and `encoder`'s
+    /// FEC, bitrate and expected loss to suit. Other RTCP changes nothing.
+    pub fn apply_feedback(
+        &mut self,
+        encoder: &mut OpusEncoder,
+        rtcp: &[u8],
+    ) -> Result<(), FeedbackError> {
+        let Some(feedback) = Feedback::parse(rtcp)? else {
+            return Ok(());
+        };
+        if feedback.report.ssrc != self.rtp.ssrc() {
+            // About a stream we no longer send (before a resume, say).
+            return Ok(());
+        }
+        let span = usize::from(feedback.span);
+        self.set_redundancy(span);
+        let protection = if self.red.span() > 0 {
+            Protection::Redundant
+        } else {
+            Protection::InBand
+        };
+        // fraction_lost is in 1/256ths; the quotient is at most 99.
+        let loss_pct = (u16::from(feedback.report.fraction_lost) * 100 / 256) as u8;
+        encoder.protect(protection, loss_pct)?;
+        Ok(())
     }
 
     pub fn flow(&self) -> Option<FlowId> {
@@ -189,8 +251,17 @@ impl OpusRtpSender {
         if let Some(flow) = self.flow {
             write_varint(flow, out);
         }
-        let header = self.rtp.next_header(OPUS_PAYLOAD_TYPE, ticks, false);
+        let redundant = self.red.repeats();
+        let payload_type = if redundant {
+            RED_PAYLOAD_TYPE
+        } else {
+            OPUS_PAYLOAD_TYPE
+        };
+        let header = self.rtp.next_header(payload_type, ticks, false);
         rtp::write(&header, &[], out);
+        if redundant {
+            self.red.write_before_primary(out);
+        }
         let payload_start = out.len();
         if let Err(e) = encoder.encode(pcm, out) {
             out.truncate(start);
@@ -201,7 +272,14 @@ impl OpusRtpSender {
             out.truncate(start);
             self.rtp = numbering;
             self.rtp.skip_silence(ticks);
+            self.red.forget();
             return Ok(Sent::Silence);
+        }
+        // Only whole 20 ms frames can be repeated: the receiver places a copy by its distance.
+        if ticks == RTP_TICKS_PER_FRAME {
+            self.red.remember(&out[payload_start..]);
+        } else {
+            self.red.forget();
         }
         Ok(Sent::Datagram)
     }
@@ -210,6 +288,7 @@ impl OpusRtpSender {
     /// receiver sees the gap in the timestamps and a new talk-spurt after it.
     pub fn skip(&mut self, samples: usize) {
         self.rtp.skip_silence(rtp_ticks(samples));
+        self.red.forget();
     }
 
     /// Appends a datagram for an already encoded Opus packet. The timestamp advances by the
@@ -222,6 +301,7 @@ impl OpusRtpSender {
         }
         let header = self.rtp.next_header(OPUS_PAYLOAD_TYPE, ticks, false);
         rtp::write(&header, opus_packet, out);
+        self.red.forget();
     }
 }
 

@@ -482,6 +482,8 @@ fn jitter_config(packet_samples: usize, min: Duration, max: Duration) -> JitterC
         max_delay: max,
         max_frames: 2 * frames_in_max + 2,
         stretch: true,
+        // Carrier media comes over managed links: the first frame's worth is enough to start.
+        initial_delay: frame,
     }
 }
 

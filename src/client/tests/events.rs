@@ -30,7 +30,7 @@ fn the_summary_names_every_counter() {
     .line("bob-3");
     assert_eq!(
         line,
-        "agent=bob-3 event=summary calls=2 sent=500 received=498 concealed=3 fec=1 lost=2 late=0"
+        "agent=bob-3 event=summary calls=2 sent=500 received=498 concealed=3 fec=1 red=0 red_late=0 lost=2 late=0"
     );
 }
 
@@ -113,7 +113,7 @@ fn addresses_and_optional_fields_print_plainly() {
             media: MediaCounters::default()
         }
         .line("a"),
-        "agent=a event=call_ended call=c7 reason=caller_hung_up sent=0 received=0 concealed=0 fec=0 lost=0 late=0"
+        "agent=a event=call_ended call=c7 reason=caller_hung_up sent=0 received=0 concealed=0 fec=0 red=0 red_late=0 lost=0 late=0"
     );
     assert_eq!(
         Event::Exit {

@@ -11,6 +11,9 @@ const LATENESS_FORGETTING: f64 = 0.99;
 const LATENESS_QUANTILE: f64 = 0.95;
 /// The target falls by at most one frame per this many packets.
 const SHRINK_PACKETS_PER_FRAME: f64 = 50.0;
+/// How long a redundant copy's lateness holds the target up: longer than the gaps between
+/// bursts on a lossy link, so the floor is there for the next burst.
+const RECOVERY_WINDOW_SECS: f64 = 10.0;
 /// RFC 3550 6.4.1: the interarrival jitter estimate moves 1/16 of the way per packet.
 const JITTER_GAIN: f64 = 1.0 / 16.0;
 
@@ -24,13 +27,18 @@ pub(super) struct DelayEstimator {
     /// fastest packet of the window (a monotonic queue).
     baseline: VecDeque<(f64, f64)>,
     lateness: LatenessHistogram,
+    /// Arrival and lateness of recent redundant copies that filled (or came too late to fill) a
+    /// lost frame's place, decreasing, so the front is the latest of the window.
+    recoveries: VecDeque<(f64, f64)>,
+    /// Lateness the copies the receiver asked for will have on a steady link: its span of
+    /// frames.
+    expected_copies: f64,
     pub(super) target: f64,
 }
 
 impl DelayEstimator {
-    pub(super) fn new(frame_secs: f64, min_delay: f64, max_delay: f64) -> Self {
-        // Until there is data, the frame itself is the only delay we know we need.
-        let target = frame_secs.clamp(min_delay, max_delay);
+    pub(super) fn new(frame_secs: f64, initial: f64, min_delay: f64, max_delay: f64) -> Self {
+        let target = initial.clamp(min_delay, max_delay);
         let bin_width = (frame_secs / 8.0).max(0.000_5);
         Self {
             frame_secs,
@@ -38,6 +46,8 @@ impl DelayEstimator {
             max_delay,
             baseline: VecDeque::new(),
             lateness: LatenessHistogram::new(bin_width, max_delay),
+            recoveries: VecDeque::new(),
+            expected_copies: 0.0,
             target,
         }
     }
@@ -49,6 +59,13 @@ impl DelayEstimator {
             .is_some_and(|&(arrival, _)| arrival < now - BASELINE_WINDOW_SECS)
         {
             self.baseline.pop_front();
+        }
+        while self
+            .recoveries
+            .front()
+            .is_some_and(|&(arrival, _)| arrival < now - RECOVERY_WINDOW_SECS)
+        {
+            self.recoveries.pop_front();
         }
     }
 
@@ -78,6 +95,7 @@ impl DelayEstimator {
         self.lateness.add(lateness);
 
         let wanted = (self.frame_secs + self.lateness.quantile(LATENESS_QUANTILE))
+            .max(self.recovery_floor())
             .clamp(self.min_delay, self.max_delay);
         let slowest_shrink = self.target - self.frame_secs / SHRINK_PACKETS_PER_FRAME;
         self.target = if wanted >= self.target {
@@ -85,6 +103,49 @@ impl DelayEstimator {
         } else {
             wanted.max(slowest_shrink)
         };
+    }
+
+    /// A redundant copy of a lost frame arrived: the delay that would have let it play (half a
+    /// frame more than its lateness, since a frame is asked for up to that early) becomes a
+    /// floor under the target while losses keep coming.
+    pub(super) fn observe_recovery(&mut self, arrival: f64, ts_secs: f64) {
+        let Some(lateness) = self.lateness(arrival, ts_secs) else {
+            return;
+        };
+        while self
+            .recoveries
+            .back()
+            .is_some_and(|&(_, held)| held <= lateness)
+        {
+            self.recoveries.pop_back();
+        }
+        self.recoveries.push_back((arrival, lateness));
+        self.target = self
+            .target
+            .max(self.recovery_floor().clamp(self.min_delay, self.max_delay));
+    }
+
+    /// The receiver asked for copies of frames up to `frames_back` back (0: none): the target
+    /// holds that much from now on, so the first burst after the request is rebuilt whole.
+    pub(super) fn expect_copies(&mut self, frames_back: usize) {
+        self.expected_copies = frames_back as f64 * self.frame_secs;
+        self.target = self
+            .target
+            .max(self.recovery_floor().clamp(self.min_delay, self.max_delay));
+    }
+
+    fn recovery_floor(&self) -> f64 {
+        let needed = self
+            .recoveries
+            .front()
+            .map_or(self.expected_copies, |&(_, lateness)| {
+                lateness.max(self.expected_copies)
+            });
+        if needed > 0.0 {
+            needed + self.frame_secs / 2.0
+        } else {
+            0.0
+        }
     }
 
     /// After a restart the timestamps mean something else; the network's jitter has not changed.

@@ -11,6 +11,7 @@ fn config(min_ms: u64, max_ms: u64) -> JitterConfig {
         max_delay: Duration::from_millis(max_ms),
         max_frames: 50,
         stretch: false,
+        initial_delay: Duration::from_millis(20),
     }
 }
 

@@ -303,7 +303,7 @@ fn garbage_and_foreign_payload_types_are_counted_not_played() {
         &mut bad,
     );
     receiver.push(now, &bad).unwrap();
-    assert_eq!(receiver.pull(now + ms(20)).len(), FRAME_SAMPLES);
+    assert_eq!(receiver.pull(now + INITIAL_DELAY).len(), FRAME_SAMPLES);
     assert_eq!(receiver.stats().undecodable, 1);
 }
 

@@ -168,6 +168,87 @@ fn dtx_silence_is_not_sent_and_the_next_packet_is_marked() {
     assert!(rtp::parse(packet).unwrap().header.marker);
 }
 
+/// The copies the packet in `datagram` carries, as frames back (none for plain Opus).
+fn copies_in(datagram: &[u8]) -> Vec<u16> {
+    let (_, packet) = parse(datagram).unwrap();
+    let packet = rtp::parse(packet).unwrap();
+    if packet.header.payload_type != RED_PAYLOAD_TYPE {
+        return Vec::new();
+    }
+    let red = crate::media::red::parse(packet.payload).unwrap();
+    red.redundant
+        .iter()
+        .flatten()
+        .map(|c| c.frames_back)
+        .collect()
+}
+
+#[test]
+fn copies_repeat_only_frames_sent_just_before_in_the_same_run() {
+    let mut encoder = OpusEncoder::new(&OpusConfig::default()).unwrap();
+    let mut sender = OpusRtpSender::new(flow(1), RtpSender::new(1, 0, 0));
+    sender.set_redundancy(3);
+    let voice = crate::media::opus::tests::voice_like(10 * FRAME_SAMPLES, 2);
+    let mut frames = voice.chunks_exact(FRAME_SAMPLES);
+    let mut send = |sender: &mut OpusRtpSender, frame: &[i16]| {
+        let mut datagram = Vec::new();
+        sender
+            .encode_datagram(&mut encoder, frame, &mut datagram)
+            .unwrap();
+        copies_in(&datagram)
+    };
+    let mut next = || frames.next().unwrap();
+    assert_eq!(send(&mut sender, next()), Vec::<u16>::new());
+    assert_eq!(send(&mut sender, next()), [1]);
+    assert_eq!(send(&mut sender, next()), [2, 1]);
+    assert_eq!(send(&mut sender, next()), [3, 2, 1]);
+    // Held for a frame: the media time moved on, so the old frames are no longer just before.
+    sender.skip(FRAME_SAMPLES);
+    assert_eq!(send(&mut sender, next()), Vec::<u16>::new());
+    assert_eq!(send(&mut sender, next()), [1]);
+}
+
+#[test]
+fn feedback_about_another_stream_or_without_a_request_changes_nothing() {
+    use crate::media::feedback::Feedback;
+    use crate::media::rtcp::ReportBlock;
+    let mut encoder = OpusEncoder::new(&OpusConfig::default()).unwrap();
+    let mut sender = OpusRtpSender::new(flow(1), RtpSender::new(0xabc, 0, 0));
+    let request = |ssrc: u32, span: u8| {
+        let mut out = Vec::new();
+        Feedback {
+            reporter_ssrc: 1,
+            report: ReportBlock {
+                ssrc,
+                fraction_lost: 26,
+                ..ReportBlock::default()
+            },
+            span,
+        }
+        .write_to(&mut out);
+        out
+    };
+    sender
+        .apply_feedback(&mut encoder, &request(0x999, 3))
+        .unwrap();
+    assert_eq!(sender.redundancy(), 0, "not our stream");
+    sender
+        .apply_feedback(&mut encoder, &request(0xabc, 2))
+        .unwrap();
+    assert_eq!(sender.redundancy(), 2);
+    assert_eq!(encoder.protection(), Protection::Redundant);
+    sender
+        .apply_feedback(&mut encoder, &request(0xabc, 0))
+        .unwrap();
+    assert_eq!(
+        (sender.redundancy(), encoder.protection()),
+        (0, Protection::InBand)
+    );
+    assert!(sender
+        .apply_feedback(&mut encoder, &[0x80, 201, 0, 9])
+        .is_err());
+}
+
 proptest! {
     #[test]
     fn every_flow_id_round_trips(value in 0..=MAX_VARINT, rtp_len in 1usize..64) {
