@@ -107,6 +107,16 @@ fn field(line: &str, key: &str) -> Option<f64> {
 /// One call through a fresh gateway with the agent's link impaired as `impairment` says;
 /// `seed` picks which datagrams the relay loses and how it delays them.
 pub fn one_call(impairment: &Impairment, seed: u64) -> Result<Scores, String> {
+    one_call_keeping(impairment, seed, None)
+}
+
+/// [`one_call`], keeping what each side heard as `{prefix}agent-heard.wav` and
+/// `{prefix}caller-heard.wav` when `keep` is a path prefix (for listening, or a closer look).
+pub fn one_call_keeping(
+    impairment: &Impairment,
+    seed: u64,
+    keep: Option<&str>,
+) -> Result<Scores, String> {
     let gw = Gateway::start(
         &TestConfig {
             route: "queue:support".into(),
@@ -175,6 +185,15 @@ pub fn one_call(impairment: &Impairment, seed: u64) -> Result<Scores, String> {
         .received
         .clone()
         .ok_or("the caller recorded nothing")?;
+    if let Some(prefix) = keep {
+        for (heard, name) in [
+            (&agent_heard, "agent-heard"),
+            (&caller_heard, "caller-heard"),
+        ] {
+            let kept = format!("{prefix}{name}.wav");
+            std::fs::copy(heard, &kept).map_err(|e| format!("keeping {kept}: {e}"))?;
+        }
+    }
     Ok(Scores {
         caller_to_agent: score(&agent_heard, CALLER_SAYS)?,
         agent_to_caller: score(&caller_heard, AGENT_SAYS)?,

@@ -88,7 +88,8 @@ pub struct OpusRxStats {
     pub redundancy_too_late: u64,
     /// Packets that arrived after their turn to play.
     pub late: u64,
-    /// Sequence numbers that never arrived in time.
+    /// Sequence numbers that never arrived in time, whether or not FEC or a redundant copy
+    /// rebuilt their frame.
     pub lost: u64,
     /// Packets libopus could not decode or that did not hold exactly 20 ms; concealed instead.
     pub undecodable: u64,
@@ -378,8 +379,10 @@ impl OpusReceiver {
     /// Adds what the buffer counted since the last look to our cumulative stats.
     fn take_counters(&mut self, stats: JitterStats) {
         self.stats.late += stats.late.saturating_sub(self.seen.late);
-        self.stats.lost += stats.lost.saturating_sub(self.seen.lost);
-        self.stats.recovered_by_redundancy += stats.recovered.saturating_sub(self.seen.recovered);
+        let recovered = stats.recovered.saturating_sub(self.seen.recovered);
+        // A frame played from a copy still lost its own packet.
+        self.stats.lost += stats.lost.saturating_sub(self.seen.lost) + recovered;
+        self.stats.recovered_by_redundancy += recovered;
         self.stats.redundancy_too_late += stats
             .recovered_late
             .saturating_sub(self.seen.recovered_late);

@@ -38,6 +38,7 @@ pub struct Metrics {
     pub rtp_packets_lost: IntCounterVec,
     pub rtp_packets_late: IntCounterVec,
     pub concealed_frames: IntCounterVec,
+    pub rebuilt_frames: IntCounterVec,
     pub jitter_seconds: HistogramVec,
     pub jitter_buffer_delay_seconds: HistogramVec,
     pub call_mos: HistogramVec,
@@ -115,6 +116,11 @@ impl Metrics {
                 "concealed_frames_total",
                 "20 ms frames the jitter buffers had to conceal, by leg.",
                 &["leg"],
+            ),
+            rebuilt_frames: counter(
+                "rebuilt_frames_total",
+                "Frames of lost agent packets rebuilt, by how (fec, redundancy).",
+                &["leg", "by"],
             ),
             jitter_seconds: histogram(
                 "rtp_jitter_seconds",
@@ -292,6 +298,7 @@ impl Metrics {
             Box::new(self.rtp_packets_lost.clone()),
             Box::new(self.rtp_packets_late.clone()),
             Box::new(self.concealed_frames.clone()),
+            Box::new(self.rebuilt_frames.clone()),
             Box::new(self.jitter_seconds.clone()),
             Box::new(self.jitter_buffer_delay_seconds.clone()),
             Box::new(self.call_mos.clone()),

@@ -392,6 +392,7 @@ impl Tally {
                         sent: c.packets_sent,
                         lost: c.packets_lost.max(0) as u64,
                         late: None,
+                        rebuilt: None,
                         concealed: c.concealed_frames,
                         jitter_ms: c.jitter_ms,
                         delay: c.jitter_buffer_delay,
@@ -407,6 +408,7 @@ impl Tally {
                             sent: a.packets_sent,
                             lost: a.lost,
                             late: Some(a.late),
+                            rebuilt: Some((a.recovered_by_fec, a.recovered_by_redundancy)),
                             concealed: a.concealed_frames,
                             jitter_ms: a.jitter_ms,
                             delay: a.jitter_buffer_delay,
@@ -608,6 +610,8 @@ struct LegFigures {
     lost: u64,
     /// Counted only where a jitter buffer tells late from lost (the agent leg).
     late: Option<u64>,
+    /// Lost packets' frames rebuilt from Opus FEC and from redundant copies (the agent leg).
+    rebuilt: Option<(u64, u64)>,
     concealed: u64,
     jitter_ms: f64,
     delay: Option<Duration>,
@@ -627,6 +631,13 @@ fn observe_leg(m: &Metrics, leg: &str, f: LegFigures) {
     m.concealed_frames
         .with_label_values(&leg)
         .inc_by(f.concealed);
+    if let Some((fec, redundancy)) = f.rebuilt {
+        for (by, frames) in [("fec", fec), ("redundancy", redundancy)] {
+            m.rebuilt_frames
+                .with_label_values(&[leg[0], by])
+                .inc_by(frames);
+        }
+    }
     // A leg that received nothing has no jitter to speak of.
     if f.received > 0 {
         m.jitter_seconds

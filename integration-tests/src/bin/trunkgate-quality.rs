@@ -14,7 +14,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use trunkgate_integration::quality::{conditions, one_call, Scores};
+use trunkgate_integration::quality::{conditions, one_call_keeping, Scores};
 
 #[derive(Parser)]
 #[command(about = "PESQ-NB of each direction of a call on impaired agent links")]
@@ -25,6 +25,9 @@ struct Args {
     /// Only conditions whose name contains this.
     #[arg(long)]
     only: Option<String>,
+    /// Keep what each side heard: DIR/<condition>-<seed>-agent-heard.wav and -caller-heard.wav.
+    #[arg(long, value_name = "DIR")]
+    keep: Option<std::path::PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -42,7 +45,15 @@ fn main() -> ExitCode {
         }
         let mut scores: Vec<Scores> = Vec::new();
         for seed in 1..=args.runs {
-            match one_call(&condition.impairment, seed) {
+            let keep = args.keep.as_ref().map(|dir| {
+                let slug: String = condition
+                    .name
+                    .chars()
+                    .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+                    .collect();
+                format!("{}/{slug}-{seed}-", dir.display())
+            });
+            match one_call_keeping(&condition.impairment, seed, keep.as_deref()) {
                 Ok(s) => {
                     eprintln!(
                         "{} (seed {seed}): caller → agent {:.2} (E-model {:?}), agent → caller \
