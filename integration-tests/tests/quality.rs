@@ -1,7 +1,7 @@
 //! How a call sounds, each direction scored on its own, with the agent on a home link that
 //! loses and delays packets (`trunkgate_integration::quality`; `trunkgate-quality` prints the
 //! whole table of conditions).
-use trunkgate_integration::quality::{conditions, one_call};
+use trunkgate_integration::quality::{conditions, one_call, Scores};
 
 #[test]
 fn an_agent_on_a_home_link_with_3_percent_loss_and_30_ms_jitter_sounds_good_both_ways() {
@@ -9,49 +9,67 @@ fn an_agent_on_a_home_link_with_3_percent_loss_and_30_ms_jitter_sounds_good_both
         .into_iter()
         .find(|c| c.name.starts_with("3 % loss"))
         .expect("the home-link condition");
-    let scores = one_call(&condition.impairment, 1).unwrap();
-    println!("{}: {scores:?}", condition.name);
-    assert!(
-        scores.caller_to_agent >= FLOOR,
-        "caller → agent PESQ-NB {:.2} on {}",
-        scores.caller_to_agent,
-        condition.name
-    );
-    assert!(
-        scores.agent_to_caller >= FLOOR,
-        "agent → caller PESQ-NB {:.2} on {}",
-        scores.agent_to_caller,
-        condition.name
-    );
+    let calls: Vec<_> = (1..=CALLS)
+        .map(|seed| {
+            let scores = one_call(&condition.impairment, seed).unwrap();
+            println!("{} (seed {seed}): {scores:?}", condition.name);
+            scores
+        })
+        .collect();
+    for scores in &calls {
+        assert!(
+            scores.caller_to_agent >= FLOOR,
+            "caller → agent PESQ-NB {:.2} on {}",
+            scores.caller_to_agent,
+            condition.name
+        );
+        assert!(
+            scores.agent_to_caller >= FLOOR,
+            "agent → caller PESQ-NB {:.2} on {}",
+            scores.agent_to_caller,
+            condition.name
+        );
+    }
     // The receivers' own estimates (the agent client's for what it heard, the gateway's for
     // what it played to the caller) track what PESQ heard.
+    let mean = |pick: fn(&Scores) -> f64| calls.iter().map(pick).sum::<f64>() / calls.len() as f64;
+    let mean_estimate = |direction: &str, pick: fn(&Scores) -> Option<f64>| {
+        calls
+            .iter()
+            .map(|s| pick(s).unwrap_or_else(|| panic!("{direction}: no E-model estimate")))
+            .sum::<f64>()
+            / calls.len() as f64
+    };
     for (direction, pesq, estimate) in [
         (
             "caller → agent",
-            scores.caller_to_agent,
-            scores.caller_to_agent_mos,
+            mean(|s| s.caller_to_agent),
+            mean_estimate("caller → agent", |s| s.caller_to_agent_mos),
         ),
         (
             "agent → caller",
-            scores.agent_to_caller,
-            scores.agent_to_caller_mos,
+            mean(|s| s.agent_to_caller),
+            mean_estimate("agent → caller", |s| s.agent_to_caller_mos),
         ),
     ] {
-        let estimate = estimate.unwrap_or_else(|| panic!("{direction}: no E-model estimate"));
         assert!(
             (estimate - pesq).abs() <= ESTIMATE_TOLERANCE,
-            "{direction}: E-model {estimate:.2}, PESQ-NB {pesq:.2}"
+            "{direction}: E-model {estimate:.2}, PESQ-NB {pesq:.2} (means of {CALLS} calls)"
         );
     }
 }
 
-/// How far a receiver's E-model estimate may be from PESQ-NB on this row: the calibration
-/// (docs/quality.md) holds each condition's mean within 0.3; one call spreads further.
+/// Calls placed, with relay seeds 1 and 2. PESQ-NB of one call moves by up to 0.6 with where
+/// the receiver's buffer grows while it learns the link's jitter in the first words (a change
+/// of delay the E-model does not see); two calls' mean keeps the estimate's check meaningful.
+const CALLS: u64 = 2;
+
+/// How far the receivers' mean E-model estimate may be from the mean PESQ-NB on this row: the
+/// calibration (docs/quality.md) holds each condition's mean within 0.3 over five calls.
 const ESTIMATE_TOLERANCE: f64 = 0.5;
 
-/// PESQ-NB each direction must reach on the 3 % loss, 20 ms ± 30 ms link. Measured with this
-/// seed in 3 runs since the caller waits for the agent before speaking: caller → agent
-/// 3.64–3.88, agent → caller 3.54–3.85 (the table's goal is 3.6). Half a point of headroom
-/// for a loaded CI machine; a direction that breaks (a stalled link, a prompt cut short) scores
-/// under 2.5 and fails.
+/// PESQ-NB each direction must reach on every call on the 3 % loss, 20 ms ± 30 ms link.
+/// Measured with seeds 1–5 (docs/quality.md): caller → agent 3.82–3.90, agent → caller
+/// 3.31–3.85, and down to 3.19 with another test running beside it. A direction that breaks (a
+/// stalled link, a prompt cut short) scores under 2.5 and fails.
 const FLOOR: f64 = 3.0;

@@ -222,9 +222,8 @@ struct BufferedFrame {
     seq: i64,
     ts: i64,
     payload: Vec<u8>,
-    /// A redundant copy, standing in until (unless) the frame's own packet comes: when the
-    /// copy arrived.
-    copy_arrival: Option<f64>,
+    /// A redundant copy, standing in until (unless) the frame's own packet comes.
+    copy: bool,
 }
 
 /// A packet that jumped away from the stream, kept in case the stream really moved there.
@@ -362,18 +361,9 @@ impl JitterBuffer {
     /// A copy of an earlier frame, carried in the packet just pushed (RFC 2198 redundancy,
     /// [`crate::media::red`]): it fills the frame's place if that is empty and not yet due.
     /// It is not a packet of its own, so it counts as neither received nor duplicate, and its
-    /// timing says nothing about the network's jitter. But when it is played (its own packet
-    /// never came) or comes too late to be, how late it came is the delay the buffer needs to
-    /// play such copies, which holds the target up while losses come.
-    /// Returns whether the copy was taken.
-    pub fn push_redundant(
-        &mut self,
-        now: Instant,
-        seq: u16,
-        timestamp: u32,
-        payload: &[u8],
-    ) -> bool {
-        let arrival = self.seconds(now);
+    /// timing says nothing new about the network's jitter: the delay copies need is set by
+    /// [`JitterBuffer::expect_copies`]. Returns whether the copy was taken.
+    pub fn push_redundant(&mut self, seq: u16, timestamp: u32, payload: &[u8]) -> bool {
         let Some(reference) = self.reference else {
             return false;
         };
@@ -385,7 +375,6 @@ impl JitterBuffer {
         let ext_seq = reference.highest_seq + seq_step;
         let ts_step = i64::from(timestamp.wrapping_sub(reference.highest_ts as u32) as i32);
         let ext_ts = reference.highest_ts.saturating_add(ts_step);
-        let ts_secs = self.ts_seconds(ext_ts);
         if let Some(playhead) = self.playhead {
             if ext_seq < playhead.next_seq {
                 let back = playhead.next_seq - ext_seq - 1;
@@ -395,7 +384,6 @@ impl JitterBuffer {
                     .map_or(true, |bits| bits & 1 == 1);
                 if !was_played {
                     self.stats.recovered_late += 1;
-                    self.delay.observe_recovery(arrival, ts_secs);
                 }
                 return false;
             }
@@ -414,7 +402,7 @@ impl JitterBuffer {
                 seq: ext_seq,
                 ts: ext_ts,
                 payload: payload.to_vec(),
-                copy_arrival: Some(arrival),
+                copy: true,
             },
         );
         self.enforce_capacity();
@@ -422,8 +410,10 @@ impl JitterBuffer {
     }
 
     /// The receiver asked its sender to repeat frames up to `frames_back` back (0: none): the
-    /// target delay holds what those copies need on a steady link from now on, on top of what
-    /// the copies that came were seen to need.
+    /// target delay holds what those copies need on a steady link from now on (the span of
+    /// frames and half a frame), so a burst as long as the span is rebuilt whole. Copies that
+    /// jitter beyond that are not waited for: learning their lateness kept raising the delay
+    /// through a call, each time stretching speech (docs/quality.md).
     pub fn expect_copies(&mut self, frames_back: usize) {
         self.delay.expect_copies(frames_back);
     }
@@ -537,9 +527,9 @@ impl JitterBuffer {
             .get_mut(position)
             .filter(|frame| frame.seq == ext_seq)
         {
-            if frame.copy_arrival.is_some() {
+            if frame.copy {
                 // The packet itself, after a copy of it: it plays as received after all.
-                frame.copy_arrival = None;
+                frame.copy = false;
                 self.consecutive_late = 0;
                 self.note_arrival(arrival, ext_ts);
             } else {
@@ -564,7 +554,7 @@ impl JitterBuffer {
                 seq: ext_seq,
                 ts: ext_ts,
                 payload: payload.to_vec(),
-                copy_arrival: None,
+                copy: false,
             },
         );
         self.enforce_capacity();
@@ -584,7 +574,7 @@ impl JitterBuffer {
             seq: ext_seq,
             ts: ext_ts,
             payload: payload.to_vec(),
-            copy_arrival: None,
+            copy: false,
         });
         self.enforce_capacity();
     }
@@ -807,12 +797,8 @@ impl JitterBuffer {
         playhead.advance(self.frame_ts, true);
         self.playhead = Some(playhead);
         self.stats.played += 1;
-        if let Some(arrival) = frame.copy_arrival {
-            // Its own packet never came: the copy was needed, and how late it came is the
-            // delay the next burst's copies will need.
+        if frame.copy {
             self.stats.recovered += 1;
-            self.delay
-                .observe_recovery(arrival, self.ts_seconds(frame.ts));
         }
         Playout::Frame(frame.payload)
     }

@@ -208,7 +208,7 @@ impl OpusReceiver {
             let ts = header
                 .timestamp
                 .wrapping_sub(u32::from(copy.frames_back) * RTP_TICKS_PER_FRAME);
-            if self.jitter.push_redundant(now, seq, ts, copy.payload) {
+            if self.jitter.push_redundant(seq, ts, copy.payload) {
                 self.recent.insert(seq, copy.payload);
             }
         }

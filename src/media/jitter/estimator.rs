@@ -11,9 +11,6 @@ const LATENESS_FORGETTING: f64 = 0.99;
 const LATENESS_QUANTILE: f64 = 0.95;
 /// The target falls by at most one frame per this many packets.
 const SHRINK_PACKETS_PER_FRAME: f64 = 50.0;
-/// How long a redundant copy's lateness holds the target up: longer than the gaps between
-/// bursts on a lossy link, so the floor is there for the next burst.
-const RECOVERY_WINDOW_SECS: f64 = 10.0;
 /// RFC 3550 6.4.1: the interarrival jitter estimate moves 1/16 of the way per packet.
 const JITTER_GAIN: f64 = 1.0 / 16.0;
 
@@ -27,11 +24,7 @@ pub(super) struct DelayEstimator {
     /// fastest packet of the window (a monotonic queue).
     baseline: VecDeque<(f64, f64)>,
     lateness: LatenessHistogram,
-    /// Arrival and lateness of recent redundant copies that filled (or came too late to fill) a
-    /// lost frame's place, decreasing, so the front is the latest of the window.
-    recoveries: VecDeque<(f64, f64)>,
-    /// Lateness the copies the receiver asked for will have on a steady link: its span of
-    /// frames.
+    /// How late the copies the receiver asked for come on a steady link: its span of frames.
     expected_copies: f64,
     pub(super) target: f64,
 }
@@ -46,7 +39,6 @@ impl DelayEstimator {
             max_delay,
             baseline: VecDeque::new(),
             lateness: LatenessHistogram::new(bin_width, max_delay),
-            recoveries: VecDeque::new(),
             expected_copies: 0.0,
             target,
         }
@@ -59,13 +51,6 @@ impl DelayEstimator {
             .is_some_and(|&(arrival, _)| arrival < now - BASELINE_WINDOW_SECS)
         {
             self.baseline.pop_front();
-        }
-        while self
-            .recoveries
-            .front()
-            .is_some_and(|&(arrival, _)| arrival < now - RECOVERY_WINDOW_SECS)
-        {
-            self.recoveries.pop_front();
         }
     }
 
@@ -105,26 +90,6 @@ impl DelayEstimator {
         };
     }
 
-    /// A redundant copy of a lost frame arrived: the delay that would have let it play (half a
-    /// frame more than its lateness, since a frame is asked for up to that early) becomes a
-    /// floor under the target while losses keep coming.
-    pub(super) fn observe_recovery(&mut self, arrival: f64, ts_secs: f64) {
-        let Some(lateness) = self.lateness(arrival, ts_secs) else {
-            return;
-        };
-        while self
-            .recoveries
-            .back()
-            .is_some_and(|&(_, held)| held <= lateness)
-        {
-            self.recoveries.pop_back();
-        }
-        self.recoveries.push_back((arrival, lateness));
-        self.target = self
-            .target
-            .max(self.recovery_floor().clamp(self.min_delay, self.max_delay));
-    }
-
     /// The receiver asked for copies of frames up to `frames_back` back (0: none): the target
     /// holds that much from now on, so the first burst after the request is rebuilt whole.
     pub(super) fn expect_copies(&mut self, frames_back: usize) {
@@ -135,14 +100,8 @@ impl DelayEstimator {
     }
 
     fn recovery_floor(&self) -> f64 {
-        let needed = self
-            .recoveries
-            .front()
-            .map_or(self.expected_copies, |&(_, lateness)| {
-                lateness.max(self.expected_copies)
-            });
-        if needed > 0.0 {
-            needed + self.frame_secs / 2.0
+        if self.expected_copies > 0.0 {
+            self.expected_copies + self.frame_secs / 2.0
         } else {
             0.0
         }

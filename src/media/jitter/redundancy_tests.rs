@@ -41,12 +41,7 @@ impl Link {
                 jb.push(now, seq, u32::from(seq) * TS_PER_FRAME, &seq.to_be_bytes());
                 for &back in &self.copies_back {
                     if let Some(old) = seq.checked_sub(back) {
-                        jb.push_redundant(
-                            now,
-                            old,
-                            u32::from(old) * TS_PER_FRAME,
-                            &old.to_be_bytes(),
-                        );
+                        jb.push_redundant(old, u32::from(old) * TS_PER_FRAME, &old.to_be_bytes());
                     }
                 }
             }
@@ -60,44 +55,50 @@ impl Link {
 }
 
 #[test]
-fn copies_rebuild_lost_frames_and_the_delay_follows_what_they_need() {
+fn copies_rebuild_lost_frames_once_the_buffer_holds_the_span_asked_for() {
     let base = Instant::now();
     let mut jb = buffer();
-    // One lost packet; its copy comes with the next one, 20 ms late, in time for the buffer's
-    // usual slack.
-    let single = Link {
-        base,
-        lost: vec![10],
-        copies_back: vec![1],
-    }
-    .run(&mut jb, 0..60);
-    assert!(single.contains(&Some(10)), "{single:?}");
-    let stats = jb.stats();
-    assert_eq!((stats.recovered, stats.lost), (1, 0), "{stats:?}");
-    assert!(stats.target_delay >= Duration::from_millis(30), "{stats:?}");
-
-    // Two in a row: the first one's copy comes 40 ms late, later than the buffer held.
     let burst = |lost: Vec<u16>| Link {
         base,
         lost,
-        copies_back: vec![2, 1],
+        copies_back: vec![3, 2, 1],
     };
-    burst(vec![70, 71]).run(&mut jb, 60..120);
+    // Copies three frames back, but a buffer that holds two: the first frame of a burst of
+    // three has its copy come 60 ms late, after its turn, and is concealed for a while.
+    burst(vec![]).run(&mut jb, 0..25);
+    let settled = jb.stats();
+    burst(vec![30, 31, 32]).run(&mut jb, 25..60);
     let stats = jb.stats();
-    assert_eq!(stats.recovered + stats.recovered_late, 3, "{stats:?}");
-    assert!(
-        stats.target_delay >= Duration::from_millis(50),
-        "the target now holds what a copy two frames back needs: {stats:?}"
-    );
+    assert!(stats.concealed > settled.concealed, "{stats:?}");
 
-    // So the next burst comes back whole.
+    // The receiver asked for a span of three: the target holds three frames and a half.
+    jb.expect_copies(3);
+    assert!(jb.stats().target_delay >= Duration::from_millis(70));
     let before = jb.stats();
-    let played = burst(vec![150, 151]).run(&mut jb, 120..200);
+    let played = burst(vec![90, 91, 92]).run(&mut jb, 60..140);
     let stats = jb.stats();
-    assert_eq!(stats.recovered - before.recovered, 2, "{stats:?}");
+    assert_eq!(stats.recovered - before.recovered, 3, "{stats:?}");
+    // Concealments inserted to grow the delay to the new target are not losses.
+    assert_eq!(
+        stats.concealed - stats.inserted,
+        before.concealed - before.inserted,
+        "{stats:?}"
+    );
     assert_eq!(stats.lost, before.lost, "{stats:?}");
-    assert!(played.contains(&Some(150)) && played.contains(&Some(151)));
+    assert!(
+        (90..93).all(|seq| played.contains(&Some(seq))),
+        "{played:?}"
+    );
     assert_eq!(stats.duplicates, 0);
+
+    // No span asked for: the target falls back to what the jitter needs.
+    jb.expect_copies(0);
+    burst(vec![]).run(&mut jb, 140..400);
+    assert!(
+        jb.stats().target_delay <= Duration::from_millis(30),
+        "{:?}",
+        jb.stats()
+    );
 }
 
 #[test]
@@ -115,7 +116,7 @@ fn a_packet_after_its_own_copy_is_neither_duplicate_nor_recovery() {
     }
     // Packet 6 (with a copy of 5) overtakes 5, which comes a moment later.
     jb.push(at(110), 6, 6 * TS_PER_FRAME, &[0, 6]);
-    assert!(jb.push_redundant(at(110), 5, 5 * TS_PER_FRAME, &[0, 5]));
+    assert!(jb.push_redundant(5, 5 * TS_PER_FRAME, &[0, 5]));
     jb.push(at(112), 5, 5 * TS_PER_FRAME, &[0, 5]);
     let mut played = Vec::new();
     for k in 0..10u64 {
@@ -133,19 +134,19 @@ fn copies_of_unknown_or_newer_frames_are_refused() {
     let base = Instant::now();
     let mut jb = buffer();
     assert!(
-        !jb.push_redundant(base, 7, 7 * TS_PER_FRAME, &[7]),
+        !jb.push_redundant(7, 7 * TS_PER_FRAME, &[7]),
         "no stream yet"
     );
     jb.push(base, 10, 10 * TS_PER_FRAME, &[10]);
     assert!(
-        !jb.push_redundant(base, 11, 11 * TS_PER_FRAME, &[11]),
+        !jb.push_redundant(11, 11 * TS_PER_FRAME, &[11]),
         "ahead of the stream"
     );
     assert!(
-        !jb.push_redundant(base, 10, 10 * TS_PER_FRAME, &[10]),
+        !jb.push_redundant(10, 10 * TS_PER_FRAME, &[10]),
         "already here"
     );
-    assert!(jb.push_redundant(base, 9, 9 * TS_PER_FRAME, &[9]));
+    assert!(jb.push_redundant(9, 9 * TS_PER_FRAME, &[9]));
     let stats = jb.stats();
     assert_eq!(
         (stats.received, stats.duplicates),
