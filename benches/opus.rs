@@ -7,7 +7,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use trunkgate::media::opus::{OpusConfig, OpusDecoder, OpusEncoder, FRAME_SAMPLES};
+use trunkgate::media::opus::{OpusConfig, OpusDecoder, OpusEncoder, Protection, FRAME_SAMPLES};
 use trunkgate::media::opus_rx::OpusReceiver;
 use trunkgate::media::rtp::RtpSender;
 use trunkgate::media::rtp_quic::{self, FlowId, OpusRtpSender, RTP_TICKS_PER_FRAME};
@@ -143,25 +143,68 @@ fn codec(c: &mut Criterion) {
     });
 }
 
-/// One push and one pull of the receive path per frame, in virtual time, with and without loss.
-fn receive_path(c: &mut Criterion) {
-    let pcm = speech_like();
+/// A sender as configured by default (in-band FEC at 40 kbit/s), or repeating the three frames
+/// before each one (24 kbit/s, no FEC), as the receiver's feedback makes it.
+fn sender(span: usize) -> (OpusEncoder, OpusRtpSender) {
     let mut encoder = OpusEncoder::new(&OpusConfig::default()).expect("default config is valid");
     let mut sender = OpusRtpSender::new(FlowId::new(1).expect("small"), RtpSender::new(9, 0, 0));
-    let packets: Vec<Vec<u8>> = pcm
-        .chunks_exact(FRAME_SAMPLES)
-        .map(|frame| {
-            let mut datagram = Vec::new();
-            sender
-                .encode_datagram(&mut encoder, frame, &mut datagram)
-                .expect("valid frame");
-            rtp_quic::parse(&datagram).expect("just framed").1.to_vec()
-        })
-        .collect();
+    if span > 0 {
+        encoder
+            .protect(Protection::Redundant, 0)
+            .expect("valid settings");
+        sender.set_redundancy(span);
+    }
+    (encoder, sender)
+}
 
-    for (name, lose_every) in [
-        ("opus_rx_push_pull_20ms", 0),
-        ("opus_rx_push_pull_20ms_loss10", 10),
+/// The whole send path per frame: encode, RTP, RoQ and, with copies, the RED blocks.
+fn send_path(c: &mut Criterion) {
+    let pcm = speech_like();
+    let frames: Vec<&[i16]> = pcm.chunks_exact(FRAME_SAMPLES).collect();
+    for (name, span) in [("opus_send_20ms", 0), ("opus_send_20ms_red3", 3)] {
+        let (mut encoder, mut sender) = sender(span);
+        let mut datagram = Vec::with_capacity(512);
+        let mut n = 0;
+        c.bench_function(name, |b| {
+            b.iter(|| {
+                datagram.clear();
+                sender
+                    .encode_datagram(
+                        &mut encoder,
+                        black_box(frames[n % frames.len()]),
+                        &mut datagram,
+                    )
+                    .expect("valid frame");
+                n += 1;
+                black_box(datagram.len())
+            })
+        });
+    }
+}
+
+/// One push and one pull of the receive path per frame, in virtual time, with and without loss
+/// and copies.
+fn receive_path(c: &mut Criterion) {
+    let pcm = speech_like();
+    let packets_with = |span: usize| -> Vec<Vec<u8>> {
+        let (mut encoder, mut sender) = sender(span);
+        pcm.chunks_exact(FRAME_SAMPLES)
+            .map(|frame| {
+                let mut datagram = Vec::new();
+                sender
+                    .encode_datagram(&mut encoder, frame, &mut datagram)
+                    .expect("valid frame");
+                rtp_quic::parse(&datagram).expect("just framed").1.to_vec()
+            })
+            .collect()
+    };
+    let plain = packets_with(0);
+    let redundant = packets_with(3);
+
+    for (name, lose_every, packets) in [
+        ("opus_rx_push_pull_20ms", 0, &plain),
+        ("opus_rx_push_pull_20ms_loss10", 10, &plain),
+        ("opus_rx_push_pull_20ms_red3_loss10", 10, &redundant),
     ] {
         let mut receiver = OpusReceiver::new(Duration::from_millis(40), Duration::from_millis(200))
             .expect("valid bounds");
@@ -187,12 +230,16 @@ fn receive_path(c: &mut Criterion) {
         // Shows the lossy run really exercised FEC (skipped when a filter left this bench out).
         if stats.packets > 0 {
             eprintln!(
-                "{name}: decoded {} concealed {} recovered_by_fec {} lost {}",
-                stats.decoded, stats.concealed, stats.recovered_by_fec, stats.lost
+                "{name}: decoded {} concealed {} recovered_by_fec {} by copies {} lost {}",
+                stats.decoded,
+                stats.concealed,
+                stats.recovered_by_fec,
+                stats.recovered_by_redundancy,
+                stats.lost
             );
         }
     }
 }
 
-criterion_group!(benches, codec, receive_path);
+criterion_group!(benches, codec, send_path, receive_path);
 criterion_main!(benches);
