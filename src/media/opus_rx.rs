@@ -9,6 +9,12 @@
 //! - **Conceal** to grow the delay, or with nothing buffered: Opus's concealment.
 //! - **Idle**: silence.
 //!
+//! Packets of payload type RED (RFC 2198, [`crate::media::red`]) carry copies of earlier frames
+//! besides their own: each copy goes into the buffer at its frame's place, where it plays only
+//! if the frame's own packet never comes. Which packets never came, copy or not, is what the
+//! receiver reports to the sender ([`OpusReceiver::poll_feedback`], [`crate::media::feedback`]),
+//! which sends copies only while this receiver asks for them.
+//!
 //! # Finding the next packet
 //!
 //! FEC needs packet N+1 while N is being concealed, but the jitter buffer hands out payloads only

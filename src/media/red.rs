@@ -65,7 +65,10 @@ pub struct RedPayload<'a> {
 /// Splits a RED payload into its blocks. Any byte string gives a result or an error, never a
 /// panic.
 pub fn parse(payload: &[u8]) -> Result<RedPayload<'_>, RedError> {
-    let mut headers = Vec::<(u8, u32, usize)>::with_capacity(MAX_DEPTH);
+    // Block type, timestamp offset and length of each redundant block; an array, as this runs
+    // for every packet while copies ride.
+    let mut headers = [(0u8, 0u32, 0usize); MAX_DEPTH];
+    let mut count = 0;
     let mut at = 0;
     loop {
         let Some(&first) = payload.get(at) else {
@@ -78,15 +81,16 @@ pub fn parse(payload: &[u8]) -> Result<RedPayload<'_>, RedError> {
         let Some(header) = payload.get(at..at + REDUNDANT_HEADER_LEN) else {
             return Err(RedError::TruncatedHeaders);
         };
-        if headers.len() == MAX_DEPTH {
+        let Some(slot) = headers.get_mut(count) else {
             return Err(RedError::TooManyBlocks);
-        }
+        };
         let word = u32::from_be_bytes([header[0], header[1], header[2], header[3]]);
-        let offset = (word >> 10) & 0x3fff;
-        let len = (word & 0x3ff) as usize;
-        headers.push((first & 0x7f, offset, len));
+        *slot = (first & 0x7f, (word >> 10) & 0x3fff, (word & 0x3ff) as usize);
+        count += 1;
         at += REDUNDANT_HEADER_LEN;
     }
+    let headers = &headers[..count];
+    // The loop only ends past the primary's header byte, so `at` is at least 1.
     let primary_type = payload[at - 1] & 0x7f;
     let declared: usize = at + headers.iter().map(|&(_, _, len)| len).sum::<usize>();
     if declared > payload.len() {
@@ -98,12 +102,14 @@ pub fn parse(payload: &[u8]) -> Result<RedPayload<'_>, RedError> {
     let mut parsed = RedPayload {
         redundant: [None; MAX_DEPTH],
         primary: if primary_type == OPUS_PAYLOAD_TYPE {
+            // declared <= payload.len(), checked above.
             &payload[declared..]
         } else {
             &[]
         },
     };
-    for (slot, (block_type, offset, len)) in parsed.redundant.iter_mut().zip(headers) {
+    for (slot, &(block_type, offset, len)) in parsed.redundant.iter_mut().zip(headers) {
+        // The blocks add up to `declared`, which was checked against the payload's length.
         let block = &payload[at..at + len];
         at += len;
         let whole_frames = offset % RTP_TICKS_PER_FRAME == 0;
