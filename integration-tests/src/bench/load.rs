@@ -197,6 +197,23 @@ pub fn gateway_step(
         );
         (count > 0.0).then(|| 1000.0 * sum / count)
     };
+    let dropped_by_reason: std::collections::BTreeMap<&str, f64> = [
+        "send_buffer_full",
+        "unsendable",
+        "malformed",
+        "no_call",
+        "call_behind",
+    ]
+    .into_iter()
+    .map(|reason| {
+        let dropped = delta(
+            "trunkgate_agent_datagrams_dropped_total",
+            &[("reason", reason)],
+        );
+        (reason, dropped)
+    })
+    .filter(|(_, dropped)| *dropped > 0.0)
+    .collect();
     let echo = echo_findings(&media, speech, settings.pesq);
     let carrier = stream_figures(&media);
     let jb_carrier = jb_mean_ms("carrier");
@@ -238,6 +255,7 @@ pub fn gateway_step(
             "agent_late": delta("trunkgate_rtp_packets_late_total", &[("leg", "agent")]),
             "agent_concealed": delta("trunkgate_concealed_frames_total", &[("leg", "agent")]),
             "agent_datagrams_dropped": delta("trunkgate_agent_datagrams_dropped_total", &[]),
+            "agent_datagrams_dropped_by_reason": dropped_by_reason,
             "calls_with_a_frame_over_20ms_late": frame_delay_over("", &final_metrics),
         },
         "latency_ms": {

@@ -324,11 +324,20 @@ pub fn check(report: &Value) -> Vec<String> {
             ));
         }
         let counters = &row["gateway_counters"];
-        for field in ["carrier_lost", "agent_lost", "agent_datagrams_dropped"] {
+        for field in ["carrier_lost", "agent_lost"] {
             if counters[field].as_f64() != Some(0.0) {
                 problems.push(format!(
                     "N={n}: gateway counted {field} {}",
                     counters[field]
+                ));
+            }
+        }
+        // Datagrams still in flight when a call ends find no call (docs/metrics.md: a few per
+        // call end are normal); every other reason is audio lost on the way.
+        if let Some(dropped) = counters["agent_datagrams_dropped_by_reason"].as_object() {
+            for (reason, count) in dropped.iter().filter(|(reason, _)| *reason != "no_call") {
+                problems.push(format!(
+                    "N={n}: gateway dropped {count} agent datagrams: {reason}"
                 ));
             }
         }
