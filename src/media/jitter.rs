@@ -242,6 +242,20 @@ struct StreamReference {
     highest_ts: i64,
 }
 
+impl StreamReference {
+    /// A packet's sequence step from the highest so far, and its extended sequence number and
+    /// timestamp: reinterpreting the wrapped differences as signed gives the nearest extension.
+    fn extend(&self, seq: u16, timestamp: u32) -> (i64, i64, i64) {
+        let seq_step = i64::from(seq.wrapping_sub(self.highest_seq as u16) as i16);
+        let ts_step = i64::from(timestamp.wrapping_sub(self.highest_ts as u32) as i32);
+        (
+            seq_step,
+            self.highest_seq + seq_step,
+            self.highest_ts.saturating_add(ts_step),
+        )
+    }
+}
+
 /// Where playout stands in the sender's numbering.
 #[derive(Debug, Clone, Copy)]
 struct Playhead {
@@ -253,6 +267,16 @@ struct Playhead {
 }
 
 impl Playhead {
+    /// For a sequence number already behind playout: whether it was played (or concealed);
+    /// `None` when it lies further back than the mask remembers.
+    fn was_played(&self, seq: i64) -> Option<bool> {
+        let back = self.next_seq.saturating_sub(seq) - 1;
+        u32::try_from(back)
+            .ok()
+            .and_then(|b| self.played_mask.checked_shr(b))
+            .map(|bits| bits & 1 == 1)
+    }
+
     fn advance(&mut self, frame_ts: i64, played: bool) {
         self.next_seq += 1;
         self.play_ts = self.play_ts.saturating_add(frame_ts);
@@ -367,22 +391,15 @@ impl JitterBuffer {
         let Some(reference) = self.reference else {
             return false;
         };
-        let seq_step = i64::from(seq.wrapping_sub(reference.highest_seq as u16) as i16);
+        let (seq_step, ext_seq, ext_ts) = reference.extend(seq, timestamp);
         if !(-MAX_MISORDER..0).contains(&seq_step) {
             // Copies are of frames before the newest one; anything else is not a copy we sent.
             return false;
         }
-        let ext_seq = reference.highest_seq + seq_step;
-        let ts_step = i64::from(timestamp.wrapping_sub(reference.highest_ts as u32) as i32);
-        let ext_ts = reference.highest_ts.saturating_add(ts_step);
         if let Some(playhead) = self.playhead {
             if ext_seq < playhead.next_seq {
-                let back = playhead.next_seq - ext_seq - 1;
-                let was_played = u32::try_from(back)
-                    .ok()
-                    .and_then(|b| playhead.played_mask.checked_shr(b))
-                    .map_or(true, |bits| bits & 1 == 1);
-                if !was_played {
+                // Too far back to tell counts as played: only a known concealment is late.
+                if playhead.was_played(ext_seq) == Some(false) {
                     self.stats.recovered_late += 1;
                 }
                 return false;
@@ -396,16 +413,7 @@ impl JitterBuffer {
         {
             return false;
         }
-        self.buffer.insert(
-            position,
-            BufferedFrame {
-                seq: ext_seq,
-                ts: ext_ts,
-                payload: payload.to_vec(),
-                copy: true,
-            },
-        );
-        self.enforce_capacity();
+        self.insert_frame(position, ext_seq, ext_ts, payload, true);
         true
     }
 
@@ -483,11 +491,7 @@ impl JitterBuffer {
             self.admit_first(arrival, seq, timestamp, payload);
             return;
         };
-        // Reinterpreting the wrapped differences as signed gives the nearest extension.
-        let seq_step = i64::from(seq.wrapping_sub(reference.highest_seq as u16) as i16);
-        let ts_step = i64::from(timestamp.wrapping_sub(reference.highest_ts as u32) as i32);
-        let ext_seq = reference.highest_seq + seq_step;
-        let ext_ts = reference.highest_ts.saturating_add(ts_step);
+        let (seq_step, ext_seq, ext_ts) = reference.extend(seq, timestamp);
 
         let seq_plausible = (-MAX_MISORDER..=MAX_DROPOUT).contains(&seq_step);
         // Old packets may be arbitrarily late; only new ones can move the stream's timing.
@@ -503,12 +507,7 @@ impl JitterBuffer {
 
         if let Some(playhead) = self.playhead {
             if ext_seq < playhead.next_seq {
-                let back = playhead.next_seq.saturating_sub(ext_seq) - 1;
-                let was_played = u32::try_from(back)
-                    .ok()
-                    .and_then(|b| playhead.played_mask.checked_shr(b))
-                    .is_some_and(|bits| bits & 1 == 1);
-                if was_played {
+                if playhead.was_played(ext_seq) == Some(true) {
                     self.stats.duplicates += 1;
                 } else if self.consecutive_late + 1 >= LATE_RUN_RESTART {
                     self.restart();
@@ -548,13 +547,18 @@ impl JitterBuffer {
             });
         }
         self.note_arrival(arrival, ext_ts);
+        self.insert_frame(position, ext_seq, ext_ts, payload, false);
+    }
+
+    /// Buffers a frame at `position` (found by sequence number), within `max_frames`.
+    fn insert_frame(&mut self, position: usize, seq: i64, ts: i64, payload: &[u8], copy: bool) {
         self.buffer.insert(
             position,
             BufferedFrame {
-                seq: ext_seq,
-                ts: ext_ts,
+                seq,
+                ts,
                 payload: payload.to_vec(),
-                copy: false,
+                copy,
             },
         );
         self.enforce_capacity();

@@ -143,6 +143,15 @@ pub enum OpusError {
     ConcealLength { samples: usize },
 }
 
+/// Turns libopus's refusal of `setting` = `value` into our error.
+fn setting(setting: &'static str, value: i64) -> impl Fn(opus::Error) -> OpusError {
+    move |e: opus::Error| OpusError::Setting {
+        setting,
+        value,
+        detail: detail(&e),
+    }
+}
+
 /// libopus's own description of the error (from `opus_strerror`).
 fn detail(error: &opus::Error) -> &'static str {
     error.description()
@@ -190,13 +199,6 @@ impl OpusEncoder {
                     what: "encoder",
                     detail: detail(&e),
                 })?;
-        let setting = |setting: &'static str, value: i64| {
-            move |e: opus::Error| OpusError::Setting {
-                setting,
-                value,
-                detail: detail(&e),
-            }
-        };
         // Checked here because libopus clamps instead of refusing out-of-range bitrates.
         if !BITRATE_RANGE.contains(&config.bitrate) {
             return Err(OpusError::Setting {
@@ -263,13 +265,6 @@ impl OpusEncoder {
                     .max(reported_loss_pct.min(100)),
             ),
             Protection::Redundant => (false, self.configured.bitrate.min(REDUNDANT_BITRATE), 0),
-        };
-        let setting = |setting: &'static str, value: i64| {
-            move |e: opus::Error| OpusError::Setting {
-                setting,
-                value,
-                detail: detail(&e),
-            }
         };
         if protection != self.protection {
             self.inner
