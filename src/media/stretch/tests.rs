@@ -109,12 +109,12 @@ fn the_queue_plays_what_was_pushed_stretched_and_counts_it() {
 
     queue.push(&mut vowel(160, 0), Stretch::Keep);
     assert_eq!(queue.queued(), Duration::from_millis(20));
-    // Quiet audio is stretched at once.
-    queue.push(&mut vec![0; 160], Stretch::Shorten);
+    // Quiet audio is lengthened at once.
+    queue.push(&mut vec![0; 160], Stretch::Lengthen);
     let stats = queue.stats();
-    assert_eq!(stats.accelerations, 1);
-    assert_eq!(stats.accelerated(), Duration::from_millis(15));
-    assert_eq!(queue.len(), 320 - MAX_PERIOD);
+    assert_eq!(stats.expansions, 1);
+    assert_eq!(stats.expanded(), Duration::from_millis(15));
+    assert_eq!(queue.len(), 320 + MAX_PERIOD);
 
     out.clear();
     queue.take(160, &mut out);
@@ -145,11 +145,36 @@ fn speech_is_stretched_only_when_no_pause_came_in_time() {
     // A request that stops resets the wait.
     let mut calm = PcmQueue::new();
     for _ in 0..QUIET_WAIT_FRAMES {
-        calm.push(&mut vowel(160, 0), Stretch::Shorten);
+        calm.push(&mut vowel(160, 0), Stretch::Lengthen);
     }
     calm.push(&mut vowel(160, 0), Stretch::Keep);
-    calm.push(&mut vowel(160, 0), Stretch::Shorten);
-    assert_eq!(calm.stats().accelerations, 0);
+    calm.push(&mut vowel(160, 0), Stretch::Lengthen);
+    assert_eq!(calm.stats().expansions, 0);
+}
+
+#[test]
+fn shortening_waits_longer_for_a_pause_than_lengthening() {
+    // Too much delay only costs latency, so speech is cut into only after five seconds of
+    // asking, where a buffer running dry gets its repeat after one.
+    let mut queue = PcmQueue::new();
+    for k in 0..QUIET_WAIT_SHORTEN_FRAMES as usize {
+        queue.push(&mut vowel(160, 160 * k), Stretch::Shorten);
+    }
+    assert_eq!(queue.stats().accelerations, 0);
+    queue.push(&mut vowel(160, 0), Stretch::Shorten);
+    assert_eq!(queue.stats().accelerations, 1);
+    // A pause between phrases takes the cut once it has lasted; a gap between words does not.
+    let mut paused = PcmQueue::new();
+    paused.push(&mut vowel(160, 0), Stretch::Shorten);
+    for _ in 0..PAUSE_FRAMES {
+        paused.push(&mut vec![0; 160], Stretch::Shorten);
+    }
+    paused.push(&mut vowel(160, 0), Stretch::Shorten);
+    assert_eq!(paused.stats().accelerations, 0, "a word gap is left alone");
+    for _ in 0..=PAUSE_FRAMES {
+        paused.push(&mut vec![0; 160], Stretch::Shorten);
+    }
+    assert_eq!(paused.stats().accelerations, 1);
 }
 
 #[test]
