@@ -100,22 +100,22 @@ fn bursts_bring_redundancy_which_rebuilds_the_next_ones_and_lapses_when_they_sto
     ];
     let trace = run(1100, |n| bursts.iter().any(|b| b.contains(&n)));
 
+    // A new stream asks for one copy at once: its first report arrives 20 ms in.
     assert!(
-        !trace.red[..100].iter().any(|&r| r),
-        "a clean link gets no copies"
+        trace.red[5..100].iter().all(|&r| r),
+        "a new stream carries a copy of the frame before"
     );
-    assert_eq!(trace.protection[99], Protection::InBand);
-    // The receiver asks as soon as it misses a packet; its request takes 20 ms to arrive.
-    let protected_from = (100..110).find(|&n| trace.red[n]).expect("copies start");
-    assert!(protected_from <= 105, "copies from packet {protected_from}");
+    assert_eq!(trace.span[99], 1);
+    assert_eq!(trace.protection[99], Protection::Redundant);
+    // The receiver asks for more as soon as a burst outgrows the span.
     assert_eq!(trace.span[140], 2, "as long as the longest burst");
     assert_eq!(trace.span[200], 3);
     assert_eq!(trace.protection[200], Protection::Redundant);
     assert!(
-        trace.primary_len[200] * 10 < trace.primary_len[50] * 8,
+        trace.primary_len[200] * 10 < trace.primary_len[1050] * 8,
         "while whole frames are repeated, Opus drops its own FEC and bitrate: {} bytes against {}",
         trace.primary_len[200],
-        trace.primary_len[50]
+        trace.primary_len[1050]
     );
 
     // Once the span covers the bursts, they are rebuilt whole: nothing more is concealed.
@@ -132,4 +132,15 @@ fn bursts_bring_redundancy_which_rebuilds_the_next_ones_and_lapses_when_they_sto
     assert_eq!(trace.span[1000], 0);
     assert!(!trace.red[1000]);
     assert_eq!(trace.protection[1000], Protection::InBand);
+}
+
+#[test]
+fn a_clean_new_stream_drops_its_copies_after_ten_seconds() {
+    // Ten seconds of frames received: the pauses (a fifth of the time here) do not count.
+    let trace = run(800, |_| false);
+    assert!(trace.red[105] && trace.red[455], "copies in speech");
+    assert_eq!(trace.span[700], 0);
+    assert!(!trace.red[700..].iter().any(|&r| r), "no copies once clean");
+    assert_eq!(trace.protection[799], Protection::InBand);
+    assert_eq!(trace.concealed[799], 0);
 }
