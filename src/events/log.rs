@@ -176,6 +176,11 @@ fn call_line(call: u64, event: &CallEvent) {
                     agent_fec = agent.recovered_by_fec,
                     agent_red = agent.recovered_by_redundancy,
                     agent_red_late = agent.redundancy_too_late,
+                    agent_late = agent.late,
+                    agent_concealed = agent.concealed_frames,
+                    agent_buffer_ms = agent
+                        .jitter_buffer_delay
+                        .map_or(0, |d| d.as_millis()),
                     carrier_mos = format_args!("{:.2}", c.estimated_mos().unwrap_or(0.0)),
                     agent_mos = format_args!("{:.2}", agent.estimated_mos().unwrap_or(0.0)),
                     agent_stretched_ms = format_args!(

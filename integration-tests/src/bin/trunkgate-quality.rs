@@ -33,8 +33,8 @@ struct Args {
 fn main() -> ExitCode {
     let args = Args::parse();
     let mut failed = false;
-    println!("| condition on the agent link (each way) | caller → agent min / mean / max | agent → caller min / mean / max | E-model c → a / a → c | agent buffer ms mean / max |");
-    println!("|---|---|---|---|---|");
+    println!("| condition on the agent link (each way) | caller → agent min / mean / max | agent → caller min / mean / max | E-model c → a / a → c | agent buffer ms mean / max | gateway buffer ms mean / max |");
+    println!("|---|---|---|---|---|---|");
     for condition in conditions() {
         if args
             .only
@@ -91,19 +91,23 @@ fn main() -> ExitCode {
         let show = |v: Option<f64>, digits: usize| {
             v.map_or("–".to_string(), |v| format!("{v:.digits$}"))
         };
-        let buffer_max = scores
-            .iter()
-            .filter_map(|s| s.agent_buffer_ms)
-            .fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))));
+        let max_of = |pick: fn(&Scores) -> Option<f64>| {
+            scores
+                .iter()
+                .filter_map(pick)
+                .fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))))
+        };
         println!(
-            "| {} | {} | {} | {} / {} | {} / {} |",
+            "| {} | {} | {} | {} / {} | {} / {} | {} / {} |",
             condition.name,
             summary(|s| s.caller_to_agent),
             summary(|s| s.agent_to_caller),
             show(mean_of(|s| s.caller_to_agent_mos), 2),
             show(mean_of(|s| s.agent_to_caller_mos), 2),
             show(mean_of(|s| s.agent_buffer_ms), 0),
-            show(buffer_max, 0),
+            show(max_of(|s| s.agent_buffer_ms), 0),
+            show(mean_of(|s| s.gateway_buffer_ms), 0),
+            show(max_of(|s| s.gateway_buffer_ms), 0),
         );
     }
     if failed {
