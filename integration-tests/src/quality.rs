@@ -10,7 +10,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::agent::{demo_args, AgentProcess};
-use crate::audio::{self, best_match, Audio};
+use crate::audio::{self, Audio};
 use crate::relay::{BurstLoss, Direction, Impairment, Relay, RelayConfig};
 use crate::{prompt_path, Baresip, Gateway, TestConfig, DEMO_CREDENTIAL};
 
@@ -212,13 +212,6 @@ pub fn one_call_keeping(
 /// delay grew during the call (its buffer deepened in a pause) plays the prompt's end that much
 /// later, and cutting it off would score the harness, not the call.
 const SCORED_TAIL_SECS: f64 = 0.5;
-/// A pause in what was said at least this long separates two phrases.
-const PHRASE_PAUSE_SECS: f64 = 0.3;
-/// How far from where the whole prompt matched each phrase is looked for.
-const PHRASE_SLACK_SECS: f64 = 0.2;
-/// A 20 ms frame quieter than this (mean square, full scale 1) is part of a pause: −40 dBFS.
-const PAUSE_MEAN_SQUARE: f32 = 1e-4;
-
 /// PESQ-NB of the prompt `said` as found in `recording`. Each phrase is aligned on its own and
 /// the recording reassembled phrase by phrase, cut in the middle of each pause: a receiver
 /// moves its delay in the pauses between phrases, which no listener hears, but PESQ-NB does
@@ -229,25 +222,12 @@ const PAUSE_MEAN_SQUARE: f32 = 1e-4;
 pub fn score(recording: &Path, said: &str) -> Result<f64, String> {
     let heard = audio::read_wav(recording).map_err(|e| e.to_string())?;
     let said = audio::prompt(said);
-    let found = best_match(&heard.samples, &said.samples).ok_or("the prompt was not heard")?;
-    let slack = (PHRASE_SLACK_SECS * f64::from(heard.rate)) as isize;
+    let found = audio::phrase_offsets(&heard.samples, &said).ok_or("the prompt was not heard")?;
     let tail = (SCORED_TAIL_SECS * f64::from(heard.rate)) as usize;
-    let bounds = phrases(&said);
+    let bounds = audio::phrases(&said);
     let mut aligned = Vec::with_capacity(said.samples.len() + tail);
-    for (i, &(start, end)) in bounds.iter().enumerate() {
-        let phrase = &said.samples[start..end];
-        let expected = found.offset + start as isize;
-        let from = (expected - slack).clamp(0, heard.samples.len() as isize) as usize;
-        let to = (expected + phrase.len() as isize + slack).clamp(0, heard.samples.len() as isize)
-            as usize;
-        let at = best_match(&heard.samples[from..to], phrase)
-            .map_or(expected, |m| from as isize + m.offset)
-            .max(0) as usize;
-        let len = if i + 1 == bounds.len() {
-            phrase.len() + tail
-        } else {
-            phrase.len()
-        };
+    for (i, (&(at, _, _), &(start, end))) in found.iter().zip(&bounds).enumerate() {
+        let len = end - start + if i + 1 == bounds.len() { tail } else { 0 };
         let end = (at + len).min(heard.samples.len());
         aligned.extend_from_slice(&heard.samples[at.min(end)..end]);
     }
@@ -262,58 +242,4 @@ pub fn score(recording: &Path, said: &str) -> Result<f64, String> {
         samples: reference,
     };
     audio::pesq_nb(&reference, &aligned)
-}
-
-/// Where `said` splits into phrases: the middle of each pause of [`PHRASE_PAUSE_SECS`] or more.
-/// The phrases cover the whole prompt, in order.
-fn phrases(said: &Audio) -> Vec<(usize, usize)> {
-    let frame = (said.rate / 50) as usize;
-    let quiet: Vec<bool> = said
-        .samples
-        .chunks(frame)
-        .map(|f| f.iter().map(|s| s * s).sum::<f32>() / f.len() as f32 <= PAUSE_MEAN_SQUARE)
-        .collect();
-    let min_pause = (PHRASE_PAUSE_SECS * 50.0).ceil() as usize;
-    let mut cuts = Vec::new();
-    let mut run_start = None;
-    for (i, &q) in quiet.iter().enumerate() {
-        match (q, run_start) {
-            (true, None) => run_start = Some(i),
-            (false, Some(begin)) => {
-                // Only pauses between speech: not the silence before the first word.
-                if i - begin >= min_pause && begin > 0 {
-                    cuts.push((begin + i) / 2 * frame);
-                }
-                run_start = None;
-            }
-            _ => {}
-        }
-    }
-    let mut bounds = Vec::with_capacity(cuts.len() + 1);
-    let mut start = 0;
-    for cut in cuts {
-        bounds.push((start, cut));
-        start = cut;
-    }
-    bounds.push((start, said.samples.len()));
-    bounds
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_prompts_split_at_their_long_pause_only() {
-        for (said, cut_secs) in [(AGENT_SAYS, 2.65), (CALLER_SAYS, 1.33)] {
-            let prompt = audio::prompt(said);
-            let bounds = phrases(&prompt);
-            assert_eq!(bounds.len(), 2, "{said}: {bounds:?}");
-            assert_eq!(bounds[0].0, 0);
-            assert_eq!(bounds[0].1, bounds[1].0);
-            assert_eq!(bounds[1].1, prompt.samples.len());
-            let cut = bounds[0].1 as f64 / f64::from(prompt.rate);
-            assert!((cut - cut_secs).abs() < 0.05, "{said} cut at {cut} s");
-        }
-    }
 }

@@ -17,11 +17,11 @@ fn gateway(config: TestConfig) -> Gateway {
     )
 }
 
-/// How well `reference` is found in `recording` (normalised correlation, 1.0 = identical).
+/// How well `reference` is found in `recording`, phrase by phrase (normalised correlation, 1.0 =
+/// identical): receivers move their delay in the pauses between phrases.
 fn heard(recording: &std::path::Path, reference: &str) -> f64 {
     let rec = audio::read_wav(recording).unwrap();
-    let reference = audio::prompt(reference);
-    best_match(&rec.samples, &reference.samples).map_or(0.0, |m| m.score)
+    audio::phrase_match(&rec.samples, &audio::prompt(reference))
 }
 
 /// One call: a headless agent plays "press 1…" and records; a softphone caller says "enter

@@ -9,11 +9,11 @@ use trunkgate_integration::audio::{self, best_match, Audio};
 use trunkgate_integration::sound::{CardKind, SoundCard, MICROPHONE_DEVICE, SPEAKER_DEVICE};
 use trunkgate_integration::{prompt_path, Baresip, Gateway, TestConfig, DEMO_CREDENTIAL};
 
-/// How well `reference` is found in `heard` (normalised correlation, 1.0 = identical), at 8 kHz.
+/// How well `reference` is found in `heard`, phrase by phrase (normalised correlation, 1.0 =
+/// identical), at 8 kHz: receivers move their delay in the pauses between phrases.
 fn heard(heard: &Audio, reference: &str) -> f64 {
     let heard = trunkgate::media::resample::to_rate(&heard.samples, heard.rate, 8000);
-    let reference = audio::prompt(reference);
-    best_match(&heard, &reference.samples).map_or(0.0, |m| m.score)
+    audio::phrase_match(&heard, &audio::prompt(reference))
 }
 
 /// How well the speaker reproduced what the agent received: 3 s of the agent's recording,

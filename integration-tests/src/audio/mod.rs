@@ -7,12 +7,14 @@
 
 mod correlate;
 mod fft;
+mod phrases;
 mod tone;
 mod wav;
 
 mod pesq;
 pub use correlate::{best_match, find_in_order, Match, OrderError, MIN_OVERLAP};
 pub use pesq::{pesq_nb, pesq_python, PESQ_PYTHON_ENV};
+pub use phrases::{phrase_match, phrase_offsets, phrases};
 pub use tone::{detect_dtmf, goertzel_power, longest_tone_gap, tone_energy_ratio};
 pub use wav::{read_wav, write_wav_i16, AudioError};
 
