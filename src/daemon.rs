@@ -272,12 +272,13 @@ impl Daemon {
                     break;
                 }
                 (AdminRequest::Graceful, None) => {
+                    // Not ready before the line says so: whoever reads it may ask /readyz.
+                    self.ops.set_draining();
                     tracing::info!(
                         calls = *count.borrow(),
                         timeout_s = self.drain_timeout.as_secs(),
                         "draining: calls in progress may finish"
                     );
-                    self.ops.set_draining();
                     self.drain.cancel();
                     notifier.send(&format!(
                         "STOPPING=1\nSTATUS=draining: {} calls in progress",
