@@ -32,6 +32,12 @@ struct Args {
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    if let Some(dir) = &args.keep {
+        if let Err(e) = std::fs::create_dir_all(dir) {
+            eprintln!("--keep {}: {e}", dir.display());
+            return ExitCode::FAILURE;
+        }
+    }
     let mut failed = false;
     println!("| condition on the agent link (each way) | caller → agent min / mean / max | agent → caller min / mean / max | E-model c → a / a → c | agent buffer ms mean / max | gateway buffer ms mean / max |");
     println!("|---|---|---|---|---|---|");
