@@ -25,8 +25,13 @@ const SUBTYPE_REDUNDANCY: u8 = 0;
 /// Frames of history the receiver judges its losses by: 10 s of 20 ms frames.
 pub const LOSS_WINDOW_FRAMES: u64 = 500;
 /// The longest span a receiver asks for. Copies further back need the receiver to hold that much
-/// more audio: three frames keep its buffer within about 80 ms on a steady link.
-pub const MAX_REQUESTED_SPAN: u8 = 3;
+/// more audio: five frames keep its buffer within about 120 ms on a steady link, and then only
+/// while its bursts run that long (bursts of five rebuilt whole instead of two frames concealed
+/// in each; docs/quality.md).
+pub const MAX_REQUESTED_SPAN: u8 = 5;
+/// The span a new stream asks for before it has seen a loss: what the receiver's starting delay
+/// ([`crate::media::opus_rx::INITIAL_DELAY`], 80 ms) already holds, so it costs no delay.
+pub const NEW_STREAM_SPAN: u8 = 3;
 
 /// What a receiver tells the sender.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,14 +108,15 @@ pub struct LossMonitor {
 }
 
 impl LossMonitor {
-    /// A monitor for a stream just starting: it asks for one frame of redundancy for its first
-    /// [`LOSS_WINDOW_FRAMES`], as if a frame had been lost just before. A call's first losses
-    /// come before any report could have asked for copies, and a word lost in the greeting is
-    /// what callers notice (measured: one concealment there cost 0.3 PESQ). Where nothing is
-    /// lost it lapses like any burst; the cost is 24 kbit/s of copies for ten seconds.
+    /// A monitor for a stream just starting: it asks for [`NEW_STREAM_SPAN`] frames of
+    /// redundancy for its first [`LOSS_WINDOW_FRAMES`], as if a burst that long had just ended.
+    /// A call's first losses come before any report could have asked for copies, and a word
+    /// lost in the greeting is what callers notice (measured: one concealment there cost 0.3
+    /// PESQ). Where nothing is lost it lapses like any burst; the cost is three copies of each
+    /// frame (72 kbit/s) for ten seconds.
     pub fn for_new_stream() -> Self {
         Self {
-            bursts: [(0, 1)].into(),
+            bursts: [(0, u64::from(NEW_STREAM_SPAN))].into(),
             ..Self::default()
         }
     }
@@ -216,7 +222,7 @@ mod tests {
         monitor.frame(true);
         monitor.frame(false);
         assert_eq!(monitor.wanted_span(), 2);
-        for _ in 0..5 {
+        for _ in 0..8 {
             monitor.frame(true);
         }
         monitor.frame(false);
@@ -225,17 +231,17 @@ mod tests {
             monitor.frame(false);
         }
         assert_eq!(monitor.wanted_span(), 0, "ten seconds without a loss");
-        assert_eq!(monitor.total_lost(), 7);
+        assert_eq!(monitor.total_lost(), 10);
     }
 
     #[test]
-    fn a_new_stream_asks_for_one_copy_until_ten_clean_seconds() {
+    fn a_new_stream_asks_for_copies_until_ten_clean_seconds() {
         let mut monitor = LossMonitor::for_new_stream();
-        assert_eq!(monitor.wanted_span(), 1, "before any frame");
+        assert_eq!(monitor.wanted_span(), NEW_STREAM_SPAN, "before any frame");
         for _ in 1..LOSS_WINDOW_FRAMES {
             monitor.frame(false);
         }
-        assert_eq!(monitor.wanted_span(), 1);
+        assert_eq!(monitor.wanted_span(), NEW_STREAM_SPAN);
         monitor.frame(false);
         assert_eq!(monitor.wanted_span(), 0);
         assert_eq!(monitor.total_lost(), 0, "nothing was really lost");

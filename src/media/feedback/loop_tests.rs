@@ -3,6 +3,7 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
+use crate::media::feedback;
 use crate::media::opus::tests::voice_like;
 use crate::media::opus::{OpusConfig, OpusEncoder, Protection, FRAME_SAMPLES};
 use crate::media::opus_rx::{OpusReceiver, FRAME_DURATION};
@@ -91,42 +92,40 @@ fn run(frames: usize, lost: impl Fn(usize) -> bool) -> Trace {
 
 #[test]
 fn bursts_bring_redundancy_which_rebuilds_the_next_ones_and_lapses_when_they_stop() {
-    let bursts: [&[usize]; 5] = [
-        &[100, 101],
-        &[150, 151, 152],
-        &[250, 251, 252],
-        &[350, 351],
-        &[450],
-    ];
+    let bursts: [std::ops::Range<usize>; 5] = [100..102, 150..154, 250..255, 350..355, 450..451];
     let trace = run(1100, |n| bursts.iter().any(|b| b.contains(&n)));
 
-    // A new stream asks for one copy at once: its first report arrives 20 ms in.
+    // A new stream asks for copies at once (its first report arrives 20 ms in), as far back as
+    // the buffer's starting delay holds: the first burst of two is rebuilt whole.
     assert!(
         trace.red[5..100].iter().all(|&r| r),
-        "a new stream carries a copy of the frame before"
+        "a new stream carries copies of the frames before"
     );
-    assert_eq!(trace.span[99], 1);
+    assert_eq!(trace.span[99], usize::from(feedback::NEW_STREAM_SPAN));
     assert_eq!(trace.protection[99], Protection::Redundant);
+    assert_eq!(trace.concealed[140], 0, "{:?}", &trace.concealed[..140]);
     // The receiver asks for more as soon as a burst outgrows the span.
-    assert_eq!(trace.span[140], 2, "as long as the longest burst");
-    assert_eq!(trace.span[200], 3);
-    assert_eq!(trace.protection[200], Protection::Redundant);
+    assert_eq!(trace.span[200], 4, "as long as the longest burst");
+    assert_eq!(trace.span[300], usize::from(feedback::MAX_REQUESTED_SPAN));
+    assert_eq!(trace.protection[300], Protection::Redundant);
     assert!(
-        trace.primary_len[200] * 10 < trace.primary_len[1050] * 8,
+        trace.primary_len[300] * 10 < trace.primary_len[1050] * 8,
         "while whole frames are repeated, Opus drops its own FEC and bitrate: {} bytes against {}",
-        trace.primary_len[200],
+        trace.primary_len[300],
         trace.primary_len[1050]
     );
 
-    // Once the span covers the bursts, they are rebuilt whole: nothing more is concealed.
+    // Each burst longer than the span loses only what lies beyond it, and once the span covers
+    // the bursts they are rebuilt whole: nothing more is concealed.
+    assert_eq!(trace.concealed[200], 1, "{:?}", &trace.concealed[140..200]);
+    assert_eq!(trace.concealed[300], 2, "{:?}", &trace.concealed[200..300]);
     assert_eq!(
-        trace.concealed[240],
+        trace.concealed[300],
         trace.concealed[500],
         "{:?}",
-        &trace.concealed[240..500]
+        &trace.concealed[300..500]
     );
-    // The three bursts after the span reached three: six frames rebuilt from copies.
-    assert!(trace.recovered >= 6, "recovered {}", trace.recovered);
+    assert!(trace.recovered >= 15, "recovered {}", trace.recovered);
 
     // Ten seconds after the last loss the receiver asks for nothing, and gets it.
     assert_eq!(trace.span[1000], 0);
