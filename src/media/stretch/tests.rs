@@ -109,12 +109,15 @@ fn the_queue_plays_what_was_pushed_stretched_and_counts_it() {
 
     queue.push(&mut vowel(160, 0), Stretch::Keep);
     assert_eq!(queue.queued(), Duration::from_millis(20));
-    // Quiet audio is lengthened at once.
+    for _ in 0..PAUSE_FRAMES {
+        queue.push(&mut vec![0; 160], Stretch::Keep);
+    }
+    // A pause is lengthened at once.
     queue.push(&mut vec![0; 160], Stretch::Lengthen);
     let stats = queue.stats();
     assert_eq!(stats.expansions, 1);
     assert_eq!(stats.expanded(), Duration::from_millis(15));
-    assert_eq!(queue.len(), 320 + MAX_PERIOD);
+    assert_eq!(queue.len(), (PAUSE_FRAMES as usize + 2) * 160 + MAX_PERIOD);
 
     out.clear();
     queue.take(160, &mut out);
@@ -163,18 +166,27 @@ fn shortening_waits_longer_for_a_pause_than_lengthening() {
     assert_eq!(queue.stats().accelerations, 0);
     queue.push(&mut vowel(160, 0), Stretch::Shorten);
     assert_eq!(queue.stats().accelerations, 1);
-    // A pause between phrases takes the cut once it has lasted; a gap between words does not.
-    let mut paused = PcmQueue::new();
-    paused.push(&mut vowel(160, 0), Stretch::Shorten);
-    for _ in 0..PAUSE_FRAMES {
-        paused.push(&mut vec![0; 160], Stretch::Shorten);
+}
+
+#[test]
+fn quiet_is_stretched_in_pauses_between_phrases_not_in_word_gaps() {
+    for stretch in [Stretch::Shorten, Stretch::Lengthen] {
+        let mut paused = PcmQueue::new();
+        paused.push(&mut vowel(160, 0), stretch);
+        for _ in 0..PAUSE_FRAMES {
+            paused.push(&mut vec![0; 160], stretch);
+        }
+        paused.push(&mut vowel(160, 0), stretch);
+        let changes = |queue: &PcmQueue| {
+            let stats = queue.stats();
+            stats.accelerations + stats.expansions
+        };
+        assert_eq!(changes(&paused), 0, "{stretch:?}: a word gap is left alone");
+        for _ in 0..=PAUSE_FRAMES {
+            paused.push(&mut vec![0; 160], stretch);
+        }
+        assert_eq!(changes(&paused), 1, "{stretch:?}");
     }
-    paused.push(&mut vowel(160, 0), Stretch::Shorten);
-    assert_eq!(paused.stats().accelerations, 0, "a word gap is left alone");
-    for _ in 0..=PAUSE_FRAMES {
-        paused.push(&mut vec![0; 160], Stretch::Shorten);
-    }
-    assert_eq!(paused.stats().accelerations, 1);
 }
 
 #[test]
