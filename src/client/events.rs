@@ -5,7 +5,7 @@
 //! agent=alice event=welcome session=s1 state=away resumed=false grace_ms=15000 gateway=trunkgate/0.1.0
 //! agent=alice event=offer call=c7 caller="Bob <+4930123456>" queue=sales flow=1 ring_timeout_ms=20000
 //! agent=alice event=answered call=c7 flow=1
-//! agent=alice event=call_ended call=c7 reason=caller_hung_up sent=150 received=148 concealed=2 fec=1 lost=2 late=0 mos=4.02 buffer_ms=41 stretched_ms=-35+20
+//! agent=alice event=call_ended call=c7 reason=caller_hung_up sent=150 received=148 concealed=2 fec=1 lost=2 late=0 loss_runs=1 mos=4.02 buffer_ms=41 stretched_ms=-35+20
 //! agent=alice event=summary calls=1 sent=150 received=148 concealed=2 fec=1 lost=2 late=0
 //! ```
 //!
@@ -275,6 +275,7 @@ impl Event {
                 ("late", media.late.to_string()),
             ]);
             if let Some(mos) = media.estimated_mos() {
+                fields.push(("loss_runs", media.loss.bursts.to_string()));
                 fields.push(("mos", format!("{mos:.2}")));
                 fields.push(("buffer_ms", media.buffer_delay_ms.to_string()));
                 fields.push((

@@ -178,6 +178,7 @@ fn call_line(call: u64, event: &CallEvent) {
                     agent_red_late = agent.redundancy_too_late,
                     agent_late = agent.late,
                     agent_concealed = agent.concealed_frames,
+                    agent_loss_runs = agent.loss.bursts,
                     agent_buffer_ms = agent
                         .jitter_buffer_delay
                         .map_or(0, |d| d.as_millis()),
