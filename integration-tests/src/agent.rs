@@ -98,11 +98,19 @@ impl AgentProcess {
 
     /// Waits (bounded) for an output line containing all of `needles`.
     pub fn wait_for(&self, needles: &[&str], limit: Duration) -> Option<String> {
+        self.wait_for_nth(needles, 1, limit)
+    }
+
+    /// Waits (bounded) for the `nth` (from 1) output line containing all of `needles`.
+    pub fn wait_for_nth(&self, needles: &[&str], nth: usize, limit: Duration) -> Option<String> {
         let deadline = Instant::now() + limit;
         let (store, cv) = &*self.lines;
         let mut guard = store.lock().unwrap();
         loop {
-            if let Some(l) = guard.iter().find(|l| needles.iter().all(|n| l.contains(n))) {
+            let mut matching = guard
+                .iter()
+                .filter(|l| needles.iter().all(|n| l.contains(n)));
+            if let Some(l) = matching.nth(nth.saturating_sub(1)) {
                 return Some(l.clone());
             }
             let now = Instant::now();

@@ -1,5 +1,6 @@
 //! An agent's network misbehaving mid-call: it changes (QUIC migration), dies and comes back
-//! within the grace period (resume), or dies for good (the caller goes to the next agent).
+//! within the grace period (resume), dies for good (the caller goes to the next agent), or
+//! drops audio in long bursts (the agent is told, each way, and told when it is over).
 //!
 //! Both sides send a steady tone, so every missing 10 ms shows in the other side's recording;
 //! the gaps are printed for the closing notes, and the assertions hold what an agent would call
@@ -9,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use trunkgate_integration::agent::{demo_args, AgentProcess};
 use trunkgate_integration::audio::{self, best_match, longest_tone_gap, Audio, TELEPHONY_RATE};
-use trunkgate_integration::relay::{Relay, RelayConfig};
+use trunkgate_integration::relay::{BurstLoss, Direction, Impairment, Relay, RelayConfig};
 use trunkgate_integration::{Baresip, BaresipRun, Gateway, TestConfig, DEMO_CREDENTIAL};
 
 /// The agent's tone and the caller's differ, so one side's audio cannot pass for the other's.
@@ -248,6 +249,71 @@ fn an_agent_gone_past_the_grace_period_loses_the_caller_to_the_next_agent() {
     gw.expect_line("did not come back", Duration::from_secs(5));
     // Back at the head of the queue, the caller is offered to the backup within 2 s.
     backup.expect(&["event=answered"], Duration::from_secs(2));
+    let caller = caller.join().unwrap();
+    assert!(caller.call_established());
+}
+
+/// The value of `key=` in an agent's event line.
+fn field(line: &str, key: &str) -> u64 {
+    let prefix = format!("{key}=");
+    line.split_whitespace()
+        .find_map(|f| f.strip_prefix(prefix.as_str()))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no numeric {key} in {line}"))
+}
+
+#[test]
+fn an_agent_is_told_when_its_network_drops_audio_either_way_and_when_it_recovers() {
+    let gw = gateway(TestConfig::default());
+    let relay = Relay::start(RelayConfig::new(gw.quic())).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (agent, caller) = call_through(&relay, &gw, dir.path());
+    // Bursts of ten datagrams on average, a third of them lost: longer than any redundancy
+    // reaches, as on a Wi-Fi link that keeps dropping out.
+    let dropouts = Impairment {
+        burst_loss: Some(BurstLoss {
+            enter_pct: 5.0,
+            exit_pct: 10.0,
+        }),
+        ..Impairment::default()
+    };
+    let limit = Duration::from_secs(8);
+    let started = Instant::now();
+
+    // The agent's audio is lost on its way: only the gateway's reports can say so.
+    relay
+        .set_impairment(Direction::Up, dropouts.clone())
+        .unwrap();
+    let poor = agent.expect(&["event=link_poor"], limit);
+    let told_after = started.elapsed();
+    assert!(field(&poor, "sent_lost_ms") >= 200, "{poor}");
+    assert!(field(&poor, "heard_lost_ms") < 200, "{poor}");
+
+    // Ten seconds after the network is clean again the window holds no loss.
+    relay
+        .set_impairment(Direction::Up, Impairment::default())
+        .unwrap();
+    let recovered = Instant::now();
+    let good = agent.expect(&["event=link_good"], Duration::from_secs(15));
+    let good_after = recovered.elapsed();
+    assert!(field(&good, "sent_lost_ms") <= 40, "{good}");
+
+    // Now the caller's audio is lost on its way to the agent.
+    relay.set_impairment(Direction::Down, dropouts).unwrap();
+    let poor = agent
+        .wait_for_nth(&["event=link_poor"], 2, limit)
+        .unwrap_or_else(|| panic!("not told the second time:\n{}", agent.lines().join("\n")));
+    assert!(field(&poor, "heard_lost_ms") >= 200, "{poor}");
+    relay
+        .set_impairment(Direction::Down, Impairment::default())
+        .unwrap();
+    println!(
+        "link warnings: poor {} ms after the uplink began to drop bursts, good {} ms after it \
+         was clean",
+        told_after.as_millis(),
+        good_after.as_millis()
+    );
+    drop(agent);
     let caller = caller.join().unwrap();
     assert!(caller.call_established());
 }

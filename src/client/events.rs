@@ -5,6 +5,8 @@
 //! agent=alice event=welcome session=s1 state=away resumed=false grace_ms=15000 gateway=trunkgate/0.1.0
 //! agent=alice event=offer call=c7 caller="Bob <+4930123456>" queue=sales flow=1 ring_timeout_ms=20000
 //! agent=alice event=answered call=c7 flow=1
+//! agent=alice event=link_poor call=c7 heard_lost_ms=240 sent_lost_ms=0 window_s=10
+//! agent=alice event=link_good call=c7 heard_lost_ms=20 sent_lost_ms=0 window_s=10
 //! agent=alice event=call_ended call=c7 reason=caller_hung_up sent=150 received=148 concealed=2 fec=1 lost=2 late=0 loss_runs=1 mos=4.02 buffer_ms=41 stretched_ms=-35+20
 //! agent=alice event=summary calls=1 sent=150 received=148 concealed=2 fec=1 lost=2 late=0
 //! ```
@@ -20,6 +22,7 @@ use tokio::sync::mpsc;
 
 use super::sound::{SoundCounters, StreamInfo};
 use crate::media::emodel::{self, CodecImpairment, LossPattern};
+use crate::media::link_health::{self, LinkReport};
 
 /// Media counters of one call or of a whole run.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -156,6 +159,12 @@ pub enum Event {
         call: String,
         on: bool,
     },
+    /// The agent's network stopped getting the audio through well enough either way, or got
+    /// it through again ([`crate::media::link_health`]): `link_poor` / `link_good`.
+    Link {
+        call: String,
+        report: LinkReport,
+    },
     Pong {
         nonce: u64,
     },
@@ -242,6 +251,8 @@ impl Event {
             Self::Dtmf { .. } => "dtmf",
             Self::SendDtmf { .. } => "send_dtmf",
             Self::Hold { .. } => "hold",
+            Self::Link { report, .. } if report.poor => "link_poor",
+            Self::Link { .. } => "link_good",
             Self::Pong { .. } => "pong",
             Self::GatewayError { .. } => "error",
             Self::BadMessage { .. } => "bad_message",
@@ -348,6 +359,12 @@ impl Event {
             Self::Dtmf { call, digit } => vec![("call", s(call)), ("digit", digit.to_string())],
             Self::SendDtmf { call, digits } => vec![("call", s(call)), ("digits", s(digits))],
             Self::Hold { call, on } => vec![("call", s(call)), ("on", on.to_string())],
+            Self::Link { call, report } => vec![
+                ("call", s(call)),
+                ("heard_lost_ms", report.heard_lost.as_millis().to_string()),
+                ("sent_lost_ms", report.sent_lost.as_millis().to_string()),
+                ("window_s", link_health::WINDOW.as_secs().to_string()),
+            ],
             Self::Pong { nonce } => vec![("nonce", nonce.to_string())],
             Self::GatewayError {
                 code,

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::agent::protocol::{CallId, Codec, FlowId, MediaParams};
+use crate::media::link_health::{LinkHealth, LinkReport};
 use crate::media::opus::{OpusConfig, OpusEncoder, OpusError, BITRATE_RANGE, FRAME_SAMPLES};
 use crate::media::opus_rx::{OpusReceiver, OpusRxError};
 use crate::media::rtp::{self, RtpSender};
@@ -113,6 +114,10 @@ pub struct CallMedia {
     other_flow: u64,
     /// Received/lost at the last [`CallMedia::stats_window`], for the loss rate since then.
     stats_mark: (u64, u64),
+    /// Whether the agent's network gets the audio through, each way.
+    health: LinkHealth,
+    /// The receiver's concealed frames at the last tick.
+    concealed_seen: u64,
 }
 
 impl std::fmt::Debug for CallMedia {
@@ -166,6 +171,8 @@ impl CallMedia {
             reflected: 0,
             other_flow: 0,
             stats_mark: (0, 0),
+            health: LinkHealth::default(),
+            concealed_seen: 0,
         })
     }
 
@@ -214,7 +221,13 @@ impl CallMedia {
         }
         if rtp::looks_like_rtcp(rtp_packet) {
             return match self.sender.apply_feedback(&mut self.encoder, rtp_packet) {
-                Ok(()) => Received::Accepted,
+                Ok(feedback) => {
+                    if let Some(feedback) = feedback {
+                        self.health
+                            .peer_reported(now, u32::from(feedback.concealed));
+                    }
+                    Received::Accepted
+                }
                 Err(e) => Received::Invalid {
                     reason: e.to_string(),
                 },
@@ -239,6 +252,11 @@ impl CallMedia {
         }
         self.played.extend_from_slice(self.receiver.pull(now));
         self.played.resize(FRAME_SAMPLES, 0);
+        let concealed = self.receiver.stats().concealed;
+        let newly = concealed.saturating_sub(self.concealed_seen);
+        self.health
+            .heard(now, u32::try_from(newly).unwrap_or(u32::MAX));
+        self.concealed_seen = concealed;
         self.next_outgoing_frame();
         self.datagram.clear();
         self.feedback.clear();
@@ -257,6 +275,11 @@ impl CallMedia {
             self.feedback.clear();
         }
         Ok(self.output(sent == Sent::Datagram))
+    }
+
+    /// Whether the link turned poor, or good again, by `now` ([`crate::media::link_health`]).
+    pub fn poll_link(&mut self, now: Instant) -> Option<LinkReport> {
+        self.health.poll(now)
     }
 
     /// With [`AudioSource::Sound`]: the frame the next [`CallMedia::tick`] sends, for the shell

@@ -514,6 +514,12 @@ impl AgentTask {
         if sent {
             media.count_sent();
         }
+        let link = media
+            .poll_link(now)
+            .map(|report| (media.call().0.clone(), report));
+        if let Some((call, report)) = link {
+            self.emit(&Event::Link { call, report });
+        }
         if let Some(error) = sound_error {
             self.emit(&Event::MediaError {
                 error: format!("sound device: {error}"),

@@ -4,7 +4,9 @@
 //! Once a second, and at once when it wants more protection, a receiver sends a compound RTCP
 //! packet in the call's flow (RoQ carries RTCP beside RTP): a receiver report (RFC 3550 §6.4.2:
 //! fraction lost, cumulative loss, jitter) and an APP packet (§6.7, name [`APP_NAME`]) with the
-//! redundancy span it asks for. The receiver chooses the span because only it sees how its
+//! redundancy span it asks for and how many frames its listener has not heard since the last
+//! report ([`Feedback::concealed`], for [`crate::media::link_health`]). The receiver chooses
+//! the span because only it sees how its
 //! losses bunch: [`LossMonitor`] asks for as many frames back as the longest burst of the last
 //! [`LOSS_WINDOW_FRAMES`] (up to [`MAX_REQUESTED_SPAN`]), and for none after that long without a
 //! loss. The sender applies it ([`crate::media::rtp_quic::OpusRtpSender::apply_feedback`]):
@@ -41,6 +43,10 @@ pub struct Feedback {
     pub report: ReportBlock,
     /// How many frames back the receiver wants packets to repeat; 0 for no redundancy.
     pub span: u8,
+    /// Frames the receiver concealed since its previous report (lost or late with nothing to
+    /// stand in for them, or its buffer ran dry), at most 255: what its listener did not hear.
+    /// A receiver that predates the field sends 0.
+    pub concealed: u8,
 }
 
 impl Feedback {
@@ -54,7 +60,7 @@ impl Feedback {
         let mut body = Vec::with_capacity(12);
         body.extend_from_slice(&self.reporter_ssrc.to_be_bytes());
         body.extend_from_slice(&APP_NAME);
-        body.extend_from_slice(&[self.span, 0, 0, 0]);
+        body.extend_from_slice(&[self.span, self.concealed, 0, 0]);
         RtcpPacket::Other {
             packet_type: PACKET_TYPE_APP,
             count: SUBTYPE_REDUNDANCY,
@@ -67,7 +73,7 @@ impl Feedback {
     /// asks for nothing).
     pub fn parse(packet: &[u8]) -> Result<Option<Self>, rtcp::RtcpError> {
         let mut report = None;
-        let mut span = None;
+        let mut request = None;
         for part in parse_compound(packet)? {
             match part {
                 RtcpPacket::ReceiverReport(rr) => {
@@ -78,16 +84,19 @@ impl Feedback {
                     count: SUBTYPE_REDUNDANCY,
                     body,
                 } if body.get(4..8) == Some(&APP_NAME[..]) => {
-                    span = body.get(8).copied();
+                    request = body
+                        .get(8)
+                        .map(|&span| (span, body.get(9).copied().unwrap_or(0)));
                 }
                 _ => {}
             }
         }
-        Ok(match (report, span) {
-            (Some((reporter_ssrc, report)), Some(span)) => Some(Self {
+        Ok(match (report, request) {
+            (Some((reporter_ssrc, report)), Some((span, concealed))) => Some(Self {
                 reporter_ssrc,
                 report,
                 span,
+                concealed,
             }),
             _ => None,
         })
@@ -189,6 +198,7 @@ mod tests {
                 ..ReportBlock::default()
             },
             span: 3,
+            concealed: 12,
         };
         let mut out = Vec::new();
         feedback.write_to(&mut out);

@@ -5,6 +5,7 @@ pub mod emodel;
 pub mod feedback;
 pub mod g711;
 pub mod jitter;
+pub mod link_health;
 pub mod opus;
 pub mod opus_rx;
 pub mod plc;

@@ -123,6 +123,8 @@ pub struct OpusReceiver {
     network_loss: LossMonitor,
     /// When feedback was last sent, and the span it asked for.
     last_feedback: Option<(Instant, u8)>,
+    /// `stats.concealed` when feedback was last sent.
+    concealed_reported: u64,
     output: Vec<i16>,
     stats: OpusRxStats,
 }
@@ -160,6 +162,7 @@ impl OpusReceiver {
             loss: LossPattern::default(),
             network_loss: LossMonitor::for_new_stream(),
             last_feedback: None,
+            concealed_reported: 0,
             output: Vec::with_capacity(FRAME_SAMPLES + MAX_PERIOD),
             stats: OpusRxStats::default(),
         })
@@ -313,6 +316,8 @@ impl OpusReceiver {
         }
         self.last_feedback = Some((now, span));
         self.jitter.expect_copies(usize::from(span));
+        let concealed = self.stats.concealed.saturating_sub(self.concealed_reported);
+        self.concealed_reported = self.stats.concealed;
         Feedback {
             reporter_ssrc,
             report: ReportBlock {
@@ -326,6 +331,7 @@ impl OpusReceiver {
                 ..ReportBlock::default()
             },
             span,
+            concealed: u8::try_from(concealed).unwrap_or(u8::MAX),
         }
         .write_to(out);
         true

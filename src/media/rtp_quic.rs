@@ -202,18 +202,19 @@ impl OpusRtpSender {
 
     /// An RTCP packet from the receiver: its feedback ([`crate::media::feedback`]) sets how
     /// this stream is protected — RFC 2198 copies over the span it asks for, and `encoder`'s
-    /// FEC, bitrate and expected loss to suit. Other RTCP changes nothing.
+    /// FEC, bitrate and expected loss to suit, and comes back for what else it says. Other RTCP
+    /// changes nothing.
     pub fn apply_feedback(
         &mut self,
         encoder: &mut OpusEncoder,
         rtcp: &[u8],
-    ) -> Result<(), FeedbackError> {
+    ) -> Result<Option<Feedback>, FeedbackError> {
         let Some(feedback) = Feedback::parse(rtcp)? else {
-            return Ok(());
+            return Ok(None);
         };
         if feedback.report.ssrc != self.rtp.ssrc() {
             // About a stream we no longer send (before a resume, say).
-            return Ok(());
+            return Ok(None);
         }
         let span = usize::from(feedback.span);
         self.set_redundancy(span);
@@ -225,7 +226,7 @@ impl OpusRtpSender {
         // fraction_lost is in 1/256ths; the quotient is at most 99.
         let loss_pct = (u16::from(feedback.report.fraction_lost) * 100 / 256) as u8;
         encoder.protect(protection, loss_pct)?;
-        Ok(())
+        Ok(Some(feedback))
     }
 
     pub fn flow(&self) -> Option<FlowId> {

@@ -23,6 +23,8 @@ struct Trace {
     /// The receiver's concealed frames after each tick.
     concealed: Vec<u64>,
     recovered: u64,
+    /// Concealed frames the sender was told of, summed over the reports it applied.
+    reported_concealed: u64,
 }
 
 fn run(frames: usize, lost: impl Fn(usize) -> bool) -> Trace {
@@ -47,11 +49,13 @@ fn run(frames: usize, lost: impl Fn(usize) -> bool) -> Trace {
         protection: Vec::new(),
         concealed: Vec::new(),
         recovered: 0,
+        reported_concealed: 0,
     };
     for (n, frame) in pcm.chunks_exact(FRAME_SAMPLES).enumerate() {
         let now = base + FRAME_DURATION * n as u32;
         while let Some((_, feedback)) = to_sender.pop_front_if(|(at, _)| *at <= now) {
-            sender.apply_feedback(&mut encoder, &feedback).unwrap();
+            let applied = sender.apply_feedback(&mut encoder, &feedback).unwrap();
+            trace.reported_concealed += applied.map_or(0, |f| u64::from(f.concealed));
         }
         let mut datagram = Vec::new();
         sender
@@ -126,6 +130,10 @@ fn bursts_bring_redundancy_which_rebuilds_the_next_ones_and_lapses_when_they_sto
         &trace.concealed[300..500]
     );
     assert!(trace.recovered >= 15, "recovered {}", trace.recovered);
+    assert_eq!(
+        trace.reported_concealed, trace.concealed[1050],
+        "the sender hears of every frame its receiver concealed"
+    );
 
     // Ten seconds after the last loss the receiver asks for nothing, and gets it.
     assert_eq!(trace.span[1000], 0);

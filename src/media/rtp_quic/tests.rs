@@ -224,6 +224,7 @@ fn feedback_about_another_stream_or_without_a_request_changes_nothing() {
                 ..ReportBlock::default()
             },
             span,
+            concealed: 0,
         }
         .write_to(&mut out);
         out
