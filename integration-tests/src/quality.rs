@@ -94,6 +94,8 @@ pub struct Scores {
     pub agent_report: String,
     /// The gateway's `call ended` line, with its agent leg's estimate and stretching.
     pub gateway_report: String,
+    /// Whether the agent was told its link was poor during the call (`event=link_poor`).
+    pub link_warned: bool,
 }
 
 /// The value of `key=` in a log or event line.
@@ -205,6 +207,7 @@ pub fn one_call_keeping(
         gateway_buffer_ms: field(&gateway_ended, "agent_buffer_ms"),
         agent_report: ended,
         gateway_report: gateway_ended,
+        link_warned: agent.lines().iter().any(|l| l.contains("event=link_poor")),
     })
 }
 

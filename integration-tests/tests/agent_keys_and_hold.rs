@@ -119,4 +119,15 @@ fn a_held_caller_hears_music_on_hold_then_the_agent_again() {
         after.offset > music.offset,
         "the agent comes back after the music"
     );
+    // Neither side sent audio during the hold, on purpose: no link warning either end.
+    let warnings: Vec<String> = agent
+        .lines()
+        .into_iter()
+        .filter(|l| l.contains("event=link_poor"))
+        .collect();
+    assert!(
+        warnings.is_empty(),
+        "a hold is no network loss: {warnings:?}"
+    );
+    assert_eq!(gw.count_lines("agent link poor"), 0, "{}", gw.dump_log());
 }

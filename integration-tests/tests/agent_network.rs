@@ -288,6 +288,10 @@ fn an_agent_is_told_when_its_network_drops_audio_either_way_and_when_it_recovers
     let told_after = started.elapsed();
     assert!(field(&poor, "sent_lost_ms") >= 200, "{poor}");
     assert!(field(&poor, "heard_lost_ms") < 200, "{poor}");
+    // The gateway, which heard the agent's audio go missing itself, says so to ops.
+    gw.expect_line("agent link poor", limit);
+    let metric = gw.wait_for_metric("trunkgate_agent_link_poor_total", limit, |v| v >= 1.0);
+    assert!(metric.is_some_and(|v| v >= 1.0), "{metric:?}");
 
     // Ten seconds after the network is clean again the window holds no loss.
     relay

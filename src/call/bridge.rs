@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use rand::Rng;
 
 use crate::events::AgentLegQuality;
+use crate::media::link_health::{LinkHealth, LinkReport};
 use crate::media::opus::{OpusConfig, OpusEncoder, OpusError};
 use crate::media::opus_rx::{OpusReceiver, OpusRxError};
 use crate::media::rtp::{self, RtpSender};
@@ -42,6 +43,10 @@ pub struct Bridge {
     stall_changes: VecDeque<bool>,
     /// Packets handed over for the agent.
     sent: u64,
+    /// Whether the agent's link gets the audio through, each way.
+    health: LinkHealth,
+    /// The receiver's missed frames at the last frame period.
+    missed_seen: u64,
 }
 
 /// An agent sends a packet every 20 ms, and at least every 400 ms with Opus DTX; a second
@@ -70,6 +75,8 @@ impl Bridge {
             stalled: false,
             stall_changes: VecDeque::new(),
             sent: 0,
+            health: LinkHealth::default(),
+            missed_seen: 0,
         })
     }
 
@@ -81,8 +88,12 @@ impl Bridge {
     /// An RTP packet from the agent, or its receiver's RTCP feedback.
     pub fn handle_agent_media(&mut self, now: Instant, rtp: &[u8]) {
         if rtp::looks_like_rtcp(rtp) {
-            if let Err(e) = self.sender.apply_feedback(&mut self.encoder, rtp) {
-                tracing::debug!(error = %e, "agent feedback ignored");
+            match self.sender.apply_feedback(&mut self.encoder, rtp) {
+                Ok(Some(feedback)) => self
+                    .health
+                    .peer_reported(now, u32::from(feedback.concealed)),
+                Ok(None) => {}
+                Err(e) => tracing::debug!(error = %e, "agent feedback ignored"),
             }
             return;
         }
@@ -109,6 +120,11 @@ impl Bridge {
         } else {
             self.to_caller.extend_from_slice(from_agent);
         }
+        let missed = self.receiver.stats().missed;
+        let newly = missed.saturating_sub(self.missed_seen);
+        self.missed_seen = missed;
+        self.health
+            .heard(now, u32::try_from(newly).unwrap_or(u32::MAX));
         &self.to_caller
     }
 
@@ -146,8 +162,16 @@ impl Bridge {
     /// Puts the caller on hold (music, nothing to the agent) or takes them off it.
     pub fn set_hold(&mut self, now: Instant, on: bool) {
         self.held = on;
+        // The agent sends nothing while it holds the caller.
+        self.receiver.set_held(on);
         // The agent starts sending again now; until its first packet that is no stall.
         self.last_agent_media = now;
+    }
+
+    /// Whether the agent's link turned poor, or good again, by `now`: `heard_lost` is the
+    /// agent's audio the caller missed, `sent_lost` the caller's the agent missed.
+    pub fn poll_link(&mut self, now: Instant) -> Option<LinkReport> {
+        self.health.poll(now)
     }
 
     /// `false` when the agent's audio stopped, `true` when it came back.

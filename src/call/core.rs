@@ -472,6 +472,13 @@ impl<L: Leg> Call<L> {
                 while let Some(flowing) = bridge.poll_stall_change() {
                     self.events.push_back(CallEvent::AgentAudio { flowing });
                 }
+                if let Some(link) = bridge.poll_link(now) {
+                    self.events.push_back(CallEvent::AgentLink {
+                        poor: link.poor,
+                        caller_missed: link.heard_lost,
+                        agent_missed: link.sent_lost,
+                    });
+                }
             }
             Phase::Ringing | Phase::Ended => {
                 self.leg.exchange(now, &self.silence);

@@ -116,8 +116,8 @@ pub struct CallMedia {
     stats_mark: (u64, u64),
     /// Whether the agent's network gets the audio through, each way.
     health: LinkHealth,
-    /// The receiver's concealed frames at the last tick.
-    concealed_seen: u64,
+    /// The receiver's missed frames at the last tick.
+    missed_seen: u64,
 }
 
 impl std::fmt::Debug for CallMedia {
@@ -172,7 +172,7 @@ impl CallMedia {
             other_flow: 0,
             stats_mark: (0, 0),
             health: LinkHealth::default(),
-            concealed_seen: 0,
+            missed_seen: 0,
         })
     }
 
@@ -195,6 +195,8 @@ impl CallMedia {
     /// While held neither side sends audio (docs/agent-protocol.md §5.7).
     pub fn set_held(&mut self, held: bool) {
         self.held = held;
+        // The gateway sends the agent nothing while the caller is held.
+        self.receiver.set_held(held);
     }
 
     /// A datagram arrived at `now`.
@@ -252,11 +254,11 @@ impl CallMedia {
         }
         self.played.extend_from_slice(self.receiver.pull(now));
         self.played.resize(FRAME_SAMPLES, 0);
-        let concealed = self.receiver.stats().concealed;
-        let newly = concealed.saturating_sub(self.concealed_seen);
+        let missed = self.receiver.stats().missed;
+        let newly = missed.saturating_sub(self.missed_seen);
         self.health
             .heard(now, u32::try_from(newly).unwrap_or(u32::MAX));
-        self.concealed_seen = concealed;
+        self.missed_seen = missed;
         self.next_outgoing_frame();
         self.datagram.clear();
         self.feedback.clear();

@@ -135,6 +135,27 @@ fn call_line(call: u64, event: &CallEvent) {
             info!(call, "agent audio stopped: music on hold until it returns")
         }
         CallEvent::AgentAudio { flowing: true } => info!(call, "agent audio back"),
+        CallEvent::AgentLink {
+            poor,
+            caller_missed,
+            agent_missed,
+        } => {
+            let caller_missed_ms = caller_missed.as_millis() as u64;
+            let agent_missed_ms = agent_missed.as_millis() as u64;
+            if *poor {
+                tracing::warn!(
+                    call,
+                    caller_missed_ms,
+                    agent_missed_ms,
+                    "agent link poor: audio lost in the last 10 s"
+                )
+            } else {
+                info!(
+                    call,
+                    caller_missed_ms, agent_missed_ms, "agent link good again"
+                )
+            }
+        }
         CallEvent::AgentLost => info!(
             call,
             "agent connection lost: music on hold while it may resume"

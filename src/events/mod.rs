@@ -89,6 +89,15 @@ pub enum CallEvent {
     CarrierHeld { on: bool },
     /// No audio from the agent for a second (`flowing: false`, the caller hears music) or back.
     AgentAudio { flowing: bool },
+    /// The agent's link dropped audio either way (`poor`: 200 ms or more in the last 10 s), or
+    /// got it through again ([`crate::media::link_health`]). `caller_missed` is the agent's
+    /// audio the caller did not hear in that window, `agent_missed` the caller's the agent did
+    /// not (as the agent's client reports it).
+    AgentLink {
+        poor: bool,
+        caller_missed: Duration,
+        agent_missed: Duration,
+    },
     /// The agent's connection died; music while it may resume.
     AgentLost,
     /// The agent came back within its grace period: the call goes on.

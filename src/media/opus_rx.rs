@@ -87,6 +87,9 @@ pub struct OpusRxStats {
     pub decoded: u64,
     /// Frames filled by Opus's concealment.
     pub concealed: u64,
+    /// Of `concealed`, those while audio was expected (not on hold, [`OpusReceiver::set_held`]):
+    /// what the listener missed.
+    pub missed: u64,
     /// Lost frames rebuilt from the FEC copy in the packet after them.
     pub recovered_by_fec: u64,
     /// Lost packets whose frame a later packet repeated in time (RFC 2198 redundancy).
@@ -123,8 +126,10 @@ pub struct OpusReceiver {
     network_loss: LossMonitor,
     /// When feedback was last sent, and the span it asked for.
     last_feedback: Option<(Instant, u8)>,
-    /// `stats.concealed` when feedback was last sent.
-    concealed_reported: u64,
+    /// `stats.missed` when feedback was last sent.
+    missed_reported: u64,
+    /// The sender is silent on purpose (hold): a buffer running dry is no loss.
+    held: bool,
     output: Vec<i16>,
     stats: OpusRxStats,
 }
@@ -162,7 +167,8 @@ impl OpusReceiver {
             loss: LossPattern::default(),
             network_loss: LossMonitor::for_new_stream(),
             last_feedback: None,
-            concealed_reported: 0,
+            missed_reported: 0,
+            held: false,
             output: Vec::with_capacity(FRAME_SAMPLES + MAX_PERIOD),
             stats: OpusRxStats::default(),
         })
@@ -298,6 +304,12 @@ impl OpusReceiver {
         }
     }
 
+    /// The sender stops on purpose (hold) or resumes: frames concealed while held are not
+    /// counted as missed, nor reported as such.
+    pub fn set_held(&mut self, held: bool) {
+        self.held = held;
+    }
+
     /// Feedback for the sender, when due: appended to `out` as one RTCP compound packet.
     /// `reporter_ssrc` is the SSRC this end sends with.
     pub fn poll_feedback(&mut self, now: Instant, reporter_ssrc: u32, out: &mut Vec<u8>) -> bool {
@@ -316,8 +328,8 @@ impl OpusReceiver {
         }
         self.last_feedback = Some((now, span));
         self.jitter.expect_copies(usize::from(span));
-        let concealed = self.stats.concealed.saturating_sub(self.concealed_reported);
-        self.concealed_reported = self.stats.concealed;
+        let concealed = self.stats.missed.saturating_sub(self.missed_reported);
+        self.missed_reported = self.stats.missed;
         Feedback {
             reporter_ssrc,
             report: ReportBlock {
@@ -373,6 +385,9 @@ impl OpusReceiver {
     /// Fills the output with Opus concealment, or silence if even that fails.
     fn conceal(&mut self) {
         self.stats.concealed += 1;
+        if !self.held {
+            self.stats.missed += 1;
+        }
         if self
             .decoder
             .conceal(FRAME_SAMPLES, &mut self.output)

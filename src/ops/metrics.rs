@@ -46,6 +46,7 @@ pub struct Metrics {
     /// Handed to each call's task, which observes into a local copy and flushes now and then.
     pub frame_work_seconds: Histogram,
     pub agent_audio_stalls: IntCounter,
+    pub agent_link_poor: IntCounter,
     pub agents: IntGaugeVec,
     pub agents_connected: IntGaugeVec,
     pub agent_connections_lost: IntCounter,
@@ -155,6 +156,11 @@ impl Metrics {
             agent_audio_stalls: IntCounter::new(
                 "trunkgate_agent_audio_stalls_total",
                 "Times an agent's audio stopped mid-call for a second or more.",
+            )
+            .expect("valid metric"),
+            agent_link_poor: IntCounter::new(
+                "trunkgate_agent_link_poor_total",
+                "Times an agent's link lost 200 ms or more of audio either way within 10 s.",
             )
             .expect("valid metric"),
             agents: gauge("agents", "Logged-in agents, by state.", &["state"]),
@@ -305,6 +311,7 @@ impl Metrics {
             Box::new(self.frame_delay_seconds.clone()),
             Box::new(self.frame_work_seconds.clone()),
             Box::new(self.agent_audio_stalls.clone()),
+            Box::new(self.agent_link_poor.clone()),
             Box::new(self.agents.clone()),
             Box::new(self.agents_connected.clone()),
             Box::new(self.agent_connections_lost.clone()),

@@ -324,6 +324,11 @@ impl Tally {
                     m.agent_audio_stalls.inc();
                 }
             }
+            CallEvent::AgentLink { poor, .. } => {
+                if *poor {
+                    m.agent_link_poor.inc();
+                }
+            }
             CallEvent::AgentLost => call.state = CallState::AgentLost,
             CallEvent::AgentResumed => call.state = CallState::Talking,
             CallEvent::Requeued => {

@@ -39,8 +39,8 @@ fn main() -> ExitCode {
         }
     }
     let mut failed = false;
-    println!("| condition on the agent link (each way) | caller → agent min / mean / max | agent → caller min / mean / max | E-model c → a / a → c | agent buffer ms mean / max | gateway buffer ms mean / max |");
-    println!("|---|---|---|---|---|---|");
+    println!("| condition on the agent link (each way) | caller → agent min / mean / max | agent → caller min / mean / max | E-model c → a / a → c | agent buffer ms mean / max | gateway buffer ms mean / max | calls with a link warning |");
+    println!("|---|---|---|---|---|---|---|");
     for condition in conditions() {
         if args
             .only
@@ -63,12 +63,13 @@ fn main() -> ExitCode {
                 Ok(s) => {
                     eprintln!(
                         "{} (seed {seed}): caller → agent {:.2} (E-model {:?}), agent → caller \
-                         {:.2} (E-model {:?}); agent: {}; gateway: {}",
+                         {:.2} (E-model {:?}); link warned: {}; agent: {}; gateway: {}",
                         condition.name,
                         s.caller_to_agent,
                         s.caller_to_agent_mos,
                         s.agent_to_caller,
                         s.agent_to_caller_mos,
+                        s.link_warned,
                         s.agent_report,
                         s.gateway_report
                     );
@@ -104,7 +105,7 @@ fn main() -> ExitCode {
                 .fold(None, |m: Option<f64>, v| Some(m.map_or(v, |m| m.max(v))))
         };
         println!(
-            "| {} | {} | {} | {} / {} | {} / {} | {} / {} |",
+            "| {} | {} | {} | {} / {} | {} / {} | {} / {} | {} / {} |",
             condition.name,
             summary(|s| s.caller_to_agent),
             summary(|s| s.agent_to_caller),
@@ -114,6 +115,8 @@ fn main() -> ExitCode {
             show(max_of(|s| s.agent_buffer_ms), 0),
             show(mean_of(|s| s.gateway_buffer_ms), 0),
             show(max_of(|s| s.gateway_buffer_ms), 0),
+            scores.iter().filter(|s| s.link_warned).count(),
+            scores.len(),
         );
     }
     if failed {

@@ -142,6 +142,51 @@ fn a_clean_path_plays_every_frame_faithfully() {
 }
 
 #[test]
+fn a_stream_that_stops_is_missed_unless_the_sender_is_on_hold() {
+    let pcm = voice_like(8000, 12);
+    let packets = agent_packets(&OpusConfig::default(), &pcm);
+    let base = Instant::now();
+    let run = |held: bool| {
+        let mut receiver = OpusReceiver::new(ms(20), ms(200)).unwrap();
+        for (n, packet) in packets.iter().enumerate() {
+            let now = base + TICK * n as u32;
+            receiver.push(now, packet).unwrap();
+            receiver.pull(now);
+        }
+        receiver.set_held(held);
+        // The sender goes quiet: the buffer drains, conceals and stops.
+        for n in packets.len()..packets.len() + 30 {
+            receiver.pull(base + TICK * n as u32);
+        }
+        let mut report = Vec::new();
+        assert!(receiver.poll_feedback(base + ms(5_000), 1, &mut report));
+        let reported = crate::media::feedback::Feedback::parse(&report)
+            .unwrap()
+            .unwrap()
+            .concealed;
+        (receiver.stats().clone(), reported)
+    };
+    let (dropped, reported) = run(false);
+    assert_eq!(
+        dropped.concealed,
+        u64::from(crate::media::jitter::STOP_AFTER_UNDERRUNS)
+    );
+    assert_eq!(dropped.missed, dropped.concealed);
+    assert_eq!(
+        u64::from(reported),
+        dropped.missed,
+        "reported to the sender"
+    );
+    let (held, reported) = run(true);
+    assert_eq!(held.concealed, dropped.concealed);
+    assert_eq!(
+        (held.missed, reported),
+        (0, 0),
+        "on hold nothing was missed"
+    );
+}
+
+#[test]
 fn nothing_received_plays_silence() {
     let mut receiver = OpusReceiver::new(ms(20), ms(200)).unwrap();
     let now = Instant::now();
