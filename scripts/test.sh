@@ -36,7 +36,8 @@ fi
 # A short load run through the release gateway just packaged: 300 agents logging in at once,
 # 30 calls bridged to agents that reflect their audio for 20 s, then 100 call setups into the
 # IVR. Correctness only, no timing thresholds: every agent in, every call set up, its own speech
-# back on every call, nothing lost, every call torn down, the report written (target/bench-ci).
+# back on every call, no frame concealed, nothing lost to the carrier, every call torn down,
+# the report written (target/bench-ci).
 # scripts/bench.sh is the full bench.
 TRUNKGATE_BIN="${PWD}/target/release/trunkgate" target/debug/trunkgate-bench --check \
   --login-storm 300 --calls 30 --window-secs 20 --no-rtpengine --setup-rates 50 --setup-secs 2 \
