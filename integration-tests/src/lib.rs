@@ -35,3 +35,13 @@ pub use gateway::{
 };
 pub use paths::{prompt_path, prompts_dir, repo_root, scenarios_dir, trunkgate_bin};
 pub use sipp::{Sipp, SippRun, Transport};
+
+/// The number after `key=` in a log or event line (the gateway's or the agent client's).
+pub fn line_field(line: &str, key: &str) -> Option<f64> {
+    let start = line.find(&format!("{key}="))? + key.len() + 1;
+    let value: String = line[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || *c == '.')
+        .collect();
+    value.parse().ok()
+}

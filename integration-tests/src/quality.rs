@@ -12,7 +12,7 @@ use std::time::Duration;
 use crate::agent::{demo_args, AgentProcess};
 use crate::audio::{self, Audio};
 use crate::relay::{BurstLoss, Direction, Impairment, Relay, RelayConfig};
-use crate::{prompt_path, Baresip, Gateway, TestConfig, DEMO_CREDENTIAL};
+use crate::{line_field, prompt_path, Baresip, Gateway, TestConfig, DEMO_CREDENTIAL};
 
 /// What the caller says (the agent hears it) and what the agent says (the caller hears it).
 pub const CALLER_SAYS: &str = "enter-digits";
@@ -96,16 +96,6 @@ pub struct Scores {
     pub gateway_report: String,
     /// Whether the agent was told its link was poor during the call (`event=link_poor`).
     pub link_warned: bool,
-}
-
-/// The value of `key=` in a log or event line.
-fn field(line: &str, key: &str) -> Option<f64> {
-    let start = line.find(&format!("{key}="))? + key.len() + 1;
-    let value: String = line[start..]
-        .chars()
-        .take_while(|c| c.is_ascii_digit() || *c == '.')
-        .collect();
-    value.parse().ok()
 }
 
 /// One call through a fresh gateway with the agent's link impaired as `impairment` says;
@@ -201,10 +191,10 @@ pub fn one_call_keeping(
     Ok(Scores {
         caller_to_agent: score(&agent_heard, CALLER_SAYS)?,
         agent_to_caller: score(&caller_heard, AGENT_SAYS)?,
-        caller_to_agent_mos: field(&ended, "mos"),
-        agent_to_caller_mos: field(&gateway_ended, "agent_mos"),
-        agent_buffer_ms: field(&ended, "buffer_ms"),
-        gateway_buffer_ms: field(&gateway_ended, "agent_buffer_ms"),
+        caller_to_agent_mos: line_field(&ended, "mos"),
+        agent_to_caller_mos: line_field(&gateway_ended, "agent_mos"),
+        agent_buffer_ms: line_field(&ended, "buffer_ms"),
+        gateway_buffer_ms: line_field(&gateway_ended, "agent_buffer_ms"),
         agent_report: ended,
         gateway_report: gateway_ended,
         link_warned: agent.lines().iter().any(|l| l.contains("event=link_poor")),

@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 use trunkgate_integration::agent::{demo_args, AgentProcess};
 use trunkgate_integration::audio::{self, best_match, longest_tone_gap, Audio, TELEPHONY_RATE};
 use trunkgate_integration::relay::{BurstLoss, Direction, Impairment, Relay, RelayConfig};
-use trunkgate_integration::{Baresip, BaresipRun, Gateway, TestConfig, DEMO_CREDENTIAL};
+use trunkgate_integration::{
+    line_field, Baresip, BaresipRun, Gateway, TestConfig, DEMO_CREDENTIAL,
+};
 
 /// The agent's tone and the caller's differ, so one side's audio cannot pass for the other's.
 const AGENT_HZ: f64 = 1000.0;
@@ -253,13 +255,9 @@ fn an_agent_gone_past_the_grace_period_loses_the_caller_to_the_next_agent() {
     assert!(caller.call_established());
 }
 
-/// The value of `key=` in an agent's event line.
-fn field(line: &str, key: &str) -> u64 {
-    let prefix = format!("{key}=");
-    line.split_whitespace()
-        .find_map(|f| f.strip_prefix(prefix.as_str()))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| panic!("no numeric {key} in {line}"))
+/// The number after `key=` in an agent's event line.
+fn field(line: &str, key: &str) -> f64 {
+    line_field(line, key).unwrap_or_else(|| panic!("no numeric {key} in {line}"))
 }
 
 #[test]
@@ -286,8 +284,8 @@ fn an_agent_is_told_when_its_network_drops_audio_either_way_and_when_it_recovers
         .unwrap();
     let poor = agent.expect(&["event=link_poor"], limit);
     let told_after = started.elapsed();
-    assert!(field(&poor, "sent_lost_ms") >= 200, "{poor}");
-    assert!(field(&poor, "heard_lost_ms") < 200, "{poor}");
+    assert!(field(&poor, "sent_lost_ms") >= 200.0, "{poor}");
+    assert!(field(&poor, "heard_lost_ms") < 200.0, "{poor}");
     // The gateway, which heard the agent's audio go missing itself, says so to ops.
     gw.expect_line("agent link poor", limit);
     let metric = gw.wait_for_metric("trunkgate_agent_link_poor_total", limit, |v| v >= 1.0);
@@ -300,14 +298,14 @@ fn an_agent_is_told_when_its_network_drops_audio_either_way_and_when_it_recovers
     let recovered = Instant::now();
     let good = agent.expect(&["event=link_good"], Duration::from_secs(15));
     let good_after = recovered.elapsed();
-    assert!(field(&good, "sent_lost_ms") <= 40, "{good}");
+    assert!(field(&good, "sent_lost_ms") <= 40.0, "{good}");
 
     // Now the caller's audio is lost on its way to the agent.
     relay.set_impairment(Direction::Down, dropouts).unwrap();
     let poor = agent
         .wait_for_nth(&["event=link_poor"], 2, limit)
         .unwrap_or_else(|| panic!("not told the second time:\n{}", agent.lines().join("\n")));
-    assert!(field(&poor, "heard_lost_ms") >= 200, "{poor}");
+    assert!(field(&poor, "heard_lost_ms") >= 200.0, "{poor}");
     relay
         .set_impairment(Direction::Down, Impairment::default())
         .unwrap();

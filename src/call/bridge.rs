@@ -45,8 +45,6 @@ pub struct Bridge {
     sent: u64,
     /// Whether the agent's link gets the audio through, each way.
     health: LinkHealth,
-    /// The receiver's missed frames at the last frame period.
-    missed_seen: u64,
 }
 
 /// An agent sends a packet every 20 ms, and at least every 400 ms with Opus DTX; a second
@@ -76,7 +74,6 @@ impl Bridge {
             stall_changes: VecDeque::new(),
             sent: 0,
             health: LinkHealth::default(),
-            missed_seen: 0,
         })
     }
 
@@ -120,11 +117,7 @@ impl Bridge {
         } else {
             self.to_caller.extend_from_slice(from_agent);
         }
-        let missed = self.receiver.stats().missed;
-        let newly = missed.saturating_sub(self.missed_seen);
-        self.missed_seen = missed;
-        self.health
-            .heard(now, u32::try_from(newly).unwrap_or(u32::MAX));
+        self.health.heard_so_far(now, self.receiver.stats().missed);
         &self.to_caller
     }
 

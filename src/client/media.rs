@@ -116,8 +116,6 @@ pub struct CallMedia {
     stats_mark: (u64, u64),
     /// Whether the agent's network gets the audio through, each way.
     health: LinkHealth,
-    /// The receiver's missed frames at the last tick.
-    missed_seen: u64,
 }
 
 impl std::fmt::Debug for CallMedia {
@@ -172,7 +170,6 @@ impl CallMedia {
             other_flow: 0,
             stats_mark: (0, 0),
             health: LinkHealth::default(),
-            missed_seen: 0,
         })
     }
 
@@ -254,11 +251,7 @@ impl CallMedia {
         }
         self.played.extend_from_slice(self.receiver.pull(now));
         self.played.resize(FRAME_SAMPLES, 0);
-        let missed = self.receiver.stats().missed;
-        let newly = missed.saturating_sub(self.missed_seen);
-        self.health
-            .heard(now, u32::try_from(newly).unwrap_or(u32::MAX));
-        self.missed_seen = missed;
+        self.health.heard_so_far(now, self.receiver.stats().missed);
         self.next_outgoing_frame();
         self.datagram.clear();
         self.feedback.clear();

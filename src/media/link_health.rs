@@ -37,12 +37,22 @@ pub struct LinkHealth {
     heard: Window,
     sent: Window,
     poor: bool,
+    /// The receiver's running count at the last [`LinkHealth::heard_so_far`].
+    missed_seen: u64,
 }
 
 impl LinkHealth {
     /// Frames this end's receiver concealed (normally 0 or 1 per 20 ms tick).
     pub fn heard(&mut self, now: Instant, concealed_frames: u32) {
         self.heard.add(now, concealed_frames);
+    }
+
+    /// The receiver's running count of frames its listener missed
+    /// ([`crate::media::opus_rx::OpusRxStats::missed`]), once per tick.
+    pub fn heard_so_far(&mut self, now: Instant, missed: u64) {
+        let newly = missed.saturating_sub(self.missed_seen);
+        self.missed_seen = missed;
+        self.heard(now, u32::try_from(newly).unwrap_or(u32::MAX));
     }
 
     /// The other end reported concealing this many frames since its previous report.
