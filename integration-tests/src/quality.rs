@@ -88,8 +88,11 @@ pub struct Scores {
     pub caller_to_agent_mos: Option<f64>,
     pub agent_to_caller_mos: Option<f64>,
     pub agent_buffer_ms: Option<f64>,
+    /// The 95th percentile of the agent client's jitter-buffer delay over the call.
+    pub agent_buffer_p95_ms: Option<f64>,
     /// The gateway's mean jitter-buffer delay for the agent's audio.
     pub gateway_buffer_ms: Option<f64>,
+    pub gateway_buffer_p95_ms: Option<f64>,
     /// The agent client's `call_ended` line, with its receive path's counters.
     pub agent_report: String,
     /// The gateway's `call ended` line, with its agent leg's estimate and stretching.
@@ -194,7 +197,9 @@ pub fn one_call_keeping(
         caller_to_agent_mos: line_field(&ended, "mos"),
         agent_to_caller_mos: line_field(&gateway_ended, "agent_mos"),
         agent_buffer_ms: line_field(&ended, "buffer_ms"),
+        agent_buffer_p95_ms: line_field(&ended, "buffer_p95_ms"),
         gateway_buffer_ms: line_field(&gateway_ended, "agent_buffer_ms"),
+        gateway_buffer_p95_ms: line_field(&gateway_ended, "agent_buffer_p95_ms"),
         agent_report: ended,
         gateway_report: gateway_ended,
         link_warned: agent.lines().iter().any(|l| l.contains("event=link_poor")),

@@ -31,6 +31,24 @@ fn an_agent_on_a_home_link_with_3_percent_loss_and_30_ms_jitter_sounds_good_both
             scores.agent_to_caller,
             condition.name
         );
+        // Each receiver says how long its buffer held the call's frames: the mean, and the
+        // 95th percentile the delay goal is about, which no mean exceeds.
+        for (receiver, mean, p95) in [
+            ("agent", scores.agent_buffer_ms, scores.agent_buffer_p95_ms),
+            (
+                "gateway",
+                scores.gateway_buffer_ms,
+                scores.gateway_buffer_p95_ms,
+            ),
+        ] {
+            let (Some(mean), Some(p95)) = (mean, p95) else {
+                panic!("{receiver}: no buffer delay reported: {scores:?}");
+            };
+            assert!(
+                mean > 0.0 && p95 >= mean && p95 <= 200.0,
+                "{receiver}: buffer mean {mean} ms, p95 {p95} ms"
+            );
+        }
     }
     // The receivers' own estimates (the agent client's for what it heard, the gateway's for
     // what it played to the caller) track what PESQ heard.

@@ -186,6 +186,7 @@ impl Bridge {
             redundancy_too_late: s.redundancy_too_late,
             jitter_ms: jitter.jitter.as_secs_f64() * 1000.0,
             jitter_buffer_delay: jitter.mean_playout_delay(),
+            jitter_buffer_delay_p95: self.receiver.playout_delay_p95(),
             loss: self.receiver.loss_pattern(),
             accelerated: self.receiver.stretch_stats().accelerated(),
             expanded: self.receiver.stretch_stats().expanded(),

@@ -434,21 +434,39 @@ impl<L: Leg> Call<L> {
     }
 
     fn add_agent_quality(&mut self, q: AgentLegQuality) {
+        // Taken apart whole so that a field added to the quality cannot be left out here.
+        let AgentLegQuality {
+            packets,
+            packets_sent,
+            lost,
+            late,
+            concealed_frames,
+            recovered_by_fec,
+            recovered_by_redundancy,
+            redundancy_too_late,
+            jitter_ms,
+            jitter_buffer_delay,
+            jitter_buffer_delay_p95,
+            loss,
+            accelerated,
+            expanded,
+        } = q;
         let total = self.agent_quality.get_or_insert_with(Default::default);
-        total.packets += q.packets;
-        total.packets_sent += q.packets_sent;
-        total.lost += q.lost;
-        total.late += q.late;
-        total.concealed_frames += q.concealed_frames;
-        total.recovered_by_fec += q.recovered_by_fec;
-        total.recovered_by_redundancy += q.recovered_by_redundancy;
-        total.redundancy_too_late += q.redundancy_too_late;
-        total.loss.merge(&q.loss);
-        total.accelerated += q.accelerated;
-        total.expanded += q.expanded;
+        total.packets += packets;
+        total.packets_sent += packets_sent;
+        total.lost += lost;
+        total.late += late;
+        total.concealed_frames += concealed_frames;
+        total.recovered_by_fec += recovered_by_fec;
+        total.recovered_by_redundancy += recovered_by_redundancy;
+        total.redundancy_too_late += redundancy_too_late;
+        total.loss.merge(&loss);
+        total.accelerated += accelerated;
+        total.expanded += expanded;
         // Jitter and delay are states, not counts: the latest bridge's stand.
-        total.jitter_ms = q.jitter_ms;
-        total.jitter_buffer_delay = q.jitter_buffer_delay.or(total.jitter_buffer_delay);
+        total.jitter_ms = jitter_ms;
+        total.jitter_buffer_delay = jitter_buffer_delay.or(total.jitter_buffer_delay);
+        total.jitter_buffer_delay_p95 = jitter_buffer_delay_p95.or(total.jitter_buffer_delay_p95);
     }
 
     /// One frame period: a frame each way, then what follows from it.

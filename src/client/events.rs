@@ -7,7 +7,7 @@
 //! agent=alice event=answered call=c7 flow=1
 //! agent=alice event=link_poor call=c7 heard_lost_ms=240 sent_lost_ms=0 window_s=10
 //! agent=alice event=link_good call=c7 heard_lost_ms=20 sent_lost_ms=0 window_s=10
-//! agent=alice event=call_ended call=c7 reason=caller_hung_up sent=150 received=148 concealed=2 fec=1 lost=2 late=0 loss_runs=1 mos=4.02 buffer_ms=41 stretched_ms=-35+20
+//! agent=alice event=call_ended call=c7 reason=caller_hung_up sent=150 received=148 concealed=2 fec=1 lost=2 late=0 loss_runs=1 mos=4.02 buffer_ms=41 buffer_p95_ms=60 stretched_ms=-35+20
 //! agent=alice event=summary calls=1 sent=150 received=148 concealed=2 fec=1 lost=2 late=0
 //! ```
 //!
@@ -48,6 +48,8 @@ pub struct MediaCounters {
     pub loss: LossPattern,
     /// Mean delay the receive jitter buffer added, in milliseconds (over calls: the largest).
     pub buffer_delay_ms: u64,
+    /// The 95th percentile of that delay, in milliseconds (over calls: the largest).
+    pub buffer_delay_p95_ms: u64,
     /// Audio played faster (cut) and slower (repeated) to move the buffer's delay, in ms.
     pub accelerated_ms: u64,
     pub expanded_ms: u64,
@@ -79,6 +81,7 @@ impl std::ops::AddAssign for MediaCounters {
         self.late += other.late;
         self.loss.merge(&other.loss);
         self.buffer_delay_ms = self.buffer_delay_ms.max(other.buffer_delay_ms);
+        self.buffer_delay_p95_ms = self.buffer_delay_p95_ms.max(other.buffer_delay_p95_ms);
         self.accelerated_ms += other.accelerated_ms;
         self.expanded_ms += other.expanded_ms;
     }
@@ -289,6 +292,7 @@ impl Event {
                 fields.push(("loss_runs", media.loss.bursts.to_string()));
                 fields.push(("mos", format!("{mos:.2}")));
                 fields.push(("buffer_ms", media.buffer_delay_ms.to_string()));
+                fields.push(("buffer_p95_ms", media.buffer_delay_p95_ms.to_string()));
                 fields.push((
                     "stretched_ms",
                     format!("-{}+{}", media.accelerated_ms, media.expanded_ms),

@@ -305,6 +305,10 @@ impl CallMedia {
                 .jitter_stats()
                 .mean_playout_delay()
                 .map_or(0, |d| d.as_millis() as u64),
+            buffer_delay_p95_ms: self
+                .receiver
+                .playout_delay_p95()
+                .map_or(0, |d| d.as_millis() as u64),
             accelerated_ms: self.receiver.stretch_stats().accelerated().as_millis() as u64,
             expanded_ms: self.receiver.stretch_stats().expanded().as_millis() as u64,
         }

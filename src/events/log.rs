@@ -203,6 +203,9 @@ fn call_line(call: u64, event: &CallEvent) {
                     agent_buffer_ms = agent
                         .jitter_buffer_delay
                         .map_or(0, |d| d.as_millis()),
+                    agent_buffer_p95_ms = agent
+                        .jitter_buffer_delay_p95
+                        .map_or(0, |d| d.as_millis()),
                     carrier_mos = format_args!("{:.2}", c.estimated_mos().unwrap_or(0.0)),
                     agent_mos = format_args!("{:.2}", agent.estimated_mos().unwrap_or(0.0)),
                     agent_stretched_ms = format_args!(

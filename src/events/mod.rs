@@ -191,6 +191,8 @@ pub struct LegQuality {
     pub concealed_frames: u64,
     /// How long frames waited in the jitter buffer on average.
     pub jitter_buffer_delay: Option<Duration>,
+    /// How long 95 % of the frames waited in the jitter buffer at most.
+    pub jitter_buffer_delay_p95: Option<Duration>,
     /// Round trip from RTCP, when the carrier sends reports.
     pub round_trip_ms: Option<f64>,
     /// Which frames were played and which concealed, for the quality estimate.
@@ -227,6 +229,8 @@ pub struct AgentLegQuality {
     pub jitter_ms: f64,
     /// How long frames waited in the jitter buffer on average.
     pub jitter_buffer_delay: Option<Duration>,
+    /// How long 95 % of the frames waited in the jitter buffer at most.
+    pub jitter_buffer_delay_p95: Option<Duration>,
     /// Which frames were played (FEC's rebuilt ones among them) and which concealed.
     pub loss: LossPattern,
     /// Audio cut out and repeated to move the jitter buffer's delay.

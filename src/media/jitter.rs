@@ -321,6 +321,8 @@ pub struct JitterBuffer {
     delay: DelayEstimator,
     jitter: InterarrivalJitter,
     stats: JitterStats,
+    /// Like the stats' delay total, it survives [`JitterBuffer::reset`].
+    playout_delays: DelayHistogram,
 }
 
 impl JitterBuffer {
@@ -360,6 +362,7 @@ impl JitterBuffer {
             ),
             jitter: InterarrivalJitter::default(),
             stats: JitterStats::default(),
+            playout_delays: DelayHistogram::default(),
             config,
         }
     }
@@ -457,6 +460,12 @@ impl JitterBuffer {
         stats
     }
 
+    /// The delay `q` (0–1) of the frames played so far in the call waited at most in the
+    /// buffer, e.g. 0.95 for the 95th percentile; `None` before any frame played.
+    pub fn playout_delay_quantile(&self, q: f64) -> Option<Duration> {
+        self.playout_delays.quantile(q)
+    }
+
     /// Forgets the stream and the statistics, e.g. after hold or an SSRC change.
     pub fn reset(&mut self) {
         self.reconfigure(self.config.clone());
@@ -468,7 +477,9 @@ impl JitterBuffer {
             self.stats.playout_delay_total,
             self.stats.playout_delay_samples,
         );
+        let histogram = std::mem::take(&mut self.playout_delays);
         *self = Self::new(config);
+        self.playout_delays = histogram;
         (
             self.stats.playout_delay_total,
             self.stats.playout_delay_samples,
@@ -796,6 +807,7 @@ impl JitterBuffer {
                 .playout_delay_total
                 .saturating_add(self.stats.playout_delay);
             self.stats.playout_delay_samples += 1;
+            self.playout_delays.record(self.stats.playout_delay);
         }
         playhead.jump_to(frame.seq, frame.ts);
         playhead.advance(self.frame_ts, true);
@@ -836,8 +848,10 @@ fn secs_to_duration(secs: f64) -> Duration {
     Duration::try_from_secs_f64(secs.max(0.0)).unwrap_or(Duration::MAX)
 }
 
+mod delay_histogram;
 mod estimator;
 
+use delay_histogram::DelayHistogram;
 use estimator::{DelayEstimator, InterarrivalJitter};
 
 #[cfg(test)]

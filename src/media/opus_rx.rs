@@ -369,6 +369,11 @@ impl OpusReceiver {
         self.jitter.stats()
     }
 
+    /// The 95th percentile of how long this call's frames waited in the jitter buffer.
+    pub fn playout_delay_p95(&self) -> Option<Duration> {
+        self.jitter.playout_delay_quantile(0.95)
+    }
+
     fn play_packet(&mut self, payload: &[u8]) {
         if packet_samples(payload) == Some(FRAME_SAMPLES)
             && self.decoder.decode(payload, &mut self.output).is_ok()

@@ -456,6 +456,11 @@ impl RtpMedia {
         self.jitter.stats()
     }
 
+    /// The 95th percentile of how long this call's frames waited in the jitter buffer.
+    pub fn playout_delay_p95(&self) -> Option<std::time::Duration> {
+        self.jitter.playout_delay_quantile(0.95)
+    }
+
     /// How much of the carrier's audio was played faster or slower to move the buffer's delay.
     pub fn stretch_stats(&self) -> StretchStats {
         self.playout.stats()

@@ -258,6 +258,7 @@ impl Leg for SipLeg {
             jitter_ms: rtcp.jitter_ms,
             concealed_frames: jitter.concealed,
             jitter_buffer_delay: jitter.mean_playout_delay(),
+            jitter_buffer_delay_p95: self.media.playout_delay_p95(),
             round_trip_ms: rtcp.round_trip_ms,
             loss: self.media.loss_pattern(),
         }

@@ -328,6 +328,12 @@ fn jitter_raises_the_target_and_a_calm_period_lowers_it() {
     // The delay the buffer added over the whole stream (what ops see per call) lies between
     // the calm and the noisy stretch.
     let mean = settled.mean_playout_delay().expect("frames were played");
+    let p95 = jb.playout_delay_quantile(0.95).expect("frames were played");
+    assert!(
+        mean < p95 && p95 <= noisy.playout_delay + Duration::from_millis(2),
+        "p95 {p95:?}, mean {mean:?}, noisy {:?}",
+        noisy.playout_delay
+    );
     assert!(
         settled.playout_delay < mean && mean < noisy.playout_delay,
         "mean {mean:?}, calm {:?}, noisy {:?}",
@@ -546,6 +552,10 @@ fn reset_starts_a_new_stream() {
     };
     assert!(before.playout_delay_samples > 0);
     assert_eq!(jb.stats(), fresh);
+    assert!(
+        jb.playout_delay_quantile(0.95).is_some(),
+        "the call's percentiles survive too"
+    );
     // A new SSRC with unrelated numbering plays from its first packet.
     let arrivals = stream(7, 123_456, 30, |k| 1000.0 + 20.0 * k as f64);
     let outputs = run(&mut jb, base, &arrivals, 1005.0, 40);
