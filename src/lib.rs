@@ -10,6 +10,7 @@ pub mod config;
 pub mod daemon;
 pub mod events;
 pub mod ivr;
+pub mod journal;
 pub mod media;
 pub mod ops;
 pub mod queue;
