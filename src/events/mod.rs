@@ -145,6 +145,26 @@ pub enum EndCause {
     Bridge(BridgeError),
 }
 
+impl EndCause {
+    /// The cause as a label: metrics, the journal.
+    pub fn code(&self) -> &'static str {
+        match self {
+            EndCause::CallerHungUp => "caller_hung_up",
+            EndCause::CallerCancelled => "caller_cancelled",
+            EndCause::NoConfirmation => "no_confirmation",
+            EndCause::MediaTimeout => "media_timeout",
+            EndCause::Refused { .. } => "refused",
+            EndCause::IvrHangup => "ivr_hangup",
+            EndCause::QueueHangup => "queue_hangup",
+            EndCause::AgentHungUp => "agent_hung_up",
+            EndCause::Unroutable { .. } => "unroutable",
+            EndCause::SignallingFailed => "signalling_failed",
+            EndCause::Shutdown => "shutdown",
+            EndCause::Bridge(_) => "bridge_failed",
+        }
+    }
+}
+
 impl fmt::Display for EndCause {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -9,6 +9,7 @@
 pub mod frame;
 pub mod reader;
 pub mod record;
+pub mod recorder;
 pub mod segment;
 pub mod writer;
 

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::metrics::Metrics;
 use crate::config::Config;
-use crate::events::{AgentEvent, CallEvent, CallId, EndCause, Event, EventKind, LogoutReason};
+use crate::events::{AgentEvent, CallEvent, CallId, Event, EventKind, LogoutReason};
 use crate::queue::AgentState;
 
 /// What a call is doing, for `ctl calls`.
@@ -366,12 +366,7 @@ impl Tally {
                 };
                 let m = &self.metrics;
                 m.calls_ended
-                    .with_label_values(&[
-                        &call.trunk,
-                        INBOUND,
-                        &side.to_string(),
-                        cause_name(cause),
-                    ])
+                    .with_label_values(&[&call.trunk, INBOUND, &side.to_string(), cause.code()])
                     .inc();
                 if let Some(answered) = call.answered {
                     m.call_answered_seconds
@@ -682,23 +677,6 @@ const CAUSES: [&str; 12] = [
     "shutdown",
     "bridge_failed",
 ];
-
-fn cause_name(cause: &EndCause) -> &'static str {
-    match cause {
-        EndCause::CallerHungUp => "caller_hung_up",
-        EndCause::CallerCancelled => "caller_cancelled",
-        EndCause::NoConfirmation => "no_confirmation",
-        EndCause::MediaTimeout => "media_timeout",
-        EndCause::Refused { .. } => "refused",
-        EndCause::IvrHangup => "ivr_hangup",
-        EndCause::QueueHangup => "queue_hangup",
-        EndCause::AgentHungUp => "agent_hung_up",
-        EndCause::Unroutable { .. } => "unroutable",
-        EndCause::SignallingFailed => "signalling_failed",
-        EndCause::Shutdown => "shutdown",
-        EndCause::Bridge(_) => "bridge_failed",
-    }
-}
 
 fn elapsed(since: SystemTime, now: SystemTime) -> Duration {
     now.duration_since(since).unwrap_or_default()

@@ -2,7 +2,7 @@
 use std::time::{Duration, SystemTime};
 
 use super::*;
-use crate::events::{AgentLegQuality, CallQuality, LegQuality, Side};
+use crate::events::{AgentLegQuality, CallQuality, EndCause, LegQuality, Side};
 use crate::queue::CallRef;
 use crate::route::Destination;
 

@@ -1,0 +1,642 @@
+//! From the event bus to journal records (sans-IO): every event as it happened, a CDR per
+//! call, an outcome per wait in a queue. The schema is docs/journal.md's.
+//!
+//! A call's CDR is written when the call is done with: at its end, or, when an agent answered
+//! it, once that agent's wrap-up after it is over (the wrap-up belongs to the call's handle
+//! time). Call ids in records are `RUN-N`: `N` is the daemon's call number (as in its log
+//! lines), `RUN` a random id of this daemon run, so ids never repeat across restarts.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, SystemTime};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use super::record::{rfc3339_millis, RecordType};
+use crate::events::{
+    AgentEvent, AgentLegQuality, CallEvent, CallId, CallQuality, EndCause, Event, EventKind,
+    LegQuality, LogoutReason,
+};
+use crate::queue::AgentState;
+
+/// A CDR waits this long at most for its agent's wrap-up to end.
+pub const MAX_WRAP_UP: Duration = Duration::from_secs(3600);
+
+/// One record to append.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Output {
+    pub at: SystemTime,
+    pub kind: RecordType,
+    pub data: Value,
+}
+
+/// The call detail record (`type: cdr`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Cdr {
+    pub call: String,
+    pub sip_call_id: String,
+    pub trunk: String,
+    pub direction: String,
+    pub caller: String,
+    pub callee: String,
+    pub arrived_at: String,
+    /// When the carrier was told the call is answered (by the IVR or a queue's greeting).
+    pub answered_at: Option<String>,
+    pub agent_answered_at: Option<String>,
+    pub ended_at: String,
+    /// From arrival to end.
+    pub duration_ms: u64,
+    pub ivr: Option<IvrPath>,
+    /// Each wait in a queue, in order (an overflow or a requeue starts another).
+    pub queues: Vec<QueueWait>,
+    /// Each agent the call was offered to, in order.
+    pub offers: Vec<Offer>,
+    /// The agent who had the call last.
+    pub agent: Option<String>,
+    pub talk_ms: u64,
+    pub hold_ms: u64,
+    /// The agent's wrap-up after the call; `None` if no agent answered.
+    pub wrap_up_ms: Option<u64>,
+    /// Times the agent's connection died mid-call, came back in time, or did not (the
+    /// caller waited in the queue again).
+    pub agent_lost: u32,
+    pub agent_resumed: u32,
+    pub requeued: u32,
+    /// Times the agent was told their link was dropping audio.
+    pub agent_link_warnings: u32,
+    /// The agent's wrap-up code; `None` when the agent set none.
+    pub disposition: Option<String>,
+    /// Who ended the call: caller, agent or gateway.
+    pub ended_by: String,
+    /// Why, as a code (docs/journal.md).
+    pub end_cause: String,
+    pub quality: Option<Value>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct IvrPath {
+    /// Menus in the order the caller went through them.
+    pub menus: Vec<String>,
+    /// Every key the IVR heard.
+    pub digits: String,
+    /// Where the IVR sent the call (`queue:support`, `hangup`…).
+    pub to: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct QueueWait {
+    pub queue: String,
+    /// Callers ahead at entry plus one (1: next).
+    pub position: usize,
+    pub entered_at: String,
+    pub waited_ms: u64,
+    /// `answered`, `abandoned`, `overflowed`, `drained` (the gateway stopped), `agent_lost`
+    /// is not one: a requeue continues as a new wait.
+    pub outcome: String,
+    /// Answered within the queue's service level (only for `answered` and `abandoned`).
+    pub within_service_level: Option<bool>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Offer {
+    pub agent: String,
+    pub offered_at: String,
+    pub ring_ms: u64,
+    pub answered: bool,
+}
+
+/// A call being recorded.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct OpenCall {
+    cdr: Cdr,
+    arrived: SystemTime,
+    waiting_since: Option<SystemTime>,
+    ringing_since: Option<SystemTime>,
+    talk_since: Option<SystemTime>,
+    hold_since: Option<SystemTime>,
+}
+
+/// An ended call whose agent is still wrapping up.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Wrapping {
+    cdr: Cdr,
+    ended: SystemTime,
+}
+
+pub struct Recorder {
+    run: String,
+    service_levels: BTreeMap<String, Duration>,
+    calls: HashMap<CallId, OpenCall>,
+    wrapping: HashMap<String, Wrapping>,
+    /// Each agent's state, and since when it has been in wrap-up.
+    agents: HashMap<String, (AgentState, Option<SystemTime>)>,
+}
+
+impl Recorder {
+    /// `run`: this daemon run's id; `service_levels`: each queue's answer-time target.
+    pub fn new(run: &str, service_levels: BTreeMap<String, Duration>) -> Self {
+        Self {
+            run: run.to_string(),
+            service_levels,
+            calls: HashMap::new(),
+            wrapping: HashMap::new(),
+            agents: HashMap::new(),
+        }
+    }
+
+    /// After a reload: calls already waiting are judged by the new targets.
+    pub fn set_service_levels(&mut self, service_levels: BTreeMap<String, Duration>) {
+        self.service_levels = service_levels;
+    }
+
+    pub fn call_id(&self, call: CallId) -> String {
+        format!("{}-{call}", self.run)
+    }
+
+    pub fn open_calls(&self) -> usize {
+        self.calls.len() + self.wrapping.len()
+    }
+
+    /// The records one event makes.
+    pub fn record(&mut self, event: &Event) -> Vec<Output> {
+        let mut out = Vec::new();
+        match &event.what {
+            EventKind::Call { call, event: e } => {
+                out.push(Output {
+                    at: event.at,
+                    kind: RecordType::CallEvent,
+                    data: self.call_event_data(*call, e),
+                });
+                self.follow_call(event.at, *call, e, &mut out);
+            }
+            EventKind::Agent { agent, event: e } => {
+                out.push(Output {
+                    at: event.at,
+                    kind: RecordType::AgentEvent,
+                    data: self.agent_event_data(agent, e),
+                });
+                self.follow_agent(event.at, agent, e, &mut out);
+            }
+        }
+        out
+    }
+
+    /// CDRs whose agent's wrap-up has gone on past [`MAX_WRAP_UP`] (a state change lost).
+    pub fn expire(&mut self, now: SystemTime) -> Vec<Output> {
+        let stale: Vec<String> = self
+            .wrapping
+            .iter()
+            .filter(|(_, w)| elapsed(w.ended, now) >= MAX_WRAP_UP)
+            .map(|(agent, _)| agent.clone())
+            .collect();
+        let mut out = Vec::new();
+        for agent in stale {
+            let since = self.wrapping_since(&agent);
+            self.finish_wrap_up(now, &agent, since, &mut out);
+        }
+        out
+    }
+
+    /// At shutdown: the CDRs still waiting for a wrap-up, with the wrap-up so far.
+    pub fn flush(&mut self, now: SystemTime) -> Vec<Output> {
+        let agents: Vec<String> = self.wrapping.keys().cloned().collect();
+        let mut out = Vec::new();
+        for agent in agents {
+            let since = self.wrapping_since(&agent);
+            self.finish_wrap_up(now, &agent, since, &mut out);
+        }
+        out
+    }
+
+    fn follow_call(
+        &mut self,
+        at: SystemTime,
+        id: CallId,
+        event: &CallEvent,
+        out: &mut Vec<Output>,
+    ) {
+        if let CallEvent::Arrived {
+            trunk,
+            sip_call_id,
+            caller,
+            callee,
+        } = event
+        {
+            let cdr = Cdr {
+                call: self.call_id(id),
+                sip_call_id: sip_call_id.clone(),
+                trunk: trunk.clone(),
+                direction: "inbound".into(),
+                caller: caller.clone(),
+                callee: callee.clone(),
+                arrived_at: rfc3339_millis(at),
+                ..Cdr::default()
+            };
+            let call = OpenCall {
+                cdr,
+                arrived: at,
+                waiting_since: None,
+                ringing_since: None,
+                talk_since: None,
+                hold_since: None,
+            };
+            self.calls.insert(id, call);
+            return;
+        }
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        let cdr = &mut call.cdr;
+        match event {
+            CallEvent::Arrived { .. } => {}
+            CallEvent::Answered => cdr.answered_at = Some(rfc3339_millis(at)),
+            CallEvent::EnteredMenu { menu } => {
+                cdr.ivr
+                    .get_or_insert_with(IvrPath::default)
+                    .menus
+                    .push(menu.clone());
+            }
+            CallEvent::LeftIvr { digits, to } => {
+                let ivr = cdr.ivr.get_or_insert_with(IvrPath::default);
+                ivr.digits = digits.clone();
+                ivr.to = Some(to.to_string());
+            }
+            CallEvent::Queued { queue, position } => {
+                cdr.queues.push(QueueWait {
+                    queue: queue.clone(),
+                    position: *position,
+                    entered_at: rfc3339_millis(at),
+                    ..QueueWait::default()
+                });
+                call.waiting_since = Some(at);
+            }
+            CallEvent::Offered { agent } => {
+                cdr.offers.push(Offer {
+                    agent: agent.clone(),
+                    offered_at: rfc3339_millis(at),
+                    ..Offer::default()
+                });
+                call.ringing_since = Some(at);
+            }
+            CallEvent::AgentAnswered { agent } => {
+                if let Some(since) = call.ringing_since.take() {
+                    if let Some(offer) = cdr.offers.last_mut() {
+                        offer.ring_ms = millis(elapsed(since, at));
+                        offer.answered = true;
+                    }
+                }
+                cdr.agent = Some(agent.clone());
+                cdr.agent_answered_at
+                    .get_or_insert_with(|| rfc3339_millis(at));
+                call.talk_since = Some(at);
+                self.end_wait(id, at, "answered", out);
+            }
+            CallEvent::Held { on } => {
+                if *on {
+                    call.hold_since.get_or_insert(at);
+                } else if let Some(since) = call.hold_since.take() {
+                    cdr.hold_ms += millis(elapsed(since, at));
+                }
+            }
+            CallEvent::AgentLink { poor: true, .. } => cdr.agent_link_warnings += 1,
+            CallEvent::AgentLost => cdr.agent_lost += 1,
+            CallEvent::AgentResumed => cdr.agent_resumed += 1,
+            CallEvent::Requeued => {
+                cdr.requeued += 1;
+                stop_talk(call, at);
+                // The caller waits again, where it was in the queue it last waited in.
+                let again = call.cdr.queues.last().map(|w| QueueWait {
+                    queue: w.queue.clone(),
+                    position: 1,
+                    entered_at: rfc3339_millis(at),
+                    ..QueueWait::default()
+                });
+                call.cdr.queues.extend(again);
+                call.waiting_since = Some(at);
+            }
+            CallEvent::Overflowed { .. } => self.end_wait(id, at, "overflowed", out),
+            CallEvent::Ended {
+                side,
+                cause,
+                quality,
+                ..
+            } => {
+                let outcome = match cause {
+                    EndCause::Shutdown => "drained",
+                    _ => "abandoned",
+                };
+                self.end_wait(id, at, outcome, out);
+                let Some(mut call) = self.calls.remove(&id) else {
+                    return;
+                };
+                if call.ringing_since.is_some() {
+                    if let (Some(since), Some(offer)) =
+                        (call.ringing_since.take(), call.cdr.offers.last_mut())
+                    {
+                        offer.ring_ms = millis(elapsed(since, at));
+                    }
+                }
+                stop_talk(&mut call, at);
+                let cdr = &mut call.cdr;
+                cdr.ended_at = rfc3339_millis(at);
+                cdr.duration_ms = millis(elapsed(call.arrived, at));
+                cdr.ended_by = side.to_string();
+                cdr.end_cause = cause.code().to_string();
+                cdr.quality = Some(quality_data(quality));
+                match cdr.agent.clone() {
+                    Some(agent) if cdr.agent_answered_at.is_some() => {
+                        self.wrapping.insert(
+                            agent.clone(),
+                            Wrapping {
+                                cdr: call.cdr,
+                                ended: at,
+                            },
+                        );
+                        // The agent may have left the call behind already.
+                        if !matches!(
+                            self.agents.get(&agent),
+                            Some((AgentState::Talking { .. } | AgentState::WrapUp { .. }, _))
+                                | None
+                        ) {
+                            self.finish_wrap_up(at, &agent, None, out);
+                        }
+                    }
+                    _ => out.push(cdr_output(at, &call.cdr)),
+                }
+            }
+            CallEvent::Digits { .. }
+            | CallEvent::QueueRefused { .. }
+            | CallEvent::Announced { .. }
+            | CallEvent::CarrierHeld { .. }
+            | CallEvent::AgentAudio { .. }
+            | CallEvent::AgentLink { poor: false, .. } => {}
+        }
+    }
+
+    /// Closes the call's current wait in a queue, if it has one, with its queue outcome record.
+    fn end_wait(&mut self, id: CallId, at: SystemTime, outcome: &str, out: &mut Vec<Output>) {
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
+        let Some(since) = call.waiting_since.take() else {
+            return;
+        };
+        let Some(wait) = call.cdr.queues.last_mut() else {
+            return;
+        };
+        let waited = elapsed(since, at);
+        wait.waited_ms = millis(waited);
+        wait.outcome = outcome.to_string();
+        let level = self.service_levels.get(&wait.queue).copied();
+        wait.within_service_level = match outcome {
+            "answered" | "abandoned" => level.map(|level| waited <= level),
+            _ => None,
+        };
+        out.push(Output {
+            at,
+            kind: RecordType::QueueOutcome,
+            data: json!({
+                "call": call.cdr.call,
+                "queue": wait.queue,
+                "position": wait.position,
+                "entered_at": wait.entered_at,
+                "waited_ms": wait.waited_ms,
+                "outcome": wait.outcome,
+                "agent": (outcome == "answered").then(|| call.cdr.agent.clone()).flatten(),
+                "service_level_ms": level.map(millis),
+                "within_service_level": wait.within_service_level,
+            }),
+        });
+    }
+
+    fn follow_agent(
+        &mut self,
+        at: SystemTime,
+        agent: &str,
+        event: &AgentEvent,
+        out: &mut Vec<Output>,
+    ) {
+        let state = match event {
+            AgentEvent::StateChanged { state } => *state,
+            AgentEvent::LoggedOut { .. } => AgentState::LoggedOut,
+            AgentEvent::LoggedIn { .. } | AgentEvent::ConnectionLost => return,
+        };
+        let wrap_since = match state {
+            AgentState::WrapUp { .. } => Some(at),
+            _ => None,
+        };
+        let before = self.agents.insert(agent.to_string(), (state, wrap_since));
+        match state {
+            AgentState::Talking { .. } | AgentState::WrapUp { .. } => {}
+            _ => {
+                let wrapped_since = before.and_then(|(_, since)| since);
+                self.finish_wrap_up(at, agent, wrapped_since, out);
+            }
+        }
+        if state == AgentState::LoggedOut {
+            self.agents.remove(agent);
+        }
+    }
+
+    /// Writes the CDR waiting for `agent`'s wrap-up, if any.
+    /// `wrapped_since`: when the agent's wrap-up began, if it was seen to begin; otherwise it
+    /// counts from the call's end.
+    fn finish_wrap_up(
+        &mut self,
+        at: SystemTime,
+        agent: &str,
+        wrapped_since: Option<SystemTime>,
+        out: &mut Vec<Output>,
+    ) {
+        let Some(mut wrapping) = self.wrapping.remove(agent) else {
+            return;
+        };
+        let since = wrapped_since.map_or(wrapping.ended, |s| s.max(wrapping.ended));
+        wrapping.cdr.wrap_up_ms = Some(millis(elapsed(since, at)));
+        out.push(cdr_output(at, &wrapping.cdr));
+    }
+
+    /// When `agent` went into wrap-up, if it is in it.
+    fn wrapping_since(&self, agent: &str) -> Option<SystemTime> {
+        self.agents.get(agent).and_then(|(_, since)| *since)
+    }
+
+    fn call_event_data(&self, id: CallId, event: &CallEvent) -> Value {
+        let call = self.call_id(id);
+        let (name, mut fields) = match event {
+            CallEvent::Arrived {
+                trunk,
+                sip_call_id,
+                caller,
+                callee,
+            } => (
+                "arrived",
+                json!({"trunk": trunk, "sip_call_id": sip_call_id, "caller": caller, "callee": callee}),
+            ),
+            CallEvent::Answered => ("answered", json!({})),
+            CallEvent::EnteredMenu { menu } => ("entered_menu", json!({ "menu": menu })),
+            CallEvent::LeftIvr { digits, to } => {
+                ("left_ivr", json!({"digits": digits, "to": to.to_string()}))
+            }
+            CallEvent::Digits { side, digits } => (
+                "digits",
+                json!({"side": side.to_string(), "digits": digits}),
+            ),
+            CallEvent::Queued { queue, position } => {
+                ("queued", json!({"queue": queue, "position": position}))
+            }
+            CallEvent::QueueRefused { queue, reason } => (
+                "queue_refused",
+                json!({"queue": queue, "reason": reason.to_string()}),
+            ),
+            CallEvent::Offered { agent } => ("offered", json!({ "agent": agent })),
+            CallEvent::AgentAnswered { agent } => ("agent_answered", json!({ "agent": agent })),
+            CallEvent::Announced { prompts } => ("announced", json!({ "prompts": prompts })),
+            CallEvent::Held { on } => ("held", json!({ "on": on })),
+            CallEvent::CarrierHeld { on } => ("carrier_held", json!({ "on": on })),
+            CallEvent::AgentAudio { flowing } => ("agent_audio", json!({ "flowing": flowing })),
+            CallEvent::AgentLink {
+                poor,
+                caller_missed,
+                agent_missed,
+            } => (
+                "agent_link",
+                json!({
+                    "poor": poor,
+                    "caller_missed_ms": millis(*caller_missed),
+                    "agent_missed_ms": millis(*agent_missed),
+                }),
+            ),
+            CallEvent::AgentLost => ("agent_lost", json!({})),
+            CallEvent::AgentResumed => ("agent_resumed", json!({})),
+            CallEvent::Requeued => ("requeued", json!({})),
+            CallEvent::Overflowed { queue, to } => {
+                ("overflowed", json!({"queue": queue, "to": to.to_string()}))
+            }
+            CallEvent::Ended {
+                side,
+                cause,
+                answered,
+                ..
+            } => (
+                "ended",
+                json!({
+                    "side": side.to_string(),
+                    "cause": cause.code(),
+                    "detail": cause.to_string(),
+                    "answered": answered,
+                }),
+            ),
+        };
+        let map = fields.as_object_mut().expect("built as an object above");
+        map.insert("call".into(), Value::String(call));
+        map.insert("event".into(), Value::String(name.into()));
+        fields
+    }
+
+    fn agent_event_data(&self, agent: &str, event: &AgentEvent) -> Value {
+        match event {
+            AgentEvent::LoggedIn { resumed } => {
+                json!({"agent": agent, "event": "logged_in", "resumed": resumed})
+            }
+            AgentEvent::StateChanged { state } => {
+                let call = match state {
+                    AgentState::Ringing { call } | AgentState::Talking { call } => {
+                        Some(self.call_id(call.0))
+                    }
+                    _ => None,
+                };
+                json!({"agent": agent, "event": "state", "state": state.name(), "call": call})
+            }
+            AgentEvent::ConnectionLost => json!({"agent": agent, "event": "connection_lost"}),
+            AgentEvent::LoggedOut { reason } => json!({
+                "agent": agent,
+                "event": "logged_out",
+                "reason": match reason {
+                    LogoutReason::Gone => "connection_lost",
+                    LogoutReason::Replaced => "replaced",
+                    LogoutReason::Revoked => "revoked",
+                },
+            }),
+        }
+    }
+}
+
+fn stop_talk(call: &mut OpenCall, at: SystemTime) {
+    if let Some(since) = call.hold_since.take() {
+        call.cdr.hold_ms += millis(elapsed(since, at));
+    }
+    if let Some(since) = call.talk_since.take() {
+        call.cdr.talk_ms += millis(elapsed(since, at));
+    }
+}
+
+fn cdr_output(at: SystemTime, cdr: &Cdr) -> Output {
+    Output {
+        at,
+        kind: RecordType::Cdr,
+        // Infallible: strings, numbers and JSON values.
+        data: serde_json::to_value(cdr).expect("a CDR serialises"),
+    }
+}
+
+fn quality_data(q: &CallQuality) -> Value {
+    json!({
+        "carrier": carrier_data(&q.carrier),
+        "agent": q.agent.as_ref().map(agent_data),
+        "frame_delay_max_ms": millis(q.frame_delay_max),
+    })
+}
+
+fn carrier_data(c: &LegQuality) -> Value {
+    json!({
+        "packets_received": c.packets_received,
+        "packets_sent": c.packets_sent,
+        "packets_lost": c.packets_lost,
+        "packets_rejected": c.packets_rejected,
+        "concealed_frames": c.concealed_frames,
+        "loss_runs": c.loss.bursts,
+        "jitter_ms": round1(c.jitter_ms),
+        "buffer_ms": c.jitter_buffer_delay.map(millis),
+        "buffer_p95_ms": c.jitter_buffer_delay_p95.map(millis),
+        "rtt_ms": c.round_trip_ms.map(round1),
+        "mos": c.estimated_mos().map(round2),
+    })
+}
+
+fn agent_data(a: &AgentLegQuality) -> Value {
+    json!({
+        "packets_received": a.packets,
+        "packets_sent": a.packets_sent,
+        "packets_lost": a.lost,
+        "late": a.late,
+        "concealed_frames": a.concealed_frames,
+        "rebuilt_by_fec": a.recovered_by_fec,
+        "rebuilt_by_copies": a.recovered_by_redundancy,
+        "loss_runs": a.loss.bursts,
+        "jitter_ms": round1(a.jitter_ms),
+        "buffer_ms": a.jitter_buffer_delay.map(millis),
+        "buffer_p95_ms": a.jitter_buffer_delay_p95.map(millis),
+        "stretched_ms": millis(a.accelerated + a.expanded),
+        "mos": a.estimated_mos().map(round2),
+    })
+}
+
+fn elapsed(since: SystemTime, now: SystemTime) -> Duration {
+    now.duration_since(since).unwrap_or_default()
+}
+
+fn millis(d: Duration) -> u64 {
+    d.as_millis().try_into().unwrap_or(u64::MAX)
+}
+
+fn round1(x: f64) -> f64 {
+    (x * 10.0).round() / 10.0
+}
+
+fn round2(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
+
+#[cfg(test)]
+mod tests;
