@@ -16,6 +16,7 @@ use crate::agent::server;
 use crate::call::shell::{CallContext, Spawner};
 use crate::config::{Config, Loaded, SharedConfig};
 use crate::events::{self, Bus};
+use crate::journal::shell::JournalThread;
 use crate::media::prompt::PromptError;
 use crate::ops::admin::{self, AdminRequest, Ops};
 use crate::ops::notify::{self, Heartbeat, Notifier};
@@ -44,6 +45,8 @@ pub enum StartError {
     Link(#[from] LinkError),
     #[error("cannot listen for the admin api: {0}")]
     Admin(std::io::Error),
+    #[error("journal: {0}")]
+    Journal(crate::journal::writer::OpenError),
 }
 
 /// A running gateway.
@@ -68,6 +71,7 @@ pub struct Daemon {
     reloader: reload::Reloader,
     signalling: JoinHandle<()>,
     log: JoinHandle<()>,
+    journal: JournalThread,
 }
 
 impl Daemon {
@@ -89,6 +93,20 @@ impl Daemon {
             stop.child_token(),
         ));
         tokio::spawn(heap::give_back_free_space(stop.child_token()));
+        // Before anything can publish: the journal must see every event.
+        let run = format!("{:08x}", rand::random::<u32>());
+        let journal = JournalThread::start(
+            &c.journal_dir(),
+            &c.journal,
+            c.service_levels(),
+            &run,
+            bus.follow("journal"),
+            ops.journal_counters(),
+        )
+        .map_err(|e| {
+            stop.cancel();
+            StartError::Journal(e)
+        })?;
         let listeners = admin::listen(ops.clone(), c.ops.admin, c.ops.metrics, &stop)
             .await
             .map_err(|e| {
@@ -183,6 +201,7 @@ impl Daemon {
             reloader,
             signalling,
             log,
+            journal,
         })
     }
 
@@ -316,6 +335,9 @@ impl Daemon {
         self.stop.cancel();
         let _ = self.signalling.await;
         let _ = self.log.await;
+        // Last: every call has ended and published its end by now.
+        let journal = self.journal;
+        let _ = tokio::task::spawn_blocking(move || journal.finish()).await;
     }
 }
 

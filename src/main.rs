@@ -41,6 +41,40 @@ enum Command {
         #[command(subcommand)]
         what: CtlCommand,
     },
+    /// Read the call journal: check what a journal or a sink holds, or print records as they
+    /// are written.
+    Journal {
+        #[command(subcommand)]
+        what: JournalCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum JournalCommand {
+    /// Check every record under PATH (a journal's directory, or a directory of a sink's NDJSON
+    /// batches): the sequence has no gap, the hash chain holds, a record seen twice is the same.
+    /// Exit 0 when whole, 1 on any gap or problem.
+    Verify { path: PathBuf },
+    /// Print the journal's records as JSON lines: the last few, then each new one as it is
+    /// written (like tail -f).
+    Tail {
+        /// The journal's directory (default: the one the configuration names).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// The configuration whose journal to read (default: /etc/trunkgate/trunkgate.toml if
+        /// it exists, else the built-in example's, relative to the current directory).
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// Start at this sequence number instead of the last records.
+        #[arg(long)]
+        from: Option<u64>,
+        /// How many of the last records to print first.
+        #[arg(long, short = 'n', default_value_t = 10)]
+        lines: u64,
+        /// Print what is there and exit instead of waiting for more.
+        #[arg(long)]
+        no_follow: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -76,7 +110,8 @@ enum CtlCommand {
 const OPERATION: &str = "\
 Files:
   /etc/trunkgate/trunkgate.toml   the configuration (trunkgate check-config FILE validates it)
-  /var/lib/trunkgate              state: the agent link's self-signed certificate
+  /var/lib/trunkgate              state: the agent link's self-signed certificate, and the
+                                  call journal in journal/ (trunkgate journal tail, verify)
   /usr/share/trunkgate/prompts    the IVR prompts
   /usr/share/trunkgate/grafana, /usr/share/trunkgate/prometheus
                                   a Grafana dashboard and Prometheus alert rules
@@ -145,6 +180,7 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Journal { what } => journal(what),
         Command::Run { config } => {
             trunkgate::ops::heap::keep_big_blocks_mapped();
             let loaded = match &config {
@@ -173,6 +209,59 @@ fn main() -> ExitCode {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     tracing::error!("{e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
+
+fn journal(what: JournalCommand) -> ExitCode {
+    use trunkgate::journal::tools;
+    match what {
+        JournalCommand::Verify { path } => match tools::verify_path(&path) {
+            Ok(report) => {
+                println!("{report}");
+                if report.is_whole() {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::FAILURE
+                }
+            }
+            Err(e) => {
+                eprintln!("{}: {e}", path.display());
+                ExitCode::FAILURE
+            }
+        },
+        JournalCommand::Tail {
+            dir,
+            config,
+            from,
+            lines,
+            no_follow,
+        } => {
+            let dir = match dir {
+                Some(dir) => dir,
+                None => {
+                    let system = PathBuf::from("/etc/trunkgate/trunkgate.toml");
+                    let loaded = match config {
+                        Some(path) => config::load(&path),
+                        None if system.exists() => config::load(&system),
+                        None => config::embedded(&std::env::current_dir().unwrap_or_default()),
+                    };
+                    match loaded {
+                        Ok(c) => c.journal_dir(),
+                        Err(e) => {
+                            eprintln!("{e}");
+                            return ExitCode::FAILURE;
+                        }
+                    }
+                }
+            };
+            match tools::tail(&dir, from, lines, !no_follow) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("{}: {e}", dir.display());
                     ExitCode::FAILURE
                 }
             }

@@ -35,6 +35,9 @@ pub struct Config {
     /// `[ops]`: the admin API and metrics listeners.
     #[serde(default)]
     pub ops: crate::ops::OpsConfig,
+    /// `[journal]`: the call journal on disk.
+    #[serde(default)]
+    pub journal: crate::journal::config::JournalConfig,
     /// Directory that relative paths are resolved against (the config file's directory).
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -154,6 +157,23 @@ fn problem(path: &[&str], message: String) -> Problem {
 }
 
 impl Config {
+    /// Where the journal's segments live: `[journal] dir`, or `journal` in the agents'
+    /// `state_dir`, relative to the config file.
+    pub fn journal_dir(&self) -> PathBuf {
+        match &self.journal.dir {
+            Some(dir) => self.base_dir.join(dir),
+            None => self.base_dir.join(&self.agents.state_dir).join("journal"),
+        }
+    }
+
+    /// Each queue's answer-time target, for the journal's queue outcomes.
+    pub fn service_levels(&self) -> std::collections::BTreeMap<String, std::time::Duration> {
+        self.queues
+            .iter()
+            .map(|(name, q)| (name.clone(), q.service_level()))
+            .collect()
+    }
+
     pub fn prompt_dir(&self) -> PathBuf {
         self.base_dir.join(&self.prompts.dir)
     }
@@ -196,6 +216,7 @@ impl Config {
         if let Err(message) = crate::ops::check_log_level(&self.ops.log_level) {
             out.push(problem(&["ops", "log_level"], message));
         }
+        out.extend(self.journal.validate());
         let dir = self.prompt_dir();
         if !dir.is_dir() {
             out.push(problem(

@@ -5,12 +5,19 @@
 //! - [`frame`]: a record on disk, with its length and CRC-32C;
 //! - [`segment`]: the files records live in;
 //! - [`writer`]: appending, syncing, rotating, and recovering from a crash on opening;
-//! - [`reader`]: reading records back from a sequence number on.
+//! - [`reader`]: reading records back from a sequence number on;
+//! - [`recorder`]: which records the bus's events make (CDRs, events, queue outcomes);
+//! - [`shell`]: the thread that writes them, with group commit;
+//! - [`verify`], [`tools`]: checking what a journal or a sink holds, and tailing a journal.
+pub mod config;
 pub mod frame;
 pub mod reader;
 pub mod record;
 pub mod recorder;
 pub mod segment;
+pub mod shell;
+pub mod tools;
+pub mod verify;
 pub mod writer;
 
 pub use reader::JournalReader;

@@ -93,7 +93,8 @@ pub struct QueueWait {
     /// `answered`, `abandoned`, `overflowed`, `drained` (the gateway stopped), `agent_lost`
     /// is not one: a requeue continues as a new wait.
     pub outcome: String,
-    /// Answered within the queue's service level (only for `answered` and `abandoned`).
+    /// Answered within the queue's service level: for `answered` whether it was, `false` for
+    /// `abandoned`, `None` for the rest (as ops' service level counts them).
     pub within_service_level: Option<bool>,
 }
 
@@ -388,8 +389,11 @@ impl Recorder {
         wait.waited_ms = millis(waited);
         wait.outcome = outcome.to_string();
         let level = self.service_levels.get(&wait.queue).copied();
+        // As ops' service level counts: answered in time, or not (an abandoned caller never
+        // is); overflows and drains are left out.
         wait.within_service_level = match outcome {
-            "answered" | "abandoned" => level.map(|level| waited <= level),
+            "answered" => level.map(|level| waited <= level),
+            "abandoned" => level.map(|_| false),
             _ => None,
         };
         out.push(Output {

@@ -81,6 +81,11 @@ impl Ops {
         self.tally().metrics().agent_link.clone()
     }
 
+    /// The journal's counters.
+    pub fn journal_counters(&self) -> crate::journal::shell::JournalCounters {
+        self.tally().metrics().journal.clone()
+    }
+
     /// The histogram each call's task times its frames into.
     pub fn frame_work(&self) -> prometheus::Histogram {
         self.tally().metrics().frame_work_seconds.clone()

@@ -3,8 +3,8 @@
 //! outcome): never a number, a call id or an address, so the series stay bounded. Why each one
 //! exists and what alert it feeds: `docs/metrics.md`.
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts,
-    Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 /// Waits, talk and hold times: a few seconds to an hour.
@@ -21,6 +21,10 @@ const MEDIA_BUCKETS: &[f64] = &[
 /// the call falls behind.
 const FRAME_WORK_BUCKETS: &[f64] = &[
     0.000_01, 0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.02,
+];
+/// An fdatasync: tens of microseconds on a cache-backed disk to a second on a dying one.
+const FSYNC_BUCKETS: &[f64] = &[
+    0.000_1, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
 ];
 /// Round trips to agents: a LAN to a satellite link.
 const RTT_BUCKETS: &[f64] = &[0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0];
@@ -63,6 +67,7 @@ pub struct Metrics {
     pub event_feed_dropped: IntGaugeVec,
     pub sip: crate::sip::endpoint::SipCounters,
     pub agent_link: crate::agent::link::LinkCounters,
+    pub journal: crate::journal::shell::JournalCounters,
 }
 
 impl Metrics {
@@ -287,6 +292,40 @@ impl Metrics {
                     &["reason"],
                 ),
             },
+            journal: crate::journal::shell::JournalCounters {
+                records: counter(
+                    "journal_records_total",
+                    "Records appended to the journal, by type (cdr, call_event, agent_event, \
+                     queue_outcome, lost).",
+                    &["type"],
+                ),
+                fsync_seconds: single_histogram(
+                    "journal_fsync_seconds",
+                    "How long each group commit's fdatasync took (its count is the fsyncs).",
+                    FSYNC_BUCKETS,
+                ),
+                bytes: IntGauge::new(
+                    "trunkgate_journal_bytes",
+                    "Bytes of journal segments on disk.",
+                )
+                .expect("valid metric"),
+                pending: IntGauge::new(
+                    "trunkgate_journal_pending_records",
+                    "Records waiting in memory because they could not be written (full disk, \
+                     max_bytes).",
+                )
+                .expect("valid metric"),
+                write_errors: IntCounter::new(
+                    "trunkgate_journal_write_errors_total",
+                    "Failed journal writes and syncs.",
+                )
+                .expect("valid metric"),
+                lost: IntCounter::new(
+                    "trunkgate_journal_lost_records_total",
+                    "Records given up after waiting in memory past max_pending_records.",
+                )
+                .expect("valid metric"),
+            },
             registry,
         };
         m.register();
@@ -335,6 +374,12 @@ impl Metrics {
             Box::new(self.agent_link.migrations.clone()),
             Box::new(self.agent_link.rtt_seconds.clone()),
             Box::new(self.agent_link.datagrams_dropped.clone()),
+            Box::new(self.journal.records.clone()),
+            Box::new(self.journal.fsync_seconds.clone()),
+            Box::new(self.journal.bytes.clone()),
+            Box::new(self.journal.pending.clone()),
+            Box::new(self.journal.write_errors.clone()),
+            Box::new(self.journal.lost.clone()),
             Box::new(prometheus::process_collector::ProcessCollector::for_self()),
         ];
         for c in collectors {

@@ -1,0 +1,214 @@
+//! The call journal with the real daemon: what a call, an agent and a queue leave in it, and
+//! that it survives the daemon being killed (docs/journal.md).
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use serde_json::Value;
+use trunkgate_integration::agent::{demo_args, AgentProcess};
+use trunkgate_integration::{trunkgate_bin, Baresip, Gateway, Sipp, TestConfig, DEMO_CREDENTIAL};
+
+fn journal_config(dir: &Path) -> String {
+    format!(
+        "[journal]\ndir = {:?}\nsync_interval_ms = 50\n",
+        dir.to_string_lossy()
+    )
+}
+
+/// Every record in the journal at `dir`, read back with `trunkgate journal tail`.
+fn records(dir: &Path) -> Vec<Value> {
+    let out = Command::new(trunkgate_bin())
+        .args(["journal", "tail", "--no-follow", "--from", "1", "--dir"])
+        .arg(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// `trunkgate journal verify DIR`: its exit status and report.
+fn verify(dir: &Path) -> (bool, String) {
+    let out = Command::new(trunkgate_bin())
+        .args(["journal", "verify"])
+        .arg(dir)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+fn of_type<'a>(records: &'a [Value], kind: &str) -> Vec<&'a Value> {
+    records.iter().filter(|r| r["type"] == kind).collect()
+}
+
+#[test]
+fn a_call_answered_by_an_agent_leaves_its_cdr_after_the_wrap_up_and_a_whole_journal() {
+    let journal = tempfile::tempdir().unwrap();
+    let gw = Gateway::start(
+        &TestConfig {
+            route: "queue:support".into(),
+            queue_wrap_up_ms: 1_000,
+            extra: journal_config(journal.path()),
+            ..TestConfig::default()
+        }
+        .to_toml(),
+    );
+    let mut agent = AgentProcess::start(
+        &demo_args(&gw, &["--calls", "1", "--duration-secs", "30"]),
+        DEMO_CREDENTIAL,
+    );
+    agent.expect(&["event=welcome"], Duration::from_secs(10));
+    let caller = Baresip::new("caller")
+        .dial(format!("sip:100@{}", gw.sip_udp()))
+        .duration(Duration::from_secs(4))
+        .run();
+    assert!(caller.call_established(), "{}", caller.log);
+    agent.expect(&["event=call_ended"], Duration::from_secs(10));
+    // The wrap-up (1 s) ends with the agent available again; then the CDR is written.
+    let cdrs = gw.wait_for_metric(
+        r#"trunkgate_journal_records_total{type="cdr"}"#,
+        Duration::from_secs(10),
+        |v| v >= 1.0,
+    );
+    assert_eq!(cdrs, Some(1.0), "one CDR once the wrap-up is over");
+    agent.wait_exit(Duration::from_secs(10));
+    gw.stop().expect("a clean stop");
+
+    let (whole, report) = verify(journal.path());
+    assert!(whole, "{report}");
+    let records = records(journal.path());
+    let cdrs = of_type(&records, "cdr");
+    assert_eq!(cdrs.len(), 1, "{records:#?}");
+    let cdr = &cdrs[0]["data"];
+    println!("{:#}", cdrs[0]);
+    assert_eq!(cdr["agent"], "demo");
+    assert_eq!(cdr["trunk"], "carrier");
+    assert_eq!(cdr["ended_by"], "caller");
+    assert_eq!(cdr["queues"][0]["queue"], "support");
+    assert_eq!(cdr["queues"][0]["outcome"], "answered");
+    let talk = cdr["talk_ms"].as_u64().unwrap();
+    assert!(
+        (2_000..6_000).contains(&talk),
+        "talk {talk} ms of a 4 s call"
+    );
+    let wrap_up = cdr["wrap_up_ms"].as_u64().unwrap();
+    assert!(
+        (800..3_000).contains(&wrap_up),
+        "wrap-up {wrap_up} ms of 1 s"
+    );
+    let agent_leg = &cdr["quality"]["agent"];
+    assert!(
+        agent_leg["packets_received"].as_u64().unwrap() > 50,
+        "{agent_leg}"
+    );
+    assert!(agent_leg["mos"].as_f64().unwrap() > 3.0, "{agent_leg}");
+    assert!(!cdr["sip_call_id"].as_str().unwrap().is_empty());
+
+    // The agent's shift: logged in, away then available by its own choice, offered,
+    // talking, wrapping up, available again.
+    let states: Vec<&str> = of_type(&records, "agent_event")
+        .iter()
+        .filter(|r| r["data"]["event"] == "state")
+        .map(|r| r["data"]["state"].as_str().unwrap())
+        .collect();
+    let wanted = ["ringing", "talking", "wrap_up", "available"];
+    assert!(
+        states.windows(4).any(|w| w == wanted),
+        "agent states {states:?}"
+    );
+    assert!(of_type(&records, "agent_event")
+        .iter()
+        .any(|r| r["data"]["event"] == "logged_in"));
+    let outcome = of_type(&records, "queue_outcome");
+    assert_eq!(outcome.len(), 1);
+    assert_eq!(outcome[0]["data"]["agent"], "demo");
+    assert_eq!(outcome[0]["data"]["within_service_level"], true);
+}
+
+#[test]
+fn a_journal_killed_with_sigkill_opens_with_every_record_written_and_goes_on() {
+    let journal = tempfile::tempdir().unwrap();
+    let config = || {
+        TestConfig {
+            extra: journal_config(journal.path()),
+            ..TestConfig::default()
+        }
+        .to_toml()
+    };
+    // Callers who press 9 in the IVR menu and are hung up on.
+    let calls = |gw: &Gateway| {
+        Sipp::scenario("uac_dtmf9.xml")
+            .target(gw.sip_udp())
+            .service("ivr")
+            .calls(4)
+            .rate(4)
+            .without_message_trace()
+            .timeout(Duration::from_secs(30))
+            .run()
+    };
+    let gw = Gateway::start(&config());
+    calls(&gw).assert_success();
+    let cdrs = gw.wait_for_metric(
+        r#"trunkgate_journal_records_total{type="cdr"}"#,
+        Duration::from_secs(10),
+        |v| v >= 4.0,
+    );
+    assert_eq!(cdrs, Some(4.0));
+    let mut gw = gw;
+    gw.signal(libc::SIGKILL);
+    gw.wait_exit(Duration::from_secs(5)).expect("killed");
+    drop(gw);
+    let before = records(journal.path());
+
+    let gw = Gateway::start(&config());
+    calls(&gw).assert_success();
+    gw.stop().expect("a clean stop");
+
+    let (whole, report) = verify(journal.path());
+    assert!(whole, "{report}");
+    let after = records(journal.path());
+    assert_eq!(
+        &after[..before.len()],
+        &before[..],
+        "what was written before the kill is still there, unchanged"
+    );
+    let cdrs = of_type(&after, "cdr");
+    assert_eq!(cdrs.len(), 8, "one CDR per call");
+    let mut call_ids: Vec<&str> = cdrs
+        .iter()
+        .map(|c| c["data"]["sip_call_id"].as_str().unwrap())
+        .collect();
+    call_ids.sort();
+    call_ids.dedup();
+    assert_eq!(call_ids.len(), 8, "each call once");
+    // The two runs' call ids differ although each daemon counts its calls from 1.
+    let mut ours: Vec<&str> = cdrs
+        .iter()
+        .map(|c| c["data"]["call"].as_str().unwrap())
+        .collect();
+    ours.sort();
+    ours.dedup();
+    assert_eq!(ours.len(), 8);
+    for cdr in cdrs {
+        assert_eq!(cdr["data"]["ivr"]["digits"], "9");
+        assert_eq!(cdr["data"]["end_cause"], "ivr_hangup");
+    }
+    assert!(after.len() > before.len());
+    for (i, record) in after.iter().enumerate() {
+        assert_eq!(
+            record["seq"].as_u64(),
+            Some(i as u64 + 1),
+            "the sequence goes on from the last record kept"
+        );
+    }
+}

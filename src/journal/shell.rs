@@ -1,0 +1,338 @@
+//! The journal's thread: events from the bus's lossless feed become records ([`Recorder`]),
+//! appended at once ([`JournalWriter`]) and synced by group commit.
+//!
+//! A thread of its own with a single-threaded runtime: appends and fsyncs block, and must
+//! never hold up a call's task. What survives what:
+//! - a record is written (`write(2)`) as soon as its event is read: from then on it survives
+//!   the process being killed, since the kernel has it;
+//! - it survives power loss once synced: at most `sync_interval_ms` later, or sooner when
+//!   `sync_records` wait. Only synced records are shipped to sinks.
+//!
+//! When a record cannot be written (a full disk, `max_bytes` reached with nothing
+//! acknowledged to remove), calls go on: the record waits in memory with the ones after it,
+//! the error is logged once a minute, and every second the journal tries again. Past
+//! `max_pending_records` the oldest waiting records are given up, and once writing works again
+//! a `lost` record says how many and from when to when: a gap the cloud can see.
+
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime};
+
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+
+use super::config::JournalConfig;
+use super::record::rfc3339_millis;
+use super::recorder::{Output, Recorder};
+use super::writer::{AppendError, OpenError};
+use super::{JournalWriter, Limits, RecordType};
+use crate::events::{Event, LosslessFeed};
+
+/// Journal counters for ops (Prometheus types; made and registered by `ops::metrics`).
+#[derive(Clone)]
+pub struct JournalCounters {
+    /// By record `type`.
+    pub records: prometheus::IntCounterVec,
+    pub fsync_seconds: prometheus::Histogram,
+    pub bytes: prometheus::IntGauge,
+    pub pending: prometheus::IntGauge,
+    pub write_errors: prometheus::IntCounter,
+    pub lost: prometheus::IntCounter,
+}
+
+/// What the journal has done so far, for the uploader and ops.
+#[derive(Debug, Default)]
+pub struct JournalProgress {
+    /// The last record written (safe from a crash of the process).
+    pub written: AtomicU64,
+    /// The last record synced (safe from power loss): what sinks may be sent.
+    pub synced: AtomicU64,
+}
+
+pub struct JournalThread {
+    pub dir: PathBuf,
+    pub progress: Arc<JournalProgress>,
+    stop: CancellationToken,
+    thread: JoinHandle<()>,
+}
+
+/// How often waiting records are retried and a wrap-up's CDR is looked at.
+const TICK: Duration = Duration::from_secs(1);
+/// A failing write is logged at most this often.
+const ERROR_LOG_EVERY: Duration = Duration::from_secs(60);
+
+impl JournalThread {
+    /// Opens (or creates) the journal in `dir`, recovering a torn tail, and starts its thread
+    /// on `feed`. `run`: this daemon run's id, which prefixes its call ids in records.
+    pub fn start(
+        dir: &Path,
+        config: &JournalConfig,
+        service_levels: std::collections::BTreeMap<String, Duration>,
+        run: &str,
+        feed: LosslessFeed,
+        counters: JournalCounters,
+    ) -> Result<Self, OpenError> {
+        let limits = Limits {
+            segment_bytes: config.segment_bytes,
+            max_bytes: config.max_bytes,
+        };
+        let (writer, recovery) = JournalWriter::open(dir, limits)?;
+        if let (Some((bytes, aside)), Some(why)) = (&recovery.cut, &recovery.cut_because) {
+            tracing::warn!(
+                bytes,
+                aside = %aside.display(),
+                "journal: cut an unreadable tail from the newest segment ({why}); the bytes are kept aside"
+            );
+        }
+        tracing::info!(
+            dir = %dir.display(),
+            journal = %writer.journal(),
+            last_seq = recovery.last_seq,
+            run,
+            "journal open"
+        );
+        let progress = Arc::new(JournalProgress::default());
+        progress
+            .written
+            .store(writer.written_seq(), Ordering::Relaxed);
+        progress
+            .synced
+            .store(writer.synced_seq(), Ordering::Relaxed);
+        counters.bytes.set(writer.bytes_on_disk() as i64);
+        let stop = CancellationToken::new();
+        let journal = Journal {
+            writer,
+            recorder: Recorder::new(run, service_levels),
+            config: config.clone(),
+            counters,
+            progress: progress.clone(),
+            pending: VecDeque::new(),
+            unsynced: 0,
+            unsynced_since: None,
+            given_up: None,
+            last_error_log: None,
+        };
+        let thread = std::thread::Builder::new()
+            .name("journal".into())
+            .spawn({
+                let stop = stop.clone();
+                move || journal.run(feed, stop)
+            })
+            .map_err(|source| OpenError::Io {
+                path: dir.to_path_buf(),
+                source,
+            })?;
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            progress,
+            stop,
+            thread,
+        })
+    }
+
+    /// Writes what the feed still holds and the CDRs waiting for a wrap-up, syncs, and ends
+    /// the thread. Call it once nothing publishes any more.
+    pub fn finish(self) {
+        self.stop.cancel();
+        if self.thread.join().is_err() {
+            tracing::error!("journal: its thread panicked");
+        }
+    }
+}
+
+struct Journal {
+    writer: JournalWriter,
+    recorder: Recorder,
+    config: JournalConfig,
+    counters: JournalCounters,
+    progress: Arc<JournalProgress>,
+    /// Records that could not be written yet, oldest first.
+    pending: VecDeque<Output>,
+    unsynced: u64,
+    unsynced_since: Option<Instant>,
+    /// Records given up since writing last worked: how many, the first's and last's time.
+    given_up: Option<(u64, SystemTime, SystemTime)>,
+    last_error_log: Option<Instant>,
+}
+
+impl Journal {
+    fn run(mut self, mut feed: LosslessFeed, stop: CancellationToken) {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build();
+        let runtime = match runtime {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!("journal: cannot start its runtime: {e}; nothing is journaled");
+                return;
+            }
+        };
+        runtime.block_on(async {
+            let mut tick = tokio::time::interval(TICK);
+            loop {
+                // With nothing to sync, a deadline that never comes first.
+                let sync_at = self
+                    .sync_due()
+                    .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+                tokio::select! {
+                    biased;
+                    event = feed.recv() => match event {
+                        Some(event) => self.on_event(&event),
+                        None => break,
+                    },
+                    _ = tokio::time::sleep_until(sync_at.into()) => self.sync(),
+                    _ = tick.tick() => self.tick(SystemTime::now()),
+                    _ = stop.cancelled() => break,
+                }
+            }
+        });
+        while let Some(event) = feed.try_recv() {
+            self.on_event(&event);
+        }
+        let flushed = self.recorder.flush(SystemTime::now());
+        for out in flushed {
+            self.push(out);
+        }
+        self.sync();
+        if !self.pending.is_empty() {
+            tracing::error!(
+                records = self.pending.len(),
+                "journal: stopping with records that could not be written"
+            );
+        }
+    }
+
+    fn on_event(&mut self, event: &Event) {
+        for out in self.recorder.record(event) {
+            self.push(out);
+        }
+    }
+
+    fn tick(&mut self, now: SystemTime) {
+        for out in self.recorder.expire(now) {
+            self.push(out);
+        }
+        self.write_pending();
+        self.counters.bytes.set(self.writer.bytes_on_disk() as i64);
+    }
+
+    /// Writes `out` after whatever is still waiting.
+    fn push(&mut self, out: Output) {
+        self.pending.push_back(out);
+        self.write_pending();
+        while self.pending.len() > self.config.max_pending_records {
+            if let Some(old) = self.pending.pop_front() {
+                self.counters.lost.inc();
+                let (n, first, _) = self.given_up.unwrap_or((0, old.at, old.at));
+                self.given_up = Some((n + 1, first, old.at));
+            }
+        }
+        self.counters.pending.set(self.pending.len() as i64);
+    }
+
+    fn write_pending(&mut self) {
+        if let Some((records, first, last)) = self.given_up {
+            let lost = Output {
+                at: SystemTime::now(),
+                kind: RecordType::Lost,
+                data: json!({
+                    "records": records,
+                    "first_at": rfc3339_millis(first),
+                    "last_at": rfc3339_millis(last),
+                    "why": "they could not be written and too many waited in memory",
+                }),
+            };
+            if !self.write(&lost) {
+                return;
+            }
+            self.given_up = None;
+        }
+        while let Some(out) = self.pending.front() {
+            let out = out.clone();
+            if !self.write(&out) {
+                break;
+            }
+            self.pending.pop_front();
+        }
+        self.counters.pending.set(self.pending.len() as i64);
+    }
+
+    /// Appends one record; `false` (logged, counted) if it could not be.
+    fn write(&mut self, out: &Output) -> bool {
+        match self.writer.append(out.at, out.kind, &out.data) {
+            Ok(seq) => {
+                self.counters
+                    .records
+                    .with_label_values(&[record_type_name(out.kind)])
+                    .inc();
+                self.progress.written.store(seq, Ordering::Relaxed);
+                self.unsynced += 1;
+                self.unsynced_since.get_or_insert_with(Instant::now);
+                if self.unsynced >= self.config.sync_records {
+                    self.sync();
+                }
+                true
+            }
+            Err(e) => {
+                self.counters.write_errors.inc();
+                self.log_error(&e);
+                false
+            }
+        }
+    }
+
+    fn log_error(&mut self, e: &AppendError) {
+        let quiet = matches!(self.last_error_log, Some(at) if at.elapsed() < ERROR_LOG_EVERY);
+        if !quiet {
+            self.last_error_log = Some(Instant::now());
+            tracing::error!(
+                waiting = self.pending.len(),
+                "journal: cannot write records: {e}; calls go on, records wait in memory and are \
+                 retried every second"
+            );
+        }
+    }
+
+    fn sync_due(&self) -> Option<Instant> {
+        self.unsynced_since
+            .map(|since| since + self.config.sync_interval())
+    }
+
+    fn sync(&mut self) {
+        if self.unsynced == 0 {
+            return;
+        }
+        let started = Instant::now();
+        match self.writer.sync() {
+            Ok(()) => {
+                self.counters
+                    .fsync_seconds
+                    .observe(started.elapsed().as_secs_f64());
+                self.progress
+                    .synced
+                    .store(self.writer.synced_seq(), Ordering::Relaxed);
+                self.unsynced = 0;
+                self.unsynced_since = None;
+            }
+            Err(e) => {
+                self.counters.write_errors.inc();
+                // Retried at the next interval; the records are written, not yet synced.
+                self.unsynced_since = Some(Instant::now());
+                tracing::error!("journal: cannot sync to disk: {e}");
+            }
+        }
+    }
+}
+
+fn record_type_name(kind: RecordType) -> &'static str {
+    match kind {
+        RecordType::Cdr => "cdr",
+        RecordType::CallEvent => "call_event",
+        RecordType::AgentEvent => "agent_event",
+        RecordType::QueueOutcome => "queue_outcome",
+        RecordType::Lost => "lost",
+    }
+}
