@@ -152,12 +152,17 @@ fn a_journal_killed_with_sigkill_opens_with_every_record_written_and_goes_on() {
             .service("ivr")
             .calls(4)
             .rate(4)
-            .without_message_trace()
             .timeout(Duration::from_secs(30))
             .run()
     };
     let gw = Gateway::start(&config());
-    calls(&gw).assert_success();
+    let run = calls(&gw);
+    run.assert_success();
+    assert_eq!(
+        completed_call_ids(&run.messages_log).len(),
+        4,
+        "the trace reader finds them"
+    );
     let cdrs = gw.wait_for_metric(
         r#"trunkgate_journal_records_total{type="cdr"}"#,
         Duration::from_secs(10),
@@ -211,4 +216,111 @@ fn a_journal_killed_with_sigkill_opens_with_every_record_written_and_goes_on() {
             "the sequence goes on from the last record kept"
         );
     }
+}
+
+/// The Call-IDs of the calls SIPp saw through to the end: those whose BYE (the gateway's) it
+/// answered 200, from its own message trace.
+fn completed_call_ids(messages_log: &str) -> Vec<String> {
+    messages_log
+        .split("\n----")
+        .filter(|block| block.contains("message sent"))
+        .filter(|block| block.lines().any(|l| l.starts_with("SIP/2.0 200")))
+        .filter(|block| {
+            block
+                .lines()
+                .any(|l| l.starts_with("CSeq:") && l.trim_end().ends_with("BYE"))
+        })
+        .filter_map(|block| {
+            block
+                .lines()
+                .find_map(|l| l.strip_prefix("Call-ID:"))
+                .map(|id| id.trim().to_string())
+        })
+        .collect()
+}
+
+#[test]
+fn killed_three_times_mid_call_the_journal_has_exactly_one_cdr_per_call() {
+    let journal = tempfile::tempdir().unwrap();
+    let config = TestConfig {
+        extra: journal_config(journal.path()),
+        ..TestConfig::default()
+    }
+    .to_toml();
+    let mut completed = Vec::new();
+    // Kills at different moments of the calls' lives (each lasts about 8 s): as they arrive,
+    // while the first are hung up on, while the last are.
+    for kill_after in [
+        Duration::from_millis(1_500),
+        Duration::from_millis(8_500),
+        Duration::from_millis(10_500),
+    ] {
+        let gw = Gateway::start(&config);
+        let target = gw.sip_udp();
+        // Callers who listen to the menu, press 9 and are hung up on, 3 a second.
+        let carrier = std::thread::spawn(move || {
+            Sipp::scenario("uac_dtmf9.xml")
+                .target(target)
+                .service("ivr")
+                .calls(12)
+                .rate(3)
+                .timeout(Duration::from_secs(13))
+                .run()
+        });
+        std::thread::sleep(kill_after);
+        let mut gw = gw;
+        gw.signal(libc::SIGKILL);
+        gw.wait_exit(Duration::from_secs(5)).expect("killed");
+        let run = carrier.join().unwrap();
+        // SIPp gives up at its timeout on the calls the kill cut (no statistics then): its
+        // message trace says which it completed.
+        completed.extend(completed_call_ids(&run.messages_log));
+    }
+    // A last run that stops cleanly: it closes what the third kill left open.
+    let gw = Gateway::start(&config);
+    gw.stop().expect("a clean stop");
+
+    let (whole, report) = verify(journal.path());
+    assert!(whole, "{report}");
+    let records = records(journal.path());
+    let arrived: Vec<&str> = of_type(&records, "call_event")
+        .iter()
+        .filter(|r| r["data"]["event"] == "arrived")
+        .map(|r| r["data"]["sip_call_id"].as_str().unwrap())
+        .collect();
+    let cdrs = of_type(&records, "cdr");
+    let mut cdr_calls: Vec<&str> = cdrs
+        .iter()
+        .map(|c| c["data"]["sip_call_id"].as_str().unwrap())
+        .collect();
+    cdr_calls.sort();
+    let before = cdr_calls.len();
+    cdr_calls.dedup();
+    assert_eq!(cdr_calls.len(), before, "no call has two CDRs");
+    let mut arrived_sorted = arrived.clone();
+    arrived_sorted.sort();
+    assert_eq!(
+        cdr_calls, arrived_sorted,
+        "every call that reached the journal has its CDR"
+    );
+    assert!(!completed.is_empty());
+    for id in &completed {
+        assert!(
+            cdr_calls.contains(&id.as_str()),
+            "SIPp completed {id}, which has no CDR"
+        );
+    }
+    let restarted = cdrs
+        .iter()
+        .filter(|c| c["data"]["end_cause"] == "gateway_restart")
+        .count();
+    assert!(
+        restarted > 0,
+        "the calls cut by the kills are ended by the restart"
+    );
+    println!(
+        "{} calls reached the journal, {} completed by SIPp, {restarted} ended by a restart",
+        arrived.len(),
+        completed.len()
+    );
 }

@@ -143,6 +143,9 @@ pub enum EndCause {
     Shutdown,
     /// The agent could not be bridged (a codec setting libopus refused; validation prevents it).
     Bridge(BridgeError),
+    /// The gateway stopped without ending the call (killed, a crash, power lost). Only the
+    /// journal says this, for the calls it finds open when the gateway starts again.
+    GatewayRestart,
 }
 
 impl EndCause {
@@ -161,6 +164,7 @@ impl EndCause {
             EndCause::SignallingFailed => "signalling_failed",
             EndCause::Shutdown => "shutdown",
             EndCause::Bridge(_) => "bridge_failed",
+            EndCause::GatewayRestart => "gateway_restart",
         }
     }
 }
@@ -180,6 +184,9 @@ impl fmt::Display for EndCause {
             EndCause::SignallingFailed => f.write_str("carrier signalling failed"),
             EndCause::Shutdown => f.write_str("gateway shutting down"),
             EndCause::Bridge(e) => write!(f, "cannot bridge to the agent: {e}"),
+            EndCause::GatewayRestart => {
+                f.write_str("the gateway stopped during the call (closed when it restarted)")
+            }
         }
     }
 }

@@ -7,6 +7,7 @@
 //! - [`writer`]: appending, syncing, rotating, and recovering from a crash on opening;
 //! - [`reader`]: reading records back from a sequence number on;
 //! - [`recorder`]: which records the bus's events make (CDRs, events, queue outcomes);
+//! - [`recovery`]: after a crash, ending what the journal shows still in progress;
 //! - [`shell`]: the thread that writes them, with group commit;
 //! - [`verify`], [`tools`]: checking what a journal or a sink holds, and tailing a journal.
 pub mod config;
@@ -14,6 +15,7 @@ pub mod frame;
 pub mod reader;
 pub mod record;
 pub mod recorder;
+pub mod recovery;
 pub mod segment;
 pub mod shell;
 pub mod tools;

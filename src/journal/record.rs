@@ -26,7 +26,7 @@ pub type Hash = [u8; 32];
 pub const GENESIS: Hash = [0; 32];
 
 /// What a record is about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RecordType {
     /// One call, whole, once it ended.
@@ -39,6 +39,8 @@ pub enum RecordType {
     QueueOutcome,
     /// Records that could not be kept, said where they would have been.
     Lost,
+    /// The calls in progress at this point, for the replay after a crash.
+    Checkpoint,
 }
 
 #[derive(Serialize)]
@@ -150,6 +152,29 @@ pub fn rfc3339_millis(at: SystemTime) -> String {
     )
 }
 
+/// Reads back what [`rfc3339_millis`] wrote.
+pub fn parse_rfc3339_millis(text: &str) -> Option<SystemTime> {
+    let b = text.as_bytes();
+    if b.len() != 24 || b[4] != b'-' || b[10] != b'T' || b[19] != b'.' || b[23] != b'Z' {
+        return None;
+    }
+    let num = |range: std::ops::Range<usize>| text.get(range)?.parse::<u32>().ok();
+    let month = time::Month::try_from(u8::try_from(num(5..7)?).ok()?).ok()?;
+    let date = time::Date::from_calendar_date(num(0..4)? as i32, month, num(8..10)? as u8).ok()?;
+    let clock = time::Time::from_hms_milli(
+        num(11..13)? as u8,
+        num(14..16)? as u8,
+        num(17..19)? as u8,
+        num(20..23)? as u16,
+    )
+    .ok()?;
+    Some(
+        time::PrimitiveDateTime::new(date, clock)
+            .assume_utc()
+            .into(),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
@@ -171,6 +196,8 @@ mod tests {
             r#"{"v":1,"seq":7,"key":"abababababababababababababababab:7","prev":"0000"#
         ));
         assert!(text.contains(r#""at":"2026-12-06T22:15:32.123Z","type":"cdr","data":{"#));
+        assert_eq!(parse_rfc3339_millis("2026-12-06T22:15:32.123Z"), Some(at));
+        assert_eq!(parse_rfc3339_millis("2026-12-06T22:15:32Z"), None);
         let envelope = parse(&bytes).unwrap();
         assert_eq!(envelope.seq, 7);
         assert_eq!(envelope.kind, RecordType::Cdr);

@@ -127,10 +127,12 @@ struct Wrapping {
 pub struct Recorder {
     run: String,
     service_levels: BTreeMap<String, Duration>,
-    calls: HashMap<CallId, OpenCall>,
+    /// By call id (`RUN-N`).
+    calls: HashMap<String, OpenCall>,
+    /// By agent.
     wrapping: HashMap<String, Wrapping>,
-    /// Each agent's state, and since when it has been in wrap-up.
-    agents: HashMap<String, (AgentState, Option<SystemTime>)>,
+    /// Each agent's state (`available`, `talking`…) and since when it has been in wrap-up.
+    agents: HashMap<String, (String, Option<SystemTime>)>,
 }
 
 impl Recorder {
@@ -158,27 +160,93 @@ impl Recorder {
         self.calls.len() + self.wrapping.len()
     }
 
-    /// The records one event makes.
+    /// The records one event makes. The call or agent event's own record comes first; what
+    /// follows from it (CDRs, queue outcomes) is worked out from that record alone, so that
+    /// replaying the journal's records after a crash ([`Recorder::replay`]) rebuilds exactly
+    /// what the live run had.
     pub fn record(&mut self, event: &Event) -> Vec<Output> {
-        let mut out = Vec::new();
-        match &event.what {
+        let (kind, data) = match &event.what {
             EventKind::Call { call, event: e } => {
-                out.push(Output {
-                    at: event.at,
-                    kind: RecordType::CallEvent,
-                    data: self.call_event_data(*call, e),
-                });
-                self.follow_call(event.at, *call, e, &mut out);
+                (RecordType::CallEvent, self.call_event_data(*call, e))
             }
             EventKind::Agent { agent, event: e } => {
-                out.push(Output {
-                    at: event.at,
-                    kind: RecordType::AgentEvent,
-                    data: self.agent_event_data(agent, e),
-                });
-                self.follow_agent(event.at, agent, e, &mut out);
+                (RecordType::AgentEvent, self.agent_event_data(agent, e))
             }
+        };
+        let mut out = self.replay(event.at, kind, &data);
+        out.insert(
+            0,
+            Output {
+                at: event.at,
+                kind,
+                data,
+            },
+        );
+        out
+    }
+
+    /// Follows one call or agent event record (live, or read back from the journal): the
+    /// records it makes besides itself.
+    pub fn replay(&mut self, at: SystemTime, kind: RecordType, data: &Value) -> Vec<Output> {
+        let mut out = Vec::new();
+        match kind {
+            RecordType::CallEvent => self.follow_call(at, data, &mut out),
+            RecordType::AgentEvent => self.follow_agent(at, data, &mut out),
+            _ => {}
         }
+        out
+    }
+
+    /// The calls in progress and the CDRs waiting for a wrap-up, as a `checkpoint` record's
+    /// data: where a replay after a crash starts from.
+    pub fn checkpoint(&self) -> Value {
+        let mut calls: Vec<&OpenCall> = self.calls.values().collect();
+        calls.sort_by(|a, b| a.cdr.call.cmp(&b.cdr.call));
+        let wrapping: BTreeMap<&String, &Wrapping> = self.wrapping.iter().collect();
+        let agents: BTreeMap<&String, &(String, Option<SystemTime>)> = self.agents.iter().collect();
+        json!({"run": self.run, "calls": calls, "wrapping": wrapping, "agents": agents})
+    }
+
+    /// Takes the state a checkpoint record holds; `false` (nothing taken) if it is not one.
+    pub fn restore(&mut self, checkpoint: &Value) -> bool {
+        let calls = Vec::<OpenCall>::deserialize(&checkpoint["calls"]);
+        let wrapping = HashMap::<String, Wrapping>::deserialize(&checkpoint["wrapping"]);
+        let agents =
+            HashMap::<String, (String, Option<SystemTime>)>::deserialize(&checkpoint["agents"]);
+        let (Ok(calls), Ok(wrapping), Ok(agents)) = (calls, wrapping, agents) else {
+            return false;
+        };
+        self.calls = calls.into_iter().map(|c| (c.cdr.call.clone(), c)).collect();
+        self.wrapping = wrapping;
+        self.agents = agents;
+        true
+    }
+
+    /// After a crash: ends every call still open as ended by the gateway's restart at `at`
+    /// (the last record before the crash), and writes the CDRs still waiting for a wrap-up.
+    pub fn close_all(&mut self, at: SystemTime) -> Vec<Output> {
+        let mut ids: Vec<String> = self.calls.keys().cloned().collect();
+        ids.sort();
+        let mut out = Vec::new();
+        for call in ids {
+            let answered = self.calls[&call].cdr.answered_at.is_some();
+            let data = json!({
+                "call": call,
+                "event": "ended",
+                "side": "gateway",
+                "cause": EndCause::GatewayRestart.code(),
+                "detail": EndCause::GatewayRestart.to_string(),
+                "answered": answered,
+                "quality": null,
+            });
+            out.push(Output {
+                at,
+                kind: RecordType::CallEvent,
+                data: data.clone(),
+            });
+            self.follow_call(at, &data, &mut out);
+        }
+        out.extend(self.flush(at));
         out
     }
 
@@ -200,7 +268,8 @@ impl Recorder {
 
     /// At shutdown: the CDRs still waiting for a wrap-up, with the wrap-up so far.
     pub fn flush(&mut self, now: SystemTime) -> Vec<Output> {
-        let agents: Vec<String> = self.wrapping.keys().cloned().collect();
+        let mut agents: Vec<String> = self.wrapping.keys().cloned().collect();
+        agents.sort();
         let mut out = Vec::new();
         for agent in agents {
             let since = self.wrapping_since(&agent);
@@ -209,31 +278,22 @@ impl Recorder {
         out
     }
 
-    fn follow_call(
-        &mut self,
-        at: SystemTime,
-        id: CallId,
-        event: &CallEvent,
-        out: &mut Vec<Output>,
-    ) {
-        if let CallEvent::Arrived {
-            trunk,
-            sip_call_id,
-            caller,
-            callee,
-        } = event
-        {
+    fn follow_call(&mut self, at: SystemTime, data: &Value, out: &mut Vec<Output>) {
+        let text = |key: &str| data[key].as_str().unwrap_or_default().to_string();
+        let call = text("call");
+        let event = text("event");
+        if event == "arrived" {
             let cdr = Cdr {
-                call: self.call_id(id),
-                sip_call_id: sip_call_id.clone(),
-                trunk: trunk.clone(),
+                call: call.clone(),
+                sip_call_id: text("sip_call_id"),
+                trunk: text("trunk"),
                 direction: "inbound".into(),
-                caller: caller.clone(),
-                callee: callee.clone(),
+                caller: text("caller"),
+                callee: text("callee"),
                 arrived_at: rfc3339_millis(at),
                 ..Cdr::default()
             };
-            let call = OpenCall {
+            let open = OpenCall {
                 cdr,
                 arrived: at,
                 waiting_since: None,
@@ -241,148 +301,135 @@ impl Recorder {
                 talk_since: None,
                 hold_since: None,
             };
-            self.calls.insert(id, call);
+            self.calls.insert(call, open);
             return;
         }
-        let Some(call) = self.calls.get_mut(&id) else {
+        let Some(open) = self.calls.get_mut(&call) else {
             return;
         };
-        let cdr = &mut call.cdr;
-        match event {
-            CallEvent::Arrived { .. } => {}
-            CallEvent::Answered => cdr.answered_at = Some(rfc3339_millis(at)),
-            CallEvent::EnteredMenu { menu } => {
+        let cdr = &mut open.cdr;
+        match event.as_str() {
+            "answered" => cdr.answered_at = Some(rfc3339_millis(at)),
+            "entered_menu" => {
                 cdr.ivr
                     .get_or_insert_with(IvrPath::default)
                     .menus
-                    .push(menu.clone());
+                    .push(text("menu"));
             }
-            CallEvent::LeftIvr { digits, to } => {
+            "left_ivr" => {
                 let ivr = cdr.ivr.get_or_insert_with(IvrPath::default);
-                ivr.digits = digits.clone();
-                ivr.to = Some(to.to_string());
+                ivr.digits = text("digits");
+                ivr.to = Some(text("to"));
             }
-            CallEvent::Queued { queue, position } => {
+            "queued" => {
                 cdr.queues.push(QueueWait {
-                    queue: queue.clone(),
-                    position: *position,
+                    queue: text("queue"),
+                    position: data["position"].as_u64().unwrap_or_default() as usize,
                     entered_at: rfc3339_millis(at),
                     ..QueueWait::default()
                 });
-                call.waiting_since = Some(at);
+                open.waiting_since = Some(at);
             }
-            CallEvent::Offered { agent } => {
+            "offered" => {
                 cdr.offers.push(Offer {
-                    agent: agent.clone(),
+                    agent: text("agent"),
                     offered_at: rfc3339_millis(at),
                     ..Offer::default()
                 });
-                call.ringing_since = Some(at);
+                open.ringing_since = Some(at);
             }
-            CallEvent::AgentAnswered { agent } => {
-                if let Some(since) = call.ringing_since.take() {
+            "agent_answered" => {
+                if let Some(since) = open.ringing_since.take() {
                     if let Some(offer) = cdr.offers.last_mut() {
                         offer.ring_ms = millis(elapsed(since, at));
                         offer.answered = true;
                     }
                 }
-                cdr.agent = Some(agent.clone());
+                cdr.agent = Some(text("agent"));
                 cdr.agent_answered_at
                     .get_or_insert_with(|| rfc3339_millis(at));
-                call.talk_since = Some(at);
-                self.end_wait(id, at, "answered", out);
+                open.talk_since = Some(at);
+                self.end_wait(&call, at, "answered", out);
             }
-            CallEvent::Held { on } => {
-                if *on {
-                    call.hold_since.get_or_insert(at);
-                } else if let Some(since) = call.hold_since.take() {
+            "held" => {
+                if data["on"].as_bool().unwrap_or_default() {
+                    open.hold_since.get_or_insert(at);
+                } else if let Some(since) = open.hold_since.take() {
                     cdr.hold_ms += millis(elapsed(since, at));
                 }
             }
-            CallEvent::AgentLink { poor: true, .. } => cdr.agent_link_warnings += 1,
-            CallEvent::AgentLost => cdr.agent_lost += 1,
-            CallEvent::AgentResumed => cdr.agent_resumed += 1,
-            CallEvent::Requeued => {
+            "agent_link" if data["poor"].as_bool() == Some(true) => cdr.agent_link_warnings += 1,
+            "agent_lost" => cdr.agent_lost += 1,
+            "agent_resumed" => cdr.agent_resumed += 1,
+            "requeued" => {
                 cdr.requeued += 1;
-                stop_talk(call, at);
-                // The caller waits again, where it was in the queue it last waited in.
-                let again = call.cdr.queues.last().map(|w| QueueWait {
+                stop_talk(open, at);
+                // The caller waits again, first in the queue it last waited in.
+                let again = open.cdr.queues.last().map(|w| QueueWait {
                     queue: w.queue.clone(),
                     position: 1,
                     entered_at: rfc3339_millis(at),
                     ..QueueWait::default()
                 });
-                call.cdr.queues.extend(again);
-                call.waiting_since = Some(at);
+                open.cdr.queues.extend(again);
+                open.waiting_since = Some(at);
             }
-            CallEvent::Overflowed { .. } => self.end_wait(id, at, "overflowed", out),
-            CallEvent::Ended {
-                side,
-                cause,
-                quality,
-                ..
-            } => {
-                let outcome = match cause {
-                    EndCause::Shutdown => "drained",
-                    _ => "abandoned",
-                };
-                self.end_wait(id, at, outcome, out);
-                let Some(mut call) = self.calls.remove(&id) else {
-                    return;
-                };
-                if call.ringing_since.is_some() {
-                    if let (Some(since), Some(offer)) =
-                        (call.ringing_since.take(), call.cdr.offers.last_mut())
-                    {
-                        offer.ring_ms = millis(elapsed(since, at));
-                    }
-                }
-                stop_talk(&mut call, at);
-                let cdr = &mut call.cdr;
-                cdr.ended_at = rfc3339_millis(at);
-                cdr.duration_ms = millis(elapsed(call.arrived, at));
-                cdr.ended_by = side.to_string();
-                cdr.end_cause = cause.code().to_string();
-                cdr.quality = Some(quality_data(quality));
-                match cdr.agent.clone() {
-                    Some(agent) if cdr.agent_answered_at.is_some() => {
-                        self.wrapping.insert(
-                            agent.clone(),
-                            Wrapping {
-                                cdr: call.cdr,
-                                ended: at,
-                            },
-                        );
-                        // The agent may have left the call behind already.
-                        if !matches!(
-                            self.agents.get(&agent),
-                            Some((AgentState::Talking { .. } | AgentState::WrapUp { .. }, _))
-                                | None
-                        ) {
-                            self.finish_wrap_up(at, &agent, None, out);
-                        }
-                    }
-                    _ => out.push(cdr_output(at, &call.cdr)),
+            "overflowed" => self.end_wait(&call, at, "overflowed", out),
+            "ended" => self.end_call(at, &call, data, out),
+            _ => {}
+        }
+    }
+
+    fn end_call(&mut self, at: SystemTime, call: &str, data: &Value, out: &mut Vec<Output>) {
+        let cause = data["cause"].as_str().unwrap_or_default();
+        let outcome = match cause {
+            "shutdown" => "drained",
+            "gateway_restart" => "interrupted",
+            _ => "abandoned",
+        };
+        self.end_wait(call, at, outcome, out);
+        let Some(mut open) = self.calls.remove(call) else {
+            return;
+        };
+        if let (Some(since), Some(offer)) = (open.ringing_since.take(), open.cdr.offers.last_mut())
+        {
+            offer.ring_ms = millis(elapsed(since, at));
+        }
+        stop_talk(&mut open, at);
+        let cdr = &mut open.cdr;
+        cdr.ended_at = rfc3339_millis(at);
+        cdr.duration_ms = millis(elapsed(open.arrived, at));
+        cdr.ended_by = data["side"].as_str().unwrap_or_default().to_string();
+        cdr.end_cause = cause.to_string();
+        cdr.quality = Some(data["quality"].clone()).filter(|q| !q.is_null());
+        match cdr.agent.clone() {
+            Some(agent) if cdr.agent_answered_at.is_some() => {
+                self.wrapping.insert(
+                    agent.clone(),
+                    Wrapping {
+                        cdr: open.cdr,
+                        ended: at,
+                    },
+                );
+                // The agent may have left the call behind already.
+                let state = self.agents.get(&agent).map(|(state, _)| state.as_str());
+                if !matches!(state, Some("talking" | "wrap_up") | None) {
+                    self.finish_wrap_up(at, &agent, None, out);
                 }
             }
-            CallEvent::Digits { .. }
-            | CallEvent::QueueRefused { .. }
-            | CallEvent::Announced { .. }
-            | CallEvent::CarrierHeld { .. }
-            | CallEvent::AgentAudio { .. }
-            | CallEvent::AgentLink { poor: false, .. } => {}
+            _ => out.push(cdr_output(at, &open.cdr)),
         }
     }
 
     /// Closes the call's current wait in a queue, if it has one, with its queue outcome record.
-    fn end_wait(&mut self, id: CallId, at: SystemTime, outcome: &str, out: &mut Vec<Output>) {
-        let Some(call) = self.calls.get_mut(&id) else {
+    fn end_wait(&mut self, call: &str, at: SystemTime, outcome: &str, out: &mut Vec<Output>) {
+        let Some(open) = self.calls.get_mut(call) else {
             return;
         };
-        let Some(since) = call.waiting_since.take() else {
+        let Some(since) = open.waiting_since.take() else {
             return;
         };
-        let Some(wait) = call.cdr.queues.last_mut() else {
+        let Some(wait) = open.cdr.queues.last_mut() else {
             return;
         };
         let waited = elapsed(since, at);
@@ -390,7 +437,7 @@ impl Recorder {
         wait.outcome = outcome.to_string();
         let level = self.service_levels.get(&wait.queue).copied();
         // As ops' service level counts: answered in time, or not (an abandoned caller never
-        // is); overflows and drains are left out.
+        // is); overflows, drains and interruptions are left out.
         wait.within_service_level = match outcome {
             "answered" => level.map(|level| waited <= level),
             "abandoned" => level.map(|_| false),
@@ -400,51 +447,41 @@ impl Recorder {
             at,
             kind: RecordType::QueueOutcome,
             data: json!({
-                "call": call.cdr.call,
+                "call": open.cdr.call,
                 "queue": wait.queue,
                 "position": wait.position,
                 "entered_at": wait.entered_at,
                 "waited_ms": wait.waited_ms,
                 "outcome": wait.outcome,
-                "agent": (outcome == "answered").then(|| call.cdr.agent.clone()).flatten(),
+                "agent": (outcome == "answered").then(|| open.cdr.agent.clone()).flatten(),
                 "service_level_ms": level.map(millis),
                 "within_service_level": wait.within_service_level,
             }),
         });
     }
 
-    fn follow_agent(
-        &mut self,
-        at: SystemTime,
-        agent: &str,
-        event: &AgentEvent,
-        out: &mut Vec<Output>,
-    ) {
-        let state = match event {
-            AgentEvent::StateChanged { state } => *state,
-            AgentEvent::LoggedOut { .. } => AgentState::LoggedOut,
-            AgentEvent::LoggedIn { .. } | AgentEvent::ConnectionLost => return,
+    fn follow_agent(&mut self, at: SystemTime, data: &Value, out: &mut Vec<Output>) {
+        let agent = data["agent"].as_str().unwrap_or_default().to_string();
+        let state = match data["event"].as_str() {
+            Some("state") => data["state"].as_str().unwrap_or_default().to_string(),
+            Some("logged_out") => "logged_out".to_string(),
+            _ => return,
         };
-        let wrap_since = match state {
-            AgentState::WrapUp { .. } => Some(at),
-            _ => None,
-        };
-        let before = self.agents.insert(agent.to_string(), (state, wrap_since));
-        match state {
-            AgentState::Talking { .. } | AgentState::WrapUp { .. } => {}
-            _ => {
-                let wrapped_since = before.and_then(|(_, since)| since);
-                self.finish_wrap_up(at, agent, wrapped_since, out);
-            }
+        let wrap_since = (state == "wrap_up").then_some(at);
+        let before = self
+            .agents
+            .insert(agent.clone(), (state.clone(), wrap_since));
+        if state != "talking" && state != "wrap_up" {
+            let wrapped_since = before.and_then(|(_, since)| since);
+            self.finish_wrap_up(at, &agent, wrapped_since, out);
         }
-        if state == AgentState::LoggedOut {
-            self.agents.remove(agent);
+        if state == "logged_out" {
+            self.agents.remove(&agent);
         }
     }
 
-    /// Writes the CDR waiting for `agent`'s wrap-up, if any.
-    /// `wrapped_since`: when the agent's wrap-up began, if it was seen to begin; otherwise it
-    /// counts from the call's end.
+    /// Writes the CDR waiting for `agent`'s wrap-up, if any. `wrapped_since`: when the
+    /// agent's wrap-up began, if it was seen to begin; otherwise it counts from the call's end.
     fn finish_wrap_up(
         &mut self,
         at: SystemTime,
@@ -521,7 +558,7 @@ impl Recorder {
                 side,
                 cause,
                 answered,
-                ..
+                quality,
             } => (
                 "ended",
                 json!({
@@ -529,6 +566,7 @@ impl Recorder {
                     "cause": cause.code(),
                     "detail": cause.to_string(),
                     "answered": answered,
+                    "quality": quality_data(quality),
                 }),
             ),
         };

@@ -27,6 +27,7 @@ use tokio_util::sync::CancellationToken;
 use super::config::JournalConfig;
 use super::record::rfc3339_millis;
 use super::recorder::{Output, Recorder};
+use super::recovery::{self, CHECKPOINT_EVERY};
 use super::writer::{AppendError, OpenError};
 use super::{JournalWriter, Limits, RecordType};
 use crate::events::{Event, LosslessFeed};
@@ -103,7 +104,21 @@ impl JournalThread {
             .store(writer.synced_seq(), Ordering::Relaxed);
         counters.bytes.set(writer.bytes_on_disk() as i64);
         let stop = CancellationToken::new();
-        let journal = Journal {
+        let recovered =
+            recovery::recover(dir, service_levels.clone()).map_err(|source| OpenError::Io {
+                path: dir.to_path_buf(),
+                source,
+            })?;
+        if recovered.closed_calls > 0 || !recovered.outputs.is_empty() {
+            tracing::warn!(
+                calls = recovered.closed_calls,
+                records = recovered.outputs.len(),
+                replayed = recovered.replayed,
+                "journal: the last run stopped with calls in progress; they are recorded as ended \
+                 by the restart"
+            );
+        }
+        let mut journal = Journal {
             writer,
             recorder: Recorder::new(run, service_levels),
             config: config.clone(),
@@ -114,7 +129,14 @@ impl JournalThread {
             unsynced_since: None,
             given_up: None,
             last_error_log: None,
+            since_checkpoint: 0,
         };
+        for out in recovered.outputs {
+            journal.push(out);
+        }
+        // The replay after the next crash starts here.
+        journal.checkpoint();
+        journal.sync();
         let thread = std::thread::Builder::new()
             .name("journal".into())
             .spawn({
@@ -156,6 +178,8 @@ struct Journal {
     /// Records given up since writing last worked: how many, the first's and last's time.
     given_up: Option<(u64, SystemTime, SystemTime)>,
     last_error_log: Option<Instant>,
+    /// Records written since the last checkpoint.
+    since_checkpoint: u64,
 }
 
 impl Journal {
@@ -205,6 +229,18 @@ impl Journal {
         }
     }
 
+    /// Records the recorder's state, where a replay after a crash starts.
+    fn checkpoint(&mut self) {
+        let out = Output {
+            at: SystemTime::now(),
+            kind: RecordType::Checkpoint,
+            data: self.recorder.checkpoint(),
+        };
+        self.pending.push_back(out);
+        self.write_pending();
+        self.since_checkpoint = 0;
+    }
+
     fn on_event(&mut self, event: &Event) {
         for out in self.recorder.record(event) {
             self.push(out);
@@ -223,6 +259,9 @@ impl Journal {
     fn push(&mut self, out: Output) {
         self.pending.push_back(out);
         self.write_pending();
+        if self.since_checkpoint >= CHECKPOINT_EVERY {
+            self.checkpoint();
+        }
         while self.pending.len() > self.config.max_pending_records {
             if let Some(old) = self.pending.pop_front() {
                 self.counters.lost.inc();
@@ -269,6 +308,7 @@ impl Journal {
                     .with_label_values(&[record_type_name(out.kind)])
                     .inc();
                 self.progress.written.store(seq, Ordering::Relaxed);
+                self.since_checkpoint += 1;
                 self.unsynced += 1;
                 self.unsynced_since.get_or_insert_with(Instant::now);
                 if self.unsynced >= self.config.sync_records {
@@ -334,5 +374,6 @@ fn record_type_name(kind: RecordType) -> &'static str {
         RecordType::AgentEvent => "agent_event",
         RecordType::QueueOutcome => "queue_outcome",
         RecordType::Lost => "lost",
+        RecordType::Checkpoint => "checkpoint",
     }
 }
