@@ -17,6 +17,8 @@ use crate::call::shell::{CallContext, Spawner};
 use crate::config::{Config, Loaded, SharedConfig};
 use crate::events::{self, Bus};
 use crate::journal::shell::JournalThread;
+use crate::journal::ship::{Shipper, Sink};
+use crate::journal::upload::BatchLimits;
 use crate::media::prompt::PromptError;
 use crate::ops::admin::{self, AdminRequest, Ops};
 use crate::ops::notify::{self, Heartbeat, Notifier};
@@ -107,6 +109,23 @@ impl Daemon {
             stop.cancel();
             StartError::Journal(e)
         })?;
+        for (sink, (name, acked)) in c.journal.sinks.iter().zip(&journal.sink_acked) {
+            let shipper = Shipper {
+                name: name.clone(),
+                journal_dir: journal.dir.clone(),
+                journal: journal.journal,
+                sink: Sink::from_config(sink, &c.base_dir),
+                limits: BatchLimits {
+                    records: sink.batch_records,
+                    age: sink.batch_age(),
+                },
+                batch_bytes: sink.batch_bytes,
+                progress: journal.progress.clone(),
+                acked: acked.clone(),
+                counters: ops.sink_counters(),
+            };
+            tokio::spawn(shipper.run(stop.child_token()));
+        }
         let listeners = admin::listen(ops.clone(), c.ops.admin, c.ops.metrics, &stop)
             .await
             .map_err(|e| {

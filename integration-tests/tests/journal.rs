@@ -244,6 +244,10 @@ fn killed_three_times_mid_call_the_journal_has_exactly_one_cdr_per_call() {
     let journal = tempfile::tempdir().unwrap();
     let config = TestConfig {
         extra: journal_config(journal.path()),
+        // SIPp goes on sending its calls' RTP (DTMF 9 among it) to a killed gateway's ports:
+        // ports no other test's gateway takes, or a call there would hear a 9 it never got.
+        rtp_port_min: 64_000,
+        rtp_port_max: 64_999,
         ..TestConfig::default()
     }
     .to_toml();
@@ -323,4 +327,102 @@ fn killed_three_times_mid_call_the_journal_has_exactly_one_cdr_per_call() {
         arrived.len(),
         completed.len()
     );
+}
+
+/// Every record of every `.ndjson` batch under `dir`, in the order of the batches' names.
+fn shipped(dir: &Path) -> Vec<Value> {
+    let mut files = Vec::new();
+    for journal in std::fs::read_dir(dir).unwrap() {
+        for batch in std::fs::read_dir(journal.unwrap().path()).unwrap() {
+            files.push(batch.unwrap().path());
+        }
+    }
+    files.sort();
+    files
+        .iter()
+        .flat_map(|f| {
+            std::fs::read_to_string(f)
+                .unwrap()
+                .lines()
+                .map(|l| serde_json::from_str::<Value>(l).unwrap())
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+#[test]
+fn a_file_sink_down_for_the_whole_run_gets_every_record_in_order_once_it_comes_back() {
+    let journal = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let sink_dir = out.path().join("sink");
+    // The sink's directory cannot be made while a file stands in its way: every batch fails.
+    std::fs::write(&sink_dir, b"in the way").unwrap();
+    let config = TestConfig {
+        extra: format!(
+            "{}\n[[journal.sink]]\nname = \"local\"\ntype = \"file\"\ndir = {:?}\nbatch_records = 5\nbatch_age_ms = 100\n",
+            journal_config(journal.path()),
+            sink_dir.to_string_lossy()
+        ),
+        ..TestConfig::default()
+    }
+    .to_toml();
+    let gw = Gateway::start(&config);
+    let run = Sipp::scenario("uac_dtmf9.xml")
+        .target(gw.sip_udp())
+        .service("ivr")
+        .calls(3)
+        .rate(3)
+        .without_message_trace()
+        .timeout(Duration::from_secs(30))
+        .run();
+    run.assert_success();
+    let retries = gw.wait_for_metric(
+        r#"trunkgate_journal_sink_batches_total{result="retry",sink="local"}"#,
+        Duration::from_secs(10),
+        |v| v >= 2.0,
+    );
+    assert!(
+        retries >= Some(2.0),
+        "the sink was tried and retried: {retries:?}"
+    );
+    let backlog = gw.wait_for_metric(
+        r#"trunkgate_journal_sink_backlog_records{sink="local"}"#,
+        Duration::from_secs(5),
+        |v| v > 20.0,
+    );
+    assert!(backlog > Some(20.0), "{backlog:?}");
+    gw.expect_line("did not take a batch", Duration::from_secs(1));
+
+    // It comes back: the backlog drains (the backoff has grown to a few seconds by now).
+    std::fs::remove_file(&sink_dir).unwrap();
+    let backlog = gw.wait_for_metric(
+        r#"trunkgate_journal_sink_backlog_records{sink="local"}"#,
+        Duration::from_secs(30),
+        |v| v == 0.0,
+    );
+    assert_eq!(backlog, Some(0.0));
+    let got = shipped(&sink_dir);
+    let kept = records(journal.path());
+    assert_eq!(got.len(), kept.len(), "every record shipped");
+    assert_eq!(got, kept, "in order, as written");
+    assert_eq!(of_type(&got, "cdr").len(), 3);
+    let (whole, report) = verify(&sink_dir);
+    assert!(whole, "{report}");
+
+    // A restart resumes from the stored cursor: nothing is shipped twice.
+    drop(gw);
+    let gw = Gateway::start(&config);
+    let backlog = gw.wait_for_metric(
+        r#"trunkgate_journal_sink_backlog_records{sink="local"}"#,
+        Duration::from_secs(10),
+        |v| v == 0.0,
+    );
+    assert_eq!(backlog, Some(0.0));
+    gw.stop().expect("a clean stop");
+    let got = shipped(&sink_dir);
+    let (whole, report) = verify(&sink_dir);
+    assert!(whole, "{report}");
+    assert!(report.contains(" 0 duplicates"), "{report}");
+    let kept = records(journal.path());
+    assert!(got.len() <= kept.len() && got[..] == kept[..got.len()]);
 }

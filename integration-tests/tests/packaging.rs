@@ -77,6 +77,10 @@ fn packaged_config_is_the_example_with_installed_paths() {
             "state_dir = \"state\"".to_string(),
             "state_dir = \"/var/lib/trunkgate\"".to_string(),
         ),
+        (
+            "dir = \"state/journal-out\"".to_string(),
+            "dir = \"/var/lib/trunkgate/journal-out\"".to_string(),
+        ),
     ];
     let differing: Vec<(String, String)> = differing
         .into_iter()

@@ -29,6 +29,57 @@ pub struct JournalConfig {
     /// most this many; beyond it the oldest are given up and a `lost` record says so.
     #[serde(default = "default_max_pending_records")]
     pub max_pending_records: usize,
+    /// Segments every sink has acknowledged are kept this long (for `journal tail` and a
+    /// second look), then removed; sooner when `max_bytes` needs the room.
+    #[serde(default = "default_retention_hours")]
+    pub retention_hours: u64,
+    /// `[[journal.sink]]`: where records are shipped, each with its own cursor.
+    #[serde(default, rename = "sink")]
+    pub sinks: Vec<SinkConfig>,
+}
+
+/// One place records are shipped to.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SinkConfig {
+    /// Names its cursor (`cursors/NAME.json` in the journal's directory) and its metrics.
+    pub name: String,
+    #[serde(rename = "type")]
+    pub kind: SinkType,
+    /// `file`: the directory batches are written to (relative to the config file).
+    pub dir: Option<PathBuf>,
+    /// A batch holds at most this many records…
+    #[serde(default = "default_batch_records")]
+    pub batch_records: u64,
+    /// …and this many bytes of them (one record more if a single one is larger)…
+    #[serde(default = "default_batch_bytes")]
+    pub batch_bytes: u64,
+    /// …and leaves once its oldest record has waited this long.
+    #[serde(default = "default_batch_age_ms")]
+    pub batch_age_ms: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SinkType {
+    /// NDJSON files in a local directory.
+    File,
+}
+
+fn default_batch_records() -> u64 {
+    500
+}
+
+fn default_batch_bytes() -> u64 {
+    1 << 20
+}
+
+fn default_batch_age_ms() -> u64 {
+    1_000
+}
+
+fn default_retention_hours() -> u64 {
+    168
 }
 
 impl Default for JournalConfig {
@@ -40,6 +91,8 @@ impl Default for JournalConfig {
             segment_bytes: default_segment_bytes(),
             max_bytes: default_max_bytes(),
             max_pending_records: default_max_pending_records(),
+            retention_hours: default_retention_hours(),
+            sinks: Vec::new(),
         }
     }
 }
@@ -103,6 +156,41 @@ impl JournalConfig {
                 ),
             ));
         }
+        let mut names = std::collections::BTreeSet::new();
+        for (i, sink) in self.sinks.iter().enumerate() {
+            let index = i.to_string();
+            let at = |key: &str, message: String| {
+                Problem::at(&["journal", "sink", &index, key], message)
+            };
+            let valid_name = !sink.name.is_empty()
+                && sink
+                    .name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+            if !valid_name {
+                out.push(at(
+                    "name",
+                    format!("{:?}: use letters, digits, - and _", sink.name),
+                ));
+            } else if !names.insert(sink.name.as_str()) {
+                out.push(at("name", format!("{:?} names two sinks", sink.name)));
+            }
+            if sink.kind == SinkType::File && sink.dir.is_none() {
+                out.push(at("dir", "a file sink needs its directory".into()));
+            }
+            if sink.batch_records == 0 || sink.batch_bytes == 0 {
+                out.push(at(
+                    "batch_records",
+                    "batches need at least one record and byte".into(),
+                ));
+            }
+        }
         out
+    }
+}
+
+impl SinkConfig {
+    pub fn batch_age(&self) -> Duration {
+        Duration::from_millis(self.batch_age_ms)
     }
 }

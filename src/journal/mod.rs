@@ -8,7 +8,8 @@
 //! - [`reader`]: reading records back from a sequence number on;
 //! - [`recorder`]: which records the bus's events make (CDRs, events, queue outcomes);
 //! - [`recovery`]: after a crash, ending what the journal shows still in progress;
-//! - [`shell`]: the thread that writes them, with group commit;
+//! - [`shell`]: the thread that writes them, with group commit, and removes what sinks have;
+//! - [`upload`], [`ship`]: shipping synced records to sinks, each with its own cursor;
 //! - [`verify`], [`tools`]: checking what a journal or a sink holds, and tailing a journal.
 pub mod config;
 pub mod frame;
@@ -18,7 +19,9 @@ pub mod recorder;
 pub mod recovery;
 pub mod segment;
 pub mod shell;
+pub mod ship;
 pub mod tools;
+pub mod upload;
 pub mod verify;
 pub mod writer;
 

@@ -26,8 +26,10 @@ use tokio_util::sync::CancellationToken;
 
 use super::config::JournalConfig;
 use super::record::rfc3339_millis;
+use super::record::JournalId;
 use super::recorder::{Output, Recorder};
 use super::recovery::{self, CHECKPOINT_EVERY};
+use super::ship;
 use super::writer::{AppendError, OpenError};
 use super::{JournalWriter, Limits, RecordType};
 use crate::events::{Event, LosslessFeed};
@@ -55,7 +57,11 @@ pub struct JournalProgress {
 
 pub struct JournalThread {
     pub dir: PathBuf,
+    pub journal: JournalId,
     pub progress: Arc<JournalProgress>,
+    /// Each configured sink's name and the last record it acknowledged (its stored cursor at
+    /// start), which its shipper moves and the journal's retention reads.
+    pub sink_acked: Vec<(String, Arc<AtomicU64>)>,
     stop: CancellationToken,
     thread: JoinHandle<()>,
 }
@@ -76,6 +82,7 @@ impl JournalThread {
         feed: LosslessFeed,
         counters: JournalCounters,
     ) -> Result<Self, OpenError> {
+        let sinks: Vec<&str> = config.sinks.iter().map(|s| s.name.as_str()).collect();
         let limits = Limits {
             segment_bytes: config.segment_bytes,
             max_bytes: config.max_bytes,
@@ -103,6 +110,14 @@ impl JournalThread {
             .synced
             .store(writer.synced_seq(), Ordering::Relaxed);
         counters.bytes.set(writer.bytes_on_disk() as i64);
+        let journal_id = writer.journal();
+        let sink_acked: Vec<(String, Arc<AtomicU64>)> = sinks
+            .iter()
+            .map(|name| {
+                let acked = ship::load_cursor(dir, name, journal_id);
+                (name.to_string(), Arc::new(AtomicU64::new(acked)))
+            })
+            .collect();
         let stop = CancellationToken::new();
         let recovered =
             recovery::recover(dir, service_levels.clone()).map_err(|source| OpenError::Io {
@@ -130,6 +145,7 @@ impl JournalThread {
             given_up: None,
             last_error_log: None,
             since_checkpoint: 0,
+            sink_acked: sink_acked.iter().map(|(_, a)| a.clone()).collect(),
         };
         for out in recovered.outputs {
             journal.push(out);
@@ -149,6 +165,8 @@ impl JournalThread {
             })?;
         Ok(Self {
             dir: dir.to_path_buf(),
+            journal: journal_id,
+            sink_acked,
             progress,
             stop,
             thread,
@@ -180,6 +198,8 @@ struct Journal {
     last_error_log: Option<Instant>,
     /// Records written since the last checkpoint.
     since_checkpoint: u64,
+    /// What each sink has acknowledged.
+    sink_acked: Vec<Arc<AtomicU64>>,
 }
 
 impl Journal {
@@ -251,6 +271,13 @@ impl Journal {
         for out in self.recorder.expire(now) {
             self.push(out);
         }
+        if let Some(acked) = self.acked_by_every_sink() {
+            let retention = Duration::from_secs(self.config.retention_hours.saturating_mul(3600));
+            let before = now.checked_sub(retention);
+            if let Err(e) = self.writer.remove_through_older_than(acked, before) {
+                tracing::warn!("journal: cannot remove acknowledged segments: {e}");
+            }
+        }
         self.write_pending();
         self.counters.bytes.set(self.writer.bytes_on_disk() as i64);
     }
@@ -299,9 +326,33 @@ impl Journal {
         self.counters.pending.set(self.pending.len() as i64);
     }
 
+    /// The last record every sink has acknowledged; `None` without sinks.
+    fn acked_by_every_sink(&self) -> Option<u64> {
+        self.sink_acked
+            .iter()
+            .map(|a| a.load(Ordering::Relaxed))
+            .min()
+    }
+
+    /// Makes room when the journal is at `max_bytes`: segments every sink acknowledged go,
+    /// whatever their age; without sinks, the oldest segment (the journal is then all there
+    /// is, kept as a ring of `max_bytes`). `true` if anything was freed.
+    fn make_room(&mut self) -> bool {
+        let through = match self.acked_by_every_sink() {
+            Some(acked) => Some(acked),
+            None => self.writer.oldest_segment_end().ok().flatten(),
+        };
+        let freed = through.map(|seq| self.writer.remove_through(seq));
+        matches!(freed, Some(Ok(n)) if n > 0)
+    }
+
     /// Appends one record; `false` (logged, counted) if it could not be.
     fn write(&mut self, out: &Output) -> bool {
-        match self.writer.append(out.at, out.kind, &out.data) {
+        let mut appended = self.writer.append(out.at, out.kind, &out.data);
+        if matches!(appended, Err(AppendError::Full { .. })) && self.make_room() {
+            appended = self.writer.append(out.at, out.kind, &out.data);
+        }
+        match appended {
             Ok(seq) => {
                 self.counters
                     .records

@@ -248,6 +248,13 @@ impl JournalWriter {
         Ok(seq)
     }
 
+    /// The last record of the oldest segment, if there is more than the one being written:
+    /// what [`JournalWriter::remove_through`] takes to free the oldest segment alone.
+    pub fn oldest_segment_end(&self) -> io::Result<Option<u64>> {
+        let segments = segment::list(&self.dir)?;
+        Ok(segments.get(1).map(|(next_first, _)| next_first - 1))
+    }
+
     /// Makes every record written so far survive power loss (fdatasync).
     pub fn sync(&mut self) -> io::Result<()> {
         if self.synced_seq == self.written_seq() {
@@ -281,6 +288,15 @@ impl JournalWriter {
     /// Deletes the segments whose every record is at most `seq` (what every sink has
     /// acknowledged), never the one being written. Returns how many bytes that freed.
     pub fn remove_through(&mut self, seq: u64) -> io::Result<u64> {
+        self.remove_through_older_than(seq, None)
+    }
+
+    /// [`JournalWriter::remove_through`], only segments last written before `before`.
+    pub fn remove_through_older_than(
+        &mut self,
+        seq: u64,
+        before: Option<SystemTime>,
+    ) -> io::Result<u64> {
         let segments = segment::list(&self.dir)?;
         let mut freed = 0;
         for pair in segments.windows(2) {
@@ -290,7 +306,11 @@ impl JournalWriter {
             if next_first - 1 > seq || *path == self.path {
                 break;
             }
-            freed += std::fs::metadata(path)?.len();
+            let metadata = std::fs::metadata(path)?;
+            if before.is_some_and(|before| metadata.modified().is_ok_and(|m| m >= before)) {
+                break;
+            }
+            freed += metadata.len();
             std::fs::remove_file(path)?;
         }
         self.closed_bytes = self.closed_bytes.saturating_sub(freed);

@@ -86,6 +86,11 @@ impl Ops {
         self.tally().metrics().journal.clone()
     }
 
+    /// The journal sinks' counters.
+    pub fn sink_counters(&self) -> crate::journal::ship::SinkCounters {
+        self.tally().metrics().sinks.clone()
+    }
+
     /// The histogram each call's task times its frames into.
     pub fn frame_work(&self) -> prometheus::Histogram {
         self.tally().metrics().frame_work_seconds.clone()

@@ -68,6 +68,7 @@ pub struct Metrics {
     pub sip: crate::sip::endpoint::SipCounters,
     pub agent_link: crate::agent::link::LinkCounters,
     pub journal: crate::journal::shell::JournalCounters,
+    pub sinks: crate::journal::ship::SinkCounters,
 }
 
 impl Metrics {
@@ -326,6 +327,38 @@ impl Metrics {
                 )
                 .expect("valid metric"),
             },
+            sinks: crate::journal::ship::SinkCounters {
+                backlog: gauge(
+                    "journal_sink_backlog_records",
+                    "Journal records synced and not yet acknowledged, by sink.",
+                    &["sink"],
+                ),
+                oldest_unacked_seconds: prometheus::GaugeVec::new(
+                    Opts::new(
+                        "trunkgate_journal_sink_oldest_unacked_seconds",
+                        "Age of the oldest journal record a sink has not acknowledged (0 when \
+                         none waits), by sink.",
+                    ),
+                    &["sink"],
+                )
+                .expect("valid metric"),
+                batches: counter(
+                    "journal_sink_batches_total",
+                    "Batches sent to a sink, by sink and result (acknowledged, retry, \
+                     dead_letter).",
+                    &["sink", "result"],
+                ),
+                bytes: counter(
+                    "journal_sink_bytes_total",
+                    "Bytes of batches a sink acknowledged, by sink.",
+                    &["sink"],
+                ),
+                dead_lettered: counter(
+                    "journal_sink_dead_lettered_records_total",
+                    "Records a sink refused for good, set aside in dead-letter/, by sink.",
+                    &["sink"],
+                ),
+            },
             registry,
         };
         m.register();
@@ -380,6 +413,11 @@ impl Metrics {
             Box::new(self.journal.pending.clone()),
             Box::new(self.journal.write_errors.clone()),
             Box::new(self.journal.lost.clone()),
+            Box::new(self.sinks.backlog.clone()),
+            Box::new(self.sinks.oldest_unacked_seconds.clone()),
+            Box::new(self.sinks.batches.clone()),
+            Box::new(self.sinks.bytes.clone()),
+            Box::new(self.sinks.dead_lettered.clone()),
             Box::new(prometheus::process_collector::ProcessCollector::for_self()),
         ];
         for c in collectors {
