@@ -49,6 +49,8 @@ pub enum StartError {
     Admin(std::io::Error),
     #[error("journal: {0}")]
     Journal(crate::journal::writer::OpenError),
+    #[error("journal sink {0}: {1}")]
+    Sink(String, String),
 }
 
 /// A running gateway.
@@ -110,11 +112,15 @@ impl Daemon {
             StartError::Journal(e)
         })?;
         for (sink, (name, acked)) in c.journal.sinks.iter().zip(&journal.sink_acked) {
+            let target = Sink::from_config(sink, &c.base_dir).map_err(|e| {
+                stop.cancel();
+                StartError::Sink(name.clone(), e)
+            })?;
             let shipper = Shipper {
                 name: name.clone(),
                 journal_dir: journal.dir.clone(),
                 journal: journal.journal,
-                sink: Sink::from_config(sink, &c.base_dir),
+                sink: target,
                 limits: BatchLimits {
                     records: sink.batch_records,
                     age: sink.batch_age(),

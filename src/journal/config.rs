@@ -48,6 +48,22 @@ pub struct SinkConfig {
     pub kind: SinkType,
     /// `file`: the directory batches are written to (relative to the config file).
     pub dir: Option<PathBuf>,
+    /// `http`: where batches are POSTed (`https://…`; `http://` only for loopback tests).
+    pub url: Option<String>,
+    /// `http`: a file holding the bearer token (readable by the service user only); the token
+    /// is never logged.
+    pub bearer_token_file: Option<PathBuf>,
+    /// `http`: PEM roots to trust instead of the built-in public ones (an organisation's CA).
+    pub ca_file: Option<PathBuf>,
+    /// `http`: PEM certificate chain and key to present (mutual TLS).
+    pub client_certificate: Option<PathBuf>,
+    pub client_key: Option<PathBuf>,
+    /// `http`: a request that takes longer than this counts as failed (and is retried).
+    #[serde(default = "default_timeout_ms")]
+    pub timeout_ms: u64,
+    /// `http`: gzip the body (`Content-Encoding: gzip`).
+    #[serde(default = "default_gzip")]
+    pub gzip: bool,
     /// A batch holds at most this many records…
     #[serde(default = "default_batch_records")]
     pub batch_records: u64,
@@ -64,6 +80,16 @@ pub struct SinkConfig {
 pub enum SinkType {
     /// NDJSON files in a local directory.
     File,
+    /// NDJSON batches POSTed to an HTTPS endpoint.
+    Http,
+}
+
+fn default_timeout_ms() -> u64 {
+    10_000
+}
+
+fn default_gzip() -> bool {
+    true
 }
 
 fn default_batch_records() -> u64 {
@@ -178,6 +204,24 @@ impl JournalConfig {
             if sink.kind == SinkType::File && sink.dir.is_none() {
                 out.push(at("dir", "a file sink needs its directory".into()));
             }
+            if sink.kind == SinkType::Http {
+                match &sink.url {
+                    None => out.push(at("url", "an http sink needs its url".into())),
+                    Some(url) if !url.starts_with("https://") && !url.starts_with("http://") => {
+                        out.push(at("url", format!("{url:?}: use https://HOST/PATH")))
+                    }
+                    Some(_) => {}
+                }
+                if sink.client_certificate.is_some() != sink.client_key.is_some() {
+                    out.push(at(
+                        "client_certificate",
+                        "give both client_certificate and client_key, or neither".into(),
+                    ));
+                }
+                if sink.timeout_ms == 0 {
+                    out.push(at("timeout_ms", "must be at least 1".into()));
+                }
+            }
             if sink.batch_records == 0 || sink.batch_bytes == 0 {
                 out.push(at(
                     "batch_records",
@@ -192,5 +236,9 @@ impl JournalConfig {
 impl SinkConfig {
     pub fn batch_age(&self) -> Duration {
         Duration::from_millis(self.batch_age_ms)
+    }
+
+    pub fn timeout(&self) -> Duration {
+        Duration::from_millis(self.timeout_ms)
     }
 }

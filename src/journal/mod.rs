@@ -13,6 +13,7 @@
 //! - [`verify`], [`tools`]: checking what a journal or a sink holds, and tailing a journal.
 pub mod config;
 pub mod frame;
+pub mod http_sink;
 pub mod reader;
 pub mod record;
 pub mod recorder;

@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
 use super::config::{SinkConfig, SinkType};
+use super::http_sink::HttpSink;
 use super::reader::JournalReader;
 use super::record::{self, JournalId};
 use super::shell::JournalProgress;
@@ -99,16 +100,21 @@ fn write_durably(path: &Path, bytes: &[u8]) -> io::Result<()> {
 
 pub enum Sink {
     /// NDJSON files in a directory, a file per batch.
-    File { dir: PathBuf },
+    File {
+        dir: PathBuf,
+    },
+    Http(Arc<HttpSink>),
 }
 
 impl Sink {
-    pub fn from_config(config: &SinkConfig, base_dir: &Path) -> Self {
-        match config.kind {
+    /// The sink a config entry describes; the error names the file it could not use.
+    pub fn from_config(config: &SinkConfig, base_dir: &Path) -> Result<Self, String> {
+        Ok(match config.kind {
             SinkType::File => Sink::File {
                 dir: base_dir.join(config.dir.clone().unwrap_or_default()),
             },
-        }
+            SinkType::Http => Sink::Http(Arc::new(HttpSink::new(config, base_dir)?)),
+        })
     }
 
     async fn send(&self, batch: Arc<Batch>) -> Outcome {
@@ -128,6 +134,15 @@ impl Sink {
                         why: e.to_string(),
                     },
                 }
+            }
+            Sink::Http(http) => {
+                let http = http.clone();
+                tokio::task::spawn_blocking(move || http.send(&batch))
+                    .await
+                    .unwrap_or_else(|e| Outcome::Retry {
+                        after: None,
+                        why: e.to_string(),
+                    })
             }
         }
     }

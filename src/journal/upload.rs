@@ -62,6 +62,9 @@ pub struct SinkCore {
     waiting_since: Option<Instant>,
     in_flight: Option<RangeInclusive<u64>>,
     retry_at: Option<Instant>,
+    /// The batch that failed: retried as it was, so a sink that names batches by their
+    /// records overwrites a half-taken one instead of keeping two that overlap.
+    retry: Option<RangeInclusive<u64>>,
     failures: u32,
     rng: StdRng,
 }
@@ -77,6 +80,7 @@ impl SinkCore {
             waiting_since: None,
             in_flight: None,
             retry_at: None,
+            retry: None,
             failures: 0,
             rng: StdRng::seed_from_u64(seed),
         }
@@ -116,6 +120,9 @@ impl SinkCore {
             if now < at {
                 return None;
             }
+            if let Some(range) = self.retry.clone() {
+                return Some(range);
+            }
         } else {
             let full = self.backlog() >= self.limits.records;
             let old = self
@@ -145,6 +152,7 @@ impl SinkCore {
                 self.acked = *range.end();
                 self.failures = 0;
                 self.retry_at = None;
+                self.retry = None;
                 // What is left has waited at least as long as what just went: it goes next.
                 self.waiting_since = (self.available > self.acked)
                     .then(|| now.checked_sub(self.limits.age).unwrap_or(now));
@@ -153,6 +161,7 @@ impl SinkCore {
                 self.failures = self.failures.saturating_add(1);
                 let wait = self.backoff_delay().max(after.unwrap_or_default());
                 self.retry_at = Some(now + wait);
+                self.retry = Some(range);
             }
         }
     }
@@ -247,6 +256,12 @@ mod tests {
             now = at;
         }
         assert_eq!(c.acked(), 0);
+        c.set_available(now, 900);
+        assert_eq!(
+            c.poll(now),
+            Some(1..=100),
+            "a retry is the batch that failed, as it was"
+        );
         for (i, wait) in waits.iter().enumerate() {
             let full = Duration::from_secs(1 << i.min(20)).min(Duration::from_secs(300));
             assert!(

@@ -1,0 +1,145 @@
+//! The `http` sink: each batch POSTed as NDJSON (gzipped unless told not to) with a bearer
+//! token and an `Idempotency-Key` naming its records, over rustls.
+//!
+//! What the answer means: any 2xx is an acknowledgement; 408, 429 and 5xx, a timeout or a
+//! broken connection are "not now" (retried with backoff, after `Retry-After` if given); any
+//! other 4xx refuses the batch for good (it is dead-lettered, the rest goes on).
+
+use std::io::Write;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+use super::config::SinkConfig;
+use super::ship::Batch;
+use super::upload::Outcome;
+
+pub struct HttpSink {
+    agent: ureq::Agent,
+    url: String,
+    token: Option<String>,
+    gzip: bool,
+}
+
+impl std::fmt::Debug for HttpSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the token.
+        f.debug_struct("HttpSink").field("url", &self.url).finish()
+    }
+}
+
+impl HttpSink {
+    /// Reads the token, roots and client certificate the sink's config names (relative to
+    /// `base_dir`); the error says which file and why.
+    pub fn new(config: &SinkConfig, base_dir: &Path) -> Result<Self, String> {
+        let read = |path: &Path| {
+            let path = base_dir.join(path);
+            std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))
+        };
+        let token = match &config.bearer_token_file {
+            Some(file) => {
+                let bytes = read(file)?;
+                let token = String::from_utf8(bytes)
+                    .map_err(|_| format!("{}: the token is not text", file.display()))?;
+                Some(token.trim().to_string())
+            }
+            None => None,
+        };
+        let mut roots = rustls::RootCertStore::empty();
+        match &config.ca_file {
+            Some(file) => {
+                let pem = read(file)?;
+                for cert in CertificateDer::pem_slice_iter(&pem) {
+                    let cert = cert.map_err(|e| format!("{}: {e}", file.display()))?;
+                    roots
+                        .add(cert)
+                        .map_err(|e| format!("{}: {e}", file.display()))?;
+                }
+            }
+            None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
+        }
+        let builder =
+            rustls::ClientConfig::builder_with_provider(crate::agent::identity::crypto_provider())
+                .with_safe_default_protocol_versions()
+                .map_err(|e| e.to_string())?
+                .with_root_certificates(roots);
+        let tls = match (&config.client_certificate, &config.client_key) {
+            (Some(cert), Some(key)) => {
+                let chain: Result<Vec<_>, _> =
+                    CertificateDer::pem_slice_iter(&read(cert)?).collect();
+                let chain = chain.map_err(|e| format!("{}: {e}", cert.display()))?;
+                let key = PrivateKeyDer::from_pem_slice(&read(key)?)
+                    .map_err(|e| format!("{}: {e}", key.display()))?;
+                builder
+                    .with_client_auth_cert(chain, key)
+                    .map_err(|e| format!("client certificate: {e}"))?
+            }
+            _ => builder.with_no_client_auth(),
+        };
+        let agent = ureq::AgentBuilder::new()
+            .timeout(config.timeout())
+            .redirects(0)
+            .tls_config(Arc::new(tls))
+            .build();
+        Ok(Self {
+            agent,
+            url: config.url.clone().unwrap_or_default(),
+            token,
+            gzip: config.gzip,
+        })
+    }
+
+    /// Sends one batch and says how it went. Blocking: run it off the async threads.
+    pub fn send(&self, batch: &Batch) -> Outcome {
+        let mut request = self
+            .agent
+            .post(&self.url)
+            .set("Content-Type", "application/x-ndjson")
+            .set(
+                "Idempotency-Key",
+                &format!("{}:{}-{}", batch.journal, batch.from, batch.to),
+            );
+        if let Some(token) = &self.token {
+            request = request.set("Authorization", &format!("Bearer {token}"));
+        }
+        let body = if self.gzip {
+            request = request.set("Content-Encoding", "gzip");
+            gzip(&batch.body)
+        } else {
+            batch.body.clone()
+        };
+        match request.send_bytes(&body) {
+            Ok(_) => Outcome::Acknowledged,
+            Err(ureq::Error::Status(status, response)) => judge(status, &response),
+            Err(ureq::Error::Transport(e)) => Outcome::Retry {
+                after: None,
+                why: e.to_string(),
+            },
+        }
+    }
+}
+
+/// What a non-2xx answer means for the batch.
+fn judge(status: u16, response: &ureq::Response) -> Outcome {
+    let why = format!("{status} {}", response.status_text());
+    match status {
+        408 | 429 | 500..=599 => Outcome::Retry {
+            after: response
+                .header("Retry-After")
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .map(Duration::from_secs),
+            why,
+        },
+        _ => Outcome::Poisoned { why },
+    }
+}
+
+fn gzip(body: &[u8]) -> Vec<u8> {
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    // Infallible: writing to a Vec.
+    encoder.write_all(body).expect("gzip into memory");
+    encoder.finish().expect("gzip into memory")
+}
