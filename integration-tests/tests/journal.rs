@@ -426,3 +426,85 @@ fn a_file_sink_down_for_the_whole_run_gets_every_record_in_order_once_it_comes_b
     let kept = records(journal.path());
     assert!(got.len() <= kept.len() && got[..] == kept[..got.len()]);
 }
+
+#[test]
+fn on_a_full_disk_calls_go_on_records_wait_in_memory_and_are_written_when_space_returns() {
+    let journal = tempfile::tempdir().unwrap();
+    let dir = journal.path().to_string_lossy().into_owned();
+    // The daemon runs in a mount namespace of its own where the journal's directory is a
+    // 512 KiB tmpfs, nearly filled: the test sees it through /proc/PID/root.
+    let fill = "mount -t tmpfs -o size=512k tmpfs \"$0\" && \
+                dd if=/dev/zero of=\"$0/filler\" bs=4k count=127 status=none && exec \"$@\"";
+    let config = TestConfig {
+        extra: journal_config(journal.path()),
+        ..TestConfig::default()
+    }
+    .to_toml();
+    let gw = Gateway::builder(&config)
+        .wrapped(&[
+            "unshare",
+            "--mount",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            fill,
+            &dir,
+        ])
+        .start();
+    let inside = std::path::PathBuf::from(format!("/proc/{}/root{dir}", gw.pid()));
+    assert!(inside.join("filler").exists(), "the tmpfs is there");
+
+    let calls = |gw: &Gateway| {
+        Sipp::scenario("uac_dtmf9.xml")
+            .target(gw.sip_udp())
+            .service("ivr")
+            .calls(4)
+            .rate(4)
+            .without_message_trace()
+            .timeout(Duration::from_secs(30))
+            .run()
+    };
+    calls(&gw).assert_success();
+    let waiting = gw.wait_for_metric(
+        "trunkgate_journal_pending_records",
+        Duration::from_secs(5),
+        |v| v > 0.0,
+    );
+    assert!(waiting > Some(0.0), "records wait: {waiting:?}");
+    assert!(
+        gw.wait_for_metric(
+            "trunkgate_journal_write_errors_total",
+            Duration::from_secs(1),
+            |v| v > 0.0
+        ) > Some(0.0)
+    );
+    let line = gw.expect_line("journal: cannot write records", Duration::from_secs(1));
+    assert!(line.contains("No space left on device"), "{line}");
+    // More calls while the disk is full: they are answered and hung up on as ever.
+    calls(&gw).assert_success();
+    assert_eq!(
+        gw.count_lines("journal: cannot write records"),
+        1,
+        "logged once a minute"
+    );
+
+    // Space returns: every waiting record is written, in order, the chain unbroken.
+    std::fs::remove_file(inside.join("filler")).unwrap();
+    let waiting = gw.wait_for_metric(
+        "trunkgate_journal_pending_records",
+        Duration::from_secs(5),
+        |v| v == 0.0,
+    );
+    assert_eq!(waiting, Some(0.0));
+    let (whole, report) = verify(&inside);
+    assert!(whole, "{report}");
+    let records = records(&inside);
+    assert_eq!(
+        of_type(&records, "cdr").len(),
+        8,
+        "all eight calls are there"
+    );
+    assert!(of_type(&records, "lost").is_empty());
+    gw.stop().expect("a clean stop");
+}

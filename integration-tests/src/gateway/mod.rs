@@ -32,6 +32,9 @@ pub struct GatewayBuilder {
     args: Vec<OsString>,
     env: Vec<(OsString, OsString)>,
     startup_timeout: Duration,
+    /// A program (and its arguments) that runs the daemon's command line, e.g. to start it in
+    /// a mount namespace; it must exec the daemon so that signals reach it.
+    wrapper: Vec<OsString>,
 }
 
 impl GatewayBuilder {
@@ -41,7 +44,14 @@ impl GatewayBuilder {
             args: Vec::new(),
             env: Vec::new(),
             startup_timeout: DEFAULT_STARTUP_TIMEOUT,
+            wrapper: Vec::new(),
         }
+    }
+
+    /// Runs the daemon's command line through `wrapper` (see [`GatewayBuilder`]'s field).
+    pub fn wrapped(mut self, wrapper: &[&str]) -> Self {
+        self.wrapper = wrapper.iter().map(OsString::from).collect();
+        self
     }
 
     /// An extra argument after `run --config FILE`.
@@ -118,7 +128,14 @@ impl GatewayBuilder {
             .expect("writing the test config");
 
         let bin = trunkgate_bin();
-        let mut command = Command::new(&bin);
+        let mut command = match self.wrapper.split_first() {
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(&bin);
+                c
+            }
+            None => Command::new(&bin),
+        };
         command
             .arg("run")
             .arg("--config")
