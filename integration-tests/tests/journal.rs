@@ -91,6 +91,22 @@ fn a_call_answered_by_an_agent_leaves_its_cdr_after_the_wrap_up_and_a_whole_jour
     assert_eq!(cdrs.len(), 1, "{records:#?}");
     let cdr = &cdrs[0]["data"];
     println!("{:#}", cdrs[0]);
+    let bytes = |r: &Value| serde_json::to_vec(r).unwrap().len() + 9;
+    println!(
+        "journal bytes (records framed): the CDR {}, the call's {} records {}, all {} records {}",
+        bytes(cdrs[0]),
+        records
+            .iter()
+            .filter(|r| r["data"]["call"] == cdr["call"])
+            .count(),
+        records
+            .iter()
+            .filter(|r| r["data"]["call"] == cdr["call"])
+            .map(bytes)
+            .sum::<usize>(),
+        records.len(),
+        records.iter().map(bytes).sum::<usize>()
+    );
     assert_eq!(cdr["agent"], "demo");
     assert_eq!(cdr["trunk"], "carrier");
     assert_eq!(cdr["ended_by"], "caller");
