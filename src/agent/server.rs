@@ -46,6 +46,11 @@ pub enum AgentInput {
     Lost {
         conn: ConnId,
     },
+    /// The agent logged out (finished its control stream, or closed with code 0): its session
+    /// ends at once, no grace period.
+    LoggedOut {
+        conn: ConnId,
+    },
 }
 
 /// How the center reaches one agent's connection: control messages, closing it, and a media
@@ -194,13 +199,36 @@ async fn connection_task(
 ) {
     let remote = connection.remote_address();
     match serve_connection(conn, &connection, agents, &logins, &center, counters).await {
-        Ok(agent) => tracing::info!(%remote, %agent, "agent connection ended"),
+        Ok(Ended::LoggedOut(agent)) => {
+            tracing::info!(%remote, %agent, "agent logged out");
+            connection.close(close_code::DONE.into(), b"logged out");
+            let _ = center.send(AgentInput::LoggedOut { conn });
+        }
+        Ok(Ended::Closed(agent)) => {
+            tracing::info!(%remote, %agent, "agent connection ended");
+            let _ = center.send(AgentInput::Lost { conn });
+        }
+        Err(ConnError::Connection(quinn::ConnectionError::ApplicationClosed(close)))
+        | Err(ConnError::Read(quinn::ReadError::ConnectionLost(
+            quinn::ConnectionError::ApplicationClosed(close),
+        ))) if close.error_code == close_code::DONE.into() => {
+            tracing::info!(%remote, "agent logged out (closed its connection)");
+            let _ = center.send(AgentInput::LoggedOut { conn });
+        }
         Err(e) => {
             tracing::info!(%remote, error = %e, "agent connection closed");
             connection.close(close_code::PROTOCOL_ERROR.into(), e.to_string().as_bytes());
+            let _ = center.send(AgentInput::Lost { conn });
         }
     }
-    let _ = center.send(AgentInput::Lost { conn });
+}
+
+/// How a connection that did not fail ended.
+enum Ended {
+    /// The agent finished its control stream: a logout.
+    LoggedOut(String),
+    /// Refused, or closed by the gateway.
+    Closed(String),
 }
 
 async fn serve_connection(
@@ -210,7 +238,7 @@ async fn serve_connection(
     logins: &Logins,
     center: &mpsc::UnboundedSender<AgentInput>,
     counters: LinkCounters,
-) -> Result<String, ConnError> {
+) -> Result<Ended, ConnError> {
     let (mut send, mut recv) = tokio::time::timeout(LOGIN_TIMEOUT, connection.accept_bi())
         .await
         .map_err(|_| ConnError::LoginTimeout(LOGIN_TIMEOUT))??;
@@ -252,7 +280,7 @@ async fn serve_connection(
             tracing::info!(remote = %connection.remote_address(), %agent, ?reason, "agent login refused");
             write(&mut send, &refuse(reason, &message)).await?;
             close_after_delivery(connection, &mut send, &message).await;
-            return Ok(agent);
+            return Ok(Ended::Closed(agent));
         }
     };
     let (control_tx, mut control_rx) = mpsc::unbounded_channel();
@@ -276,7 +304,7 @@ async fn serve_connection(
         )
         .await?;
         close_after_delivery(connection, &mut send, "already logged in").await;
-        return Ok(agent);
+        return Ok(Ended::Closed(agent));
     }
     let mut remote = connection.remote_address();
     tracing::info!(%remote, %agent, "agent logged in");
@@ -298,7 +326,7 @@ async fn serve_connection(
             }
             read = recv.read(&mut buf) => {
                 let Some(n) = read? else {
-                    return Ok(agent); // FIN: the agent logged out
+                    return Ok(Ended::LoggedOut(agent));
                 };
                 decoder.push(&buf[..n]);
                 while let Some(item) = decoder.pop() {
@@ -319,11 +347,11 @@ async fn serve_connection(
                 Some(ToConnection::Send(msg)) => write(&mut send, &msg).await?,
                 Some(ToConnection::Close { code, reason }) => {
                     connection.close(code.into(), reason.as_bytes());
-                    return Ok(agent);
+                    return Ok(Ended::Closed(agent));
                 }
                 Some(ToConnection::Route { flow, media }) => { routes.insert(flow, media); }
                 Some(ToConnection::Unroute { flow }) => { routes.remove(&flow); }
-                None => return Ok(agent),
+                None => return Ok(Ended::Closed(agent)),
             },
             datagram = connection.read_datagram() => {
                 let datagram = datagram?;

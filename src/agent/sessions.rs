@@ -36,6 +36,8 @@ pub enum SessionEvent {
     Replaced { agent: String },
     /// The agent may no longer log in.
     Revoked { agent: String },
+    /// The agent logged out.
+    LoggedOut { agent: String },
 }
 
 #[derive(Debug)]
@@ -114,6 +116,15 @@ impl Sessions {
                 s.conn = None;
                 s.lost_at = Some(now);
             }
+        }
+    }
+
+    /// The agent logged out: its session ends at once, no grace.
+    pub fn logout(&mut self, agent: &str) {
+        if self.by_agent.remove(agent).is_some() {
+            self.events.push_back(SessionEvent::LoggedOut {
+                agent: agent.to_string(),
+            });
         }
     }
 

@@ -296,4 +296,6 @@ pub enum LogoutReason {
     Replaced,
     /// A reload revoked the agent or removed it from the configuration.
     Revoked,
+    /// The agent logged out.
+    Logout,
 }

@@ -598,6 +598,7 @@ impl Recorder {
                     LogoutReason::Gone => "connection_lost",
                     LogoutReason::Replaced => "replaced",
                     LogoutReason::Revoked => "revoked",
+                    LogoutReason::Logout => "logout",
                 },
             }),
         }

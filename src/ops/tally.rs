@@ -472,6 +472,7 @@ impl Tally {
                     LogoutReason::Gone => "gone",
                     LogoutReason::Replaced => "replaced",
                     LogoutReason::Revoked => "revoked",
+                    LogoutReason::Logout => "logout",
                 };
                 m.agent_logouts.with_label_values(&[reason]).inc();
                 self.agents.remove(agent);

@@ -211,6 +211,7 @@ impl Center {
                 SessionEvent::Gone { agent } => (agent, LogoutReason::Gone),
                 SessionEvent::Replaced { agent } => (agent, LogoutReason::Replaced),
                 SessionEvent::Revoked { agent } => (agent, LogoutReason::Revoked),
+                SessionEvent::LoggedOut { agent } => (agent, LogoutReason::Logout),
             };
             self.agent_event(&agent, AgentEvent::LoggedOut { reason });
             let _ = self.acd.agent_logout(now, &agent);

@@ -239,11 +239,26 @@ impl Center {
 
     /// The connection carrying an agent's session died.
     pub fn connection_lost(&mut self, now: Instant, conn: ConnId) {
-        let Some(agent) = self.conns.remove(&conn) else {
-            return;
-        };
+        if let Some(agent) = self.release_connection(now, conn) {
+            self.agent_event(&agent, AgentEvent::ConnectionLost);
+        }
+        self.drain_acd(now);
+    }
+
+    /// The agent logged out: its session ends at once, no grace period.
+    pub fn logged_out(&mut self, now: Instant, conn: ConnId) {
+        if let Some(agent) = self.release_connection(now, conn) {
+            self.sessions.logout(&agent);
+            self.drain_sessions(now);
+        }
+        self.drain_acd(now);
+    }
+
+    /// Forgets `conn`: an offer ringing there goes on, a call there hears music. Returns the
+    /// agent it carried.
+    fn release_connection(&mut self, now: Instant, conn: ConnId) -> Option<String> {
+        let agent = self.conns.remove(&conn)?;
         self.sessions.connection_lost(now, &agent, conn);
-        self.agent_event(&agent, AgentEvent::ConnectionLost);
         if let Some(entry) = self.agents.get_mut(&agent) {
             if entry.conn == Some(conn) {
                 entry.conn = None;
@@ -269,7 +284,7 @@ impl Center {
             }
             _ => {}
         }
-        self.drain_acd(now);
+        Some(agent)
     }
 
     /// Puts the caller on hold or takes them off, and confirms to the agent (also when nothing

@@ -159,6 +159,10 @@ fn agent_input(
             center.connection_lost(now, conn);
             links.remove(&conn);
         }
+        AgentInput::LoggedOut { conn } => {
+            center.logged_out(now, conn);
+            links.remove(&conn);
+        }
     }
 }
 
