@@ -75,6 +75,7 @@ pub struct Daemon {
     reloader: reload::Reloader,
     signalling: JoinHandle<()>,
     log: JoinHandle<()>,
+    center: JoinHandle<()>,
     journal: JournalThread,
 }
 
@@ -226,6 +227,7 @@ impl Daemon {
             reloader,
             signalling,
             log,
+            center: agents.center,
             journal,
         })
     }
@@ -359,8 +361,9 @@ impl Daemon {
     pub async fn stop(self) {
         self.stop.cancel();
         let _ = self.signalling.await;
+        let _ = self.center.await;
         let _ = self.log.await;
-        // Last: every call has ended and published its end by now.
+        // Last: every call has ended and every agent session too, and published it.
         let journal = self.journal;
         let _ = tokio::task::spawn_blocking(move || journal.finish()).await;
     }
@@ -374,6 +377,8 @@ struct AgentLink {
     fingerprint: Fingerprint,
     /// For a reload that brings a new certificate.
     endpoint: quinn::Endpoint,
+    /// The contact center's task: it ends every agent session when it stops.
+    center: JoinHandle<()>,
 }
 
 impl AgentLink {
@@ -412,7 +417,7 @@ impl AgentLink {
             calls: calls_rx,
             reloads,
         };
-        tokio::spawn(center_shell::run(
+        let center = tokio::spawn(center_shell::run(
             center,
             channels,
             bus.clone(),
@@ -432,6 +437,7 @@ impl AgentLink {
             quic,
             fingerprint: identity.fingerprint,
             endpoint,
+            center,
         })
     }
 }

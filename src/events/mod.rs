@@ -298,4 +298,6 @@ pub enum LogoutReason {
     Revoked,
     /// The agent logged out.
     Logout,
+    /// The gateway stopped (a drain or a stop) while the agent was logged in.
+    Shutdown,
 }

@@ -223,7 +223,8 @@ impl Recorder {
     }
 
     /// After a crash: ends every call still open as ended by the gateway's restart at `at`
-    /// (the last record before the crash), and writes the CDRs still waiting for a wrap-up.
+    /// (the last record before the crash), writes the CDRs still waiting for a wrap-up, and
+    /// ends the sessions of the agents still logged in.
     pub fn close_all(&mut self, at: SystemTime) -> Vec<Output> {
         let mut ids: Vec<String> = self.calls.keys().cloned().collect();
         ids.sort();
@@ -247,6 +248,18 @@ impl Recorder {
             self.follow_call(at, &data, &mut out);
         }
         out.extend(self.flush(at));
+        // The agents' sessions ended with the process.
+        let mut agents: Vec<String> = self.agents.keys().cloned().collect();
+        agents.sort();
+        for agent in agents {
+            let data = json!({"agent": agent, "event": "logged_out", "reason": "gateway_restart"});
+            out.push(Output {
+                at,
+                kind: RecordType::AgentEvent,
+                data: data.clone(),
+            });
+            self.follow_agent(at, &data, &mut out);
+        }
         out
     }
 
@@ -599,6 +612,7 @@ impl Recorder {
                     LogoutReason::Replaced => "replaced",
                     LogoutReason::Revoked => "revoked",
                     LogoutReason::Logout => "logout",
+                    LogoutReason::Shutdown => "shutdown",
                 },
             }),
         }

@@ -128,7 +128,7 @@ mod tests {
     use std::time::SystemTime;
 
     use super::*;
-    use crate::events::{CallEvent, CallQuality, EndCause, Event, EventKind, Side};
+    use crate::events::{AgentEvent, CallEvent, CallQuality, EndCause, Event, EventKind, Side};
     use crate::journal::{JournalWriter, Limits};
 
     fn at(secs: u64) -> SystemTime {
@@ -203,10 +203,19 @@ mod tests {
             queue: "support".into(),
             position: 1,
         };
+        let alice = Event {
+            at: at(0),
+            what: EventKind::Agent {
+                agent: "alice".into(),
+                event: AgentEvent::StateChanged {
+                    state: crate::queue::AgentState::Available,
+                },
+            },
+        };
         journal(
             &mut writer,
             &mut recorder,
-            &[arrived(0, 1), call(1, 1, queued)],
+            &[alice, arrived(0, 1), call(1, 1, queued)],
             |_| false,
         );
         writer
@@ -254,6 +263,13 @@ mod tests {
             .find(|o| o.kind == RecordType::QueueOutcome)
             .unwrap();
         assert_eq!(outcome.data["outcome"], "interrupted");
+        let logout = recovered
+            .outputs
+            .iter()
+            .find(|o| o.kind == RecordType::AgentEvent)
+            .expect("the logged-in agent's session is ended");
+        assert_eq!(logout.data["agent"], "alice");
+        assert_eq!(logout.data["reason"], "gateway_restart");
     }
 
     #[test]

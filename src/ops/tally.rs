@@ -473,6 +473,7 @@ impl Tally {
                     LogoutReason::Replaced => "replaced",
                     LogoutReason::Revoked => "revoked",
                     LogoutReason::Logout => "logout",
+                    LogoutReason::Shutdown => "shutdown",
                 };
                 m.agent_logouts.with_label_values(&[reason]).inc();
                 self.agents.remove(agent);

@@ -175,6 +175,22 @@ impl Center {
         self.drain_acd(now);
     }
 
+    /// The gateway stops: every agent's session ends with it (their connections close with
+    /// the process).
+    pub fn shutdown(&mut self) {
+        let mut agents: Vec<String> = self.agents.keys().cloned().collect();
+        agents.sort();
+        for agent in agents {
+            self.agent_event(
+                &agent,
+                AgentEvent::LoggedOut {
+                    reason: LogoutReason::Shutdown,
+                },
+            );
+        }
+        self.agents.clear();
+    }
+
     pub fn poll_timeout(&self) -> Option<Instant> {
         match (self.acd.poll_timeout(), self.sessions.poll_timeout()) {
             (Some(a), Some(b)) => Some(a.min(b)),

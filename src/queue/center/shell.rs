@@ -89,7 +89,13 @@ pub async fn run(
                 heart.beat();
                 continue;
             }
-            _ = stop.cancelled() => return,
+            _ = stop.cancelled() => {
+                center.shutdown();
+                while let Some(event) = center.poll_event() {
+                    bus.publish(event);
+                }
+                return;
+            }
             else => return,
         };
         let now = Instant::now();
