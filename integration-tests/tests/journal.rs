@@ -137,6 +137,10 @@ fn a_call_answered_by_an_agent_leaves_its_cdr_its_shift_and_a_whole_journal() {
         "{agent_leg}"
     );
     assert!(agent_leg["mos"].as_f64().unwrap() > 3.0, "{agent_leg}");
+    let rtt = agent_leg["rtt_ms"]
+        .as_f64()
+        .expect("the agent link's round trip");
+    assert!(rtt > 0.0 && rtt < 50.0, "loopback round trip {rtt} ms");
     assert!(!cdr["sip_call_id"].as_str().unwrap().is_empty());
 
     // The agent's shift: logged in, away then available by its own choice, offered,

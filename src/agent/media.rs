@@ -21,6 +21,11 @@ pub const MEDIA_QUEUE: usize = 32;
 /// Where a call's RTP packets for the agent go. Sending never waits: a full path drops.
 pub trait MediaSink: Send + Sync + 'static {
     fn send(&self, rtp: &[u8]);
+
+    /// The transport's round trip to the agent, if it knows one.
+    fn round_trip(&self) -> Option<std::time::Duration> {
+        None
+    }
 }
 
 /// One agent's media for one call.
@@ -63,6 +68,10 @@ impl MediaSink for QuicFlow {
         if self.connection.send_datagram(datagram.into()).is_err() {
             self.unsendable.inc();
         }
+    }
+
+    fn round_trip(&self) -> Option<std::time::Duration> {
+        Some(self.connection.rtt())
     }
 }
 

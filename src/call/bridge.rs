@@ -190,6 +190,8 @@ impl Bridge {
             loss: self.receiver.loss_pattern(),
             accelerated: self.receiver.stretch_stats().accelerated(),
             expanded: self.receiver.stretch_stats().expanded(),
+            // The transport's, which the bridge does not see: the call core adds it.
+            round_trip_ms: None,
         }
     }
 }

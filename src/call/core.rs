@@ -100,6 +100,8 @@ pub struct Call<L: Leg> {
     frame_delay_max: Duration,
     silence: Vec<i16>,
     agent_quality: Option<AgentLegQuality>,
+    /// The agent link's round trip as the shell last read it from the transport.
+    agent_round_trip: Option<f64>,
     outputs: VecDeque<Output>,
     events: VecDeque<CallEvent>,
 }
@@ -122,6 +124,7 @@ impl<L: Leg> Call<L> {
             next_frame: None,
             frame_delay_max: Duration::ZERO,
             agent_quality: None,
+            agent_round_trip: None,
             outputs: VecDeque::new(),
             events: VecDeque::from([CallEvent::Arrived {
                 trunk: arrival.trunk.clone(),
@@ -433,6 +436,11 @@ impl<L: Leg> Call<L> {
         }
     }
 
+    /// The shell's reading of the agent link's round trip, kept for the call's quality.
+    pub fn set_agent_round_trip(&mut self, rtt: std::time::Duration) {
+        self.agent_round_trip = Some(rtt.as_secs_f64() * 1000.0);
+    }
+
     fn add_agent_quality(&mut self, q: AgentLegQuality) {
         // Taken apart whole so that a field added to the quality cannot be left out here.
         let AgentLegQuality {
@@ -450,6 +458,7 @@ impl<L: Leg> Call<L> {
             loss,
             accelerated,
             expanded,
+            round_trip_ms,
         } = q;
         let total = self.agent_quality.get_or_insert_with(Default::default);
         total.packets += packets;
@@ -467,6 +476,9 @@ impl<L: Leg> Call<L> {
         total.jitter_ms = jitter_ms;
         total.jitter_buffer_delay = jitter_buffer_delay.or(total.jitter_buffer_delay);
         total.jitter_buffer_delay_p95 = jitter_buffer_delay_p95.or(total.jitter_buffer_delay_p95);
+        total.round_trip_ms = round_trip_ms
+            .or(self.agent_round_trip)
+            .or(total.round_trip_ms);
     }
 
     /// One frame period: a frame each way, then what follows from it.

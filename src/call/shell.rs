@@ -226,7 +226,14 @@ async fn run(
             msg = from_center.recv() => {
                 if let Some(CenterToCall { cmd, media }) = msg {
                     match &cmd {
-                        CallCommand::Connect { .. } | CallCommand::Reconnect { .. } => io.agent = media,
+                        CallCommand::Connect { .. } | CallCommand::Reconnect { .. } => {
+                            // The handshake has measured a round trip already; a short call
+                            // may end before the periodic reading below.
+                            if let Some(rtt) = media.as_ref().and_then(|m| m.sink.round_trip()) {
+                                core.set_agent_round_trip(rtt);
+                            }
+                            io.agent = media;
+                        }
                         CallCommand::AgentLost | CallCommand::Requeued | CallCommand::AgentHungUp
                         | CallCommand::Overflow { .. } => io.agent = None,
                         _ => {}
@@ -244,6 +251,9 @@ async fn run(
                 if unflushed == FLUSH_FRAMES {
                     frame_work.flush();
                     unflushed = 0;
+                    if let Some(rtt) = io.agent.as_ref().and_then(|a| a.sink.round_trip()) {
+                        core.set_agent_round_trip(rtt);
+                    }
                 }
             }
             _ = ctx.stop.cancelled() => core.shutdown(Instant::now()),

@@ -263,6 +263,8 @@ pub struct AgentLegQuality {
     /// Audio cut out and repeated to move the jitter buffer's delay.
     pub accelerated: Duration,
     pub expanded: Duration,
+    /// The agent link's round trip as its transport last measured it, in milliseconds.
+    pub round_trip_ms: Option<f64>,
 }
 
 impl AgentLegQuality {

@@ -675,6 +675,7 @@ fn agent_data(a: &AgentLegQuality) -> Value {
         "buffer_ms": a.jitter_buffer_delay.map(millis),
         "buffer_p95_ms": a.jitter_buffer_delay_p95.map(millis),
         "stretched_ms": millis(a.accelerated + a.expanded),
+        "rtt_ms": a.round_trip_ms.map(round1),
         "mos": a.estimated_mos().map(round2),
     })
 }
