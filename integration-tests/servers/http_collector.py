@@ -5,8 +5,8 @@ on purpose, the way real collectors do.
     http_collector.py DIR TOKEN PLAN REJECT_SEQ
 
 Listens on 127.0.0.1 (a free port, written to DIR/port). PLAN is a comma-separated list of what
-to do with the first requests, one each: 500, 429:SECONDS (with Retry-After), slow:SECONDS
-(answer 200 that late), reset (close the connection halfway through the body), 200. Requests
+to do with the first requests, one each: 500, 401, 429:SECONDS (with Retry-After),
+slow:SECONDS (answer 200 that late), reset (close the connection halfway through the body), 200. Requests
 after the plan get 200. A batch holding the record with seq REJECT_SEQ gets 400 every time.
 Each request is logged to DIR/requests.log as `ACTION IDEMPOTENCY-KEY`; the records of every
 batch answered 2xx (or answered too late) are appended to DIR/records.ndjson, decompressed.
@@ -58,9 +58,9 @@ class Collector(http.server.BaseHTTPRequestHandler):
         if any(json.loads(l)["seq"] == REJECT_SEQ for l in lines):
             log("400", key)
             return self.answer(400)
-        if action == "500":
-            log("500", key)
-            return self.answer(500)
+        if action in ("500", "401"):
+            log(action, key)
+            return self.answer(int(action))
         if action.startswith("429:"):
             log("429", key)
             return self.answer(429, {"Retry-After": action.split(":")[1]})

@@ -1,7 +1,7 @@
 //! The journal's http sink against a real HTTP server process that misbehaves the way
-//! collectors do (integration-tests/servers/http_collector.py): 500s, a 429 with Retry-After,
-//! an answer slower than the sink's timeout, a connection reset mid-body, and a 400 for one
-//! batch.
+//! collectors do (integration-tests/servers/http_collector.py): a 500, a 429 with Retry-After,
+//! an answer slower than the sink's timeout, a connection reset mid-body, a 401 (retried: the
+//! token is at fault, not the batch), and a 400 for one batch.
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
@@ -97,7 +97,7 @@ fn an_http_sink_retries_what_is_due_dead_letters_the_refused_batch_and_loses_not
     let collector = Collector::start(
         collector_dir.path(),
         token,
-        "500,429:1,slow:3,reset,500",
+        "500,429:1,slow:3,reset,401",
         reject_seq,
     );
     let config = TestConfig {
@@ -149,7 +149,7 @@ fn an_http_sink_retries_what_is_due_dead_letters_the_refused_batch_and_loses_not
     let requests = collector.requests();
     println!("requests: {requests:?}");
     let actions: Vec<&str> = requests.iter().map(|(a, _)| a.as_str()).collect();
-    for wanted in ["500", "429", "slow", "reset", "400", "200"] {
+    for wanted in ["500", "429", "slow", "reset", "401", "400", "200"] {
         assert!(
             actions.contains(&wanted),
             "{wanted} missing from {actions:?}"

@@ -2,8 +2,9 @@
 //! token and an `Idempotency-Key` naming its records, over rustls.
 //!
 //! What the answer means: any 2xx is an acknowledgement; 408, 429 and 5xx, a timeout or a
-//! broken connection are "not now" (retried with backoff, after `Retry-After` if given); any
-//! other 4xx refuses the batch for good (it is dead-lettered, the rest goes on).
+//! broken connection are "not now" (retried with backoff, after `Retry-After` if given), and so
+//! are 401 and 403 (the token is wrong, not the batch); any other 4xx refuses the batch for
+//! good (it is dead-lettered, the rest goes on).
 
 use std::io::Write;
 use std::path::Path;
@@ -126,7 +127,9 @@ impl HttpSink {
 fn judge(status: u16, response: &ureq::Response) -> Outcome {
     let why = format!("{status} {}", response.status_text());
     match status {
-        408 | 429 | 500..=599 => Outcome::Retry {
+        // 401 and 403 say the gateway's credentials are wrong, not the batch: dead-lettering
+        // would set every record aside until someone fixes the token.
+        401 | 403 | 408 | 429 | 500..=599 => Outcome::Retry {
             after: response
                 .header("Retry-After")
                 .and_then(|v| v.trim().parse::<u64>().ok())
