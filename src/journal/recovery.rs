@@ -22,7 +22,6 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::frame::{self, Decoded};
 use super::record::{self, RecordType};
 use super::recorder::{Output, Recorder};
 use super::segment;
@@ -100,12 +99,9 @@ fn since_last_checkpoint(dir: &Path) -> io::Result<(Option<Value>, Vec<Vec<u8>>)
     let mut after: Vec<Vec<u8>> = Vec::new();
     for (_, path) in segment::list(dir)?.iter().rev() {
         let bytes = std::fs::read(path)?;
-        let mut records = Vec::new();
-        let mut offset = segment::HEADER_LEN;
-        while let Some(Decoded::Frame { payload, len }) = bytes.get(offset..).map(frame::decode) {
-            records.push(payload.to_vec());
-            offset += len;
-        }
+        let mut records: Vec<Vec<u8>> = segment::frames(&bytes)
+            .map(|(_, payload)| payload.to_vec())
+            .collect();
         let checkpoint = records
             .iter()
             .rposition(|r| record::parse(r).is_ok_and(|e| e.kind == RecordType::Checkpoint));

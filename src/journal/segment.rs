@@ -104,6 +104,59 @@ pub enum Tail {
 #[error("not a journal segment (bad or missing header)")]
 pub struct BadHeader;
 
+/// The whole frames of a segment's bytes after its header, each with the offset it starts at;
+/// the iteration stops at the first that is not whole, and [`Frames::tail`] then says why.
+pub struct Frames<'a> {
+    bytes: &'a [u8],
+    offset: usize,
+    tail: Tail,
+}
+
+/// The frames of `segment_bytes` (header included, not checked here).
+pub fn frames(segment_bytes: &[u8]) -> Frames<'_> {
+    Frames {
+        bytes: segment_bytes,
+        offset: HEADER_LEN,
+        tail: Tail::Clean,
+    }
+}
+
+impl Frames<'_> {
+    /// Where the whole frames end (so far).
+    pub fn offset(&self) -> usize {
+        self.offset
+    }
+
+    /// What follows the last whole frame, once the iteration has ended.
+    pub fn tail(&self) -> &Tail {
+        &self.tail
+    }
+}
+
+impl<'a> Iterator for Frames<'a> {
+    type Item = (usize, &'a [u8]);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let rest = self.bytes.get(self.offset..).unwrap_or_default();
+        match frame::decode(rest) {
+            Decoded::Frame { payload, len } => {
+                let at = self.offset;
+                self.offset += len;
+                Some((at, payload))
+            }
+            Decoded::End => None,
+            Decoded::Truncated => {
+                self.tail = Tail::Torn;
+                None
+            }
+            Decoded::Damaged => {
+                self.tail = Tail::Damaged("frame length or checksum".into());
+                None
+            }
+        }
+    }
+}
+
 /// Reads a segment's bytes, checking every record's frame, envelope, sequence and chain link.
 pub fn scan(bytes: &[u8]) -> Result<Scan, BadHeader> {
     let header = Header::decode(bytes).ok_or(BadHeader)?;
@@ -115,28 +168,18 @@ pub fn scan(bytes: &[u8]) -> Result<Scan, BadHeader> {
         valid_len: HEADER_LEN,
         tail: Tail::Clean,
     };
-    loop {
-        let payload = match frame::decode(&bytes[scan.valid_len..]) {
-            Decoded::End => break,
-            Decoded::Truncated => {
-                scan.tail = Tail::Torn;
-                break;
-            }
-            Decoded::Damaged => {
-                scan.tail = Tail::Damaged("frame length or checksum".into());
-                break;
-            }
-            Decoded::Frame { payload, .. } => payload,
-        };
+    let mut frames = frames(bytes);
+    for (at, payload) in frames.by_ref() {
         if let Err(why) = check_link(payload, scan.last_seq + 1, &scan.last_hash) {
             scan.tail = Tail::Damaged(why);
-            break;
+            return Ok(scan);
         }
         scan.records += 1;
         scan.last_seq += 1;
         scan.last_hash = record::hash(payload);
-        scan.valid_len += frame::HEADER_LEN + payload.len();
+        scan.valid_len = at + frame::HEADER_LEN + payload.len();
     }
+    scan.tail = frames.tail().clone();
     Ok(scan)
 }
 

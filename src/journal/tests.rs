@@ -223,14 +223,9 @@ fn a_journal_from_another_gateway_mixed_in_is_refused_by_name() {
 
 /// Where the last frame of a segment's bytes begins.
 fn last_frame_start(segment_bytes: &[u8]) -> usize {
-    let mut offset = segment::HEADER_LEN;
-    let mut last = offset;
-    while offset < segment_bytes.len() {
-        last = offset;
-        let len = u32::from_le_bytes(segment_bytes[offset..offset + 4].try_into().unwrap());
-        offset += super::frame::HEADER_LEN + len as usize;
-    }
-    last
+    segment::frames(segment_bytes)
+        .last()
+        .map_or(segment::HEADER_LEN, |(at, _)| at)
 }
 
 proptest! {

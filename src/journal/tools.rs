@@ -5,7 +5,6 @@ use std::io::{self, BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::frame::{self, Decoded};
 use super::segment;
 use super::verify::{Report, Verifier};
 use super::JournalReader;
@@ -43,28 +42,23 @@ fn push_segment(verifier: &mut Verifier, file: &Path) -> io::Result<()> {
         verifier.problem(format!("{}: bad segment header", file.display()));
         return Ok(());
     }
-    let mut offset = segment::HEADER_LEN;
-    loop {
-        match frame::decode(&bytes[offset..]) {
-            Decoded::End => return Ok(()),
-            Decoded::Frame { payload, len } => {
-                verifier.push(
-                    payload,
-                    &format_args!("{} at byte {offset}", file.display()),
-                );
-                offset += len;
-            }
-            Decoded::Truncated | Decoded::Damaged => {
-                // What follows cannot be framed. (A journal being written may show its last
-                // record half-written here.)
-                verifier.problem(format!(
-                    "{} at byte {offset}: a record damaged or cut short",
-                    file.display()
-                ));
-                return Ok(());
-            }
-        }
+    let mut frames = segment::frames(&bytes);
+    for (offset, payload) in frames.by_ref() {
+        verifier.push(
+            payload,
+            &format_args!("{} at byte {offset}", file.display()),
+        );
     }
+    if *frames.tail() != segment::Tail::Clean {
+        // What follows cannot be framed. (A journal being written may show its last record
+        // half-written here.)
+        verifier.problem(format!(
+            "{} at byte {}: a record damaged or cut short",
+            file.display(),
+            frames.offset()
+        ));
+    }
+    Ok(())
 }
 
 fn collect_batches(dir: &Path, out: &mut Vec<PathBuf>) -> io::Result<()> {
