@@ -43,6 +43,20 @@ pub enum RecordType {
     Checkpoint,
 }
 
+impl RecordType {
+    /// As the envelope's `type` says it, and the records metric's label.
+    pub fn name(self) -> &'static str {
+        match self {
+            RecordType::Cdr => "cdr",
+            RecordType::CallEvent => "call_event",
+            RecordType::AgentEvent => "agent_event",
+            RecordType::QueueOutcome => "queue_outcome",
+            RecordType::Lost => "lost",
+            RecordType::Checkpoint => "checkpoint",
+        }
+    }
+}
+
 #[derive(Serialize)]
 struct Outgoing<'a> {
     v: u32,
@@ -199,6 +213,17 @@ mod tests {
         assert_eq!(parse_rfc3339_millis("2026-12-06T22:15:32.123Z"), Some(at));
         assert_eq!(parse_rfc3339_millis("2026-12-06T22:15:32Z"), None);
         let envelope = parse(&bytes).unwrap();
+        for kind in [
+            RecordType::Cdr,
+            RecordType::QueueOutcome,
+            RecordType::Checkpoint,
+        ] {
+            assert_eq!(
+                serde_json::to_value(kind).unwrap(),
+                kind.name(),
+                "one name each"
+            );
+        }
         assert_eq!(envelope.seq, 7);
         assert_eq!(envelope.kind, RecordType::Cdr);
         assert_eq!(envelope.prev, hex(&GENESIS));

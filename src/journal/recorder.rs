@@ -147,11 +147,6 @@ impl Recorder {
         }
     }
 
-    /// After a reload: calls already waiting are judged by the new targets.
-    pub fn set_service_levels(&mut self, service_levels: BTreeMap<String, Duration>) {
-        self.service_levels = service_levels;
-    }
-
     pub fn call_id(&self, call: CallId) -> String {
         format!("{}-{call}", self.run)
     }

@@ -49,8 +49,6 @@ pub struct JournalCounters {
 /// What the journal has done so far, for the uploader and ops.
 #[derive(Debug, Default)]
 pub struct JournalProgress {
-    /// The last record written (safe from a crash of the process).
-    pub written: AtomicU64,
     /// The last record synced (safe from power loss): what sinks may be sent.
     pub synced: AtomicU64,
 }
@@ -103,9 +101,6 @@ impl JournalThread {
             "journal open"
         );
         let progress = Arc::new(JournalProgress::default());
-        progress
-            .written
-            .store(writer.written_seq(), Ordering::Relaxed);
         progress
             .synced
             .store(writer.synced_seq(), Ordering::Relaxed);
@@ -353,12 +348,11 @@ impl Journal {
             appended = self.writer.append(out.at, out.kind, &out.data);
         }
         match appended {
-            Ok(seq) => {
+            Ok(_) => {
                 self.counters
                     .records
-                    .with_label_values(&[record_type_name(out.kind)])
+                    .with_label_values(&[out.kind.name()])
                     .inc();
-                self.progress.written.store(seq, Ordering::Relaxed);
                 self.since_checkpoint += 1;
                 self.unsynced += 1;
                 self.unsynced_since.get_or_insert_with(Instant::now);
@@ -415,16 +409,5 @@ impl Journal {
                 tracing::error!("journal: cannot sync to disk: {e}");
             }
         }
-    }
-}
-
-fn record_type_name(kind: RecordType) -> &'static str {
-    match kind {
-        RecordType::Cdr => "cdr",
-        RecordType::CallEvent => "call_event",
-        RecordType::AgentEvent => "agent_event",
-        RecordType::QueueOutcome => "queue_outcome",
-        RecordType::Lost => "lost",
-        RecordType::Checkpoint => "checkpoint",
     }
 }

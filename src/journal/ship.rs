@@ -7,7 +7,7 @@
 //! records' keys; a batch sent twice (acknowledged but the cursor not yet stored when the
 //! daemon died) is written again under the same name.
 
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -22,6 +22,7 @@ use super::reader::JournalReader;
 use super::record::{self, JournalId};
 use super::shell::JournalProgress;
 use super::upload::{Backoff, BatchLimits, Outcome, SinkCore};
+use super::writer::write_durably;
 
 /// Per-sink counters for ops (Prometheus types; made and registered by `ops::metrics`).
 #[derive(Clone)]
@@ -85,19 +86,6 @@ fn store_cursor(journal_dir: &Path, sink: &str, journal: JournalId, acked: u64) 
     write_durably(&cursor_path(journal_dir, sink), &bytes)
 }
 
-/// Writes `bytes` as `path` whole or not at all: a temporary file, synced, renamed, the
-/// directory synced.
-fn write_durably(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let temporary = path.with_extension("part");
-    let mut file = std::fs::File::create(&temporary)?;
-    file.write_all(bytes)?;
-    file.sync_all()?;
-    std::fs::rename(&temporary, path)?;
-    std::fs::File::open(dir)?.sync_all()
-}
-
 pub enum Sink {
     /// NDJSON files in a directory, a file per batch.
     File {
@@ -122,13 +110,12 @@ impl Sink {
             Sink::File { dir } => {
                 let path = dir.join(batch.name());
                 let written =
-                    tokio::task::spawn_blocking(move || write_durably(&path, &batch.body)).await;
+                    tokio::task::spawn_blocking(move || write_durably(&path, &batch.body))
+                        .await
+                        .map_err(io::Error::other)
+                        .and_then(|result| result);
                 match written {
-                    Ok(Ok(())) => Outcome::Acknowledged,
-                    Ok(Err(e)) => Outcome::Retry {
-                        after: None,
-                        why: e.to_string(),
-                    },
+                    Ok(()) => Outcome::Acknowledged,
                     Err(e) => Outcome::Retry {
                         after: None,
                         why: e.to_string(),

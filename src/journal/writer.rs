@@ -318,18 +318,25 @@ impl JournalWriter {
     }
 }
 
-/// Makes a segment appear whole or not at all: written under a temporary name, synced,
-/// renamed, the directory synced.
+/// Makes a segment appear whole or not at all (see [`write_durably`]), open for appending.
 fn create_segment(dir: &Path, header: &Header) -> io::Result<(File, PathBuf)> {
     let path = dir.join(segment::file_name(header.first_seq));
-    let temporary = path.with_extension("tmp");
-    let mut file = File::create(&temporary)?;
-    file.write_all(&header.encode())?;
-    file.sync_all()?;
-    std::fs::rename(&temporary, &path)?;
-    File::open(dir)?.sync_all()?;
+    write_durably(&path, &header.encode())?;
     let file = OpenOptions::new().append(true).open(&path)?;
     Ok((file, path))
+}
+
+/// Writes `bytes` as `path` whole or not at all: under a temporary name (`.tmp`, removed from
+/// the journal's directory on open), synced, renamed, the directory synced.
+pub(super) fn write_durably(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let temporary = path.with_extension("tmp");
+    let mut file = File::create(&temporary)?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    std::fs::rename(&temporary, path)?;
+    File::open(dir)?.sync_all()
 }
 
 fn remove_leftover_temporaries(dir: &Path) -> io::Result<()> {
