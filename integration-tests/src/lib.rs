@@ -20,6 +20,7 @@ pub mod baresip;
 pub mod bench;
 pub mod gateway;
 pub mod in_process;
+pub mod journal;
 pub mod paths;
 pub mod ports;
 mod process;

@@ -1,55 +1,12 @@
 //! The call journal with the real daemon: what a call, an agent and a queue leave in it, and
 //! that it survives the daemon being killed (docs/journal.md).
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use serde_json::Value;
 use trunkgate_integration::agent::{demo_args, AgentProcess};
-use trunkgate_integration::{trunkgate_bin, Baresip, Gateway, Sipp, TestConfig, DEMO_CREDENTIAL};
-
-fn journal_config(dir: &Path) -> String {
-    format!(
-        "[journal]\ndir = {:?}\nsync_interval_ms = 50\n",
-        dir.to_string_lossy()
-    )
-}
-
-/// Every record in the journal at `dir`, read back with `trunkgate journal tail`.
-fn records(dir: &Path) -> Vec<Value> {
-    let out = Command::new(trunkgate_bin())
-        .args(["journal", "tail", "--no-follow", "--from", "1", "--dir"])
-        .arg(dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
-/// `trunkgate journal verify DIR`: its exit status and report.
-fn verify(dir: &Path) -> (bool, String) {
-    let out = Command::new(trunkgate_bin())
-        .args(["journal", "verify"])
-        .arg(dir)
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-    )
-}
-
-fn of_type<'a>(records: &'a [Value], kind: &str) -> Vec<&'a Value> {
-    records.iter().filter(|r| r["type"] == kind).collect()
-}
+use trunkgate_integration::journal::{journal_config, of_type, records, verify};
+use trunkgate_integration::{Baresip, Gateway, Sipp, TestConfig, DEMO_CREDENTIAL};
 
 #[test]
 fn a_call_answered_by_an_agent_leaves_its_cdr_its_shift_and_a_whole_journal() {
@@ -223,21 +180,16 @@ fn a_journal_killed_with_sigkill_opens_with_every_record_written_and_goes_on() {
     );
     let cdrs = of_type(&after, "cdr");
     assert_eq!(cdrs.len(), 8, "one CDR per call");
-    let mut call_ids: Vec<&str> = cdrs
-        .iter()
-        .map(|c| c["data"]["sip_call_id"].as_str().unwrap())
-        .collect();
-    call_ids.sort();
-    call_ids.dedup();
-    assert_eq!(call_ids.len(), 8, "each call once");
+    let distinct = |field: &str| {
+        let values: std::collections::BTreeSet<&str> = cdrs
+            .iter()
+            .map(|c| c["data"][field].as_str().unwrap())
+            .collect();
+        values.len()
+    };
+    assert_eq!(distinct("sip_call_id"), 8, "each call once");
     // The two runs' call ids differ although each daemon counts its calls from 1.
-    let mut ours: Vec<&str> = cdrs
-        .iter()
-        .map(|c| c["data"]["call"].as_str().unwrap())
-        .collect();
-    ours.sort();
-    ours.dedup();
-    assert_eq!(ours.len(), 8);
+    assert_eq!(distinct("call"), 8);
     for cdr in cdrs {
         assert_eq!(cdr["data"]["ivr"]["digits"], "9");
         assert_eq!(cdr["data"]["end_cause"], "ivr_hangup");

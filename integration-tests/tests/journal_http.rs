@@ -8,7 +8,8 @@ use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use trunkgate_integration::{repo_root, trunkgate_bin, Gateway, Sipp, TestConfig};
+use trunkgate_integration::journal::{journal_config, records};
+use trunkgate_integration::{repo_root, Gateway, Sipp, TestConfig};
 
 /// The collector process, stopped when dropped.
 struct Collector {
@@ -72,20 +73,6 @@ impl Drop for Collector {
     }
 }
 
-fn journal_records(dir: &Path) -> Vec<Value> {
-    let out = Command::new(trunkgate_bin())
-        .args(["journal", "tail", "--no-follow", "--from", "1", "--dir"])
-        .arg(dir)
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
 #[test]
 fn an_http_sink_retries_what_is_due_dead_letters_the_refused_batch_and_loses_nothing_else() {
     let collector_dir = tempfile::tempdir().unwrap();
@@ -102,10 +89,10 @@ fn an_http_sink_retries_what_is_due_dead_letters_the_refused_batch_and_loses_not
     );
     let config = TestConfig {
         extra: format!(
-            "[journal]\ndir = {:?}\nsync_interval_ms = 50\n\n[[journal.sink]]\nname = \"cloud\"\n\
-             type = \"http\"\nurl = \"http://127.0.0.1:{}/ingest\"\nbearer_token_file = {:?}\n\
+            "{}\n[[journal.sink]]\nname = \"cloud\"\ntype = \"http\"\n\
+             url = \"http://127.0.0.1:{}/ingest\"\nbearer_token_file = {:?}\n\
              timeout_ms = 1000\nbatch_records = 4\nbatch_age_ms = 100\n",
-            journal.path().to_string_lossy(),
+            journal_config(journal.path()),
             collector.port,
             token_file.to_string_lossy(),
         ),
@@ -187,7 +174,7 @@ fn an_http_sink_retries_what_is_due_dead_letters_the_refused_batch_and_loses_not
         .map(|r| r["seq"].as_u64().unwrap())
         .collect();
     let shipped_before_stop = arrived.iter().max().copied().unwrap();
-    let expected: Vec<u64> = journal_records(journal.path())
+    let expected: Vec<u64> = records(journal.path())
         .iter()
         .map(|r| r["seq"].as_u64().unwrap())
         .filter(|seq| !refused.contains(seq) && *seq <= shipped_before_stop)
