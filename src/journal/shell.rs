@@ -128,20 +128,14 @@ impl JournalThread {
                  by the restart"
             );
         }
-        let mut journal = Journal {
+        let mut journal = Journal::new(
             writer,
-            recorder: Recorder::new(run, service_levels),
-            config: config.clone(),
+            Recorder::new(run, service_levels),
+            config.clone(),
             counters,
-            progress: progress.clone(),
-            pending: VecDeque::new(),
-            unsynced: 0,
-            unsynced_since: None,
-            given_up: None,
-            last_error_log: None,
-            since_checkpoint: 0,
-            sink_acked: sink_acked.iter().map(|(_, a)| a.clone()).collect(),
-        };
+            progress.clone(),
+            sink_acked.iter().map(|(_, a)| a.clone()).collect(),
+        );
         for out in recovered.outputs {
             journal.push(out);
         }
@@ -198,6 +192,30 @@ struct Journal {
 }
 
 impl Journal {
+    fn new(
+        writer: JournalWriter,
+        recorder: Recorder,
+        config: JournalConfig,
+        counters: JournalCounters,
+        progress: Arc<JournalProgress>,
+        sink_acked: Vec<Arc<AtomicU64>>,
+    ) -> Self {
+        Self {
+            writer,
+            recorder,
+            config,
+            counters,
+            progress,
+            pending: VecDeque::new(),
+            unsynced: 0,
+            unsynced_since: None,
+            given_up: None,
+            last_error_log: None,
+            since_checkpoint: 0,
+            sink_acked,
+        }
+    }
+
     fn run(mut self, mut feed: LosslessFeed, stop: CancellationToken) {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_time()
@@ -411,3 +429,6 @@ impl Journal {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
