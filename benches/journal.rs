@@ -58,7 +58,7 @@ fn open_a_gigabyte(c: &mut Criterion) {
         let mut n = 0u64;
         while writer.bytes_on_disk() < 1 << 30 {
             n += 1;
-            let kind = if n % CHECKPOINT_EVERY == 0 {
+            let kind = if n.is_multiple_of(CHECKPOINT_EVERY) {
                 RecordType::Checkpoint
             } else {
                 RecordType::CallEvent

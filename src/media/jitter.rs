@@ -510,7 +510,7 @@ impl JitterBuffer {
             || self
                 .delay
                 .lateness(arrival, self.ts_seconds(ext_ts))
-                .map_or(true, |lateness| lateness.abs() <= self.timing_jump_limit);
+                .is_none_or(|lateness| lateness.abs() <= self.timing_jump_limit);
         if !(seq_plausible && timing_plausible) {
             self.on_jump(arrival, seq, timestamp, payload);
             return;
@@ -679,9 +679,8 @@ impl JitterBuffer {
     }
 
     fn is_due(&self, ts: i64, now: f64) -> bool {
-        self.playout_delay(ts, now).map_or(true, |delay| {
-            delay >= self.delay.target - self.frame_secs / 2.0
-        })
+        self.playout_delay(ts, now)
+            .is_none_or(|delay| delay >= self.delay.target - self.frame_secs / 2.0)
     }
 
     fn ready_to_start(&self, now: f64) -> bool {

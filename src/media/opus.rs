@@ -428,7 +428,8 @@ impl OpusDecoder {
 }
 
 fn check_conceal_length(samples: usize) -> Result<(), OpusError> {
-    if samples == 0 || samples > MAX_PACKET_SAMPLES || samples % CONCEAL_STEP_SAMPLES != 0 {
+    if samples == 0 || samples > MAX_PACKET_SAMPLES || !samples.is_multiple_of(CONCEAL_STEP_SAMPLES)
+    {
         return Err(OpusError::ConcealLength { samples });
     }
     Ok(())

@@ -478,7 +478,7 @@ impl RecentPackets {
             Some(highest) => highest + i64::from(seq.wrapping_sub(highest as u16) as i16),
             None => i64::from(seq),
         };
-        if self.highest.map_or(true, |highest| ext > highest) {
+        if self.highest.is_none_or(|highest| ext > highest) {
             self.highest = Some(ext);
         }
         let index = self.slot_index(ext);

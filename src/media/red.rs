@@ -317,8 +317,7 @@ mod tests {
                 available: 7
             })
         );
-        let many: Vec<u8> = std::iter::repeat(word.to_be_bytes())
-            .take(MAX_DEPTH + 1)
+        let many: Vec<u8> = std::iter::repeat_n(word.to_be_bytes(), MAX_DEPTH + 1)
             .flatten()
             .collect();
         assert_eq!(parse(&many), Err(RedError::TooManyBlocks));

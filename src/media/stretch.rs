@@ -110,7 +110,7 @@ fn find_segment(pcm: &[i16], voiced_too: bool) -> Option<Segment> {
     for period in MIN_PERIOD..=longest {
         let window = window_for(period);
         let score = correlation(&pcm[..window], &pcm[period..period + window]);
-        if best.map_or(true, |(s, _)| score > s) {
+        if best.is_none_or(|(s, _)| score > s) {
             best = Some((score, period));
         }
     }

@@ -103,7 +103,7 @@ impl Cadence {
             cadence: format!("{on_off:?}"),
             reason,
         };
-        if on_off.is_empty() || on_off.len() % 2 != 0 {
+        if on_off.is_empty() || !on_off.len().is_multiple_of(2) {
             return Err(invalid("needs on/off pairs"));
         }
         if on_off.iter().all(Duration::is_zero) {
@@ -327,7 +327,7 @@ impl ToneGenerator {
             return false;
         }
         self.samples_into_period += 1;
-        self.period_index % 2 == 0
+        self.period_index.is_multiple_of(2)
     }
 }
 

@@ -297,7 +297,7 @@ impl RtpMedia {
     /// G.711 carries one sample per byte; sizes outside 10–60 ms in whole milliseconds are
     /// taken for damage and left alone.
     fn follow_packet_size(&mut self, samples: usize) {
-        let whole_ms = samples % (SAMPLE_RATE as usize / 1000) == 0;
+        let whole_ms = samples.is_multiple_of(SAMPLE_RATE as usize / 1000);
         if samples == self.rx_packet_samples || !whole_ms || !(80..=480).contains(&samples) {
             return;
         }

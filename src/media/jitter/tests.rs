@@ -278,7 +278,7 @@ fn jitter_raises_the_target_and_a_calm_period_lowers_it() {
     let calm_frames = 2000; // then 40 s of a steady 30 ms path
     let offsets: Vec<f64> = (0..jittery_frames)
         .map(|_| 30.0 + (random.next() - 0.5) * 60.0)
-        .chain(std::iter::repeat(30.0).take(calm_frames))
+        .chain(std::iter::repeat_n(30.0, calm_frames))
         .collect();
     let total = jittery_frames + calm_frames;
     let arrivals = stream(0, 0, total, |k| 20.0 * k as f64 + offsets[k]);

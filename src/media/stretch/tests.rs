@@ -58,7 +58,7 @@ fn expand_repeats_a_period_of_a_vowel_without_a_step() {
     let original = vowel(160, 0);
     let mut pcm = original.clone();
     let added = expand(&mut pcm);
-    assert!(added > 0 && added % 64 == 0, "{added}");
+    assert!(added > 0 && added.is_multiple_of(64), "{added}");
     assert_eq!(pcm.len(), 160 + added);
     // It starts and ends as the original did: the repeat sits in the middle.
     assert_eq!(pcm[..added], original[..added]);

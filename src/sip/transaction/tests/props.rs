@@ -252,7 +252,7 @@ fn apply(
             layer.handle_timeout(now);
             observer.drain(layer);
             assert!(
-                layer.poll_timeout().map_or(true, |next| next > now),
+                layer.poll_timeout().is_none_or(|next| next > now),
                 "deadline stuck in the past"
             );
         }

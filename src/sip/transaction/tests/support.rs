@@ -237,7 +237,7 @@ pub(crate) fn run_timers(
         }
         layer.handle_timeout(deadline);
         assert!(
-            layer.poll_timeout().map_or(true, |next| next > deadline),
+            layer.poll_timeout().is_none_or(|next| next > deadline),
             "a handled deadline must not stay due"
         );
         record(layer, at, &mut timeline);
