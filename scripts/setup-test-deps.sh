@@ -5,7 +5,8 @@
 #     agent client's `sound` feature);
 #   - tests: SIPp (sip-tester), baresip, espeak-ng + sox (prompt generation and audio checks),
 #     jackd2 + libasound2-plugins (a sound card without hardware for the agent's --sound test),
-#     cargo-nextest, and ITU-T P.862 PESQ (PyPI `pesq`, in a venv at target/pesq-venv).
+#     cargo-nextest, ITU-T P.862 PESQ (PyPI `pesq`, in a venv at target/pesq-venv), and an
+#     S3-compatible server for the journal's s3 sink (npm `s3rver`, at target/s3rver).
 # Idempotent: when everything is already present it touches nothing and finishes in well under a
 # second. Run as root, or as a user with sudo.
 #
@@ -30,6 +31,7 @@ APT_PACKAGES=(
   python3-venv    # a venv for the PESQ scorer (pip package `pesq`)
   python3-dev     # Python headers: `pesq` builds its C extension on install
   prometheus      # a real Prometheus server scrapes the gateway in tests; promtool checks
+  libzstd-dev     # system libzstd for the zstd crate (the s3 sink's compression)
 )
 
 check_only=false
@@ -127,6 +129,28 @@ else
   python3 -m venv "${pesq_venv}"
   "${pesq_venv}/bin/pip" install --quiet --disable-pip-version-check 'numpy>=1.24,<3' 'pesq==0.0.4'
   log "pesq: installed"
+fi
+
+# The s3 sink's tests need an S3-compatible server that keeps its objects across a restart.
+# Debian 12 has none; npm's s3rver does (Node.js from Debian when no node is installed).
+s3rver_dir="$(cd "$(dirname "$0")/.." && pwd)/target/s3rver"
+s3rver_version=3.7.1
+if [[ -x "${s3rver_dir}/node_modules/.bin/s3rver" ]] && command -v node >/dev/null 2>&1; then
+  log "s3rver: present (${s3rver_dir})"
+elif $check_only; then
+  log "s3rver: missing (${s3rver_dir})"
+  status=1
+else
+  if ! command -v npm >/dev/null 2>&1; then
+    log "npm: missing; installing nodejs and npm"
+    export DEBIAN_FRONTEND=noninteractive
+    as_root apt-get update
+    as_root apt-get install -y --no-install-recommends nodejs npm
+  fi
+  log "s3rver: installing ${s3rver_version} into ${s3rver_dir}"
+  mkdir -p "${s3rver_dir}"
+  npm install --prefix "${s3rver_dir}" --no-audit --no-fund --loglevel=error "s3rver@${s3rver_version}"
+  log "s3rver: installed"
 fi
 
 if [[ ${status} -eq 0 ]]; then

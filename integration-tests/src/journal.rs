@@ -50,3 +50,24 @@ pub fn verify(path: &Path) -> (bool, String) {
 pub fn of_type<'a>(records: &'a [Value], kind: &str) -> Vec<&'a Value> {
     records.iter().filter(|r| r["type"] == kind).collect()
 }
+
+/// `trunkgate journal verify s3://…` against `endpoint` with the given credentials: whether it
+/// found the records whole, and what it printed (report or error).
+pub fn verify_s3(url: &str, endpoint: &str, key: &str, secret: &str) -> (bool, String) {
+    let out = Command::new(trunkgate_bin())
+        .args(["journal", "verify", url, "--endpoint", endpoint])
+        .env("AWS_ACCESS_KEY_ID", key)
+        .env("AWS_SECRET_ACCESS_KEY", secret)
+        .env_remove("AWS_SESSION_TOKEN")
+        .env_remove("AWS_ENDPOINT_URL")
+        .output()
+        .expect("running trunkgate journal verify");
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}

@@ -27,6 +27,7 @@ mod process;
 pub mod prometheus;
 pub mod quality;
 pub mod relay;
+pub mod s3;
 pub mod sipp;
 pub mod sound;
 

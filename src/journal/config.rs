@@ -53,12 +53,34 @@ pub struct SinkConfig {
     /// `http`: a file holding the bearer token (readable by the service user only); the token
     /// is never logged.
     pub bearer_token_file: Option<PathBuf>,
-    /// `http`: PEM roots to trust instead of the built-in public ones (an organisation's CA).
+    /// `http`, `s3`: PEM roots to trust instead of the built-in public ones (an organisation's CA).
     pub ca_file: Option<PathBuf>,
     /// `http`: PEM certificate chain and key to present (mutual TLS).
     pub client_certificate: Option<PathBuf>,
     pub client_key: Option<PathBuf>,
-    /// `http`: a request that takes longer than this counts as failed (and is retried).
+    /// `s3`: the bucket every batch is written to, an object each.
+    pub bucket: Option<String>,
+    /// `s3`: the service's URL (MinIO, Ceph RGW, another region's endpoint); by default
+    /// `AWS_ENDPOINT_URL_S3` or `AWS_ENDPOINT_URL` if set, else AWS's endpoint for the region.
+    pub endpoint: Option<String>,
+    /// `s3`: the bucket's region; by default `AWS_REGION`, `AWS_DEFAULT_REGION`, else
+    /// `us-east-1`.
+    pub region: Option<String>,
+    /// `s3`: `path` (`ENDPOINT/BUCKET/KEY`) or `virtual_host` (`BUCKET.ENDPOINT/KEY`); by
+    /// default `virtual_host` on AWS and `path` on an endpoint of your own.
+    pub addressing: Option<Addressing>,
+    /// `s3`: objects are named `PREFIX/GATEWAY/YYYY/MM/DD/FIRST-LAST-JOURNAL.ndjson.zst`.
+    #[serde(default = "default_prefix")]
+    pub prefix: String,
+    /// `s3`: this gateway's name in the keys, so that every branch can write to one bucket;
+    /// by default the machine's host name.
+    pub gateway: Option<String>,
+    /// `s3`: static credentials: the access key id, with its secret in a file of its own
+    /// (readable by the service user only). Without them `AWS_ACCESS_KEY_ID`,
+    /// `AWS_SECRET_ACCESS_KEY` and `AWS_SESSION_TOKEN` are read.
+    pub access_key_id: Option<String>,
+    pub secret_access_key_file: Option<PathBuf>,
+    /// `http`, `s3`: a request that takes longer than this counts as failed (and is retried).
     #[serde(default = "default_timeout_ms")]
     pub timeout_ms: u64,
     /// `http`: gzip the body (`Content-Encoding: gzip`).
@@ -82,6 +104,19 @@ pub enum SinkType {
     File,
     /// NDJSON batches POSTed to an HTTPS endpoint.
     Http,
+    /// zstd-compressed NDJSON objects in S3-compatible storage.
+    S3,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Addressing {
+    Path,
+    VirtualHost,
+}
+
+fn default_prefix() -> String {
+    "trunkgate".into()
 }
 
 fn default_timeout_ms() -> u64 {
@@ -218,9 +253,38 @@ impl JournalConfig {
                         "give both client_certificate and client_key, or neither".into(),
                     ));
                 }
-                if sink.timeout_ms == 0 {
-                    out.push(at("timeout_ms", "must be at least 1".into()));
+            }
+            if sink.kind == SinkType::S3 {
+                if sink.bucket.as_deref().is_none_or(str::is_empty) {
+                    out.push(at("bucket", "an s3 sink needs its bucket".into()));
                 }
+                if let Some(endpoint) = &sink.endpoint {
+                    if !endpoint.starts_with("https://") && !endpoint.starts_with("http://") {
+                        out.push(at(
+                            "endpoint",
+                            format!("{endpoint:?}: use https://HOST[:PORT]"),
+                        ));
+                    }
+                }
+                for (key, part) in [
+                    ("prefix", Some(&sink.prefix)),
+                    ("gateway", sink.gateway.as_ref()),
+                ] {
+                    if let Some(problem) = part.and_then(|p| key_part_problem(p)) {
+                        out.push(at(key, problem));
+                    }
+                }
+                if sink.access_key_id.is_some() != sink.secret_access_key_file.is_some() {
+                    out.push(at(
+                        "access_key_id",
+                        "give both access_key_id and secret_access_key_file, or neither (and \
+                         set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)"
+                            .into(),
+                    ));
+                }
+            }
+            if matches!(sink.kind, SinkType::Http | SinkType::S3) && sink.timeout_ms == 0 {
+                out.push(at("timeout_ms", "must be at least 1".into()));
             }
             if sink.batch_records == 0 || sink.batch_bytes == 0 {
                 out.push(at(
@@ -231,6 +295,19 @@ impl JournalConfig {
         }
         out
     }
+}
+
+/// Why `part` cannot be a piece of an object key (`None`: it can).
+fn key_part_problem(part: &str) -> Option<String> {
+    let fine = part
+        .split('/')
+        .all(|piece| !piece.is_empty() && piece != "." && piece != "..")
+        && part
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c));
+    (!fine).then(|| {
+        format!("{part:?}: use letters, digits, -, _ and ., with / between non-empty parts")
+    })
 }
 
 impl SinkConfig {

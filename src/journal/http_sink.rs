@@ -8,13 +8,10 @@
 
 use std::io::Write;
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-
 use super::config::SinkConfig;
+use super::https;
 use super::ship::Batch;
 use super::upload::Outcome;
 
@@ -36,55 +33,11 @@ impl HttpSink {
     /// Reads the token, roots and client certificate the sink's config names (relative to
     /// `base_dir`); the error says which file and why.
     pub fn new(config: &SinkConfig, base_dir: &Path) -> Result<Self, String> {
-        let read = |path: &Path| {
-            let path = base_dir.join(path);
-            std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))
-        };
         let token = match &config.bearer_token_file {
-            Some(file) => {
-                let bytes = read(file)?;
-                let token = String::from_utf8(bytes)
-                    .map_err(|_| format!("{}: the token is not text", file.display()))?;
-                Some(token.trim().to_string())
-            }
+            Some(file) => Some(https::read_secret(base_dir, file)?),
             None => None,
         };
-        let mut roots = rustls::RootCertStore::empty();
-        match &config.ca_file {
-            Some(file) => {
-                let pem = read(file)?;
-                for cert in CertificateDer::pem_slice_iter(&pem) {
-                    let cert = cert.map_err(|e| format!("{}: {e}", file.display()))?;
-                    roots
-                        .add(cert)
-                        .map_err(|e| format!("{}: {e}", file.display()))?;
-                }
-            }
-            None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
-        }
-        let builder =
-            rustls::ClientConfig::builder_with_provider(crate::agent::identity::crypto_provider())
-                .with_safe_default_protocol_versions()
-                .map_err(|e| e.to_string())?
-                .with_root_certificates(roots);
-        let tls = match (&config.client_certificate, &config.client_key) {
-            (Some(cert), Some(key)) => {
-                let chain: Result<Vec<_>, _> =
-                    CertificateDer::pem_slice_iter(&read(cert)?).collect();
-                let chain = chain.map_err(|e| format!("{}: {e}", cert.display()))?;
-                let key = PrivateKeyDer::from_pem_slice(&read(key)?)
-                    .map_err(|e| format!("{}: {e}", key.display()))?;
-                builder
-                    .with_client_auth_cert(chain, key)
-                    .map_err(|e| format!("client certificate: {e}"))?
-            }
-            _ => builder.with_no_client_auth(),
-        };
-        let agent = ureq::AgentBuilder::new()
-            .timeout(config.timeout())
-            .redirects(0)
-            .tls_config(Arc::new(tls))
-            .build();
+        let agent = https::agent(config, base_dir)?;
         Ok(Self {
             agent,
             url: config.url.clone().unwrap_or_default(),

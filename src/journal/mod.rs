@@ -10,14 +10,17 @@
 //! - [`recovery`]: after a crash, ending what the journal shows still in progress;
 //! - [`shell`]: the thread that writes them, with group commit, and removes what sinks have;
 //! - [`upload`], [`ship`]: shipping synced records to sinks, each with its own cursor;
+//! - [`http_sink`], [`s3_sink`] (over [`https`]): the sinks beyond a local directory;
 //! - [`verify`], [`tools`]: checking what a journal or a sink holds, and tailing a journal.
 pub mod config;
 pub mod frame;
 pub mod http_sink;
+pub mod https;
 pub mod reader;
 pub mod record;
 pub mod recorder;
 pub mod recovery;
+pub mod s3_sink;
 pub mod segment;
 pub mod shell;
 pub mod ship;

@@ -20,6 +20,7 @@ use super::config::{SinkConfig, SinkType};
 use super::http_sink::HttpSink;
 use super::reader::JournalReader;
 use super::record::{self, JournalId};
+use super::s3_sink::S3Sink;
 use super::shell::JournalProgress;
 use super::upload::{Backoff, BatchLimits, Outcome, SinkCore};
 use super::writer::write_durably;
@@ -44,6 +45,8 @@ pub struct Batch {
     pub journal: JournalId,
     pub from: u64,
     pub to: u64,
+    /// When the first record was written (its `at`, RFC 3339).
+    pub first_at: String,
     /// NDJSON: each record's bytes and a newline.
     pub body: Vec<u8>,
 }
@@ -92,6 +95,7 @@ pub enum Sink {
         dir: PathBuf,
     },
     Http(Arc<HttpSink>),
+    S3(Arc<S3Sink>),
 }
 
 impl Sink {
@@ -102,6 +106,7 @@ impl Sink {
                 dir: base_dir.join(config.dir.clone().unwrap_or_default()),
             },
             SinkType::Http => Sink::Http(Arc::new(HttpSink::new(config, base_dir)?)),
+            SinkType::S3 => Sink::S3(Arc::new(S3Sink::new(config, base_dir)?)),
         })
     }
 
@@ -124,15 +129,23 @@ impl Sink {
             }
             Sink::Http(http) => {
                 let http = http.clone();
-                tokio::task::spawn_blocking(move || http.send(&batch))
-                    .await
-                    .unwrap_or_else(|e| Outcome::Retry {
-                        after: None,
-                        why: e.to_string(),
-                    })
+                blocking(move || http.send(&batch)).await
+            }
+            Sink::S3(s3) => {
+                let s3 = s3.clone();
+                blocking(move || s3.send(&batch)).await
             }
         }
     }
+}
+
+async fn blocking(send: impl FnOnce() -> Outcome + Send + 'static) -> Outcome {
+    tokio::task::spawn_blocking(send)
+        .await
+        .unwrap_or_else(|e| Outcome::Retry {
+            after: None,
+            why: e.to_string(),
+        })
 }
 
 /// One sink's task.
@@ -261,7 +274,7 @@ impl Shipper {
                     .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
                 let Some(record) = next else { break };
                 if oldest.is_none() {
-                    oldest = record::parse(&record).ok().map(|e| e.at);
+                    oldest = Some(record::parse(&record).map(|e| e.at).unwrap_or_default());
                 }
                 body.extend_from_slice(&record);
                 body.push(b'\n');
@@ -273,23 +286,18 @@ impl Shipper {
                     format!("record {} is not on disk", range.start()),
                 ));
             }
-            Ok((
-                Batch {
-                    journal,
-                    from: *range.start(),
-                    to,
-                    body,
-                },
-                oldest,
-            ))
+            Ok(Batch {
+                journal,
+                from: *range.start(),
+                to,
+                first_at: oldest.unwrap_or_default(),
+                body,
+            })
         })
         .await
         .map_err(io::Error::other)??;
-        let (batch, oldest) = batch;
-        if let Some(age) = oldest
-            .as_deref()
-            .and_then(record::parse_rfc3339_millis)
-            .and_then(|at| at.elapsed().ok())
+        if let Some(age) =
+            record::parse_rfc3339_millis(&batch.first_at).and_then(|at| at.elapsed().ok())
         {
             self.counters
                 .oldest_unacked_seconds

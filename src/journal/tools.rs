@@ -1,16 +1,18 @@
 //! `trunkgate journal verify` and `trunkgate journal tail`: the operator's view of a journal
 //! on disk and of what a sink holds.
 
-use std::io::{self, BufRead, Write};
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use super::s3_sink::{S3Error, S3Store};
 use super::segment;
 use super::verify::{Report, Verifier};
 use super::JournalReader;
 
 /// Checks every record under `path`: a journal's segment directory, or a directory of NDJSON
-/// batches (a file sink's, or objects copied from a bucket), searched recursively.
+/// batches (a file sink's, or objects copied from a bucket, `.zst` and `.gz` read as such),
+/// searched recursively.
 pub fn verify_path(path: &Path) -> io::Result<Report> {
     let mut verifier = Verifier::default();
     let segments = segment::list(path)?;
@@ -24,16 +26,62 @@ pub fn verify_path(path: &Path) -> io::Result<Report> {
     collect_batches(path, &mut files)?;
     files.sort();
     for file in files {
-        let reader = io::BufReader::new(std::fs::File::open(&file)?);
-        for (i, line) in reader.split(b'\n').enumerate() {
-            let line = line?;
-            if line.is_empty() {
-                continue;
-            }
-            verifier.push(&line, &format_args!("{}:{}", file.display(), i + 1));
+        let name = file.display().to_string();
+        match decompress(&name, std::fs::read(&file)?) {
+            Ok(body) => push_batch(&mut verifier, &body, &name),
+            Err(e) => verifier.problem(format!("{name}: {e}")),
         }
     }
     Ok(verifier.finish())
+}
+
+/// Checks every record in the objects under `prefix` of an S3 bucket (what the s3 sink wrote,
+/// from one gateway or many).
+pub fn verify_s3(store: &S3Store, prefix: &str) -> Result<Report, S3Error> {
+    let mut verifier = Verifier::default();
+    let prefix = if prefix.is_empty() {
+        String::new()
+    } else {
+        format!("{prefix}/")
+    };
+    for key in store.list(&prefix)? {
+        if !is_batch(&key) {
+            continue;
+        }
+        let bytes = store.get(&key)?;
+        match decompress(&key, bytes) {
+            Ok(body) => push_batch(&mut verifier, &body, &key),
+            Err(e) => verifier.problem(format!("{key}: {e}")),
+        }
+    }
+    Ok(verifier.finish())
+}
+
+/// A batch's NDJSON, as the sink compressed it (by its name's ending).
+fn decompress(name: &str, bytes: Vec<u8>) -> io::Result<Vec<u8>> {
+    if name.ends_with(".zst") {
+        zstd::stream::decode_all(&bytes[..])
+    } else if name.ends_with(".gz") {
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(&bytes[..]).read_to_end(&mut out)?;
+        Ok(out)
+    } else {
+        Ok(bytes)
+    }
+}
+
+fn push_batch(verifier: &mut Verifier, body: &[u8], name: &str) {
+    for (i, line) in body.split(|b| *b == b'\n').enumerate() {
+        if !line.is_empty() {
+            verifier.push(line, &format_args!("{name}:{}", i + 1));
+        }
+    }
+}
+
+fn is_batch(name: &str) -> bool {
+    [".ndjson", ".ndjson.zst", ".ndjson.gz"]
+        .iter()
+        .any(|ending| name.ends_with(ending))
 }
 
 fn push_segment(verifier: &mut Verifier, file: &Path) -> io::Result<()> {
@@ -66,7 +114,7 @@ fn collect_batches(dir: &Path, out: &mut Vec<PathBuf>) -> io::Result<()> {
         let path = entry?.path();
         if path.is_dir() {
             collect_batches(&path, out)?;
-        } else if path.to_string_lossy().ends_with(".ndjson") {
+        } else if is_batch(&path.to_string_lossy()) {
             out.push(path);
         }
     }
