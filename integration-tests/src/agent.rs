@@ -1,17 +1,20 @@
 //! Runs the real `trunkgate-agent` client (headless) and follows its event lines.
+use std::io::Write;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::gateway::Gateway;
+use crate::gateway::{Gateway, DEMO_CREDENTIAL};
 use crate::paths::trunkgate_bin;
 
 /// A running agent client; killed (SIGTERM, then SIGKILL) on drop.
 pub struct AgentProcess {
     child: Child,
+    /// An interactive client's commands go here.
+    stdin: Option<ChildStdin>,
     lines: Arc<(Mutex<Vec<String>>, Condvar)>,
 }
 
@@ -47,17 +50,52 @@ impl AgentProcess {
         Self::start_with_env(args, credential, &[])
     }
 
+    /// The demo agent of `gw`, interactive: it reads commands from [`AgentProcess::type_line`].
+    pub fn interactive(gw: &Gateway) -> AgentProcess {
+        let args: Vec<String> = demo_args(gw, &[])
+            .into_iter()
+            .filter(|a| a != "--auto-answer")
+            .collect();
+        Self::spawn(&args, DEMO_CREDENTIAL, &[], true)
+    }
+
+    /// Types one command line at an interactive agent.
+    pub fn type_line(&mut self, line: &str) {
+        let stdin = self.stdin.as_mut().expect("an interactive agent");
+        writeln!(stdin, "{line}").expect("the agent reads its commands");
+        stdin.flush().expect("the agent reads its commands");
+    }
+
+    /// SIGKILL: the client vanishes without a word, as a laptop whose lid closed.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// [`AgentProcess::start`] with more environment variables (a sound card's, say).
     pub fn start_with_env(
         args: &[String],
         credential: &str,
         env: &[(String, String)],
     ) -> AgentProcess {
+        Self::spawn(args, credential, env, false)
+    }
+
+    fn spawn(
+        args: &[String],
+        credential: &str,
+        env: &[(String, String)],
+        interactive: bool,
+    ) -> AgentProcess {
         let mut child = Command::new(agent_bin())
             .args(args)
             .env("TRUNKGATE_AGENT_CREDENTIAL", credential)
             .envs(env.iter().map(|(key, value)| (key, value)))
-            .stdin(Stdio::null())
+            .stdin(if interactive {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -89,7 +127,11 @@ impl AgentProcess {
                 }
             });
         }
-        AgentProcess { child, lines }
+        AgentProcess {
+            stdin: child.stdin.take(),
+            child,
+            lines,
+        }
     }
 
     pub fn lines(&self) -> Vec<String> {

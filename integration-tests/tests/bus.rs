@@ -38,7 +38,7 @@ fn call_where(recorder: &Recorder, matches: impl Fn(&CallEvent) -> bool) -> Call
 }
 
 fn agent_state(event: &EventKind, wanted: &str) -> bool {
-    matches!(event, EventKind::Agent { event: AgentEvent::StateChanged { state }, .. } if state.name() == wanted)
+    matches!(event, EventKind::Agent { event: AgentEvent::StateChanged { state, .. }, .. } if state.name() == wanted)
 }
 
 #[test]

@@ -14,15 +14,28 @@ fn a_call_answered_by_an_agent_leaves_its_cdr_its_shift_and_a_whole_journal() {
     let gw = Gateway::start(
         &TestConfig {
             route: "queue:support".into(),
-            queue_wrap_up_ms: 1_000,
+            queue_wrap_up_ms: 10_000,
             extra: journal_config(journal.path()),
             ..TestConfig::default()
         }
         .to_toml(),
     );
-    // Stays logged in after its call (a second one never comes), so its wrap-up runs out.
+    // Stays logged in after its call (a second one never comes); codes the call and takes
+    // 1.5 s of its 10 s wrap-up.
     let mut agent = AgentProcess::start(
-        &demo_args(&gw, &["--calls", "2", "--duration-secs", "30"]),
+        &demo_args(
+            &gw,
+            &[
+                "--calls",
+                "2",
+                "--duration-secs",
+                "30",
+                "--disposition",
+                "resolved",
+                "--wrap-up-ms",
+                "1500",
+            ],
+        ),
         DEMO_CREDENTIAL,
     );
     agent.expect(&["event=welcome"], Duration::from_secs(10));
@@ -32,7 +45,7 @@ fn a_call_answered_by_an_agent_leaves_its_cdr_its_shift_and_a_whole_journal() {
         .run();
     assert!(caller.call_established(), "{}", caller.log);
     agent.expect(&["event=call_ended"], Duration::from_secs(10));
-    // The wrap-up (1 s) ends with the agent available again; then the CDR is written.
+    // The wrap-up ends with the agent available again; then the CDR is written.
     let cdrs = gw.wait_for_metric(
         r#"trunkgate_journal_records_total{type="cdr"}"#,
         Duration::from_secs(10),
@@ -84,10 +97,13 @@ fn a_call_answered_by_an_agent_leaves_its_cdr_its_shift_and_a_whole_journal() {
         (2_000..6_000).contains(&talk),
         "talk {talk} ms of a 4 s call"
     );
-    // The headless agent ends its wrap-up at once by going available (the CDR's wrap-up time
-    // is checked in the recorder's own tests, in virtual time).
+    // The agent ends its wrap-up by going available after 1.5 s.
     let wrap_up = cdr["wrap_up_ms"].as_u64().unwrap();
-    assert!(wrap_up < 1_000, "wrap-up {wrap_up} ms, ended by the agent");
+    assert!(
+        (1_400..3_000).contains(&wrap_up),
+        "wrap-up {wrap_up} ms, ended by the agent after 1.5 s"
+    );
+    assert_eq!(cdr["disposition"], "resolved");
     let agent_leg = &cdr["quality"]["agent"];
     assert!(
         agent_leg["packets_received"].as_u64().unwrap() > 50,
@@ -493,4 +509,109 @@ fn on_a_full_disk_calls_go_on_records_wait_in_memory_and_are_written_when_space_
     );
     assert!(of_type(&records, "lost").is_empty());
     gw.stop().expect("a clean stop");
+}
+
+#[test]
+fn an_agents_shift_in_the_journal_is_what_the_agent_did() {
+    let journal = tempfile::tempdir().unwrap();
+    let gw = Gateway::start(
+        &TestConfig {
+            route: "queue:support".into(),
+            resume_grace_ms: 1_000,
+            extra: journal_config(journal.path()),
+            ..TestConfig::default()
+        }
+        .to_toml(),
+    );
+    let state = |agent: &AgentProcess, state: &str, nth: usize| {
+        let needles = ["event=state", &format!("state={state}")];
+        assert!(
+            agent
+                .wait_for_nth(&needles, nth, Duration::from_secs(10))
+                .is_some(),
+            "the agent never heard it is {state} (#{nth}):\n{}",
+            agent.lines().join("\n")
+        );
+    };
+    // The gateway starts an agent away; the client says available once it is welcomed. (The
+    // client prints a state line for the change and one for the answer to its request.)
+    let mut agent = AgentProcess::interactive(&gw);
+    state(&agent, "available", 2);
+    agent.type_line("s away lunch");
+    state(&agent, "away", 3);
+    agent.type_line("s available");
+    state(&agent, "available", 4);
+    // The laptop's lid closes: no goodbye. The gateway notices (idle timeout, 10 s), waits
+    // out the resume grace (1 s), and ends the session.
+    agent.kill();
+    gw.expect_line("agent session over", Duration::from_secs(20));
+    // Back the next morning, a fresh session; logs out properly this time.
+    let mut agent = AgentProcess::interactive(&gw);
+    state(&agent, "available", 2);
+    agent.type_line("s away training");
+    state(&agent, "away", 3);
+    agent.type_line("q");
+    assert!(agent.wait_exit(Duration::from_secs(10)).is_some());
+    let over = || {
+        gw.log_lines()
+            .iter()
+            .filter(|l| l.contains("agent session over"))
+            .count()
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while over() < 2 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    gw.stop().expect("a clean stop");
+
+    let records = records(journal.path());
+    let shift: Vec<String> = of_type(&records, "agent_event")
+        .iter()
+        .filter(|r| r["data"]["agent"] == "demo")
+        .map(|r| {
+            let d = &r["data"];
+            let detail = [&d["state"], &d["reason"], &d["resumed"]]
+                .iter()
+                .filter_map(|v| match v {
+                    Value::String(s) => Some(s.clone()),
+                    Value::Bool(b) => Some(format!("resumed={b}")),
+                    _ => None,
+                })
+                .collect::<Vec<_>>()
+                .join(" ");
+            format!("{} {detail}", d["event"].as_str().unwrap())
+                .trim()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(
+        shift,
+        [
+            "logged_in resumed=false",
+            "state away",
+            "state available",
+            "state away lunch",
+            "state available",
+            "connection_lost",
+            "logged_out connection_lost",
+            "state logged_out",
+            "logged_in resumed=false",
+            "state away",
+            "state available",
+            "state away training",
+            "logged_out logout",
+            "state logged_out",
+        ],
+        "the shift as the journal has it"
+    );
+    // Each record is stamped when it happened: the login precedes the logout by the shift.
+    let at = |event: &str| -> Vec<String> {
+        of_type(&records, "agent_event")
+            .iter()
+            .filter(|r| r["data"]["event"] == event)
+            .map(|r| r["at"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert!(at("logged_in")[0] < at("connection_lost")[0]);
+    assert!(at("connection_lost")[0] < at("logged_out")[0]);
 }

@@ -15,7 +15,7 @@ use rustls::pki_types::CertificateDer;
 
 use crate::agent::identity::{Fingerprint, ServerTrust};
 use crate::agent::protocol::{
-    from_agent::{Dtmf, Login},
+    from_agent::{Disposition, Dtmf, Login},
     limits::MAX_CREDENTIAL_BYTES,
     AgentId, AgentMessage, CallId, Credential, WireMessage,
 };
@@ -40,7 +40,10 @@ pub const MAX_SWARM: u32 = 10_000;
              and records their audio, and prints one line per event",
     after_help = "Without --auto-answer the agent is interactive: it prints events and reads \
                   commands from standard input, one per line: a (accept), r (reject), \
-                  h (hang up), d DIGITS (send DTMF), hold on|off, s available|away, q (quit).\n\n\
+                  h (hang up), d DIGITS (send DTMF), hold on|off, s available|away [REASON], \
+                  code CODE (the call's outcome, during it or its wrap-up), q (quit). After a \
+                  call the interactive agent stays in wrap-up until `s available` (or the \
+                  queue's wrap-up time ends).\n\n\
                   The credential is read from the environment variable named by \
                   --credential-env (default TRUNKGATE_AGENT_CREDENTIAL) or from the first line \
                   of --credential-file, never from the command line."
@@ -108,6 +111,13 @@ pub struct Args {
     /// Take the caller off hold after this long on hold (default: held until the call ends).
     #[arg(long, value_name = "MS", requires = "hold_after_ms")]
     pub hold_for_ms: Option<u64>,
+    /// Give every call this outcome code (its disposition) when it ends.
+    #[arg(long, value_name = "CODE")]
+    pub disposition: Option<String>,
+    /// Stay in wrap-up this long after each call, then go available [default: 0 with
+    /// --auto-answer; interactive: until `s available`].
+    #[arg(long, value_name = "MS")]
+    pub wrap_up_ms: Option<u64>,
     /// Exit (0) after this many calls have ended.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub calls: Option<u32>,
@@ -153,6 +163,8 @@ pub enum ArgsError {
     Login(String),
     #[error("--send-dtmf: {0}")]
     SendDtmf(String),
+    #[error("--disposition: {0}")]
+    Disposition(String),
     #[error("--record {}: the path has no file name", .path.display())]
     RecordPath { path: PathBuf },
     #[error("--sound: {0}")]
@@ -192,6 +204,10 @@ pub struct Behaviour {
     pub send_dtmf: Option<(Duration, String)>,
     /// Hold the caller this long after answering, and for how long (`None`: to the end).
     pub hold: Option<(Duration, Option<Duration>)>,
+    /// After each call: stay in wrap-up this long, then go available (`None`: until told).
+    pub wrap_up: Option<Duration>,
+    /// The outcome code given to every call when it ends.
+    pub disposition: Option<String>,
     /// Exit after this many calls have ended.
     pub calls: Option<u32>,
 }
@@ -278,10 +294,21 @@ impl Args {
                 (after, keys)
             }),
             hold: millis(self.hold_after_ms).map(|after| (after, millis(self.hold_for_ms))),
+            wrap_up: millis(self.wrap_up_ms).or(self.auto_answer.then_some(Duration::ZERO)),
+            disposition: self.disposition,
             calls: self.calls,
         };
         if let Some((_, digits)) = &behaviour.send_dtmf {
             check_digits(digits)?;
+        }
+        if let Some(code) = &behaviour.disposition {
+            let message = AgentMessage::Disposition(Disposition {
+                call: CallId::new("c1"),
+                code: code.clone(),
+            });
+            message
+                .validate()
+                .map_err(|e| ArgsError::Disposition(e.to_string()))?;
         }
         Ok(Options {
             gateway: self.gateway,

@@ -22,7 +22,7 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use crate::agent::protocol::{
-    from_agent::{Accept, Dtmf, Hangup, Hold, Login, Reject, SetState},
+    from_agent::{Accept, Disposition, Dtmf, Hangup, Hold, Login, Reject, SetState},
     from_gateway::{Answered, CallEnded, Offer, Resumed, Welcome},
     AgentId, AgentMessage, CallId, DecodeError, ErrorCode, ErrorReport, FlowId, GatewayMessage,
     MediaParams, RequestedState, ResumeToken, SessionId, WireMessage,
@@ -106,6 +106,10 @@ pub struct AgentCore {
     resume_until: Option<Instant>,
     offer: Option<PendingOffer>,
     call: Option<ActiveCall>,
+    /// The call that ended last: a disposition typed during its wrap-up names it.
+    last_call: Option<CallId>,
+    /// When the wrap-up after a call ends and the agent goes available again.
+    available_at: Option<Instant>,
     calls_ended: u32,
     actions: VecDeque<Action>,
 }
@@ -121,6 +125,8 @@ impl AgentCore {
             resume_until: None,
             offer: None,
             call: None,
+            last_call: None,
+            available_at: None,
             calls_ended: 0,
             actions: VecDeque::new(),
         };
@@ -256,7 +262,7 @@ impl AgentCore {
                 });
             }
             (Link::Ready, GatewayMessage::Answered(answered)) => self.on_answered(now, answered),
-            (Link::Ready, GatewayMessage::CallEnded(ended)) => self.on_call_ended(ended),
+            (Link::Ready, GatewayMessage::CallEnded(ended)) => self.on_call_ended(now, ended),
             (Link::Ready, GatewayMessage::Resumed(resumed)) => self.on_resumed(now, resumed),
             (Link::Ready, GatewayMessage::Dtmf(dtmf)) => self.emit(Event::Dtmf {
                 call: dtmf.call.0,
@@ -350,7 +356,17 @@ impl AgentCore {
                 }
                 None => self.command_error("no call is answered"),
             },
-            Command::SetState(state) => self.send(AgentMessage::SetState(SetState { state })),
+            Command::SetState(state, reason) => {
+                self.available_at = None;
+                self.set_state(state, reason);
+            }
+            Command::Disposition(code) => {
+                let call = self.call.as_ref().map(|c| c.call.clone());
+                match call.or_else(|| self.last_call.clone()) {
+                    Some(call) => self.send(AgentMessage::Disposition(Disposition { call, code })),
+                    None => self.command_error("no call to give a code to"),
+                }
+            }
             Command::Quit => {}
         }
     }
@@ -377,7 +393,10 @@ impl AgentCore {
                     .filter(|o| !o.accepted)
                     .and_then(|o| o.accept_at);
                 let call = self.call.as_ref().map(ActiveCall::next_timer);
-                [accept, call].into_iter().flatten().min()
+                [accept, call, self.available_at]
+                    .into_iter()
+                    .flatten()
+                    .min()
             }
             Link::Connecting | Link::Finished => None,
         }
@@ -396,6 +415,9 @@ impl AgentCore {
                     .is_some_and(|o| !o.accepted && o.accept_at.is_some_and(|at| at <= now));
                 if accept_due {
                     self.accept_offer();
+                }
+                if take_due(&mut self.available_at, now) {
+                    self.set_state(RequestedState::Available, None);
                 }
                 let Some(call) = &mut self.call else {
                     return;
@@ -471,20 +493,18 @@ impl AgentCore {
         if had_session {
             // The old session expired: a fresh one started, and any call of the old one is over.
             if let Some(call) = self.call.take() {
-                self.end_call(call.call, "lost".into());
+                self.end_lost_call(call.call);
                 return;
             }
         }
-        self.send(AgentMessage::SetState(SetState {
-            state: RequestedState::Available,
-        }));
+        self.set_state(RequestedState::Available, None);
     }
 
     fn on_resumed(&mut self, now: Instant, resumed: Resumed) {
         let Some(survivor) = resumed.call else {
             self.emit(Event::Resumed { call: None });
             if let Some(call) = self.call.take() {
-                self.end_call(call.call, "lost".into());
+                self.end_lost_call(call.call);
             }
             return;
         };
@@ -499,7 +519,7 @@ impl AgentCore {
             }
             _ => {
                 if let Some(call) = self.call.take() {
-                    self.end_call(call.call, "lost".into());
+                    self.end_lost_call(call.call);
                     if self.is_finished() {
                         return;
                     }
@@ -563,10 +583,20 @@ impl AgentCore {
         self.start_call(now, answered.call, answered.flow);
     }
 
-    fn on_call_ended(&mut self, ended: CallEnded) {
+    fn on_call_ended(&mut self, now: Instant, ended: CallEnded) {
         match self.call.take() {
             Some(call) if call.call == ended.call => {
-                self.end_call(call.call, wire_name(&ended.reason));
+                // Before the run may end on its call count: the code belongs in the CDR.
+                if let Some(code) = self.config.behaviour.disposition.clone() {
+                    self.send(AgentMessage::Disposition(Disposition {
+                        call: call.call.clone(),
+                        code,
+                    }));
+                }
+                self.last_call = Some(call.call.clone());
+                if self.end_call(call.call, wire_name(&ended.reason)) {
+                    self.wrap_up(now);
+                }
             }
             other => {
                 self.call = other;
@@ -600,7 +630,15 @@ impl AgentCore {
         self.actions.push_back(Action::StartMedia { call, flow });
     }
 
-    fn end_call(&mut self, call: CallId, reason: String) {
+    /// Ends a lost call (the session that had it is gone): back to taking calls at once.
+    fn end_lost_call(&mut self, call: CallId) {
+        if self.end_call(call, "lost".into()) {
+            self.set_state(RequestedState::Available, None);
+        }
+    }
+
+    /// Whether the run goes on (its call count not reached).
+    fn end_call(&mut self, call: CallId, reason: String) -> bool {
         self.actions.push_back(Action::EndMedia { call, reason });
         self.calls_ended += 1;
         if self
@@ -610,12 +648,23 @@ impl AgentCore {
             .is_some_and(|limit| self.calls_ended >= limit)
         {
             self.finish(Exit::CallsDone);
-            return;
+            return false;
         }
-        // Back to taking calls rather than waiting out the wrap-up time.
-        self.send(AgentMessage::SetState(SetState {
-            state: RequestedState::Available,
-        }));
+        true
+    }
+
+    /// After a call: available again once the wrap-up time is over, or, with none set, when
+    /// the agent says so (`s available`) or the queue's own wrap-up time runs out.
+    fn wrap_up(&mut self, now: Instant) {
+        match self.config.behaviour.wrap_up {
+            Some(time) if time.is_zero() => self.set_state(RequestedState::Available, None),
+            Some(time) => self.available_at = Some(now + time),
+            None => {}
+        }
+    }
+
+    fn set_state(&mut self, state: RequestedState, reason: Option<String>) {
+        self.send(AgentMessage::SetState(SetState { state, reason }));
     }
 
     fn accept_offer(&mut self) {

@@ -225,7 +225,17 @@ fn agent_line(agent: &str, event: &AgentEvent) {
     use tracing::info;
     match event {
         AgentEvent::LoggedIn { resumed } => info!(%agent, resumed, "agent session started"),
-        AgentEvent::StateChanged { state } => info!(%agent, %state, "agent state"),
+        AgentEvent::StateChanged {
+            state,
+            reason: Some(reason),
+        } => info!(%agent, %state, %reason, "agent state"),
+        AgentEvent::StateChanged {
+            state,
+            reason: None,
+        } => info!(%agent, %state, "agent state"),
+        AgentEvent::Disposition { call, code } => {
+            info!(%agent, call = call.0, %code, "agent gave the call its disposition")
+        }
         AgentEvent::ConnectionLost => info!(%agent, "agent session waits for a reconnect"),
         AgentEvent::LoggedOut { reason } => info!(%agent, ?reason, "agent session over"),
     }

@@ -14,7 +14,7 @@ pub use bus::{Bus, FeedStats, LosslessFeed, ObserverFeed};
 
 use crate::call::bridge::BridgeError;
 use crate::media::emodel::{self, CodecImpairment, LossPattern};
-use crate::queue::{AcdError, AgentState};
+use crate::queue::{AcdError, AgentState, CallRef};
 use crate::route::Destination;
 
 /// A call's number, unique while the daemon runs (the SIP side's call reference).
@@ -282,8 +282,14 @@ impl AgentLegQuality {
 pub enum AgentEvent {
     /// Logged in on a new session, or took its session back (`resumed`).
     LoggedIn { resumed: bool },
-    /// Its state in the queues: away, available, ringing, talking, wrap_up.
-    StateChanged { state: AgentState },
+    /// Its state in the queues: away (with the agent's reason, if it gave one), available,
+    /// ringing, talking, wrap_up.
+    StateChanged {
+        state: AgentState,
+        reason: Option<String>,
+    },
+    /// The agent gave `call` an outcome (a wrap-up code).
+    Disposition { call: CallRef, code: String },
     /// Its connection died; the session waits out its grace period.
     ConnectionLost,
     /// The session is over.

@@ -473,6 +473,7 @@ impl Recorder {
         let state = match data["event"].as_str() {
             Some("state") => data["state"].as_str().unwrap_or_default().to_string(),
             Some("logged_out") => "logged_out".to_string(),
+            Some("disposition") => return self.dispose(&agent, data),
             _ => return,
         };
         let wrap_since = (state == "wrap_up").then_some(at);
@@ -485,6 +486,17 @@ impl Recorder {
         }
         if state == "logged_out" {
             self.agents.remove(&agent);
+        }
+    }
+
+    /// The agent's code for its call, into the CDR still open (the call, or its wrap-up).
+    fn dispose(&mut self, agent: &str, data: &Value) {
+        let call = data["call"].as_str().unwrap_or_default();
+        let code = data["code"].as_str().map(str::to_string);
+        if let Some(open) = self.calls.get_mut(call) {
+            open.cdr.disposition = code;
+        } else if let Some(wrapping) = self.wrapping.get_mut(agent).filter(|w| w.cdr.call == call) {
+            wrapping.cdr.disposition = code;
         }
     }
 
@@ -589,15 +601,26 @@ impl Recorder {
             AgentEvent::LoggedIn { resumed } => {
                 json!({"agent": agent, "event": "logged_in", "resumed": resumed})
             }
-            AgentEvent::StateChanged { state } => {
+            AgentEvent::StateChanged { state, reason } => {
                 let call = match state {
                     AgentState::Ringing { call } | AgentState::Talking { call } => {
                         Some(self.call_id(call.0))
                     }
                     _ => None,
                 };
-                json!({"agent": agent, "event": "state", "state": state.name(), "call": call})
+                let mut data =
+                    json!({"agent": agent, "event": "state", "state": state.name(), "call": call});
+                if let Some(reason) = reason {
+                    data["reason"] = json!(reason);
+                }
+                data
             }
+            AgentEvent::Disposition { call, code } => json!({
+                "agent": agent,
+                "event": "disposition",
+                "call": self.call_id(call.0),
+                "code": code,
+            }),
             AgentEvent::ConnectionLost => json!({"agent": agent, "event": "connection_lost"}),
             AgentEvent::LoggedOut { reason } => json!({
                 "agent": agent,

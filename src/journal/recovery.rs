@@ -205,6 +205,7 @@ mod tests {
                 agent: "alice".into(),
                 event: AgentEvent::StateChanged {
                     state: crate::queue::AgentState::Available,
+                    reason: None,
                 },
             },
         };

@@ -438,7 +438,7 @@ impl Tally {
                 });
                 entry.connected = true;
             }
-            AgentEvent::StateChanged { state } => {
+            AgentEvent::StateChanged { state, .. } => {
                 let name = state.name();
                 if name == AgentState::LoggedOut.name() {
                     return;
@@ -457,6 +457,8 @@ impl Tally {
                     entry.since = at;
                 }
             }
+            // Codes are the contact center's own words: no metric label for them.
+            AgentEvent::Disposition { .. } => {}
             AgentEvent::ConnectionLost => {
                 m.agent_connections_lost.inc();
                 if let Some(a) = self.agents.get_mut(agent) {

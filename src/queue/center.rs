@@ -15,7 +15,7 @@ use crate::agent::protocol::{
 use crate::agent::sessions::{ConnId, SessionEvent, Sessions};
 use crate::events::{AgentEvent, CallEvent, EventKind, LogoutReason};
 use crate::ivr::Action;
-use crate::queue::{Acd, AcdError, AcdEvent, QueueConfig, WithdrawReason};
+use crate::queue::{Acd, AcdError, AcdEvent, AgentState, QueueConfig, WithdrawReason};
 use agents::wire;
 
 /// A call's handle (the SIP side's call reference).
@@ -82,6 +82,10 @@ pub enum Output {
 struct AgentEntry {
     conn: Option<ConnId>,
     session: SessionId,
+    /// Why the agent last said it was away.
+    away_reason: Option<String>,
+    /// The last call the agent answered: a disposition may name it until its wrap-up ends.
+    last_call: Option<Call>,
 }
 
 #[derive(Debug)]
@@ -312,7 +316,13 @@ impl Center {
                     });
                 }
                 AcdEvent::AgentStateChanged { agent, state } => {
-                    self.agent_event(&agent, AgentEvent::StateChanged { state });
+                    let reason = match state {
+                        AgentState::Away => {
+                            self.agents.get(&agent).and_then(|a| a.away_reason.clone())
+                        }
+                        _ => None,
+                    };
+                    self.agent_event(&agent, AgentEvent::StateChanged { state, reason });
                     if let (Some(conn), Some(state)) = (self.conn_of(&agent), wire(state)) {
                         self.send_to_agent(
                             conn,

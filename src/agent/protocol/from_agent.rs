@@ -19,6 +19,7 @@ pub enum AgentMessage {
     Hangup(Hangup),
     Dtmf(Dtmf),
     Hold(Hold),
+    Disposition(Disposition),
     Stats(Stats),
     Ping(Ping),
     Error(ErrorReport),
@@ -41,9 +42,13 @@ pub struct Login {
     pub resume: Option<ResumeToken>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SetState {
     pub state: RequestedState,
+    /// Why the agent is away (`lunch`, `break`, `training`…), for its shift record; ignored
+    /// with `available`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// Takes the offered call.
@@ -83,6 +88,14 @@ pub struct Hold {
     pub on: bool,
 }
 
+/// The outcome the agent gives its call (a wrap-up code: `sale`, `callback`, `resolved`…),
+/// during the call or its wrap-up; the call's CDR carries the last one given.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Disposition {
+    pub call: CallId,
+    pub code: String,
+}
+
 /// What the agent measured on a call's media, so the gateway can record call quality from both
 /// ends. Rates cover the time since the previous `stats` for the call; counts are totals since
 /// the call was answered.
@@ -116,6 +129,7 @@ impl WireMessage for AgentMessage {
         "hangup",
         "dtmf",
         "hold",
+        "disposition",
         "stats",
         "ping",
         "error",
@@ -130,6 +144,7 @@ impl WireMessage for AgentMessage {
             Self::Hangup(_) => "hangup",
             Self::Dtmf(_) => "dtmf",
             Self::Hold(_) => "hold",
+            Self::Disposition(_) => "disposition",
             Self::Stats(_) => "stats",
             Self::Ping(_) => "ping",
             Self::Error(_) => "error",
@@ -139,7 +154,15 @@ impl WireMessage for AgentMessage {
     fn validate(&self) -> Result<(), LimitError> {
         match self {
             Self::Login(login) => login.validate(),
-            Self::SetState(_) | Self::Ping(_) => Ok(()),
+            Self::SetState(SetState { reason, .. }) => match reason {
+                Some(reason) => limits::identifier("reason", reason),
+                None => Ok(()),
+            },
+            Self::Disposition(Disposition { call, code }) => {
+                limits::identifier("call", call.as_str())?;
+                limits::identifier("code", code)
+            }
+            Self::Ping(_) => Ok(()),
             Self::Accept(Accept { call })
             | Self::Hangup(Hangup { call })
             | Self::Hold(Hold { call, .. }) => limits::identifier("call", call.as_str()),

@@ -107,7 +107,10 @@ pub enum Command {
     Hangup,
     Dtmf(String),
     Hold(bool),
-    SetState(RequestedState),
+    /// The state, and with `away` the reason (`s away lunch`).
+    SetState(RequestedState, Option<String>),
+    /// The outcome code of the call, or of the last one during its wrap-up.
+    Disposition(String),
     Quit,
 }
 
@@ -119,6 +122,10 @@ impl Command {
             return Ok(None);
         };
         let argument = words.next();
+        let reason = match (verb, argument) {
+            ("s", Some("away")) => words.next().map(str::to_string),
+            _ => None,
+        };
         if words.next().is_some() {
             return Err(format!("{line:?}: too many words"));
         }
@@ -130,11 +137,13 @@ impl Command {
             ("d", Some(digits)) => Command::Dtmf(digits.to_ascii_uppercase()),
             ("hold", Some("on")) => Command::Hold(true),
             ("hold", Some("off")) => Command::Hold(false),
-            ("s", Some("available")) => Command::SetState(RequestedState::Available),
-            ("s", Some("away")) => Command::SetState(RequestedState::Away),
+            ("s", Some("available")) => Command::SetState(RequestedState::Available, None),
+            ("s", Some("away")) => Command::SetState(RequestedState::Away, reason),
+            ("code", Some(code)) => Command::Disposition(code.to_string()),
             _ => {
                 return Err(format!(
-                    "{line:?}: commands are a, r, h, d DIGITS, hold on|off, s available|away, q"
+                    "{line:?}: commands are a, r, h, d DIGITS, hold on|off, \
+                     s available|away [REASON], code CODE, q"
                 ))
             }
         };

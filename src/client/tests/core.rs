@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use crate::agent::protocol::{
     close_code,
-    from_agent::{Accept, Hangup, SetState},
+    from_agent::{Accept, Disposition, Hangup, SetState},
     from_gateway::{
         Answered, CallEnded, Hold, LoginRefused, Offer, OfferCancelled, Resumed, ResumedCall,
         State, Welcome,
@@ -29,9 +29,11 @@ fn config(behaviour: Behaviour) -> CoreConfig {
     }
 }
 
+/// As `--auto-answer` sets it up: available again at once after each call.
 fn auto(delay_ms: u64) -> Behaviour {
     Behaviour {
         auto_answer: Some(Duration::from_millis(delay_ms)),
+        wrap_up: Some(Duration::ZERO),
         ..Behaviour::default()
     }
 }
@@ -105,6 +107,7 @@ fn call_ended(call: &str) -> GatewayMessage {
 fn set_available() -> AgentMessage {
     AgentMessage::SetState(SetState {
         state: RequestedState::Available,
+        reason: None,
     })
 }
 
@@ -585,6 +588,70 @@ fn interactive_commands_drive_the_call() {
 }
 
 #[test]
+fn after_a_call_the_disposition_is_sent_and_the_wrap_up_lasts_as_long_as_asked() {
+    let (mut core, t0) = logged_in(Behaviour {
+        wrap_up: Some(Duration::from_secs(5)),
+        disposition: Some("resolved".into()),
+        ..auto(0)
+    });
+    talking(&mut core, t0);
+    let ended = t0 + Duration::from_secs(3);
+    core.handle_message(ended, call_ended("c7"));
+    assert_eq!(
+        sent(&drain(&mut core)),
+        vec![AgentMessage::Disposition(Disposition {
+            call: CallId::new("c7"),
+            code: "resolved".into()
+        })],
+        "the code goes out at once; available waits for the wrap-up"
+    );
+    assert_eq!(core.poll_timeout(), Some(ended + Duration::from_secs(5)));
+    core.handle_timeout(ended + Duration::from_millis(4_999));
+    assert!(sent(&drain(&mut core)).is_empty());
+    core.handle_timeout(ended + Duration::from_secs(5));
+    assert_eq!(sent(&drain(&mut core)), vec![set_available()]);
+    assert_eq!(core.poll_timeout(), None, "once");
+}
+
+#[test]
+fn an_interactive_agent_stays_in_wrap_up_and_codes_its_last_call() {
+    let (mut core, t0) = logged_in(Behaviour::default());
+    core.handle_command(Command::Disposition("sale".into()));
+    assert!(
+        matches!(&events(&drain(&mut core))[..], [Event::CommandError { error }] if error.contains("no call"))
+    );
+    core.handle_message(t0, offer("c7", 4));
+    core.handle_command(Command::Accept);
+    core.handle_message(t0, answered("c7", 4));
+    drain(&mut core);
+    core.handle_message(t0 + Duration::from_secs(3), call_ended("c7"));
+    assert!(
+        sent(&drain(&mut core)).is_empty(),
+        "no code given, and not available until the agent says so"
+    );
+    assert_eq!(core.poll_timeout(), None);
+    core.handle_command(Command::Disposition("sale".into()));
+    assert_eq!(
+        sent(&drain(&mut core)),
+        vec![AgentMessage::Disposition(Disposition {
+            call: CallId::new("c7"),
+            code: "sale".into()
+        })]
+    );
+    core.handle_command(Command::SetState(
+        RequestedState::Away,
+        Some("lunch".into()),
+    ));
+    assert_eq!(
+        sent(&drain(&mut core)),
+        vec![AgentMessage::SetState(SetState {
+            state: RequestedState::Away,
+            reason: Some("lunch".into())
+        })]
+    );
+}
+
+#[test]
 fn reject_declines_the_ringing_call() {
     let (mut core, t0) = logged_in(Behaviour::default());
     core.handle_message(t0, offer("c7", 4));
@@ -671,8 +738,21 @@ fn commands_parse_from_typed_lines() {
     );
     assert_eq!(
         Command::parse("s away"),
-        Ok(Some(Command::SetState(RequestedState::Away)))
+        Ok(Some(Command::SetState(RequestedState::Away, None)))
     );
+    assert_eq!(
+        Command::parse("s away lunch"),
+        Ok(Some(Command::SetState(
+            RequestedState::Away,
+            Some("lunch".into())
+        )))
+    );
+    assert_eq!(
+        Command::parse("code sale"),
+        Ok(Some(Command::Disposition("sale".into())))
+    );
+    assert!(Command::parse("s available now").is_err());
+    assert!(Command::parse("code").is_err());
     assert_eq!(Command::parse(""), Ok(None));
     assert!(Command::parse("s busy").is_err());
     assert!(Command::parse("d").is_err());

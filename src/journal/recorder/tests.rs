@@ -45,7 +45,14 @@ impl Script {
     }
 
     fn state(&mut self, secs: f64, agent: &str, state: AgentState) {
-        self.agent(secs, agent, AgentEvent::StateChanged { state });
+        self.agent(
+            secs,
+            agent,
+            AgentEvent::StateChanged {
+                state,
+                reason: None,
+            },
+        );
     }
 
     fn publish(&mut self, secs: f64, what: EventKind) {
@@ -155,6 +162,11 @@ fn an_answered_call_gets_its_cdr_once_the_agent_has_wrapped_up() {
         },
     );
     s.state(13.0, "alice", talking());
+    let code = |code: &str| AgentEvent::Disposition {
+        call: CallRef(CALL),
+        code: code.into(),
+    };
+    s.agent(15.0, "alice", code("sale"));
     s.call(20.0, CallEvent::Held { on: true });
     s.call(35.0, CallEvent::Held { on: false });
     s.end(73.0, Side::Caller, EndCause::CallerHungUp, true);
@@ -163,7 +175,10 @@ fn an_answered_call_gets_its_cdr_once_the_agent_has_wrapped_up() {
         "the wrap-up is part of the call"
     );
     s.state(73.1, "alice", wrap_up());
+    // Changed during the wrap-up: the last code given counts.
+    s.agent(80.0, "alice", code("callback"));
     s.state(103.1, "alice", AgentState::Available);
+    s.agent(104.0, "alice", code("too_late"));
 
     let cdr = s.only_cdr();
     assert_eq!(cdr["call"], "r1-42");
@@ -187,6 +202,7 @@ fn an_answered_call_gets_its_cdr_once_the_agent_has_wrapped_up() {
     assert_eq!(cdr["duration_ms"], 73_000);
     assert_eq!(cdr["ended_by"], "caller");
     assert_eq!(cdr["end_cause"], "caller_hung_up");
+    assert_eq!(cdr["disposition"], "callback");
     assert!(cdr["quality"]["carrier"].is_object());
 
     let outcomes = s.of(RecordType::QueueOutcome);
@@ -412,7 +428,14 @@ fn a_cdr_still_waiting_for_a_wrap_up_is_written_at_shutdown_or_after_an_hour() {
 fn agent_records_say_who_did_what_and_on_which_call() {
     let mut s = Script::new();
     s.agent(0.0, "alice", AgentEvent::LoggedIn { resumed: false });
-    s.state(1.0, "alice", AgentState::Away);
+    s.agent(
+        1.0,
+        "alice",
+        AgentEvent::StateChanged {
+            state: AgentState::Away,
+            reason: Some("lunch".into()),
+        },
+    );
     s.state(2.0, "alice", AgentState::Available);
     s.state(3.0, "alice", AgentState::Ringing { call: CallRef(7) });
     s.agent(
@@ -425,7 +448,10 @@ fn agent_records_say_who_did_what_and_on_which_call() {
     let records = s.of(RecordType::AgentEvent);
     assert_eq!(records[0]["event"], "logged_in");
     assert_eq!(records[0]["resumed"], false);
+    assert_eq!(records[1]["state"], "away");
+    assert_eq!(records[1]["reason"], "lunch");
     assert_eq!(records[2]["state"], "available");
+    assert!(records[2].get("reason").is_none());
     assert_eq!(records[3]["state"], "ringing");
     assert_eq!(records[3]["call"], "r1-7");
     assert_eq!(records[4]["reason"], "revoked");

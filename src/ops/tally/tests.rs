@@ -227,6 +227,7 @@ fn waiting_callers_and_agents_show_what_they_do_now() {
         1,
         AgentEvent::StateChanged {
             state: AgentState::Available,
+            reason: None,
         },
     );
     f.queued(10, CALL);
@@ -247,7 +248,13 @@ fn waiting_callers_and_agents_show_what_they_do_now() {
     let talking = AgentState::Talking {
         call: CallRef(CALL),
     };
-    f.agent(26, AgentEvent::StateChanged { state: talking });
+    f.agent(
+        26,
+        AgentEvent::StateChanged {
+            state: talking,
+            reason: None,
+        },
+    );
     let agents = f.tally.agents(f.at(30));
     assert_eq!(agents[0].state, "talking");
     assert_eq!(agents[0].call, Some(CALL));

@@ -9,7 +9,7 @@ use crate::agent::protocol::{
 };
 use crate::agent::sessions::{ConnId, LoginOutcome};
 use crate::events::AgentEvent;
-use crate::queue::{AgentState, CallRef as AcdCall};
+use crate::queue::{AgentState, CallRef, CallRef as AcdCall};
 
 impl Center {
     /// An agent whose credential the shell verified logs in on `conn` with `skills` (already
@@ -36,6 +36,8 @@ impl Center {
                     AgentEntry {
                         conn: Some(conn),
                         session,
+                        away_reason: None,
+                        last_call: None,
                     },
                 );
                 (token, false)
@@ -131,7 +133,26 @@ impl Center {
             AgentMessage::SetState(s) => {
                 let result = match s.state {
                     RequestedState::Available => self.acd.agent_available(now, &agent),
-                    RequestedState::Away => self.acd.agent_away(now, &agent),
+                    RequestedState::Away => {
+                        let already_away = self.acd.agent_state(&agent) == Some(AgentState::Away);
+                        let entry = self.agents.get_mut(&agent);
+                        let changed = entry.is_some_and(|entry| {
+                            let changed = entry.away_reason != s.reason;
+                            entry.away_reason = s.reason.clone();
+                            changed
+                        });
+                        if already_away && changed {
+                            // Still away, for another reason: the shift record shows it.
+                            self.agent_event(
+                                &agent,
+                                AgentEvent::StateChanged {
+                                    state: AgentState::Away,
+                                    reason: s.reason.clone(),
+                                },
+                            );
+                        }
+                        self.acd.agent_away(now, &agent)
+                    }
                 };
                 match (result, self.acd.agent_state(&agent)) {
                     (Ok(()), Some(AgentState::Ringing { .. } | AgentState::Talking { .. }))
@@ -177,6 +198,7 @@ impl Center {
                     self.hold(call, conn, h.on);
                 }
             }
+            AgentMessage::Disposition(d) => self.disposition(conn, &agent, d),
             AgentMessage::Stats(stats) => {
                 if let Some(call) = self.talking_call(conn, &agent, &stats.call) {
                     tracing::debug!(
@@ -202,6 +224,39 @@ impl Center {
         self.drain_acd(now);
     }
 
+    /// A disposition names the agent's last answered call, while it lasts or during its
+    /// wrap-up: its CDR is written when the wrap-up ends.
+    fn disposition(&mut self, conn: ConnId, agent: &str, d: proto::from_agent::Disposition) {
+        let last = self.agents.get(agent).and_then(|a| a.last_call);
+        let call = parse_call_id(&d.call).filter(|c| Some(*c) == last);
+        let Some(call) = call else {
+            return self.error(
+                conn,
+                ErrorCode::UnknownCall,
+                format!("{} is not your last call", d.call.as_str()),
+                Some(d.call),
+            );
+        };
+        let current = self.acd.agent_state(agent);
+        let open = matches!(current, Some(AgentState::WrapUp { .. }))
+            || matches!(current, Some(AgentState::Talking { call: c }) if c.0 == call);
+        if !open {
+            return self.error(
+                conn,
+                ErrorCode::InvalidState,
+                format!("the wrap-up of {} is over", d.call.as_str()),
+                Some(d.call),
+            );
+        }
+        self.agent_event(
+            agent,
+            AgentEvent::Disposition {
+                call: CallRef(call),
+                code: d.code,
+            },
+        );
+    }
+
     fn accept(&mut self, now: Instant, conn: ConnId, agent: &str, id: &CallId) {
         let Some(call) = self.known_call(conn, id) else {
             return;
@@ -219,6 +274,9 @@ impl Center {
         };
         entry.agent = Some((agent.to_string(), Some(conn)));
         let flow = entry.flow;
+        if let Some(agent) = self.agents.get_mut(agent) {
+            agent.last_call = Some(call);
+        }
         self.out.push_back(Output::Route { conn, flow, call });
         self.out.push_back(Output::ToCall {
             call,

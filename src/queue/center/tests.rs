@@ -78,6 +78,7 @@ impl World {
             conn,
             AgentMessage::SetState(SetState {
                 state: RequestedState::Available,
+                reason: None,
             }),
         );
         self.outputs();
@@ -140,6 +141,7 @@ fn a_fresh_agent_starts_away_and_gets_offers_once_available() {
         1,
         AgentMessage::SetState(SetState {
             state: RequestedState::Available,
+            reason: None,
         }),
     );
     let offer = offer_of(&w.messages_for(1)).expect("offered once available");
@@ -631,6 +633,7 @@ fn a_resume_at_the_very_end_of_grace_gives_one_outcome_whichever_comes_first() {
         2,
         AgentMessage::SetState(SetState {
             state: RequestedState::Available,
+            reason: None,
         }),
     );
     assert_eq!(
@@ -651,4 +654,108 @@ fn a_resume_at_the_very_end_of_grace_gives_one_outcome_whichever_comes_first() {
     w.center.handle_timeout(w.now);
     w.advance(GRACE * 2);
     assert_eq!(to_call_7(&w.outputs()), [], "the session is live again");
+}
+
+fn agent_events(w: &mut World) -> Vec<AgentEvent> {
+    std::iter::from_fn(|| w.center.poll_event())
+        .filter_map(|e| match e {
+            EventKind::Agent { event, .. } => Some(event),
+            _ => None,
+        })
+        .collect()
+}
+
+fn errors_for(w: &mut World, conn: ConnId) -> Vec<ErrorCode> {
+    w.messages_for(conn)
+        .into_iter()
+        .filter_map(|m| match m {
+            GatewayMessage::Error(e) => Some(e.code),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_disposition_names_the_last_call_during_it_or_its_wrap_up_and_no_later() {
+    use crate::agent::protocol::from_agent::Disposition;
+    let mut w = World::new();
+    w.ready(1, "alice");
+    w.center.enqueue(w.now, 7, "support", "caller").unwrap();
+    let offer = offer_of(&w.messages_for(1)).unwrap();
+    let code = |call: &str, code: &str| {
+        AgentMessage::Disposition(Disposition {
+            call: CallId::new(call),
+            code: code.into(),
+        })
+    };
+    w.say(1, code("c7", "early"));
+    assert_eq!(
+        errors_for(&mut w, 1),
+        [ErrorCode::UnknownCall],
+        "not answered yet"
+    );
+    w.say(1, AgentMessage::Accept(Accept { call: offer.call }));
+    w.outputs();
+    agent_events(&mut w);
+    w.say(1, code("c7", "sale"));
+    w.center.caller_gone(w.now, 7);
+    w.outputs();
+    w.say(1, code("c7", "callback"));
+    w.say(1, code("c8", "other"));
+    assert_eq!(
+        errors_for(&mut w, 1),
+        [ErrorCode::UnknownCall],
+        "c8 is not hers"
+    );
+    let codes: Vec<(u64, String)> = agent_events(&mut w)
+        .into_iter()
+        .filter_map(|e| match e {
+            AgentEvent::Disposition { call, code } => Some((call.0, code)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(codes, [(7, "sale".into()), (7, "callback".into())]);
+    // The wrap-up (3 s) runs out: too late for a code.
+    w.advance(Duration::from_secs(4));
+    w.outputs();
+    w.say(1, code("c7", "late"));
+    assert_eq!(errors_for(&mut w, 1), [ErrorCode::InvalidState]);
+}
+
+#[test]
+fn going_away_carries_the_reason_and_a_new_reason_is_a_new_state_record() {
+    let mut w = World::new();
+    w.ready(1, "alice");
+    agent_events(&mut w);
+    let away = |reason: Option<&str>| {
+        AgentMessage::SetState(SetState {
+            state: RequestedState::Away,
+            reason: reason.map(str::to_string),
+        })
+    };
+    w.say(1, away(Some("lunch")));
+    w.say(1, away(Some("lunch")));
+    w.say(1, away(Some("training")));
+    w.say(
+        1,
+        AgentMessage::SetState(SetState {
+            state: RequestedState::Available,
+            reason: Some("ignored".into()),
+        }),
+    );
+    let states: Vec<(String, Option<String>)> = agent_events(&mut w)
+        .into_iter()
+        .filter_map(|e| match e {
+            AgentEvent::StateChanged { state, reason } => Some((state.name().into(), reason)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        states,
+        [
+            ("away".into(), Some("lunch".into())),
+            ("away".into(), Some("training".into())),
+            ("available".into(), None),
+        ]
+    );
 }

@@ -95,8 +95,14 @@ fn agent_message() -> impl Strategy<Value = AgentMessage> {
         );
     prop_oneof![
         login,
-        prop_oneof![Just(RequestedState::Available), Just(RequestedState::Away)]
-            .prop_map(|state| AgentMessage::SetState(from_agent::SetState { state })),
+        prop_oneof![Just(RequestedState::Available), Just(RequestedState::Away)].prop_map(
+            |state| {
+                AgentMessage::SetState(from_agent::SetState {
+                    state,
+                    reason: None,
+                })
+            }
+        ),
         call_id().prop_map(|call| AgentMessage::Accept(from_agent::Accept { call })),
         (call_id(), proptest::option::of(text(64)))
             .prop_map(|(call, reason)| AgentMessage::Reject(from_agent::Reject { call, reason })),

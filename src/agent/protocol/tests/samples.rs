@@ -4,7 +4,8 @@
 use serde::Serialize;
 
 use crate::agent::protocol::from_agent::{
-    Accept, Dtmf as AgentDtmf, Hangup, Hold as AgentHold, Login, Ping, Reject, SetState, Stats,
+    Accept, Disposition, Dtmf as AgentDtmf, Hangup, Hold as AgentHold, Login, Ping, Reject,
+    SetState, Stats,
 };
 use crate::agent::protocol::from_gateway::{
     Answered, CallEnded, Dtmf as GatewayDtmf, Hold as GatewayHold, LoginRefused, Offer,
@@ -41,7 +42,8 @@ pub fn agent_messages() -> Vec<AgentMessage> {
     vec![
         AgentMessage::Login(login()),
         AgentMessage::SetState(SetState {
-            state: RequestedState::Available,
+            state: RequestedState::Away,
+            reason: Some("lunch".into()),
         }),
         AgentMessage::Accept(Accept { call: call() }),
         AgentMessage::Reject(Reject {
@@ -56,6 +58,10 @@ pub fn agent_messages() -> Vec<AgentMessage> {
         AgentMessage::Hold(AgentHold {
             call: call(),
             on: true,
+        }),
+        AgentMessage::Disposition(Disposition {
+            call: call(),
+            code: "callback".into(),
         }),
         AgentMessage::Stats(stats()),
         AgentMessage::Ping(Ping { nonce: u64::MAX }),
