@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use trunkgate_integration::agent::{demo_args, AgentProcess};
+use trunkgate_integration::gateway::DEMO_CREDENTIAL_HASH;
 use trunkgate_integration::journal::{journal_config, of_type, records, verify};
 use trunkgate_integration::{Baresip, Gateway, Sipp, TestConfig, DEMO_CREDENTIAL};
 
@@ -242,10 +243,19 @@ fn completed_call_ids(messages_log: &str) -> Vec<String> {
 }
 
 #[test]
-fn killed_three_times_mid_call_the_journal_has_exactly_one_cdr_per_call() {
+fn killed_three_times_mid_call_the_sink_has_exactly_one_cdr_per_call() {
     let journal = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let sink_dir = out.path().join("sink");
     let config = TestConfig {
-        extra: journal_config(journal.path()),
+        extra: format!(
+            "{}\n[[journal.sink]]\nname = \"local\"\ntype = \"file\"\ndir = {:?}\n\
+             batch_records = 8\nbatch_age_ms = 100\n\n\
+             [[agent]]\nid = \"demo-2\"\ncredential_hash = {:?}\nskills = [\"support\"]\n",
+            journal_config(journal.path()),
+            sink_dir.to_string_lossy(),
+            DEMO_CREDENTIAL_HASH,
+        ),
         // SIPp goes on sending its calls' RTP (DTMF 9 among it) to a killed gateway's ports:
         // ports no other test's gateway takes, or a call there would hear a 9 it never got.
         rtp_port_min: 64_000,
@@ -254,17 +264,30 @@ fn killed_three_times_mid_call_the_journal_has_exactly_one_cdr_per_call() {
     }
     .to_toml();
     let mut completed = Vec::new();
-    // Kills at different moments of the calls' lives (each lasts about 8 s): as they arrive,
-    // while the first are hung up on, while the last are.
+    let mut queue_calls_completed = 0;
+    // Kills at different moments of the calls' lives (an IVR call lasts about 8 s, a queue
+    // call about 3): as they arrive, while the first are hung up on, while the last are.
     for kill_after in [
         Duration::from_millis(1_500),
         Duration::from_millis(8_500),
         Duration::from_millis(10_500),
     ] {
         let gw = Gateway::start(&config);
+        // Two agents log in: demo takes two calls and logs out, demo-2 stays until the kill.
+        let agent = |id: &str, extra: &[&str]| {
+            let mut args = demo_args(&gw, &["--hangup-after-ms", "1500"]);
+            let at = args.iter().position(|a| a == "demo").unwrap();
+            args[at] = id.to_string();
+            args.extend(extra.iter().map(|a| a.to_string()));
+            AgentProcess::start(&args, DEMO_CREDENTIAL)
+        };
+        let agents = [agent("demo", &["--calls", "2"]), agent("demo-2", &[])];
+        for a in &agents {
+            a.expect(&["event=welcome"], Duration::from_secs(10));
+        }
         let target = gw.sip_udp();
-        // Callers who listen to the menu, press 9 and are hung up on, 3 a second.
-        let carrier = std::thread::spawn(move || {
+        // Callers who listen to the menu, press 9 and are hung up on, 3 a second…
+        let ivr = std::thread::spawn(move || {
             Sipp::scenario("uac_dtmf9.xml")
                 .target(target)
                 .service("ivr")
@@ -273,28 +296,60 @@ fn killed_three_times_mid_call_the_journal_has_exactly_one_cdr_per_call() {
                 .timeout(Duration::from_secs(13))
                 .run()
         });
+        // …and callers who press 0 for an agent, who talks 1.5 s and hangs up.
+        let queue = std::thread::spawn(move || {
+            Sipp::scenario("uac_queue0.xml")
+                .target(target)
+                .service("ivr")
+                .calls(4)
+                .rate(1)
+                .timeout(Duration::from_secs(13))
+                .run()
+        });
         std::thread::sleep(kill_after);
         let mut gw = gw;
         gw.signal(libc::SIGKILL);
         gw.wait_exit(Duration::from_secs(5)).expect("killed");
-        let run = carrier.join().unwrap();
+        drop(agents);
         // SIPp gives up at its timeout on the calls the kill cut (no statistics then): its
         // message trace says which it completed.
-        completed.extend(completed_call_ids(&run.messages_log));
+        completed.extend(completed_call_ids(&ivr.join().unwrap().messages_log));
+        let queued = completed_call_ids(&queue.join().unwrap().messages_log);
+        queue_calls_completed += queued.len();
+        completed.extend(queued);
     }
-    // A last run that stops cleanly: it closes what the third kill left open.
+    // A last run that stops cleanly: it ends what the third kill left open and ships it all.
     let gw = Gateway::start(&config);
+    let backlog = gw.wait_for_metric(
+        r#"trunkgate_journal_sink_backlog_records{sink="local"}"#,
+        Duration::from_secs(20),
+        |v| v == 0.0,
+    );
+    assert_eq!(backlog, Some(0.0));
     gw.stop().expect("a clean stop");
 
     let (whole, report) = verify(journal.path());
-    assert!(whole, "{report}");
+    assert!(whole, "the journal: {report}");
+    let (whole, report) = verify(&sink_dir);
+    assert!(whole, "the sink: {report}");
+    // What the sink holds, after dedup by key, is the journal as written.
+    let mut seen = std::collections::HashSet::new();
+    let shipped: Vec<Value> = shipped(&sink_dir)
+        .into_iter()
+        .filter(|r| seen.insert(r["key"].as_str().unwrap().to_string()))
+        .collect();
     let records = records(journal.path());
+    assert_eq!(
+        shipped[..],
+        records[..shipped.len()],
+        "in order, as written"
+    );
     let arrived: Vec<&str> = of_type(&records, "call_event")
         .iter()
         .filter(|r| r["data"]["event"] == "arrived")
         .map(|r| r["data"]["sip_call_id"].as_str().unwrap())
         .collect();
-    let cdrs = of_type(&records, "cdr");
+    let cdrs = of_type(&shipped, "cdr");
     let mut cdr_calls: Vec<&str> = cdrs
         .iter()
         .map(|c| c["data"]["sip_call_id"].as_str().unwrap())
@@ -307,13 +362,28 @@ fn killed_three_times_mid_call_the_journal_has_exactly_one_cdr_per_call() {
     arrived_sorted.sort();
     assert_eq!(
         cdr_calls, arrived_sorted,
-        "every call that reached the journal has its CDR"
+        "every call that reached the journal has its CDR in the sink"
     );
     assert!(!completed.is_empty());
     for id in &completed {
         assert!(
             cdr_calls.contains(&id.as_str()),
             "SIPp completed {id}, which has no CDR"
+        );
+    }
+    let by_agent = cdrs
+        .iter()
+        .filter(|c| c["data"]["agent"].is_string())
+        .count();
+    assert!(
+        queue_calls_completed > 0 && by_agent >= queue_calls_completed,
+        "queue calls answered by agents: {queue_calls_completed} completed, {by_agent} CDRs"
+    );
+    let shifts = of_type(&shipped, "agent_event");
+    for event in ["logged_in", "logged_out"] {
+        assert!(
+            shifts.iter().any(|r| r["data"]["event"] == event),
+            "agents' {event} records shipped"
         );
     }
     let restarted = cdrs
@@ -325,7 +395,8 @@ fn killed_three_times_mid_call_the_journal_has_exactly_one_cdr_per_call() {
         "the calls cut by the kills are ended by the restart"
     );
     println!(
-        "{} calls reached the journal, {} completed by SIPp, {restarted} ended by a restart",
+        "{} calls reached the journal, {} completed by SIPp ({queue_calls_completed} through an \
+         agent), {restarted} ended by a restart",
         arrived.len(),
         completed.len()
     );
