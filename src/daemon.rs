@@ -100,10 +100,11 @@ impl Daemon {
         tokio::spawn(heap::give_back_free_space(stop.child_token()));
         // Before anything can publish: the journal must see every event.
         let run = format!("{:08x}", rand::random::<u32>());
+        let (service_levels, levels) = watch::channel(c.service_levels());
         let journal = JournalThread::start(
             &c.journal_dir(),
             &c.journal,
-            c.service_levels(),
+            levels,
             &run,
             bus.follow("journal"),
             ops.journal_counters(),
@@ -191,6 +192,7 @@ impl Daemon {
             config: config.clone(),
             trunks: trunks_tx,
             center: reloads_tx,
+            service_levels,
             ops: ops.clone(),
             agent_link: reload::AgentLinkIdentity::new(agents.endpoint.clone(), agents.fingerprint),
             logging,

@@ -7,7 +7,7 @@ use serde_json::Value;
 use trunkgate_integration::agent::{demo_args, AgentProcess};
 use trunkgate_integration::gateway::DEMO_CREDENTIAL_HASH;
 use trunkgate_integration::journal::{journal_config, of_type, records, verify};
-use trunkgate_integration::{Baresip, Gateway, Sipp, TestConfig, DEMO_CREDENTIAL};
+use trunkgate_integration::{ctl, Baresip, CtlRun, Gateway, Sipp, TestConfig, DEMO_CREDENTIAL};
 
 #[test]
 fn a_call_answered_by_an_agent_leaves_its_cdr_its_shift_and_a_whole_journal() {
@@ -685,4 +685,48 @@ fn an_agents_shift_in_the_journal_is_what_the_agent_did() {
     };
     assert!(at("logged_in")[0] < at("connection_lost")[0]);
     assert!(at("connection_lost")[0] < at("logged_out")[0]);
+}
+
+#[test]
+fn a_reload_sets_the_service_level_queue_outcomes_are_judged_against() {
+    let journal = tempfile::tempdir().unwrap();
+    let gw = Gateway::start(
+        &TestConfig {
+            route: "queue:support".into(),
+            extra: journal_config(journal.path()),
+            ..TestConfig::default()
+        }
+        .to_toml(),
+    );
+    let original = std::fs::read_to_string(gw.config_path()).unwrap();
+    let changed = original
+        .replace(
+            "[queues.support]\n",
+            "[queues.support]\nservice_level_ms = 1234\n",
+        )
+        .replace("sync_interval_ms = 50", "sync_interval_ms = 60");
+    assert_ne!(changed, original);
+    std::fs::write(gw.config_path(), changed).unwrap();
+    let CtlRun { ok, stdout, stderr } = ctl(gw.admin(), &["reload"]);
+    assert!(ok, "reload failed: {stderr}");
+    assert!(
+        stdout.contains("journal changed: needs a restart"),
+        "the journal's own settings are read at start: {stdout}"
+    );
+    let mut agent = AgentProcess::start(
+        &demo_args(&gw, &["--hangup-after-ms", "500", "--calls", "1"]),
+        DEMO_CREDENTIAL,
+    );
+    agent.expect(&["event=state", "state=available"], Duration::from_secs(10));
+    let caller = Baresip::new("caller")
+        .dial(format!("sip:100@{}", gw.sip_udp()))
+        .duration(Duration::from_secs(3))
+        .run();
+    assert!(caller.call_established(), "{}", caller.log);
+    assert!(agent.wait_exit(Duration::from_secs(10)).is_some());
+    gw.stop().expect("a clean stop");
+    let records = records(journal.path());
+    let outcomes = of_type(&records, "queue_outcome");
+    assert_eq!(outcomes.len(), 1, "{records:#?}");
+    assert_eq!(outcomes[0]["data"]["service_level_ms"], 1234);
 }

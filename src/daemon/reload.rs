@@ -27,6 +27,8 @@ pub(super) struct Reloader {
     pub config: SharedConfig,
     pub trunks: watch::Sender<Vec<TrunkConfig>>,
     pub center: mpsc::UnboundedSender<Reconfigure>,
+    /// Queues' service levels, for the journal's queue outcomes.
+    pub service_levels: watch::Sender<crate::journal::shell::ServiceLevels>,
     pub ops: Arc<Ops>,
     pub agent_link: AgentLinkIdentity,
     pub logging: Logging,
@@ -75,6 +77,7 @@ impl Reloader {
             media: media_params(c),
             agents: c.agent.clone(),
         });
+        self.service_levels.send_replace(c.service_levels());
         self.ops.reconfigure(c);
         let mut summary = format!(
             "reloaded {}: {} trunks, {} ivr menus, {} queues, {} agents, {} prompts\n",
@@ -133,7 +136,10 @@ pub(super) fn media_params(config: &Config) -> MediaParams {
 fn needs_restart(old: &Config, new: &Config) -> Vec<&'static str> {
     let same =
         |a: &dyn std::fmt::Debug, b: &dyn std::fmt::Debug| format!("{a:?}") == format!("{b:?}");
-    let checks: [(&'static str, bool); 8] = [
+    let checks: [(&'static str, bool); 9] = [
+        // Its directory, sync policy and sinks belong to the journal's thread and shippers,
+        // started once.
+        ("journal", same(&old.journal, &new.journal)),
         ("sip.udp", same(&old.sip.udp, &new.sip.udp)),
         ("sip.tcp", same(&old.sip.tcp, &new.sip.tcp)),
         (

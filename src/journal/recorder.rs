@@ -147,6 +147,11 @@ impl Recorder {
         }
     }
 
+    /// After a reload: waits that end from now on are judged against these targets.
+    pub fn set_service_levels(&mut self, service_levels: BTreeMap<String, Duration>) {
+        self.service_levels = service_levels;
+    }
+
     pub fn call_id(&self, call: CallId) -> String {
         format!("{}-{call}", self.run)
     }

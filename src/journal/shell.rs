@@ -24,6 +24,8 @@ use std::time::{Duration, Instant, SystemTime};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
+use tokio::sync::watch;
+
 use super::config::JournalConfig;
 use super::record::rfc3339_millis;
 use super::record::JournalId;
@@ -64,6 +66,9 @@ pub struct JournalThread {
     thread: JoinHandle<()>,
 }
 
+/// Each queue's answer-time target, by queue: what `within_service_level` is judged against.
+pub type ServiceLevels = std::collections::BTreeMap<String, Duration>;
+
 /// How often waiting records are retried and a wrap-up's CDR is looked at.
 const TICK: Duration = Duration::from_secs(1);
 /// A failing write is logged at most this often.
@@ -75,11 +80,12 @@ impl JournalThread {
     pub fn start(
         dir: &Path,
         config: &JournalConfig,
-        service_levels: std::collections::BTreeMap<String, Duration>,
+        service_levels: watch::Receiver<ServiceLevels>,
         run: &str,
         feed: LosslessFeed,
         counters: JournalCounters,
     ) -> Result<Self, OpenError> {
+        let levels = service_levels.borrow().clone();
         let sinks: Vec<&str> = config.sinks.iter().map(|s| s.name.as_str()).collect();
         let limits = Limits {
             segment_bytes: config.segment_bytes,
@@ -114,11 +120,10 @@ impl JournalThread {
             })
             .collect();
         let stop = CancellationToken::new();
-        let recovered =
-            recovery::recover(dir, service_levels.clone()).map_err(|source| OpenError::Io {
-                path: dir.to_path_buf(),
-                source,
-            })?;
+        let recovered = recovery::recover(dir, levels.clone()).map_err(|source| OpenError::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?;
         if recovered.closed_calls > 0 || !recovered.outputs.is_empty() {
             tracing::warn!(
                 calls = recovered.closed_calls,
@@ -130,7 +135,7 @@ impl JournalThread {
         }
         let mut journal = Journal::new(
             writer,
-            Recorder::new(run, service_levels),
+            Recorder::new(run, levels),
             config.clone(),
             counters,
             progress.clone(),
@@ -146,7 +151,7 @@ impl JournalThread {
             .name("journal".into())
             .spawn({
                 let stop = stop.clone();
-                move || journal.run(feed, stop)
+                move || journal.run(feed, service_levels, stop)
             })
             .map_err(|source| OpenError::Io {
                 path: dir.to_path_buf(),
@@ -216,7 +221,12 @@ impl Journal {
         }
     }
 
-    fn run(mut self, mut feed: LosslessFeed, stop: CancellationToken) {
+    fn run(
+        mut self,
+        mut feed: LosslessFeed,
+        mut levels: watch::Receiver<ServiceLevels>,
+        stop: CancellationToken,
+    ) {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_time()
             .build();
@@ -229,6 +239,7 @@ impl Journal {
         };
         runtime.block_on(async {
             let mut tick = tokio::time::interval(TICK);
+            let mut reloads = true;
             loop {
                 // With nothing to sync, a deadline that never comes first.
                 let sync_at = self
@@ -242,6 +253,14 @@ impl Journal {
                     },
                     _ = tokio::time::sleep_until(sync_at.into()) => self.sync(),
                     _ = tick.tick() => self.tick(SystemTime::now()),
+                    changed = levels.changed(), if reloads => match changed {
+                        Ok(()) => {
+                            let levels = levels.borrow_and_update().clone();
+                            self.recorder.set_service_levels(levels);
+                        }
+                        // The daemon no longer reloads (it is stopping).
+                        Err(_) => reloads = false,
+                    },
                     _ = stop.cancelled() => break,
                 }
             }
