@@ -22,7 +22,7 @@ fn a_call_answered_by_an_agent_leaves_its_cdr_its_shift_and_a_whole_journal() {
         .to_toml(),
     );
     // Stays logged in after its call (a second one never comes); codes the call and takes
-    // 1.5 s of its 10 s wrap-up.
+    // 1.5 s of its 10 s wrap-up. A second into the call its network changes.
     let mut agent = AgentProcess::start(
         &demo_args(
             &gw,
@@ -35,6 +35,8 @@ fn a_call_answered_by_an_agent_leaves_its_cdr_its_shift_and_a_whole_journal() {
                 "resolved",
                 "--wrap-up-ms",
                 "1500",
+                "--rebind-after-ms",
+                "1000",
             ],
         ),
         DEMO_CREDENTIAL,
@@ -42,7 +44,7 @@ fn a_call_answered_by_an_agent_leaves_its_cdr_its_shift_and_a_whole_journal() {
     agent.expect(&["event=welcome"], Duration::from_secs(10));
     let caller = Baresip::new("caller")
         .dial(format!("sip:100@{}", gw.sip_udp()))
-        .duration(Duration::from_secs(4))
+        .duration(Duration::from_secs(6))
         .run();
     assert!(caller.call_established(), "{}", caller.log);
     agent.expect(&["event=call_ended"], Duration::from_secs(10));
@@ -95,9 +97,11 @@ fn a_call_answered_by_an_agent_leaves_its_cdr_its_shift_and_a_whole_journal() {
     assert_eq!(cdr["queues"][0]["outcome"], "answered");
     let talk = cdr["talk_ms"].as_u64().unwrap();
     assert!(
-        (2_000..6_000).contains(&talk),
-        "talk {talk} ms of a 4 s call"
+        (4_000..8_000).contains(&talk),
+        "talk {talk} ms of a 6 s call"
     );
+    assert_eq!(cdr["agent_moved"], 1, "the network change, counted");
+    assert_eq!(cdr["agent_lost"], 0, "and not a loss");
     // The agent ends its wrap-up by going available after 1.5 s.
     let wrap_up = cdr["wrap_up_ms"].as_u64().unwrap();
     assert!(

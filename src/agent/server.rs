@@ -46,6 +46,10 @@ pub enum AgentInput {
     Lost {
         conn: ConnId,
     },
+    /// The connection goes on from a new address (the agent's network changed).
+    Moved {
+        conn: ConnId,
+    },
     /// The agent logged out (finished its control stream, or closed with code 0): its session
     /// ends at once, no grace period.
     LoggedOut {
@@ -320,6 +324,7 @@ async fn serve_connection(
                 let now = connection.remote_address();
                 if now != remote {
                     counters.migrations.inc();
+                    let _ = center.send(AgentInput::Moved { conn });
                     tracing::info!(from = %remote, to = %now, %agent, "agent's connection moved to a new address");
                     remote = now;
                 }

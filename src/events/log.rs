@@ -161,6 +161,7 @@ fn call_line(call: u64, event: &CallEvent) {
             "agent connection lost: music on hold while it may resume"
         ),
         CallEvent::AgentResumed => info!(call, "bridged to agent again: the agent resumed"),
+        CallEvent::AgentMoved => info!(call, "the agent's connection moved; the call goes on"),
         CallEvent::Requeued => info!(
             call,
             "agent did not come back: caller back at the head of the queue"
@@ -237,6 +238,7 @@ fn agent_line(agent: &str, event: &AgentEvent) {
             info!(%agent, call = call.0, %code, "agent gave the call its disposition")
         }
         AgentEvent::ConnectionLost => info!(%agent, "agent session waits for a reconnect"),
+        AgentEvent::ConnectionMoved => info!(%agent, "agent's connection moved"),
         AgentEvent::LoggedOut { reason } => info!(%agent, ?reason, "agent session over"),
     }
 }

@@ -102,6 +102,9 @@ pub enum CallEvent {
     AgentLost,
     /// The agent came back within its grace period: the call goes on.
     AgentResumed,
+    /// The agent's connection moved to a new address (a network change, QUIC migration)
+    /// without a break: the call went on.
+    AgentMoved,
     /// The agent did not come back: the caller is at the head of the queue again.
     Requeued,
     /// The queue gave up waiting and sent the caller on.
@@ -292,6 +295,8 @@ pub enum AgentEvent {
     Disposition { call: CallRef, code: String },
     /// Its connection died; the session waits out its grace period.
     ConnectionLost,
+    /// Its connection moved to a new address (a network change) and went on.
+    ConnectionMoved,
     /// The session is over.
     LoggedOut { reason: LogoutReason },
 }

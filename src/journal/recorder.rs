@@ -61,6 +61,9 @@ pub struct Cdr {
     /// caller waited in the queue again).
     pub agent_lost: u32,
     pub agent_resumed: u32,
+    /// Times the agent's connection moved to a new address mid-call and went on (a network
+    /// change the caller did not notice).
+    pub agent_moved: u32,
     pub requeued: u32,
     /// Times the agent was told their link was dropping audio.
     pub agent_link_warnings: u32,
@@ -374,6 +377,7 @@ impl Recorder {
             "agent_link" if data["poor"].as_bool() == Some(true) => cdr.agent_link_warnings += 1,
             "agent_lost" => cdr.agent_lost += 1,
             "agent_resumed" => cdr.agent_resumed += 1,
+            "agent_moved" => cdr.agent_moved += 1,
             "requeued" => {
                 cdr.requeued += 1;
                 stop_talk(open, at);
@@ -575,6 +579,7 @@ impl Recorder {
             ),
             CallEvent::AgentLost => ("agent_lost", json!({})),
             CallEvent::AgentResumed => ("agent_resumed", json!({})),
+            CallEvent::AgentMoved => ("agent_moved", json!({})),
             CallEvent::Requeued => ("requeued", json!({})),
             CallEvent::Overflowed { queue, to } => {
                 ("overflowed", json!({"queue": queue, "to": to.to_string()}))
@@ -627,6 +632,7 @@ impl Recorder {
                 "code": code,
             }),
             AgentEvent::ConnectionLost => json!({"agent": agent, "event": "connection_lost"}),
+            AgentEvent::ConnectionMoved => json!({"agent": agent, "event": "connection_moved"}),
             AgentEvent::LoggedOut { reason } => json!({
                 "agent": agent,
                 "event": "logged_out",

@@ -331,6 +331,8 @@ impl Tally {
             }
             CallEvent::AgentLost => call.state = CallState::AgentLost,
             CallEvent::AgentResumed => call.state = CallState::Talking,
+            // Counted by the agent link itself (trunkgate_agent_migrations_total).
+            CallEvent::AgentMoved => {}
             CallEvent::Requeued => {
                 // The talk so far ends; the caller waits again from now.
                 observe_talk(m, call, at);
@@ -458,7 +460,7 @@ impl Tally {
                 }
             }
             // Codes are the contact center's own words: no metric label for them.
-            AgentEvent::Disposition { .. } => {}
+            AgentEvent::Disposition { .. } | AgentEvent::ConnectionMoved => {}
             AgentEvent::ConnectionLost => {
                 m.agent_connections_lost.inc();
                 if let Some(a) = self.agents.get_mut(agent) {

@@ -8,7 +8,7 @@ use crate::agent::protocol::{
     ErrorReport, FlowId, GatewayMessage, RefusalReason, RequestedState, ResumeToken, SessionId,
 };
 use crate::agent::sessions::{ConnId, LoginOutcome};
-use crate::events::AgentEvent;
+use crate::events::{AgentEvent, CallEvent, EventKind};
 use crate::queue::{AgentState, CallRef, CallRef as AcdCall};
 
 impl Center {
@@ -301,6 +301,26 @@ impl Center {
             self.agent_event(&agent, AgentEvent::ConnectionLost);
         }
         self.drain_acd(now);
+    }
+
+    /// The connection carrying an agent's session moved to a new address and goes on; the
+    /// call the agent is on, if any, is told for its record.
+    pub fn connection_moved(&mut self, conn: ConnId) {
+        let Some(agent) = self.conns.get(&conn).cloned() else {
+            return;
+        };
+        self.agent_event(&agent, AgentEvent::ConnectionMoved);
+        let on_call = self
+            .calls
+            .iter()
+            .find(|(_, c)| matches!(&c.agent, Some((a, Some(c))) if *a == agent && *c == conn))
+            .map(|(call, _)| *call);
+        if let Some(call) = on_call {
+            self.events.push_back(EventKind::Call {
+                call,
+                event: CallEvent::AgentMoved,
+            });
+        }
     }
 
     /// The agent logged out: its session ends at once, no grace period.

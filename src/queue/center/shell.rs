@@ -165,6 +165,7 @@ fn agent_input(
             center.connection_lost(now, conn);
             links.remove(&conn);
         }
+        AgentInput::Moved { conn } => center.connection_moved(conn),
         AgentInput::LoggedOut { conn } => {
             center.logged_out(now, conn);
             links.remove(&conn);
