@@ -56,15 +56,16 @@ enum JournalCommand {
     /// seen twice is the same. Exit 0 when whole, 1 on any gap or problem.
     ///
     /// For s3:// the credentials come from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and
-    /// AWS_SESSION_TOKEN; the endpoint and region from the options below or AWS_ENDPOINT_URL
-    /// and AWS_REGION.
+    /// AWS_SESSION_TOKEN; the endpoint and region from the options below, else
+    /// AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL, and AWS_REGION or AWS_DEFAULT_REGION.
     Verify {
         #[arg(value_name = "WHERE")]
         target: String,
-        /// s3://: the service's URL (default: AWS_ENDPOINT_URL, else AWS for the region).
+        /// s3://: the service's URL (default: AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, else AWS
+        /// for the region).
         #[arg(long)]
         endpoint: Option<String>,
-        /// s3://: the bucket's region (default: AWS_REGION, else us-east-1).
+        /// s3://: the bucket's region (default: AWS_REGION, AWS_DEFAULT_REGION, else us-east-1).
         #[arg(long)]
         region: Option<String>,
         /// s3://: path or virtual_host (default: path with --endpoint, else virtual_host).

@@ -5,7 +5,8 @@ on purpose, the way real collectors do.
     http_collector.py DIR TOKEN PLAN REJECT_SEQ
 
 Listens on 127.0.0.1 (a free port, written to DIR/port). PLAN is a comma-separated list of what
-to do with the first requests, one each: 500, 401, 429:SECONDS (with Retry-After),
+to do with the first requests, one each: 500, 401, 301 (a redirect elsewhere, storing nothing),
+429:SECONDS (with Retry-After),
 slow:SECONDS (answer 200 that late), reset (close the connection halfway through the body), 200. Requests
 after the plan get 200. A batch holding the record with seq REJECT_SEQ gets 400 every time.
 Each request is logged to DIR/requests.log as `ACTION IDEMPOTENCY-KEY`; the records of every
@@ -61,6 +62,9 @@ class Collector(http.server.BaseHTTPRequestHandler):
         if action in ("500", "401"):
             log(action, key)
             return self.answer(int(action))
+        if action == "301":
+            log("301", key)
+            return self.answer(301, {"Location": "http://127.0.0.1:9/elsewhere"})
         if action.startswith("429:"):
             log("429", key)
             return self.answer(429, {"Retry-After": action.split(":")[1]})

@@ -1,8 +1,8 @@
-//! S3-compatible servers for the journal's s3 sink, started by the test on loopback:
-//! npm `s3rver` (keeps objects on disk, so it can be stopped and started again mid-run; it
-//! checks the access key id but not the signature) and PyPI `moto` (keeps objects in memory,
-//! checks SigV4 signatures once IAM users exist). `scripts/setup-test-deps.sh` installs both
-//! under `target/`.
+//! An S3-compatible server for the journal's s3 sink, started by the test on loopback: npm
+//! `s3rver`, which keeps objects on disk, so it can be killed and started again mid-run. It
+//! checks the access key id but not the signature (moto, which can check signatures, reads only
+//! the `Authorization` header and refuses presigned URLs). `scripts/setup-test-deps.sh`
+//! installs it under `target/s3rver`.
 use std::net::{Ipv4Addr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

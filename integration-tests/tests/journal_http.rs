@@ -1,7 +1,8 @@
 //! The journal's http sink against a real HTTP server process that misbehaves the way
 //! collectors do (integration-tests/servers/http_collector.py): a 500, a 429 with Retry-After,
 //! an answer slower than the sink's timeout, a connection reset mid-body, a 401 (retried: the
-//! token is at fault, not the batch), and a 400 for one batch.
+//! token is at fault, not the batch), a redirect (not followed, retried: nothing was stored),
+//! and a 400 for one batch.
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
@@ -84,7 +85,7 @@ fn an_http_sink_retries_what_is_due_dead_letters_the_refused_batch_and_loses_not
     let collector = Collector::start(
         collector_dir.path(),
         token,
-        "500,429:1,slow:3,reset,401",
+        "500,429:1,slow:3,200,reset,401,301",
         reject_seq,
     );
     let config = TestConfig {
@@ -109,7 +110,8 @@ fn an_http_sink_retries_what_is_due_dead_letters_the_refused_batch_and_loses_not
         .timeout(Duration::from_secs(30))
         .run()
         .assert_success();
-    // Backoff after five failures in a row: at most 1 + 2 + 4 + 8 + 16 s, plus the timeout.
+    // Backoff after three failures, a success, then three more: at most 1 + 2 + 4 s twice, plus
+    // the timeout.
     let backlog = gw.wait_for_metric(
         r#"trunkgate_journal_sink_backlog_records{sink="cloud"}"#,
         Duration::from_secs(60),
@@ -136,7 +138,7 @@ fn an_http_sink_retries_what_is_due_dead_letters_the_refused_batch_and_loses_not
     let requests = collector.requests();
     println!("requests: {requests:?}");
     let actions: Vec<&str> = requests.iter().map(|(a, _)| a.as_str()).collect();
-    for wanted in ["500", "429", "slow", "reset", "401", "400", "200"] {
+    for wanted in ["500", "429", "slow", "reset", "401", "301", "400", "200"] {
         assert!(
             actions.contains(&wanted),
             "{wanted} missing from {actions:?}"

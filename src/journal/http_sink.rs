@@ -1,7 +1,8 @@
 //! The `http` sink: each batch POSTed as NDJSON (gzipped unless told not to) with a bearer
 //! token and an `Idempotency-Key` naming its records, over rustls.
 //!
-//! What the answer means: any 2xx is an acknowledgement; 408, 429 and 5xx, a timeout or a
+//! What the answer means: any 2xx is an acknowledgement; 3xx (not followed), 408, 429 and 5xx,
+//! a timeout or a
 //! broken connection are "not now" (retried with backoff, after `Retry-After` if given), and so
 //! are 401 and 403 (the token is wrong, not the batch); any other 4xx refuses the batch for
 //! good (it is dead-lettered, the rest goes on).
@@ -66,7 +67,17 @@ impl HttpSink {
             batch.body.clone()
         };
         match request.send_bytes(&body) {
-            Ok(_) => Outcome::Acknowledged,
+            Ok(response) if (200..300).contains(&response.status()) => Outcome::Acknowledged,
+            // Redirects are not followed (the token would go along): the collector's URL is
+            // wrong, not the batch.
+            Ok(response) => Outcome::Retry {
+                after: None,
+                why: format!(
+                    "{} {} (redirects are not followed: fix the url)",
+                    response.status(),
+                    response.status_text()
+                ),
+            },
             Err(ureq::Error::Status(status, response)) => judge(status, &response),
             Err(ureq::Error::Transport(e)) => Outcome::Retry {
                 after: None,

@@ -124,12 +124,13 @@ impl S3Store {
     pub fn put(&self, key: &str, body: &[u8], content_type: &str) -> Result<(), S3Error> {
         let url =
             PutObject::new(&self.bucket, Some(&self.credentials), key).sign(SIGNATURE_LIFETIME);
-        self.agent
+        let response = self
+            .agent
             .put(url.as_str())
             .set("Content-Type", content_type)
             .send_bytes(body)
-            .map(drop)
-            .map_err(failure)
+            .map_err(failure)?;
+        success(response).map(drop)
     }
 
     /// The keys under `prefix`, in the store's (lexical) order. Blocking.
@@ -145,11 +146,8 @@ impl S3Store {
                 action.with_continuation_token(Cow::Owned(token.clone()));
             }
             let url = action.sign(SIGNATURE_LIFETIME);
-            let text = self
-                .agent
-                .get(url.as_str())
-                .call()
-                .map_err(failure)?
+            let response = self.agent.get(url.as_str()).call().map_err(failure)?;
+            let text = success(response)?
                 .into_string()
                 .map_err(|e| S3Error(e.to_string()))?;
             let page = Listing::parse(&text);
@@ -166,6 +164,7 @@ impl S3Store {
         let url =
             GetObject::new(&self.bucket, Some(&self.credentials), key).sign(SIGNATURE_LIFETIME);
         let response = self.agent.get(url.as_str()).call().map_err(failure)?;
+        let response = success(response)?;
         let mut body = Vec::new();
         std::io::Read::read_to_end(&mut response.into_reader(), &mut body)
             .map_err(|e| S3Error(format!("{key}: {e}")))?;
@@ -221,6 +220,15 @@ fn unescape(text: &str) -> String {
         .replace("&quot;", "\"")
         .replace("&apos;", "'")
         .replace("&amp;", "&")
+}
+
+/// Only a 2xx did it: redirects are not followed (they would carry the signature elsewhere),
+/// and a 301 from a bucket in another region stored nothing.
+fn success(response: ureq::Response) -> Result<ureq::Response, S3Error> {
+    match response.status() {
+        200..=299 => Ok(response),
+        status => Err(failure(ureq::Error::Status(status, response))),
+    }
 }
 
 /// What went wrong, in S3's words when it answered (`<Code>` and `<Message>` of its error
@@ -339,15 +347,24 @@ pub fn object_key(prefix: &str, gateway: &str, batch: &Batch) -> String {
         .join("/")
 }
 
-/// The kernel's host name: what `hostname` prints.
+/// The kernel's host name, as `hostname` prints it. (Not from /proc/sys: the packaged unit's
+/// `ProcSubset=pid` hides it.)
 fn host_name() -> Result<String, String> {
-    let name = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map_err(|e| format!("the host name (for the gateway's name in keys): {e}"))?;
-    let name = name.trim();
+    let mut buf = [0u8; 256];
+    // SAFETY: gethostname(2) writes at most `buf.len()` bytes into `buf`, which we own.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    if rc != 0 {
+        let e = std::io::Error::last_os_error();
+        return Err(format!(
+            "the host name (for the gateway's name in keys): {e}"
+        ));
+    }
+    let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
+    let name = String::from_utf8_lossy(&buf[..end]).trim().to_string();
     if name.is_empty() {
         return Err("the host name is empty: set gateway for the s3 sink".into());
     }
-    Ok(name.to_string())
+    Ok(name)
 }
 
 /// `s3://BUCKET/PREFIX` → the bucket and the prefix (without a leading or trailing `/`).

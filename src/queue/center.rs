@@ -316,9 +316,14 @@ impl Center {
                     });
                 }
                 AcdEvent::AgentStateChanged { agent, state } => {
-                    let reason = match state {
-                        AgentState::Away => {
-                            self.agents.get(&agent).and_then(|a| a.away_reason.clone())
+                    let entry = self.agents.get_mut(&agent);
+                    let reason = match (state, entry) {
+                        (AgentState::Away, Some(entry)) => entry.away_reason.clone(),
+                        // Back at work: a later away (after a missed offer, say) is not for
+                        // the reason given before.
+                        (AgentState::Available, Some(entry)) => {
+                            entry.away_reason = None;
+                            None
                         }
                         _ => None,
                     };

@@ -759,3 +759,33 @@ fn going_away_carries_the_reason_and_a_new_reason_is_a_new_state_record() {
         ]
     );
 }
+
+#[test]
+fn an_away_reason_ends_when_the_agent_is_back_and_does_not_label_a_later_missed_offer() {
+    let mut w = World::new();
+    w.ready(1, "alice");
+    let set = |state, reason: Option<&str>| {
+        AgentMessage::SetState(SetState {
+            state,
+            reason: reason.map(str::to_string),
+        })
+    };
+    w.say(1, set(RequestedState::Away, Some("lunch")));
+    w.say(1, set(RequestedState::Available, None));
+    agent_events(&mut w);
+    // An offer rings out: the queue sets her away, with no reason of hers.
+    w.center.enqueue(w.now, 7, "support", "caller").unwrap();
+    w.outputs();
+    w.advance(Duration::from_secs(11));
+    let aways: Vec<Option<String>> = agent_events(&mut w)
+        .into_iter()
+        .filter_map(|e| match e {
+            AgentEvent::StateChanged {
+                state: AgentState::Away,
+                reason,
+            } => Some(reason),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(aways, [None]);
+}
