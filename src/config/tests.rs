@@ -121,3 +121,26 @@ fn cidr_matching() {
         "v4-mapped v6 matches v4 blocks"
     );
 }
+
+#[test]
+fn an_s3_sink_without_its_bucket_or_with_half_its_credentials_is_refused_at_its_keys() {
+    let text = format!(
+        "{EMBEDDED_DEFAULT}\n[[journal.sink]]\nname = \"archive\"\ntype = \"s3\"\n\
+         prefix = \"/trunkgate//\"\naccess_key_id = \"AKID\"\nendpoint = \"s3.example.net\"\n"
+    );
+    let errs = errors(&text);
+    let find = |key: &str| {
+        errs.iter()
+            .find(|e| e.key.ends_with(key))
+            .unwrap_or_else(|| panic!("no error for {key} in {errs:?}"))
+    };
+    assert!(find("bucket").message.contains("needs its bucket"));
+    assert!(find("prefix").message.contains("non-empty parts"));
+    assert!(find("access_key_id")
+        .message
+        .contains("secret_access_key_file"));
+    assert!(find("endpoint").message.contains("https://"));
+    let line = |needle: &str| text.lines().position(|l| l.starts_with(needle)).unwrap() + 1;
+    assert_eq!(find("prefix").line, line("prefix ="));
+    assert_eq!(find("access_key_id").line, line("access_key_id ="));
+}
