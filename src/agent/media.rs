@@ -12,6 +12,8 @@ use std::time::Instant;
 use bytes::Bytes;
 use tokio::sync::mpsc;
 
+use web_transport_quinn::Session;
+
 use crate::agent::link::{Dropped, LinkCounters};
 use crate::media::rtp_quic::{self, FlowId};
 
@@ -51,7 +53,7 @@ impl std::fmt::Debug for AgentMedia {
 
 /// A call's flow on an agent's QUIC connection.
 pub struct QuicFlow {
-    connection: quinn::Connection,
+    connection: Session,
     flow: FlowId,
     buffer_full: prometheus::IntCounter,
     unsendable: prometheus::IntCounter,
@@ -78,7 +80,7 @@ impl MediaSink for QuicFlow {
 /// The handle for `flow` on `connection`, and the sender the connection task routes the
 /// flow's incoming packets to.
 pub fn quic_flow(
-    connection: quinn::Connection,
+    connection: Session,
     flow: FlowId,
     counters: &LinkCounters,
 ) -> (AgentMedia, mpsc::Sender<AgentPacket>) {

@@ -14,6 +14,8 @@ use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
+use web_transport_quinn::{RecvStream, SendStream, Session, SessionError, WebTransportError};
+
 use crate::agent::config::AgentConfig;
 use crate::agent::link::{Dropped, LinkCounters, SAMPLE_EVERY};
 use crate::agent::login::{FailedLogins, Verifier};
@@ -36,7 +38,8 @@ pub enum AgentInput {
         agent: String,
         skills: Vec<String>,
         resume: Option<String>,
-        link: LinkHandle,
+        /// Boxed: a session is large, and logins are rare beside messages.
+        link: Box<LinkHandle>,
         reply: oneshot::Sender<Result<(), RefusalReason>>,
     },
     Message {
@@ -62,7 +65,7 @@ pub enum AgentInput {
 /// the same handle over its own task.
 #[derive(Clone)]
 pub struct LinkHandle {
-    connection: quinn::Connection,
+    connection: Session,
     control: mpsc::UnboundedSender<ToConnection>,
     /// For the calls' media handles on this connection.
     counters: LinkCounters,
@@ -167,7 +170,8 @@ pub async fn serve(
             let remote = incoming.remote_address();
             match incoming.await {
                 Ok(connection) => {
-                    connection_task(conn, connection, agents, logins, center, counters).await;
+                    let session = Session::raw(connection);
+                    connection_task(conn, session, agents, logins, center, counters).await;
                 }
                 Err(e) => tracing::info!(%remote, error = %e, "agent connection failed"),
             }
@@ -180,11 +184,11 @@ enum ConnError {
     #[error("no login within {0:?}")]
     LoginTimeout(Duration),
     #[error("connection: {0}")]
-    Connection(#[from] quinn::ConnectionError),
+    Connection(#[from] SessionError),
     #[error("stream: {0}")]
-    Read(#[from] quinn::ReadError),
+    Read(#[from] web_transport_quinn::ReadError),
     #[error("stream: {0}")]
-    Write(#[from] quinn::WriteError),
+    Write(#[from] web_transport_quinn::WriteError),
     #[error("protocol: {0}")]
     Protocol(DecodeError),
     #[error("first message was {0}, not login")]
@@ -195,7 +199,7 @@ enum ConnError {
 
 async fn connection_task(
     conn: ConnId,
-    connection: quinn::Connection,
+    connection: Session,
     agents: impl AgentDirectory,
     logins: Logins,
     center: mpsc::UnboundedSender<AgentInput>,
@@ -205,24 +209,41 @@ async fn connection_task(
     match serve_connection(conn, &connection, agents, &logins, &center, counters).await {
         Ok(Ended::LoggedOut(agent)) => {
             tracing::info!(%remote, %agent, "agent logged out");
-            connection.close(close_code::DONE.into(), b"logged out");
+            connection.close(close_code::DONE, b"logged out");
             let _ = center.send(AgentInput::LoggedOut { conn });
         }
         Ok(Ended::Closed(agent)) => {
             tracing::info!(%remote, %agent, "agent connection ended");
             let _ = center.send(AgentInput::Lost { conn });
         }
-        Err(ConnError::Connection(quinn::ConnectionError::ApplicationClosed(close)))
-        | Err(ConnError::Read(quinn::ReadError::ConnectionLost(
-            quinn::ConnectionError::ApplicationClosed(close),
-        ))) if close.error_code == close_code::DONE.into() => {
+        Err(e) if e.closed_by_agent() == Some(close_code::DONE) => {
             tracing::info!(%remote, "agent logged out (closed its connection)");
             let _ = center.send(AgentInput::LoggedOut { conn });
         }
         Err(e) => {
             tracing::info!(%remote, error = %e, "agent connection closed");
-            connection.close(close_code::PROTOCOL_ERROR.into(), e.to_string().as_bytes());
+            connection.close(close_code::PROTOCOL_ERROR, e.to_string().as_bytes());
             let _ = center.send(AgentInput::Lost { conn });
+        }
+    }
+}
+
+impl ConnError {
+    /// The code the agent closed its connection (or its WebTransport session) with, if that
+    /// is how it ended.
+    fn closed_by_agent(&self) -> Option<u32> {
+        let session = match self {
+            ConnError::Connection(e) => e,
+            ConnError::Read(web_transport_quinn::ReadError::SessionError(e)) => e,
+            ConnError::Write(web_transport_quinn::WriteError::SessionError(e)) => e,
+            _ => return None,
+        };
+        match session {
+            SessionError::ConnectionError(quinn::ConnectionError::ApplicationClosed(close)) => {
+                u32::try_from(close.error_code.into_inner()).ok()
+            }
+            SessionError::WebTransportError(WebTransportError::Closed(code, _)) => Some(*code),
+            _ => None,
         }
     }
 }
@@ -237,7 +258,7 @@ enum Ended {
 
 async fn serve_connection(
     conn: ConnId,
-    connection: &quinn::Connection,
+    connection: &Session,
     agents: impl AgentDirectory,
     logins: &Logins,
     center: &mpsc::UnboundedSender<AgentInput>,
@@ -294,11 +315,11 @@ async fn serve_connection(
         agent: agent.clone(),
         skills,
         resume: login.resume.as_ref().map(|t| t.expose().to_string()),
-        link: LinkHandle {
+        link: Box::new(LinkHandle {
             connection: connection.clone(),
             control: control_tx,
             counters: counters.clone(),
-        },
+        }),
         reply: reply_tx,
     });
     if let Ok(Err(reason)) = reply_rx.await {
@@ -351,7 +372,7 @@ async fn serve_connection(
             cmd = control_rx.recv() => match cmd {
                 Some(ToConnection::Send(msg)) => write(&mut send, &msg).await?,
                 Some(ToConnection::Close { code, reason }) => {
-                    connection.close(code.into(), reason.as_bytes());
+                    connection.close(code, reason.as_bytes());
                     return Ok(Ended::Closed(agent));
                 }
                 Some(ToConnection::Route { flow, media }) => { routes.insert(flow, media); }
@@ -421,18 +442,14 @@ async fn check_login(
 
 /// Closing at once would throw away the refusal still in flight: finish the stream, give the
 /// agent a moment to read it (bounded), then close.
-async fn close_after_delivery(
-    connection: &quinn::Connection,
-    send: &mut quinn::SendStream,
-    reason: &str,
-) {
+async fn close_after_delivery(connection: &Session, send: &mut SendStream, reason: &str) {
     let _ = send.finish();
     let _ = tokio::time::timeout(Duration::from_secs(2), send.stopped()).await;
-    connection.close(close_code::LOGIN_REFUSED.into(), reason.as_bytes());
+    connection.close(close_code::LOGIN_REFUSED, reason.as_bytes());
 }
 
 async fn next_message(
-    recv: &mut quinn::RecvStream,
+    recv: &mut RecvStream,
     decoder: &mut FrameDecoder<AgentMessage>,
     buf: &mut [u8],
 ) -> Result<AgentMessage, ConnError> {
@@ -448,7 +465,7 @@ async fn next_message(
     }
 }
 
-async fn write(send: &mut quinn::SendStream, msg: &GatewayMessage) -> Result<(), ConnError> {
+async fn write(send: &mut SendStream, msg: &GatewayMessage) -> Result<(), ConnError> {
     let mut out = Vec::with_capacity(256);
     if let Err(e) = proto::encode(msg, &mut out) {
         tracing::warn!(error = %e, "gateway message not encodable: dropped");

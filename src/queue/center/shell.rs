@@ -153,7 +153,7 @@ fn agent_input(
             link,
             reply,
         } => {
-            links.insert(conn, link);
+            links.insert(conn, *link);
             let result = center.login(now, conn, &agent, &skills, resume.as_deref());
             if result.is_err() {
                 links.remove(&conn);
