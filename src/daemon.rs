@@ -5,11 +5,13 @@ mod reload;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::agent::desk_certificate::{DeskCertificateError, DeskCertificates};
 use crate::agent::identity::{Fingerprint, IdentityError};
 use crate::agent::link::{self, LinkError};
 use crate::agent::server;
@@ -45,6 +47,8 @@ pub enum StartError {
     Identity(#[from] IdentityError),
     #[error(transparent)]
     Link(#[from] LinkError),
+    #[error(transparent)]
+    Desk(#[from] DeskCertificateError),
     #[error("cannot listen for the admin api: {0}")]
     Admin(std::io::Error),
     #[error("journal: {0}")]
@@ -194,7 +198,11 @@ impl Daemon {
             center: reloads_tx,
             service_levels,
             ops: ops.clone(),
-            agent_link: reload::AgentLinkIdentity::new(agents.endpoint.clone(), agents.fingerprint),
+            agent_link: reload::AgentLinkIdentity::new(
+                agents.endpoint.clone(),
+                agents.fingerprint,
+                agents.desk.clone(),
+            ),
             logging,
         };
         let signalling = tokio::spawn(endpoint::run(
@@ -379,6 +387,8 @@ struct AgentLink {
     fingerprint: Fingerprint,
     /// For a reload that brings a new certificate.
     endpoint: quinn::Endpoint,
+    /// The certificate browsers accept by its hash (none when one is configured).
+    desk: Option<Arc<DeskCertificates>>,
     /// The contact center's task: it ends every agent session when it stops.
     center: JoinHandle<()>,
 }
@@ -400,11 +410,29 @@ impl AgentLink {
         if identity.created {
             tracing::info!(fingerprint = %identity.fingerprint, "created a self-signed agent-link certificate: agents pin this fingerprint");
         }
-        let endpoint = link::server_endpoint(&identity, a.listen)?;
+        // Browsers get a short-lived certificate they accept by its hash, unless a certificate
+        // (a CA's) is configured: then they check that one themselves.
+        let desk = match a.certificate {
+            Some(_) => None,
+            None => Some(Arc::new(DeskCertificates::new(
+                SystemTime::now(),
+                Vec::new(),
+            )?)),
+        };
+        let endpoint = link::server_endpoint(&identity, desk.clone(), a.listen)?;
         let quic = endpoint.local_addr().map_err(|source| LinkError::Bind {
             addr: a.listen,
             source,
         })?;
+        if let Some(desk) = &desk {
+            let current = desk.current();
+            tracing::info!(
+                url = %format!("https://{quic}/agent"),
+                sha256 = %current.hash,
+                "agent desk: WebTransport with a certificate browsers accept by its hash"
+            );
+            tokio::spawn(renew_desk_certificate(desk.clone(), stop.child_token()));
+        }
         let media = reload::media_params(config);
         let center = Center::new(
             Arc::new(config.queues.clone()),
@@ -437,10 +465,31 @@ impl AgentLink {
         Ok(AgentLink {
             calls: calls_tx,
             quic,
+            desk,
             fingerprint: identity.fingerprint,
             endpoint,
             center,
         })
+    }
+}
+
+/// Replaces the desk certificate a week before it ends (checked hourly): new browser
+/// connections get the new one, connections already up keep theirs.
+async fn renew_desk_certificate(desk: Arc<DeskCertificates>, stop: CancellationToken) {
+    let mut hourly = tokio::time::interval(std::time::Duration::from_secs(3600));
+    loop {
+        tokio::select! {
+            _ = hourly.tick() => {}
+            _ = stop.cancelled() => return,
+        }
+        match desk.renew_if_due(SystemTime::now()) {
+            Ok(Some(fresh)) => tracing::info!(
+                sha256 = %fresh.hash,
+                "agent desk: certificate renewed; pages fetch the new hash"
+            ),
+            Ok(None) => {}
+            Err(e) => tracing::error!("agent desk: {e}; the current certificate stays"),
+        }
     }
 }
 

@@ -15,7 +15,11 @@ use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, Server
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
 use rustls::{DigitallySignedStruct, SignatureScheme};
+
+use super::desk_certificate::DeskCertificates;
 use sha2::{Digest, Sha256};
 
 pub const CERT_FILE: &str = "agent-link-cert.der";
@@ -230,17 +234,51 @@ pub fn client_tls(trust: &ServerTrust, alpn: &[u8]) -> Result<rustls::ClientConf
     Ok(config)
 }
 
-/// rustls server configuration for the agent link.
+/// rustls server configuration for the agent endpoint: a CLI agent (`agent_alpn`) gets the
+/// agent-link certificate; a browser (`browser_alpn`, WebTransport) gets the desk certificate
+/// in force, or the agent-link one when `desk` is `None` (a configured certificate, which
+/// browsers check against their roots themselves).
 pub fn server_tls(
     identity: &ServerIdentity,
-    alpn: &[u8],
+    desk: Option<Arc<DeskCertificates>>,
+    agent_alpn: &[u8],
+    browser_alpn: &[u8],
 ) -> Result<rustls::ServerConfig, rustls::Error> {
+    let signing = crypto_provider()
+        .key_provider
+        .load_private_key(identity.key.clone_key())?;
+    let agent = Arc::new(CertifiedKey::new(identity.chain.clone(), signing));
     let mut config = rustls::ServerConfig::builder_with_provider(crypto_provider())
         .with_protocol_versions(&[&rustls::version::TLS13])?
         .with_no_client_auth()
-        .with_single_cert(identity.chain.clone(), identity.key.clone_key())?;
-    config.alpn_protocols = vec![alpn.to_vec()];
+        .with_cert_resolver(Arc::new(ByAlpn {
+            agent,
+            desk,
+            agent_alpn: agent_alpn.to_vec(),
+        }));
+    // The agent's first: a client offering both is a CLI agent.
+    config.alpn_protocols = vec![agent_alpn.to_vec(), browser_alpn.to_vec()];
     Ok(config)
+}
+
+/// The certificate for a client, by the protocol it offers (the one rustls will choose).
+#[derive(Debug)]
+struct ByAlpn {
+    agent: Arc<CertifiedKey>,
+    desk: Option<Arc<DeskCertificates>>,
+    agent_alpn: Vec<u8>,
+}
+
+impl ResolvesServerCert for ByAlpn {
+    fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        let cli_agent = hello
+            .alpn()
+            .is_some_and(|mut offered| offered.any(|p| p == self.agent_alpn.as_slice()));
+        match &self.desk {
+            Some(desk) if !cli_agent => Some(desk.current().key),
+            _ => Some(self.agent.clone()),
+        }
+    }
 }
 
 /// Accepts exactly the pinned certificate; the handshake signature is verified as usual.

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
 
+use crate::agent::desk_certificate::DeskCertificates;
 use crate::agent::identity::{self, ServerIdentity, ServerTrust};
 use crate::socket_buffers;
 
@@ -38,9 +39,11 @@ pub fn transport_config() -> quinn::TransportConfig {
     t.congestion_controller_factory(Arc::new(congestion::AudioFloorConfig::default()));
     t.datagram_send_buffer_size(DATAGRAM_SEND_BUFFER);
     t.datagram_receive_buffer_size(Some(DATAGRAM_RECEIVE_BUFFER));
-    // Agents open one control stream; a few more are allowed for future use, no more.
+    // Agents open one control stream; a few more are allowed for future use, no more. A
+    // browser's HTTP/3 needs three unidirectional streams of its own (control, QPACK encoder
+    // and decoder); a CLI agent's would sit unread within their flow-control window.
     t.max_concurrent_bidi_streams(4u8.into());
-    t.max_concurrent_uni_streams(0u8.into());
+    t.max_concurrent_uni_streams(3u8.into());
     t
 }
 
@@ -66,6 +69,7 @@ pub const SOCKET_BUFFER: usize = 4 * 1024 * 1024;
 /// The gateway's QUIC endpoint for agents.
 pub fn server_endpoint(
     identity: &ServerIdentity,
+    desk: Option<Arc<DeskCertificates>>,
     listen: SocketAddr,
 ) -> Result<quinn::Endpoint, LinkError> {
     let bind = |source| LinkError::Bind {
@@ -86,7 +90,7 @@ pub fn server_endpoint(
     })?;
     quinn::Endpoint::new(
         quinn::EndpointConfig::default(),
-        Some(server_config(identity)?),
+        Some(server_config(identity, desk)?),
         socket,
         runtime,
     )
@@ -95,8 +99,11 @@ pub fn server_endpoint(
 
 /// The settings new agent connections get; a reload hands a new certificate to the endpoint
 /// this way, and connections already up keep theirs.
-pub fn server_config(identity: &ServerIdentity) -> Result<quinn::ServerConfig, LinkError> {
-    let tls = identity::server_tls(identity, ALPN)?;
+pub fn server_config(
+    identity: &ServerIdentity,
+    desk: Option<Arc<DeskCertificates>>,
+) -> Result<quinn::ServerConfig, LinkError> {
+    let tls = identity::server_tls(identity, desk, ALPN, web_transport_quinn::ALPN.as_bytes())?;
     let quic = QuicServerConfig::try_from(tls)?;
     let mut config = quinn::ServerConfig::with_crypto(Arc::new(quic));
     config.transport_config(Arc::new(transport_config()));

@@ -2,6 +2,7 @@
 //! control protocol.
 pub mod config;
 pub mod credential;
+pub mod desk_certificate;
 pub mod identity;
 pub mod link;
 pub mod login;

@@ -170,12 +170,70 @@ pub async fn serve(
             let remote = incoming.remote_address();
             match incoming.await {
                 Ok(connection) => {
-                    let session = Session::raw(connection);
+                    let session =
+                        if negotiated(&connection).as_deref() == Some(DESK_ALPN.as_bytes()) {
+                            match accept_desk(connection).await {
+                                Some(session) => session,
+                                None => return,
+                            }
+                        } else {
+                            Session::raw(connection)
+                        };
                     connection_task(conn, session, agents, logins, center, counters).await;
                 }
                 Err(e) => tracing::info!(%remote, error = %e, "agent connection failed"),
             }
         });
+    }
+}
+
+/// A browser's ALPN: HTTP/3, which carries WebTransport.
+const DESK_ALPN: &str = web_transport_quinn::ALPN;
+/// Where a browser's WebTransport session asks for the agent protocol.
+pub const DESK_PATH: &str = "/agent";
+
+/// The protocol the handshake settled on.
+fn negotiated(connection: &quinn::Connection) -> Option<Vec<u8>> {
+    connection
+        .handshake_data()?
+        .downcast::<quinn::crypto::rustls::HandshakeData>()
+        .ok()?
+        .protocol
+}
+
+/// A browser's WebTransport session on [`DESK_PATH`]; any other path is refused (404), and a
+/// peer that does not finish the HTTP/3 exchange in time is dropped.
+async fn accept_desk(connection: quinn::Connection) -> Option<Session> {
+    let remote = connection.remote_address();
+    let request = tokio::time::timeout(
+        LOGIN_TIMEOUT,
+        web_transport_quinn::Request::accept(connection),
+    )
+    .await;
+    let request = match request {
+        Ok(Ok(request)) => request,
+        Ok(Err(e)) => {
+            tracing::info!(%remote, error = %e, "agent desk: no WebTransport session");
+            return None;
+        }
+        Err(_) => {
+            tracing::info!(%remote, "agent desk: no WebTransport request in time");
+            return None;
+        }
+    };
+    if request.url.path() != DESK_PATH {
+        tracing::info!(%remote, path = request.url.path(), "agent desk: refused a session for another path");
+        let _ = request
+            .reject(web_transport_quinn::http::StatusCode::NOT_FOUND)
+            .await;
+        return None;
+    }
+    match request.ok().await {
+        Ok(session) => Some(session),
+        Err(e) => {
+            tracing::info!(%remote, error = %e, "agent desk: WebTransport session failed");
+            None
+        }
     }
 }
 

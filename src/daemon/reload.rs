@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::{mpsc, watch};
 
+use crate::agent::desk_certificate::DeskCertificates;
 use crate::agent::identity::Fingerprint;
 use crate::agent::link;
 use crate::agent::protocol::MediaParams;
@@ -38,13 +39,20 @@ pub(super) struct Reloader {
 pub(super) struct AgentLinkIdentity {
     endpoint: quinn::Endpoint,
     fingerprint: Mutex<Fingerprint>,
+    /// Browsers' certificate, kept across reloads.
+    desk: Option<Arc<DeskCertificates>>,
 }
 
 impl AgentLinkIdentity {
-    pub fn new(endpoint: quinn::Endpoint, fingerprint: Fingerprint) -> Self {
+    pub fn new(
+        endpoint: quinn::Endpoint,
+        fingerprint: Fingerprint,
+        desk: Option<Arc<DeskCertificates>>,
+    ) -> Self {
         AgentLinkIdentity {
             endpoint,
             fingerprint: Mutex::new(fingerprint),
+            desk,
         }
     }
 }
@@ -69,7 +77,8 @@ impl Reloader {
             .agents
             .identity(&c.base_dir)
             .map_err(|e| certificate_problem(&e))?;
-        let server = link::server_config(&identity).map_err(|e| certificate_problem(&e))?;
+        let server = link::server_config(&identity, self.agent_link.desk.clone())
+            .map_err(|e| certificate_problem(&e))?;
         self.trunks.send_replace(c.trunks.clone());
         // The center is gone only when the daemon stops.
         let _ = self.center.send(Reconfigure {

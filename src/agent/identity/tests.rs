@@ -67,7 +67,7 @@ fn configured_pem_files_are_used_and_bad_ones_named() {
 
 /// A real QUIC handshake over loopback; returns whether the client got connected.
 async fn handshake(server: &ServerIdentity, trust: ServerTrust, name: &str) -> Result<(), String> {
-    let server_ep = link::server_endpoint(server, "127.0.0.1:0".parse().unwrap()).unwrap();
+    let server_ep = link::server_endpoint(server, None, "127.0.0.1:0".parse().unwrap()).unwrap();
     let addr = server_ep.local_addr().unwrap();
     let accept = tokio::spawn(async move {
         if let Some(incoming) = server_ep.accept().await {

@@ -42,7 +42,8 @@ impl StandIn {
     fn start() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let identity = identity::load_or_create(None, dir.path()).unwrap();
-        let endpoint = link::server_endpoint(&identity, "127.0.0.1:0".parse().unwrap()).unwrap();
+        let endpoint =
+            link::server_endpoint(&identity, None, "127.0.0.1:0".parse().unwrap()).unwrap();
         Self {
             address: endpoint.local_addr().unwrap(),
             fingerprint: identity.fingerprint,
