@@ -17,6 +17,7 @@ use crate::agent::link::{self, LinkError};
 use crate::agent::server;
 use crate::call::shell::{CallContext, Spawner};
 use crate::config::{Config, Loaded, SharedConfig};
+use crate::desk::{self, Desk};
 use crate::events::{self, Bus};
 use crate::journal::shell::JournalThread;
 use crate::journal::ship::{Shipper, Sink};
@@ -48,7 +49,9 @@ pub enum StartError {
     #[error(transparent)]
     Link(#[from] LinkError),
     #[error(transparent)]
-    Desk(#[from] DeskCertificateError),
+    DeskCertificate(#[from] DeskCertificateError),
+    #[error("cannot serve the agent desk: {0}")]
+    Desk(std::io::Error),
     #[error("cannot listen for the admin api: {0}")]
     Admin(std::io::Error),
     #[error("journal: {0}")]
@@ -152,6 +155,19 @@ impl Daemon {
         let (reloads_tx, reloads) = mpsc::unbounded_channel();
         let agents = AgentLink::start(&config, reloads, &bus, &ops, &hearts[1..], &stop)
             .inspect_err(|_| stop.cancel())?;
+        if let Some(addr) = c.agents.desk_listen {
+            let desk = Arc::new(Desk {
+                quic_port: agents.quic.port(),
+                certificates: agents.desk.clone(),
+            });
+            let page = desk::listen(addr, desk, stop.child_token())
+                .await
+                .map_err(|e| {
+                    stop.cancel();
+                    StartError::Desk(e)
+                })?;
+            tracing::info!(url = %format!("http://{page}/"), "agent desk: page served");
+        }
         let (inbound_tx, inbound_rx) = mpsc::channel(4096);
         let bound = Transports::bind(
             &c.sip.udp,

@@ -8,6 +8,7 @@ pub mod call;
 pub mod client;
 pub mod config;
 pub mod daemon;
+pub mod desk;
 pub mod events;
 pub mod ivr;
 pub mod journal;

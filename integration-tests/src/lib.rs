@@ -18,6 +18,7 @@ pub mod agent;
 pub mod audio;
 pub mod baresip;
 pub mod bench;
+pub mod browser;
 pub mod gateway;
 pub mod in_process;
 pub mod journal;

@@ -26,6 +26,9 @@ pub struct AgentsConfig {
     pub resume_grace_ms: u64,
     #[serde(default)]
     pub opus: crate::media::opus::OpusConfig,
+    /// TCP address the agent desk (a web page: `/`) is served on; none: no desk. A browser
+    /// treats only a page from localhost as secure over plain HTTP.
+    pub desk_listen: Option<SocketAddr>,
 }
 
 impl Default for AgentsConfig {
@@ -37,6 +40,7 @@ impl Default for AgentsConfig {
             state_dir: default_state_dir(),
             resume_grace_ms: default_resume_grace(),
             opus: Default::default(),
+            desk_listen: None,
         }
     }
 }

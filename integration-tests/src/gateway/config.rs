@@ -20,6 +20,8 @@ pub struct TestConfig {
     pub route: String,
     pub ring_ms: u64,
     pub resume_grace_ms: u64,
+    /// Serve the agent desk page on a free loopback port (logged as `agent desk: page served`).
+    pub desk: bool,
     pub queue_max_wait_ms: u64,
     pub queue_ring_timeout_ms: u64,
     pub queue_wrap_up_ms: u64,
@@ -43,6 +45,7 @@ impl Default for TestConfig {
             route: "ivr:main".into(),
             ring_ms: 0,
             resume_grace_ms: 15_000,
+            desk: false,
             queue_max_wait_ms: 300_000,
             queue_ring_timeout_ms: 15_000,
             queue_wrap_up_ms: 5_000,
@@ -115,7 +118,7 @@ then = {{ action = "read_back", prompt = "you-entered", menu = "main" }}
 [agents]
 listen = "127.0.0.1:0"
 state_dir = "state"
-resume_grace_ms = {resume_grace_ms}
+resume_grace_ms = {resume_grace_ms}{desk}
 
 [agents.opus]
 bitrate = 40000
@@ -154,6 +157,11 @@ drain_timeout_ms = {drain_timeout_ms}
             route = toml_string(&self.route),
             ring_ms = self.ring_ms,
             resume_grace_ms = self.resume_grace_ms,
+            desk = if self.desk {
+                "\ndesk_listen = \"127.0.0.1:0\""
+            } else {
+                ""
+            },
             demo_hash = toml_string(DEMO_CREDENTIAL_HASH),
             max_wait_ms = self.queue_max_wait_ms,
             ring_timeout_ms = self.queue_ring_timeout_ms,

@@ -1,0 +1,183 @@
+//! Headless Chromium driven over WebDriver (Debian's `chromium` and `chromium-driver`), for the
+//! agent desk. The browser starts with the resolver guard from ../shared/FACTS.md, so it looks
+//! nothing up beyond loopback; its profile lives in a temporary directory; chromedriver and
+//! the browser are stopped when the [`Browser`] drops.
+use std::net::{Ipv4Addr, TcpListener};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+pub struct Browser {
+    driver: Child,
+    base: String,
+    session: String,
+    _profile: tempfile::TempDir,
+}
+
+fn chromium() -> PathBuf {
+    // The launcher script /usr/bin/chromium adds nothing headless needs.
+    let direct = PathBuf::from("/usr/lib/chromium/chromium");
+    if direct.exists() {
+        direct
+    } else {
+        PathBuf::from("chromium")
+    }
+}
+
+impl Browser {
+    /// Starts chromedriver and a headless browser whose fake microphone plays `audio` (a WAV).
+    pub fn start(audio: Option<&std::path::Path>) -> Browser {
+        let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+            .and_then(|l| l.local_addr())
+            .expect("a free loopback port")
+            .port();
+        let profile = tempfile::tempdir().expect("a profile directory");
+        let driver = Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .arg("--allowed-ips=127.0.0.1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver runs (scripts/setup-test-deps.sh installs chromium-driver)");
+        let base = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while ureq::get(&format!("{base}/status")).call().is_err() {
+            assert!(Instant::now() < deadline, "chromedriver did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let mut args = vec![
+            "--headless".to_string(),
+            "--no-sandbox".into(),
+            "--disable-gpu".into(),
+            "--disable-dev-shm-usage".into(),
+            format!("--user-data-dir={}", profile.path().join("data").display()),
+            "--no-first-run".into(),
+            "--disable-background-networking".into(),
+            "--disable-component-update".into(),
+            "--disable-sync".into(),
+            "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1".into(),
+            "--use-fake-ui-for-media-stream".into(),
+            "--use-fake-device-for-media-stream".into(),
+        ];
+        if let Some(audio) = audio {
+            args.push(format!(
+                "--use-file-for-fake-audio-capture={}",
+                audio.display()
+            ));
+        }
+        let capabilities = json!({"capabilities": {"alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": {"binary": chromium(), "args": args},
+        }}});
+        let mut browser = Browser {
+            driver,
+            base,
+            session: String::new(),
+            _profile: profile,
+        };
+        let created = browser.call("POST", "/session", Some(capabilities));
+        browser.session = created["sessionId"]
+            .as_str()
+            .expect("a WebDriver session")
+            .to_string();
+        browser
+    }
+
+    fn call(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        let url = format!("{}{path}", self.base);
+        let request = ureq::request(method, &url).timeout(Duration::from_secs(60));
+        let response = match body {
+            Some(body) => request
+                .set("Content-Type", "application/json")
+                .send_string(&body.to_string()),
+            None => request.call(),
+        };
+        let text = match response {
+            Ok(r) => r.into_string().unwrap_or_default(),
+            Err(ureq::Error::Status(code, r)) => {
+                panic!(
+                    "{method} {path}: {code} {}",
+                    r.into_string().unwrap_or_default()
+                )
+            }
+            Err(e) => panic!("{method} {path}: {e}"),
+        };
+        let value: Value = serde_json::from_str(&text).expect("WebDriver answers JSON");
+        value["value"].clone()
+    }
+
+    pub fn open(&self, url: &str) {
+        self.call(
+            "POST",
+            &format!("/session/{}/url", self.session),
+            Some(json!({ "url": url })),
+        );
+    }
+
+    /// Runs `script` (a function body; `return` gives its value) in the page.
+    pub fn run(&self, script: &str) -> Value {
+        self.call(
+            "POST",
+            &format!("/session/{}/execute/sync", self.session),
+            Some(json!({ "script": script, "args": [] })),
+        )
+    }
+
+    /// Polls `script` until it returns something other than null or false (bounded).
+    pub fn wait_for(&self, script: &str, limit: Duration) -> Value {
+        let deadline = Instant::now() + limit;
+        loop {
+            let value = self.run(script);
+            if !value.is_null() && value != Value::Bool(false) {
+                return value;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the page never gave `{script}` within {limit:?}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// A PNG of the page as it looks now.
+    pub fn screenshot(&self) -> Vec<u8> {
+        let value = self.call(
+            "GET",
+            &format!("/session/{}/screenshot", self.session),
+            None,
+        );
+        decode_base64(value.as_str().expect("a screenshot"))
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        if !self.session.is_empty() {
+            let _ = ureq::delete(&format!("{}/session/{}", self.base, self.session))
+                .timeout(Duration::from_secs(10))
+                .call();
+        }
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+fn decode_base64(text: &str) -> Vec<u8> {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = Vec::with_capacity(text.len() * 3 / 4);
+    let (mut acc, mut bits) = (0u32, 0);
+    for c in text.bytes().filter(|c| *c != b'=') {
+        let Some(v) = ALPHABET.iter().position(|a| *a == c) else {
+            continue;
+        };
+        acc = (acc << 6) | v as u32;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+        }
+    }
+    out
+}

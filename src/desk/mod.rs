@@ -1,0 +1,80 @@
+//! The agent desk: a web page the gateway serves (its files are embedded in the binary) whose
+//! script speaks the agent protocol over WebTransport to the agent endpoint — the same
+//! protocol, queues and sessions as the CLI agent, in a browser.
+//!
+//! The page is plain HTML and an ES module, no build step. It asks `desk/config` where the
+//! agent endpoint is (its port; the host is the one the browser used for the page) and, with
+//! no configured certificate, the hash of the short-lived one browsers accept
+//! (`serverCertificateHashes`).
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::agent::desk_certificate::DeskCertificates;
+use crate::agent::server::DESK_PATH;
+use crate::ops::http::{self, Request, Response};
+
+const INDEX: &str = include_str!("page/index.html");
+const SCRIPT: &str = include_str!("page/desk.js");
+
+/// What the page needs to know of the agent endpoint.
+pub struct Desk {
+    /// The agent endpoint's UDP port.
+    pub quic_port: u16,
+    /// `None` with a configured certificate: browsers check it against their roots.
+    pub certificates: Option<Arc<DeskCertificates>>,
+}
+
+impl Desk {
+    fn route(&self, request: &Request) -> Response {
+        if request.method != "GET" {
+            return Response::text(405, "GET only\n");
+        }
+        match request.path.as_str() {
+            "/" | "/index.html" => Response {
+                status: 200,
+                content_type: "text/html; charset=utf-8",
+                body: INDEX.to_string(),
+            },
+            "/desk.js" => Response {
+                status: 200,
+                content_type: "text/javascript; charset=utf-8",
+                body: SCRIPT.to_string(),
+            },
+            "/desk/config" => {
+                let hashes: Vec<String> = self
+                    .certificates
+                    .iter()
+                    .map(|c| c.current().hash.to_string())
+                    .collect();
+                let config = serde_json::json!({
+                    "port": self.quic_port,
+                    "path": DESK_PATH,
+                    "hashes": hashes,
+                });
+                Response::json(config.to_string())
+            }
+            _ => Response::text(404, "not found\n"),
+        }
+    }
+}
+
+/// Serves the desk on `addr` until `stop`; the address bound.
+pub async fn listen(
+    addr: SocketAddr,
+    desk: Arc<Desk>,
+    stop: CancellationToken,
+) -> std::io::Result<SocketAddr> {
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|e| std::io::Error::new(e.kind(), format!("{addr}: {e}")))?;
+    let bound = listener.local_addr()?;
+    let handler: http::Handler = Arc::new(move |request: Request| {
+        let response = desk.route(&request);
+        Box::pin(async move { response })
+    });
+    tokio::spawn(http::serve(listener, handler, stop));
+    Ok(bound)
+}
