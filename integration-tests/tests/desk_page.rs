@@ -1,7 +1,8 @@
 //! The agent desk page in headless Chromium (loopback only, with the resolver guard): served by
 //! the gateway, it reaches the agent endpoint over WebTransport with the short-lived
 //! certificate's hash, shows a refused login's reason, logs in, goes available, is offered a
-//! real caller's call, accepts it, and hangs up.
+//! real caller's call, accepts it, sends keys from its keypad, holds and resumes the caller,
+//! and hangs up.
 use std::time::Duration;
 
 use trunkgate_integration::browser::Browser;
@@ -55,11 +56,58 @@ fn the_desk_page_logs_in_over_webtransport_and_takes_a_call() {
     click(&browser, "available");
     browser.wait_for("return window.desk.state === 'available';", WAIT);
 
+    // A caller who talks 6 s and hangs up: the agent sends keys from the keypad and holds.
+    let caller = call_and_accept(&browser, &gw, Duration::from_secs(6));
+    for key in ["4", "2", "#"] {
+        browser.run(&format!(
+            "document.querySelector('#keypad [data-key=\"{key}\"]').click();"
+        ));
+    }
+    // Hold, shown once the gateway confirms it; then off again.
+    click(&browser, "hold");
+    browser.wait_for("return window.desk.call && window.desk.call.held;", WAIT);
+    let held = gw.expect_line("agent hold call=", Duration::from_secs(5));
+    assert!(held.contains("on=true"), "{held}");
+    click(&browser, "hold");
+    browser.wait_for("return window.desk.call && !window.desk.call.held;", WAIT);
+    browser.wait_for(
+        "return window.desk.call === null && window.desk.state === 'wrap_up';",
+        WAIT,
+    );
+    let caller = caller.join().unwrap();
+    assert!(caller.call_established(), "{}", caller.log);
+    // baresip reports each RFC 4733 event it receives as it starts and as it ends.
+    let pressed: String = caller
+        .log
+        .lines()
+        .filter(|l| l.contains("received event:") && l.contains("(end=0)"))
+        .filter_map(|l| l.split('\'').nth(1))
+        .collect();
+    assert_eq!(pressed, "42#", "each key once, in order: {}", caller.log);
+
+    // The queue's wrap-up (5 s) over, a second caller; this time the agent hangs up.
+    browser.wait_for("return window.desk.state === 'available';", WAIT);
+    let caller = call_and_accept(&browser, &gw, Duration::from_secs(8));
+    click(&browser, "hangup");
+    browser.wait_for(
+        "return window.desk.call === null && window.desk.state === 'wrap_up';",
+        WAIT,
+    );
+    let caller = caller.join().unwrap();
+    assert!(caller.call_established(), "{}", caller.log);
+}
+
+/// A baresip caller dials the queue for `talk`; the desk shows the offer and accepts it.
+fn call_and_accept(
+    browser: &Browser,
+    gw: &Gateway,
+    talk: Duration,
+) -> std::thread::JoinHandle<trunkgate_integration::BaresipRun> {
     let target = gw.sip_udp();
     let caller = std::thread::spawn(move || {
         Baresip::new("caller")
             .dial(format!("sip:100@{target}"))
-            .duration(Duration::from_secs(6))
+            .duration(talk)
             .run()
     });
     let offer = browser.wait_for("return window.desk.offer;", WAIT);
@@ -68,17 +116,10 @@ fn the_desk_page_logs_in_over_webtransport_and_takes_a_call() {
         .run("return !document.getElementById('offer').hidden;")
         .as_bool()
         .unwrap());
-    click(&browser, "accept");
+    click(browser, "accept");
     browser.wait_for(
         "return window.desk.call !== null && window.desk.state === 'talking';",
         WAIT,
     );
-    gw.expect_line("bridged to agent", Duration::from_secs(5));
-    click(&browser, "hangup");
-    browser.wait_for(
-        "return window.desk.call === null && window.desk.state === 'wrap_up';",
-        WAIT,
-    );
-    let caller = caller.join().unwrap();
-    assert!(caller.call_established(), "{}", caller.log);
+    caller
 }

@@ -29,7 +29,11 @@ function show() {
     $("offer-queue").textContent = desk.offer.queue;
   }
   $("call").hidden = !desk.call;
-  if (desk.call) $("call-caller").textContent = desk.call.caller;
+  if (desk.call) {
+    $("call-caller").textContent = desk.call.caller;
+    $("held").hidden = !desk.call.held;
+    $("hold").textContent = desk.call.held ? "Take off hold" : "Hold";
+  }
   $("message").textContent = desk.error || "";
 }
 
@@ -80,11 +84,14 @@ function handle(message) {
       desk.offer = null;
       break;
     case "answered":
-      desk.call = { ...(desk.offer || {}), call: message.call, flow: message.flow };
+      desk.call = { ...(desk.offer || {}), call: message.call, flow: message.flow, held: false };
       desk.offer = null;
       break;
     case "call_ended":
       desk.call = null;
+      break;
+    case "hold":
+      if (desk.call && desk.call.call === message.call) desk.call.held = message.on;
       break;
     case "error":
       fail(`${message.code}: ${message.message}`);
@@ -143,4 +150,14 @@ $("away").addEventListener("click", () => {
 $("accept").addEventListener("click", () => desk.offer && send({ type: "accept", call: desk.offer.call }));
 $("reject").addEventListener("click", () => desk.offer && send({ type: "reject", call: desk.offer.call }));
 $("hangup").addEventListener("click", () => desk.call && send({ type: "hangup", call: desk.call.call }));
+$("hold").addEventListener("click", () => desk.call && send({ type: "hold", call: desk.call.call, on: !desk.call.held }));
+for (const key of document.querySelectorAll("#keypad button")) {
+  key.addEventListener("click", () => desk.call && send({ type: "dtmf", call: desk.call.call, digits: key.dataset.key }));
+}
+// Keys typed while on a call go to the keypad, as on a desk phone.
+document.addEventListener("keydown", (event) => {
+  if (!desk.call || event.target.tagName === "INPUT") return;
+  const key = event.key;
+  if (/^[0-9*#]$/.test(key)) send({ type: "dtmf", call: desk.call.call, digits: key });
+});
 show();
