@@ -335,6 +335,9 @@ impl Daemon {
                 (AdminRequest::Reload(reply), _) => {
                     let _ = reply.send(self.reload(&notifier));
                 }
+                (AdminRequest::RenewDeskCertificate(reply), _) => {
+                    let _ = reply.send(self.reloader.renew_desk_certificate());
+                }
                 (AdminRequest::Now, _) | (AdminRequest::Graceful, Some(_)) => {
                     notifier.send("STOPPING=1");
                     tracing::info!(

@@ -117,6 +117,9 @@ enum CtlCommand {
     /// Read the config file again: new calls get the new config, calls in progress keep theirs.
     /// A file with problems is refused (every problem printed, exit 1) and the old config runs on.
     Reload,
+    /// Replace the agent desk's short-lived certificate now (it is renewed a week before it ends
+    /// anyway): browsers connected keep their calls, pages fetch the new hash.
+    RenewDeskCertificate,
     /// Stop taking calls (503 to carriers) and exit once calls in progress finish, or the
     /// drain timeout passes.
     Drain {
@@ -188,6 +191,7 @@ fn main() -> ExitCode {
                 CtlCommand::Queues { json } => ctl::show(admin, Listing::Queues, json),
                 CtlCommand::Drain { now } => ctl::drain(admin, now),
                 CtlCommand::Reload => ctl::reload(admin),
+                CtlCommand::RenewDeskCertificate => ctl::renew_desk_certificate(admin),
             };
             match shown {
                 Ok(text) => {

@@ -2,7 +2,8 @@
 //! the gateway, it reaches the agent endpoint over WebTransport with the short-lived
 //! certificate's hash, shows a refused login's reason, logs in, goes available, is offered a
 //! real caller's call, accepts it, sends keys from its keypad, holds and resumes the caller,
-//! and hangs up.
+//! and hangs up. A certificate renewed mid-call keeps the call, and a page loaded after it
+//! connects.
 use std::time::Duration;
 
 use trunkgate_integration::browser::Browser;
@@ -122,4 +123,73 @@ fn call_and_accept(
         WAIT,
     );
     caller
+}
+
+/// The hash `desk/config` gives pages now.
+fn served_hash(page: &str) -> String {
+    let config: serde_json::Value = serde_json::from_str(
+        &ureq::get(&format!("{page}desk/config"))
+            .call()
+            .expect("desk/config")
+            .into_string()
+            .unwrap(),
+    )
+    .unwrap();
+    config["hashes"][0].as_str().expect("a hash").to_string()
+}
+
+#[test]
+fn a_desk_certificate_renewed_during_a_call_keeps_the_call_and_new_pages_connect() {
+    let gw = Gateway::start(
+        &TestConfig {
+            route: "queue:support".into(),
+            desk: true,
+            extra: format!(
+                "[[agent]]\nid = \"demo-2\"\ncredential_hash = {:?}\nskills = [\"support\"]\n",
+                trunkgate_integration::gateway::DEMO_CREDENTIAL_HASH
+            ),
+            ..TestConfig::default()
+        }
+        .to_toml(),
+    );
+    let served = gw.expect_line("agent desk: page served", Duration::from_secs(5));
+    let page = served
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("url="))
+        .expect("the page's address")
+        .to_string();
+    let before = served_hash(&page);
+    let first = Browser::start(None);
+    first.open(&page);
+    log_in(&first, "demo", DEMO_CREDENTIAL);
+    first.wait_for("return window.desk.state === 'away';", WAIT);
+    click(&first, "available");
+    first.wait_for("return window.desk.state === 'available';", WAIT);
+    let caller = call_and_accept(&first, &gw, Duration::from_secs(8));
+
+    let renewed = trunkgate_integration::ctl(gw.admin(), &["renew-desk-certificate"]);
+    assert!(renewed.ok, "{}", renewed.stderr);
+    let after = served_hash(&page);
+    assert_ne!(after, before);
+    assert!(renewed.stdout.contains(&after), "{}", renewed.stdout);
+
+    // A page loaded now connects with the new certificate…
+    let second = Browser::start(None);
+    second.open(&page);
+    log_in(&second, "demo-2", DEMO_CREDENTIAL);
+    second.wait_for("return window.desk.state === 'away';", WAIT);
+    // …and the call on the first goes on until the caller hangs up.
+    first.wait_for(
+        "return window.desk.call === null && window.desk.state === 'wrap_up';",
+        WAIT,
+    );
+    let caller = caller.join().unwrap();
+    assert!(caller.call_established(), "{}", caller.log);
+    assert!(
+        !gw.log_lines()
+            .iter()
+            .any(|l| l.contains("agent connection lost")),
+        "no agent lost its connection"
+    );
+    assert!(first.run("return window.desk.error;").is_null());
 }

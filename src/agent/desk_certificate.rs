@@ -106,9 +106,14 @@ impl DeskCertificates {
         if !due {
             return Ok(None);
         }
+        self.renew_now(now).map(Some)
+    }
+
+    /// Replaces the certificate whatever its age.
+    pub fn renew_now(&self, now: SystemTime) -> Result<DeskCertificate, DeskCertificateError> {
         let fresh = DeskCertificate::generate(now, &self.names)?;
         *self.current.lock().unwrap_or_else(|e| e.into_inner()) = fresh.clone();
-        Ok(Some(fresh))
+        Ok(fresh)
     }
 }
 

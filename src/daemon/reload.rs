@@ -130,6 +130,21 @@ impl Reloader {
     }
 }
 
+impl Reloader {
+    /// Replaces the desk certificate now: new browser connections get the new one, those up
+    /// keep theirs, pages fetch the new hash.
+    pub fn renew_desk_certificate(&self) -> Result<String, String> {
+        let Some(desk) = &self.agent_link.desk else {
+            return Err("browsers get the configured certificate: nothing to renew\n".into());
+        };
+        let fresh = desk
+            .renew_now(std::time::SystemTime::now())
+            .map_err(|e| format!("{e}\n"))?;
+        tracing::info!(sha256 = %fresh.hash, "agent desk: certificate renewed on request");
+        Ok(format!("desk certificate renewed: sha256={}\n", fresh.hash))
+    }
+}
+
 /// The Opus settings agents are told in their offers.
 pub(super) fn media_params(config: &Config) -> MediaParams {
     let opus = &config.agents.opus;

@@ -29,6 +29,8 @@ pub enum AdminRequest {
     Now,
     /// Read the config file again; the answer says what changed or why nothing did.
     Reload(tokio::sync::oneshot::Sender<Result<String, String>>),
+    /// Replace the agent desk's certificate now (a key thought exposed, or a test).
+    RenewDeskCertificate(tokio::sync::oneshot::Sender<Result<String, String>>),
 }
 
 /// What the admin handlers read and ask.
@@ -124,9 +126,13 @@ impl Ops {
         self.tally().reconfigure(config);
     }
 
-    async fn reload(&self) -> Response {
+    /// Asks the daemon (`make` wraps the reply channel) and answers with what it says.
+    async fn ask(
+        &self,
+        make: impl FnOnce(tokio::sync::oneshot::Sender<Result<String, String>>) -> AdminRequest,
+    ) -> Response {
         let (tx, rx) = tokio::sync::oneshot::channel();
-        if self.requests.send(AdminRequest::Reload(tx)).is_err() {
+        if self.requests.send(make(tx)).is_err() {
             return Response::text(503, "the gateway is stopping\n");
         }
         match rx.await {
@@ -139,7 +145,13 @@ impl Ops {
     async fn route(&self, request: Request, admin: bool) -> Response {
         if admin && request.path == "/v1/reload" {
             return match request.method.as_str() {
-                "POST" => self.reload().await,
+                "POST" => self.ask(AdminRequest::Reload).await,
+                _ => Response::text(405, "use POST\n"),
+            };
+        }
+        if admin && request.path == "/v1/desk/renew" {
+            return match request.method.as_str() {
+                "POST" => self.ask(AdminRequest::RenewDeskCertificate).await,
                 _ => Response::text(405, "use POST\n"),
             };
         }

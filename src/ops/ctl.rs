@@ -79,6 +79,10 @@ pub fn reload(addr: SocketAddr) -> Result<String, CtlError> {
     post(addr, "/v1/reload")
 }
 
+pub fn renew_desk_certificate(addr: SocketAddr) -> Result<String, CtlError> {
+    post(addr, "/v1/desk/renew")
+}
+
 /// `GET path` on the admin API; the body of a 200.
 pub fn get(addr: SocketAddr, path: &str) -> Result<String, CtlError> {
     request(addr, "GET", path)
