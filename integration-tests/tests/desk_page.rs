@@ -2,10 +2,11 @@
 //! the gateway, it reaches the agent endpoint over WebTransport with the short-lived
 //! certificate's hash, shows a refused login's reason, logs in, goes available, is offered a
 //! real caller's call, accepts it, sends keys from its keypad, holds and resumes the caller,
-//! and hangs up. A certificate renewed mid-call keeps the call, and a page loaded after it
-//! connects.
+//! and hangs up. An offer it rejects or lets ring out goes to the next agent. A certificate
+//! renewed mid-call keeps the call, and a page loaded after it connects.
 use std::time::Duration;
 
+use trunkgate_integration::agent::{demo_args, AgentProcess};
 use trunkgate_integration::browser::Browser;
 use trunkgate_integration::{Baresip, Gateway, TestConfig, DEMO_CREDENTIAL};
 
@@ -192,4 +193,78 @@ fn a_desk_certificate_renewed_during_a_call_keeps_the_call_and_new_pages_connect
         "no agent lost its connection"
     );
     assert!(first.run("return window.desk.error;").is_null());
+}
+
+#[test]
+fn an_offer_the_desk_rejects_or_lets_ring_out_goes_to_the_next_agent() {
+    let gw = Gateway::start(
+        &TestConfig {
+            route: "queue:support".into(),
+            desk: true,
+            queue_ring_timeout_ms: 3_000,
+            extra: format!(
+                "[[agent]]\nid = \"demo-2\"\ncredential_hash = {:?}\nskills = [\"support\"]\n",
+                trunkgate_integration::gateway::DEMO_CREDENTIAL_HASH
+            ),
+            ..TestConfig::default()
+        }
+        .to_toml(),
+    );
+    let served = gw.expect_line("agent desk: page served", Duration::from_secs(5));
+    let page = served
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("url="))
+        .expect("the page's address")
+        .to_string();
+    let browser = Browser::start(None);
+    browser.open(&page);
+    log_in(&browser, "demo", DEMO_CREDENTIAL);
+    browser.wait_for("return window.desk.state === 'away';", WAIT);
+    click(&browser, "available");
+    browser.wait_for("return window.desk.state === 'available';", WAIT);
+    // A CLI agent that takes one call, talks a second and leaves.
+    let other_agent = || {
+        let mut args = demo_args(&gw, &["--hangup-after-ms", "1000", "--calls", "1"]);
+        let at = args.iter().position(|a| a == "demo").unwrap();
+        args[at] = "demo-2".into();
+        AgentProcess::start(&args, DEMO_CREDENTIAL)
+    };
+    let dial = || {
+        let target = gw.sip_udp();
+        std::thread::spawn(move || {
+            Baresip::new("caller")
+                .dial(format!("sip:100@{target}"))
+                .duration(Duration::from_secs(8))
+                .run()
+        })
+    };
+
+    // Rejected: the call goes to the agent who logs in next, not back to the desk.
+    let first = dial();
+    browser.wait_for("return window.desk.offer;", WAIT);
+    let mut other = other_agent();
+    other.expect(&["event=welcome"], WAIT);
+    click(&browser, "reject");
+    other.expect(&["event=answered"], WAIT);
+    assert_eq!(
+        browser.run("return window.desk.offer;"),
+        serde_json::Value::Null
+    );
+    assert_eq!(browser.run("return window.desk.state;"), "available");
+    assert!(other.wait_exit(WAIT).is_some(), "it took its one call");
+
+    // Unanswered for the queue's 3 s: the offer is withdrawn, the desk set away, and the
+    // call goes to the next agent.
+    let second = dial();
+    browser.wait_for("return window.desk.offer;", WAIT);
+    browser.wait_for(
+        "return window.desk.offer === null && window.desk.state === 'away';",
+        WAIT,
+    );
+    let other = other_agent();
+    other.expect(&["event=answered"], WAIT);
+    for caller in [first, second] {
+        let caller = caller.join().unwrap();
+        assert!(caller.call_established(), "{}", caller.log);
+    }
 }

@@ -148,7 +148,13 @@ $("away").addEventListener("click", () => {
   send(reason ? { type: "set_state", state: "away", reason } : { type: "set_state", state: "away" });
 });
 $("accept").addEventListener("click", () => desk.offer && send({ type: "accept", call: desk.offer.call }));
-$("reject").addEventListener("click", () => desk.offer && send({ type: "reject", call: desk.offer.call }));
+$("reject").addEventListener("click", () => {
+  if (!desk.offer) return;
+  send({ type: "reject", call: desk.offer.call });
+  // The queue offers it elsewhere; nothing more comes about it.
+  desk.offer = null;
+  show();
+});
 $("hangup").addEventListener("click", () => desk.call && send({ type: "hangup", call: desk.call.call }));
 $("hold").addEventListener("click", () => desk.call && send({ type: "hold", call: desk.call.call, on: !desk.call.held }));
 for (const key of document.querySelectorAll("#keypad button")) {
