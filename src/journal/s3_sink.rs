@@ -248,20 +248,11 @@ fn failure(error: ureq::Error) -> S3Error {
     }
 }
 
+#[derive(Debug)]
 pub struct S3Sink {
     store: S3Store,
     prefix: String,
     gateway: String,
-}
-
-impl std::fmt::Debug for S3Sink {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("S3Sink")
-            .field("store", &self.store)
-            .field("prefix", &self.prefix)
-            .field("gateway", &self.gateway)
-            .finish()
-    }
 }
 
 impl S3Sink {

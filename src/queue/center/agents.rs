@@ -133,26 +133,7 @@ impl Center {
             AgentMessage::SetState(s) => {
                 let result = match s.state {
                     RequestedState::Available => self.acd.agent_available(now, &agent),
-                    RequestedState::Away => {
-                        let already_away = self.acd.agent_state(&agent) == Some(AgentState::Away);
-                        let entry = self.agents.get_mut(&agent);
-                        let changed = entry.is_some_and(|entry| {
-                            let changed = entry.away_reason != s.reason;
-                            entry.away_reason = s.reason.clone();
-                            changed
-                        });
-                        if already_away && changed {
-                            // Still away, for another reason: the shift record shows it.
-                            self.agent_event(
-                                &agent,
-                                AgentEvent::StateChanged {
-                                    state: AgentState::Away,
-                                    reason: s.reason.clone(),
-                                },
-                            );
-                        }
-                        self.acd.agent_away(now, &agent)
-                    }
+                    RequestedState::Away => self.go_away(now, &agent, s.reason),
                 };
                 match (result, self.acd.agent_state(&agent)) {
                     (Ok(()), Some(AgentState::Ringing { .. } | AgentState::Talking { .. }))
@@ -222,6 +203,27 @@ impl Center {
             AgentMessage::Ping(_) | AgentMessage::Error(_) => {}
         }
         self.drain_acd(now);
+    }
+
+    /// The agent asks to be away, for `reason`. Already away, a new reason is a state record
+    /// of its own (the shift shows time away per reason); the reason ends when it is back.
+    fn go_away(
+        &mut self,
+        now: Instant,
+        agent: &str,
+        reason: Option<String>,
+    ) -> Result<(), crate::queue::AcdError> {
+        let already_away = self.acd.agent_state(agent) == Some(AgentState::Away);
+        let changed = self.agents.get_mut(agent).is_some_and(|entry| {
+            let changed = entry.away_reason != reason;
+            entry.away_reason = reason.clone();
+            changed
+        });
+        if already_away && changed {
+            let state = AgentState::Away;
+            self.agent_event(agent, AgentEvent::StateChanged { state, reason });
+        }
+        self.acd.agent_away(now, agent)
     }
 
     /// A disposition names the agent's last answered call, while it lasts or during its
