@@ -29,6 +29,16 @@ pub fn demo_args(gw: &Gateway, extra: &[&str]) -> Vec<String> {
     demo_args_at(gw.quic(), &gw.fingerprint(), extra)
 }
 
+/// [`demo_args`] for agent `id` (configured with the demo credential, as
+/// [`extra_agent`](crate::gateway::extra_agent) makes one).
+pub fn agent_args(gw: &Gateway, id: &str, extra: &[&str]) -> Vec<String> {
+    let mut args = demo_args(gw, extra);
+    if let Some(at) = args.iter().position(|a| a == "demo") {
+        args[at] = id.to_string();
+    }
+    args
+}
+
 /// [`demo_args`] for a gateway at `quic` whose certificate has `fingerprint`.
 pub fn demo_args_at(quic: SocketAddr, fingerprint: &str, extra: &[&str]) -> Vec<String> {
     let mut args = vec![

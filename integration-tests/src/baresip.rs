@@ -416,6 +416,16 @@ impl BaresipRun {
     pub fn call_established(&self) -> bool {
         self.log.contains("Call established")
     }
+
+    /// The RFC 4733 keys it received, in order, once each (baresip logs each event as it
+    /// starts and as it ends; the starts are counted).
+    pub fn received_digits(&self) -> String {
+        self.log
+            .lines()
+            .filter(|l| l.contains("received event:") && l.contains("(end=0)"))
+            .filter_map(|l| l.split('\'').nth(1))
+            .collect()
+    }
 }
 
 /// Pairs `dump-STAMP-enc.wav` with `dump-STAMP-dec.wav`, ordered by STAMP.

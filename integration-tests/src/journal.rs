@@ -2,10 +2,25 @@
 //! `trunkgate journal verify`.
 use std::path::Path;
 use std::process::Command;
+use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::trunkgate_bin;
+use crate::{trunkgate_bin, Gateway, Sipp};
+
+/// `calls` IVR callers, 3 a second, who listen to the menu, press 9 and are hung up on: about
+/// ten records each. Every call must succeed.
+pub fn ivr_calls(gw: &Gateway, calls: u32) {
+    Sipp::scenario("uac_dtmf9.xml")
+        .target(gw.sip_udp())
+        .service("ivr")
+        .calls(calls)
+        .rate(3)
+        .without_message_trace()
+        .timeout(Duration::from_secs(30))
+        .run()
+        .assert_success();
+}
 
 /// `[journal]` for a test: the journal in `dir`, synced every 50 ms.
 pub fn journal_config(dir: &Path) -> String {

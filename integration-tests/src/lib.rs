@@ -39,6 +39,13 @@ pub use gateway::{
 pub use paths::{prompt_path, prompts_dir, repo_root, scenarios_dir, trunkgate_bin};
 pub use sipp::{Sipp, SippRun, Transport};
 
+/// The word after `key=` in a log or event line (up to the next space).
+pub fn line_word<'a>(line: &'a str, key: &str) -> Option<&'a str> {
+    let prefix = format!("{key}=");
+    line.split_whitespace()
+        .find_map(|w| w.strip_prefix(prefix.as_str()))
+}
+
 /// The number after `key=` in a log or event line (the gateway's or the agent client's).
 pub fn line_field(line: &str, key: &str) -> Option<f64> {
     let start = line.find(&format!("{key}="))? + key.len() + 1;

@@ -9,16 +9,13 @@ use trunkgate::agent::protocol::{
     encode, AgentId, AgentMessage, Credential, FrameDecoder, GatewayMessage, RequestedState,
 };
 use trunkgate::media::rtp_quic;
-use trunkgate_integration::{line_field, Baresip, Gateway, TestConfig, DEMO_CREDENTIAL};
+use trunkgate_integration::{line_field, line_word, Baresip, Gateway, TestConfig, DEMO_CREDENTIAL};
 use web_transport_quinn::{ClientBuilder, RecvStream, SendStream, Session};
 
 /// The hash the gateway logged for its desk certificate (`AB:CD:…`), as bytes.
 fn desk_hash(gw: &Gateway) -> Vec<u8> {
     let line = gw.expect_line("agent desk: WebTransport", Duration::from_secs(5));
-    let hex = line
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix("sha256="))
-        .expect("the line gives the certificate's sha256");
+    let hex = line_word(&line, "sha256").expect("the line gives the certificate's sha256");
     hex.split(':')
         .map(|b| u8::from_str_radix(b, 16).expect("hex"))
         .collect()

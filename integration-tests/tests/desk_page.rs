@@ -6,9 +6,10 @@
 //! renewed mid-call keeps the call, and a page loaded after it connects.
 use std::time::Duration;
 
-use trunkgate_integration::agent::{demo_args, AgentProcess};
+use trunkgate_integration::agent::{agent_args, AgentProcess};
 use trunkgate_integration::browser::Browser;
-use trunkgate_integration::{Baresip, Gateway, TestConfig, DEMO_CREDENTIAL};
+use trunkgate_integration::gateway::extra_agent;
+use trunkgate_integration::{line_word, Baresip, Gateway, TestConfig, DEMO_CREDENTIAL};
 
 const WAIT: Duration = Duration::from_secs(15);
 
@@ -24,24 +25,37 @@ fn click(browser: &Browser, id: &str) {
     browser.run(&format!("document.getElementById({id:?}).click();"));
 }
 
-#[test]
-fn the_desk_page_logs_in_over_webtransport_and_takes_a_call() {
+/// A gateway routing its trunk to queue `support` and serving the desk, with `extra` config;
+/// and the desk page's address.
+fn desk_gateway(config: TestConfig) -> (Gateway, String) {
     let gw = Gateway::start(
         &TestConfig {
             route: "queue:support".into(),
             desk: true,
-            ..TestConfig::default()
+            ..config
         }
         .to_toml(),
     );
     let served = gw.expect_line("agent desk: page served", Duration::from_secs(5));
-    let url = served
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix("url="))
-        .expect("the page's address")
-        .to_string();
+    let page = line_word(&served, "url")
+        .map(str::to_string)
+        .expect("the page's address");
+    (gw, page)
+}
+
+/// Logs `agent` in on the page and makes it available.
+fn ready(browser: &Browser, agent: &str) {
+    log_in(browser, agent, DEMO_CREDENTIAL);
+    browser.wait_for("return window.desk.state === 'away';", WAIT);
+    click(browser, "available");
+    browser.wait_for("return window.desk.state === 'available';", WAIT);
+}
+
+#[test]
+fn the_desk_page_logs_in_over_webtransport_and_takes_a_call() {
+    let (gw, page) = desk_gateway(TestConfig::default());
     let browser = Browser::start(None);
-    browser.open(&url);
+    browser.open(&page);
 
     log_in(&browser, "demo", "not-the-credential");
     let refused = browser.wait_for("return window.desk.refused && window.desk.error;", WAIT);
@@ -52,11 +66,8 @@ fn the_desk_page_logs_in_over_webtransport_and_takes_a_call() {
     let shown = browser.run("return document.getElementById('message').textContent;");
     assert_eq!(shown, refused, "the reason is on the page");
 
-    log_in(&browser, "demo", DEMO_CREDENTIAL);
-    browser.wait_for("return window.desk.state === 'away';", WAIT);
+    ready(&browser, "demo");
     gw.expect_line("agent logged in", Duration::from_secs(5));
-    click(&browser, "available");
-    browser.wait_for("return window.desk.state === 'available';", WAIT);
 
     // A caller who talks 6 s and hangs up: the agent sends keys from the keypad and holds.
     let caller = call_and_accept(&browser, &gw, Duration::from_secs(6));
@@ -78,14 +89,12 @@ fn the_desk_page_logs_in_over_webtransport_and_takes_a_call() {
     );
     let caller = caller.join().unwrap();
     assert!(caller.call_established(), "{}", caller.log);
-    // baresip reports each RFC 4733 event it receives as it starts and as it ends.
-    let pressed: String = caller
-        .log
-        .lines()
-        .filter(|l| l.contains("received event:") && l.contains("(end=0)"))
-        .filter_map(|l| l.split('\'').nth(1))
-        .collect();
-    assert_eq!(pressed, "42#", "each key once, in order: {}", caller.log);
+    assert_eq!(
+        caller.received_digits(),
+        "42#",
+        "each key once, in order: {}",
+        caller.log
+    );
 
     // The queue's wrap-up (5 s) over, a second caller; this time the agent hangs up.
     browser.wait_for("return window.desk.state === 'available';", WAIT);
@@ -141,31 +150,14 @@ fn served_hash(page: &str) -> String {
 
 #[test]
 fn a_desk_certificate_renewed_during_a_call_keeps_the_call_and_new_pages_connect() {
-    let gw = Gateway::start(
-        &TestConfig {
-            route: "queue:support".into(),
-            desk: true,
-            extra: format!(
-                "[[agent]]\nid = \"demo-2\"\ncredential_hash = {:?}\nskills = [\"support\"]\n",
-                trunkgate_integration::gateway::DEMO_CREDENTIAL_HASH
-            ),
-            ..TestConfig::default()
-        }
-        .to_toml(),
-    );
-    let served = gw.expect_line("agent desk: page served", Duration::from_secs(5));
-    let page = served
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix("url="))
-        .expect("the page's address")
-        .to_string();
+    let (gw, page) = desk_gateway(TestConfig {
+        extra: extra_agent("demo-2"),
+        ..TestConfig::default()
+    });
     let before = served_hash(&page);
     let first = Browser::start(None);
     first.open(&page);
-    log_in(&first, "demo", DEMO_CREDENTIAL);
-    first.wait_for("return window.desk.state === 'away';", WAIT);
-    click(&first, "available");
-    first.wait_for("return window.desk.state === 'available';", WAIT);
+    ready(&first, "demo");
     let caller = call_and_accept(&first, &gw, Duration::from_secs(8));
 
     let renewed = trunkgate_integration::ctl(gw.admin(), &["renew-desk-certificate"]);
@@ -197,36 +189,21 @@ fn a_desk_certificate_renewed_during_a_call_keeps_the_call_and_new_pages_connect
 
 #[test]
 fn an_offer_the_desk_rejects_or_lets_ring_out_goes_to_the_next_agent() {
-    let gw = Gateway::start(
-        &TestConfig {
-            route: "queue:support".into(),
-            desk: true,
-            queue_ring_timeout_ms: 3_000,
-            extra: format!(
-                "[[agent]]\nid = \"demo-2\"\ncredential_hash = {:?}\nskills = [\"support\"]\n",
-                trunkgate_integration::gateway::DEMO_CREDENTIAL_HASH
-            ),
-            ..TestConfig::default()
-        }
-        .to_toml(),
-    );
-    let served = gw.expect_line("agent desk: page served", Duration::from_secs(5));
-    let page = served
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix("url="))
-        .expect("the page's address")
-        .to_string();
+    let (gw, page) = desk_gateway(TestConfig {
+        queue_ring_timeout_ms: 3_000,
+        extra: extra_agent("demo-2"),
+        ..TestConfig::default()
+    });
     let browser = Browser::start(None);
     browser.open(&page);
-    log_in(&browser, "demo", DEMO_CREDENTIAL);
-    browser.wait_for("return window.desk.state === 'away';", WAIT);
-    click(&browser, "available");
-    browser.wait_for("return window.desk.state === 'available';", WAIT);
+    ready(&browser, "demo");
     // A CLI agent that takes one call, talks a second and leaves.
     let other_agent = || {
-        let mut args = demo_args(&gw, &["--hangup-after-ms", "1000", "--calls", "1"]);
-        let at = args.iter().position(|a| a == "demo").unwrap();
-        args[at] = "demo-2".into();
+        let args = agent_args(
+            &gw,
+            "demo-2",
+            &["--hangup-after-ms", "1000", "--calls", "1"],
+        );
         AgentProcess::start(&args, DEMO_CREDENTIAL)
     };
     let dial = || {

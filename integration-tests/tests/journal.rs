@@ -4,9 +4,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use serde_json::Value;
-use trunkgate_integration::agent::{demo_args, AgentProcess};
-use trunkgate_integration::gateway::DEMO_CREDENTIAL_HASH;
-use trunkgate_integration::journal::{journal_config, of_type, records, verify};
+use trunkgate_integration::agent::{agent_args, demo_args, AgentProcess};
+use trunkgate_integration::gateway::extra_agent;
+use trunkgate_integration::journal::{ivr_calls, journal_config, of_type, records, verify};
 use trunkgate_integration::{ctl, Baresip, CtlRun, Gateway, Sipp, TestConfig, DEMO_CREDENTIAL};
 
 #[test]
@@ -254,11 +254,10 @@ fn killed_three_times_mid_call_the_sink_has_exactly_one_cdr_per_call() {
     let config = TestConfig {
         extra: format!(
             "{}\n[[journal.sink]]\nname = \"local\"\ntype = \"file\"\ndir = {:?}\n\
-             batch_records = 8\nbatch_age_ms = 100\n\n\
-             [[agent]]\nid = \"demo-2\"\ncredential_hash = {:?}\nskills = [\"support\"]\n",
+             batch_records = 8\nbatch_age_ms = 100\n{}",
             journal_config(journal.path()),
             sink_dir.to_string_lossy(),
-            DEMO_CREDENTIAL_HASH,
+            extra_agent("demo-2"),
         ),
         // SIPp goes on sending its calls' RTP (DTMF 9 among it) to a killed gateway's ports:
         // ports no other test's gateway takes, or a call there would hear a 9 it never got.
@@ -279,9 +278,7 @@ fn killed_three_times_mid_call_the_sink_has_exactly_one_cdr_per_call() {
         let gw = Gateway::start(&config);
         // Two agents log in: demo takes two calls and logs out, demo-2 stays until the kill.
         let agent = |id: &str, extra: &[&str]| {
-            let mut args = demo_args(&gw, &["--hangup-after-ms", "1500"]);
-            let at = args.iter().position(|a| a == "demo").unwrap();
-            args[at] = id.to_string();
+            let mut args = agent_args(&gw, id, &["--hangup-after-ms", "1500"]);
             args.extend(extra.iter().map(|a| a.to_string()));
             AgentProcess::start(&args, DEMO_CREDENTIAL)
         };
@@ -444,15 +441,7 @@ fn a_file_sink_down_for_the_whole_run_gets_every_record_in_order_once_it_comes_b
     }
     .to_toml();
     let gw = Gateway::start(&config);
-    let run = Sipp::scenario("uac_dtmf9.xml")
-        .target(gw.sip_udp())
-        .service("ivr")
-        .calls(3)
-        .rate(3)
-        .without_message_trace()
-        .timeout(Duration::from_secs(30))
-        .run();
-    run.assert_success();
+    ivr_calls(&gw, 3);
     let retries = gw.wait_for_metric(
         r#"trunkgate_journal_sink_batches_total{result="retry",sink="local"}"#,
         Duration::from_secs(10),

@@ -9,8 +9,8 @@ use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use trunkgate_integration::journal::{journal_config, records};
-use trunkgate_integration::{repo_root, Gateway, Sipp, TestConfig};
+use trunkgate_integration::journal::{ivr_calls, journal_config, records};
+use trunkgate_integration::{repo_root, Gateway, TestConfig};
 
 /// The collector process, stopped when dropped.
 struct Collector {
@@ -101,15 +101,7 @@ fn an_http_sink_retries_what_is_due_dead_letters_the_refused_batch_and_loses_not
     }
     .to_toml();
     let gw = Gateway::start(&config);
-    Sipp::scenario("uac_dtmf9.xml")
-        .target(gw.sip_udp())
-        .service("ivr")
-        .calls(3)
-        .rate(3)
-        .without_message_trace()
-        .timeout(Duration::from_secs(30))
-        .run()
-        .assert_success();
+    ivr_calls(&gw, 3);
     // Backoff after three failures, a success, then three more: at most 1 + 2 + 4 s twice, plus
     // the timeout.
     let backlog = gw.wait_for_metric(

@@ -6,23 +6,11 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use serde_json::Value;
-use trunkgate_integration::journal::{journal_config, records, verify_s3};
+use trunkgate_integration::journal::{ivr_calls, journal_config, records, verify_s3};
 use trunkgate_integration::s3::{s3rver_objects, S3rver, S3RVER_KEY, S3RVER_SECRET};
-use trunkgate_integration::{Gateway, Sipp, TestConfig};
+use trunkgate_integration::{Gateway, TestConfig};
 
 const BACKLOG: &str = r#"trunkgate_journal_sink_backlog_records{sink="cloud"}"#;
-
-fn ivr_calls(gw: &Gateway, calls: u32) {
-    Sipp::scenario("uac_dtmf9.xml")
-        .target(gw.sip_udp())
-        .service("ivr")
-        .calls(calls)
-        .rate(3)
-        .without_message_trace()
-        .timeout(Duration::from_secs(30))
-        .run()
-        .assert_success();
-}
 
 #[test]
 fn an_s3_sink_gets_every_record_once_through_a_restart_of_the_store() {

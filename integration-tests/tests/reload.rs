@@ -9,11 +9,10 @@ use std::time::Duration;
 
 use trunkgate::agent::identity::{Fingerprint, ServerTrust};
 use trunkgate::agent::link;
-use trunkgate_integration::agent::{demo_args, AgentProcess};
+use trunkgate_integration::agent::{agent_args, demo_args, AgentProcess};
 use trunkgate_integration::audio::{self, best_match};
+use trunkgate_integration::gateway::extra_agent;
 use trunkgate_integration::{ctl, Baresip, CtlRun, Gateway, Sipp, TestConfig, DEMO_CREDENTIAL};
-
-const BOB: &str = "\n[[agent]]\nid = \"bob\"\ncredential_hash = \"$argon2id$v=19$m=19456,t=2,p=1$WYYuMuQtiJkO+9AkDZs42A$OtdtLIOi3CL6+VyBXjyQJZcKv1ZjZJX9sFvxo0OBJG4\"\nskills = [\"support\"]\n";
 
 /// How well a new caller's first seconds match `prompt`.
 fn first_heard(gw: &Gateway, prompt: &str) -> f64 {
@@ -33,7 +32,7 @@ fn first_heard(gw: &Gateway, prompt: &str) -> f64 {
 fn a_reload_under_load_changes_new_calls_only_and_a_broken_file_changes_nothing() {
     let gw = Gateway::start(
         &TestConfig {
-            extra: BOB.into(),
+            extra: extra_agent("bob"),
             ..TestConfig::default()
         }
         .to_toml(),
@@ -43,9 +42,10 @@ fn a_reload_under_load_changes_new_calls_only_and_a_broken_file_changes_nothing(
         &demo_args(&gw, &["--hangup-after-ms", "8000", "--duration-secs", "60"]),
         DEMO_CREDENTIAL,
     );
-    let mut bob_args = demo_args(&gw, &["--duration-secs", "60"]);
-    bob_args[3] = "bob".into();
-    let bob = AgentProcess::start(&bob_args, DEMO_CREDENTIAL);
+    let bob = AgentProcess::start(
+        &agent_args(&gw, "bob", &["--duration-secs", "60"]),
+        DEMO_CREDENTIAL,
+    );
     for agent in [&demo, &bob] {
         agent.expect(&["event=state", "state=available"], Duration::from_secs(10));
     }

@@ -177,6 +177,14 @@ drain_timeout_ms = {drain_timeout_ms}
     }
 }
 
+/// An `[[agent]]` entry for `extra`: agent `id` in queue `support`, with the demo credential.
+pub fn extra_agent(id: &str) -> String {
+    format!(
+        "\n[[agent]]\nid = {id:?}\ncredential_hash = {DEMO_CREDENTIAL_HASH:?}\n\
+         skills = [\"support\"]\n"
+    )
+}
+
 /// The demo agent's credential, and its hash as in config.example.toml.
 pub const DEMO_CREDENTIAL: &str = "demo-secret";
 pub const DEMO_CREDENTIAL_HASH: &str =

@@ -3,7 +3,9 @@
 mod config;
 mod log;
 
-pub use config::{config_for_tests, TestConfig, DEMO_CREDENTIAL, DEMO_CREDENTIAL_HASH};
+pub use config::{
+    config_for_tests, extra_agent, TestConfig, DEMO_CREDENTIAL, DEMO_CREDENTIAL_HASH,
+};
 
 use std::ffi::OsString;
 use std::net::SocketAddr;
