@@ -157,7 +157,7 @@ impl Daemon {
             .inspect_err(|_| stop.cancel())?;
         if let Some(addr) = c.agents.desk_listen {
             let desk = Arc::new(Desk {
-                quic_port: agents.quic.port(),
+                quic_port: c.agents.desk_public_port.unwrap_or(agents.quic.port()),
                 certificates: agents.desk.clone(),
             });
             let page = desk::listen(addr, desk, stop.child_token())

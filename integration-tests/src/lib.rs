@@ -19,6 +19,7 @@ pub mod audio;
 pub mod baresip;
 pub mod bench;
 pub mod browser;
+pub mod desk;
 pub mod gateway;
 pub mod in_process;
 pub mod journal;

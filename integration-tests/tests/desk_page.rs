@@ -8,48 +8,9 @@ use std::time::Duration;
 
 use trunkgate_integration::agent::{agent_args, AgentProcess};
 use trunkgate_integration::browser::Browser;
+use trunkgate_integration::desk::{call_and_accept, click, desk_gateway, log_in, ready, WAIT};
 use trunkgate_integration::gateway::extra_agent;
-use trunkgate_integration::{line_word, Baresip, Gateway, TestConfig, DEMO_CREDENTIAL};
-
-const WAIT: Duration = Duration::from_secs(15);
-
-fn log_in(browser: &Browser, agent: &str, credential: &str) {
-    browser.run(&format!(
-        "document.getElementById('agent').value = {agent:?};
-         document.getElementById('credential').value = {credential:?};
-         document.getElementById('login').click();"
-    ));
-}
-
-fn click(browser: &Browser, id: &str) {
-    browser.run(&format!("document.getElementById({id:?}).click();"));
-}
-
-/// A gateway routing its trunk to queue `support` and serving the desk, with `extra` config;
-/// and the desk page's address.
-fn desk_gateway(config: TestConfig) -> (Gateway, String) {
-    let gw = Gateway::start(
-        &TestConfig {
-            route: "queue:support".into(),
-            desk: true,
-            ..config
-        }
-        .to_toml(),
-    );
-    let served = gw.expect_line("agent desk: page served", Duration::from_secs(5));
-    let page = line_word(&served, "url")
-        .map(str::to_string)
-        .expect("the page's address");
-    (gw, page)
-}
-
-/// Logs `agent` in on the page and makes it available.
-fn ready(browser: &Browser, agent: &str) {
-    log_in(browser, agent, DEMO_CREDENTIAL);
-    browser.wait_for("return window.desk.state === 'away';", WAIT);
-    click(browser, "available");
-    browser.wait_for("return window.desk.state === 'available';", WAIT);
-}
+use trunkgate_integration::{Baresip, TestConfig, DEMO_CREDENTIAL};
 
 #[test]
 fn the_desk_page_logs_in_over_webtransport_and_takes_a_call() {
@@ -70,7 +31,11 @@ fn the_desk_page_logs_in_over_webtransport_and_takes_a_call() {
     gw.expect_line("agent logged in", Duration::from_secs(5));
 
     // A caller who talks 6 s and hangs up: the agent sends keys from the keypad and holds.
-    let caller = call_and_accept(&browser, &gw, Duration::from_secs(6));
+    let caller = call_and_accept(
+        &browser,
+        &gw,
+        Baresip::new("caller").duration(Duration::from_secs(6)),
+    );
     for key in ["4", "2", "#"] {
         browser.run(&format!(
             "document.querySelector('#keypad [data-key=\"{key}\"]').click();"
@@ -98,7 +63,11 @@ fn the_desk_page_logs_in_over_webtransport_and_takes_a_call() {
 
     // The queue's wrap-up (5 s) over, a second caller; this time the agent hangs up.
     browser.wait_for("return window.desk.state === 'available';", WAIT);
-    let caller = call_and_accept(&browser, &gw, Duration::from_secs(8));
+    let caller = call_and_accept(
+        &browser,
+        &gw,
+        Baresip::new("caller").duration(Duration::from_secs(8)),
+    );
     click(&browser, "hangup");
     browser.wait_for(
         "return window.desk.call === null && window.desk.state === 'wrap_up';",
@@ -106,33 +75,6 @@ fn the_desk_page_logs_in_over_webtransport_and_takes_a_call() {
     );
     let caller = caller.join().unwrap();
     assert!(caller.call_established(), "{}", caller.log);
-}
-
-/// A baresip caller dials the queue for `talk`; the desk shows the offer and accepts it.
-fn call_and_accept(
-    browser: &Browser,
-    gw: &Gateway,
-    talk: Duration,
-) -> std::thread::JoinHandle<trunkgate_integration::BaresipRun> {
-    let target = gw.sip_udp();
-    let caller = std::thread::spawn(move || {
-        Baresip::new("caller")
-            .dial(format!("sip:100@{target}"))
-            .duration(talk)
-            .run()
-    });
-    let offer = browser.wait_for("return window.desk.offer;", WAIT);
-    assert_eq!(offer["queue"], "support", "{offer}");
-    assert!(browser
-        .run("return !document.getElementById('offer').hidden;")
-        .as_bool()
-        .unwrap());
-    click(browser, "accept");
-    browser.wait_for(
-        "return window.desk.call !== null && window.desk.state === 'talking';",
-        WAIT,
-    );
-    caller
 }
 
 /// The hash `desk/config` gives pages now.
@@ -158,7 +100,11 @@ fn a_desk_certificate_renewed_during_a_call_keeps_the_call_and_new_pages_connect
     let first = Browser::start(None);
     first.open(&page);
     ready(&first, "demo");
-    let caller = call_and_accept(&first, &gw, Duration::from_secs(8));
+    let caller = call_and_accept(
+        &first,
+        &gw,
+        Baresip::new("caller").duration(Duration::from_secs(8)),
+    );
 
     let renewed = trunkgate_integration::ctl(gw.admin(), &["renew-desk-certificate"]);
     assert!(renewed.ok, "{}", renewed.stderr);

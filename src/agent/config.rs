@@ -29,6 +29,9 @@ pub struct AgentsConfig {
     /// TCP address the agent desk (a web page: `/`) is served on; none: no desk. A browser
     /// treats only a page from localhost as secure over plain HTTP.
     pub desk_listen: Option<SocketAddr>,
+    /// The UDP port the desk page tells browsers to reach the agent endpoint on, when a port
+    /// forward or a load balancer puts it on another port than `listen`'s.
+    pub desk_public_port: Option<u16>,
 }
 
 impl Default for AgentsConfig {
@@ -41,6 +44,7 @@ impl Default for AgentsConfig {
             resume_grace_ms: default_resume_grace(),
             opus: Default::default(),
             desk_listen: None,
+            desk_public_port: None,
         }
     }
 }

@@ -16,8 +16,20 @@ use crate::agent::desk_certificate::DeskCertificates;
 use crate::agent::server::DESK_PATH;
 use crate::ops::http::{self, Request, Response};
 
-const INDEX: &str = include_str!("page/index.html");
-const SCRIPT: &str = include_str!("page/desk.js");
+const JAVASCRIPT: &str = "text/javascript; charset=utf-8";
+
+/// The page's files: path, content type, content.
+const FILES: &[(&str, &str, &str)] = &[
+    (
+        "/",
+        "text/html; charset=utf-8",
+        include_str!("page/index.html"),
+    ),
+    ("/desk.js", JAVASCRIPT, include_str!("page/desk.js")),
+    ("/media.js", JAVASCRIPT, include_str!("page/media.js")),
+    ("/jitter.js", JAVASCRIPT, include_str!("page/jitter.js")),
+    ("/worklet.js", JAVASCRIPT, include_str!("page/worklet.js")),
+];
 
 /// What the page needs to know of the agent endpoint.
 pub struct Desk {
@@ -32,17 +44,18 @@ impl Desk {
         if request.method != "GET" {
             return Response::text(405, "GET only\n");
         }
-        match request.path.as_str() {
-            "/" | "/index.html" => Response {
+        let path = match request.path.as_str() {
+            "/index.html" => "/",
+            path => path,
+        };
+        if let Some((_, content_type, body)) = FILES.iter().find(|(p, ..)| *p == path) {
+            return Response {
                 status: 200,
-                content_type: "text/html; charset=utf-8",
-                body: INDEX.to_string(),
-            },
-            "/desk.js" => Response {
-                status: 200,
-                content_type: "text/javascript; charset=utf-8",
-                body: SCRIPT.to_string(),
-            },
+                content_type,
+                body: body.to_string(),
+            };
+        }
+        match path {
             "/desk/config" => {
                 let hashes: Vec<String> = self
                     .certificates

@@ -22,6 +22,8 @@ pub struct TestConfig {
     pub resume_grace_ms: u64,
     /// Serve the agent desk page on a free loopback port (logged as `agent desk: page served`).
     pub desk: bool,
+    /// The agent port the desk page names (`[agents] desk_public_port`): a relay's, say.
+    pub desk_public_port: Option<u16>,
     pub queue_max_wait_ms: u64,
     pub queue_ring_timeout_ms: u64,
     pub queue_wrap_up_ms: u64,
@@ -46,6 +48,7 @@ impl Default for TestConfig {
             ring_ms: 0,
             resume_grace_ms: 15_000,
             desk: false,
+            desk_public_port: None,
             queue_max_wait_ms: 300_000,
             queue_ring_timeout_ms: 15_000,
             queue_wrap_up_ms: 5_000,
@@ -157,10 +160,12 @@ drain_timeout_ms = {drain_timeout_ms}
             route = toml_string(&self.route),
             ring_ms = self.ring_ms,
             resume_grace_ms = self.resume_grace_ms,
-            desk = if self.desk {
-                "\ndesk_listen = \"127.0.0.1:0\""
-            } else {
-                ""
+            desk = match (self.desk, self.desk_public_port) {
+                (false, _) => String::new(),
+                (true, None) => "\ndesk_listen = \"127.0.0.1:0\"".to_string(),
+                (true, Some(port)) => {
+                    format!("\ndesk_listen = \"127.0.0.1:0\"\ndesk_public_port = {port}")
+                }
             },
             demo_hash = toml_string(DEMO_CREDENTIAL_HASH),
             max_wait_ms = self.queue_max_wait_ms,

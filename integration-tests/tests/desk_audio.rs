@@ -1,0 +1,205 @@
+//! The desk page's audio in headless Chromium, its fake microphone playing a WAV: a real caller
+//! hears what the browser says and the page's speaker plays what the caller says, through
+//! WebCodecs Opus, RTP in WebTransport datagrams and the page's jitter buffer; a held caller
+//! hears music. A page whose network goes dark (the impairment relay) reconnects by itself
+//! and gets its call back, the caller hearing music meanwhile. The test also takes the
+//! screenshots of the page's main states for docs/.
+use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use trunkgate::media::resample::to_rate;
+use trunkgate_integration::audio::{
+    self, best_match, longest_tone_gap, tone_energy_ratio, Audio, TELEPHONY_RATE,
+};
+use trunkgate_integration::browser::Browser;
+use trunkgate_integration::desk::{
+    accept, call_and_accept, click, desk_gateway, dial, heard, ready, record_heard, screenshot,
+    without_voice_processing, WAIT,
+};
+use trunkgate_integration::relay::{Relay, RelayConfig};
+use trunkgate_integration::{prompt_path, Baresip, TestConfig};
+
+/// Waits until the page has received `packets` of the call's audio (50 a second).
+fn talk_until(browser: &Browser, packets: u64) {
+    browser.wait_for(
+        &format!("const q = window.desk.quality; return q !== null && q.received >= {packets};"),
+        WAIT,
+    );
+}
+
+/// `prompt` at 48 kHz, the rate the page plays at. Comparing there rather than at 8 kHz keeps
+/// the resamplers' fractional-sample delays from counting as distortion.
+fn prompt_at_48k(name: &str) -> Audio {
+    let said = audio::prompt(name);
+    Audio {
+        rate: 48_000,
+        samples: to_rate(&said.samples, said.rate, 48_000),
+    }
+}
+
+/// How well each phrase of `said` is found anywhere in `recording` (its best match, weighted
+/// by length; 1.0 = identical). The fake microphone loops its file from whenever the browser
+/// started, so a call holds the prompt's phrases in any order.
+fn phrases_heard(recording: &Audio, said: &Audio) -> f64 {
+    let phrases = audio::phrases(said);
+    let total: usize = phrases.iter().map(|(s, e)| e - s).sum();
+    phrases
+        .iter()
+        .map(|&(s, e)| {
+            let score =
+                best_match(&recording.samples, &said.samples[s..e]).map_or(0.0, |m| m.score);
+            score * (e - s) as f64
+        })
+        .sum::<f64>()
+        / total.max(1) as f64
+}
+
+fn music_heard(heard: &Audio) -> f64 {
+    let moh = audio::prompt("moh");
+    let music = moh.between(Duration::ZERO, Duration::from_millis(1500));
+    best_match(&heard.samples, music).map_or(0.0, |m| m.score)
+}
+
+#[test]
+fn a_caller_and_a_desk_agent_hear_each_other_and_hold_plays_music() {
+    let (gw, page) = desk_gateway(TestConfig::default());
+    let browser = Browser::start(Some(&prompt_path("main-menu")));
+    browser.open(&page);
+    screenshot(&browser, "logged-out");
+    without_voice_processing(&browser);
+    ready(&browser, "demo");
+    screenshot(&browser, "available");
+    record_heard(&browser);
+
+    let caller = Baresip::new("caller")
+        .source_wav(prompt_path("enter-digits"))
+        .duration(Duration::from_secs(14));
+    let caller = dial(&browser, &gw, caller);
+    screenshot(&browser, "offered");
+    accept(&browser);
+    talk_until(&browser, 350);
+    // The caller's prompt is over by now; held until the caller hangs up (the page's test
+    // takes a call off hold).
+    let at_hold = heard(&browser);
+    println!(
+        "stats at hold {}",
+        browser.run("return JSON.stringify(window.desk.media.lastStats);")
+    );
+    click(&browser, "hold");
+    browser.wait_for("return window.desk.call && window.desk.call.held;", WAIT);
+    browser.wait_for("return window.desk.call === null;", WAIT);
+    let caller = caller.join().unwrap();
+    assert!(caller.call_established(), "{}", caller.log);
+
+    let to_desk = phrases_heard(&at_hold, &prompt_at_48k("enter-digits"));
+    let to_caller = phrases_heard(&caller.received_audio(), &audio::prompt("main-menu"));
+    let music = music_heard(&caller.received_audio());
+    println!(
+        "correlation desk → caller {to_caller:.3}, caller → desk {to_desk:.3}, music on hold {music:.3}"
+    );
+    assert!(to_caller > 0.85, "desk → caller correlation {to_caller:.3}");
+    assert!(to_desk > 0.8, "caller → desk correlation {to_desk:.3}");
+    assert!(music > 0.8, "the held caller heard music: {music:.3}");
+    let quality = gw.expect_line("call quality as the agent heard it", WAIT);
+    assert!(quality.contains("packets_received="), "{quality}");
+}
+
+fn tone_file(dir: &Path, freq: f64) -> PathBuf {
+    let path = dir.join(format!("tone-{freq}.wav"));
+    let count = 40 * TELEPHONY_RATE as usize;
+    let tone = Audio {
+        rate: TELEPHONY_RATE,
+        samples: audio::sine(count, TELEPHONY_RATE, freq, 0.3),
+    };
+    audio::write_wav_i16(&path, &tone).unwrap();
+    path
+}
+
+/// A loopback UDP port free now, for the relay (the gateway must name it before it starts).
+fn free_udp_port() -> u16 {
+    UdpSocket::bind((Ipv4Addr::LOCALHOST, 0))
+        .and_then(|s| s.local_addr())
+        .expect("a free loopback port")
+        .port()
+}
+
+#[test]
+fn a_desk_whose_network_drops_reconnects_and_gets_its_call_back() {
+    // Not a note the music on hold plays much of.
+    const DESK_HZ: f64 = 1_900.0;
+    let dir = tempfile::tempdir().unwrap();
+    let relay_port = free_udp_port();
+    let (gw, page) = desk_gateway(TestConfig {
+        desk_public_port: Some(relay_port),
+        ..TestConfig::default()
+    });
+    let relay = Relay::start(RelayConfig {
+        listen: SocketAddr::from((Ipv4Addr::LOCALHOST, relay_port)),
+        ..RelayConfig::new(gw.quic())
+    })
+    .unwrap();
+    let browser = Browser::start(Some(&tone_file(dir.path(), DESK_HZ)));
+    browser.open(&page);
+    ready(&browser, "demo");
+    let caller = call_and_accept(
+        &browser,
+        &gw,
+        Baresip::new("caller").duration(Duration::from_secs(30)),
+    );
+    talk_until(&browser, 100);
+    // A screenshot holds up the page for a moment (its main thread also moves the audio): here
+    // that is harmless, the test measures a far longer gap.
+    screenshot(&browser, "in-call");
+
+    // Dark until the gateway gives up on the connection (its idle timeout), then back.
+    let dark = Instant::now();
+    relay.blackhole(true);
+    gw.expect_line("agent connection lost", WAIT);
+    browser.wait_for("return window.desk.reconnecting;", WAIT);
+    let shown = browser.run("return document.getElementById('notice').textContent;");
+    assert!(
+        shown.as_str().unwrap().contains("reconnect"),
+        "the page says what is happening: {shown}"
+    );
+    relay.blackhole(false);
+    let outage = dark.elapsed();
+    browser.wait_for(
+        "return !window.desk.reconnecting && window.desk.call !== null \
+         && window.desk.messages.includes('resumed');",
+        WAIT,
+    );
+    let resumed_after = dark.elapsed() - outage;
+    let shown = browser.run("return document.getElementById('notice').textContent;");
+    assert!(shown.as_str().unwrap().contains("call is back"), "{shown}");
+    // Talk on for a while on the new connection, then the caller hangs up.
+    browser.wait_for("return window.desk.call === null;", Duration::from_secs(30));
+    let caller = caller.join().unwrap();
+    assert!(caller.call_established(), "{}", caller.log);
+    assert_eq!(gw.count_lines("did not come back"), 0, "never requeued");
+
+    let heard = caller.received_audio();
+    let music = music_heard(&heard);
+    assert!(music > 0.8, "music on hold during the outage {music:.3}");
+    let unheard = longest_tone_gap(&heard.samples, heard.rate, DESK_HZ).expect("the desk heard");
+    println!(
+        "desk resume: network dark {} ms; desk not heard for {} ms; call back {} ms and audio \
+         back ≤ {} ms after the network came back",
+        outage.as_millis(),
+        unheard.as_millis(),
+        resumed_after.as_millis(),
+        unheard.saturating_sub(outage).as_millis()
+    );
+    assert!(
+        unheard < outage + Duration::from_secs(3),
+        "the desk was heard again only {:?} after the network came back",
+        unheard.saturating_sub(outage)
+    );
+    // The gap is measured up to the last tone heard: the tone must be there at the end.
+    let last_seconds = &heard.samples[heard.samples.len() - 2 * heard.rate as usize..];
+    let tone = tone_energy_ratio(last_seconds, heard.rate, DESK_HZ);
+    assert!(
+        tone > 0.5,
+        "the desk is heard at the end of the call: {tone:.2}"
+    );
+}

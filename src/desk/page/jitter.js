@@ -1,0 +1,212 @@
+// The desk's jitter buffer: decoded 20 ms frames in, one frame per 20 ms of the audio clock
+// out. It makes the decisions the gateway's buffer makes (src/media/jitter.rs, without its
+// time-stretching):
+//
+// - Order and loss come from sequence numbers; timing from RTP timestamps. A timestamp jump
+//   with no sequence gap is a pause in sending (DTX), played as silence, not as loss.
+// - Target delay: each packet's transit (arrival less its timestamp) is compared with the
+//   fastest transit of the last two seconds; the difference is how late it was. The target is
+//   one frame plus the 95th percentile of the last 100 packets' lateness, clamped to
+//   [minFrames, maxFrames]. It rises at once and falls by one frame per 50 packets at most.
+// - Actual delay is how long after its fastest possible arrival a frame plays. More than a
+//   frame above the target: drop one; more than half a frame below: insert a concealment; one
+//   correction per 10 frames, and a band wider than a correction's step, so a little jitter
+//   never has one correction undo the other.
+// - Underrun: with nothing queued it conceals but keeps its place, so a packet that was only
+//   late still plays; after five empty periods the stream counts as stopped and plays silence
+//   until a frame has waited the target delay again.
+// - A packet far outside the current timing (a new stream, a resumed call) restarts it.
+//
+// It is plain data and arithmetic with time passed in, so tests can drive it without a browser.
+
+export const FRAME_SAMPLES = 960; // 20 ms at 48 kHz, also the RTP clock's advance per frame
+const FRAME_SECONDS = 0.02;
+const BASELINE_SECONDS = 2;
+const LATENESS_WINDOW = 100;
+const FALL_EVERY_PACKETS = 50;
+const CORRECTION_PAUSE_FRAMES = 10;
+const STOP_AFTER_UNDERRUNS = 5;
+const CONCEALED_FADE = 0.6;
+const CONCEALED_AUDIBLE = 3;
+const RESTART_FRAMES = 150; // 3 s away from the playout position: a new stream
+
+const u16 = (n) => n & 0xffff;
+const i32 = (n) => n | 0;
+
+export class JitterBuffer {
+  constructor({ minFrames = 1, maxFrames = 25 } = {}) {
+    this.minFrames = minFrames;
+    this.maxFrames = maxFrames;
+    this.stats = { received: 0, lost: 0, late: 0, concealed: 0, dropped: 0, inserted: 0, jitterMs: 0, targetMs: 0 };
+    this.restart();
+  }
+
+  restart() {
+    this.frames = new Map(); // slot → { seq, pcm }
+    this.baseTs = null; // RTP timestamp of slot 0
+    this.next = 0; // the slot to play next
+    this.playing = false;
+    this.underruns = 0;
+    this.lastSeq = null; // extended sequence number of the last frame played
+    this.lastFrame = null;
+    this.concealedRun = 0;
+    this.sinceCorrection = 0;
+    this.transits = []; // [arrival, transit] over the baseline window
+    this.fastest = 0; // the least transit in it
+    this.lateness = [];
+    this.target = this.minFrames;
+    this.packetsSinceFall = 0;
+    this.highestSeq = null;
+    this.firstSeq = null;
+    this.previousTransit = null;
+  }
+
+  // One decoded frame: its RTP sequence number and timestamp, 960 samples, and when its packet
+  // arrived (seconds, any clock that only moves forward).
+  push(seq, ts, pcm, arrival) {
+    if (this.baseTs === null) this.baseTs = ts;
+    let slot = i32(ts - this.baseTs) / FRAME_SAMPLES;
+    if (Math.abs(slot - this.next) > RESTART_FRAMES) {
+      this.restart();
+      this.baseTs = ts;
+      slot = 0;
+    }
+    slot = Math.round(slot);
+    const extended = this.extend(seq);
+    this.stats.received += 1;
+    this.learn(slot, arrival);
+    if (this.playing && slot < this.next) {
+      this.stats.late += 1;
+      return;
+    }
+    if (this.frames.size >= this.maxFrames * 2) {
+      // Bounded memory: the oldest goes, and playout moves past it.
+      const oldest = this.oldestSlot();
+      this.frames.delete(oldest);
+      this.next = Math.max(this.next, oldest + 1);
+    }
+    this.frames.set(slot, { seq: extended, pcm });
+  }
+
+  // Sequence numbers extended past 16 bits, and the loss count from their gaps.
+  extend(seq) {
+    if (this.highestSeq === null) {
+      this.highestSeq = seq;
+      this.firstSeq = seq;
+      return seq;
+    }
+    const delta = ((u16(seq - this.highestSeq) + 0x8000) & 0xffff) - 0x8000;
+    const extended = this.highestSeq + delta;
+    if (extended > this.highestSeq) this.highestSeq = extended;
+    const expected = this.highestSeq - this.firstSeq + 1;
+    this.stats.lost = Math.max(0, expected - this.stats.received);
+    return extended;
+  }
+
+  learn(slot, arrival) {
+    const transit = arrival - slot * FRAME_SECONDS;
+    // RFC 3550 §6.4.1 interarrival jitter, for the stats.
+    if (this.previousTransit !== null) {
+      const d = Math.abs(transit - this.previousTransit);
+      this.stats.jitterMs += (d * 1000 - this.stats.jitterMs) / 16;
+    }
+    this.previousTransit = transit;
+    this.transits.push([arrival, transit]);
+    while (this.transits.length && this.transits[0][0] < arrival - BASELINE_SECONDS) this.transits.shift();
+    this.fastest = Math.min(...this.transits.map((t) => t[1]));
+    this.lateness.push(transit - this.fastest);
+    if (this.lateness.length > LATENESS_WINDOW) this.lateness.shift();
+    const sorted = [...this.lateness].sort((a, b) => a - b);
+    const p95 = sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * 0.95))];
+    const wanted = Math.min(this.maxFrames, Math.max(this.minFrames, 1 + Math.ceil(p95 / FRAME_SECONDS - 0.05)));
+    this.packetsSinceFall += 1;
+    if (wanted > this.target) {
+      this.target = wanted;
+      this.packetsSinceFall = 0;
+    } else if (wanted < this.target && this.packetsSinceFall >= FALL_EVERY_PACKETS) {
+      this.target -= 1;
+      this.packetsSinceFall = 0;
+    }
+    this.stats.targetMs = this.target * FRAME_SECONDS * 1000;
+  }
+
+  oldestSlot() {
+    return Math.min(...this.frames.keys());
+  }
+
+  // How long after its fastest possible arrival slot `slot` plays if it plays at `now`.
+  delay(slot, now) {
+    return now - (this.fastest + slot * FRAME_SECONDS);
+  }
+
+  // What to play for the 20 ms from `now` (the clock of `push`'s arrivals):
+  // { kind: "frame" | "conceal" | "silence", pcm }.
+  pop(now) {
+    if (!this.playing) {
+      // Start once the oldest frame has waited the target delay.
+      if (this.frames.size === 0) return this.silence();
+      this.next = this.oldestSlot();
+      if (this.delay(this.next, now) < this.target * FRAME_SECONDS) return this.silence();
+      this.playing = true;
+      this.underruns = 0;
+      this.sinceCorrection = 0;
+    }
+    this.sinceCorrection += 1;
+    if (this.frames.size === 0) {
+      // Underrun: conceal in place, so a late packet still plays.
+      this.underruns += 1;
+      if (this.underruns >= STOP_AFTER_UNDERRUNS) {
+        this.playing = false;
+        return this.silence();
+      }
+      return this.conceal();
+    }
+    this.underruns = 0;
+    if (this.sinceCorrection >= CORRECTION_PAUSE_FRAMES) {
+      const delay = this.delay(this.next, now);
+      const target = this.target * FRAME_SECONDS;
+      if (delay > target + FRAME_SECONDS && this.frames.has(this.next + 1)) {
+        // Too much delay: drop the frame due now.
+        this.frames.delete(this.next);
+        this.next += 1;
+        this.sinceCorrection = 0;
+        this.stats.dropped += 1;
+      } else if (delay < target - FRAME_SECONDS / 2) {
+        this.sinceCorrection = 0;
+        this.stats.inserted += 1;
+        return this.conceal();
+      }
+    }
+    const slot = this.next;
+    this.next += 1;
+    const frame = this.frames.get(slot);
+    if (frame) {
+      this.frames.delete(slot);
+      this.lastSeq = frame.seq;
+      this.lastFrame = frame.pcm;
+      this.concealedRun = 0;
+      return { kind: "frame", pcm: frame.pcm };
+    }
+    // A hole with later frames queued: a pause in sending if their sequence numbers follow on
+    // from what was played, else lost (or so late it will not matter).
+    if (this.lastSeq !== null && this.frames.get(this.oldestSlot()).seq === this.lastSeq + 1) return this.silence();
+    return this.conceal();
+  }
+
+  silence() {
+    this.concealedRun = CONCEALED_AUDIBLE;
+    return { kind: "silence", pcm: new Float32Array(FRAME_SAMPLES) };
+  }
+
+  // The last frame again, fading, then silence: WebCodecs gives no access to Opus's own PLC.
+  conceal() {
+    this.stats.concealed += 1;
+    this.concealedRun += 1;
+    const pcm = new Float32Array(FRAME_SAMPLES);
+    if (this.lastFrame && this.concealedRun <= CONCEALED_AUDIBLE) {
+      const gain = CONCEALED_FADE ** this.concealedRun;
+      for (let i = 0; i < FRAME_SAMPLES; i++) pcm[i] = this.lastFrame[i] * gain;
+    }
+    return { kind: "conceal", pcm };
+  }
+}
