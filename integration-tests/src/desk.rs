@@ -56,6 +56,7 @@ pub fn dial(
     let caller = std::thread::spawn(move || caller.dial(format!("sip:100@{target}")).run());
     let offer = browser.wait_for("return window.desk.offer;", WAIT);
     assert_eq!(offer["queue"], "support", "{offer}");
+    assert!(offer["waited_ms"].is_u64(), "the caller's wait: {offer}");
     assert!(browser
         .run("return !document.getElementById('offer').hidden;")
         .as_bool()

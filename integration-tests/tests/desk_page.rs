@@ -52,6 +52,15 @@ fn the_desk_page_logs_in_over_webtransport_and_takes_a_call() {
         "return window.desk.call === null && window.desk.state === 'wrap_up';",
         WAIT,
     );
+    // The wrap-up counts down from the queue's 5 s.
+    let left = browser.run(
+        "return !document.getElementById('wrap-up').hidden \
+         && document.getElementById('wrap-up-left').textContent;",
+    );
+    assert!(
+        ["0:05", "0:04", "0:03"].contains(&left.as_str().unwrap_or_default()),
+        "wrap-up countdown shown: {left}"
+    );
     let caller = caller.join().unwrap();
     assert!(caller.call_established(), "{}", caller.log);
     assert_eq!(

@@ -504,6 +504,7 @@ impl Acd {
             agent: agent.clone(),
             queue: caller.queue.clone(),
             ring_timeout,
+            waited: now.saturating_duration_since(caller.waiting_since),
         });
         self.set_agent_state(&agent, AgentState::Ringing { call });
     }

@@ -246,7 +246,7 @@ impl Center {
         }
     }
 
-    fn drain_acd(&mut self, _now: Instant) {
+    fn drain_acd(&mut self, now: Instant) {
         while let Some(ev) = self.acd.poll_event() {
             match ev {
                 AcdEvent::Offer {
@@ -254,6 +254,7 @@ impl Center {
                     agent,
                     queue,
                     ring_timeout,
+                    waited,
                 } => {
                     let (Some(conn), Some(entry)) = (self.conn_of(&agent), self.calls.get(&call.0))
                     else {
@@ -271,6 +272,7 @@ impl Center {
                         queue,
                         ring_timeout_ms: ring_timeout.as_millis() as u64,
                         flow: FlowId(entry.flow),
+                        waited_ms: Some(waited.as_millis() as u64),
                     });
                     self.send_to_agent(conn, msg);
                 }
@@ -328,10 +330,16 @@ impl Center {
                         _ => None,
                     };
                     self.agent_event(&agent, AgentEvent::StateChanged { state, reason });
+                    let wrap_up_ms = match state {
+                        AgentState::WrapUp { until } => {
+                            Some(until.saturating_duration_since(now).as_millis() as u64)
+                        }
+                        _ => None,
+                    };
                     if let (Some(conn), Some(state)) = (self.conn_of(&agent), wire(state)) {
                         self.send_to_agent(
                             conn,
-                            GatewayMessage::State(proto::from_gateway::State { state }),
+                            GatewayMessage::State(proto::from_gateway::State { state, wrap_up_ms }),
                         );
                     }
                 }

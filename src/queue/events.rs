@@ -81,6 +81,8 @@ pub enum AcdEvent {
         agent: String,
         queue: String,
         ring_timeout: Duration,
+        /// How long the caller has waited in this queue (since it was last put back).
+        waited: Duration,
     },
     /// Stop ringing `agent`. Not sent for an offer that was accepted.
     OfferWithdrawn {

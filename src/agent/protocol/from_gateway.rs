@@ -57,6 +57,19 @@ pub struct LoginRefused {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct State {
     pub state: AgentState,
+    /// In `wrap_up`: how long until the queue makes the agent available again (absent when
+    /// the gateway does not say, as in answers to `set_state`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wrap_up_ms: Option<u64>,
+}
+
+impl State {
+    pub fn new(state: AgentState) -> Self {
+        State {
+            state,
+            wrap_up_ms: None,
+        }
+    }
 }
 
 /// A call rings at this agent.
@@ -71,6 +84,9 @@ pub struct Offer {
     pub ring_timeout_ms: u64,
     /// The media flow that will carry the call's audio once it is answered.
     pub flow: FlowId,
+    /// How long the caller has waited in the queue so far.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waited_ms: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

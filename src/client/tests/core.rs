@@ -87,6 +87,7 @@ fn offer(call: &str, flow: u64) -> GatewayMessage {
         queue: "sales".into(),
         ring_timeout_ms: 20_000,
         flow: FlowId(flow),
+        waited_ms: None,
     })
 }
 
@@ -696,12 +697,7 @@ fn hold_from_the_gateway_holds_the_media() {
 #[test]
 fn state_messages_are_printed_with_their_wire_names() {
     let (mut core, t0) = logged_in(auto(0));
-    core.handle_message(
-        t0,
-        GatewayMessage::State(State {
-            state: AgentState::WrapUp,
-        }),
-    );
+    core.handle_message(t0, GatewayMessage::State(State::new(AgentState::WrapUp)));
     assert_eq!(
         events(&drain(&mut core)),
         vec![Event::State {

@@ -130,6 +130,7 @@ impl Peer {
             queue: "sales".into(),
             ring_timeout_ms: 20_000,
             flow: FlowId(flow),
+            waited_ms: None,
         }))
         .await;
         match self.expect().await {
@@ -762,6 +763,7 @@ async fn an_interactive_agent_accepts_on_command() {
         queue: "sales".into(),
         ring_timeout_ms: 20_000,
         flow: FlowId(3),
+        waited_ms: None,
     }))
     .await;
     lines.wait_for(&["event=offer call=c9 caller=\"\""]).await;

@@ -145,7 +145,7 @@ impl Center {
                 let state = self.wire_state(&agent);
                 self.send_to_agent(
                     conn,
-                    GatewayMessage::State(proto::from_gateway::State { state }),
+                    GatewayMessage::State(proto::from_gateway::State::new(state)),
                 );
             }
             AgentMessage::Accept(a) => self.accept(now, conn, &agent, &a.call),

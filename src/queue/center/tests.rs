@@ -300,6 +300,43 @@ fn an_agent_gone_past_grace_puts_the_caller_first_for_the_next_agent() {
 }
 
 #[test]
+fn an_offer_says_how_long_the_caller_waited_and_a_wrap_up_how_long_it_lasts() {
+    let mut w = World::new();
+    w.center.enqueue(w.now, 7, "support", "caller").unwrap();
+    w.advance(Duration::from_secs(12));
+    let to_alice = |out: Vec<Output>| -> Vec<GatewayMessage> {
+        out.into_iter()
+            .filter_map(|o| match o {
+                Output::ToAgent { conn: 1, msg } => Some(msg),
+                _ => None,
+            })
+            .collect()
+    };
+    w.login(1, "alice", None);
+    w.say(
+        1,
+        AgentMessage::SetState(SetState {
+            state: RequestedState::Available,
+            reason: None,
+        }),
+    );
+    let offer = offer_of(&to_alice(w.outputs())).expect("offered");
+    assert_eq!(offer.waited_ms, Some(12_000));
+    w.say(1, AgentMessage::Accept(Accept { call: call_id(7) }));
+    w.outputs();
+    w.say(1, AgentMessage::Hangup(Hangup { call: call_id(7) }));
+    let wrap_up = to_alice(w.outputs()).into_iter().find_map(|m| match m {
+        GatewayMessage::State(s) if s.state == WireState::WrapUp => Some(s),
+        _ => None,
+    });
+    assert_eq!(
+        wrap_up.expect("wrap-up").wrap_up_ms,
+        Some(3_000),
+        "the queue's wrap_up_ms"
+    );
+}
+
+#[test]
 fn the_agents_hangup_ends_the_call_on_both_sides() {
     let mut w = World::new();
     w.ready(1, "alice");

@@ -180,14 +180,16 @@ fn gateway_message() -> impl Strategy<Value = GatewayMessage> {
         identifier(),
         1..=limits::MAX_RING_TIMEOUT_MS,
         flow(),
+        proptest::option::of(0u64..1 << 40),
     )
-        .prop_map(|(call, caller, queue, ring_timeout_ms, flow)| {
+        .prop_map(|(call, caller, queue, ring_timeout_ms, flow, waited_ms)| {
             GatewayMessage::Offer(Offer {
                 call,
                 caller,
                 queue,
                 ring_timeout_ms,
                 flow,
+                waited_ms,
             })
         });
     let resumed = proptest::option::of(
@@ -219,7 +221,9 @@ fn gateway_message() -> impl Strategy<Value = GatewayMessage> {
             .prop_map(|(reason, message)| {
                 GatewayMessage::LoginRefused(from_gateway::LoginRefused { reason, message })
             }),
-        agent_state().prop_map(|state| GatewayMessage::State(from_gateway::State { state })),
+        (agent_state(), proptest::option::of(0u64..1 << 40)).prop_map(|(state, wrap_up_ms)| {
+            GatewayMessage::State(from_gateway::State { state, wrap_up_ms })
+        }),
         offer,
         (
             call_id(),

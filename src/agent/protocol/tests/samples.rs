@@ -89,6 +89,7 @@ pub fn offer() -> Offer {
         queue: "sales".into(),
         ring_timeout_ms: 20_000,
         flow: FlowId(4),
+        waited_ms: Some(35_000),
     }
 }
 
@@ -111,6 +112,7 @@ pub fn gateway_messages() -> Vec<GatewayMessage> {
         }),
         GatewayMessage::State(State {
             state: AgentState::WrapUp,
+            wrap_up_ms: Some(30_000),
         }),
         GatewayMessage::Offer(offer()),
         GatewayMessage::OfferCancelled(OfferCancelled {
