@@ -8,6 +8,7 @@
 //   fastest transit of the last two seconds; the difference is how late it was. The target is
 //   one frame plus the 95th percentile of the last 100 packets' lateness, clamped to
 //   [minFrames, maxFrames]. It rises at once and falls by one frame per 50 packets at most.
+//   During a pause in sending it re-aligns for free, cutting the silence short.
 // - Actual delay is how long after its fastest possible arrival a frame plays. More than a
 //   frame above the target: drop one; more than half a frame below: insert a concealment; one
 //   correction per 10 frames, and a band wider than a correction's step, so a little jitter
@@ -58,6 +59,8 @@ export class JitterBuffer {
     this.packetsSinceFall = 0;
     this.highestSeq = null;
     this.firstSeq = null;
+    this.streamReceived = 0; // packets since the restart; stats.received counts them all
+    this.lostBefore = this.stats.lost; // lost before the restart, which the count keeps
     this.previousTransit = null;
   }
 
@@ -72,8 +75,9 @@ export class JitterBuffer {
       slot = 0;
     }
     slot = Math.round(slot);
-    const extended = this.extend(seq);
     this.stats.received += 1;
+    this.streamReceived += 1;
+    const extended = this.extend(seq);
     this.learn(slot, arrival);
     if (this.playing && slot < this.next) {
       this.stats.late += 1;
@@ -99,7 +103,7 @@ export class JitterBuffer {
     const extended = this.highestSeq + delta;
     if (extended > this.highestSeq) this.highestSeq = extended;
     const expected = this.highestSeq - this.firstSeq + 1;
-    this.stats.lost = Math.max(0, expected - this.stats.received);
+    this.stats.lost = this.lostBefore + Math.max(0, expected - this.streamReceived);
     return extended;
   }
 
@@ -177,20 +181,29 @@ export class JitterBuffer {
         return this.conceal();
       }
     }
-    const slot = this.next;
-    this.next += 1;
-    const frame = this.frames.get(slot);
-    if (frame) {
-      this.frames.delete(slot);
-      this.lastSeq = frame.seq;
-      this.lastFrame = frame.pcm;
-      this.concealedRun = 0;
-      return { kind: "frame", pcm: frame.pcm };
+    if (!this.frames.has(this.next)) {
+      // A hole with later frames queued: a pause in sending if their sequence numbers follow
+      // on from what was played, else lost (or so late it will not matter).
+      const oldest = this.oldestSlot();
+      if (this.lastSeq === null || this.frames.get(oldest).seq !== this.lastSeq + 1) {
+        this.next += 1;
+        return this.conceal();
+      }
+      // In a pause the delay re-aligns for free: the silence ends as soon as the next talk
+      // spurt has waited its target.
+      if (this.delay(oldest, now) < this.target * FRAME_SECONDS) {
+        this.next += 1;
+        return this.silence();
+      }
+      this.next = oldest;
     }
-    // A hole with later frames queued: a pause in sending if their sequence numbers follow on
-    // from what was played, else lost (or so late it will not matter).
-    if (this.lastSeq !== null && this.frames.get(this.oldestSlot()).seq === this.lastSeq + 1) return this.silence();
-    return this.conceal();
+    const frame = this.frames.get(this.next);
+    this.frames.delete(this.next);
+    this.next += 1;
+    this.lastSeq = frame.seq;
+    this.lastFrame = frame.pcm;
+    this.concealedRun = 0;
+    return { kind: "frame", pcm: frame.pcm };
   }
 
   silence() {
