@@ -4,7 +4,7 @@
 #     cmake (for crates that build a bundled libopus instead) and libasound2-dev (ALSA, for the
 #     agent client's `sound` feature);
 #   - tests: SIPp (sip-tester), baresip, espeak-ng + sox (prompt generation and audio checks),
-#     chromium + chromium-driver (the agent desk in a headless browser),
+#     chromium + chromium-driver (the agent desk in a headless browser), libnss3-tools,
 #     jackd2 + libasound2-plugins (a sound card without hardware for the agent's --sound test),
 #     cargo-nextest, ITU-T P.862 PESQ (PyPI `pesq`, in a venv at target/pesq-venv), and an
 #     S3-compatible server for the journal's s3 sink (npm `s3rver`, at target/s3rver).
@@ -35,6 +35,7 @@ APT_PACKAGES=(
   libzstd-dev     # system libzstd for the zstd crate (the s3 sink's compression)
   chromium        # headless browser for the agent desk's tests (WebTransport)
   chromium-driver # WebDriver for it (chromedriver)
+  libnss3-tools   # certutil: a test CA in the browser's certificate store (desk over HTTPS)
 )
 
 check_only=false
@@ -88,7 +89,7 @@ fi
 
 # Tools the tests invoke by name: a package can be installed yet its command absent (a broken
 # install, a diverted binary), so check the commands themselves as well.
-for cmd in sipp baresip espeak-ng sox pkg-config cmake cc jackd jack_wait prometheus promtool chromedriver; do
+for cmd in sipp baresip espeak-ng sox pkg-config cmake cc jackd jack_wait prometheus promtool chromedriver certutil; do
   if ! command -v "${cmd}" >/dev/null 2>&1; then
     if $check_only; then
       log "command missing: ${cmd}"

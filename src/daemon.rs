@@ -160,13 +160,18 @@ impl Daemon {
                 quic_port: c.agents.desk_public_port.unwrap_or(agents.quic.port()),
                 certificates: agents.desk.clone(),
             });
-            let page = desk::listen(addr, desk, stop.child_token())
+            let scheme = if agents.page_tls.is_some() {
+                "https"
+            } else {
+                "http"
+            };
+            let page = desk::listen(addr, desk, agents.page_tls.clone(), stop.child_token())
                 .await
                 .map_err(|e| {
                     stop.cancel();
                     StartError::Desk(e)
                 })?;
-            tracing::info!(url = %format!("http://{page}/"), "agent desk: page served");
+            tracing::info!(url = %format!("{scheme}://{page}/"), "agent desk: page served");
         }
         let (inbound_tx, inbound_rx) = mpsc::channel(4096);
         let bound = Transports::bind(
@@ -408,6 +413,8 @@ struct AgentLink {
     endpoint: quinn::Endpoint,
     /// The certificate browsers accept by its hash (none when one is configured).
     desk: Option<Arc<DeskCertificates>>,
+    /// The desk page's HTTPS, with the configured certificate (none without one).
+    page_tls: Option<Arc<rustls::ServerConfig>>,
     /// The contact center's task: it ends every agent session when it stops.
     center: JoinHandle<()>,
 }
@@ -429,14 +436,17 @@ impl AgentLink {
         if identity.created {
             tracing::info!(fingerprint = %identity.fingerprint, "created a self-signed agent-link certificate: agents pin this fingerprint");
         }
-        // Browsers get a short-lived certificate they accept by its hash, unless a certificate
-        // (a CA's) is configured: then they check that one themselves.
-        let desk = match a.certificate {
-            Some(_) => None,
-            None => Some(Arc::new(DeskCertificates::new(
-                SystemTime::now(),
-                Vec::new(),
-            )?)),
+        // Browsers reach the agent endpoint with a short-lived certificate they accept by its
+        // hash, even when a certificate is configured: Chromium (156) refuses a chain to a
+        // locally installed CA on QUIC although it accepts it for HTTPS, and an organisation's
+        // own CA is the usual one. The configured certificate serves the page over HTTPS.
+        let desk = Some(Arc::new(DeskCertificates::new(
+            SystemTime::now(),
+            Vec::new(),
+        )?));
+        let page_tls = match a.certificate {
+            Some(_) => Some(desk::https_config(&identity).map_err(LinkError::from)?),
+            None => None,
         };
         let endpoint = link::server_endpoint(&identity, desk.clone(), a.listen)?;
         let quic = endpoint.local_addr().map_err(|source| LinkError::Bind {
@@ -485,6 +495,7 @@ impl AgentLink {
             calls: calls_tx,
             quic,
             desk,
+            page_tls,
             fingerprint: identity.fingerprint,
             endpoint,
             center,

@@ -29,12 +29,47 @@ fn chromium() -> PathBuf {
 impl Browser {
     /// Starts chromedriver and a headless browser whose fake microphone plays `audio` (a WAV).
     pub fn start(audio: Option<&std::path::Path>) -> Browser {
+        Browser::start_trusting(audio, None)
+    }
+
+    /// [`Browser::start`] for a browser that trusts the CA certificate `ca` (PEM), installed in
+    /// its user's certificate store as an organisation installs its CA on its agents' machines.
+    pub fn start_trusting(
+        audio: Option<&std::path::Path>,
+        ca: Option<&std::path::Path>,
+    ) -> Browser {
         let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
             .and_then(|l| l.local_addr())
             .expect("a free loopback port")
             .port();
         let profile = tempfile::tempdir().expect("a profile directory");
+        // The browser's user, whose NSS store (~/.pki/nssdb) holds the CAs it trusts.
+        let home = profile.path().join("home");
+        if let Some(ca) = ca {
+            let store = home.join(".pki/nssdb");
+            std::fs::create_dir_all(&store).unwrap();
+            let store = format!("sql:{}", store.display());
+            for args in [
+                vec!["-N", "-d", &store, "--empty-password"],
+                vec!["-A", "-d", &store, "-t", "C,,", "-n", "test CA"],
+            ] {
+                let mut certutil = Command::new("certutil");
+                certutil.args(&args);
+                if args[0] == "-A" {
+                    certutil.arg("-i").arg(ca);
+                }
+                let out = certutil
+                    .output()
+                    .expect("certutil runs (scripts/setup-test-deps.sh installs libnss3-tools)");
+                assert!(
+                    out.status.success(),
+                    "certutil {args:?}: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+        }
         let driver = Command::new("chromedriver")
+            .env("HOME", &home)
             .arg(format!("--port={port}"))
             .arg("--allowed-ips=127.0.0.1")
             .stdout(Stdio::null())
@@ -125,6 +160,18 @@ impl Browser {
         )
     }
 
+    /// Runs `script`, a function body that ends by calling `done(value)` (it may await first).
+    pub fn run_async(&self, script: &str) -> Value {
+        self.call(
+            "POST",
+            &format!("/session/{}/execute/async", self.session),
+            Some(json!({
+                "script": format!("const done = arguments[arguments.length - 1]; {script}"),
+                "args": [],
+            })),
+        )
+    }
+
     /// Polls `script` until it returns something other than null or false (bounded).
     pub fn wait_for(&self, script: &str, limit: Duration) -> Value {
         let deadline = Instant::now() + limit;
@@ -164,8 +211,9 @@ impl Drop for Browser {
     }
 }
 
+const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
 pub fn decode_base64(text: &str) -> Vec<u8> {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = Vec::with_capacity(text.len() * 3 / 4);
     let (mut acc, mut bits) = (0u32, 0);
     for c in text.bytes().filter(|c| *c != b'=') {

@@ -200,3 +200,40 @@ fn an_offer_the_desk_rejects_or_lets_ring_out_goes_to_the_next_agent() {
         assert!(caller.call_established(), "{}", caller.log);
     }
 }
+
+#[test]
+fn with_a_configured_certificate_the_desk_is_served_over_https_from_an_organisations_ca() {
+    // An organisation's CA, and a certificate from it for the gateway's address.
+    let dir = tempfile::tempdir().unwrap();
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca = ca.self_signed(&ca_key).unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()])
+        .unwrap()
+        .signed_by(&key, &ca, &ca_key)
+        .unwrap();
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, ca.pem()).unwrap();
+    let chain = dir.path().join("gateway.pem");
+    std::fs::write(&chain, cert.pem() + &ca.pem()).unwrap();
+    let private_key = dir.path().join("gateway.key");
+    std::fs::write(&private_key, key.serialize_pem()).unwrap();
+
+    let (_gw, page) = desk_gateway(TestConfig {
+        agents_extra: format!(
+            "certificate = {:?}\nprivate_key = {:?}",
+            chain.display().to_string(),
+            private_key.display().to_string()
+        ),
+        ..TestConfig::default()
+    });
+    assert!(page.starts_with("https://"), "{page}");
+    // A browser that trusts the CA loads the page over HTTPS: a secure context, so it may use
+    // WebTransport (with the short-lived certificate's hash) and the microphone.
+    let browser = Browser::start_trusting(None, Some(&ca_file));
+    browser.open(&page);
+    assert_eq!(browser.run("return window.isSecureContext;"), true);
+    ready(&browser, "demo");
+}

@@ -13,6 +13,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::agent::desk_certificate::DeskCertificates;
+use crate::agent::identity::{crypto_provider, ServerIdentity};
 use crate::agent::server::DESK_PATH;
 use crate::ops::http::{self, Request, Response};
 
@@ -74,10 +75,23 @@ impl Desk {
     }
 }
 
-/// Serves the desk on `addr` until `stop`; the address bound.
+/// The page's HTTPS with the agent link's configured certificate: a browser that trusts it for
+/// WebTransport trusts it for the page, and only a page from a secure context may use
+/// WebTransport and the microphone anywhere but on localhost.
+pub fn https_config(identity: &ServerIdentity) -> Result<Arc<rustls::ServerConfig>, rustls::Error> {
+    let mut config = rustls::ServerConfig::builder_with_provider(crypto_provider())
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(identity.chain.clone(), identity.key.clone_key())?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// Serves the desk on `addr` until `stop`, over HTTPS with `tls`; the address bound.
 pub async fn listen(
     addr: SocketAddr,
     desk: Arc<Desk>,
+    tls: Option<Arc<rustls::ServerConfig>>,
     stop: CancellationToken,
 ) -> std::io::Result<SocketAddr> {
     let listener = TcpListener::bind(addr)
@@ -88,6 +102,7 @@ pub async fn listen(
         let response = desk.route(&request);
         Box::pin(async move { response })
     });
-    tokio::spawn(http::serve(listener, handler, stop));
+    let tls = tls.map(tokio_rustls::TlsAcceptor::from);
+    tokio::spawn(http::serve(listener, tls, handler, stop));
     Ok(bound)
 }

@@ -281,7 +281,7 @@ pub async fn listen(
             let ops = ops.clone();
             Box::pin(async move { ops.route(r, admin).await })
         });
-        tokio::spawn(http::serve(listener, handler, stop.child_token()));
+        tokio::spawn(http::serve(listener, None, handler, stop.child_token()));
     };
     serve(admin_listener, true);
     if let Some(l) = metrics_listener {

@@ -5,8 +5,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 pub const MAX_HEAD: usize = 8 * 1024;
@@ -107,13 +107,32 @@ pub type Handler = Arc<
         + Sync,
 >;
 
-/// Answers connections on `listener` with `handler` until `stop`.
-pub async fn serve(listener: TcpListener, handler: Handler, stop: CancellationToken) {
+/// Answers connections on `listener` with `handler` until `stop`; over TLS with `tls`.
+pub async fn serve(
+    listener: TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    handler: Handler,
+    stop: CancellationToken,
+) {
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
-                    tokio::spawn(answer(stream, peer, handler.clone()));
+                    let handler = handler.clone();
+                    match tls.clone() {
+                        None => {
+                            tokio::spawn(answer(stream, peer, handler));
+                        }
+                        Some(tls) => {
+                            tokio::spawn(async move {
+                                match tokio::time::timeout(READ_TIMEOUT, tls.accept(stream)).await {
+                                    Ok(Ok(stream)) => answer(stream, peer, handler).await,
+                                    Ok(Err(e)) => tracing::debug!(%peer, error = %e, "https: handshake failed"),
+                                    Err(_) => tracing::debug!(%peer, "https: handshake timed out"),
+                                }
+                            });
+                        }
+                    }
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "admin listener: accept failed");
@@ -125,7 +144,10 @@ pub async fn serve(listener: TcpListener, handler: Handler, stop: CancellationTo
     }
 }
 
-async fn answer(mut stream: TcpStream, peer: SocketAddr, handler: Handler) {
+async fn answer<S>(mut stream: S, peer: SocketAddr, handler: Handler)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
     let mut buf = Vec::with_capacity(1024);
     let request = tokio::time::timeout(READ_TIMEOUT, async {
         let mut chunk = [0u8; 1024];

@@ -24,6 +24,8 @@ pub struct TestConfig {
     pub desk: bool,
     /// The agent port the desk page names (`[agents] desk_public_port`): a relay's, say.
     pub desk_public_port: Option<u16>,
+    /// More lines for `[agents]` (`certificate = …`, say).
+    pub agents_extra: String,
     pub queue_max_wait_ms: u64,
     pub queue_ring_timeout_ms: u64,
     pub queue_wrap_up_ms: u64,
@@ -49,6 +51,7 @@ impl Default for TestConfig {
             resume_grace_ms: 15_000,
             desk: false,
             desk_public_port: None,
+            agents_extra: String::new(),
             queue_max_wait_ms: 300_000,
             queue_ring_timeout_ms: 15_000,
             queue_wrap_up_ms: 5_000,
@@ -122,6 +125,7 @@ then = {{ action = "read_back", prompt = "you-entered", menu = "main" }}
 listen = "127.0.0.1:0"
 state_dir = "state"
 resume_grace_ms = {resume_grace_ms}{desk}
+{agents_extra}
 
 [agents.opus]
 bitrate = 40000
@@ -167,6 +171,7 @@ drain_timeout_ms = {drain_timeout_ms}
                     format!("\ndesk_listen = \"127.0.0.1:0\"\ndesk_public_port = {port}")
                 }
             },
+            agents_extra = self.agents_extra,
             demo_hash = toml_string(DEMO_CREDENTIAL_HASH),
             max_wait_ms = self.queue_max_wait_ms,
             ring_timeout_ms = self.queue_ring_timeout_ms,
