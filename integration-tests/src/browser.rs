@@ -13,7 +13,7 @@ pub struct Browser {
     driver: Child,
     base: String,
     session: String,
-    _profile: tempfile::TempDir,
+    profile: tempfile::TempDir,
 }
 
 fn chromium() -> PathBuf {
@@ -86,6 +86,7 @@ impl Browser {
             "--headless".to_string(),
             "--no-sandbox".into(),
             "--disable-gpu".into(),
+            "--window-size=820,1000".into(),
             "--disable-dev-shm-usage".into(),
             format!("--user-data-dir={}", profile.path().join("data").display()),
             "--no-first-run".into(),
@@ -110,7 +111,7 @@ impl Browser {
             driver,
             base,
             session: String::new(),
-            _profile: profile,
+            profile,
         };
         let created = browser.call("POST", "/session", Some(capabilities));
         browser.session = created["sessionId"]
@@ -186,6 +187,38 @@ impl Browser {
             );
             std::thread::sleep(Duration::from_millis(100));
         }
+    }
+
+    /// CPU time the browser's processes (every one started with this browser's profile) have
+    /// used so far, from the kernel's counters in /proc.
+    pub fn cpu_time(&self) -> Duration {
+        let profile = self.profile.path().to_string_lossy().into_owned();
+        // SAFETY: sysconf has no preconditions; it reads a constant of the system.
+        let ticks_per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+        let mut ticks = 0u64;
+        for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let path = entry.path();
+            let Ok(cmdline) = std::fs::read(path.join("cmdline")) else {
+                continue;
+            };
+            if !String::from_utf8_lossy(&cmdline).contains(&profile) {
+                continue;
+            }
+            let Ok(stat) = std::fs::read_to_string(path.join("stat")) else {
+                continue;
+            };
+            // Fields after the command name (which may hold spaces, in parentheses):
+            // utime and stime are the 14th and 15th of the line.
+            let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+            let fields: Vec<&str> = after.split_whitespace().collect();
+            for i in [11, 12] {
+                ticks += fields
+                    .get(i)
+                    .and_then(|f| f.parse::<u64>().ok())
+                    .unwrap_or(0);
+            }
+        }
+        Duration::from_millis(ticks * 1000 / ticks_per_second)
     }
 
     /// A PNG of the page as it looks now.

@@ -12,7 +12,8 @@
 // - Actual delay is how long after its fastest possible arrival a frame plays. More than a
 //   frame above the target: drop one; more than half a frame below: insert a concealment; one
 //   correction per 10 frames, and a band wider than a correction's step, so a little jitter
-//   never has one correction undo the other.
+//   never has one correction undo the other. A correction waits for a quiet frame (a whole
+//   frame dropped or repeated is heard in speech) unless the delay is three frames off.
 // - Underrun: with nothing queued it conceals but keeps its place, so a packet that was only
 //   late still plays; after five empty periods the stream counts as stopped and plays silence
 //   until a frame has waited the target delay again.
@@ -30,6 +31,10 @@ const STOP_AFTER_UNDERRUNS = 5;
 const CONCEALED_FADE = 0.6;
 const CONCEALED_AUDIBLE = 3;
 const RESTART_FRAMES = 150; // 3 s away from the playout position: a new stream
+const QUIET = 0.01; // a frame's peak below -40 dBFS: a correction there is not heard
+const FAR_OFF_FRAMES = 3; // a delay this far from the target is corrected even in speech
+
+const peak = (pcm) => pcm.reduce((m, s) => Math.max(m, Math.abs(s)), 0);
 
 const u16 = (n) => n & 0xffff;
 const i32 = (n) => n | 0;
@@ -169,13 +174,24 @@ export class JitterBuffer {
     if (this.sinceCorrection >= CORRECTION_PAUSE_FRAMES) {
       const delay = this.delay(this.next, now);
       const target = this.target * FRAME_SECONDS;
-      if (delay > target + FRAME_SECONDS && this.frames.has(this.next + 1)) {
+      const due = this.frames.get(this.next);
+      // A whole frame dropped or repeated is heard in speech, not in a quiet moment: a
+      // correction waits for one unless the delay is far off.
+      const quiet = (pcm) => pcm && peak(pcm) < QUIET;
+      if (
+        delay > target + FRAME_SECONDS &&
+        this.frames.has(this.next + 1) &&
+        (quiet(due?.pcm) || delay > target + FAR_OFF_FRAMES * FRAME_SECONDS)
+      ) {
         // Too much delay: drop the frame due now.
         this.frames.delete(this.next);
         this.next += 1;
         this.sinceCorrection = 0;
         this.stats.dropped += 1;
-      } else if (delay < target - FRAME_SECONDS / 2) {
+      } else if (
+        delay < target - FRAME_SECONDS / 2 &&
+        (quiet(this.lastFrame) || delay < target - FAR_OFF_FRAMES * FRAME_SECONDS)
+      ) {
         this.sinceCorrection = 0;
         this.stats.inserted += 1;
         return this.conceal();

@@ -184,6 +184,7 @@ export class Media {
     this.datagrams = null;
     this.levels = { microphone: 0, speaker: 0 };
     this.heard = null;
+    this.echoed = null;
     this.voiceProcessing = true;
   }
 
@@ -282,10 +283,18 @@ export class Media {
 
   captured({ pcm, level }) {
     this.levels.microphone = this.muted ? 0 : level;
+    if (this.echoed) pcm = this.echoed.shift() || new Float32Array(FRAME_SAMPLES);
     if (this.call) {
       if (this.muted) pcm.fill(0);
       this.call.encode(pcm);
     }
+  }
+
+  // Echo test: what the speaker plays goes back instead of the microphone, so a caller hears
+  // themselves through the whole path (round trip = twice mouth-to-ear, near enough).
+  echo(on) {
+    this.echoed = on ? [] : null;
+    this.playout.port.postMessage({ type: "record", on: on || this.heard !== null });
   }
 
   fromPlayout(message) {
@@ -300,6 +309,7 @@ export class Media {
         break;
       case "played":
         if (this.heard) this.heard.push(message.pcm);
+        if (this.echoed) this.echoed.push(message.pcm.slice());
         break;
     }
   }
