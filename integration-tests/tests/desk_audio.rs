@@ -87,6 +87,11 @@ fn a_caller_and_a_desk_agent_hear_each_other_and_hold_plays_music() {
     screenshot(&browser, "offered");
     accept(&browser);
     talk_until(&browser, 350);
+    // The page shows the call's quality: its round trip too (the gateway answers its pings).
+    browser.wait_for(
+        "return window.desk.quality && window.desk.quality.rttMs !== null;",
+        WAIT,
+    );
     // The caller's prompt is over by now; held until the caller hangs up (the page's test
     // takes a call off hold).
     let at_hold = heard(&browser);

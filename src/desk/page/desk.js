@@ -115,6 +115,7 @@ function handle(message) {
       desk.reconnecting = false;
       desk.state = message.state;
       desk.media.attach(session.transport, message.media);
+      ping();
       $("login-form").hidden = true;
       $("desk").hidden = false;
       break;
@@ -337,7 +338,7 @@ async function rtt() {
   if (transport && typeof transport.getStats === "function") {
     try {
       const s = await transport.getStats();
-      if (s.smoothedRtt) return s.smoothedRtt;
+      if (typeof s.smoothedRtt === "number") return s.smoothedRtt;
     } catch {
       // Not implemented here: the control stream's ping answers instead.
     }
@@ -345,11 +346,13 @@ async function rtt() {
   return session?.rttMs ?? null;
 }
 
-setInterval(() => {
+// The control path's round trip, and a check that the gateway's control loop still answers.
+function ping() {
   if (!session?.writer) return;
   session.pingSent = performance.now();
   send({ type: "ping", nonce: Math.floor(Math.random() * 2 ** 32) });
-}, PING_EVERY_MS);
+}
+setInterval(ping, PING_EVERY_MS);
 // Timers and countdowns tick even when nothing arrives.
 setInterval(() => (desk.offer || desk.call || desk.wrapUpUntil) && show(), 1000);
 

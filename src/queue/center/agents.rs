@@ -200,7 +200,12 @@ impl Center {
                 "already logged in".into(),
                 None,
             ),
-            AgentMessage::Ping(_) | AgentMessage::Error(_) => {}
+            // Answered here, by the control loop itself: a pong says it is alive, not only QUIC.
+            AgentMessage::Ping(ping) => self.send_to_agent(
+                conn,
+                GatewayMessage::Pong(proto::from_gateway::Pong { nonce: ping.nonce }),
+            ),
+            AgentMessage::Error(_) => {}
         }
         self.drain_acd(now);
     }

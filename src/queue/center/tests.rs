@@ -337,6 +337,21 @@ fn an_offer_says_how_long_the_caller_waited_and_a_wrap_up_how_long_it_lasts() {
 }
 
 #[test]
+fn a_ping_is_answered_with_its_nonce() {
+    let mut w = World::new();
+    w.ready(1, "alice");
+    w.say(1, AgentMessage::Ping(proto::from_agent::Ping { nonce: 42 }));
+    let out = w.outputs();
+    assert!(
+        out.contains(&Output::ToAgent {
+            conn: 1,
+            msg: GatewayMessage::Pong(proto::from_gateway::Pong { nonce: 42 })
+        }),
+        "{out:?}"
+    );
+}
+
+#[test]
 fn the_agents_hangup_ends_the_call_on_both_sides() {
     let mut w = World::new();
     w.ready(1, "alice");
