@@ -84,6 +84,15 @@ fn the_desk_page_logs_in_over_webtransport_and_takes_a_call() {
     );
     let caller = caller.join().unwrap();
     assert!(caller.call_established(), "{}", caller.log);
+
+    // Logging out ends the session at once (no grace period) and gives the microphone back.
+    click(&browser, "logout");
+    let over = gw.expect_line("agent session over", WAIT);
+    assert!(over.contains("reason=Logout"), "{over}");
+    browser.wait_for(
+        "return !document.getElementById('login-form').hidden && window.desk.media === null;",
+        WAIT,
+    );
 }
 
 /// The hash `desk/config` gives pages now.

@@ -404,9 +404,11 @@ $("logout").addEventListener("click", async () => {
   }
   session.transport?.close();
   session = null;
+  // The microphone is the agent's while logged out.
+  desk.media?.close();
+  desk.media = null;
   desk.state = "logged_out";
   desk.call = desk.offer = null;
-  desk.media?.endCall();
   $("desk").hidden = true;
   $("login-form").hidden = false;
   show();
