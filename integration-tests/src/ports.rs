@@ -8,12 +8,19 @@
 
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, UdpSocket};
 
-/// A port free for both UDP and TCP on 127.0.0.1 (SIP peers listen on both).
+/// A port free for both UDP and TCP on 127.0.0.1 (SIP peers listen on both), with TCP on the
+/// port above free too: baresip listens for SIP over TLS there (seen taken by a browser's
+/// outgoing connection, which failed a test).
 pub fn free_sip_port() -> u16 {
     for _ in 0..100 {
         let udp = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).expect("binding 127.0.0.1:0 (udp)");
         let port = local_port(udp.local_addr());
-        if TcpListener::bind((Ipv4Addr::LOCALHOST, port)).is_ok() {
+        if port == u16::MAX {
+            continue;
+        }
+        let tcp = TcpListener::bind((Ipv4Addr::LOCALHOST, port));
+        let tls = TcpListener::bind((Ipv4Addr::LOCALHOST, port + 1));
+        if tcp.is_ok() && tls.is_ok() {
             return port;
         }
     }
