@@ -5,6 +5,7 @@
 #     agent client's `sound` feature);
 #   - tests: SIPp (sip-tester), baresip, espeak-ng + sox (prompt generation and audio checks),
 #     chromium + chromium-driver (the agent desk in a headless browser), libnss3-tools,
+#     firefox-esr + geckodriver (crates.io, at target/geckodriver),
 #     jackd2 + libasound2-plugins (a sound card without hardware for the agent's --sound test),
 #     cargo-nextest, ITU-T P.862 PESQ (PyPI `pesq`, in a venv at target/pesq-venv), and an
 #     S3-compatible server for the journal's s3 sink (npm `s3rver`, at target/s3rver).
@@ -36,6 +37,7 @@ APT_PACKAGES=(
   chromium        # headless browser for the agent desk's tests (WebTransport)
   chromium-driver # WebDriver for it (chromedriver)
   libnss3-tools   # certutil: a test CA in the browser's certificate store (desk over HTTPS)
+  firefox-esr     # the agent desk in Firefox too (driven by geckodriver, below)
 )
 
 check_only=false
@@ -155,6 +157,20 @@ else
   mkdir -p "${s3rver_dir}"
   npm install --prefix "${s3rver_dir}" --no-audit --no-fund --loglevel=error "s3rver@${s3rver_version}"
   log "s3rver: installed"
+fi
+
+# WebDriver for Firefox: Debian 12 packages none, crates.io has Mozilla's own.
+geckodriver_root="$(cd "$(dirname "$0")/.." && pwd)/target/geckodriver"
+geckodriver_version=0.37.1
+if [[ -x "${geckodriver_root}/bin/geckodriver" ]]; then
+  log "geckodriver: present (${geckodriver_root})"
+elif $check_only; then
+  log "geckodriver: missing (${geckodriver_root})"
+  status=1
+else
+  log "geckodriver: installing ${geckodriver_version} into ${geckodriver_root}"
+  cargo install --locked --quiet --root "${geckodriver_root}" --version "${geckodriver_version}" geckodriver
+  log "geckodriver: installed"
 fi
 
 if [[ ${status} -eq 0 ]]; then

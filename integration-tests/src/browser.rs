@@ -26,6 +26,17 @@ fn chromium() -> PathBuf {
     }
 }
 
+/// geckodriver as the setup script installs it (`cargo install` into target/geckodriver), or
+/// from PATH.
+fn geckodriver() -> PathBuf {
+    let installed = crate::repo_root().join("target/geckodriver/bin/geckodriver");
+    if installed.exists() {
+        installed
+    } else {
+        PathBuf::from("geckodriver")
+    }
+}
+
 impl Browser {
     /// Starts chromedriver and a headless browser whose fake microphone plays `audio` (a WAV).
     pub fn start(audio: Option<&std::path::Path>) -> Browser {
@@ -68,20 +79,11 @@ impl Browser {
                 );
             }
         }
-        let driver = Command::new("chromedriver")
+        let mut driver = Command::new("chromedriver");
+        driver
             .env("HOME", &home)
             .arg(format!("--port={port}"))
-            .arg("--allowed-ips=127.0.0.1")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("chromedriver runs (scripts/setup-test-deps.sh installs chromium-driver)");
-        let base = format!("http://127.0.0.1:{port}");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while ureq::get(&format!("{base}/status")).call().is_err() {
-            assert!(Instant::now() < deadline, "chromedriver did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+            .arg("--allowed-ips=127.0.0.1");
         let mut args = vec![
             "--headless".to_string(),
             "--no-sandbox".into(),
@@ -107,6 +109,88 @@ impl Browser {
             "browserName": "chrome",
             "goog:chromeOptions": {"binary": chromium(), "args": args},
         }}});
+        Browser::launch(driver, port, capabilities, profile)
+    }
+
+    /// Starts geckodriver and a headless Firefox (Debian's `firefox-esr`). Its fake microphone
+    /// plays a 1 kHz tone (Firefox takes no file). The resolver guard for Firefox: every name
+    /// resolves to 127.0.0.1 without a lookup (`network.dns.forceResolve`), DNS over HTTPS is
+    /// off, and the background services that would reach out are disabled.
+    pub fn firefox() -> Browser {
+        let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+            .and_then(|l| l.local_addr())
+            .expect("a free loopback port")
+            .port();
+        let profile = tempfile::tempdir().expect("a profile directory");
+        // No sound card here, and Firefox runs no AudioContext without an output device: its
+        // user's ALSA default is the null device, which plays into nothing at the real pace.
+        std::fs::write(
+            profile.path().join(".asoundrc"),
+            "pcm.!default { type null }\nctl.!default { type hw card 0 }\n",
+        )
+        .unwrap();
+        let mut driver = Command::new(geckodriver());
+        driver
+            .env("HOME", profile.path())
+            .env("TMPDIR", profile.path())
+            .arg(format!("--port={port}"))
+            .arg("--host=127.0.0.1")
+            .arg("--allow-hosts=127.0.0.1");
+        let prefs = json!({
+            "network.dns.forceResolve": "127.0.0.1",
+            "network.trr.mode": 5,
+            "network.dns.disablePrefetch": true,
+            "network.prefetch-next": false,
+            "network.captive-portal-service.enabled": false,
+            "network.connectivity-service.enabled": false,
+            "app.update.enabled": false,
+            "app.update.auto": false,
+            "browser.safebrowsing.malware.enabled": false,
+            "browser.safebrowsing.phishing.enabled": false,
+            "browser.safebrowsing.downloads.enabled": false,
+            "extensions.update.enabled": false,
+            "extensions.getAddons.cache.enabled": false,
+            "datareporting.policy.dataSubmissionEnabled": false,
+            "datareporting.healthreport.uploadEnabled": false,
+            "toolkit.telemetry.enabled": false,
+            "browser.newtabpage.enabled": false,
+            "browser.startup.homepage_override.mstone": "ignore",
+            "media.navigator.streams.fake": true,
+            "media.navigator.permission.disabled": true,
+            "media.autoplay.default": 0,
+            "media.cubeb.backend": "alsa",
+        });
+        let capabilities = json!({"capabilities": {"alwaysMatch": {
+            "browserName": "firefox",
+            "moz:firefoxOptions": {
+                "binary": "/usr/bin/firefox-esr",
+                "args": ["-headless", "--width=820", "--height=1000"],
+                "prefs": prefs,
+            },
+        }}});
+        Browser::launch(driver, port, capabilities, profile)
+    }
+
+    fn launch(
+        mut driver: Command,
+        port: u16,
+        capabilities: Value,
+        profile: tempfile::TempDir,
+    ) -> Browser {
+        let name = driver.get_program().to_string_lossy().into_owned();
+        let driver = driver
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("{name} runs (scripts/setup-test-deps.sh installs it): {e}")
+            });
+        let base = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while ureq::get(&format!("{base}/status")).call().is_err() {
+            assert!(Instant::now() < deadline, "{name} did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
         let mut browser = Browser {
             driver,
             base,
@@ -171,6 +255,27 @@ impl Browser {
                 "args": [],
             })),
         )
+    }
+
+    /// Clicks the element `css` selects as a person would (WebDriver's element click: real
+    /// input events, so the page gets a user gesture, which a script's `click()` is not).
+    pub fn click(&self, css: &str) {
+        let found = self.call(
+            "POST",
+            &format!("/session/{}/element", self.session),
+            Some(json!({"using": "css selector", "value": css})),
+        );
+        let id = found
+            .as_object()
+            .and_then(|o| o.values().next())
+            .and_then(Value::as_str)
+            .unwrap_or_else(|| panic!("no element {css}: {found}"))
+            .to_string();
+        self.call(
+            "POST",
+            &format!("/session/{}/element/{id}/click", self.session),
+            Some(json!({})),
+        );
     }
 
     /// Polls `script` until it returns something other than null or false (bounded).

@@ -55,6 +55,17 @@ fn phrases_heard(recording: &Audio, said: &Audio) -> f64 {
         / total.max(1) as f64
 }
 
+/// The caller speaks from the moment the gateway answers (into the queue), so its prompt
+/// ("enter-digits") starts after a pause long enough for the desk to accept the call.
+fn speech_after_a_pause(dir: &Path) -> PathBuf {
+    let said = audio::prompt("enter-digits");
+    let mut speech = Audio::silence(said.rate, Duration::from_secs(2));
+    speech.extend(&said);
+    let path = dir.join("caller.wav");
+    audio::write_wav_i16(&path, &speech).unwrap();
+    path
+}
+
 fn music_heard(heard: &Audio) -> f64 {
     let moh = audio::prompt("moh");
     let music = moh.between(Duration::ZERO, Duration::from_millis(1500));
@@ -72,16 +83,9 @@ fn a_caller_and_a_desk_agent_hear_each_other_and_hold_plays_music() {
     screenshot(&browser, "available");
     record_heard(&browser);
 
-    // The caller speaks from the moment the gateway answers (into the queue), so its prompt
-    // starts after a pause long enough for the desk to accept the call.
     let dir = tempfile::tempdir().unwrap();
-    let said = audio::prompt("enter-digits");
-    let mut speech = Audio::silence(said.rate, Duration::from_secs(2));
-    speech.extend(&said);
-    let speech_path = dir.path().join("caller.wav");
-    audio::write_wav_i16(&speech_path, &speech).unwrap();
     let caller = Baresip::new("caller")
-        .source_wav(&speech_path)
+        .source_wav(speech_after_a_pause(dir.path()))
         .duration(Duration::from_secs(14));
     let caller = dial(&browser, &gw, caller);
     screenshot(&browser, "offered");
@@ -101,7 +105,9 @@ fn a_caller_and_a_desk_agent_hear_each_other_and_hold_plays_music() {
     );
     click(&browser, "hold");
     browser.wait_for("return window.desk.call && window.desk.call.held;", WAIT);
+    println!("DEBUG {}", browser.run("return JSON.stringify([window.desk.media.context.state, window.desk.media.context.sampleRate, window.desk.error, window.desk.media.levels])"));
     browser.wait_for("return window.desk.call === null;", WAIT);
+    println!("DEBUG {}", browser.run("return JSON.stringify([window.desk.media.context.state, window.desk.media.lastStats, window.desk.error, (window.desk.media.heard || []).length])"));
     let caller = caller.join().unwrap();
     assert!(caller.call_established(), "{}", caller.log);
 

@@ -246,3 +246,25 @@ fn with_a_configured_certificate_the_desk_is_served_over_https_from_an_organisat
     assert_eq!(browser.run("return window.isSecureContext;"), true);
     ready(&browser, "demo");
 }
+
+#[test]
+fn the_desk_logs_in_and_takes_a_call_in_firefox_too() {
+    let (gw, page) = desk_gateway(TestConfig::default());
+    let browser = Browser::firefox();
+    browser.open(&page);
+    ready(&browser, "demo");
+    let caller = call_and_accept(
+        &browser,
+        &gw,
+        Baresip::new("caller").duration(Duration::from_secs(5)),
+    );
+    browser.click("#keypad [data-key='7']");
+    // The caller hangs up (keys sent just before an agent's own hang-up die with the call).
+    browser.wait_for(
+        "return window.desk.call === null && window.desk.state === 'wrap_up';",
+        WAIT,
+    );
+    let caller = caller.join().unwrap();
+    assert!(caller.call_established(), "{}", caller.log);
+    assert_eq!(caller.received_digits(), "7", "{}", caller.log);
+}

@@ -276,6 +276,10 @@ async function login(agent, credential) {
     });
     await desk.media.open($("microphone").value || undefined, $("voice-processing").checked);
     await listDevices();
+    if (desk.media.context.state !== "running") {
+      desk.notice = "The browser holds the sound back until you click the page.";
+      document.addEventListener("click", () => desk.media?.context.resume(), { once: true });
+    }
   }
   session = { agent, credential, transport: null, writer: null, token: null, id: null, rttMs: null };
   await connect();

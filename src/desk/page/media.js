@@ -204,7 +204,9 @@ export class Media {
     this.playout.connect(this.context.destination);
     this.playout.port.onmessage = ({ data }) => this.fromPlayout(data);
     await this.useMicrophone(microphone, voiceProcessing);
-    await this.context.resume();
+    // Called from the login click, a user gesture, it starts the audio; without one a browser
+    // may hold it until the next, which must not hold up the login.
+    this.context.resume().catch(() => {});
   }
 
   async useMicrophone(deviceId, voiceProcessing = this.voiceProcessing) {
