@@ -38,6 +38,7 @@ APT_PACKAGES=(
   chromium-driver # WebDriver for it (chromedriver)
   libnss3-tools   # certutil: a test CA in the browser's certificate store (desk over HTTPS)
   firefox-esr     # the agent desk in Firefox too (driven by geckodriver, below)
+  pulseaudio      # a sound server with a null sink: headless Firefox plays audio only through one
 )
 
 check_only=false
@@ -91,7 +92,7 @@ fi
 
 # Tools the tests invoke by name: a package can be installed yet its command absent (a broken
 # install, a diverted binary), so check the commands themselves as well.
-for cmd in sipp baresip espeak-ng sox pkg-config cmake cc jackd jack_wait prometheus promtool chromedriver certutil; do
+for cmd in sipp baresip espeak-ng sox pkg-config cmake cc jackd jack_wait prometheus promtool chromedriver certutil pulseaudio; do
   if ! command -v "${cmd}" >/dev/null 2>&1; then
     if $check_only; then
       log "command missing: ${cmd}"

@@ -11,6 +11,8 @@ use serde_json::{json, Value};
 
 pub struct Browser {
     driver: Child,
+    /// Firefox's private sound server.
+    sound_server: Option<Child>,
     base: String,
     session: String,
     profile: tempfile::TempDir,
@@ -112,8 +114,8 @@ impl Browser {
         Browser::launch(driver, port, capabilities, profile)
     }
 
-    /// Starts geckodriver and a headless Firefox (Debian's `firefox-esr`). Its fake microphone
-    /// plays a 1 kHz tone (Firefox takes no file). The resolver guard for Firefox: every name
+    /// Starts geckodriver and a headless Firefox (Debian's `firefox-esr`) with a sound server
+    /// of its own. Its fake microphone plays a 1 kHz tone (Firefox takes no file). The resolver guard for Firefox: every name
     /// resolves to 127.0.0.1 without a lookup (`network.dns.forceResolve`), DNS over HTTPS is
     /// off, and the background services that would reach out are disabled.
     pub fn firefox() -> Browser {
@@ -122,17 +124,40 @@ impl Browser {
             .expect("a free loopback port")
             .port();
         let profile = tempfile::tempdir().expect("a profile directory");
-        // No sound card here, and Firefox runs no AudioContext without an output device: its
-        // user's ALSA default is the null device, which plays into nothing at the real pace.
-        std::fs::write(
-            profile.path().join(".asoundrc"),
-            "pcm.!default { type null }\nctl.!default { type hw card 0 }\n",
-        )
-        .unwrap();
+        // No sound card here, and Firefox runs no AudioContext without a sound server: a private
+        // PulseAudio with a null sink, which plays into nothing at the real pace.
+        let pulse = profile.path().join("pulse");
+        std::fs::create_dir_all(&pulse).unwrap();
+        let socket = pulse.join("native");
+        let sound_server = Command::new("pulseaudio")
+            .env("HOME", &pulse)
+            .env("XDG_RUNTIME_DIR", &pulse)
+            .args([
+                "-n",
+                "--daemonize=no",
+                "--exit-idle-time=-1",
+                "--use-pid-file=false",
+            ])
+            .args(["-L", "module-null-sink sink_name=desk"])
+            .arg("-L")
+            .arg(format!(
+                "module-native-protocol-unix socket={} auth-anonymous=1",
+                socket.display()
+            ))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("pulseaudio runs (scripts/setup-test-deps.sh installs it)");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !socket.exists() {
+            assert!(Instant::now() < deadline, "pulseaudio did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
         let mut driver = Command::new(geckodriver());
         driver
             .env("HOME", profile.path())
             .env("TMPDIR", profile.path())
+            .env("PULSE_SERVER", format!("unix:{}", socket.display()))
             .arg(format!("--port={port}"))
             .arg("--host=127.0.0.1")
             .arg("--allow-hosts=127.0.0.1");
@@ -158,7 +183,7 @@ impl Browser {
             "media.navigator.streams.fake": true,
             "media.navigator.permission.disabled": true,
             "media.autoplay.default": 0,
-            "media.cubeb.backend": "alsa",
+            "media.cubeb.backend": "pulse",
         });
         let capabilities = json!({"capabilities": {"alwaysMatch": {
             "browserName": "firefox",
@@ -168,7 +193,9 @@ impl Browser {
                 "prefs": prefs,
             },
         }}});
-        Browser::launch(driver, port, capabilities, profile)
+        let mut browser = Browser::launch(driver, port, capabilities, profile);
+        browser.sound_server = Some(sound_server);
+        browser
     }
 
     fn launch(
@@ -193,6 +220,7 @@ impl Browser {
         }
         let mut browser = Browser {
             driver,
+            sound_server: None,
             base,
             session: String::new(),
             profile,
@@ -346,6 +374,10 @@ impl Drop for Browser {
         }
         let _ = self.driver.kill();
         let _ = self.driver.wait();
+        if let Some(server) = &mut self.sound_server {
+            let _ = server.kill();
+            let _ = server.wait();
+        }
     }
 }
 
