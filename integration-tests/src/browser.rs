@@ -2,12 +2,13 @@
 //! agent desk. The browser starts with the resolver guard from ../shared/FACTS.md, so it looks
 //! nothing up beyond loopback; its profile lives in a temporary directory; chromedriver and
 //! the browser are stopped when the [`Browser`] drops.
-use std::net::{Ipv4Addr, TcpListener};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
+
+use crate::ports::free_tcp_port;
 
 pub struct Browser {
     driver: Child,
@@ -51,10 +52,7 @@ impl Browser {
         audio: Option<&std::path::Path>,
         ca: Option<&std::path::Path>,
     ) -> Browser {
-        let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-            .and_then(|l| l.local_addr())
-            .expect("a free loopback port")
-            .port();
+        let port = free_tcp_port();
         let profile = tempfile::tempdir().expect("a profile directory");
         // The browser's user, whose NSS store (~/.pki/nssdb) holds the CAs it trusts.
         let home = profile.path().join("home");
@@ -119,10 +117,7 @@ impl Browser {
     /// resolves to 127.0.0.1 without a lookup (`network.dns.forceResolve`), DNS over HTTPS is
     /// off, and the background services that would reach out are disabled.
     pub fn firefox() -> Browser {
-        let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-            .and_then(|l| l.local_addr())
-            .expect("a free loopback port")
-            .port();
+        let port = free_tcp_port();
         let profile = tempfile::tempdir().expect("a profile directory");
         // No sound card here, and Firefox runs no AudioContext without a sound server: a private
         // PulseAudio with a null sink, which plays into nothing at the real pace.
@@ -270,18 +265,6 @@ impl Browser {
             "POST",
             &format!("/session/{}/execute/sync", self.session),
             Some(json!({ "script": script, "args": [] })),
-        )
-    }
-
-    /// Runs `script`, a function body that ends by calling `done(value)` (it may await first).
-    pub fn run_async(&self, script: &str) -> Value {
-        self.call(
-            "POST",
-            &format!("/session/{}/execute/async", self.session),
-            Some(json!({
-                "script": format!("const done = arguments[arguments.length - 1]; {script}"),
-                "args": [],
-            })),
         )
     }
 

@@ -8,6 +8,16 @@
 
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, UdpSocket};
 
+/// A UDP port free on 127.0.0.1 now (for a peer that must be named before it starts).
+pub fn free_udp_port() -> u16 {
+    local_port(UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).and_then(|s| s.local_addr()))
+}
+
+/// A TCP port free on 127.0.0.1 now (a WebDriver server's, say).
+pub fn free_tcp_port() -> u16 {
+    local_port(TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).and_then(|l| l.local_addr()))
+}
+
 /// A port free for both UDP and TCP on 127.0.0.1 (SIP peers listen on both), with TCP on the
 /// port above free too: baresip listens for SIP over TLS there (seen taken by a browser's
 /// outgoing connection, which failed a test).

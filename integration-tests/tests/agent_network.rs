@@ -5,11 +5,11 @@
 //! Both sides send a steady tone, so every missing 10 ms shows in the other side's recording;
 //! the gaps are printed for the closing notes, and the assertions hold what an agent would call
 //! "the call carried on".
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use trunkgate_integration::agent::{demo_args, AgentProcess};
-use trunkgate_integration::audio::{self, best_match, longest_tone_gap, Audio, TELEPHONY_RATE};
+use trunkgate_integration::audio::{self, best_match, longest_tone_gap, Audio};
 use trunkgate_integration::relay::{BurstLoss, Direction, Impairment, Relay, RelayConfig};
 use trunkgate_integration::{
     line_field, Baresip, BaresipRun, Gateway, TestConfig, DEMO_CREDENTIAL,
@@ -29,17 +29,6 @@ fn gateway(config: TestConfig) -> Gateway {
     )
 }
 
-fn tone_file(dir: &Path, name: &str, freq: f64) -> PathBuf {
-    let path = dir.join(name);
-    let count = 40 * TELEPHONY_RATE as usize;
-    let tone = Audio {
-        rate: TELEPHONY_RATE,
-        samples: audio::sine(count, TELEPHONY_RATE, freq, 0.3),
-    };
-    audio::write_wav_i16(&path, &tone).unwrap();
-    path
-}
-
 fn gap(recording: &Audio, freq: f64) -> Duration {
     longest_tone_gap(&recording.samples, recording.rate, freq).expect("the tone was never heard")
 }
@@ -48,8 +37,8 @@ fn gap(recording: &Audio, freq: f64) -> Duration {
 fn a_network_change_mid_call_is_not_heard() {
     let gw = gateway(TestConfig::default());
     let dir = tempfile::tempdir().unwrap();
-    let agent_tone = tone_file(dir.path(), "agent.wav", AGENT_HZ);
-    let caller_tone = tone_file(dir.path(), "caller.wav", CALLER_HZ);
+    let agent_tone = audio::tone_file(dir.path(), "agent.wav", AGENT_HZ);
+    let caller_tone = audio::tone_file(dir.path(), "caller.wav", CALLER_HZ);
     let agent_rec = dir.path().join("agent-heard.wav");
     let agent = AgentProcess::start(
         &demo_args(
@@ -141,8 +130,8 @@ fn call_through(
     gw: &Gateway,
     dir: &Path,
 ) -> (AgentProcess, std::thread::JoinHandle<BaresipRun>) {
-    let agent_tone = tone_file(dir, "agent.wav", AGENT_HZ);
-    let caller_tone = tone_file(dir, "caller.wav", CALLER_HZ);
+    let agent_tone = audio::tone_file(dir, "agent.wav", AGENT_HZ);
+    let caller_tone = audio::tone_file(dir, "caller.wav", CALLER_HZ);
     let mut args = demo_args(
         gw,
         &[

@@ -4,7 +4,7 @@
 //! hears music; the same works in Firefox. A page whose network goes dark (the impairment relay) reconnects by itself
 //! and gets its call back, the caller hearing music meanwhile. The test also takes the
 //! screenshots of the page's main states for docs/.
-use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -17,6 +17,7 @@ use trunkgate_integration::desk::{
     accept, call_and_accept, click, desk_gateway, dial, heard, ready, record_heard, screenshot,
     without_voice_processing, WAIT,
 };
+use trunkgate_integration::ports::free_udp_port;
 use trunkgate_integration::relay::{Relay, RelayConfig};
 use trunkgate_integration::{prompt_path, Baresip, TestConfig};
 
@@ -171,25 +172,6 @@ fn the_desk_takes_a_call_with_its_audio_in_firefox_too() {
     );
 }
 
-fn tone_file(dir: &Path, freq: f64) -> PathBuf {
-    let path = dir.join(format!("tone-{freq}.wav"));
-    let count = 40 * TELEPHONY_RATE as usize;
-    let tone = Audio {
-        rate: TELEPHONY_RATE,
-        samples: audio::sine(count, TELEPHONY_RATE, freq, 0.3),
-    };
-    audio::write_wav_i16(&path, &tone).unwrap();
-    path
-}
-
-/// A loopback UDP port free now, for the relay (the gateway must name it before it starts).
-fn free_udp_port() -> u16 {
-    UdpSocket::bind((Ipv4Addr::LOCALHOST, 0))
-        .and_then(|s| s.local_addr())
-        .expect("a free loopback port")
-        .port()
-}
-
 #[test]
 fn a_desk_whose_network_drops_reconnects_and_gets_its_call_back() {
     // Not a note the music on hold plays much of.
@@ -205,7 +187,7 @@ fn a_desk_whose_network_drops_reconnects_and_gets_its_call_back() {
         ..RelayConfig::new(gw.quic())
     })
     .unwrap();
-    let browser = Browser::start(Some(&tone_file(dir.path(), DESK_HZ)));
+    let browser = Browser::start(Some(&audio::tone_file(dir.path(), "desk.wav", DESK_HZ)));
     browser.open(&page);
     ready(&browser, "demo");
     let caller = call_and_accept(

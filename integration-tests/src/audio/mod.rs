@@ -114,6 +114,17 @@ pub fn active_spans(
 }
 
 /// `len` samples of a sine at `freq` Hz with peak `amplitude` (1.0 = full scale).
+/// Writes 40 s of a steady `freq` tone at 8 kHz as `dir/name`, for a peer to play; its path.
+pub fn tone_file(dir: &std::path::Path, name: &str, freq: f64) -> std::path::PathBuf {
+    let path = dir.join(name);
+    let tone = Audio {
+        rate: TELEPHONY_RATE,
+        samples: sine(40 * TELEPHONY_RATE as usize, TELEPHONY_RATE, freq, 0.3),
+    };
+    write_wav_i16(&path, &tone).expect("writing a tone file");
+    path
+}
+
 pub fn sine(len: usize, rate: u32, freq: f64, amplitude: f32) -> Vec<f32> {
     (0..len)
         .map(|i| {

@@ -34,7 +34,7 @@ const RESTART_FRAMES = 150; // 3 s away from the playout position: a new stream
 const QUIET = 0.01; // a frame's peak below -40 dBFS: a correction there is not heard
 const FAR_OFF_FRAMES = 3; // a delay this far from the target is corrected even in speech
 
-const peak = (pcm) => pcm.reduce((m, s) => Math.max(m, Math.abs(s)), 0);
+export const peak = (pcm) => pcm.reduce((m, s) => Math.max(m, Math.abs(s)), 0);
 
 const u16 = (n) => n & 0xffff;
 const i32 = (n) => n | 0;

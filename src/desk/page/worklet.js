@@ -4,9 +4,7 @@
 // "capture" cuts the microphone into 20 ms frames for the encoder; "playout" runs the jitter
 // buffer and plays one decoded frame per 20 ms of the audio clock, so its pace is the sound
 // card's, not the main thread's.
-import { FRAME_SAMPLES, JitterBuffer } from "./jitter.js";
-
-const peak = (pcm) => pcm.reduce((m, s) => Math.max(m, Math.abs(s)), 0);
+import { FRAME_SAMPLES, JitterBuffer, peak } from "./jitter.js";
 
 class Capture extends AudioWorkletProcessor {
   constructor() {
