@@ -3,7 +3,9 @@
 use std::time::Duration;
 
 use crate::audio::Audio;
-use crate::browser::{decode_base64, Browser};
+use trunkgate::media::resample::to_rate;
+
+use crate::browser::{decode_base64, encode_base64, Browser};
 use crate::{line_word, Baresip, BaresipRun, Gateway, TestConfig, DEMO_CREDENTIAL};
 
 pub const WAIT: Duration = Duration::from_secs(15);
@@ -106,6 +108,21 @@ pub fn screenshot(browser: &Browser, name: &str) {
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join(format!("{name}.png")), &png).unwrap();
     }
+}
+
+/// The page sends `said` (any rate) instead of its microphone from now on, once; then the
+/// microphone again. The fake microphone loops its file from whenever the browser started, so
+/// a test that scores what the caller heard against what was said has the page say it once,
+/// at a moment it knows.
+pub fn say(browser: &Browser, said: &Audio) {
+    let pcm: Vec<u8> = to_rate(&said.samples, said.rate, 48_000)
+        .iter()
+        .flat_map(|s| ((s.clamp(-1.0, 1.0) * 32767.0) as i16).to_le_bytes())
+        .collect();
+    browser.run(&format!(
+        "window.desk.media.say('{}');",
+        encode_base64(&pcm)
+    ));
 }
 
 /// From now on the page keeps what its speaker plays (after the jitter buffer).

@@ -1,9 +1,11 @@
 //! The desk page's audio in headless Chromium, its fake microphone playing a WAV: a real caller
 //! hears what the browser says and the page's speaker plays what the caller says, through
 //! WebCodecs Opus, RTP in WebTransport datagrams and the page's jitter buffer; a held caller
-//! hears music; the same works in Firefox. A page whose network goes dark (the impairment relay) reconnects by itself
-//! and gets its call back, the caller hearing music meanwhile. The test also takes the
-//! screenshots of the page's main states for docs/.
+//! hears music; the same works in Firefox. A page whose network goes dark (the impairment
+//! relay) reconnects by itself and gets its call back, the caller hearing music meanwhile. On a
+//! lossy, jittery link both directions still sound good (PESQ-NB), each side rebuilding lost
+//! frames from the copies the other sends. The test also takes the screenshots of the page's
+//! main states for docs/.
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -14,12 +16,13 @@ use trunkgate_integration::audio::{
 };
 use trunkgate_integration::browser::Browser;
 use trunkgate_integration::desk::{
-    accept, call_and_accept, click, desk_gateway, dial, heard, ready, record_heard, screenshot,
-    without_voice_processing, WAIT,
+    accept, call_and_accept, click, desk_gateway, dial, heard, ready, record_heard, say,
+    screenshot, without_voice_processing, WAIT,
 };
 use trunkgate_integration::ports::free_udp_port;
-use trunkgate_integration::relay::{Relay, RelayConfig};
-use trunkgate_integration::{prompt_path, Baresip, TestConfig};
+use trunkgate_integration::quality::{self, conditions, Condition, AGENT_SAYS, CALLER_SAYS};
+use trunkgate_integration::relay::{Direction, Relay, RelayConfig, RelayStats};
+use trunkgate_integration::{line_field, prompt_path, Baresip, TestConfig};
 
 /// Waits until the page has received `packets` of the call's audio (50 a second).
 fn talk_until(browser: &Browser, packets: u64) {
@@ -250,6 +253,144 @@ fn a_desk_whose_network_drops_reconnects_and_gets_its_call_back() {
         tone > 0.5,
         "the desk is heard at the end of the call: {tone:.2}"
     );
+}
+
+/// One call between a softphone caller and a desk whose link the relay impairs both ways as
+/// `condition` says, and what each side heard and counted.
+struct DeskCall {
+    /// PESQ-NB of what the page played against what the caller said, and the other way.
+    to_desk: f64,
+    to_caller: f64,
+    /// The page's playout counters at the call's end.
+    page: serde_json::Value,
+    /// The gateway's `call ended` line, with its receiver's counters for the desk's audio.
+    gateway: String,
+    relayed: RelayStats,
+}
+
+fn desk_call_on(condition: &Condition, seed: u64) -> DeskCall {
+    let dir = tempfile::tempdir().unwrap();
+    let relay_port = free_udp_port();
+    let (gw, page) = desk_gateway(TestConfig {
+        desk_public_port: Some(relay_port),
+        ..TestConfig::default()
+    });
+    let relay = Relay::start(RelayConfig {
+        listen: SocketAddr::from((Ipv4Addr::LOCALHOST, relay_port)),
+        seed,
+        ..RelayConfig::new(gw.quic())
+    })
+    .unwrap();
+    for direction in [Direction::Up, Direction::Down] {
+        relay
+            .set_impairment(direction, condition.impairment.clone())
+            .unwrap();
+    }
+    // A silent microphone: the page says its prompt once, when the call is up.
+    let microphone = dir.path().join("microphone.wav");
+    audio::write_wav_i16(&microphone, &Audio::silence(8_000, Duration::from_secs(1))).unwrap();
+    let browser = Browser::start(Some(&microphone));
+    browser.open(&page);
+    without_voice_processing(&browser);
+    ready(&browser, "demo");
+    record_heard(&browser);
+    let caller = Baresip::new("caller")
+        .source_wav(speech_after_a_pause(dir.path()))
+        .duration(Duration::from_secs(14));
+    let caller = call_and_accept(&browser, &gw, caller);
+    say(&browser, &audio::prompt(AGENT_SAYS));
+    browser.wait_for("return window.desk.call === null;", Duration::from_secs(30));
+    let caller = caller.join().unwrap();
+    assert!(caller.call_established(), "{}", caller.log);
+    // The page's counts for the call's stream, kept as its buffer starts afresh.
+    browser.wait_for("return window.desk.media.endedStats !== null;", WAIT);
+    let page_stats = browser.run("return JSON.stringify(window.desk.media.endedStats);");
+    let page_stats = serde_json::from_str(page_stats.as_str().unwrap()).unwrap();
+
+    let caller_heard = dir.path().join("caller-heard.wav");
+    audio::write_wav_i16(&caller_heard, &caller.received_audio()).unwrap();
+    let desk_heard = dir.path().join("desk-heard.wav");
+    let at_desk = heard(&browser);
+    audio::write_wav_i16(
+        &desk_heard,
+        &Audio {
+            rate: TELEPHONY_RATE,
+            samples: to_rate(&at_desk.samples, at_desk.rate, TELEPHONY_RATE),
+        },
+    )
+    .unwrap();
+    // TRUNKGATE_KEEP_AUDIO=/tmp/x keeps what each side heard as /tmp/x-{seed}-caller.wav and …-desk.wav.
+    if let Ok(keep) = std::env::var("TRUNKGATE_KEEP_AUDIO") {
+        std::fs::copy(&caller_heard, format!("{keep}-{seed}-caller.wav")).unwrap();
+        std::fs::copy(&desk_heard, format!("{keep}-{seed}-desk.wav")).unwrap();
+    }
+    let call = DeskCall {
+        to_desk: quality::score(&desk_heard, CALLER_SAYS).unwrap(),
+        to_caller: quality::score(&caller_heard, AGENT_SAYS).unwrap(),
+        page: page_stats,
+        gateway: gw.expect_line("call ended", WAIT),
+        relayed: relay.stats(),
+    };
+    println!(
+        "{} (seed {seed}): PESQ-NB caller → desk {:.2}, desk → caller {:.2}\n  page {}\n  \
+         gateway {}\n  relay {:?}",
+        condition.name, call.to_desk, call.to_caller, call.page, call.gateway, call.relayed
+    );
+    call
+}
+
+/// The desk on a home link that loses 3 % of its packets and jitters by ±30 ms, both ways (the
+/// condition `quality.rs` holds the CLI agent to). The page and the gateway each report how
+/// their audio arrives and ask for copies; each rebuilds lost frames from the copies the other
+/// sends, and the page decodes in sequence order what the link reorders. Both listeners hear
+/// the speech whole, scored with PESQ-NB.
+#[test]
+fn a_desk_on_a_lossy_jittery_home_link_rebuilds_what_is_lost_and_sounds_good_both_ways() {
+    let condition = conditions()
+        .into_iter()
+        .find(|c| c.name.starts_with("3 % loss"))
+        .expect("the home-link condition");
+    let call = desk_call_on(&condition, 1);
+    let relayed = &call.relayed;
+    assert!(
+        relayed.up.dropped > 5 && relayed.down.dropped > 5 && relayed.down.reordered > 50,
+        "the link lost and reordered packets: {relayed:?}"
+    );
+    // Each receiver played frames rebuilt from copies.
+    let recovered = call.page["recovered"].as_u64().expect("recovered");
+    assert!(recovered > 0, "the page played copies");
+    let gateway_red = line_field(&call.gateway, "agent_red").unwrap_or(0.0);
+    assert!(gateway_red > 0.0, "the gateway played copies");
+    assert!(
+        call.to_desk >= PESQ_FLOOR,
+        "caller → desk PESQ-NB {:.2}",
+        call.to_desk
+    );
+    assert!(
+        call.to_caller >= PESQ_FLOOR,
+        "desk → caller PESQ-NB {:.2}",
+        call.to_caller
+    );
+}
+
+/// What the CLI agent must reach on this link (`quality.rs`). Measured on the desk with seeds
+/// 1 and 2: caller → desk 3.88–3.90, desk → caller 3.64–3.68. A direction decoded out of order
+/// or without its copies scored 1.4–2.8.
+const PESQ_FLOOR: f64 = 3.0;
+
+/// Call quality on each of the quality harness's conditions, for the notes:
+/// `cargo nextest run -p trunkgate-integration --test desk_audio --run-ignored only --no-capture
+/// -E 'test(every_condition)'`.
+#[test]
+#[ignore = "a measurement, not a check"]
+fn measure_the_desks_call_quality_on_every_condition() {
+    // TRUNKGATE_CONDITION=bursts, say, runs the conditions whose name holds it.
+    let only = std::env::var("TRUNKGATE_CONDITION").unwrap_or_default();
+    for condition in conditions().into_iter().filter(|c| c.name.contains(&only)) {
+        for seed in 1..=2 {
+            desk_call_on(&condition, seed);
+        }
+    }
 }
 
 /// The closing note's numbers, run on demand:

@@ -29,6 +29,12 @@ const FILES: &[(&str, &str, &str)] = &[
     ("/desk.js", JAVASCRIPT, include_str!("page/desk.js")),
     ("/media.js", JAVASCRIPT, include_str!("page/media.js")),
     ("/jitter.js", JAVASCRIPT, include_str!("page/jitter.js")),
+    (
+        "/protection.js",
+        JAVASCRIPT,
+        include_str!("page/protection.js"),
+    ),
+    ("/reorder.js", JAVASCRIPT, include_str!("page/reorder.js")),
     ("/worklet.js", JAVASCRIPT, include_str!("page/worklet.js")),
 ];
 

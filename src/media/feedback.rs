@@ -209,6 +209,13 @@ mod tests {
             "rr with one block, app with 4 bytes"
         );
         assert_eq!(Feedback::parse(&out), Ok(Some(feedback)));
+        // The desk's tests (src/desk/page/tests/protection.test.mjs) pin the same bytes.
+        let hex: String = out.iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(
+            hex,
+            "81c9000700000007000000090d00002800011170000001e00000000000000000\
+             80cc00030000000754475244030c0000"
+        );
     }
 
     #[test]

@@ -253,6 +253,11 @@ mod tests {
             ]
         );
         assert_eq!(out.len(), 2 * 4 + 1 + 3 + 5 + 4, "rfc 2198 header sizes");
+        // The desk's tests (src/desk/page/tests/protection.test.mjs) pin the same bytes.
+        assert_eq!(
+            out,
+            b"\xef\x1e\x00\x03\xef\x0f\x00\x05\x6ftwothreefour".as_slice()
+        );
     }
 
     fn frames_back(history: &RedHistory) -> Vec<u16> {

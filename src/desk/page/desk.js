@@ -4,6 +4,7 @@
 //
 // `window.desk` mirrors what the page shows, for tests and for a curious agent's console.
 import { Media } from "./media.js";
+import { LinkHealth } from "./protection.js";
 
 const PROTOCOL_VERSION = 1;
 const CLIENT = "trunkgate-desk/0.2";
@@ -69,6 +70,14 @@ function show() {
     $("quality-upstream").textContent = q.upstreamLossPct === null ? "–" : `${q.upstreamLossPct.toFixed(1)} %`;
     $("quality").dataset.grade = q.lossPct > 5 || q.rttMs > 300 ? "poor" : q.lossPct > 1 || q.rttMs > 150 ? "fair" : "good";
   }
+  const link = desk.call?.link;
+  $("link-warning").hidden = !link?.poor;
+  if (link?.poor) {
+    const missed = [];
+    if (link.sentLostMs > 0) missed.push(`the caller missed ${(link.sentLostMs / 1000).toFixed(1)} s of what you said`);
+    if (link.heardLostMs > 0) missed.push(`you missed ${(link.heardLostMs / 1000).toFixed(1)} s of the caller`);
+    $("link-warning").textContent = `Your network is losing audio: ${missed.join(" and ")} in the last 10 s.`;
+  }
   $("message").textContent = desk.error || "";
   $("notice").textContent = desk.notice || "";
   ringing(!!desk.offer);
@@ -94,7 +103,7 @@ function hexToBytes(hex) {
 }
 
 function callFrom(fields) {
-  return { since: Date.now(), held: false, stats: { at: 0, received: 0, lost: 0 }, ...fields };
+  return { since: Date.now(), held: false, stats: { at: 0, received: 0, lost: 0 }, health: new LinkHealth(), missedSeen: null, link: null, ...fields };
 }
 
 function handle(message) {
@@ -273,6 +282,7 @@ async function login(agent, credential) {
       onError: fail,
       onLevels: meters,
       onStats: (stats, call) => measured(stats, call),
+      onPeerConcealed: (frames) => linkHealth({ sent: frames }),
     });
     await desk.media.open($("microphone").value || undefined, $("voice-processing").checked);
     await listDevices();
@@ -310,6 +320,10 @@ async function listDevices() {
 async function measured(stats, call) {
   if (!desk.call || !call) return;
   const c = desk.call;
+  // The playout's count runs over the whole desk session; this call's starts here.
+  if (c.missedSeen === null) c.missedSeen = stats.missed;
+  linkHealth({ heard: stats.missed - c.missedSeen });
+  c.missedSeen = stats.missed;
   const rttMs = await rtt();
   const expected = stats.received + stats.lost - (c.stats.received + c.stats.lost);
   const lostNow = stats.lost - c.stats.lost;
@@ -335,6 +349,13 @@ async function measured(stats, call) {
     c.stats = { at: Date.now(), received: stats.received, lost: stats.lost };
   }
   show();
+}
+
+// Frames this desk concealed (`heard`) or the gateway did (`sent`): an agent told that their
+// network drops audio can move off a failing Wi-Fi.
+function linkHealth(concealed) {
+  if (!desk.call) return;
+  desk.call.link = desk.call.health.add(performance.now() / 1000, concealed);
 }
 
 async function rtt() {

@@ -19,7 +19,16 @@
 //   until a frame has waited the target delay again.
 // - A packet far outside the current timing (a new stream, a resumed call) restarts it.
 //
+// - Copies of earlier frames (RED, ./protection.js) fill their frames' places, and play only if
+//   the frame's own packet never comes. While the page asks for copies `span` frames back the
+//   target holds span + ½ frames, so the first lost frame of a burst that long is still waiting
+//   when the copy after the burst arrives. Copies say nothing about the network's jitter.
+// - Every frame played tells the loss monitor whether its own packet came; from it comes the
+//   feedback the page sends the gateway (the span to ask for and the receiver report).
+//
 // It is plain data and arithmetic with time passed in, so tests can drive it without a browser.
+
+import { LossMonitor } from "./protection.js";
 
 export const FRAME_SAMPLES = 960; // 20 ms at 48 kHz, also the RTP clock's advance per frame
 const FRAME_SECONDS = 0.02;
@@ -33,6 +42,9 @@ const CONCEALED_AUDIBLE = 3;
 const RESTART_FRAMES = 150; // 3 s away from the playout position: a new stream
 const QUIET = 0.01; // a frame's peak below -40 dBFS: a correction there is not heard
 const FAR_OFF_FRAMES = 3; // a delay this far from the target is corrected even in speech
+const MAX_COPY_BACK = 6; // copies lie at most this many frames before the newest packet
+const MAX_GAP_FRAMES = 50; // a larger sequence gap between frames played is a jump, not a loss
+const FEEDBACK_SECONDS = 1;
 
 export const peak = (pcm) => pcm.reduce((m, s) => Math.max(m, Math.abs(s)), 0);
 
@@ -43,7 +55,24 @@ export class JitterBuffer {
   constructor({ minFrames = 1, maxFrames = 25 } = {}) {
     this.minFrames = minFrames;
     this.maxFrames = maxFrames;
-    this.stats = { received: 0, lost: 0, late: 0, concealed: 0, dropped: 0, inserted: 0, jitterMs: 0, targetMs: 0 };
+    this.stats = {
+      received: 0,
+      lost: 0,
+      late: 0,
+      concealed: 0,
+      missed: 0, // concealed while the call was not held: what the listener did not hear
+      recovered: 0, // frames played from a copy
+      recoveredLate: 0, // copies that came after their frame was concealed
+      dropped: 0,
+      inserted: 0,
+      jitterMs: 0,
+      targetMs: 0,
+    };
+    this.losses = new LossMonitor();
+    this.copyFloor = 0; // frames the target holds for the copies asked for
+    this.held = false;
+    this.lastFeedback = null; // [when, span asked for]
+    this.missedReported = 0;
     this.restart();
   }
 
@@ -60,7 +89,7 @@ export class JitterBuffer {
     this.transits = []; // [arrival, transit] over the baseline window
     this.fastest = 0; // the least transit in it
     this.lateness = [];
-    this.target = this.minFrames;
+    this.target = Math.max(this.minFrames, this.copyFloor);
     this.packetsSinceFall = 0;
     this.highestSeq = null;
     this.firstSeq = null;
@@ -71,7 +100,8 @@ export class JitterBuffer {
 
   // One decoded frame: its RTP sequence number and timestamp, 960 samples, and when its packet
   // arrived (seconds, any clock that only moves forward).
-  push(seq, ts, pcm, arrival) {
+  push(seq, ts, pcm, arrival, copy = false) {
+    if (copy) return this.pushCopy(seq, ts, pcm);
     if (this.baseTs === null) this.baseTs = ts;
     let slot = i32(ts - this.baseTs) / FRAME_SAMPLES;
     if (Math.abs(slot - this.next) > RESTART_FRAMES) {
@@ -94,7 +124,75 @@ export class JitterBuffer {
       this.frames.delete(oldest);
       this.next = Math.max(this.next, oldest + 1);
     }
-    this.frames.set(slot, { seq: extended, pcm });
+    this.frames.set(slot, { seq: extended, pcm, copy: false });
+  }
+
+  // A copy of a frame from a RED packet: it takes the frame's place if that is empty and not
+  // yet due. The page decodes in sequence order, so a copy may come before the packet that
+  // carried it. Returns whether it was taken.
+  pushCopy(seq, ts, pcm) {
+    if (this.baseTs === null || this.highestSeq === null) return false;
+    const extended = this.highestSeq + (((u16(seq - this.highestSeq) + 0x8000) & 0xffff) - 0x8000);
+    if (Math.abs(extended - this.highestSeq) > MAX_COPY_BACK) return false;
+    const slot = Math.round(i32(ts - this.baseTs) / FRAME_SAMPLES);
+    if (this.playing && slot < this.next) {
+      // Its frame's time has passed; if that frame was not played, it was concealed.
+      if (this.lastSeq !== null && extended > this.lastSeq) this.stats.recoveredLate += 1;
+      return false;
+    }
+    if (this.frames.has(slot) || this.frames.size >= this.maxFrames * 2) return false;
+    this.frames.set(slot, { seq: extended, pcm, copy: true });
+    return true;
+  }
+
+  // A packet came whose frame was already decoded from a copy (the page decodes each frame
+  // once): it counts as received, and the frame, if still queued, as its own.
+  arrivedAfterCopy(seq, ts, arrival) {
+    if (this.baseTs === null || this.highestSeq === null) return;
+    const slot = Math.round(i32(ts - this.baseTs) / FRAME_SAMPLES);
+    this.stats.received += 1;
+    this.streamReceived += 1;
+    this.extend(seq);
+    this.learn(slot, arrival);
+    const queued = this.frames.get(slot);
+    if (queued) queued.copy = false;
+    else this.stats.late += 1;
+  }
+
+  // The page asked for copies `span` frames back (0: none): from now on the target holds what
+  // they need on a steady link, so a burst as long as the span is rebuilt whole.
+  expectCopies(span) {
+    this.copyFloor = span > 0 ? span + 0.5 : 0;
+    this.target = Math.max(this.target, Math.min(this.maxFrames, this.copyFloor));
+    this.stats.targetMs = this.target * FRAME_SECONDS * 1000;
+  }
+
+  // The sender holds on purpose: what runs dry meanwhile is not missed.
+  setHeld(on) {
+    this.held = on;
+  }
+
+  // Feedback for the sender when due (once a second, at once when the span rises), else null:
+  // what ./protection.js writeFeedback needs but the SSRCs.
+  pollFeedback(now) {
+    if (this.highestSeq === null) return null;
+    const span = this.losses.wantedSpan();
+    if (this.lastFeedback !== null) {
+      const [sent, asked] = this.lastFeedback;
+      if (span <= asked && now - sent < FEEDBACK_SECONDS) return null;
+    }
+    this.lastFeedback = [now, span];
+    this.expectCopies(span);
+    const concealed = this.stats.missed - this.missedReported;
+    this.missedReported = this.stats.missed;
+    return {
+      span,
+      concealed: Math.min(255, concealed),
+      fractionLost: this.losses.takeFractionLost(),
+      cumulativeLost: this.losses.totalLost,
+      highestSeq: this.highestSeq,
+      jitter: this.stats.jitterMs * 48, // RTP clock ticks
+    };
   }
 
   // Sequence numbers extended past 16 bits, and the loss count from their gaps.
@@ -127,13 +225,14 @@ export class JitterBuffer {
     if (this.lateness.length > LATENESS_WINDOW) this.lateness.shift();
     const sorted = [...this.lateness].sort((a, b) => a - b);
     const p95 = sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * 0.95))];
-    const wanted = Math.min(this.maxFrames, Math.max(this.minFrames, 1 + Math.ceil(p95 / FRAME_SECONDS - 0.05)));
+    const measured = 1 + Math.ceil(p95 / FRAME_SECONDS - 0.05);
+    const wanted = Math.min(this.maxFrames, Math.max(this.minFrames, this.copyFloor, measured));
     this.packetsSinceFall += 1;
     if (wanted > this.target) {
       this.target = wanted;
       this.packetsSinceFall = 0;
     } else if (wanted < this.target && this.packetsSinceFall >= FALL_EVERY_PACKETS) {
-      this.target -= 1;
+      this.target = Math.max(wanted, this.target - 1);
       this.packetsSinceFall = 0;
     }
     this.stats.targetMs = this.target * FRAME_SECONDS * 1000;
@@ -216,6 +315,13 @@ export class JitterBuffer {
     const frame = this.frames.get(this.next);
     this.frames.delete(this.next);
     this.next += 1;
+    if (this.lastSeq !== null) {
+      const gap = frame.seq - this.lastSeq - 1;
+      if (gap > 0 && gap <= MAX_GAP_FRAMES) for (let i = 0; i < gap; i++) this.losses.frame(true);
+    }
+    // A frame played from a copy still lost its own packet.
+    this.losses.frame(frame.copy);
+    if (frame.copy) this.stats.recovered += 1;
     this.lastSeq = frame.seq;
     this.lastFrame = frame.pcm;
     this.concealedRun = 0;
@@ -230,6 +336,7 @@ export class JitterBuffer {
   // The last frame again, fading, then silence: WebCodecs gives no access to Opus's own PLC.
   conceal() {
     this.stats.concealed += 1;
+    if (!this.held) this.stats.missed += 1;
     this.concealedRun += 1;
     const pcm = new Float32Array(FRAME_SAMPLES);
     if (this.lastFrame && this.concealedRun <= CONCEALED_AUDIBLE) {

@@ -1,11 +1,17 @@
 // The desk's audio: microphone and speaker through a 48 kHz AudioContext and its worklets,
 // Opus through WebCodecs, and RTP in WebTransport datagrams framed as the agent protocol says
-// (docs/agent-protocol.md §7): a QUIC varint flow id, then one RTP packet.
+// (docs/agent-protocol.md §7): a QUIC varint flow id, then one RTP packet. Loss protection both
+// ways (§7.1) is in ./protection.js.
 import { FRAME_SAMPLES } from "./jitter.js";
+import { RED_PAYLOAD_TYPE, RedHistory, TICKS_PER_FRAME, parseRed, readFeedback, writeFeedback } from "./protection.js";
+import { InOrder } from "./reorder.js";
 
 const SAMPLE_RATE = 48000;
 const RTP_VERSION = 0x80;
 const FRAME_MICROS = 20000;
+// Bitrate while whole frames are repeated: in-band FEC is off then, and 24 kbit/s is what
+// narrowband speech needs without it (src/media/opus.rs).
+const REDUNDANT_BITRATE = 24000;
 
 export function encodeVarint(value) {
   if (value < 0x40) return Uint8Array.of(value);
@@ -46,27 +52,49 @@ class CallAudio {
     this.marker = true;
     this.frames = 0;
     this.held = false;
-    this.decoding = new Map(); // decoder timestamp → the packet's { seq, ts }
-    this.decoded = 0;
     this.received = 0;
+    this.order = new InOrder();
     this.remoteSsrc = null;
     this.upstreamLoss = null;
+    this.red = new RedHistory();
+    this.protection = null; // [redundant, loss percent] the encoder is configured for
+    this.params = params;
     this.encoder = new AudioEncoder({
       output: (chunk) => this.send(chunk),
       error: (e) => media.onError(`Microphone encoder: ${e.message}`),
     });
-    this.encoder.configure({
-      codec: "opus",
-      sampleRate: SAMPLE_RATE,
-      numberOfChannels: 1,
-      bitrate: params.bitrate || 24000,
-      opus: { frameDuration: 20000, complexity: 5, useinbandfec: !!params.fec },
-    });
+    this.protect(false, 0);
+    this.decoding = new Map(); // decoder timestamp → the packet's { seq, ts, arrival, copy }
+    this.decoded = 0;
     this.decoder = new AudioDecoder({
       output: (data) => this.play(data),
       error: (e) => media.onError(`Audio decoder: ${e.message}`),
     });
     this.decoder.configure({ codec: "opus", sampleRate: SAMPLE_RATE, numberOfChannels: 1 });
+  }
+
+  // How the encoder protects what it sends, as the gateway's reports ask: whole earlier frames
+  // in each packet (in-band FEC adds nothing then), or in-band FEC planned for the reported loss.
+  // The encoder is told of changes only.
+  protect(redundant, lossPct) {
+    const bitrate = this.params.bitrate || REDUNDANT_BITRATE;
+    const wanted = redundant ? [true, 0] : [false, this.params.fec ? lossPct : 0];
+    if (this.protection && this.protection[0] === wanted[0] && Math.abs(this.protection[1] - wanted[1]) < 5) return;
+    this.protection = wanted;
+    this.encoder.configure({
+      codec: "opus",
+      sampleRate: SAMPLE_RATE,
+      numberOfChannels: 1,
+      bitrate: redundant ? Math.min(bitrate, REDUNDANT_BITRATE) : bitrate,
+      opus: {
+        frameDuration: 20000,
+        complexity: 9,
+        application: "voip",
+        signal: "voice",
+        useinbandfec: !redundant && !!this.params.fec,
+        packetlossperc: wanted[1],
+      },
+    });
   }
 
   setFlow(flow) {
@@ -91,16 +119,22 @@ class CallAudio {
   }
 
   send(chunk) {
+    const frame = new Uint8Array(chunk.byteLength);
+    chunk.copyTo(frame);
+    const opus = this.media.payloadType;
+    const redundant = this.red.repeats();
+    const payload = redundant ? this.red.payload(frame, opus) : frame;
+    this.red.remember(frame);
     const header = this.flowBytes.length;
-    const packet = new Uint8Array(header + 12 + chunk.byteLength);
+    const packet = new Uint8Array(header + 12 + payload.length);
     packet.set(this.flowBytes);
     const view = new DataView(packet.buffer, header);
     view.setUint8(0, RTP_VERSION);
-    view.setUint8(1, (this.marker ? 0x80 : 0) | this.media.payloadType);
+    view.setUint8(1, (this.marker ? 0x80 : 0) | (redundant ? RED_PAYLOAD_TYPE : opus));
     view.setUint16(2, this.seq);
     view.setUint32(4, this.ts);
     view.setUint32(8, this.ssrc);
-    chunk.copyTo(packet.subarray(header + 12));
+    packet.set(payload, header + 12);
     this.marker = false;
     this.seq = (this.seq + 1) & 0xffff;
     this.ts = (this.ts + FRAME_SAMPLES) >>> 0;
@@ -111,22 +145,55 @@ class CallAudio {
     if (packet.length < 12 || (packet[0] & 0xc0) !== RTP_VERSION) return;
     const view = new DataView(packet.buffer, packet.byteOffset, packet.byteLength);
     if (isRtcp(packet)) return this.feedback(view);
+    const opus = this.media.payloadType;
     const payloadType = packet[1] & 0x7f;
-    // Redundancy (RED, 63) comes only to receivers that ask for it, which this one does not.
-    if (payloadType !== this.media.payloadType) return;
-    if (this.held || this.decoder.state !== "configured") return;
+    if (payloadType !== opus && payloadType !== RED_PAYLOAD_TYPE) return;
+    if (this.held) return;
     const ssrc = view.getUint32(8);
     if (ssrc !== this.remoteSsrc) {
       // A new stream (the call resumed on another flow, say): start the buffer afresh.
       this.remoteSsrc = ssrc;
+      this.order = new InOrder();
       this.media.playout.port.postMessage({ type: "restart" });
     }
     const headerLength = 12 + 4 * (packet[0] & 0x0f);
     if (packet.length <= headerLength) return;
+    const payload = packet.subarray(headerLength);
+    const red = payloadType === RED_PAYLOAD_TYPE ? parseRed(payload, opus) : null;
+    if (payloadType === RED_PAYLOAD_TYPE && !red) return;
+    const seq = view.getUint16(2);
+    const ts = view.getUint32(4);
+    // Arrival on the audio clock, the clock playout runs on; a packet held back for the
+    // decoder's order still arrived when it did.
+    const arrival = this.media.context.currentTime;
     this.received += 1;
+    // Held back at most about as long as the jitter buffer holds a frame.
+    const wait = Math.floor((this.media.lastStats?.targetMs ?? 0) / 20);
+    // Copies of frames whose packet did not come (yet) first, oldest first: they stand in
+    // only if it never does.
+    const packets = (red ? red.copies : []).map(({ back, payload: copy }) => ({
+      seq: (seq - back) & 0xffff,
+      ts: (ts - back * TICKS_PER_FRAME) >>> 0,
+      payload: copy,
+      arrival,
+      copy: true,
+    }));
+    packets.push({ seq, ts, payload: red ? red.primary : payload, arrival, copy: false });
+    for (const packet of packets) {
+      for (const ready of this.order.add(packet, wait)) this.decode(ready);
+    }
+  }
+
+  decode(packet) {
+    if (packet.afterCopy) {
+      const { seq, ts, arrival } = packet;
+      this.media.playout.port.postMessage({ type: "arrived", seq, ts, arrival });
+      return;
+    }
+    if (this.decoder.state !== "configured" || packet.payload.length === 0) return;
     const key = this.decoded++ * FRAME_MICROS;
-    this.decoding.set(key, { seq: view.getUint16(2), ts: view.getUint32(4) });
-    this.decoder.decode(new EncodedAudioChunk({ type: "key", timestamp: key, data: packet.subarray(headerLength) }));
+    this.decoding.set(key, packet);
+    this.decoder.decode(new EncodedAudioChunk({ type: "key", timestamp: key, data: packet.payload }));
   }
 
   play(data) {
@@ -142,7 +209,14 @@ class CallAudio {
         const piece = pcm.slice(at, at + FRAME_SAMPLES);
         const n = at / FRAME_SAMPLES;
         this.media.playout.port.postMessage(
-          { type: "frame", seq: (packet.seq + n) & 0xffff, ts: (packet.ts + n * FRAME_SAMPLES) >>> 0, pcm: piece },
+          {
+            type: "frame",
+            seq: (packet.seq + n) & 0xffff,
+            ts: (packet.ts + n * FRAME_SAMPLES) >>> 0,
+            pcm: piece,
+            arrival: packet.arrival,
+            copy: packet.copy,
+          },
           [piece.buffer],
         );
       }
@@ -150,18 +224,38 @@ class CallAudio {
     data.close();
   }
 
-  // The gateway's receiver report on our stream: how much of what we send reaches it.
+  // The gateway's feedback on our stream: how much of what we send reaches it, and how many
+  // frames back our packets should repeat.
   feedback(view) {
-    let at = 0;
-    while (at + 8 <= view.byteLength) {
-      const count = view.getUint8(at) & 0x1f;
-      const type = view.getUint8(at + 1);
-      const length = (view.getUint16(at + 2) + 1) * 4;
-      if (type === 201 && count > 0 && at + 32 <= view.byteLength) {
-        this.upstreamLoss = (view.getUint8(at + 12) / 256) * 100;
-      }
-      at += length;
-    }
+    const { report, request } = readFeedback(view);
+    if (!report || report.ssrc !== this.ssrc) return; // about a stream we no longer send
+    this.upstreamLoss = (report.fractionLost / 256) * 100;
+    if (!request) return;
+    this.red.setSpan(request.span);
+    this.protect(request.span > 0, Math.floor((report.fractionLost * 100) / 256));
+    this.media.onPeerConcealed(request.concealed);
+  }
+
+  // The page's own feedback on the gateway's stream, from the playout's counts.
+  report(feedback) {
+    if (this.remoteSsrc === null || this.held) return;
+    const rtcp = writeFeedback({
+      reporterSsrc: this.ssrc,
+      report: { ssrc: this.remoteSsrc, ...feedback },
+      span: feedback.span,
+      concealed: feedback.concealed,
+    });
+    const packet = new Uint8Array(this.flowBytes.length + rtcp.length);
+    packet.set(this.flowBytes);
+    packet.set(rtcp, this.flowBytes.length);
+    this.media.sendDatagram(packet);
+  }
+
+  setHeld(on) {
+    this.held = on;
+    // Media time passes unsent: the copies held no longer precede the next packet.
+    this.red.forget();
+    if (!on) this.marker = true;
   }
 
   close() {
@@ -173,10 +267,11 @@ class CallAudio {
 
 // The devices and codecs of a logged-in desk; calls come and go on it.
 export class Media {
-  constructor({ onError, onLevels, onStats }) {
+  constructor({ onError, onLevels, onStats, onPeerConcealed = () => {} }) {
     this.onError = onError;
     this.onLevels = onLevels;
     this.onStats = onStats;
+    this.onPeerConcealed = onPeerConcealed;
     this.call = null;
     this.muted = false;
     this.payloadType = 111;
@@ -184,7 +279,9 @@ export class Media {
     this.datagrams = null;
     this.levels = { microphone: 0, speaker: 0 };
     this.heard = null;
+    this.endedStats = null; // the playout's counts for the last stream that ended
     this.echoed = null;
+    this.spoken = []; // frames to send instead of the microphone's (tests)
     this.voiceProcessing = true;
   }
 
@@ -273,8 +370,8 @@ export class Media {
   }
 
   setHeld(on) {
-    if (this.call) this.call.held = on;
-    if (this.call && !on) this.call.marker = true;
+    this.call?.setHeld(on);
+    this.playout?.port.postMessage({ type: "held", on });
   }
 
   endCall() {
@@ -286,6 +383,7 @@ export class Media {
   captured({ pcm, level }) {
     this.levels.microphone = this.muted ? 0 : level;
     if (this.echoed) pcm = this.echoed.shift() || new Float32Array(FRAME_SAMPLES);
+    else if (this.spoken.length) pcm = this.spoken.shift();
     if (this.call) {
       if (this.muted) pcm.fill(0);
       this.call.encode(pcm);
@@ -305,6 +403,12 @@ export class Media {
         this.levels.speaker = message.level;
         this.onLevels(this.levels);
         break;
+      case "ended":
+        this.endedStats = message.stats;
+        break;
+      case "feedback":
+        this.call?.report(message.feedback);
+        break;
       case "stats":
         this.lastStats = message.stats;
         this.onStats(message.stats, this.call);
@@ -313,6 +417,17 @@ export class Media {
         if (this.heard) this.heard.push(message.pcm);
         if (this.echoed) this.echoed.push(message.pcm.slice());
         break;
+    }
+  }
+
+  // For tests: send this (16-bit PCM at 48 kHz in base64) instead of the microphone, once.
+  say(base64) {
+    const bytes = Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
+    const pcm = new Int16Array(bytes.buffer, 0, bytes.length >> 1);
+    for (let at = 0; at < pcm.length; at += FRAME_SAMPLES) {
+      const frame = new Float32Array(FRAME_SAMPLES);
+      pcm.subarray(at, at + FRAME_SAMPLES).forEach((s, i) => (frame[i] = s / 32768));
+      this.spoken.push(frame);
     }
   }
 

@@ -3,7 +3,7 @@
 //
 // "capture" cuts the microphone into 20 ms frames for the encoder; "playout" runs the jitter
 // buffer and plays one decoded frame per 20 ms of the audio clock, so its pace is the sound
-// card's, not the main thread's.
+// card's, not the main thread's; it also says when the gateway is due a report on what arrived.
 import { FRAME_SAMPLES, JitterBuffer, peak } from "./jitter.js";
 
 class Capture extends AudioWorkletProcessor {
@@ -44,11 +44,19 @@ class Playout extends AudioWorkletProcessor {
     this.port.onmessage = ({ data }) => {
       switch (data.type) {
         case "frame":
-          // Arrival on the audio clock, the clock playout runs on.
-          this.buffer.push(data.seq, data.ts, data.pcm, currentTime);
+          // Arrival on the audio clock, the clock playout runs on, taken as the packet came.
+          this.buffer.push(data.seq, data.ts, data.pcm, data.arrival ?? currentTime, data.copy);
+          break;
+        case "arrived":
+          this.buffer.arrivedAfterCopy(data.seq, data.ts, data.arrival);
           break;
         case "restart":
+          // The counts of the stream that ended, for tests and troubleshooting.
+          if (this.buffer.stats.received > 0) this.port.postMessage({ type: "ended", stats: { ...this.buffer.stats } });
           this.buffer = new JitterBuffer();
+          break;
+        case "held":
+          this.buffer.setHeld(data.on);
           break;
         case "record":
           this.recording = data.on;
@@ -73,6 +81,8 @@ class Playout extends AudioWorkletProcessor {
 
   nextFrame(now) {
     const { pcm } = this.buffer.pop(now);
+    const feedback = this.buffer.pollFeedback(now);
+    if (feedback) this.port.postMessage({ type: "feedback", feedback });
     this.current = pcm;
     this.at = 0;
     this.frames += 1;

@@ -43,6 +43,10 @@ function play(buffer, packets, { from = 1, until, afterPush = () => {} }) {
     while (pushed < queue.length && queue[pushed].at <= now) {
       const p = queue[pushed++];
       buffer.push(p.seq, p.ts, frame(p.mark, p.quiet), p.at);
+      // Copies of earlier frames (RED) ride in the same packet: `copies` lists frames back.
+      for (const back of p.copies || []) {
+        buffer.push((p.seq - back) & 0xffff, (p.ts - back * TICKS) >>> 0, frame(p.mark - back), p.at, true);
+      }
       afterPush(buffer, p);
     }
     const { kind, pcm } = buffer.pop(now);
@@ -301,4 +305,122 @@ test("a buffer nobody pops keeps at most twice maxFrames frames, and plays the n
     assert.equal(played.length + buffer.stats.dropped, 2 * maxFrames, `maxFrames ${maxFrames}: ${words(out)}`);
     assert.equal(played.at(-1), 200);
   }
+});
+
+// A stream whose packets repeat the frames 3, 2 and 1 back (RED at a span of 3), with frames
+// `lost` never arriving themselves.
+function redundantStream(count, lost) {
+  return stream({ count })
+    .map((p) => ({ ...p, copies: [3, 2, 1].filter((back) => back < p.mark) }))
+    .filter((p) => !lost.includes(p.mark));
+}
+
+test("a burst as long as the span is rebuilt from the copies after it, none concealed", () => {
+  const buffer = new JitterBuffer();
+  buffer.expectCopies(3);
+  assert.equal(buffer.stats.targetMs, 70, "the span and half a frame");
+  const out = fromStart(play(buffer, redundantStream(60, [21, 22, 23]), { until: 2.3 })).slice(0, 60);
+
+  assert.deepEqual(words(out), range(1, 60), "every frame, the lost ones from their copies");
+  const { received, lost, concealed, recovered, recoveredLate } = out[59].stats;
+  assert.deepEqual({ received, lost, concealed, recovered, recoveredLate }, { received: 57, lost: 3, concealed: 0, recovered: 3, recoveredLate: 0 });
+  const started = out[0].now - 1;
+  assert.ok(started >= 0.07 && started < 0.09, `started ${started} s after the first arrival`);
+});
+
+test("without the delay copies need, a burst is a gap: the buffer runs dry, then plays the copies late", () => {
+  const buffer = new JitterBuffer();
+  const out = fromStart(play(buffer, redundantStream(60, [21, 22, 23]), { until: 2.3 })).slice(0, 60);
+
+  assert.deepEqual(words(out).slice(18, 26), ["f19", "f20", "c", "c", "f21", "f22", "f23", "f24"]);
+  const { concealed, recovered, recoveredLate } = out[59].stats;
+  assert.deepEqual({ concealed, recovered, recoveredLate }, { concealed: 2, recovered: 3, recoveredLate: 0 });
+});
+
+test("a packet that comes after its copy plays as itself, and copies of frames that came are ignored", () => {
+  const buffer = new JitterBuffer();
+  buffer.expectCopies(3);
+  const packets = redundantStream(60, []);
+  packets[20].at = packets[21].at + 0.005; // frame 21 comes after frame 22, which carries its copy
+  const out = fromStart(play(buffer, packets, { until: 2.3 })).slice(0, 60);
+
+  assert.deepEqual(words(out), range(1, 60));
+  const { received, lost, recovered } = out[59].stats;
+  assert.deepEqual({ received, lost, recovered }, { received: 60, lost: 0, recovered: 0 });
+});
+
+test("the page reports at once on a new stream, asks for what its bursts need and holds that delay", () => {
+  const buffer = new JitterBuffer();
+  assert.equal(buffer.pollFeedback(1), null, "nothing to report on before a packet");
+  const reports = [];
+  // Frames 101–105 lost: a burst of five, longer than the span. Losses count as their frames
+  // fall due, about 70 ms after the packets that would have carried them.
+  play(buffer, redundantStream(200, [101, 102, 103, 104, 105]), {
+    until: 5,
+    afterPush: (b, p) => {
+      const report = b.pollFeedback(p.at);
+      if (report) reports.push({ at: p.at, mark: p.mark, ...report });
+    },
+  });
+  assert.deepEqual(
+    reports.slice(0, 2).map(({ mark, span }) => [mark, span]),
+    [[1, 3], [51, 3]],
+    "a span of 3 with the first packet, then once a second",
+  );
+  const burst = reports.find((r) => r.span === 5);
+  assert.ok(burst && burst.mark < 115, `the longer burst is asked for at once: ${JSON.stringify(reports)}`);
+  assert.equal(buffer.stats.targetMs, 110, "five frames and a half for copies five back");
+  const last = reports.at(-1);
+  assert.equal(last.cumulativeLost, 5);
+  assert.equal(last.highestSeq, 1000 + last.mark - 1, "the newest sequence number");
+  // Frames 101 and 102 had no copy within the span of 3, and the buffer ran dry once before the
+  // copies of 103–105 came.
+  assert.equal(reports.reduce((n, r) => n + r.concealed, 0), 3);
+  assert.equal(reports.reduce((n, r) => n + r.fractionLost, 0) > 0, true);
+});
+
+test("what runs dry while the call is held is concealed but not reported as missed", () => {
+  const buffer = new JitterBuffer();
+  buffer.setHeld(true);
+  play(buffer, stream({ count: 10 }), { until: 1.5 });
+  assert.ok(buffer.stats.concealed > 0);
+  assert.equal(buffer.stats.missed, 0);
+});
+
+test("a copy may come before the packet that carried it, as the page decodes in order", () => {
+  const buffer = new JitterBuffer();
+  buffer.expectCopies(3);
+  // Frame 21 lost; packet 22 carries its copy, which the page decodes (and pushes) first.
+  const packets = stream({ count: 40 }).filter((p) => p.mark !== 21);
+  const out = fromStart(
+    play(buffer, packets, {
+      until: 2,
+      afterPush: (b, p) => {
+        if (p.mark === 20) b.push(1020, 160000 + 20 * TICKS, frame(21), p.at, true);
+      },
+    }),
+  ).slice(0, 40);
+  assert.deepEqual(words(out), range(1, 40));
+  assert.equal(out[39].stats.recovered, 1);
+});
+
+test("a packet that comes after its frame was decoded from a copy makes the frame its own", () => {
+  const buffer = new JitterBuffer();
+  buffer.expectCopies(3);
+  const packets = stream({ count: 40 });
+  const late = packets.splice(20, 1)[0]; // frame 21: its copy first, the packet itself 10 ms on
+  const out = fromStart(
+    play(buffer, packets, {
+      until: 2,
+      afterPush: (b, p) => {
+        if (p.mark === 22) {
+          b.push(late.seq, late.ts, frame(21), p.at, true);
+          b.arrivedAfterCopy(late.seq, late.ts, p.at + 0.01);
+        }
+      },
+    }),
+  ).slice(0, 40);
+  assert.deepEqual(words(out), range(1, 40));
+  const { received, lost, recovered } = out[39].stats;
+  assert.deepEqual({ received, lost, recovered }, { received: 40, lost: 0, recovered: 0 });
 });
