@@ -21,7 +21,9 @@ use trunkgate_integration::desk::{
 };
 use trunkgate_integration::ports::free_udp_port;
 use trunkgate_integration::quality::{self, conditions, Condition, AGENT_SAYS, CALLER_SAYS};
-use trunkgate_integration::relay::{Direction, Relay, RelayConfig, RelayStats};
+use trunkgate_integration::relay::{
+    BurstLoss, Direction, Impairment, Relay, RelayConfig, RelayStats,
+};
 use trunkgate_integration::{line_field, prompt_path, Baresip, TestConfig};
 
 /// Waits until the page has received `packets` of the call's audio (50 a second).
@@ -377,6 +379,87 @@ fn a_desk_on_a_lossy_jittery_home_link_rebuilds_what_is_lost_and_sounds_good_bot
 /// 1 and 2: caller → desk 3.88–3.90, desk → caller 3.64–3.68. A direction decoded out of order
 /// or without its copies scored 1.4–2.8.
 const PESQ_FLOOR: f64 = 3.0;
+
+/// The page tells its agent when the network loses audio either way, beyond what copies can
+/// rebuild, and when it is clean again (as the CLI agent is told: `agent_network.rs`).
+#[test]
+fn a_desk_agent_is_told_when_the_network_drops_audio_either_way_and_when_it_recovers() {
+    let relay_port = free_udp_port();
+    let (gw, page) = desk_gateway(TestConfig {
+        desk_public_port: Some(relay_port),
+        ..TestConfig::default()
+    });
+    let relay = Relay::start(RelayConfig {
+        listen: SocketAddr::from((Ipv4Addr::LOCALHOST, relay_port)),
+        ..RelayConfig::new(gw.quic())
+    })
+    .unwrap();
+    let browser = Browser::start(None);
+    browser.open(&page);
+    ready(&browser, "demo");
+    let caller = call_and_accept(
+        &browser,
+        &gw,
+        // Long enough for the worst case of the waits below; the desk hangs up first.
+        Baresip::new("caller").duration(Duration::from_secs(40)),
+    );
+    talk_until(&browser, 50);
+    // Bursts of ten datagrams on average, a third of them lost: longer than any copy reaches.
+    let dropouts = Impairment {
+        burst_loss: Some(BurstLoss {
+            enter_pct: 5.0,
+            exit_pct: 10.0,
+        }),
+        ..Impairment::default()
+    };
+    let warning = |says: &str| {
+        format!(
+            "const w = document.getElementById('link-warning'); \
+             return !w.hidden && w.textContent.includes('{says}');"
+        )
+    };
+    let limit = Duration::from_secs(8);
+    assert!(
+        browser
+            .run("return document.getElementById('link-warning').hidden;")
+            .as_bool()
+            .unwrap(),
+        "no warning on a clean link"
+    );
+
+    // The desk's audio is lost on its way: only the gateway's reports can say so.
+    let started = Instant::now();
+    relay
+        .set_impairment(Direction::Up, dropouts.clone())
+        .unwrap();
+    browser.wait_for(&warning("the caller missed"), limit);
+    let told_after = started.elapsed();
+    relay
+        .set_impairment(Direction::Up, Impairment::default())
+        .unwrap();
+    // Ten seconds after the network is clean again the window holds no loss.
+    let recovered = Instant::now();
+    browser.wait_for(
+        "return document.getElementById('link-warning').hidden;",
+        Duration::from_secs(15),
+    );
+    let good_after = recovered.elapsed();
+    // Now the caller's audio is lost on its way to the desk.
+    relay.set_impairment(Direction::Down, dropouts).unwrap();
+    browser.wait_for(&warning("you missed"), limit);
+    relay
+        .set_impairment(Direction::Down, Impairment::default())
+        .unwrap();
+    println!(
+        "desk link warnings: poor {} ms after the uplink began to drop bursts, good {} ms \
+         after it was clean",
+        told_after.as_millis(),
+        good_after.as_millis()
+    );
+    click(&browser, "hangup");
+    let caller = caller.join().unwrap();
+    assert!(caller.call_established(), "{}", caller.log);
+}
 
 /// Call quality on each of the quality harness's conditions, for the notes:
 /// `cargo nextest run -p trunkgate-integration --test desk_audio --run-ignored only --no-capture
