@@ -7,6 +7,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use arc_swap::ArcSwap;
+
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -32,7 +34,7 @@ use crate::queue::center::Center;
 use crate::sip::endpoint::{self, Controls, Drain};
 use crate::sip::peer::Transport;
 use crate::sip::transaction::TimerConfig;
-use crate::sip::transport::Transports;
+use crate::sip::transport::{TlsListen, Transports};
 use crate::sip::ua::UserAgent;
 
 /// How often systemd's `STATUS=` line is refreshed.
@@ -44,6 +46,8 @@ pub enum StartError {
     Prompt(#[from] PromptError),
     #[error("cannot listen for sip: {0}")]
     Sip(std::io::Error),
+    #[error("sip tls: {0}")]
+    SipTls(#[from] crate::sip::tls::TlsError),
     #[error("agent link identity: {0}")]
     Identity(#[from] IdentityError),
     #[error(transparent)]
@@ -174,9 +178,20 @@ impl Daemon {
             tracing::info!(url = %format!("{scheme}://{page}/"), "agent desk: page served");
         }
         let (inbound_tx, inbound_rx) = mpsc::channel(4096);
+        let tls = match c.sip_tls() {
+            Ok(tls) => tls.map(|server| TlsListen {
+                addrs: c.sip.tls.clone(),
+                server: Arc::new(ArcSwap::from_pointee(server)),
+            }),
+            Err(e) => {
+                stop.cancel();
+                return Err(e.into());
+            }
+        };
         let bound = Transports::bind(
             &c.sip.udp,
             &c.sip.tcp,
+            tls,
             c.sip.public_address,
             c.sip.user_agent.clone(),
             inbound_tx,
@@ -225,6 +240,7 @@ impl Daemon {
                 agents.desk.clone(),
             ),
             logging,
+            sip: transports.clone(),
         };
         let signalling = tokio::spawn(endpoint::run(
             ua,

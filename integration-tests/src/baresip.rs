@@ -61,6 +61,7 @@ pub struct Baresip {
     codecs: Vec<String>,
     sip_trace: bool,
     extra_config: Vec<String>,
+    account_params: String,
     args: Vec<OsString>,
 }
 
@@ -77,6 +78,7 @@ impl Baresip {
             codecs: Vec::new(),
             sip_trace: true,
             extra_config: Vec::new(),
+            account_params: String::new(),
             args: Vec::new(),
         }
     }
@@ -131,6 +133,14 @@ impl Baresip {
     /// An extra line for baresip's `config` file.
     pub fn config_line(mut self, line: &str) -> Self {
         self.extra_config.push(line.to_owned());
+        self
+    }
+
+    /// SDES SRTP only (`mediaenc=srtp-mand`). The keys travel in SDP, so dial a
+    /// `;transport=tls` URI (baresip 1.0 does not verify the gateway's certificate).
+    pub fn srtp(mut self) -> Self {
+        self.extra_config.push("module\tsrtp.so".to_owned());
+        self.account_params.push_str(";mediaenc=srtp-mand");
         self
     }
 
@@ -259,6 +269,7 @@ impl Baresip {
         if !self.codecs.is_empty() {
             account.push_str(&format!(";audio_codecs={}", self.codecs.join(",")));
         }
+        account.push_str(&self.account_params);
         account.push('\n');
         std::fs::write(config_dir.join("accounts"), account).expect("writing baresip accounts");
         // Empty contacts file: otherwise baresip writes a template with example entries.

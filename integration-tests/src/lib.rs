@@ -24,12 +24,14 @@ pub mod gateway;
 pub mod in_process;
 pub mod journal;
 pub mod paths;
+pub mod pki;
 pub mod ports;
 mod process;
 pub mod prometheus;
 pub mod quality;
 pub mod relay;
 pub mod s3;
+pub mod sip_tls;
 pub mod sipp;
 pub mod sound;
 

@@ -135,7 +135,7 @@ async fn run(
         to,
         offer,
         local,
-        ..
+        peer,
     } = *incoming;
     // The configuration in force now is this call's to its end, whatever a reload does.
     let config = ctx.config.load_full();
@@ -178,6 +178,7 @@ async fn run(
     let settings = MediaSettings {
         jitter_min: media.jitter_min(),
         jitter_max: media.jitter_max(),
+        secure_signalling: peer.transport == crate::sip::peer::Transport::Tls,
     };
     let leg = SipLeg::new(
         now,

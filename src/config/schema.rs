@@ -53,6 +53,13 @@ pub struct SipConfig {
     pub udp: Vec<SocketAddr>,
     #[serde(default = "default_listen")]
     pub tcp: Vec<SocketAddr>,
+    /// SIP over TLS listeners (usually port 5061); none by default.
+    #[serde(default)]
+    pub tls: Vec<SocketAddr>,
+    /// PEM certificate chain and key the TLS listeners present, relative to this file; read
+    /// again on reload (a renewal keeps the paths).
+    pub tls_certificate: Option<PathBuf>,
+    pub tls_private_key: Option<PathBuf>,
     pub public_address: Option<IpAddr>,
     #[serde(default = "default_user_agent")]
     pub user_agent: String,
@@ -63,6 +70,9 @@ impl Default for SipConfig {
         SipConfig {
             udp: default_listen(),
             tcp: default_listen(),
+            tls: Vec::new(),
+            tls_certificate: None,
+            tls_private_key: None,
             public_address: None,
             user_agent: default_user_agent(),
         }
@@ -157,6 +167,18 @@ fn problem(path: &[&str], message: String) -> Problem {
 }
 
 impl Config {
+    /// The TLS listeners' settings, read from their files; `None` with no TLS listener.
+    pub fn sip_tls(&self) -> Result<Option<crate::sip::tls::TlsServer>, crate::sip::tls::TlsError> {
+        let (Some(certificate), Some(key)) = (&self.sip.tls_certificate, &self.sip.tls_private_key)
+        else {
+            return Ok(None);
+        };
+        if self.sip.tls.is_empty() {
+            return Ok(None);
+        }
+        crate::sip::tls::TlsServer::load(certificate, key, &self.trunks, &self.base_dir).map(Some)
+    }
+
     /// Where the journal's segments live: `[journal] dir`, or `journal` in the agents'
     /// `state_dir`, relative to the config file.
     pub fn journal_dir(&self) -> PathBuf {
@@ -188,10 +210,17 @@ impl Config {
 
     pub(super) fn validate(&self) -> Vec<Problem> {
         let mut out = Vec::new();
-        if self.sip.udp.is_empty() && self.sip.tcp.is_empty() {
+        if self.sip.udp.is_empty() && self.sip.tcp.is_empty() && self.sip.tls.is_empty() {
             out.push(problem(
                 &["sip"],
-                "no udp or tcp listener configured".into(),
+                "no udp, tcp or tls listener configured".into(),
+            ));
+        }
+        let tls_files = self.sip.tls_certificate.is_some() && self.sip.tls_private_key.is_some();
+        if !self.sip.tls.is_empty() && !tls_files {
+            out.push(problem(
+                &["sip", "tls"],
+                "a tls listener needs tls_certificate and tls_private_key (PEM files)".into(),
             ));
         }
         let m = &self.media;
@@ -236,6 +265,20 @@ impl Config {
                 out.push(problem(
                     &["trunk", &idx, "name"],
                     format!("duplicate trunk name {:?}", t.name),
+                ));
+            }
+            if t.srtp == crate::sip::sdp::SrtpPolicy::Required && self.sip.tls.is_empty() {
+                out.push(problem(
+                    &["trunk", &idx, "srtp"],
+                    "srtp = \"required\" needs a [sip] tls listener: SDES keys never travel \
+                     unencrypted, so every call would be refused"
+                        .into(),
+                ));
+            }
+            if t.tls_client_ca.is_some() && self.sip.tls.is_empty() {
+                out.push(problem(
+                    &["trunk", &idx, "tls_client_ca"],
+                    "tls_client_ca needs a [sip] tls listener".into(),
                 ));
             }
             if t.codecs.is_empty() {

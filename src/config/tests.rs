@@ -144,3 +144,21 @@ fn an_s3_sink_without_its_bucket_or_with_half_its_credentials_is_refused_at_its_
     assert_eq!(find("prefix").line, line("prefix ="));
     assert_eq!(find("access_key_id").line, line("access_key_id ="));
 }
+
+#[test]
+fn tls_and_srtp_settings_that_cannot_work_are_refused_by_key() {
+    let text = EMBEDDED_DEFAULT
+        .replace("# srtp = \"required\"", "srtp = \"required\"")
+        .replace("# tls_client_ca =", "tls_client_ca =");
+    let keys: Vec<String> = errors(&text).into_iter().map(|e| e.key).collect();
+    assert!(keys.contains(&"trunk.0.srtp".to_string()), "{keys:?}");
+    assert!(keys.contains(&"trunk.0.tls_client_ca".to_string()), "{keys:?}");
+    let listener_only = EMBEDDED_DEFAULT.replace("# tls = [", "tls = [");
+    let e = &errors(&listener_only)[0];
+    assert_eq!(e.key, "sip.tls", "{e}");
+    assert!(e.message.contains("tls_certificate"), "{e}");
+    let misspelt = EMBEDDED_DEFAULT.replace("# srtp = \"required\"", "srtp = \"mandatory\"");
+    let e = &errors(&misspelt)[0];
+    assert_eq!(e.key, "trunk.0.srtp", "{e}");
+    assert!(e.message.contains("required"), "{e}");
+}

@@ -7,7 +7,8 @@
 //! agent revoked or removed is logged out at once; a call it was on goes back to the head of
 //! its queue), Opus settings for calls bridged from now on, the agent-link certificate (read
 //! again even if its paths did not change, as a renewal leaves them: new connections get it,
-//! connected agents keep theirs). What needs a restart (listen addresses, the RTP port range,
+//! connected agents keep theirs), the SIP TLS certificate and trunks' client CAs (the same way:
+//! new TLS connections get them). What needs a restart (listen addresses, the RTP port range,
 //! the drain timeout) is named in the answer and the log, and keeps its old value.
 use std::sync::{Arc, Mutex};
 
@@ -33,6 +34,8 @@ pub(super) struct Reloader {
     pub ops: Arc<Ops>,
     pub agent_link: AgentLinkIdentity,
     pub logging: Logging,
+    /// The SIP transports, for their TLS settings.
+    pub sip: crate::sip::transport::Transports,
 }
 
 /// The agent link's endpoint and the fingerprint of the certificate it now presents.
@@ -79,6 +82,9 @@ impl Reloader {
             .map_err(|e| certificate_problem(&e))?;
         let server = link::server_config(&identity, self.agent_link.desk.clone())
             .map_err(|e| certificate_problem(&e))?;
+        let sip_tls = c
+            .sip_tls()
+            .map_err(|e| format!("{}: sip tls: {e}\n", file.display()))?;
         self.trunks.send_replace(c.trunks.clone());
         // The center is gone only when the daemon stops.
         let _ = self.center.send(Reconfigure {
@@ -112,6 +118,13 @@ impl Reloader {
             ));
         }
         drop(presented);
+        if let Some(tls) = sip_tls {
+            summary.push_str(&format!(
+                "sip tls certificate: fingerprint={}\n",
+                tls.fingerprint
+            ));
+            self.sip.set_tls(tls);
+        }
         if old.config.ops.log_level != c.ops.log_level {
             match self.logging.set_level(&c.ops.log_level) {
                 Ok(()) => summary.push_str(&format!("log level now {}\n", c.ops.log_level)),
@@ -160,12 +173,13 @@ pub(super) fn media_params(config: &Config) -> MediaParams {
 fn needs_restart(old: &Config, new: &Config) -> Vec<&'static str> {
     let same =
         |a: &dyn std::fmt::Debug, b: &dyn std::fmt::Debug| format!("{a:?}") == format!("{b:?}");
-    let checks: [(&'static str, bool); 9] = [
+    let checks: [(&'static str, bool); 10] = [
         // Its directory, sync policy and sinks belong to the journal's thread and shippers,
         // started once.
         ("journal", same(&old.journal, &new.journal)),
         ("sip.udp", same(&old.sip.udp, &new.sip.udp)),
         ("sip.tcp", same(&old.sip.tcp, &new.sip.tcp)),
+        ("sip.tls", same(&old.sip.tls, &new.sip.tls)),
         (
             "sip.public_address",
             same(&old.sip.public_address, &new.sip.public_address),

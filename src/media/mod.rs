@@ -15,5 +15,6 @@ pub mod resample;
 pub mod rtcp;
 pub mod rtp;
 pub mod rtp_quic;
+pub mod srtp;
 pub mod stretch;
 pub mod tone;

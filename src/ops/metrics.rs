@@ -273,6 +273,12 @@ impl Metrics {
                     "SIP messages that could not be parsed, answered 400 or dropped.",
                     &["outcome"],
                 ),
+                tls_handshake_failures: IntCounter::new(
+                    "trunkgate_sip_tls_handshake_failures_total",
+                    "SIP over TLS connections whose handshake failed or timed out (a missing or \
+                     untrusted client certificate, a scanner, plain SIP on the TLS port).",
+                )
+                .expect("valid metric"),
             },
             agent_link: crate::agent::link::LinkCounters {
                 migrations: IntCounter::new(
@@ -404,6 +410,7 @@ impl Metrics {
             Box::new(self.sip.refused_draining.clone()),
             Box::new(self.sip.transaction_timeouts.clone()),
             Box::new(self.sip.malformed.clone()),
+            Box::new(self.sip.tls_handshake_failures.clone()),
             Box::new(self.agent_link.migrations.clone()),
             Box::new(self.agent_link.rtt_seconds.clone()),
             Box::new(self.agent_link.datagrams_dropped.clone()),

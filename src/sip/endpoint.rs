@@ -54,6 +54,8 @@ pub struct SipCounters {
     pub transaction_timeouts: prometheus::IntCounter,
     /// Messages that could not be parsed, by `outcome` (answered with 400, dropped).
     pub malformed: prometheus::IntCounterVec,
+    /// TLS connections whose handshake failed (a bad client certificate, a scanner).
+    pub tls_handshake_failures: prometheus::IntCounter,
 }
 
 impl SipCounters {
@@ -93,7 +95,7 @@ impl SipCounters {
     }
 
     /// Brings the core's and the transports' own counts over (they keep plain numbers).
-    fn sync(&self, ua: &UserAgent, transports: &Transports, last: &mut [u64; 5]) {
+    fn sync(&self, ua: &UserAgent, transports: &Transports, last: &mut [u64; 6]) {
         use std::sync::atomic::Ordering::Relaxed;
         let t = transports.stats();
         let now = [
@@ -102,6 +104,7 @@ impl SipCounters {
             ua.stats().transaction_timeouts,
             t.malformed_answered.load(Relaxed),
             t.malformed_dropped.load(Relaxed),
+            t.tls_handshake_failures.load(Relaxed),
         ];
         let delta = |i: usize| now[i].saturating_sub(last[i]);
         self.acl_rejected.inc_by(delta(0));
@@ -113,6 +116,7 @@ impl SipCounters {
         self.malformed
             .with_label_values(&["dropped"])
             .inc_by(delta(4));
+        self.tls_handshake_failures.inc_by(delta(5));
         *last = now;
     }
 }
@@ -142,7 +146,7 @@ pub async fn run(
         counters,
         shutdown,
     } = controls;
-    let mut synced = [0u64; 5];
+    let mut synced = [0u64; 6];
     let mut beat = tokio::time::interval(HEARTBEAT);
     let (cmd_tx, mut commands) = mpsc::unbounded_channel::<SipCommand>();
     let mut calls: HashMap<CallRef, mpsc::UnboundedSender<CallEvent>> = HashMap::new();

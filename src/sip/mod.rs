@@ -1,4 +1,4 @@
-//! The carrier side: SIP over UDP and TCP, from bytes to calls.
+//! The carrier side: SIP over UDP, TCP and TLS, from bytes to calls.
 //!
 //! `codec` turns bytes into messages, `transaction` runs RFC 3261 §17, `ua` holds dialogs and
 //! answers what no call needs to see, `sdp` negotiates media. `transport` and `endpoint` are the
@@ -8,6 +8,7 @@ pub mod endpoint;
 pub mod message;
 pub mod peer;
 pub mod sdp;
+pub mod tls;
 pub mod transaction;
 pub mod transport;
 pub mod trunk;

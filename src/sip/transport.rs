@@ -10,6 +10,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use arc_swap::ArcSwap;
 use bytes::{Buf, Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
@@ -18,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::sip::codec::{self, CodecError, Frame};
 use crate::sip::peer::{Peer, Transport};
+use crate::sip::tls::TlsServer;
 use crate::sip::transaction::Transmit;
 use crate::socket_buffers;
 
@@ -35,6 +37,15 @@ pub struct TransportStats {
     pub malformed_answered: AtomicU64,
     pub malformed_dropped: AtomicU64,
     pub stream_framing_errors: AtomicU64,
+    /// TLS connections whose handshake failed or timed out (a bad or missing client
+    /// certificate, a scanner, plain SIP on the TLS port).
+    pub tls_handshake_failures: AtomicU64,
+}
+
+/// TLS listeners and the settings their handshakes use (swapped by a reload).
+pub struct TlsListen {
+    pub addrs: Vec<SocketAddr>,
+    pub server: Arc<ArcSwap<TlsServer>>,
 }
 
 /// Most simultaneous TCP connections; beyond this new ones are refused so a connection flood
@@ -46,6 +57,10 @@ const MAX_STREAMS: usize = 4096;
 /// held under a hundred and dropped INVITEs at 750 setups a second in the bench.
 const UDP_SOCKET_BUFFER: usize = 4 * 1024 * 1024;
 
+/// A TLS client that has not finished its handshake by then is dropped: a connection a scanner
+/// opens and leaves idle must not hold one of the [`MAX_STREAMS`] slots.
+const TLS_HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 #[derive(Clone)]
 pub struct Transports {
     inner: Arc<Inner>,
@@ -54,6 +69,9 @@ pub struct Transports {
 struct Inner {
     udp: Vec<Arc<UdpSocket>>,
     streams: Mutex<HashMap<SocketAddr, mpsc::UnboundedSender<Bytes>>>,
+    /// Connections accepted and still in their TLS handshake: counted against [`MAX_STREAMS`].
+    handshaking: std::sync::atomic::AtomicUsize,
+    tls: Option<Arc<ArcSwap<TlsServer>>>,
     inbound: mpsc::Sender<Inbound>,
     public_address: Option<IpAddr>,
     local_ips: Mutex<HashMap<IpAddr, IpAddr>>,
@@ -69,6 +87,7 @@ impl Transports {
     pub async fn bind(
         udp: &[SocketAddr],
         tcp: &[SocketAddr],
+        tls: Option<TlsListen>,
         public_address: Option<IpAddr>,
         user_agent: String,
         inbound: mpsc::Sender<Inbound>,
@@ -94,12 +113,21 @@ impl Transports {
                 .await
                 .map_err(|e| io::Error::new(e.kind(), format!("tcp {addr}: {e}")))?;
             bound.push((Transport::Tcp, l.local_addr()?));
-            listeners.push(l);
+            listeners.push((l, Transport::Tcp));
+        }
+        for addr in tls.iter().flat_map(|t| &t.addrs) {
+            let l = TcpListener::bind(addr)
+                .await
+                .map_err(|e| io::Error::new(e.kind(), format!("tls {addr}: {e}")))?;
+            bound.push((Transport::Tls, l.local_addr()?));
+            listeners.push((l, Transport::Tls));
         }
         let t = Transports {
             inner: Arc::new(Inner {
                 udp: udp_sockets.clone(),
                 streams: Mutex::new(HashMap::new()),
+                handshaking: Default::default(),
+                tls: tls.map(|t| t.server),
                 inbound,
                 public_address,
                 local_ips: Mutex::new(HashMap::new()),
@@ -111,8 +139,8 @@ impl Transports {
         for sock in udp_sockets {
             tokio::spawn(t.clone().udp_loop(sock));
         }
-        for l in listeners {
-            tokio::spawn(t.clone().accept_loop(l));
+        for (l, transport) in listeners {
+            tokio::spawn(t.clone().accept_loop(l, transport));
         }
         Ok((t, bound))
     }
@@ -125,6 +153,13 @@ impl Transports {
 
     pub fn stats(&self) -> &TransportStats {
         &self.inner.stats
+    }
+
+    /// New TLS settings for connections from now on (a reload); those up keep theirs.
+    pub fn set_tls(&self, server: TlsServer) {
+        if let Some(tls) = &self.inner.tls {
+            tls.store(Arc::new(server));
+        }
     }
 
     /// Sends without waiting: UDP goes straight out, stream data is queued on its connection
@@ -240,7 +275,7 @@ impl Transports {
         }
     }
 
-    async fn accept_loop(self, listener: TcpListener) {
+    async fn accept_loop(self, listener: TcpListener, transport: Transport) {
         loop {
             let accepted = tokio::select! {
                 r = listener.accept() => r,
@@ -254,7 +289,8 @@ impl Transports {
                     continue;
                 }
             };
-            if self.lock_streams().len() >= MAX_STREAMS {
+            let open = self.lock_streams().len() + self.inner.handshaking.load(Ordering::Relaxed);
+            if open >= MAX_STREAMS {
                 tracing::warn!(%from, "too many sip connections: refusing");
                 continue;
             }
@@ -262,7 +298,46 @@ impl Transports {
             let Ok(bound) = stream.local_addr() else {
                 continue;
             };
-            tokio::spawn(self.clone().run_stream(stream, Transport::Tcp, from, bound));
+            match (transport, &self.inner.tls) {
+                (Transport::Tls, Some(tls)) => {
+                    let config = tls.load().for_peer(from.ip());
+                    tokio::spawn(self.clone().handshake(stream, config, from, bound));
+                }
+                _ => {
+                    tokio::spawn(self.clone().run_stream(stream, Transport::Tcp, from, bound));
+                }
+            }
+        }
+    }
+
+    /// The server side of a TLS handshake, then the connection as any stream.
+    async fn handshake(
+        self,
+        stream: TcpStream,
+        config: Arc<rustls::ServerConfig>,
+        from: SocketAddr,
+        bound: SocketAddr,
+    ) {
+        self.inner.handshaking.fetch_add(1, Ordering::Relaxed);
+        let accepted = tokio::time::timeout(
+            TLS_HANDSHAKE_TIMEOUT,
+            tokio_rustls::TlsAcceptor::from(config).accept(stream),
+        )
+        .await;
+        self.inner.handshaking.fetch_sub(1, Ordering::Relaxed);
+        match accepted {
+            Ok(Ok(tls)) => self.run_stream(tls, Transport::Tls, from, bound).await,
+            failed => {
+                self.inner
+                    .stats
+                    .tls_handshake_failures
+                    .fetch_add(1, Ordering::Relaxed);
+                let error = match failed {
+                    Ok(Err(e)) => e.to_string(),
+                    _ => "no handshake within 10 s".to_string(),
+                };
+                tracing::info!(%from, %error, "sip tls handshake failed");
+            }
         }
     }
 
@@ -402,6 +477,7 @@ mod tests {
             &["127.0.0.1:0".parse().unwrap()],
             &[],
             None,
+            None,
             "test".into(),
             inbound,
         )
@@ -428,6 +504,7 @@ mod tests {
         let (transports, bound) = Transports::bind(
             &[],
             &["127.0.0.1:0".parse().unwrap()],
+            None,
             None,
             "test".into(),
             inbound,

@@ -5,6 +5,7 @@ use std::net::IpAddr;
 use serde::Deserialize;
 
 use crate::route::Destination;
+use crate::sip::sdp::SrtpPolicy;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -19,6 +20,13 @@ pub struct TrunkConfig {
     pub route: Destination,
     #[serde(default)]
     pub ring_ms: u64,
+    /// SRTP with SDES keys: "off", "offered" or "required". Keys travel only in SIP over TLS,
+    /// so over UDP or TCP "offered" means plain RTP and "required" refuses the call (488).
+    #[serde(default)]
+    pub srtp: SrtpPolicy,
+    /// PEM CA certificate(s): the carrier must present a certificate from this CA to connect
+    /// over TLS (mutual TLS). Relative to the config file.
+    pub tls_client_ca: Option<std::path::PathBuf>,
 }
 
 fn default_codecs() -> Vec<CodecName> {

@@ -26,6 +26,10 @@ pub struct TestConfig {
     pub desk_public_port: Option<u16>,
     /// More lines for `[agents]` (`certificate = …`, say).
     pub agents_extra: String,
+    /// More lines for `[sip]` (`tls = …`, say).
+    pub sip_extra: String,
+    /// More lines for the trunk (`srtp = …`, say).
+    pub trunk_extra: String,
     pub queue_max_wait_ms: u64,
     pub queue_ring_timeout_ms: u64,
     pub queue_wrap_up_ms: u64,
@@ -52,6 +56,8 @@ impl Default for TestConfig {
             desk: false,
             desk_public_port: None,
             agents_extra: String::new(),
+            sip_extra: String::new(),
+            trunk_extra: String::new(),
             queue_max_wait_ms: 300_000,
             queue_ring_timeout_ms: 15_000,
             queue_wrap_up_ms: 5_000,
@@ -76,6 +82,7 @@ impl TestConfig {
 udp = {udp}
 tcp = {tcp}
 user_agent = "trunkgate-test"
+{sip_extra}
 
 [media]
 rtp_port_min = {rtp_min}
@@ -94,6 +101,7 @@ codecs = {codecs}
 symmetric_rtp = {symmetric_rtp}
 route = {route}
 ring_ms = {ring_ms}
+{trunk_extra}
 
 [ivr]
 digit_prompt_prefix = "digit-"
@@ -172,6 +180,8 @@ drain_timeout_ms = {drain_timeout_ms}
                 }
             },
             agents_extra = self.agents_extra,
+            sip_extra = self.sip_extra,
+            trunk_extra = self.trunk_extra,
             demo_hash = toml_string(DEMO_CREDENTIAL_HASH),
             max_wait_ms = self.queue_max_wait_ms,
             ring_timeout_ms = self.queue_ring_timeout_ms,

@@ -261,6 +261,13 @@ impl Gateway {
         *self.udp.first().expect("the gateway has no udp sip socket")
     }
 
+    /// The SIP over TLS socket, from the `listening` line. Panics if the config has none.
+    pub fn sip_tls(&self) -> SocketAddr {
+        self.listening_value("tls")
+            .and_then(|v| v.parse().ok())
+            .expect("the listening line names a tls sip socket")
+    }
+
     /// The first TCP SIP socket. Panics if the config has none.
     pub fn sip_tcp(&self) -> SocketAddr {
         *self.tcp.first().expect("the gateway has no tcp sip socket")

@@ -62,6 +62,7 @@ fn bridge(now: Instant) -> AgentCall {
         telephone_event_pt: Some(101),
         ptime_ms: 20,
         local_direction: Direction::SendRecv,
+        srtp: None,
     };
     let mut rng = StdRng::seed_from_u64(5);
     let leg = RtpMedia::new(

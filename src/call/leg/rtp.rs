@@ -5,6 +5,10 @@
 //! so a carrier (or its SBC) behind NAT still hears us. The first source latches; another source
 //! takes over only after the latched one has been silent for [`RELATCH_AFTER`], so a stray or
 //! spoofed packet cannot steal the stream mid-call.
+//!
+//! SRTP, when the SDP negotiated it, wraps all of this at the edge: what arrives is decrypted
+//! and authenticated before anything else looks at it (so a forged packet cannot latch), what
+//! leaves is encrypted last, in [`RtpMedia::poll_transmit`].
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant, SystemTime};
@@ -18,6 +22,7 @@ use crate::media::jitter::{JitterBuffer, JitterConfig, Playout};
 use crate::media::plc::G711Concealer;
 use crate::media::rtcp::{RtcpConfig, RtcpSession, RtcpStats};
 use crate::media::rtp::{self, RtpSender};
+use crate::media::srtp::SrtpSession;
 use crate::media::stretch::{PcmQueue, StretchStats, MAX_PERIOD};
 use crate::sip::sdp::{Codec, Negotiated};
 
@@ -40,11 +45,46 @@ pub struct LegStats {
     pub rtp_received: u64,
     pub rtp_sent: u64,
     pub rtp_rejected: u64,
+    /// SRTP or SRTCP packets that failed authentication or replayed an earlier one.
+    pub srtp_rejected: u64,
     pub digits: u64,
+}
+
+/// The leg's media protection, as the SDP decided it.
+enum Security {
+    Plain,
+    Srtp(Box<SrtpSession>),
+    /// Keys were negotiated but no context could be made from them: nothing is sent or played
+    /// rather than sending the audio in the clear.
+    Broken,
+}
+
+impl Security {
+    fn for_negotiation(neg: &Negotiated) -> Security {
+        match &neg.srtp {
+            None => Security::Plain,
+            Some(keys) => match SrtpSession::new(keys) {
+                Ok(session) => Security::Srtp(Box::new(session)),
+                Err(e) => {
+                    tracing::error!(error = %e, "srtp keys unusable: the call's media is stopped");
+                    Security::Broken
+                }
+            },
+        }
+    }
+
+    fn unchanged_for(&self, neg: &Negotiated) -> bool {
+        match (self, &neg.srtp) {
+            (Security::Plain, None) => true,
+            (Security::Srtp(session), Some(keys)) => session.keys() == keys,
+            _ => false,
+        }
+    }
 }
 
 pub struct RtpMedia {
     neg: Negotiated,
+    security: Security,
     law: G711Law,
     samples_per_frame: usize,
     symmetric: bool,
@@ -103,6 +143,7 @@ impl RtpMedia {
         let ptime = Duration::from_millis(neg.ptime_ms.clamp(10, 60).into());
         let samples_per_frame = (SAMPLE_RATE as usize * ptime.as_millis() as usize) / 1000;
         RtpMedia {
+            security: Security::for_negotiation(&neg),
             law: law_of(neg.codec),
             samples_per_frame,
             symmetric,
@@ -187,6 +228,9 @@ impl RtpMedia {
         if !self.neg.we_send() && neg.we_send() {
             self.talk_spurt_start = true;
         }
+        if !self.security.unchanged_for(&neg) {
+            self.security = Security::for_negotiation(&neg);
+        }
         self.neg = neg;
     }
 
@@ -194,6 +238,21 @@ impl RtpMedia {
         if rtp::looks_like_rtcp(datagram) {
             return self.handle_rtcp(now, from, datagram);
         }
+        let decrypted;
+        let datagram = match &mut self.security {
+            Security::Plain => datagram,
+            Security::Srtp(session) => match session.unprotect_rtp(datagram) {
+                Ok(plain) => {
+                    decrypted = plain;
+                    &decrypted[..]
+                }
+                Err(_) => {
+                    self.stats.srtp_rejected += 1;
+                    return;
+                }
+            },
+            Security::Broken => return,
+        };
         let Ok(pkt) = rtp::parse(datagram) else {
             self.stats.rtp_rejected += 1;
             return;
@@ -243,6 +302,21 @@ impl RtpMedia {
     }
 
     pub fn handle_rtcp(&mut self, now: Instant, from: SocketAddr, datagram: &[u8]) {
+        let decrypted;
+        let datagram = match &mut self.security {
+            Security::Plain => datagram,
+            Security::Srtp(session) => match session.unprotect_rtcp(datagram) {
+                Ok(plain) => {
+                    decrypted = plain;
+                    &decrypted[..]
+                }
+                Err(_) => {
+                    self.stats.srtp_rejected += 1;
+                    return;
+                }
+            },
+            Security::Broken => return,
+        };
         if self.symmetric {
             self.latched_rtcp = Some(from);
         }
@@ -434,8 +508,28 @@ impl RtpMedia {
         }
     }
 
+    /// The next datagram to send, encrypted when the leg is SRTP.
     pub fn poll_transmit(&mut self) -> Option<MediaTransmit> {
-        self.transmits.pop_front()
+        loop {
+            let mut transmit = self.transmits.pop_front()?;
+            let session = match &mut self.security {
+                Security::Plain => return Some(transmit),
+                Security::Srtp(session) => session,
+                Security::Broken => continue,
+            };
+            let protected = if transmit.rtcp {
+                session.protect_rtcp(&transmit.payload)
+            } else {
+                session.protect_rtp(&transmit.payload)
+            };
+            match protected {
+                Ok(payload) => {
+                    transmit.payload = payload;
+                    return Some(transmit);
+                }
+                Err(e) => tracing::debug!(error = %e, "srtp: packet not sent"),
+            }
+        }
     }
 
     /// Queues key presses toward the carrier: RFC 4733 events if it negotiated telephone-event,

@@ -11,7 +11,10 @@ use rand::Rng;
 use super::{Leg, LegEnd, LegRefusal, MediaTransmit, RtpMedia};
 use crate::events::LegQuality;
 use crate::media::dtmf::DtmfError;
-use crate::sip::sdp::{self, Codec, Direction, LocalMedia, Negotiated, NegotiationError, SdpError};
+use crate::sip::sdp::{
+    self, Codec, Direction, LocalMedia, Negotiated, NegotiationError, SdpError, SrtpKey,
+    SrtpPolicy, SrtpSuite,
+};
 use crate::sip::trunk::{CodecName, TrunkConfig};
 use crate::sip::ua::{CallEvent as SipEvent, EndReason};
 
@@ -44,11 +47,13 @@ impl OfferError {
     }
 }
 
-/// Media settings a leg needs from the configuration.
+/// Media settings a leg needs from the configuration and the signalling.
 #[derive(Debug, Clone, Copy)]
 pub struct MediaSettings {
     pub jitter_min: Duration,
     pub jitter_max: Duration,
+    /// The INVITE came over TLS: SDES keys may be exchanged.
+    pub secure_signalling: bool,
 }
 
 pub struct SipLeg {
@@ -75,7 +80,14 @@ impl SipLeg {
         settings: MediaSettings,
         rng: &mut impl Rng,
     ) -> Self {
-        let local_media = local_media(trunk, rtp.ip(), rtp.port(), rng.gen());
+        let mut local_media = local_media(trunk, rtp.ip(), rtp.port(), rng.gen());
+        local_media.secure_signalling = settings.secure_signalling;
+        if trunk.srtp != SrtpPolicy::Off && settings.secure_signalling {
+            local_media.srtp_keys = SrtpSuite::ALL
+                .iter()
+                .map(|suite| SrtpKey::from_random(*suite, &rng.gen()))
+                .collect();
+        }
         let media = RtpMedia::new(
             now,
             wall_clock,
@@ -125,7 +137,9 @@ impl SipLeg {
                             Err(e.sip_status())
                         }
                     },
-                    None => Ok(sdp::offer(&self.local_media).to_string().into_bytes()),
+                    None => sdp::offer(&self.local_media)
+                        .map(|sdp| sdp.to_string().into_bytes())
+                        .map_err(|e| e.sip_status()),
                 };
                 self.signals.push_back(SipSignal::AnswerReInvite(reply));
             }
@@ -183,7 +197,18 @@ impl Leg for SipLeg {
                 }
             },
             // Late offer: we offer now, the ACK brings the answer.
-            None => sdp::offer(&self.local_media).to_string(),
+            None => match sdp::offer(&self.local_media) {
+                Ok(sdp) => sdp.to_string(),
+                Err(e) => {
+                    let status = e.sip_status();
+                    self.signals.push_back(SipSignal::Reject(status));
+                    self.hung_up = true;
+                    return Err(LegRefusal {
+                        status,
+                        reason: OfferError::from(e).into(),
+                    });
+                }
+            },
         };
         self.answer_sdp = Some(sdp);
         Ok(())
@@ -283,6 +308,9 @@ fn local_media(trunk: &TrunkConfig, ip: IpAddr, rtp_port: u16, session_id: u32) 
         session_version: 1,
         direction: Direction::SendRecv,
         username: "trunkgate".into(),
+        srtp: trunk.srtp,
+        secure_signalling: false,
+        srtp_keys: Vec::new(),
     }
 }
 
@@ -310,6 +338,7 @@ fn provisional_negotiation(local: &LocalMedia) -> Negotiated {
         telephone_event_pt: Some(local.telephone_event_pt),
         ptime_ms: local.ptime_ms,
         local_direction: Direction::SendRecv,
+        srtp: None,
     }
 }
 

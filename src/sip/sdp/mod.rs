@@ -10,15 +10,17 @@
 //!   of LF or CRLF, blank lines, extra spaces and attribute-name case, strict on structure (a
 //!   wrong line is reported with its number and text). Network input never panics; bodies above
 //!   [`MAX_SDP_BYTES`] are refused before any work.
-//! - `negotiate.rs` ([`answer`], [`offer`], [`accept_answer`]): only plain RTP/AVP audio with
-//!   G.711 (PCMU, PCMA) plus RFC 4733 telephone-event is accepted; everything else is refused per
-//!   stream with port 0, as RFC 3264 §6 requires, so the carrier's offer always gets an answer
-//!   with the same number of m-lines. Directions follow RFC 3264 §6.1 (`direction.rs`).
+//! - `negotiate.rs` ([`answer`], [`offer`], [`accept_answer`]): only RTP/AVP audio, or RTP/SAVP
+//!   with SDES keys (`crypto.rs`, RFC 4568) as the trunk's SRTP policy allows, with G.711 (PCMU,
+//!   PCMA) plus RFC 4733 telephone-event is accepted; everything else is refused per stream with
+//!   port 0, as RFC 3264 §6 requires, so the carrier's offer always gets an answer with the same
+//!   number of m-lines. Directions follow RFC 3264 §6.1 (`direction.rs`).
 //!
 //! Time does not enter here, and neither do sockets: the call layer owns the RTP socket and feeds
 //! the SDP bodies of INVITE / 200 OK / ACK through these functions.
 
 mod codec;
+mod crypto;
 mod direction;
 mod model;
 mod negotiate;
@@ -31,10 +33,13 @@ mod negotiate_tests;
 mod parse_tests;
 
 pub use codec::Codec;
+pub use crypto::{Crypto, SrtpKey, SrtpPolicy, SrtpSuite};
 pub use direction::Direction;
 pub use model::{
     AddrType, Attribute, Bandwidth, Connection, Fmtp, MediaDescription, Origin, Rtcp, Rtpmap,
     SessionDescription, Timing,
 };
-pub use negotiate::{accept_answer, answer, offer, LocalMedia, Negotiated, NegotiationError};
+pub use negotiate::{
+    accept_answer, answer, offer, LocalMedia, Negotiated, NegotiationError, SrtpKeys,
+};
 pub use parse::{parse, SdpError, SdpLineError, MAX_SDP_BYTES};

@@ -5,13 +5,15 @@
 //! usable audio stream and refuses every other one with port 0. When the carrier sent an INVITE
 //! without SDP, we [`offer`] in the 200 OK and [`accept_answer`] checks the answer in the ACK.
 //!
-//! "Usable" means plain `RTP/AVP`: there is no SRTP yet, so `RTP/SAVP` and friends are refused
-//! rather than answered with keys we cannot honour.
+//! "Usable" means `RTP/AVP`, or `RTP/SAVP` with an SDES key we can use (RFC 4568) when the trunk
+//! allows SRTP and the signalling is encrypted (SDES keys in the clear protect nothing). Feedback
+//! profiles (`AVPF`) and DTLS-SRTP are refused rather than answered with what we cannot honour.
 
 use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr};
 
 use super::codec::Codec;
+use super::crypto::{Crypto, SrtpKey, SrtpPolicy};
 use super::direction::Direction;
 use super::model::{
     AddrType, Attribute, Connection, Fmtp, MediaDescription, Origin, Rtpmap, SessionDescription,
@@ -25,6 +27,7 @@ const SANE_PTIME_MS: std::ops::RangeInclusive<u32> = 10..=120;
 /// RFC 4733 events we offer: DTMF digits 0–9, *, #, A–D (0–15) and flash (16).
 const TELEPHONE_EVENTS: &str = "0-16";
 const AUDIO_PROTO: &str = "RTP/AVP";
+const SECURE_AUDIO_PROTO: &str = "RTP/SAVP";
 
 /// Our side of the audio stream, as configured for the trunk and allocated for this call.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,6 +53,32 @@ pub struct LocalMedia {
     pub direction: Direction,
     /// `o=` username; `-` is used if this is empty or contains whitespace.
     pub username: String,
+    /// The trunk's SRTP setting.
+    pub srtp: SrtpPolicy,
+    /// Whether this SDP travels encrypted (SIP over TLS): SDES keys are sent and taken only then.
+    pub secure_signalling: bool,
+    /// Our keys, one per suite we offer, in preference order (one fresh set per call).
+    pub srtp_keys: Vec<SrtpKey>,
+}
+
+impl LocalMedia {
+    /// Whether our offers carry SRTP.
+    fn offers_srtp(&self) -> bool {
+        self.srtp != SrtpPolicy::Off && self.secure_signalling && !self.srtp_keys.is_empty()
+    }
+
+    fn key_for(&self, suite: super::crypto::SrtpSuite) -> Option<&SrtpKey> {
+        self.srtp_keys.iter().find(|key| key.suite == suite)
+    }
+}
+
+/// The keys of an SRTP stream, each way.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SrtpKeys {
+    /// Ours: what we encrypt with.
+    pub send: SrtpKey,
+    /// The peer's: what we decrypt with.
+    pub receive: SrtpKey,
 }
 
 /// The outcome both ends agreed on: what the RTP layer needs for this call leg.
@@ -68,6 +97,8 @@ pub struct Negotiated {
     pub ptime_ms: u32,
     /// What WE do on this stream.
     pub local_direction: Direction,
+    /// SRTP keys when the stream is `RTP/SAVP`.
+    pub srtp: Option<SrtpKeys>,
 }
 
 impl Negotiated {
@@ -103,6 +134,20 @@ pub enum NegotiationError {
     AnswerNotAudio { media_type: String, proto: String },
     #[error("answer picks none of the codecs we offered: {answered}")]
     AnswerCodecNotOffered { answered: String },
+    #[error("this trunk requires SRTP and the offer has only plain RTP/AVP audio")]
+    SrtpRequired,
+    #[error(
+        "this trunk requires SRTP, whose SDES keys must not travel unencrypted: the carrier must call over TLS"
+    )]
+    SrtpNeedsTls,
+    #[error("SRTP (RTP/SAVP) offered but this trunk has srtp = \"off\"")]
+    SrtpOff,
+    #[error("SRTP (RTP/SAVP) offered over unencrypted signalling: its keys are public, refused")]
+    SrtpKeysInTheClear,
+    #[error("SRTP offered with no crypto suite we support: {offered}; we support AES_CM_128_HMAC_SHA1_80, AES_CM_128_HMAC_SHA1_32 and AEAD_AES_128_GCM with one inline key and no MKI")]
+    NoUsableCrypto { offered: String },
+    #[error("invalid answer: no a=crypto line matching one of our offered tags and suites")]
+    AnswerCrypto,
 }
 
 impl NegotiationError {
@@ -137,12 +182,19 @@ pub fn answer(
     let mut accepted = None;
     let mut address_error = None;
     for (media_index, media) in offer.media.iter().enumerate() {
-        if !is_usable_audio(media) {
+        if !is_audio_stream(media) {
             continue;
         }
+        let security = match stream_security(media, local) {
+            Ok(security) => security,
+            Err(error) => {
+                address_error.get_or_insert(error);
+                continue;
+            }
+        };
         match select_from_offer(offer, media_index, media, local) {
             Ok(Some(selection)) => {
-                accepted = Some((media_index, selection));
+                accepted = Some((media_index, selection, security));
                 break;
             }
             Ok(None) => {}
@@ -151,7 +203,7 @@ pub fn answer(
             }
         }
     }
-    let Some((accepted_index, selection)) = accepted else {
+    let Some((accepted_index, selection, security)) = accepted else {
         return Err(
             address_error.unwrap_or_else(|| NegotiationError::NoCommonCodec {
                 offered: describe_offered(offer),
@@ -166,7 +218,7 @@ pub fn answer(
     sdp.timing = offer.timing.clone();
     for (media_index, media) in offer.media.iter().enumerate() {
         sdp.media.push(if media_index == accepted_index {
-            answered_audio(media, &selection, local_direction, local)
+            answered_audio(media, &selection, local_direction, local, security.as_ref())
         } else {
             refused(media)
         });
@@ -179,6 +231,10 @@ pub fn answer(
         telephone_event_pt: selection.telephone_event.map(|(pt, _)| pt),
         ptime_ms: selection.ptime_ms,
         local_direction,
+        srtp: security.map(|(theirs, ours)| SrtpKeys {
+            send: ours,
+            receive: theirs.key,
+        }),
     };
     Ok((sdp, negotiated))
 }
@@ -186,10 +242,18 @@ pub fn answer(
 /// Our offer, for an INVITE that came without SDP (late offer: it goes in the 200 OK). Lists every
 /// local codec in preference order with its static payload type, then telephone-event. A
 /// telephone-event payload type that collides with a codec's is left out rather than offered
-/// ambiguously.
-pub fn offer(local: &LocalMedia) -> SessionDescription {
+/// ambiguously. With SRTP, `RTP/SAVP` and one `a=crypto` line per key, tagged 1, 2, …
+pub fn offer(local: &LocalMedia) -> Result<SessionDescription, NegotiationError> {
+    if local.srtp == SrtpPolicy::Required && !local.secure_signalling {
+        return Err(NegotiationError::SrtpNeedsTls);
+    }
     let mut sdp = local_description(local);
-    let mut media = MediaDescription::new("audio", local.rtp_port, AUDIO_PROTO);
+    let proto = if local.offers_srtp() {
+        SECURE_AUDIO_PROTO
+    } else {
+        AUDIO_PROTO
+    };
+    let mut media = MediaDescription::new("audio", local.rtp_port, proto);
     let mut codecs: Vec<Codec> = Vec::new();
     for codec in &local.codecs {
         if !codecs.contains(codec) {
@@ -219,8 +283,16 @@ pub fn offer(local: &LocalMedia) -> SessionDescription {
     }
     media.attributes.push(Attribute::Ptime(local.ptime_ms));
     media.attributes.push(Attribute::Direction(local.direction));
+    if local.offers_srtp() {
+        for (tag, key) in (1..).zip(&local.srtp_keys) {
+            media.attributes.push(crypto_attribute(&Crypto {
+                tag,
+                key: key.clone(),
+            }));
+        }
+    }
     sdp.media.push(media);
-    sdp
+    Ok(sdp)
 }
 
 /// Checks the answer (in the ACK) to our [`offer`]: it must keep our single audio stream and pick
@@ -237,12 +309,30 @@ pub fn accept_answer(
     if media.port == 0 {
         return Err(NegotiationError::AnswerRejected);
     }
-    if !is_usable_audio(media) {
+    let offered_proto = if local.offers_srtp() {
+        SECURE_AUDIO_PROTO
+    } else {
+        AUDIO_PROTO
+    };
+    if !is_audio_stream(media) || !media.proto.eq_ignore_ascii_case(offered_proto) {
         return Err(NegotiationError::AnswerNotAudio {
             media_type: media.media_type.clone(),
             proto: media.proto.clone(),
         });
     }
+    let srtp = if local.offers_srtp() {
+        let keys = crypto_lines(media).find_map(|theirs| {
+            let tag = usize::try_from(theirs.tag).ok()?.checked_sub(1)?;
+            let ours = local.srtp_keys.get(tag)?;
+            (ours.suite == theirs.key.suite).then(|| SrtpKeys {
+                send: ours.clone(),
+                receive: theirs.key,
+            })
+        });
+        Some(keys.ok_or(NegotiationError::AnswerCrypto)?)
+    } else {
+        None
+    };
     let Some((codec, payload_type)) = media.payload_types().find_map(|payload_type| {
         media
             .codec_of(payload_type)
@@ -262,11 +352,84 @@ pub fn accept_answer(
         telephone_event_pt: telephone_event_of(media).map(|(pt, _)| pt),
         ptime_ms: ptime_of(answer, media).unwrap_or(local.ptime_ms),
         local_direction: peer_direction.reversed().intersect(local.direction),
+        srtp,
     })
 }
 
-fn is_usable_audio(media: &MediaDescription) -> bool {
-    media.is_audio() && media.port != 0 && media.proto.eq_ignore_ascii_case(AUDIO_PROTO)
+/// Audio on a port, in plain or SRTP's profile: a stream we may accept.
+fn is_audio_stream(media: &MediaDescription) -> bool {
+    media.is_audio()
+        && media.port != 0
+        && (media.proto.eq_ignore_ascii_case(AUDIO_PROTO)
+            || media.proto.eq_ignore_ascii_case(SECURE_AUDIO_PROTO))
+}
+
+/// Whether an offered audio stream may be accepted by the trunk's SRTP policy, and with which
+/// keys (the peer's line, our key of its suite) when it is SRTP.
+fn stream_security(
+    media: &MediaDescription,
+    local: &LocalMedia,
+) -> Result<Option<(Crypto, SrtpKey)>, NegotiationError> {
+    let secure = media.proto.eq_ignore_ascii_case(SECURE_AUDIO_PROTO);
+    match (secure, local.srtp) {
+        (false, SrtpPolicy::Required) if !local.secure_signalling => {
+            Err(NegotiationError::SrtpNeedsTls)
+        }
+        (false, SrtpPolicy::Required) => Err(NegotiationError::SrtpRequired),
+        (false, _) => Ok(None),
+        (true, SrtpPolicy::Off) => Err(NegotiationError::SrtpOff),
+        (true, _) if !local.secure_signalling => Err(NegotiationError::SrtpKeysInTheClear),
+        (true, _) => crypto_lines(media)
+            .find_map(|theirs| {
+                let ours = local.key_for(theirs.key.suite)?.clone();
+                Some((theirs, ours))
+            })
+            .map(Some)
+            .ok_or_else(|| NegotiationError::NoUsableCrypto {
+                offered: describe_crypto(media),
+            }),
+    }
+}
+
+/// The `a=crypto` lines of a stream we can use, in the offerer's order.
+fn crypto_lines(media: &MediaDescription) -> impl Iterator<Item = Crypto> + '_ {
+    media
+        .attributes
+        .iter()
+        .filter_map(|attribute| match attribute {
+            Attribute::Other {
+                name,
+                value: Some(value),
+            } if name.eq_ignore_ascii_case("crypto") => Crypto::parse(value),
+            _ => None,
+        })
+}
+
+/// The suites of every `a=crypto` line, for the log: keys never appear.
+fn describe_crypto(media: &MediaDescription) -> String {
+    let suites: Vec<&str> = media
+        .attributes
+        .iter()
+        .filter_map(|attribute| match attribute {
+            Attribute::Other {
+                name,
+                value: Some(value),
+            } if name.eq_ignore_ascii_case("crypto") => value.split_ascii_whitespace().nth(1),
+            _ => None,
+        })
+        .collect();
+    if suites.is_empty() {
+        "no a=crypto lines".to_owned()
+    } else {
+        suites.join(", ")
+    }
+}
+
+fn crypto_attribute(crypto: &Crypto) -> Attribute {
+    Attribute::Other {
+        name: "crypto".to_owned(),
+        value: Some(crypto.value()),
+    }
 }
 
 /// `Ok(None)` when the stream shares no codec with us.
@@ -388,6 +551,7 @@ fn answered_audio(
     selection: &Selection,
     direction: Direction,
     local: &LocalMedia,
+    security: Option<&(Crypto, SrtpKey)>,
 ) -> MediaDescription {
     let mut media = MediaDescription::new(
         offered.media_type.clone(),
@@ -403,6 +567,12 @@ fn answered_audio(
     }
     media.attributes.push(Attribute::Ptime(selection.ptime_ms));
     media.attributes.push(Attribute::Direction(direction));
+    if let Some((theirs, ours)) = security {
+        media.attributes.push(crypto_attribute(&Crypto {
+            tag: theirs.tag,
+            key: ours.clone(),
+        }));
+    }
     media
 }
 

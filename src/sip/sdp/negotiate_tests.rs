@@ -19,6 +19,9 @@ fn local() -> LocalMedia {
         session_version: 7,
         direction: Direction::SendRecv,
         username: "trunkgate".into(),
+        srtp: SrtpPolicy::Off,
+        secure_signalling: false,
+        srtp_keys: Vec::new(),
     }
 }
 
@@ -73,6 +76,7 @@ fn audio_offer_with_pcmu_pcma_and_telephone_event() {
             telephone_event_pt: Some(101),
             ptime_ms: 20,
             local_direction: Direction::SendRecv,
+            srtp: None,
         }
     );
     assert!(negotiated.we_send() && negotiated.we_receive());
@@ -144,18 +148,183 @@ fn g729_only_offer_is_refused_naming_the_offered_codecs() {
 }
 
 #[test]
-fn srtp_only_offer_is_refused_with_488() {
+fn srtp_offer_to_a_trunk_without_srtp_is_refused_with_488() {
     let offer = offer_with(
         "m=audio 49170 RTP/SAVP 0 8\r\n\
          a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz\r\n",
     );
     let error = answer(&offer, &local()).unwrap_err();
+    assert_eq!(error, NegotiationError::SrtpOff);
     assert_eq!(error.sip_status(), 488);
+}
+
+const THEIR_KEY: &str = "WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz";
+
+fn srtp_local(policy: SrtpPolicy) -> LocalMedia {
+    LocalMedia {
+        srtp: policy,
+        secure_signalling: true,
+        srtp_keys: SrtpSuite::ALL
+            .iter()
+            .map(|suite| SrtpKey::from_random(*suite, &[9; 30]))
+            .collect(),
+        ..local()
+    }
+}
+
+#[test]
+fn an_srtp_offer_over_tls_is_answered_with_our_key_under_the_offerers_tag() {
+    let offer = offer_with(&format!(
+        "m=audio 49170 RTP/SAVP 0 101\r\n\
+         a=rtpmap:101 telephone-event/8000\r\n\
+         a=crypto:1 AES_256_CM_HMAC_SHA1_80 inline:{THEIR_KEY}{THEIR_KEY}\r\n\
+         a=crypto:2 AES_CM_128_HMAC_SHA1_80 inline:{THEIR_KEY}|2^31\r\n"
+    ));
+    for policy in [SrtpPolicy::Offered, SrtpPolicy::Required] {
+        let local = srtp_local(policy);
+        let (text, negotiated) = answer_ok(&offer, &local);
+        assert!(text.contains("m=audio 30000 RTP/SAVP 0 101\r\n"), "{text}");
+        let ours = local.srtp_keys[0].clone();
+        let line = format!(
+            "a=crypto:{}\r\n",
+            Crypto {
+                tag: 2,
+                key: ours.clone()
+            }
+            .value()
+        );
+        assert!(text.contains(&line), "{text}");
+        assert_eq!(text.matches("a=crypto").count(), 1, "{text}");
+        let keys = negotiated.srtp.expect("srtp negotiated");
+        assert_eq!(keys.send, ours);
+        assert_eq!(
+            Some(keys.receive),
+            Crypto::parse(&format!("2 AES_CM_128_HMAC_SHA1_80 inline:{THEIR_KEY}")).map(|c| c.key)
+        );
+    }
+}
+
+#[test]
+fn srtp_policy_refuses_what_it_must_with_a_reason_and_takes_the_rest() {
+    let plain = offer_with("m=audio 49170 RTP/AVP 0\r\n");
+    let secure = offer_with(&format!(
+        "m=audio 49170 RTP/SAVP 0\r\na=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:{THEIR_KEY}\r\n"
+    ));
+    let unusable = offer_with(&format!(
+        "m=audio 49170 RTP/SAVP 0\r\na=crypto:1 F8_128_HMAC_SHA1_80 inline:{THEIR_KEY}\r\n"
+    ));
+    let in_the_clear = |policy| LocalMedia {
+        secure_signalling: false,
+        ..srtp_local(policy)
+    };
+    let required = srtp_local(SrtpPolicy::Required);
+    let offered = srtp_local(SrtpPolicy::Offered);
+    assert_eq!(
+        answer(&plain, &required).unwrap_err(),
+        NegotiationError::SrtpRequired
+    );
+    assert_eq!(
+        answer(&plain, &in_the_clear(SrtpPolicy::Required)).unwrap_err(),
+        NegotiationError::SrtpNeedsTls
+    );
+    assert_eq!(
+        answer(&secure, &in_the_clear(SrtpPolicy::Offered)).unwrap_err(),
+        NegotiationError::SrtpKeysInTheClear
+    );
+    assert_eq!(
+        answer(&unusable, &offered).unwrap_err(),
+        NegotiationError::NoUsableCrypto {
+            offered: "F8_128_HMAC_SHA1_80".into()
+        }
+    );
+    assert_eq!(
+        answer_ok(&plain, &offered).1.srtp,
+        None,
+        "offered takes plain"
+    );
+    assert_eq!(
+        answer_ok(&plain, &in_the_clear(SrtpPolicy::Offered)).1.srtp,
+        None
+    );
+    for error in [
+        NegotiationError::SrtpRequired,
+        NegotiationError::SrtpNeedsTls,
+        NegotiationError::SrtpOff,
+    ] {
+        assert_eq!(error.sip_status(), 488);
+    }
+}
+
+#[test]
+fn a_best_effort_offer_of_both_profiles_gets_the_first_the_policy_allows() {
+    let offer = offer_with(&format!(
+        "m=audio 49170 RTP/SAVP 0\r\na=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:{THEIR_KEY}\r\n\
+         m=audio 49172 RTP/AVP 0\r\n"
+    ));
+    let (text, negotiated) = answer_ok(&offer, &srtp_local(SrtpPolicy::Offered));
+    assert!(negotiated.srtp.is_some());
+    assert!(text.contains("m=audio 0 RTP/AVP 0"), "{text}");
+    let (text, negotiated) = answer_ok(&offer, &local());
+    assert_eq!(negotiated.srtp, None);
+    assert!(text.contains("m=audio 0 RTP/SAVP 0"), "{text}");
+    assert!(text.contains("m=audio 30000 RTP/AVP 0"), "{text}");
+}
+
+#[test]
+fn our_srtp_offer_lists_a_key_per_suite_and_takes_the_answer_that_picks_one() {
+    let local = srtp_local(SrtpPolicy::Offered);
+    let text = offer(&local).unwrap().to_string();
     assert!(
-        error
-            .to_string()
-            .contains("audio RTP/SAVP [0 PCMU/8000, 8 PCMA/8000]"),
-        "{error}"
+        text.contains("m=audio 30000 RTP/SAVP 0 8 101\r\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:"),
+        "{text}"
+    );
+    assert!(
+        text.contains("a=crypto:2 AEAD_AES_128_GCM inline:"),
+        "{text}"
+    );
+    assert!(
+        text.contains("a=crypto:3 AES_CM_128_HMAC_SHA1_32 inline:"),
+        "{text}"
+    );
+    let gcm_key = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGw==";
+    let answer = answer_to_our_offer(&format!(
+        "m=audio 6000 RTP/SAVP 0\r\na=crypto:2 AEAD_AES_128_GCM inline:{gcm_key}\r\n"
+    ));
+    let keys = accept_answer(&local, &answer).unwrap().srtp.expect("srtp");
+    assert_eq!(keys.send, local.srtp_keys[1]);
+    assert_eq!(keys.receive.suite, SrtpSuite::AeadAes128Gcm);
+    let wrong_suite = answer_to_our_offer(&format!(
+        "m=audio 6000 RTP/SAVP 0\r\na=crypto:1 AEAD_AES_128_GCM inline:{gcm_key}\r\n"
+    ));
+    assert_eq!(
+        accept_answer(&local, &wrong_suite),
+        Err(NegotiationError::AnswerCrypto)
+    );
+    let plain = answer_to_our_offer("m=audio 6000 RTP/AVP 0\r\n");
+    assert!(matches!(
+        accept_answer(&local, &plain),
+        Err(NegotiationError::AnswerNotAudio { .. })
+    ));
+    assert_eq!(
+        offer(&LocalMedia {
+            secure_signalling: false,
+            ..srtp_local(SrtpPolicy::Required)
+        }),
+        Err(NegotiationError::SrtpNeedsTls)
+    );
+    let over_udp = offer(&LocalMedia {
+        secure_signalling: false,
+        ..local.clone()
+    })
+    .unwrap()
+    .to_string();
+    assert!(
+        over_udp.contains("RTP/AVP") && !over_udp.contains("crypto"),
+        "{over_udp}"
     );
 }
 
@@ -402,7 +571,7 @@ fn late_offer_lists_local_codecs_in_order_with_telephone_event() {
         ..local()
     };
     assert_eq!(
-        offer(&local).to_string(),
+        offer(&local).unwrap().to_string(),
         "v=0\r\n\
          o=trunkgate 42 8 IN IP4 203.0.113.5\r\n\
          s=-\r\n\
@@ -425,7 +594,7 @@ fn offer_drops_a_telephone_event_pt_that_collides_and_sanitises_username() {
         username: "two words".into(),
         ..local()
     };
-    let text = offer(&local).to_string();
+    let text = offer(&local).unwrap().to_string();
     assert!(text.contains("m=audio 30000 RTP/AVP 0 8\r\n"), "{text}");
     assert!(!text.contains("telephone-event"), "{text}");
     assert!(text.starts_with("v=0\r\no=- 42 7 IN IP4"), "{text}");
@@ -453,6 +622,7 @@ fn accept_answer_takes_the_answerers_codec_and_numbers() {
             telephone_event_pt: Some(101),
             ptime_ms: 30,
             local_direction: Direction::SendRecv,
+            srtp: None,
         }
     );
 }
@@ -667,7 +837,7 @@ proptest! {
             direction: their_direction,
             ..local()
         };
-        let our_offer = parse(&offer(&us).to_string()).unwrap();
+        let our_offer = parse(&offer(&us).unwrap().to_string()).unwrap();
         let common = theirs.iter().find(|codec| ours.contains(codec));
         match (answer(&our_offer, &peer), common) {
             (Ok((their_answer, peer_view)), Some(common)) => {
@@ -753,7 +923,8 @@ proptest! {
                 prop_assert_eq!(sdp.media[index].ptime(), Some(negotiated.ptime_ms));
                 prop_assert_eq!(parse(&sdp.to_string()), Ok(sdp));
             }
-            (Err(NegotiationError::NoCommonCodec { .. }), None) => {}
+            // An SRTP stream is refused by name on a trunk without SRTP.
+            (Err(NegotiationError::NoCommonCodec { .. } | NegotiationError::SrtpOff), None) => {}
             (outcome, expected) => {
                 prop_assert!(false, "{:?}, expected stream {:?}", outcome, expected)
             }

@@ -126,6 +126,9 @@ pub fn contact_for(local: SocketAddr, transport: Transport) -> String {
     match transport {
         Transport::Udp => format!("<sip:trunkgate@{host}>"),
         Transport::Tcp => format!("<sip:trunkgate@{host};transport=tcp>"),
-        Transport::Tls => format!("<sips:trunkgate@{host}>"),
+        // Not `sips:`: that scheme promises TLS on every hop to the end (RFC 5630 §3.1.3),
+        // which we cannot know, and UAs that do not implement it (baresip 1.0) cannot even
+        // send their ACK to it.
+        Transport::Tls => format!("<sip:trunkgate@{host};transport=tls>"),
     }
 }

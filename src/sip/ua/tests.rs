@@ -18,6 +18,8 @@ fn trunk() -> TrunkConfig {
         symmetric_rtp: true,
         route: "ivr:main".parse().unwrap(),
         ring_ms: 0,
+        srtp: Default::default(),
+        tls_client_ca: None,
     }
 }
 

@@ -104,6 +104,7 @@ impl Harness {
             MediaSettings {
                 jitter_min: FRAME,
                 jitter_max: FRAME * 10,
+                secure_signalling: false,
             },
             &mut rng,
         );

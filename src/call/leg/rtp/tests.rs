@@ -20,6 +20,7 @@ fn leg(now: Instant, telephone_event_pt: Option<u8>) -> RtpMedia {
         telephone_event_pt,
         ptime_ms: 20,
         local_direction: Direction::SendRecv,
+        srtp: None,
     };
     RtpMedia::new(
         now,
