@@ -4,6 +4,7 @@
 //! answers what no call needs to see, `sdp` negotiates media. `transport` and `endpoint` are the
 //! tokio shell around them.
 pub mod codec;
+pub mod digest;
 pub mod endpoint;
 pub mod message;
 pub mod peer;
