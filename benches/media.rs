@@ -1,7 +1,8 @@
 //! What each call leg costs per 20 ms frame on the media path: G.711 both ways, the jitter
 //! buffer, concealment when a frame is missing, and in-band DTMF detection on what the carrier
-//! sent, and time-stretching a frame when the jitter buffer moves its delay. Multiply by legs ×
-//! 50 frames/s for load (stretching happens on a few frames a second at most).
+//! sent, time-stretching a frame when the jitter buffer moves its delay, and SRTP on a carrier
+//! leg that negotiated it. Multiply by legs × 50 frames/s for load (stretching happens on a few
+//! frames a second at most).
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -11,7 +12,10 @@ use trunkgate::media::dtmf::InbandDetector;
 use trunkgate::media::g711::G711Law;
 use trunkgate::media::jitter::{JitterBuffer, JitterConfig, Playout};
 use trunkgate::media::plc::G711Concealer;
+use trunkgate::media::rtp::{self, RtpHeader};
+use trunkgate::media::srtp::SrtpSession;
 use trunkgate::media::stretch::{accelerate, expand};
+use trunkgate::sip::sdp::{SrtpKey, SrtpKeys, SrtpSuite};
 
 const SAMPLES_PER_FRAME: usize = 160;
 const FRAME: Duration = Duration::from_millis(20);
@@ -178,12 +182,48 @@ fn stretching(c: &mut Criterion) {
     }
 }
 
+/// One 20 ms G.711 packet (172 bytes) protected on send and checked and decrypted on receive,
+/// per suite: what SRTP adds to each packet of a carrier leg.
+fn srtp(c: &mut Criterion) {
+    for suite in SrtpSuite::ALL {
+        let ours = SrtpKey::from_random(suite, &[3; 30]);
+        let theirs = SrtpKey::from_random(suite, &[4; 30]);
+        let mut sender = SrtpSession::new(&SrtpKeys {
+            send: ours.clone(),
+            receive: theirs.clone(),
+        })
+        .expect("valid keys");
+        let mut receiver = SrtpSession::new(&SrtpKeys {
+            send: theirs,
+            receive: ours,
+        })
+        .expect("valid keys");
+        let payload = [0x55u8; SAMPLES_PER_FRAME];
+        let mut sequence = 0u16;
+        let mut packet = Vec::with_capacity(200);
+        c.bench_function(
+            &format!("srtp {suite} protect + unprotect a 20 ms packet"),
+            |b| {
+                b.iter(|| {
+                    sequence = sequence.wrapping_add(1);
+                    let header = RtpHeader::new(0, sequence, u32::from(sequence) * 160, 7, false);
+                    packet.clear();
+                    rtp::write(&header, &payload, &mut packet);
+                    let protected = sender.protect_rtp(black_box(&packet)).expect("protects");
+                    black_box(receiver.unprotect_rtp(&protected).expect("authentic"))
+                })
+            },
+        );
+    }
+}
+
 criterion_group!(
     benches,
     g711,
     jitter_path,
     concealment,
     inband_dtmf,
-    stretching
+    stretching,
+    srtp
 );
 criterion_main!(benches);

@@ -152,7 +152,10 @@ fn tls_and_srtp_settings_that_cannot_work_are_refused_by_key() {
         .replace("# tls_client_ca =", "tls_client_ca =");
     let keys: Vec<String> = errors(&text).into_iter().map(|e| e.key).collect();
     assert!(keys.contains(&"trunk.0.srtp".to_string()), "{keys:?}");
-    assert!(keys.contains(&"trunk.0.tls_client_ca".to_string()), "{keys:?}");
+    assert!(
+        keys.contains(&"trunk.0.tls_client_ca".to_string()),
+        "{keys:?}"
+    );
     let listener_only = EMBEDDED_DEFAULT.replace("# tls = [", "tls = [");
     let e = &errors(&listener_only)[0];
     assert_eq!(e.key, "sip.tls", "{e}");
