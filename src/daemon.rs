@@ -255,6 +255,7 @@ impl Daemon {
                 },
                 heart: hearts[0].clone(),
                 counters: ops.sip_counters(),
+                registrations: ops.registrations_feed(),
                 shutdown: stop.child_token(),
             },
         ));

@@ -114,6 +114,12 @@ enum CtlCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Trunks that register with their carrier: registered, registering or failed (with the
+    /// reason and the next try).
+    Trunks {
+        #[arg(long)]
+        json: bool,
+    },
     /// Read the config file again: new calls get the new config, calls in progress keep theirs.
     /// A file with problems is refused (every problem printed, exit 1) and the old config runs on.
     Reload,
@@ -189,6 +195,7 @@ fn main() -> ExitCode {
                 CtlCommand::Calls { json } => ctl::show(admin, Listing::Calls, json),
                 CtlCommand::Agents { json } => ctl::show(admin, Listing::Agents, json),
                 CtlCommand::Queues { json } => ctl::show(admin, Listing::Queues, json),
+                CtlCommand::Trunks { json } => ctl::show(admin, Listing::Trunks, json),
                 CtlCommand::Drain { now } => ctl::drain(admin, now),
                 CtlCommand::Reload => ctl::reload(admin),
                 CtlCommand::RenewDeskCertificate => ctl::renew_desk_certificate(admin),

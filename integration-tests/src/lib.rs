@@ -23,6 +23,7 @@ pub mod desk;
 pub mod gateway;
 pub mod in_process;
 pub mod journal;
+pub mod kamailio;
 pub mod paths;
 pub mod pki;
 pub mod ports;

@@ -109,7 +109,10 @@ pub fn parse(text: &str, file: &Path, base: &Path) -> Result<Config, ConfigError
         ConfigErrors(vec![at(e.span(), key, e.message().trim().to_string())])
     })?;
     config.base_dir = base.to_path_buf();
-    let problems = config.validate();
+    let mut problems = config.validate();
+    if problems.is_empty() {
+        problems = config.read_secrets();
+    }
     if problems.is_empty() {
         return Ok(config);
     }

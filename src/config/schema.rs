@@ -275,6 +275,7 @@ impl Config {
                         .into(),
                 ));
             }
+            out.extend(self.registration_problems(t, &idx));
             if t.tls_client_ca.is_some() && self.sip.tls.is_empty() {
                 out.push(problem(
                     &["trunk", &idx, "tls_client_ca"],
@@ -338,6 +339,70 @@ impl Config {
 }
 
 impl Config {
+    fn registration_problems(&self, t: &TrunkConfig, idx: &str) -> Vec<Problem> {
+        let mut out = Vec::new();
+        if let Some(register) = &t.register {
+            if let Err(e) = crate::sip::ua::register::RegistrarUri::parse(&register.registrar) {
+                out.push(problem(&["trunk", idx, "register", "registrar"], e));
+            }
+            if t.credentials.is_none() {
+                out.push(problem(
+                    &["trunk", idx, "register"],
+                    "registering needs [trunk.credentials]: username, and password or \
+                     password_file"
+                        .into(),
+                ));
+            }
+            if !(60..=86_400).contains(&register.expires_s) {
+                out.push(problem(
+                    &["trunk", idx, "register", "expires_s"],
+                    format!("{} s: between 60 and 86400", register.expires_s),
+                ));
+            }
+        }
+        if let Some(c) = &t.credentials {
+            match (&c.password, &c.password_file) {
+                (Some(_), Some(_)) | (None, None) => out.push(problem(
+                    &["trunk", idx, "credentials"],
+                    "give password or password_file (one of them)".into(),
+                )),
+                (None, Some(file)) => {
+                    if let Err(message) = check_secret_file(&self.base_dir.join(file)) {
+                        out.push(problem(
+                            &["trunk", idx, "credentials", "password_file"],
+                            message,
+                        ));
+                    }
+                }
+                (Some(_), None) => {}
+            }
+        }
+        out
+    }
+
+    /// Reads every trunk's `password_file` (checked by `validate`).
+    pub(super) fn read_secrets(&mut self) -> Vec<Problem> {
+        let mut out = Vec::new();
+        for (i, trunk) in self.trunks.iter_mut().enumerate() {
+            let Some(c) = &mut trunk.credentials else {
+                continue;
+            };
+            let Some(file) = &c.password_file else {
+                continue;
+            };
+            match std::fs::read_to_string(self.base_dir.join(file)) {
+                Ok(text) => {
+                    c.secret_from_file = Some(text.trim_end_matches(['\r', '\n']).to_owned())
+                }
+                Err(e) => out.push(problem(
+                    &["trunk", &i.to_string(), "credentials", "password_file"],
+                    format!("{}: {e}", file.display()),
+                )),
+            }
+        }
+        out
+    }
+
     /// IVR destinations `queue:NAME` must name a queue.
     fn ivr_queue_targets(&self) -> Vec<Problem> {
         use crate::ivr::Action;
@@ -374,6 +439,21 @@ impl Config {
         }
         out
     }
+}
+
+/// A password file must exist and be readable by its owner only (the service user).
+fn check_secret_file(path: &Path) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
+    let meta = std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mode = meta.permissions().mode();
+    if mode & 0o077 != 0 {
+        return Err(format!(
+            "{} is readable by others (mode {:o}): chmod 600 it, owned by the service user",
+            path.display(),
+            mode & 0o777
+        ));
+    }
+    Ok(())
 }
 
 pub fn prompt_file(dir: &Path, name: &str) -> PathBuf {

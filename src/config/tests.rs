@@ -165,3 +165,40 @@ fn tls_and_srtp_settings_that_cannot_work_are_refused_by_key() {
     assert_eq!(e.key, "trunk.0.srtp", "{e}");
     assert!(e.message.contains("required"), "{e}");
 }
+
+#[test]
+fn registration_settings_that_cannot_work_are_refused_by_key() {
+    let register =
+        |extra: &str| EMBEDDED_DEFAULT.replace("ring_ms = 0\n", &format!("ring_ms = 0\n{extra}\n"));
+    let no_credentials = register("[trunk.register]\nregistrar = \"sip:carrier.example\"");
+    assert_eq!(errors(&no_credentials)[0].key, "trunk.0.register");
+    let bad_registrar = register(
+        "[trunk.credentials]\nusername = \"b\"\npassword = \"p\"\n\
+         [trunk.register]\nregistrar = \"carrier.example\"",
+    );
+    assert_eq!(errors(&bad_registrar)[0].key, "trunk.0.register.registrar");
+    let both =
+        register("[trunk.credentials]\nusername = \"b\"\npassword = \"p\"\npassword_file = \"x\"");
+    assert_eq!(errors(&both)[0].key, "trunk.0.credentials");
+
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("carrier.password");
+    std::fs::write(&file, "s3cret\n").unwrap();
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let from_file = register(&format!(
+        "[trunk.credentials]\nusername = \"b\"\npassword_file = {:?}",
+        file.display().to_string()
+    ));
+    let e = &errors(&from_file)[0];
+    assert_eq!(e.key, "trunk.0.credentials.password_file", "{e}");
+    assert!(e.message.contains("chmod 600"), "{e}");
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let config = parse(&from_file, Path::new("t.toml"), repo()).unwrap();
+    let credentials = config.trunks[0].credentials.as_ref().unwrap();
+    assert_eq!(credentials.secret(), "s3cret", "read, without its newline");
+    assert!(
+        !format!("{config:?}").contains("s3cret"),
+        "never in Debug output"
+    );
+}

@@ -7,6 +7,7 @@
 //! | `GET /metrics` | Prometheus text exposition |
 //! | `GET /v1/calls`, `/v1/agents`, `/v1/queues` | JSON arrays (admin listener only) |
 //! | `POST /v1/drain` (`?now` to end calls at once) | starts a drain (admin listener only) |
+use crate::sip::ua::register::RegistrationView;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -40,6 +41,7 @@ pub struct Ops {
     draining: AtomicBool,
     requests: mpsc::UnboundedSender<AdminRequest>,
     calls: watch::Sender<usize>,
+    registrations: watch::Sender<Vec<RegistrationView>>,
 }
 
 impl Ops {
@@ -52,6 +54,7 @@ impl Ops {
             draining: AtomicBool::new(false),
             requests,
             calls: watch::Sender::new(0),
+            registrations: watch::Sender::new(Vec::new()),
         });
         (ops, received)
     }
@@ -101,6 +104,11 @@ impl Ops {
     /// Calls in progress, as the bus tells them.
     pub fn calls_active(&self) -> watch::Receiver<usize> {
         self.calls.subscribe()
+    }
+
+    /// Where the signalling task shows the trunks' registrations.
+    pub fn registrations_feed(&self) -> watch::Sender<Vec<RegistrationView>> {
+        self.registrations.clone()
     }
 
     fn tally(&self) -> std::sync::MutexGuard<'_, Tally> {
@@ -167,6 +175,7 @@ impl Ops {
         };
         match request.path.as_str() {
             "/healthz" | "/readyz" | "/metrics" | "/v1/calls" | "/v1/agents" | "/v1/queues"
+            | "/v1/trunks"
                 if !get =>
             {
                 Response::text(405, "use GET\n")
@@ -202,6 +211,7 @@ impl Ops {
             "/v1/calls" if admin => json(serde_json::to_string(&self.tally().calls(now))),
             "/v1/agents" if admin => json(serde_json::to_string(&self.tally().agents(now))),
             "/v1/queues" if admin => json(serde_json::to_string(&self.tally().queues(now))),
+            "/v1/trunks" if admin => json(serde_json::to_string(&*self.registrations.borrow())),
             _ => Response::text(404, "not found\n"),
         }
     }

@@ -4,6 +4,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
 use super::tally::{AgentView, CallView, QueueView};
+use crate::sip::ua::register::RegistrationView;
 
 const TIMEOUT: Duration = Duration::from_secs(5);
 /// Far more than any answer: a thousand calls are ~300 KiB of JSON.
@@ -14,6 +15,7 @@ pub enum Listing {
     Calls,
     Agents,
     Queues,
+    Trunks,
 }
 
 impl Listing {
@@ -22,6 +24,7 @@ impl Listing {
             Listing::Calls => "/v1/calls",
             Listing::Agents => "/v1/agents",
             Listing::Queues => "/v1/queues",
+            Listing::Trunks => "/v1/trunks",
         }
     }
 }
@@ -65,6 +68,7 @@ pub fn show(addr: SocketAddr, listing: Listing, json: bool) -> Result<String, Ct
         Listing::Calls => calls_table(&serde_json::from_str::<Vec<_>>(&body).map_err(not_ours)?),
         Listing::Agents => agents_table(&serde_json::from_str::<Vec<_>>(&body).map_err(not_ours)?),
         Listing::Queues => queues_table(&serde_json::from_str::<Vec<_>>(&body).map_err(not_ours)?),
+        Listing::Trunks => trunks_table(&serde_json::from_str::<Vec<_>>(&body).map_err(not_ours)?),
     })
 }
 
@@ -213,6 +217,27 @@ fn queues_table(queues: &[QueueView]) -> String {
         "BUSY",
     ];
     table(&head, rows, &format!("{} queues", queues.len()))
+}
+
+fn trunks_table(trunks: &[RegistrationView]) -> String {
+    let rows = trunks.iter().map(|t| {
+        let detail = match (&t.expires_in_s, &t.reason, &t.retry_in_s) {
+            (Some(left), _, _) => format!("expires in {}", seconds(*left as f64)),
+            (_, Some(reason), Some(retry)) => {
+                format!("{reason}; retry in {}", seconds(*retry as f64))
+            }
+            _ => "-".into(),
+        };
+        vec![
+            t.trunk.clone(),
+            t.state.clone(),
+            t.registrar.clone(),
+            t.aor.clone(),
+            detail,
+        ]
+    });
+    let head = ["TRUNK", "REGISTRATION", "REGISTRAR", "AOR", "DETAIL"];
+    table(&head, rows, &format!("{} registering trunks", trunks.len()))
 }
 
 fn seconds(s: f64) -> String {

@@ -273,6 +273,12 @@ impl Metrics {
                     "SIP messages that could not be parsed, answered 400 or dropped.",
                     &["outcome"],
                 ),
+                registered: gauge(
+                    "trunk_registered",
+                    "1 for each trunk registered with its carrier's registrar now, 0 for one that \
+                     is not (registering, or failed and waiting to retry).",
+                    &["trunk"],
+                ),
                 tls_handshake_failures: IntCounter::new(
                     "trunkgate_sip_tls_handshake_failures_total",
                     "SIP over TLS connections whose handshake failed or timed out (a missing or \
@@ -411,6 +417,7 @@ impl Metrics {
             Box::new(self.sip.transaction_timeouts.clone()),
             Box::new(self.sip.malformed.clone()),
             Box::new(self.sip.tls_handshake_failures.clone()),
+            Box::new(self.sip.registered.clone()),
             Box::new(self.agent_link.migrations.clone()),
             Box::new(self.agent_link.rtt_seconds.clone()),
             Box::new(self.agent_link.datagrams_dropped.clone()),

@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 use crate::ops::notify::{Heartbeat, HEARTBEAT};
 use crate::sip::transport::{Inbound, Transports};
 use crate::sip::trunk::TrunkConfig;
+use crate::sip::ua::register::{RegistrarUri, RegistrationSpec, RegistrationView};
 use crate::sip::ua::{CallEvent, CallRef, IncomingCall, UserAgent};
 
 /// What a call actor asks of the signalling side.
@@ -56,6 +57,8 @@ pub struct SipCounters {
     pub malformed: prometheus::IntCounterVec,
     /// TLS connections whose handshake failed (a bad client certificate, a scanner).
     pub tls_handshake_failures: prometheus::IntCounter,
+    /// 1 for each trunk registered with its registrar now, 0 for one that is not.
+    pub registered: prometheus::IntGaugeVec,
 }
 
 impl SipCounters {
@@ -117,6 +120,12 @@ impl SipCounters {
             .with_label_values(&["dropped"])
             .inc_by(delta(4));
         self.tls_handshake_failures.inc_by(delta(5));
+        self.registered.reset();
+        for registration in ua.registrations() {
+            self.registered
+                .with_label_values(&[registration.spec().trunk.as_str()])
+                .set(registration.state().is_registered().into());
+        }
         *last = now;
     }
 }
@@ -129,6 +138,8 @@ pub struct Controls {
     /// Beaten while the loop turns (the systemd watchdog).
     pub heart: Heartbeat,
     pub counters: SipCounters,
+    /// Where the trunks' registrations are shown (the admin API), refreshed every second.
+    pub registrations: watch::Sender<Vec<RegistrationView>>,
     pub shutdown: CancellationToken,
 }
 
@@ -144,10 +155,17 @@ pub async fn run(
         drain,
         heart,
         counters,
+        registrations,
         shutdown,
     } = controls;
     let mut synced = [0u64; 6];
     let mut beat = tokio::time::interval(HEARTBEAT);
+    let (resolved_tx, mut resolved) = mpsc::unbounded_channel();
+    resolve_registrations(
+        trunks.borrow().clone(),
+        transports.clone(),
+        resolved_tx.clone(),
+    );
     let (cmd_tx, mut commands) = mpsc::unbounded_channel::<SipCommand>();
     let mut calls: HashMap<CallRef, mpsc::UnboundedSender<CallEvent>> = HashMap::new();
     loop {
@@ -174,11 +192,16 @@ pub async fn run(
             _ = beat.tick() => {
                 heart.beat();
                 counters.sync(&ua, &transports, &mut synced);
+                let now = Instant::now();
+                registrations.send_replace(ua.registrations().map(|r| r.view(now)).collect());
             }
             Ok(()) = trunks.changed() => {
                 // A reload: new trunks and ACLs for new requests; calls in progress go on.
-                ua.set_trunks(trunks.borrow_and_update().clone());
+                let now_configured = trunks.borrow_and_update().clone();
+                resolve_registrations(now_configured.clone(), transports.clone(), resolved_tx.clone());
+                ua.set_trunks(now_configured);
             }
+            Some(specs) = resolved.recv() => ua.set_registrations(Instant::now(), specs),
             _ = drain.started.cancelled(), if !ua.is_draining() => {
                 tracing::info!(calls = ua.active_calls(), "draining: new calls get 503");
                 ua.stop_accepting(drain.retry_after);
@@ -245,6 +268,57 @@ pub async fn run(
     counters.sync(&ua, &transports, &mut synced);
     transports.close();
     tracing::info!(unanswered = ua.active_calls(), "signalling stopped");
+}
+
+/// How long a registrar's name may take to resolve.
+const RESOLVE_LIMIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Resolves the registrars of `trunks` off the signalling task and hands the registrations
+/// to it. A registrar that cannot be resolved or reached by any of our sockets is logged and
+/// left out.
+fn resolve_registrations(
+    trunks: Vec<TrunkConfig>,
+    transports: Transports,
+    resolved: mpsc::UnboundedSender<Vec<RegistrationSpec>>,
+) {
+    tokio::spawn(async move {
+        let mut specs = Vec::new();
+        for trunk in trunks {
+            let (Some(register), Some(credentials)) = (&trunk.register, &trunk.credentials) else {
+                continue;
+            };
+            let Ok(registrar) = RegistrarUri::parse(&register.registrar) else {
+                continue;
+            };
+            let lookup = tokio::net::lookup_host((registrar.host.as_str(), registrar.port));
+            let target = match tokio::time::timeout(RESOLVE_LIMIT, lookup).await {
+                Ok(Ok(mut addrs)) => addrs.next(),
+                _ => None,
+            };
+            let Some(target) = target else {
+                tracing::warn!(trunk = %trunk.name, registrar = %register.registrar, "registrar cannot be resolved: not registering");
+                continue;
+            };
+            let Some(local) = transports.local_address(registrar.transport, target) else {
+                tracing::warn!(trunk = %trunk.name, transport = registrar.transport.via_token(), "no listener of the registrar's transport to be reached on: not registering");
+                continue;
+            };
+            specs.push(RegistrationSpec {
+                trunk: trunk.name.clone(),
+                aor: register
+                    .aor
+                    .clone()
+                    .unwrap_or_else(|| format!("sip:{}@{}", credentials.username, registrar.host)),
+                registrar,
+                target,
+                username: credentials.username.clone(),
+                password: credentials.secret().to_owned(),
+                local,
+                expires: std::time::Duration::from_secs(register.expires_s.into()),
+            });
+        }
+        let _ = resolved.send(specs);
+    });
 }
 
 /// How long shutdown waits for carriers to answer our BYEs.

@@ -30,6 +30,12 @@ pub fn name_value(h: &Header) -> Option<(&str, &str)> {
         Header::Allow(v) => ("Allow", v.value()),
         Header::UserAgent(v) => ("User-Agent", v.value()),
         Header::Server(v) => ("Server", v.value()),
+        Header::WwwAuthenticate(v) => ("WWW-Authenticate", v.value()),
+        Header::ProxyAuthenticate(v) => ("Proxy-Authenticate", v.value()),
+        Header::Authorization(v) => ("Authorization", v.value()),
+        Header::ProxyAuthorization(v) => ("Proxy-Authorization", v.value()),
+        Header::Expires(v) => ("Expires", v.value()),
+        Header::MinExpires(v) => ("Min-Expires", v.value()),
         Header::Other(k, v) => (k.as_str(), v.as_str()),
         _ => return None,
     })

@@ -72,6 +72,8 @@ struct Inner {
     /// Connections accepted and still in their TLS handshake: counted against [`MAX_STREAMS`].
     handshaking: std::sync::atomic::AtomicUsize,
     tls: Option<Arc<ArcSwap<TlsServer>>>,
+    /// Every socket and listener, as bound.
+    bound: Vec<(Transport, SocketAddr)>,
     inbound: mpsc::Sender<Inbound>,
     public_address: Option<IpAddr>,
     local_ips: Mutex<HashMap<IpAddr, IpAddr>>,
@@ -128,6 +130,7 @@ impl Transports {
                 streams: Mutex::new(HashMap::new()),
                 handshaking: Default::default(),
                 tls: tls.map(|t| t.server),
+                bound: bound.clone(),
                 inbound,
                 public_address,
                 local_ips: Mutex::new(HashMap::new()),
@@ -186,6 +189,18 @@ impl Transports {
                 }
             }
         }
+    }
+
+    /// Our address for `transport` as `peer` reaches it (Via and Contact of what we send it):
+    /// the socket or listener of that transport and `peer`'s family. `None` without one.
+    pub fn local_address(&self, transport: Transport, peer: SocketAddr) -> Option<SocketAddr> {
+        let socket = self
+            .inner
+            .bound
+            .iter()
+            .find(|(t, a)| *t == transport && a.is_ipv4() == peer.is_ipv4())
+            .map(|(_, a)| *a)?;
+        Some(self.local_for(socket, peer.ip()))
     }
 
     /// The address of ours that `peer` reaches: the configured public address, the socket's

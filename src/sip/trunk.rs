@@ -27,6 +27,59 @@ pub struct TrunkConfig {
     /// PEM CA certificate(s): the carrier must present a certificate from this CA to connect
     /// over TLS (mutual TLS). Relative to the config file.
     pub tls_client_ca: Option<std::path::PathBuf>,
+    /// Digest credentials the carrier's challenges are answered with.
+    pub credentials: Option<Credentials>,
+    /// Register with the carrier's registrar.
+    pub register: Option<RegisterConfig>,
+}
+
+/// A username and its password, given inline or (better) in a file only the service user can
+/// read. `Debug` never shows the password.
+#[derive(Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Credentials {
+    pub username: String,
+    pub password: Option<String>,
+    pub password_file: Option<std::path::PathBuf>,
+    /// The password from `password_file`, read when the config is loaded.
+    #[serde(skip)]
+    pub secret_from_file: Option<String>,
+}
+
+impl Credentials {
+    pub fn secret(&self) -> &str {
+        self.password
+            .as_deref()
+            .or(self.secret_from_file.as_deref())
+            .unwrap_or_default()
+    }
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("password_file", &self.password_file)
+            .finish()
+    }
+}
+
+/// `[trunk.register]`: where and how often the trunk registers.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterConfig {
+    /// `sip:HOST[:PORT][;transport=udp|tcp|tls]` (or `sips:`).
+    pub registrar: String,
+    /// Who we register as; default `sip:USERNAME@HOST` of the registrar.
+    pub aor: Option<String>,
+    /// The registration's life we ask for; the registrar's answer rules.
+    #[serde(default = "default_expires")]
+    pub expires_s: u32,
+}
+
+fn default_expires() -> u32 {
+    600
 }
 
 fn default_codecs() -> Vec<CodecName> {

@@ -6,6 +6,7 @@
 //! [`UserAgent::hangup`] and friends. Time is passed in; the tokio shell drives it.
 mod dialog;
 mod incoming;
+pub mod register;
 #[cfg(test)]
 mod tests;
 
@@ -124,6 +125,7 @@ pub struct UserAgent {
     rng: StdRng,
     /// Draining: new calls and OPTIONS get 503 with this Retry-After (seconds).
     draining: Option<u64>,
+    registrations: register::Registrations,
 }
 
 impl UserAgent {
@@ -154,6 +156,7 @@ impl UserAgent {
             own_transmits: VecDeque::new(),
             stats: UaStats::default(),
             draining: None,
+            registrations: register::Registrations::default(),
         }
     }
 
@@ -170,6 +173,24 @@ impl UserAgent {
     /// New trunk definitions (config reload); calls in progress keep going.
     pub fn set_trunks(&mut self, trunks: Vec<TrunkConfig>) {
         self.trunks = trunks;
+    }
+
+    /// The trunks that register now, resolved; see [`register::Registrations::set`].
+    pub fn set_registrations(&mut self, now: Instant, specs: Vec<register::RegistrationSpec>) {
+        self.registrations.set(now, specs, &mut self.rng);
+        self.registrations
+            .handle_timeout(now, &mut self.tx, &self.user_agent, &mut self.rng);
+    }
+
+    pub fn registrations(&self) -> impl Iterator<Item = &register::Registration> {
+        self.registrations.iter()
+    }
+
+    /// A stream connection to `peer` closed: what registered through it registers again.
+    pub fn flow_lost(&mut self, now: Instant, peer: Peer) {
+        self.registrations.flow_lost(now, peer);
+        self.registrations
+            .handle_timeout(now, &mut self.tx, &self.user_agent, &mut self.rng);
     }
 
     pub fn stats(&self) -> &UaStats {
@@ -207,6 +228,9 @@ impl UserAgent {
         }
         self.drain_tx_events(now);
         self.current_local = None;
+        // A challenge answered goes out now, not at the next timer.
+        self.registrations
+            .handle_timeout(now, &mut self.tx, &self.user_agent, &mut self.rng);
     }
 
     pub fn poll_timeout(&self) -> Option<Instant> {
@@ -216,15 +240,21 @@ impl UserAgent {
             .filter_map(|call| self.dialogs.get(call)?.pending_2xx.as_ref())
             .map(|p| p.next.min(p.give_up))
             .min();
-        match (self.tx.poll_timeout(), retransmit) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [
+            self.tx.poll_timeout(),
+            retransmit,
+            self.registrations.poll_timeout(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     pub fn handle_timeout(&mut self, now: Instant) {
         self.tx.handle_timeout(now);
         self.drain_tx_events(now);
+        self.registrations
+            .handle_timeout(now, &mut self.tx, &self.user_agent, &mut self.rng);
         let mut no_ack = Vec::new();
         let dialogs = &mut self.dialogs;
         self.awaiting_ack
@@ -463,13 +493,19 @@ impl UserAgent {
                 } => self.on_request(now, key, peer, request, cancels),
                 TransactionEvent::Ack { request, .. } => self.on_ack(request),
                 TransactionEvent::Response { key, response } => {
-                    if response.status_code.code() >= 200 {
+                    if response.status_code.code() >= 200
+                        && !self
+                            .registrations
+                            .on_transaction_end(now, &key, Some(&response))
+                    {
                         self.on_client_final(&key);
                     }
                 }
                 TransactionEvent::Timeout { key } => {
                     self.stats.transaction_timeouts += 1;
-                    self.on_client_final(&key);
+                    if !self.registrations.on_transaction_end(now, &key, None) {
+                        self.on_client_final(&key);
+                    }
                 }
                 TransactionEvent::StrayResponse { .. } => {}
                 TransactionEvent::Terminated { key } => {

@@ -20,6 +20,8 @@ fn trunk() -> TrunkConfig {
         ring_ms: 0,
         srtp: Default::default(),
         tls_client_ca: None,
+        credentials: None,
+        register: None,
     }
 }
 

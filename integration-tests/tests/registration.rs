@@ -1,0 +1,127 @@
+//! A trunk that registers with its carrier's registrar: a real Kamailio requiring digest
+//! authentication. The gateway registers, answers the challenge, takes calls the registrar
+//! routes to it, refreshes, and is registered again soon after the registrar restarts and
+//! forgets it.
+use std::time::{Duration, Instant};
+
+use trunkgate_integration::bench::load::wait_until;
+use trunkgate_integration::kamailio::{Kamailio, KamailioConfig};
+use trunkgate_integration::{audio, ctl, Baresip, Gateway, TestConfig};
+
+const WAIT: Duration = Duration::from_secs(10);
+
+/// `trunkgate ctl trunks` once it shows `needle` (the admin API is refreshed every second).
+fn trunks_showing(gw: &Gateway, needle: &str) -> String {
+    let mut shown = String::new();
+    let found = wait_until(WAIT, || {
+        shown = ctl(gw.admin(), &["trunks"]).stdout;
+        shown.contains(needle)
+    });
+    assert!(found, "ctl trunks never showed {needle:?}:\n{shown}");
+    shown
+}
+
+fn registering_gateway(kamailio: &Kamailio, password: &str) -> Gateway {
+    Gateway::start(
+        &TestConfig {
+            trunk_extra: format!(
+                "[trunk.credentials]\nusername = \"branch1\"\npassword = \"{password}\"\n\
+                 [trunk.register]\nregistrar = \"sip:{}\"\naor = \"sip:branch1@carrier.test\"\n\
+                 expires_s = 600",
+                kamailio.sip_addr()
+            ),
+            ..TestConfig::default()
+        }
+        .to_toml(),
+    )
+}
+
+#[test]
+fn a_trunk_registers_with_digest_and_takes_the_calls_its_registrar_routes_to_it() {
+    let kamailio = Kamailio::start(KamailioConfig::default());
+    let gw = registering_gateway(&kamailio, "secret");
+    let registered = gw.expect_line("registered", WAIT);
+    assert!(registered.contains("trunk=carrier"), "{registered}");
+    assert!(
+        kamailio.log().contains("challenge: REGISTER"),
+        "the first REGISTER was challenged:\n{}",
+        kamailio.log()
+    );
+    assert!(
+        kamailio.wait_for_log("registered: branch1", WAIT),
+        "{}",
+        kamailio.log()
+    );
+    let shown = trunks_showing(&gw, "registered");
+    assert!(
+        shown.contains("carrier") && shown.contains("sip:branch1@carrier.test"),
+        "{shown}"
+    );
+    assert!(
+        wait_until(WAIT, || gw
+            .scrape()
+            .contains("trunkgate_trunk_registered{trunk=\"carrier\"} 1")),
+        "{}",
+        gw.scrape()
+    );
+    // A caller dials the branch's number at the carrier; the registrar finds the gateway.
+    let run = Baresip::new("caller")
+        .dial(format!("sip:branch1@{}", kamailio.sip_addr()))
+        .duration(Duration::from_secs(4))
+        .run();
+    assert!(run.call_established(), "baresip log:\n{}", run.log);
+    let heard = run.received_audio();
+    let m = audio::best_match(&heard.samples, &audio::prompt("welcome").samples)
+        .expect("something was heard");
+    assert!(m.score > 0.9, "welcome prompt correlation {:.3}", m.score);
+}
+
+#[test]
+fn wrong_credentials_are_reported_and_retried_with_back_off() {
+    let kamailio = Kamailio::start(KamailioConfig::default());
+    let gw = registering_gateway(&kamailio, "not-the-secret");
+    let failed = gw.expect_line("registration failed", WAIT);
+    assert!(failed.contains("credentials refused"), "{failed}");
+    assert!(failed.contains("retry_in_s=5"), "{failed}");
+    let shown = trunks_showing(&gw, "failed");
+    assert!(shown.contains("credentials refused; retry in"), "{shown}");
+    assert!(
+        gw.scrape()
+            .contains("trunkgate_trunk_registered{trunk=\"carrier\"} 0"),
+        "{}",
+        gw.scrape()
+    );
+    // The password is nowhere in what the gateway says.
+    assert!(!gw.log_lines().iter().any(|l| l.contains("not-the-secret")));
+    assert!(!ctl(gw.admin(), &["trunks", "--json"])
+        .stdout
+        .contains("not-the-secret"));
+}
+
+#[test]
+fn after_the_registrar_restarts_and_forgets_it_the_trunk_is_registered_again_and_reachable() {
+    // The registrar grants 10 s, so the gateway refreshes every 5 s.
+    let mut kamailio = Kamailio::start(KamailioConfig {
+        max_expires: 10,
+        ..KamailioConfig::default()
+    });
+    let gw = registering_gateway(&kamailio, "secret");
+    gw.expect_line("registered", WAIT);
+    kamailio.restart();
+    let restarted = Instant::now();
+    assert!(
+        kamailio.wait_for_log("registered: branch1", Duration::from_secs(15)),
+        "the gateway registered again with the fresh registrar:\n{}",
+        kamailio.log()
+    );
+    let recovered = restarted.elapsed();
+    eprintln!(
+        "registered again {:.1} s after the registrar restarted",
+        recovered.as_secs_f64()
+    );
+    let run = Baresip::new("caller")
+        .dial(format!("sip:branch1@{}", kamailio.sip_addr()))
+        .duration(Duration::from_secs(3))
+        .run();
+    assert!(run.call_established(), "baresip log:\n{}", run.log);
+}

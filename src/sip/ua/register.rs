@@ -1,0 +1,551 @@
+//! Registering a trunk with its carrier's registrar (RFC 3261 §10) as a sans-IO core: it says
+//! when a REGISTER is due and builds it, answers the registrar's digest challenge, refreshes
+//! halfway through what the registrar granted, and backs off after a failure. The UA owns one
+//! per registering trunk and sends what it builds through its transaction layer.
+use std::collections::HashMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use rand::Rng;
+use rsip::headers::{Header, UntypedHeader};
+
+use crate::sip::digest::Challenge;
+use crate::sip::message::{self, header, header_param, uri_part};
+use crate::sip::peer::{Peer, Transport};
+use crate::sip::transaction::{TransactionKey, TransactionLayer};
+
+/// After a failure the next try waits this long, doubling up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_secs(5);
+const MAX_BACKOFF: Duration = Duration::from_secs(300);
+/// A registrar that grants less than this is asked again no sooner than this.
+const MIN_REFRESH: Duration = Duration::from_secs(5);
+
+/// `sip:HOST[:PORT][;transport=udp|tcp|tls]`, or `sips:` for TLS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegistrarUri {
+    pub host: String,
+    pub port: u16,
+    pub transport: Transport,
+}
+
+impl RegistrarUri {
+    pub fn parse(text: &str) -> Result<RegistrarUri, String> {
+        let (secure, rest) = if let Some(rest) = strip_prefix_ci(text, "sips:") {
+            (true, rest)
+        } else if let Some(rest) = strip_prefix_ci(text, "sip:") {
+            (false, rest)
+        } else {
+            return Err(format!("{text:?} is not a sip: or sips: uri"));
+        };
+        let (hostport, params) = rest.split_once(';').unwrap_or((rest, ""));
+        if hostport.contains('@') {
+            return Err(format!(
+                "{text:?}: the registrar is a host, not a user (the user goes in `aor`)"
+            ));
+        }
+        let mut transport = if secure {
+            Transport::Tls
+        } else {
+            Transport::Udp
+        };
+        for param in params.split(';').filter(|p| !p.is_empty()) {
+            let (name, value) = param.split_once('=').unwrap_or((param, ""));
+            if name.eq_ignore_ascii_case("transport") {
+                transport = match value.to_ascii_lowercase().as_str() {
+                    "udp" if !secure => Transport::Udp,
+                    "tcp" if !secure => Transport::Tcp,
+                    "tls" | "tcp" => Transport::Tls,
+                    _ => return Err(format!("{text:?}: unknown transport {value:?}")),
+                };
+            }
+        }
+        let (host, port) = split_host_port(hostport)
+            .ok_or_else(|| format!("{text:?}: expected HOST or HOST:PORT"))?;
+        let port = port.unwrap_or(match transport {
+            Transport::Tls => 5061,
+            _ => 5060,
+        });
+        Ok(RegistrarUri {
+            host: host.to_owned(),
+            port,
+            transport,
+        })
+    }
+
+    /// The Request-URI of our REGISTERs: the registrar's domain (RFC 3261 §10.2).
+    pub fn request_uri(&self) -> String {
+        let host = if self.host.contains(':') {
+            format!("[{}]", self.host)
+        } else {
+            self.host.clone()
+        };
+        let transport = match self.transport {
+            Transport::Udp => "",
+            Transport::Tcp => ";transport=tcp",
+            Transport::Tls => ";transport=tls",
+        };
+        format!("sip:{host}:{}{transport}", self.port)
+    }
+}
+
+fn strip_prefix_ci<'a>(text: &'a str, prefix: &str) -> Option<&'a str> {
+    let head = text.get(..prefix.len())?;
+    head.eq_ignore_ascii_case(prefix)
+        .then(|| &text[prefix.len()..])
+}
+
+fn split_host_port(text: &str) -> Option<(&str, Option<u16>)> {
+    if let Some(rest) = text.strip_prefix('[') {
+        let (host, after) = rest.split_once(']')?;
+        let port = match after.strip_prefix(':') {
+            Some(port) => Some(port.parse().ok()?),
+            None if after.is_empty() => None,
+            None => return None,
+        };
+        return Some((host, port));
+    }
+    let (host, port) = match text.rsplit_once(':') {
+        Some((host, port)) => (host, Some(port.parse().ok()?)),
+        None => (text, None),
+    };
+    let valid = !host.is_empty()
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-');
+    valid.then_some((host, port))
+}
+
+/// What a registration needs, resolved: where REGISTERs go and what they say.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RegistrationSpec {
+    pub trunk: String,
+    pub registrar: RegistrarUri,
+    /// The registrar's address, resolved from its host.
+    pub target: SocketAddr,
+    /// `sip:USER@DOMAIN`: who we register as (From and To).
+    pub aor: String,
+    pub username: String,
+    pub password: String,
+    /// Our address as the registrar reaches it: Via and Contact.
+    pub local: SocketAddr,
+    pub expires: Duration,
+}
+
+impl fmt::Debug for RegistrationSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RegistrationSpec")
+            .field("trunk", &self.trunk)
+            .field("registrar", &self.registrar)
+            .field("target", &self.target)
+            .field("aor", &self.aor)
+            .field("username", &self.username)
+            .field("password", &"<redacted>")
+            .field("local", &self.local)
+            .field("expires", &self.expires)
+            .finish()
+    }
+}
+
+/// Where a registration stands, for metrics, the admin API and `ctl`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RegistrationState {
+    /// The first REGISTER is on its way.
+    Registering,
+    Registered {
+        /// Seconds the registrar granted.
+        expires: u32,
+        until: Instant,
+    },
+    Failed {
+        reason: String,
+        retry_at: Instant,
+    },
+}
+
+/// A registration as the admin API and `trunkgate ctl trunks` show it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RegistrationView {
+    pub trunk: String,
+    pub registrar: String,
+    pub aor: String,
+    /// `registering`, `registered` or `failed`.
+    pub state: String,
+    /// Registered: seconds left of what the registrar granted.
+    pub expires_in_s: Option<u64>,
+    /// Failed: why, and when the next try goes.
+    pub reason: Option<String>,
+    pub retry_in_s: Option<u64>,
+}
+
+impl RegistrationState {
+    pub fn is_registered(&self) -> bool {
+        matches!(self, RegistrationState::Registered { .. })
+    }
+}
+
+pub struct Registration {
+    spec: RegistrationSpec,
+    call_id: String,
+    from_tag: String,
+    cseq: u32,
+    expires: Duration,
+    state: RegistrationState,
+    /// When the next REGISTER goes; `None` while one is in flight.
+    due: Option<Instant>,
+    /// The challenge we answer, with how many requests answered its nonce so far, and
+    /// whether it came as 407 (Proxy-Authorization) rather than 401.
+    challenge: Option<(Challenge, u32, bool)>,
+    /// Challenges answered since the last success or failure: a registrar that challenges
+    /// every answer is refusing the credentials, whatever it says about its nonces.
+    answered_in_a_row: u32,
+    failures: u32,
+}
+
+/// What the UA does after a response.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Next {
+    /// Nothing until [`Registration::due`].
+    Wait,
+    /// Send again now (a challenge to answer, a longer expiry asked).
+    SendNow,
+}
+
+impl Registration {
+    /// A registration that sends its first REGISTER at `now`. `call_id` and `from_tag` are
+    /// fresh randomness, kept for every refresh (RFC 3261 §10.2.4).
+    pub fn new(now: Instant, spec: RegistrationSpec, call_id: String, from_tag: String) -> Self {
+        Registration {
+            expires: spec.expires,
+            spec,
+            call_id,
+            from_tag,
+            cseq: 0,
+            state: RegistrationState::Registering,
+            due: Some(now),
+            challenge: None,
+            answered_in_a_row: 0,
+            failures: 0,
+        }
+    }
+
+    pub fn spec(&self) -> &RegistrationSpec {
+        &self.spec
+    }
+
+    pub fn state(&self) -> &RegistrationState {
+        &self.state
+    }
+
+    pub fn view(&self, now: Instant) -> RegistrationView {
+        let left = |at: Instant| at.saturating_duration_since(now).as_secs();
+        let (state, expires_in_s, reason, retry_in_s) = match &self.state {
+            RegistrationState::Registering => ("registering", None, None, None),
+            RegistrationState::Registered { until, .. } => {
+                ("registered", Some(left(*until)), None, None)
+            }
+            RegistrationState::Failed { reason, retry_at } => {
+                ("failed", None, Some(reason.clone()), Some(left(*retry_at)))
+            }
+        };
+        RegistrationView {
+            trunk: self.spec.trunk.clone(),
+            registrar: self.spec.registrar.request_uri(),
+            aor: self.spec.aor.clone(),
+            state: state.to_owned(),
+            expires_in_s,
+            reason,
+            retry_in_s,
+        }
+    }
+
+    pub fn peer(&self) -> Peer {
+        Peer::new(self.spec.registrar.transport, self.spec.target)
+    }
+
+    /// When the next REGISTER is due (`None` while one is in flight).
+    pub fn due(&self) -> Option<Instant> {
+        self.due
+    }
+
+    /// The connection to the registrar is gone (TCP/TLS) or our address changed: register
+    /// again at once, as the registrar can no longer reach us through the old binding.
+    pub fn refresh_now(&mut self, now: Instant) {
+        if self.due.is_some() {
+            self.due = Some(now);
+        }
+    }
+
+    /// The REGISTER to send now, with `branch` (fresh) in its Via and `cnonce` (fresh) for a
+    /// digest answer. Marks it in flight.
+    pub fn build(&mut self, user_agent: &str, branch: &str, cnonce: &str) -> rsip::Request {
+        self.due = None;
+        self.cseq += 1;
+        let spec = &self.spec;
+        let request_uri = spec.registrar.request_uri();
+        let transport = spec.registrar.transport;
+        let mut headers = rsip::Headers::default();
+        headers.push(Header::Via(rsip::headers::Via::new(format!(
+            "SIP/2.0/{} {};branch={branch};rport",
+            transport.via_token(),
+            spec.local
+        ))));
+        headers.push(Header::MaxForwards(rsip::headers::MaxForwards::new("70")));
+        headers.push(Header::From(rsip::headers::From::new(format!(
+            "<{}>;tag={}",
+            spec.aor, self.from_tag
+        ))));
+        headers.push(Header::To(rsip::headers::To::new(format!(
+            "<{}>",
+            spec.aor
+        ))));
+        headers.push(Header::CallId(rsip::headers::CallId::new(
+            self.call_id.clone(),
+        )));
+        headers.push(Header::CSeq(rsip::headers::CSeq::new(format!(
+            "{} REGISTER",
+            self.cseq
+        ))));
+        let expires = self.expires.as_secs();
+        headers.push(Header::Contact(rsip::headers::Contact::new(format!(
+            "{};expires={expires}",
+            self.contact()
+        ))));
+        headers.push(Header::Expires(rsip::headers::Expires::new(
+            expires.to_string(),
+        )));
+        headers.push(Header::UserAgent(rsip::headers::UserAgent::new(user_agent)));
+        if let Some((challenge, nc, proxy)) = &mut self.challenge {
+            *nc += 1;
+            let value = challenge.answer(
+                &spec.username,
+                &spec.password,
+                "REGISTER",
+                &request_uri,
+                *nc,
+                cnonce,
+            );
+            let name = if *proxy {
+                "Proxy-Authorization"
+            } else {
+                "Authorization"
+            };
+            message::push(&mut headers, name, value);
+        }
+        let mut request = rsip::Request {
+            method: rsip::Method::Register,
+            uri: rsip::Uri::try_from(request_uri.as_str()).unwrap_or_default(),
+            version: rsip::Version::V2,
+            headers,
+            body: Vec::new(),
+        };
+        message::set_body(&mut request.headers, &mut request.body, None, Vec::new());
+        request
+    }
+
+    /// Our Contact: the username at our address, so the registrar's INVITEs name the trunk's
+    /// account.
+    fn contact(&self) -> String {
+        let host = match self.spec.local {
+            SocketAddr::V4(a) => a.to_string(),
+            SocketAddr::V6(a) => format!("[{}]:{}", a.ip(), a.port()),
+        };
+        let transport = match self.spec.registrar.transport {
+            Transport::Udp => "",
+            Transport::Tcp => ";transport=tcp",
+            Transport::Tls => ";transport=tls",
+        };
+        format!("<sip:{}@{host}{transport}>", self.spec.username)
+    }
+
+    /// The registrar's final answer to our REGISTER.
+    pub fn on_response(&mut self, now: Instant, response: &rsip::Response) -> Next {
+        let code = response.status_code.code();
+        let h = &response.headers;
+        match code {
+            200..=299 => {
+                let granted = self.granted(h);
+                self.failures = 0;
+                self.answered_in_a_row = 0;
+                self.state = RegistrationState::Registered {
+                    expires: granted.as_secs() as u32,
+                    until: now + granted,
+                };
+                self.due = Some(now + (granted / 2).max(MIN_REFRESH));
+                tracing::info!(trunk = %self.spec.trunk, expires_s = granted.as_secs(), "registered");
+                Next::Wait
+            }
+            401 | 407 => {
+                let name = if code == 401 {
+                    "WWW-Authenticate"
+                } else {
+                    "Proxy-Authenticate"
+                };
+                // Several challenges (one per algorithm, RFC 8760): the first we can answer.
+                let parsed = message::headers_named(h, name)
+                    .map(Challenge::parse)
+                    .find(|c| c.is_ok())
+                    .unwrap_or_else(|| Challenge::parse(header(h, name).unwrap_or("")));
+                match parsed {
+                    Ok(challenge) => {
+                        // A nonce that expired since the last refresh costs one more answer
+                        // (`stale`, or a fresh nonce from registrars that do not say so); a
+                        // third challenge in a row is a refusal.
+                        let answered = self.challenge.is_some();
+                        self.challenge = Some((challenge, 0, code == 407));
+                        if answered {
+                            self.answered_in_a_row += 1;
+                        }
+                        if self.answered_in_a_row >= 2 {
+                            return self.fail(now, format!("{code}: credentials refused"));
+                        }
+                        self.due = Some(now);
+                        Next::SendNow
+                    }
+                    Err(e) => self.fail(
+                        now,
+                        format!("{code} with a challenge we cannot answer: {e}"),
+                    ),
+                }
+            }
+            423 => {
+                let min = header(h, "Min-Expires")
+                    .and_then(|v| v.trim().parse::<u64>().ok())
+                    .map(Duration::from_secs);
+                match min {
+                    Some(min) if min > self.expires && min <= Duration::from_secs(86_400) => {
+                        self.expires = min;
+                        self.due = Some(now);
+                        Next::SendNow
+                    }
+                    _ => self.fail(now, "423 without a usable Min-Expires".into()),
+                }
+            }
+            _ => {
+                let reason = response.status_code.to_string();
+                self.fail(now, format!("{code} {reason}"))
+            }
+        }
+    }
+
+    /// No answer from the registrar (the transaction timed out) or it could not be reached.
+    pub fn on_no_answer(&mut self, now: Instant) {
+        self.fail(now, "no answer from the registrar".into());
+    }
+
+    fn fail(&mut self, now: Instant, reason: String) -> Next {
+        let backoff = FIRST_BACKOFF
+            .saturating_mul(1 << self.failures.min(10))
+            .min(MAX_BACKOFF);
+        self.failures += 1;
+        self.answered_in_a_row = 0;
+        let retry_at = now + backoff;
+        tracing::warn!(trunk = %self.spec.trunk, %reason, retry_in_s = backoff.as_secs(), "registration failed");
+        self.state = RegistrationState::Failed { reason, retry_at };
+        self.due = Some(retry_at);
+        Next::Wait
+    }
+
+    /// What the registrar granted: our Contact's `expires` in the 200, else its Expires
+    /// header, else what we asked.
+    fn granted(&self, h: &rsip::Headers) -> Duration {
+        let ours = format!("@{}", self.spec.local);
+        let from_contact = message::list_values(h, "Contact")
+            .into_iter()
+            .find(|c| uri_part(c).contains(&ours))
+            .and_then(|c| header_param(c, "expires"))
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        let from_header = header(h, "Expires").and_then(|v| v.trim().parse::<u64>().ok());
+        from_contact
+            .or(from_header)
+            .map(Duration::from_secs)
+            .unwrap_or(self.expires)
+    }
+}
+
+/// Every trunk's registration, with the transactions carrying their REGISTERs.
+#[derive(Default)]
+pub struct Registrations {
+    list: Vec<Registration>,
+    in_flight: HashMap<TransactionKey, String>,
+}
+
+impl Registrations {
+    /// The registrations the configuration now asks for: one whose spec is unchanged goes on
+    /// as it is, a new or changed one registers at once, a removed one stops.
+    pub fn set(&mut self, now: Instant, specs: Vec<RegistrationSpec>, rng: &mut impl Rng) {
+        let mut old = std::mem::take(&mut self.list);
+        for spec in specs {
+            match old.iter().position(|r| r.spec == spec) {
+                Some(i) => self.list.push(old.swap_remove(i)),
+                None => {
+                    let call_id = format!("{}@trunkgate", message::new_tag(rng));
+                    self.list
+                        .push(Registration::new(now, spec, call_id, message::new_tag(rng)));
+                }
+            }
+        }
+        let kept: Vec<&str> = self.list.iter().map(|r| r.spec.trunk.as_str()).collect();
+        self.in_flight
+            .retain(|_, trunk| kept.contains(&trunk.as_str()));
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Registration> {
+        self.list.iter()
+    }
+
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.list.iter().filter_map(Registration::due).min()
+    }
+
+    /// Sends every REGISTER that is due.
+    pub fn handle_timeout(
+        &mut self,
+        now: Instant,
+        tx: &mut TransactionLayer,
+        user_agent: &str,
+        rng: &mut impl Rng,
+    ) {
+        for registration in &mut self.list {
+            if registration.due.is_some_and(|due| due <= now) {
+                let request =
+                    registration.build(user_agent, &tx.new_branch(), &message::new_tag(rng));
+                let key = tx.send_request(now, registration.peer(), request);
+                self.in_flight.insert(key, registration.spec.trunk.clone());
+            }
+        }
+    }
+
+    /// A final response or a timeout for one of our transactions; false if it is not ours.
+    pub fn on_transaction_end(
+        &mut self,
+        now: Instant,
+        key: &TransactionKey,
+        response: Option<&rsip::Response>,
+    ) -> bool {
+        let Some(trunk) = self.in_flight.remove(key) else {
+            return false;
+        };
+        if let Some(registration) = self.list.iter_mut().find(|r| r.spec.trunk == trunk) {
+            match response {
+                Some(response) => {
+                    registration.on_response(now, response);
+                }
+                None => registration.on_no_answer(now),
+            }
+        }
+        true
+    }
+
+    /// The connection to `peer` closed: registrations through it register again now.
+    pub fn flow_lost(&mut self, now: Instant, peer: Peer) {
+        for registration in &mut self.list {
+            if registration.peer() == peer {
+                registration.refresh_now(now);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

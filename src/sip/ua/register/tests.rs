@@ -1,0 +1,161 @@
+use std::time::{Duration, Instant};
+
+use super::*;
+
+fn spec() -> RegistrationSpec {
+    RegistrationSpec {
+        trunk: "carrier".into(),
+        registrar: RegistrarUri::parse("sip:carrier.example").unwrap(),
+        target: "192.0.2.1:5060".parse().unwrap(),
+        aor: "sip:branch1@carrier.example".into(),
+        username: "branch1".into(),
+        password: "secret".into(),
+        local: "198.51.100.7:5060".parse().unwrap(),
+        expires: Duration::from_secs(600),
+    }
+}
+
+fn response(code: u16, headers: &[(&str, &str)]) -> rsip::Response {
+    let mut text = format!(
+        "SIP/2.0 {code} Whatever\r\nVia: SIP/2.0/UDP 198.51.100.7:5060;branch=z9hG4bKx\r\n\
+         From: <sip:branch1@carrier.example>;tag=a\r\nTo: <sip:branch1@carrier.example>;tag=b\r\n\
+         Call-ID: c\r\nCSeq: 1 REGISTER\r\n"
+    );
+    for (name, value) in headers {
+        text.push_str(&format!("{name}: {value}\r\n"));
+    }
+    text.push_str("Content-Length: 0\r\n\r\n");
+    rsip::Response::try_from(text.as_str()).unwrap()
+}
+
+fn text(request: &rsip::Request) -> String {
+    request.to_string()
+}
+
+const CHALLENGE: &str = "Digest realm=\"carrier.example\", nonce=\"n1\", qop=\"auth\"";
+
+#[test]
+fn registrar_uris_name_host_port_and_transport() {
+    let uri = RegistrarUri::parse("sip:carrier.example").unwrap();
+    assert_eq!((uri.port, uri.transport), (5060, Transport::Udp));
+    let uri = RegistrarUri::parse("sip:10.0.0.1:5080;transport=tcp").unwrap();
+    assert_eq!(
+        (uri.host.as_str(), uri.port, uri.transport),
+        ("10.0.0.1", 5080, Transport::Tcp)
+    );
+    let uri = RegistrarUri::parse("sips:carrier.example").unwrap();
+    assert_eq!((uri.port, uri.transport), (5061, Transport::Tls));
+    assert_eq!(uri.request_uri(), "sip:carrier.example:5061;transport=tls");
+    let uri = RegistrarUri::parse("sip:[2001:db8::1]:5070").unwrap();
+    assert_eq!((uri.host.as_str(), uri.port), ("2001:db8::1", 5070));
+    for bad in [
+        "carrier.example",
+        "sip:user@carrier.example",
+        "sip:host:port",
+        "sip:a;transport=sctp",
+        "sip:",
+    ] {
+        assert!(RegistrarUri::parse(bad).is_err(), "{bad}");
+    }
+}
+
+#[test]
+fn a_challenge_is_answered_and_the_grant_refreshed_halfway() {
+    let start = Instant::now();
+    let mut r = Registration::new(start, spec(), "call@trunkgate".into(), "tag".into());
+    assert_eq!(r.due(), Some(start));
+    let first = r.build("trunkgate-test", "z9hG4bK1", "cn");
+    let shown = text(&first);
+    assert!(
+        shown.starts_with("REGISTER sip:carrier.example:5060 SIP/2.0\r\n"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("Contact: <sip:branch1@198.51.100.7:5060>;expires=600"),
+        "{shown}"
+    );
+    assert!(!shown.contains("Authorization"), "{shown}");
+    assert_eq!(r.due(), None, "in flight");
+    let next = r.on_response(start, &response(401, &[("WWW-Authenticate", CHALLENGE)]));
+    assert_eq!(next, Next::SendNow);
+    let second = text(&r.build("trunkgate-test", "z9hG4bK2", "cn"));
+    assert!(second.contains("CSeq: 2 REGISTER"), "{second}");
+    assert!(second.contains("Call-ID: call@trunkgate"), "{second}");
+    let expected = Challenge::parse(CHALLENGE).unwrap().answer(
+        "branch1",
+        "secret",
+        "REGISTER",
+        "sip:carrier.example:5060",
+        1,
+        "cn",
+    );
+    assert!(
+        second.contains(&format!("Authorization: {expected}")),
+        "{second}"
+    );
+    let ok = response(
+        200,
+        &[("Contact", "<sip:branch1@198.51.100.7:5060>;expires=120")],
+    );
+    assert_eq!(r.on_response(start, &ok), Next::Wait);
+    assert!(r.state().is_registered());
+    assert_eq!(r.due(), Some(start + Duration::from_secs(60)));
+    // The refresh answers the same nonce with the next count.
+    let refresh = text(&r.build("trunkgate-test", "z9hG4bK3", "cn2"));
+    assert!(refresh.contains("nc=00000002"), "{refresh}");
+}
+
+#[test]
+fn refused_credentials_fail_and_back_off_doubling() {
+    let start = Instant::now();
+    let mut r = Registration::new(start, spec(), "c".into(), "t".into());
+    let challenge = response(401, &[("WWW-Authenticate", CHALLENGE)]);
+    r.build("ua", "b1", "x");
+    assert_eq!(r.on_response(start, &challenge), Next::SendNow);
+    r.build("ua", "b2", "x");
+    assert_eq!(
+        r.on_response(start, &challenge),
+        Next::SendNow,
+        "one more nonce may be fair"
+    );
+    r.build("ua", "b3", "x");
+    assert_eq!(r.on_response(start, &challenge), Next::Wait);
+    match r.state() {
+        RegistrationState::Failed { reason, retry_at } => {
+            assert!(reason.contains("credentials refused"), "{reason}");
+            assert_eq!(*retry_at, start + Duration::from_secs(5));
+        }
+        other => panic!("{other:?}"),
+    }
+    let later = start + Duration::from_secs(5);
+    r.build("ua", "b4", "x");
+    r.on_no_answer(later);
+    assert_eq!(r.due(), Some(later + Duration::from_secs(10)));
+    let much_later = later + Duration::from_secs(3600);
+    for _ in 0..10 {
+        r.build("ua", "b", "x");
+        r.on_response(much_later, &response(503, &[]));
+    }
+    assert_eq!(
+        r.due(),
+        Some(much_later + Duration::from_secs(300)),
+        "capped"
+    );
+}
+
+#[test]
+fn interval_too_brief_asks_again_with_the_registrars_minimum() {
+    let start = Instant::now();
+    let mut r = Registration::new(start, spec(), "c".into(), "t".into());
+    r.build("ua", "b1", "x");
+    let next = r.on_response(start, &response(423, &[("Min-Expires", "3600")]));
+    assert_eq!(next, Next::SendNow);
+    let again = text(&r.build("ua", "b2", "x"));
+    assert!(again.contains("Expires: 3600"), "{again}");
+}
+
+#[test]
+fn the_password_never_shows() {
+    let shown = format!("{:?}", spec());
+    assert!(!shown.contains("secret"), "{shown}");
+}
