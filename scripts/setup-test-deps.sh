@@ -40,6 +40,7 @@ APT_PACKAGES=(
   firefox-esr     # the agent desk in Firefox too (driven by geckodriver, below)
   pulseaudio      # a sound server with a null sink: headless Firefox plays audio only through one
   kamailio        # a real registrar with digest auth for the trunk registration tests
+  sipvicious      # svmap, svwar, svcrack: the scanners the scanner defence is tested against
 )
 
 check_only=false
@@ -93,7 +94,7 @@ fi
 
 # Tools the tests invoke by name: a package can be installed yet its command absent (a broken
 # install, a diverted binary), so check the commands themselves as well.
-for cmd in sipp baresip espeak-ng sox pkg-config cmake cc jackd jack_wait prometheus promtool chromedriver certutil pulseaudio kamailio; do
+for cmd in sipp baresip espeak-ng sox pkg-config cmake cc jackd jack_wait prometheus promtool chromedriver certutil pulseaudio kamailio svmap svwar svcrack; do
   if ! command -v "${cmd}" >/dev/null 2>&1; then
     if $check_only; then
       log "command missing: ${cmd}"

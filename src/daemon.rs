@@ -211,13 +211,14 @@ impl Daemon {
             structured,
             stop.child_token(),
         ));
-        let ua = UserAgent::new(
+        let mut ua = UserAgent::new(
             TimerConfig::default(),
             c.sip.user_agent.clone(),
             c.trunks.clone(),
             // The SIP core draws no entropy itself: its tags and branches come from this.
             rand::SeedableRng::from_entropy(),
         );
+        ua.set_guard(c.sip.guard());
         let calls = Arc::new(CallContext::new(
             config.clone(),
             agents.calls,
@@ -256,6 +257,7 @@ impl Daemon {
                 heart: hearts[0].clone(),
                 counters: ops.sip_counters(),
                 registrations: ops.registrations_feed(),
+                bans: ops.bans_feed(),
                 shutdown: stop.child_token(),
             },
         ));

@@ -120,6 +120,12 @@ enum CtlCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Addresses the scanner defence banned: how much longer, and how many requests were
+    /// dropped since.
+    Bans {
+        #[arg(long)]
+        json: bool,
+    },
     /// Read the config file again: new calls get the new config, calls in progress keep theirs.
     /// A file with problems is refused (every problem printed, exit 1) and the old config runs on.
     Reload,
@@ -196,6 +202,7 @@ fn main() -> ExitCode {
                 CtlCommand::Agents { json } => ctl::show(admin, Listing::Agents, json),
                 CtlCommand::Queues { json } => ctl::show(admin, Listing::Queues, json),
                 CtlCommand::Trunks { json } => ctl::show(admin, Listing::Trunks, json),
+                CtlCommand::Bans { json } => ctl::show(admin, Listing::Bans, json),
                 CtlCommand::Drain { now } => ctl::drain(admin, now),
                 CtlCommand::Reload => ctl::reload(admin),
                 CtlCommand::RenewDeskCertificate => ctl::renew_desk_certificate(admin),

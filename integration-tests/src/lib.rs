@@ -41,6 +41,7 @@ pub use gateway::{
     config_for_tests, ctl, CtlRun, Gateway, GatewayBuilder, TestConfig, DEMO_CREDENTIAL,
 };
 pub use paths::{prompt_path, prompts_dir, repo_root, scenarios_dir, trunkgate_bin};
+pub use process::output_within;
 pub use sipp::{Sipp, SippRun, Transport};
 
 /// The word after `key=` in a log or event line (up to the next space).

@@ -66,3 +66,26 @@ fn send_sigterm(child: &Child) {
         libc::kill(pid, libc::SIGTERM);
     }
 }
+
+/// Runs `command` to its end, or kills it after `limit`; its stdout and stderr together.
+/// Output goes through a file, so a chatty child never blocks on a full pipe.
+pub fn output_within(
+    mut command: std::process::Command,
+    limit: Duration,
+) -> std::io::Result<String> {
+    let mut log = tempfile::tempfile()?;
+    let child_log = log.try_clone()?;
+    let mut child = command
+        .stdout(child_log.try_clone()?)
+        .stderr(child_log)
+        .spawn()?;
+    if wait_timeout(&mut child, limit).is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    use std::io::{Read, Seek};
+    log.rewind()?;
+    let mut out = String::new();
+    log.read_to_string(&mut out)?;
+    Ok(out)
+}

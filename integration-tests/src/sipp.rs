@@ -50,6 +50,7 @@ pub struct Sipp {
     rate_per_second: Option<u32>,
     timeout: Duration,
     local_port: Option<u16>,
+    local_ip: std::net::Ipv4Addr,
     media_port: Option<u16>,
     trace_messages: bool,
     args: Vec<OsString>,
@@ -82,6 +83,7 @@ impl Sipp {
             rate_per_second: None,
             timeout: Duration::from_secs(30),
             local_port: None,
+            local_ip: std::net::Ipv4Addr::LOCALHOST,
             media_port: None,
             trace_messages: true,
             args: Vec::new(),
@@ -130,6 +132,13 @@ impl Sipp {
         self
     }
 
+    /// The loopback address SIPp sends from (`-i`, `-mi`); default 127.0.0.1. Another
+    /// 127.0.0.0/8 address is another host to the gateway's ACLs.
+    pub fn local_ip(mut self, ip: std::net::Ipv4Addr) -> Self {
+        self.local_ip = ip;
+        self
+    }
+
     /// The local media port (`-mp`, `[media_port]` in scenarios); default: a free even port.
     pub fn media_port(mut self, port: u16) -> Self {
         self.media_port = Some(port);
@@ -168,7 +177,10 @@ impl Sipp {
             Scenario::BuiltIn(name) => command.arg("-sn").arg(name),
         };
         command
-            .args(["-i", "127.0.0.1", "-mi", "127.0.0.1"])
+            .arg("-i")
+            .arg(self.local_ip.to_string())
+            .arg("-mi")
+            .arg(self.local_ip.to_string())
             .arg("-p")
             .arg(local_port.to_string())
             .arg("-mp")

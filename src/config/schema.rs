@@ -60,6 +60,14 @@ pub struct SipConfig {
     /// again on reload (a renewal keeps the paths).
     pub tls_certificate: Option<PathBuf>,
     pub tls_private_key: Option<PathBuf>,
+    /// Scanner defence: an address no trunk allows that sends more than `ban_after` requests
+    /// within `ban_window_s` gets no answer at all for `ban_s`.
+    #[serde(default = "default_ban_after")]
+    pub ban_after: u32,
+    #[serde(default = "default_ban_window")]
+    pub ban_window_s: u64,
+    #[serde(default = "default_ban")]
+    pub ban_s: u64,
     pub public_address: Option<IpAddr>,
     #[serde(default = "default_user_agent")]
     pub user_agent: String,
@@ -73,8 +81,33 @@ impl Default for SipConfig {
             tls: Vec::new(),
             tls_certificate: None,
             tls_private_key: None,
+            ban_after: default_ban_after(),
+            ban_window_s: default_ban_window(),
+            ban_s: default_ban(),
             public_address: None,
             user_agent: default_user_agent(),
+        }
+    }
+}
+
+fn default_ban_after() -> u32 {
+    20
+}
+
+fn default_ban_window() -> u64 {
+    60
+}
+
+fn default_ban() -> u64 {
+    3600
+}
+
+impl SipConfig {
+    pub fn guard(&self) -> crate::sip::guard::GuardConfig {
+        crate::sip::guard::GuardConfig {
+            ban_after: self.ban_after,
+            window: Duration::from_secs(self.ban_window_s),
+            ban_for: Duration::from_secs(self.ban_s),
         }
     }
 }
@@ -214,6 +247,12 @@ impl Config {
             out.push(problem(
                 &["sip"],
                 "no udp, tcp or tls listener configured".into(),
+            ));
+        }
+        if self.sip.ban_after == 0 || self.sip.ban_window_s == 0 {
+            out.push(problem(
+                &["sip", "ban_after"],
+                "ban_after and ban_window_s must be at least 1".into(),
             ));
         }
         let tls_files = self.sip.tls_certificate.is_some() && self.sip.tls_private_key.is_some();

@@ -173,13 +173,20 @@ pub(super) fn media_params(config: &Config) -> MediaParams {
 fn needs_restart(old: &Config, new: &Config) -> Vec<&'static str> {
     let same =
         |a: &dyn std::fmt::Debug, b: &dyn std::fmt::Debug| format!("{a:?}") == format!("{b:?}");
-    let checks: [(&'static str, bool); 10] = [
+    let checks: [(&'static str, bool); 11] = [
         // Its directory, sync policy and sinks belong to the journal's thread and shippers,
         // started once.
         ("journal", same(&old.journal, &new.journal)),
         ("sip.udp", same(&old.sip.udp, &new.sip.udp)),
         ("sip.tcp", same(&old.sip.tcp, &new.sip.tcp)),
         ("sip.tls", same(&old.sip.tls, &new.sip.tls)),
+        (
+            "sip.ban_after / ban_window_s / ban_s",
+            same(
+                &(old.sip.ban_after, old.sip.ban_window_s, old.sip.ban_s),
+                &(new.sip.ban_after, new.sip.ban_window_s, new.sip.ban_s),
+            ),
+        ),
         (
             "sip.public_address",
             same(&old.sip.public_address, &new.sip.public_address),

@@ -7,6 +7,7 @@
 //! | `GET /metrics` | Prometheus text exposition |
 //! | `GET /v1/calls`, `/v1/agents`, `/v1/queues` | JSON arrays (admin listener only) |
 //! | `POST /v1/drain` (`?now` to end calls at once) | starts a drain (admin listener only) |
+use crate::sip::guard::BanView;
 use crate::sip::ua::register::RegistrationView;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -42,6 +43,7 @@ pub struct Ops {
     requests: mpsc::UnboundedSender<AdminRequest>,
     calls: watch::Sender<usize>,
     registrations: watch::Sender<Vec<RegistrationView>>,
+    bans: watch::Sender<Vec<BanView>>,
 }
 
 impl Ops {
@@ -55,6 +57,7 @@ impl Ops {
             requests,
             calls: watch::Sender::new(0),
             registrations: watch::Sender::new(Vec::new()),
+            bans: watch::Sender::new(Vec::new()),
         });
         (ops, received)
     }
@@ -109,6 +112,11 @@ impl Ops {
     /// Where the signalling task shows the trunks' registrations.
     pub fn registrations_feed(&self) -> watch::Sender<Vec<RegistrationView>> {
         self.registrations.clone()
+    }
+
+    /// Where the signalling task shows the scanner defence's bans.
+    pub fn bans_feed(&self) -> watch::Sender<Vec<BanView>> {
+        self.bans.clone()
     }
 
     fn tally(&self) -> std::sync::MutexGuard<'_, Tally> {
@@ -175,7 +183,7 @@ impl Ops {
         };
         match request.path.as_str() {
             "/healthz" | "/readyz" | "/metrics" | "/v1/calls" | "/v1/agents" | "/v1/queues"
-            | "/v1/trunks"
+            | "/v1/trunks" | "/v1/bans"
                 if !get =>
             {
                 Response::text(405, "use GET\n")
@@ -212,6 +220,7 @@ impl Ops {
             "/v1/agents" if admin => json(serde_json::to_string(&self.tally().agents(now))),
             "/v1/queues" if admin => json(serde_json::to_string(&self.tally().queues(now))),
             "/v1/trunks" if admin => json(serde_json::to_string(&*self.registrations.borrow())),
+            "/v1/bans" if admin => json(serde_json::to_string(&*self.bans.borrow())),
             _ => Response::text(404, "not found\n"),
         }
     }

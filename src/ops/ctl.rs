@@ -4,6 +4,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
 use super::tally::{AgentView, CallView, QueueView};
+use crate::sip::guard::BanView;
 use crate::sip::ua::register::RegistrationView;
 
 const TIMEOUT: Duration = Duration::from_secs(5);
@@ -16,6 +17,7 @@ pub enum Listing {
     Agents,
     Queues,
     Trunks,
+    Bans,
 }
 
 impl Listing {
@@ -25,6 +27,7 @@ impl Listing {
             Listing::Agents => "/v1/agents",
             Listing::Queues => "/v1/queues",
             Listing::Trunks => "/v1/trunks",
+            Listing::Bans => "/v1/bans",
         }
     }
 }
@@ -69,6 +72,7 @@ pub fn show(addr: SocketAddr, listing: Listing, json: bool) -> Result<String, Ct
         Listing::Agents => agents_table(&serde_json::from_str::<Vec<_>>(&body).map_err(not_ours)?),
         Listing::Queues => queues_table(&serde_json::from_str::<Vec<_>>(&body).map_err(not_ours)?),
         Listing::Trunks => trunks_table(&serde_json::from_str::<Vec<_>>(&body).map_err(not_ours)?),
+        Listing::Bans => bans_table(&serde_json::from_str::<Vec<_>>(&body).map_err(not_ours)?),
     })
 }
 
@@ -238,6 +242,21 @@ fn trunks_table(trunks: &[RegistrationView]) -> String {
     });
     let head = ["TRUNK", "REGISTRATION", "REGISTRAR", "AOR", "DETAIL"];
     table(&head, rows, &format!("{} registering trunks", trunks.len()))
+}
+
+fn bans_table(bans: &[BanView]) -> String {
+    let rows = bans.iter().map(|b| {
+        vec![
+            b.address.to_string(),
+            seconds(b.remaining_s as f64),
+            b.dropped.to_string(),
+        ]
+    });
+    table(
+        &["ADDRESS", "BANNED FOR", "DROPPED"],
+        rows,
+        &format!("{} banned addresses", bans.len()),
+    )
 }
 
 fn seconds(s: f64) -> String {

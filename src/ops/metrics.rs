@@ -273,6 +273,22 @@ impl Metrics {
                     "SIP messages that could not be parsed, answered 400 or dropped.",
                     &["outcome"],
                 ),
+                bans_imposed: IntCounter::new(
+                    "trunkgate_sip_bans_total",
+                    "Addresses banned by the scanner defence: too many requests from an address \
+                     no trunk allows.",
+                )
+                .expect("valid metric"),
+                banned_now: prometheus::IntGauge::new(
+                    "trunkgate_sip_banned_addresses",
+                    "Addresses banned now: their requests get no answer.",
+                )
+                .expect("valid metric"),
+                silenced: IntCounter::new(
+                    "trunkgate_sip_silenced_total",
+                    "Requests from banned addresses, dropped without an answer.",
+                )
+                .expect("valid metric"),
                 registered: gauge(
                     "trunk_registered",
                     "1 for each trunk registered with its carrier's registrar now, 0 for one that \
@@ -418,6 +434,9 @@ impl Metrics {
             Box::new(self.sip.malformed.clone()),
             Box::new(self.sip.tls_handshake_failures.clone()),
             Box::new(self.sip.registered.clone()),
+            Box::new(self.sip.bans_imposed.clone()),
+            Box::new(self.sip.banned_now.clone()),
+            Box::new(self.sip.silenced.clone()),
             Box::new(self.agent_link.migrations.clone()),
             Box::new(self.agent_link.rtt_seconds.clone()),
             Box::new(self.agent_link.datagrams_dropped.clone()),

@@ -9,6 +9,7 @@ use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::ops::notify::{Heartbeat, HEARTBEAT};
+use crate::sip::guard::BanView;
 use crate::sip::transport::{Inbound, Transports};
 use crate::sip::trunk::TrunkConfig;
 use crate::sip::ua::register::{RegistrarUri, RegistrationSpec, RegistrationView};
@@ -59,6 +60,10 @@ pub struct SipCounters {
     pub tls_handshake_failures: prometheus::IntCounter,
     /// 1 for each trunk registered with its registrar now, 0 for one that is not.
     pub registered: prometheus::IntGaugeVec,
+    /// Addresses banned by the scanner defence, and requests dropped from them.
+    pub bans_imposed: prometheus::IntCounter,
+    pub banned_now: prometheus::IntGauge,
+    pub silenced: prometheus::IntCounter,
 }
 
 impl SipCounters {
@@ -98,7 +103,7 @@ impl SipCounters {
     }
 
     /// Brings the core's and the transports' own counts over (they keep plain numbers).
-    fn sync(&self, ua: &UserAgent, transports: &Transports, last: &mut [u64; 6]) {
+    fn sync(&self, ua: &UserAgent, transports: &Transports, last: &mut [u64; 8]) {
         use std::sync::atomic::Ordering::Relaxed;
         let t = transports.stats();
         let now = [
@@ -108,6 +113,8 @@ impl SipCounters {
             t.malformed_answered.load(Relaxed),
             t.malformed_dropped.load(Relaxed),
             t.tls_handshake_failures.load(Relaxed),
+            ua.guard().banned,
+            ua.guard().silenced,
         ];
         let delta = |i: usize| now[i].saturating_sub(last[i]);
         self.acl_rejected.inc_by(delta(0));
@@ -120,6 +127,8 @@ impl SipCounters {
             .with_label_values(&["dropped"])
             .inc_by(delta(4));
         self.tls_handshake_failures.inc_by(delta(5));
+        self.bans_imposed.inc_by(delta(6));
+        self.silenced.inc_by(delta(7));
         self.registered.reset();
         for registration in ua.registrations() {
             self.registered
@@ -140,6 +149,8 @@ pub struct Controls {
     pub counters: SipCounters,
     /// Where the trunks' registrations are shown (the admin API), refreshed every second.
     pub registrations: watch::Sender<Vec<RegistrationView>>,
+    /// Where the scanner defence's bans are shown, refreshed every second.
+    pub bans: watch::Sender<Vec<BanView>>,
     pub shutdown: CancellationToken,
 }
 
@@ -156,9 +167,10 @@ pub async fn run(
         heart,
         counters,
         registrations,
+        bans,
         shutdown,
     } = controls;
-    let mut synced = [0u64; 6];
+    let mut synced = [0u64; 8];
     let mut beat = tokio::time::interval(HEARTBEAT);
     let (resolved_tx, mut resolved) = mpsc::unbounded_channel();
     resolve_registrations(
@@ -194,6 +206,9 @@ pub async fn run(
                 counters.sync(&ua, &transports, &mut synced);
                 let now = Instant::now();
                 registrations.send_replace(ua.registrations().map(|r| r.view(now)).collect());
+                let banned = ua.guard().bans(now);
+                counters.banned_now.set(banned.len() as i64);
+                bans.send_replace(banned);
             }
             Ok(()) = trunks.changed() => {
                 // A reload: new trunks and ACLs for new requests; calls in progress go on.

@@ -6,6 +6,7 @@
 pub mod codec;
 pub mod digest;
 pub mod endpoint;
+pub mod guard;
 pub mod message;
 pub mod peer;
 pub mod sdp;

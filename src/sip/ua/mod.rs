@@ -23,6 +23,7 @@ use rsip::Header;
 use dialog::Pending2xx;
 pub use dialog::{contact_for, CallRef, Dialog, DialogState};
 
+use crate::sip::guard::{Guard, GuardConfig, Verdict};
 use crate::sip::message::{self, cseq, response_to};
 use crate::sip::peer::Peer;
 use crate::sip::transaction::{
@@ -126,6 +127,7 @@ pub struct UserAgent {
     /// Draining: new calls and OPTIONS get 503 with this Retry-After (seconds).
     draining: Option<u64>,
     registrations: register::Registrations,
+    guard: Guard,
 }
 
 impl UserAgent {
@@ -157,6 +159,7 @@ impl UserAgent {
             stats: UaStats::default(),
             draining: None,
             registrations: register::Registrations::default(),
+            guard: Guard::new(GuardConfig::default()),
         }
     }
 
@@ -193,6 +196,15 @@ impl UserAgent {
             .handle_timeout(now, &mut self.tx, &self.user_agent, &mut self.rng);
     }
 
+    /// The scanner defence's limits ([`Guard`]).
+    pub fn set_guard(&mut self, config: GuardConfig) {
+        self.guard.set_config(config);
+    }
+
+    pub fn guard(&self) -> &Guard {
+        &self.guard
+    }
+
     pub fn stats(&self) -> &UaStats {
         &self.stats
     }
@@ -222,6 +234,12 @@ impl UserAgent {
         local: SocketAddr,
         msg: rsip::SipMessage,
     ) {
+        if matches!(msg, rsip::SipMessage::Request(_)) {
+            let trusted = self.trunks.iter().any(|t| t.accepts(peer.addr.ip()));
+            if self.guard.on_request(now, peer.addr.ip(), trusted) == Verdict::Silence {
+                return;
+            }
+        }
         self.current_local = Some(local);
         if let Err(e) = self.tx.handle_message(now, peer, msg) {
             tracing::debug!(%peer, error = %e, "message the transaction layer cannot place");

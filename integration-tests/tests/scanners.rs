@@ -1,0 +1,118 @@
+//! sipvicious, the toll fraudster's toolkit, against the gateway on loopback while a carrier
+//! calls from its own address (127.0.0.2): the map finds a device that says 403, the password
+//! cracker finds nothing and is banned within `ban_after` answers, the extension scan then gets
+//! silence, no call goes out, and the carrier's call is unaffected.
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use trunkgate_integration::{ctl, output_within, Gateway, Sipp, TestConfig};
+
+/// sipvicious stops by itself once nothing has answered for `--maximumtime` (3 s here).
+const SCAN_LIMIT: Duration = Duration::from_secs(90);
+const BAN_AFTER: u64 = 20;
+
+fn scan(tool: &str, args: &[&str]) -> String {
+    let mut command = Command::new(tool);
+    // Never `-R` (report back to the author) nor `-A` (look up our address outside).
+    command.args(args).stdin(Stdio::null());
+    output_within(command, SCAN_LIMIT)
+        .unwrap_or_else(|e| panic!("{tool} (install with scripts/setup-test-deps.sh): {e}"))
+}
+
+fn metric(text: &str, name: &str) -> u64 {
+    text.lines()
+        .filter(|l| l.starts_with(name))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>() as u64
+}
+
+#[test]
+fn sipvicious_finds_nothing_is_banned_and_the_carriers_calls_go_on() {
+    let gw = Gateway::start(
+        &TestConfig {
+            allow: vec!["127.0.0.2/32".into()],
+            sip_extra: format!("ban_after = {BAN_AFTER}\nban_window_s = 60\nban_s = 600"),
+            ..TestConfig::default()
+        }
+        .to_toml(),
+    );
+    let port = gw.sip_udp().port().to_string();
+    // The carrier calls while the scans run.
+    let carrier = {
+        let target = gw.sip_udp();
+        std::thread::spawn(move || {
+            Sipp::scenario("uac_dtmf9.xml")
+                .local_ip(std::net::Ipv4Addr::new(127, 0, 0, 2))
+                .target(target)
+                .timeout(Duration::from_secs(60))
+                .run()
+        })
+    };
+    // One after the other, all from 127.0.0.1: sipvicious 0.3.3 ignores its -b option.
+    let map = scan("svmap", &["-p", &port, "127.0.0.1"]);
+    let crack = scan(
+        "svcrack",
+        &[
+            "--maximumtime=3",
+            "-p",
+            &port,
+            "-u",
+            "100",
+            "-r",
+            "1000-1099",
+            "127.0.0.1",
+        ],
+    );
+    let war = scan(
+        "svwar",
+        &[
+            "--force",
+            "--maximumtime=3",
+            "-p",
+            &port,
+            "-m",
+            "INVITE",
+            "-e",
+            "100-139",
+            "127.0.0.1",
+        ],
+    );
+    // The map sees a SIP device answering 403: the port is open, nothing more.
+    assert!(map.contains(&format!("127.0.0.1:{port}")), "svmap:\n{map}");
+    // No extension, no password.
+    assert!(war.contains("found nothing"), "svwar:\n{war}");
+    assert!(!war.contains("| Extension"), "svwar:\n{war}");
+    assert!(crack.contains("found nothing"), "svcrack:\n{crack}");
+    assert!(!crack.contains("| Password"), "svcrack:\n{crack}");
+    // The scanning address is banned after at most BAN_AFTER answers, whatever it tried.
+    let bans = ctl(gw.admin(), &["bans"]).stdout;
+    assert!(
+        bans.contains("127.0.0.1 "),
+        "the scanner is banned:\n{bans}"
+    );
+    assert!(
+        !bans.contains("127.0.0.2"),
+        "the carrier is never banned:\n{bans}"
+    );
+    let metrics = gw.scrape();
+    let answered = metric(&metrics, "trunkgate_sip_acl_rejected_total");
+    assert!(
+        answered <= BAN_AFTER,
+        "{answered} requests answered 403: at most {BAN_AFTER} before the ban"
+    );
+    assert!(
+        metric(&metrics, "trunkgate_sip_silenced_total") > 0,
+        "{metrics}"
+    );
+    // Nothing went out: the gateway sent no INVITE anywhere.
+    assert_eq!(
+        metric(
+            &metrics,
+            "trunkgate_sip_requests_total{direction=\"out\",method=\"INVITE\"}"
+        ),
+        0,
+        "{metrics}"
+    );
+    // The carrier's call went through the scans untouched.
+    carrier.join().expect("sipp ran").assert_success();
+}
