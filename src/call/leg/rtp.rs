@@ -9,6 +9,7 @@
 //! SRTP, when the SDP negotiated it, wraps all of this at the edge: what arrives is decrypted
 //! and authenticated before anything else looks at it (so a forged packet cannot latch), what
 //! leaves is encrypted last, in [`RtpMedia::poll_transmit`].
+use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant, SystemTime};
@@ -70,6 +71,23 @@ impl Security {
                     Security::Broken
                 }
             },
+        }
+    }
+
+    /// What arrived, decrypted and authenticated when the leg is SRTP; `None` when it must be
+    /// dropped (forged, replayed, or no keys to open it with).
+    fn open<'a>(&mut self, datagram: &'a [u8], rtcp: bool) -> Option<Cow<'a, [u8]>> {
+        match self {
+            Security::Plain => Some(Cow::Borrowed(datagram)),
+            Security::Srtp(session) => {
+                let opened = if rtcp {
+                    session.unprotect_rtcp(datagram)
+                } else {
+                    session.unprotect_rtp(datagram)
+                };
+                opened.ok().map(Cow::Owned)
+            }
+            Security::Broken => None,
         }
     }
 
@@ -238,22 +256,11 @@ impl RtpMedia {
         if rtp::looks_like_rtcp(datagram) {
             return self.handle_rtcp(now, from, datagram);
         }
-        let decrypted;
-        let datagram = match &mut self.security {
-            Security::Plain => datagram,
-            Security::Srtp(session) => match session.unprotect_rtp(datagram) {
-                Ok(plain) => {
-                    decrypted = plain;
-                    &decrypted[..]
-                }
-                Err(_) => {
-                    self.stats.srtp_rejected += 1;
-                    return;
-                }
-            },
-            Security::Broken => return,
+        let Some(datagram) = self.security.open(datagram, false) else {
+            self.stats.srtp_rejected += 1;
+            return;
         };
-        let Ok(pkt) = rtp::parse(datagram) else {
+        let Ok(pkt) = rtp::parse(&datagram) else {
             self.stats.rtp_rejected += 1;
             return;
         };
@@ -302,25 +309,14 @@ impl RtpMedia {
     }
 
     pub fn handle_rtcp(&mut self, now: Instant, from: SocketAddr, datagram: &[u8]) {
-        let decrypted;
-        let datagram = match &mut self.security {
-            Security::Plain => datagram,
-            Security::Srtp(session) => match session.unprotect_rtcp(datagram) {
-                Ok(plain) => {
-                    decrypted = plain;
-                    &decrypted[..]
-                }
-                Err(_) => {
-                    self.stats.srtp_rejected += 1;
-                    return;
-                }
-            },
-            Security::Broken => return,
+        let Some(datagram) = self.security.open(datagram, true) else {
+            self.stats.srtp_rejected += 1;
+            return;
         };
         if self.symmetric {
             self.latched_rtcp = Some(from);
         }
-        if let Err(e) = self.rtcp.on_rtcp(now, datagram) {
+        if let Err(e) = self.rtcp.on_rtcp(now, &datagram) {
             tracing::debug!(%from, error = %e, "rtcp packet dropped");
         }
     }

@@ -168,6 +168,17 @@ impl SipLeg {
         self.media.handle_rtcp(now, from, datagram);
     }
 
+    /// Refuses the call for what was wrong with its SDP.
+    fn refuse(&mut self, e: OfferError) -> LegRefusal {
+        let status = e.sip_status();
+        self.signals.push_back(SipSignal::Reject(status));
+        self.hung_up = true;
+        LegRefusal {
+            status,
+            reason: e.into(),
+        }
+    }
+
     pub fn poll_signal(&mut self) -> Option<SipSignal> {
         self.signals.pop_front()
     }
@@ -186,28 +197,12 @@ impl Leg for SipLeg {
                     self.media.renegotiate(now, neg);
                     sdp
                 }
-                Err(e) => {
-                    let status = e.sip_status();
-                    self.signals.push_back(SipSignal::Reject(status));
-                    self.hung_up = true;
-                    return Err(LegRefusal {
-                        status,
-                        reason: e.into(),
-                    });
-                }
+                Err(e) => return Err(self.refuse(e)),
             },
             // Late offer: we offer now, the ACK brings the answer.
             None => match sdp::offer(&self.local_media) {
                 Ok(sdp) => sdp.to_string(),
-                Err(e) => {
-                    let status = e.sip_status();
-                    self.signals.push_back(SipSignal::Reject(status));
-                    self.hung_up = true;
-                    return Err(LegRefusal {
-                        status,
-                        reason: OfferError::from(e).into(),
-                    });
-                }
+                Err(e) => return Err(self.refuse(e.into())),
             },
         };
         self.answer_sdp = Some(sdp);

@@ -391,8 +391,8 @@ fn stream_security(
     }
 }
 
-/// The `a=crypto` lines of a stream we can use, in the offerer's order.
-fn crypto_lines(media: &MediaDescription) -> impl Iterator<Item = Crypto> + '_ {
+/// The values of a stream's `a=crypto` lines, in the offerer's order.
+fn crypto_values(media: &MediaDescription) -> impl Iterator<Item = &str> + '_ {
     media
         .attributes
         .iter()
@@ -400,23 +400,20 @@ fn crypto_lines(media: &MediaDescription) -> impl Iterator<Item = Crypto> + '_ {
             Attribute::Other {
                 name,
                 value: Some(value),
-            } if name.eq_ignore_ascii_case("crypto") => Crypto::parse(value),
+            } if name.eq_ignore_ascii_case("crypto") => Some(value.as_str()),
             _ => None,
         })
 }
 
+/// The `a=crypto` lines of a stream we can use, in the offerer's order.
+fn crypto_lines(media: &MediaDescription) -> impl Iterator<Item = Crypto> + '_ {
+    crypto_values(media).filter_map(Crypto::parse)
+}
+
 /// The suites of every `a=crypto` line, for the log: keys never appear.
 fn describe_crypto(media: &MediaDescription) -> String {
-    let suites: Vec<&str> = media
-        .attributes
-        .iter()
-        .filter_map(|attribute| match attribute {
-            Attribute::Other {
-                name,
-                value: Some(value),
-            } if name.eq_ignore_ascii_case("crypto") => value.split_ascii_whitespace().nth(1),
-            _ => None,
-        })
+    let suites: Vec<&str> = crypto_values(media)
+        .filter_map(|value| value.split_ascii_whitespace().nth(1))
         .collect();
     if suites.is_empty() {
         "no a=crypto lines".to_owned()
