@@ -173,6 +173,8 @@ pub async fn run(
     let mut synced = [0u64; 8];
     let mut beat = tokio::time::interval(HEARTBEAT);
     let (resolved_tx, mut resolved) = mpsc::unbounded_channel();
+    // Taken once here; `None` only if something else took it, and then no flow is watched.
+    let mut closed_flows = transports.closed_flows();
     resolve_registrations(
         trunks.borrow().clone(),
         transports.clone(),
@@ -217,6 +219,7 @@ pub async fn run(
                 ua.set_trunks(now_configured);
             }
             Some(specs) = resolved.recv() => ua.set_registrations(Instant::now(), specs),
+            Some(peer) = next_closed(&mut closed_flows) => ua.flow_lost(Instant::now(), peer),
             _ = drain.started.cancelled(), if !ua.is_draining() => {
                 tracing::info!(calls = ua.active_calls(), "draining: new calls get 503");
                 ua.stop_accepting(drain.retry_after);
@@ -283,6 +286,15 @@ pub async fn run(
     counters.sync(&ua, &transports, &mut synced);
     transports.close();
     tracing::info!(unanswered = ua.active_calls(), "signalling stopped");
+}
+
+async fn next_closed(
+    flows: &mut Option<mpsc::UnboundedReceiver<crate::sip::peer::Peer>>,
+) -> Option<crate::sip::peer::Peer> {
+    match flows {
+        Some(flows) => flows.recv().await,
+        None => std::future::pending().await,
+    }
 }
 
 /// How long a registrar's name may take to resolve.

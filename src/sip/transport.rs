@@ -74,6 +74,10 @@ struct Inner {
     tls: Option<Arc<ArcSwap<TlsServer>>>,
     /// Every socket and listener, as bound.
     bound: Vec<(Transport, SocketAddr)>,
+    /// Stream connections that closed or could not be opened, for the SIP core: what was
+    /// registered through one registers again.
+    flows_closed: mpsc::UnboundedSender<Peer>,
+    flows_closed_rx: Mutex<Option<mpsc::UnboundedReceiver<Peer>>>,
     inbound: mpsc::Sender<Inbound>,
     public_address: Option<IpAddr>,
     local_ips: Mutex<HashMap<IpAddr, IpAddr>>,
@@ -124,6 +128,7 @@ impl Transports {
             bound.push((Transport::Tls, l.local_addr()?));
             listeners.push((l, Transport::Tls));
         }
+        let (flows_closed, flows_closed_rx) = mpsc::unbounded_channel();
         let t = Transports {
             inner: Arc::new(Inner {
                 udp: udp_sockets.clone(),
@@ -131,6 +136,8 @@ impl Transports {
                 handshaking: Default::default(),
                 tls: tls.map(|t| t.server),
                 bound: bound.clone(),
+                flows_closed,
+                flows_closed_rx: Mutex::new(Some(flows_closed_rx)),
                 inbound,
                 public_address,
                 local_ips: Mutex::new(HashMap::new()),
@@ -156,6 +163,16 @@ impl Transports {
 
     pub fn stats(&self) -> &TransportStats {
         &self.inner.stats
+    }
+
+    /// The stream connections that close or fail to open, from now on: taken once, by the
+    /// signalling task.
+    pub fn closed_flows(&self) -> Option<mpsc::UnboundedReceiver<Peer>> {
+        self.inner
+            .flows_closed_rx
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
     }
 
     /// New TLS settings for connections from now on (a reload); those up keep theirs.
@@ -368,7 +385,10 @@ impl Transports {
                 self.run_stream_with(stream, Transport::Tcp, t.peer.addr, bound, rx)
                     .await;
             }
-            Err(e) => tracing::info!(peer = %t.peer, error = %e, "tcp connect failed"),
+            Err(e) => {
+                tracing::info!(peer = %t.peer, error = %e, "tcp connect failed");
+                let _ = self.inner.flows_closed.send(t.peer);
+            }
         }
     }
 
@@ -460,6 +480,7 @@ impl Transports {
             }
         }
         self.lock_streams().remove(&from);
+        let _ = self.inner.flows_closed.send(peer);
         drop(pong_tx);
         let _ = write_task.await;
     }

@@ -20,6 +20,9 @@ const FIRST_BACKOFF: Duration = Duration::from_secs(5);
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
 /// A registrar that grants less than this is asked again no sooner than this.
 const MIN_REFRESH: Duration = Duration::from_secs(5);
+/// After the connection to the registrar drops, the REGISTER over a new one waits this long:
+/// a registrar that is restarting is listening again by then, mostly.
+const AFTER_FLOW_LOSS: Duration = Duration::from_secs(1);
 
 /// `sip:HOST[:PORT][;transport=udp|tcp|tls]`, or `sips:` for TLS.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -268,11 +271,11 @@ impl Registration {
         self.due
     }
 
-    /// The connection to the registrar is gone (TCP/TLS) or our address changed: register
-    /// again at once, as the registrar can no longer reach us through the old binding.
-    pub fn refresh_now(&mut self, now: Instant) {
+    /// The connection to the registrar is gone (TCP/TLS): register again over a new one in
+    /// a second, as the registrar can no longer reach us through the old binding.
+    pub fn refresh_soon(&mut self, now: Instant) {
         if self.due.is_some() {
-            self.due = Some(now);
+            self.due = Some(now + AFTER_FLOW_LOSS);
         }
     }
 
@@ -537,11 +540,21 @@ impl Registrations {
         true
     }
 
-    /// The connection to `peer` closed: registrations through it register again now.
+    /// The connection to `peer` closed or could not be opened: a registration through it
+    /// registers again now, and one whose REGISTER was on it has failed (the transaction
+    /// would only time out 32 s later).
     pub fn flow_lost(&mut self, now: Instant, peer: Peer) {
         for registration in &mut self.list {
-            if registration.peer() == peer {
-                registration.refresh_now(now);
+            if registration.peer() != peer {
+                continue;
+            }
+            let trunk = &registration.spec.trunk;
+            let before = self.in_flight.len();
+            self.in_flight.retain(|_, t| t != trunk);
+            if self.in_flight.len() < before {
+                registration.fail(now, "connection to the registrar lost".into());
+            } else {
+                registration.refresh_soon(now);
             }
         }
     }

@@ -159,3 +159,49 @@ fn the_password_never_shows() {
     let shown = format!("{:?}", spec());
     assert!(!shown.contains("secret"), "{shown}");
 }
+
+#[test]
+fn a_lost_connection_fails_the_register_on_it_or_registers_again_a_second_later() {
+    use rand::SeedableRng;
+    let start = Instant::now();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    let mut tx = TransactionLayer::new(
+        crate::sip::transaction::TimerConfig::default(),
+        rand::rngs::StdRng::seed_from_u64(8),
+    );
+    let spec = RegistrationSpec {
+        registrar: RegistrarUri::parse("sip:carrier.example;transport=tcp").unwrap(),
+        ..spec()
+    };
+    let peer = Peer::new(Transport::Tcp, spec.target);
+    let mut all = Registrations::default();
+    all.set(start, vec![spec], &mut rng);
+    all.handle_timeout(start, &mut tx, "ua", &mut rng);
+    assert!(tx.poll_transmit().is_some(), "the REGISTER went out");
+    all.flow_lost(start, peer);
+    let r = all.iter().next().unwrap();
+    assert!(
+        matches!(r.state(), RegistrationState::Failed { reason, .. } if reason.contains("connection")),
+        "{:?}",
+        r.state()
+    );
+    assert_eq!(r.due(), Some(start + Duration::from_secs(5)));
+    // Registered later; then the connection drops while idle: register again in a second.
+    let later = start + Duration::from_secs(5);
+    all.handle_timeout(later, &mut tx, "ua", &mut rng);
+    let key = all.in_flight.keys().next().cloned().expect("in flight");
+    let ok = response(200, &[("Expires", "3600")]);
+    assert!(all.on_transaction_end(later, &key, Some(&ok)));
+    assert!(all.iter().next().unwrap().state().is_registered());
+    let dropped = later + Duration::from_secs(60);
+    all.flow_lost(dropped, peer);
+    assert_eq!(
+        all.iter().next().unwrap().due(),
+        Some(dropped + Duration::from_secs(1))
+    );
+    // Another connection (the registrar's own, to our listener) is not ours to mind.
+    all.flow_lost(
+        dropped,
+        Peer::new(Transport::Tcp, "192.0.2.1:40000".parse().unwrap()),
+    );
+}
