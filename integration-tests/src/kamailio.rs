@@ -209,6 +209,7 @@ request_route {{
         exit;
     }}
     if (is_method("OPTIONS")) {{
+        xlog("L_INFO", "options from $si:$sp\n");
         sl_send_reply("200", "OK");
         exit;
     }}

@@ -1,7 +1,8 @@
 //! A trunk that registers with its carrier's registrar: a real Kamailio requiring digest
-//! authentication. The gateway registers, answers the challenge, takes calls the registrar
-//! routes to it, refreshes, and is registered again soon after the registrar restarts and
-//! forgets it.
+//! authentication. The gateway registers, answers the challenge, takes the calls the registrar
+//! routes to it (from an address the trunk's `allow` does not list: the registration vouches
+//! for it), refreshes, and is registered again soon after the registrar restarts and forgets
+//! it.
 use std::time::{Duration, Instant};
 
 use trunkgate_integration::bench::load::wait_until;
@@ -31,9 +32,11 @@ fn registering_gateway_over(kamailio: &Kamailio, password: &str, transport: &str
             trunk_extra: format!(
                 "[trunk.credentials]\nusername = \"branch1\"\npassword = \"{password}\"\n\
                  [trunk.register]\nregistrar = \"sip:{};transport={transport}\"\n\
-                 aor = \"sip:branch1@carrier.test\"\nexpires_s = 600",
+                 aor = \"sip:branch1@carrier.test\"\nexpires_s = 600\nkeepalive_s = 1",
                 kamailio.sip_addr()
             ),
+            // Not the registrar's address: calls it relays are the trunk's for its registration.
+            allow: vec!["192.0.2.0/24".into()],
             ..TestConfig::default()
         }
         .to_toml(),
@@ -53,6 +56,12 @@ fn a_trunk_registers_with_digest_and_takes_the_calls_its_registrar_routes_to_it(
     );
     assert!(
         kamailio.wait_for_log("registered: branch1", WAIT),
+        "{}",
+        kamailio.log()
+    );
+    // Keep-alives (every second here) reach the registrar while registered.
+    assert!(
+        kamailio.wait_for_log("options from 127.0.0.1", WAIT),
         "{}",
         kamailio.log()
     );

@@ -342,6 +342,7 @@ fn resolve_registrations(
                 password: credentials.secret().to_owned(),
                 local,
                 expires: std::time::Duration::from_secs(register.expires_s.into()),
+                keepalive: std::time::Duration::from_secs(register.keepalive_s.into()),
             });
         }
         let _ = resolved.send(specs);

@@ -76,6 +76,14 @@ pub struct RegisterConfig {
     /// The registration's life we ask for; the registrar's answer rules.
     #[serde(default = "default_expires")]
     pub expires_s: u32,
+    /// While registered, a keep-alive this often: OPTIONS on UDP, a double CRLF on TCP; 0 for
+    /// none.
+    #[serde(default = "default_keepalive")]
+    pub keepalive_s: u32,
+}
+
+fn default_keepalive() -> u32 {
+    30
 }
 
 fn default_expires() -> u32 {

@@ -43,7 +43,7 @@ impl UserAgent {
         req: rsip::Request,
         cancels: Option<TransactionKey>,
     ) {
-        let Some(trunk) = self.trunks.iter().find(|t| t.accepts(peer.addr.ip())) else {
+        let Some(trunk) = self.trunk_of(peer.addr.ip()) else {
             self.stats.forbidden += 1;
             tracing::info!(%peer, method = %req.method, "request from an address no trunk allows");
             return self.reply(now, &key, &req, 403, None);

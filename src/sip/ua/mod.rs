@@ -178,11 +178,37 @@ impl UserAgent {
         self.trunks = trunks;
     }
 
+    /// Sends the registrations' due REGISTERs and keep-alives.
+    fn drive_registrations(&mut self, now: Instant) {
+        let crlf =
+            self.registrations
+                .handle_timeout(now, &mut self.tx, &self.user_agent, &mut self.rng);
+        for peer in crlf {
+            self.own_transmits.push_back(Transmit {
+                peer,
+                payload: Bytes::from_static(b"\r\n\r\n"),
+            });
+        }
+    }
+
+    /// The trunk a request from `ip` belongs to: the first whose `allow` holds it, else the one
+    /// registered with a registrar at that address (whose calls come from there).
+    fn trunk_of(&self, ip: std::net::IpAddr) -> Option<&TrunkConfig> {
+        self.trunks.iter().find(|t| t.accepts(ip)).or_else(|| {
+            let registered = self
+                .registrations
+                .iter()
+                .find(|r| r.spec().target.ip() == ip)?;
+            self.trunks
+                .iter()
+                .find(|t| t.name == registered.spec().trunk)
+        })
+    }
+
     /// The trunks that register now, resolved; see [`register::Registrations::set`].
     pub fn set_registrations(&mut self, now: Instant, specs: Vec<register::RegistrationSpec>) {
         self.registrations.set(now, specs, &mut self.rng);
-        self.registrations
-            .handle_timeout(now, &mut self.tx, &self.user_agent, &mut self.rng);
+        self.drive_registrations(now);
     }
 
     pub fn registrations(&self) -> impl Iterator<Item = &register::Registration> {
@@ -192,8 +218,7 @@ impl UserAgent {
     /// A stream connection to `peer` closed: what registered through it registers again.
     pub fn flow_lost(&mut self, now: Instant, peer: Peer) {
         self.registrations.flow_lost(now, peer);
-        self.registrations
-            .handle_timeout(now, &mut self.tx, &self.user_agent, &mut self.rng);
+        self.drive_registrations(now);
     }
 
     /// The scanner defence's limits ([`Guard`]).
@@ -235,7 +260,7 @@ impl UserAgent {
         msg: rsip::SipMessage,
     ) {
         if matches!(msg, rsip::SipMessage::Request(_)) {
-            let trusted = self.trunks.iter().any(|t| t.accepts(peer.addr.ip()));
+            let trusted = self.trunk_of(peer.addr.ip()).is_some();
             if self.guard.on_request(now, peer.addr.ip(), trusted) == Verdict::Silence {
                 return;
             }
@@ -247,8 +272,7 @@ impl UserAgent {
         self.drain_tx_events(now);
         self.current_local = None;
         // A challenge answered goes out now, not at the next timer.
-        self.registrations
-            .handle_timeout(now, &mut self.tx, &self.user_agent, &mut self.rng);
+        self.drive_registrations(now);
     }
 
     pub fn poll_timeout(&self) -> Option<Instant> {
@@ -271,8 +295,7 @@ impl UserAgent {
     pub fn handle_timeout(&mut self, now: Instant) {
         self.tx.handle_timeout(now);
         self.drain_tx_events(now);
-        self.registrations
-            .handle_timeout(now, &mut self.tx, &self.user_agent, &mut self.rng);
+        self.drive_registrations(now);
         let mut no_ack = Vec::new();
         let dialogs = &mut self.dialogs;
         self.awaiting_ack

@@ -133,6 +133,10 @@ pub struct RegistrationSpec {
     /// Our address as the registrar reaches it: Via and Contact.
     pub local: SocketAddr,
     pub expires: Duration,
+    /// While registered, a keep-alive this often (zero: none): a double CRLF on TCP and TLS
+    /// (RFC 5626 §4.4.1), an OPTIONS on UDP. Both keep NAT bindings open; an OPTIONS that goes
+    /// unanswered and then is answered again means the registrar may have restarted.
+    pub keepalive: Duration,
 }
 
 impl fmt::Debug for RegistrationSpec {
@@ -146,6 +150,7 @@ impl fmt::Debug for RegistrationSpec {
             .field("password", &"<redacted>")
             .field("local", &self.local)
             .field("expires", &self.expires)
+            .field("keepalive", &self.keepalive)
             .finish()
     }
 }
@@ -203,6 +208,18 @@ pub struct Registration {
     /// every answer is refusing the credentials, whatever it says about its nonces.
     answered_in_a_row: u32,
     failures: u32,
+    /// When the next keep-alive goes (only while registered).
+    next_ping: Option<Instant>,
+    /// The last OPTIONS keep-alive got no answer.
+    ping_unanswered: bool,
+    pings_sent: u32,
+}
+
+/// A keep-alive to send.
+pub enum Keepalive {
+    /// Bytes on the stream: `\r\n\r\n`.
+    Crlf(Peer),
+    Options(rsip::Request),
 }
 
 /// What the UA does after a response.
@@ -229,6 +246,9 @@ impl Registration {
             challenge: None,
             answered_in_a_row: 0,
             failures: 0,
+            next_ping: None,
+            ping_unanswered: false,
+            pings_sent: 0,
         }
     }
 
@@ -271,6 +291,51 @@ impl Registration {
         self.due
     }
 
+    /// When the next keep-alive is due (`None` unless registered with keep-alives on).
+    pub fn ping_due(&self) -> Option<Instant> {
+        self.next_ping
+    }
+
+    /// The keep-alive to send now; the next is scheduled.
+    pub fn keepalive(&mut self, now: Instant, user_agent: &str, branch: &str) -> Keepalive {
+        self.next_ping = Some(now + self.spec.keepalive);
+        if self.spec.registrar.transport.is_reliable() {
+            return Keepalive::Crlf(self.peer());
+        }
+        self.pings_sent += 1;
+        let mut request = self.request(rsip::Method::Options, user_agent, branch);
+        request
+            .headers
+            .push(Header::CSeq(rsip::headers::CSeq::new(format!(
+                "{} OPTIONS",
+                self.pings_sent
+            ))));
+        request
+            .headers
+            .push(Header::CallId(rsip::headers::CallId::new(format!(
+                "ka-{}",
+                self.call_id
+            ))));
+        message::set_body(&mut request.headers, &mut request.body, None, Vec::new());
+        Keepalive::Options(request)
+    }
+
+    /// The registrar answered our OPTIONS (`true`) or did not (`false`). Answering again
+    /// after a silence, it may have restarted and forgotten us: register anew.
+    pub fn on_ping(&mut self, now: Instant, answered: bool) {
+        if !answered {
+            if !self.ping_unanswered {
+                tracing::warn!(trunk = %self.spec.trunk, "the registrar does not answer keep-alives");
+            }
+            self.ping_unanswered = true;
+            return;
+        }
+        if std::mem::take(&mut self.ping_unanswered) {
+            tracing::info!(trunk = %self.spec.trunk, "the registrar answers again: registering anew");
+            self.refresh_soon(now);
+        }
+    }
+
     /// The connection to the registrar is gone (TCP/TLS): register again over a new one in
     /// a second, as the registrar can no longer reach us through the old binding.
     pub fn refresh_soon(&mut self, now: Instant) {
@@ -284,6 +349,49 @@ impl Registration {
     pub fn build(&mut self, user_agent: &str, branch: &str, cnonce: &str) -> rsip::Request {
         self.due = None;
         self.cseq += 1;
+        let mut request = self.request(rsip::Method::Register, user_agent, branch);
+        let spec = &self.spec;
+        let request_uri = spec.registrar.request_uri();
+        let headers = &mut request.headers;
+        headers.push(Header::CallId(rsip::headers::CallId::new(
+            self.call_id.clone(),
+        )));
+        headers.push(Header::CSeq(rsip::headers::CSeq::new(format!(
+            "{} REGISTER",
+            self.cseq
+        ))));
+        let expires = self.expires.as_secs();
+        headers.push(Header::Contact(rsip::headers::Contact::new(format!(
+            "{};expires={expires}",
+            self.contact()
+        ))));
+        headers.push(Header::Expires(rsip::headers::Expires::new(
+            expires.to_string(),
+        )));
+        if let Some((challenge, nc, proxy)) = &mut self.challenge {
+            *nc += 1;
+            let value = challenge.answer(
+                &spec.username,
+                &spec.password,
+                "REGISTER",
+                &request_uri,
+                *nc,
+                cnonce,
+            );
+            let name = if *proxy {
+                "Proxy-Authorization"
+            } else {
+                "Authorization"
+            };
+            message::push(headers, name, value);
+        }
+        message::set_body(&mut request.headers, &mut request.body, None, Vec::new());
+        request
+    }
+
+    /// A request to the registrar with Via, Max-Forwards, From, To and User-Agent; the caller
+    /// adds Call-ID, CSeq and the rest.
+    fn request(&self, method: rsip::Method, user_agent: &str, branch: &str) -> rsip::Request {
         let spec = &self.spec;
         let request_uri = spec.registrar.request_uri();
         let transport = spec.registrar.transport;
@@ -302,48 +410,14 @@ impl Registration {
             "<{}>",
             spec.aor
         ))));
-        headers.push(Header::CallId(rsip::headers::CallId::new(
-            self.call_id.clone(),
-        )));
-        headers.push(Header::CSeq(rsip::headers::CSeq::new(format!(
-            "{} REGISTER",
-            self.cseq
-        ))));
-        let expires = self.expires.as_secs();
-        headers.push(Header::Contact(rsip::headers::Contact::new(format!(
-            "{};expires={expires}",
-            self.contact()
-        ))));
-        headers.push(Header::Expires(rsip::headers::Expires::new(
-            expires.to_string(),
-        )));
         headers.push(Header::UserAgent(rsip::headers::UserAgent::new(user_agent)));
-        if let Some((challenge, nc, proxy)) = &mut self.challenge {
-            *nc += 1;
-            let value = challenge.answer(
-                &spec.username,
-                &spec.password,
-                "REGISTER",
-                &request_uri,
-                *nc,
-                cnonce,
-            );
-            let name = if *proxy {
-                "Proxy-Authorization"
-            } else {
-                "Authorization"
-            };
-            message::push(&mut headers, name, value);
-        }
-        let mut request = rsip::Request {
-            method: rsip::Method::Register,
+        rsip::Request {
+            method,
             uri: rsip::Uri::try_from(request_uri.as_str()).unwrap_or_default(),
             version: rsip::Version::V2,
             headers,
             body: Vec::new(),
-        };
-        message::set_body(&mut request.headers, &mut request.body, None, Vec::new());
-        request
+        }
     }
 
     /// Our Contact: the username at our address, so the registrar's INVITEs name the trunk's
@@ -375,6 +449,8 @@ impl Registration {
                     until: now + granted,
                 };
                 self.due = Some(now + (granted / 2).max(MIN_REFRESH));
+                let keepalive = self.spec.keepalive;
+                self.next_ping = (!keepalive.is_zero()).then(|| now + keepalive);
                 tracing::info!(trunk = %self.spec.trunk, expires_s = granted.as_secs(), "registered");
                 Next::Wait
             }
@@ -442,6 +518,8 @@ impl Registration {
             .min(MAX_BACKOFF);
         self.failures += 1;
         self.answered_in_a_row = 0;
+        self.next_ping = None;
+        self.ping_unanswered = false;
         let retry_at = now + backoff;
         tracing::warn!(trunk = %self.spec.trunk, %reason, retry_in_s = backoff.as_secs(), "registration failed");
         self.state = RegistrationState::Failed { reason, retry_at };
@@ -471,6 +549,8 @@ impl Registration {
 pub struct Registrations {
     list: Vec<Registration>,
     in_flight: HashMap<TransactionKey, String>,
+    /// OPTIONS keep-alives on their way, by the trunk they keep alive.
+    pings: HashMap<TransactionKey, String>,
 }
 
 impl Registrations {
@@ -491,6 +571,7 @@ impl Registrations {
         let kept: Vec<&str> = self.list.iter().map(|r| r.spec.trunk.as_str()).collect();
         self.in_flight
             .retain(|_, trunk| kept.contains(&trunk.as_str()));
+        self.pings.retain(|_, trunk| kept.contains(&trunk.as_str()));
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &Registration> {
@@ -498,17 +579,23 @@ impl Registrations {
     }
 
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.list.iter().filter_map(Registration::due).min()
+        self.list
+            .iter()
+            .flat_map(|r| [r.due(), r.ping_due()])
+            .flatten()
+            .min()
     }
 
-    /// Sends every REGISTER that is due.
+    /// Sends every REGISTER and OPTIONS keep-alive that is due; returns where stream
+    /// keep-alives go, which are bytes rather than requests.
     pub fn handle_timeout(
         &mut self,
         now: Instant,
         tx: &mut TransactionLayer,
         user_agent: &str,
         rng: &mut impl Rng,
-    ) {
+    ) -> Vec<Peer> {
+        let mut crlf = Vec::new();
         for registration in &mut self.list {
             if registration.due.is_some_and(|due| due <= now) {
                 let request =
@@ -516,7 +603,17 @@ impl Registrations {
                 let key = tx.send_request(now, registration.peer(), request);
                 self.in_flight.insert(key, registration.spec.trunk.clone());
             }
+            if registration.next_ping.is_some_and(|due| due <= now) {
+                match registration.keepalive(now, user_agent, &tx.new_branch()) {
+                    Keepalive::Crlf(peer) => crlf.push(peer),
+                    Keepalive::Options(request) => {
+                        let key = tx.send_request(now, registration.peer(), request);
+                        self.pings.insert(key, registration.spec.trunk.clone());
+                    }
+                }
+            }
         }
+        crlf
     }
 
     /// A final response or a timeout for one of our transactions; false if it is not ours.
@@ -526,6 +623,12 @@ impl Registrations {
         key: &TransactionKey,
         response: Option<&rsip::Response>,
     ) -> bool {
+        if let Some(trunk) = self.pings.remove(key) {
+            if let Some(registration) = self.list.iter_mut().find(|r| r.spec.trunk == trunk) {
+                registration.on_ping(now, response.is_some());
+            }
+            return true;
+        }
         let Some(trunk) = self.in_flight.remove(key) else {
             return false;
         };

@@ -12,6 +12,7 @@ fn spec() -> RegistrationSpec {
         password: "secret".into(),
         local: "198.51.100.7:5060".parse().unwrap(),
         expires: Duration::from_secs(600),
+        keepalive: Duration::from_secs(30),
     }
 }
 
@@ -204,4 +205,61 @@ fn a_lost_connection_fails_the_register_on_it_or_registers_again_a_second_later(
         dropped,
         Peer::new(Transport::Tcp, "192.0.2.1:40000".parse().unwrap()),
     );
+}
+
+#[test]
+fn keepalives_go_while_registered_and_an_answer_after_silence_registers_anew() {
+    use rand::SeedableRng;
+    let start = Instant::now();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    let mut tx = TransactionLayer::new(
+        crate::sip::transaction::TimerConfig::default(),
+        rand::rngs::StdRng::seed_from_u64(8),
+    );
+    let mut all = Registrations::default();
+    all.set(start, vec![spec()], &mut rng);
+    all.handle_timeout(start, &mut tx, "ua", &mut rng);
+    let register = all.in_flight.keys().next().cloned().expect("in flight");
+    let ok = response(200, &[("Expires", "600")]);
+    all.on_transaction_end(start, &register, Some(&ok));
+    let first_ping = start + Duration::from_secs(30);
+    assert_eq!(
+        all.poll_timeout(),
+        Some(first_ping),
+        "a keep-alive before the refresh"
+    );
+    while tx.poll_transmit().is_some() {}
+    assert!(all
+        .handle_timeout(first_ping, &mut tx, "ua", &mut rng)
+        .is_empty());
+    let options = tx.poll_transmit().expect("an OPTIONS went out");
+    let text = String::from_utf8_lossy(&options.payload).into_owned();
+    assert!(
+        text.starts_with("OPTIONS sip:carrier.example:5060 SIP/2.0"),
+        "{text}"
+    );
+    // No answer, then an answer: the registrar may have restarted, so register again.
+    let ping = all.pings.keys().next().cloned().expect("a ping in flight");
+    assert!(all.on_transaction_end(first_ping, &ping, None));
+    let second_ping = first_ping + Duration::from_secs(30);
+    all.handle_timeout(second_ping, &mut tx, "ua", &mut rng);
+    let ping = all.pings.keys().next().cloned().expect("a ping in flight");
+    assert!(all.on_transaction_end(second_ping, &ping, Some(&response(200, &[]))));
+    assert_eq!(
+        all.iter().next().unwrap().due(),
+        Some(second_ping + Duration::from_secs(1))
+    );
+
+    // Over TCP the keep-alive is a double CRLF on the connection.
+    let mut tcp = Registrations::default();
+    let spec = RegistrationSpec {
+        registrar: RegistrarUri::parse("sip:carrier.example;transport=tcp").unwrap(),
+        ..spec()
+    };
+    tcp.set(start, vec![spec.clone()], &mut rng);
+    tcp.handle_timeout(start, &mut tx, "ua", &mut rng);
+    let register = tcp.in_flight.keys().next().cloned().expect("in flight");
+    tcp.on_transaction_end(start, &register, Some(&ok));
+    let pinged = tcp.handle_timeout(first_ping, &mut tx, "ua", &mut rng);
+    assert_eq!(pinged, vec![Peer::new(Transport::Tcp, spec.target)]);
 }
