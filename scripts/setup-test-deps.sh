@@ -40,6 +40,7 @@ APT_PACKAGES=(
   firefox-esr     # the agent desk in Firefox too (driven by geckodriver, below)
   pulseaudio      # a sound server with a null sink: headless Firefox plays audio only through one
   kamailio        # a real registrar with digest auth for the trunk registration tests
+  kamailio-tls-modules # its tls module: registering over TLS
   sipvicious      # svmap, svwar, svcrack: the scanners the scanner defence is tested against
 )
 

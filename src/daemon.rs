@@ -258,6 +258,7 @@ impl Daemon {
                 counters: ops.sip_counters(),
                 registrations: ops.registrations_feed(),
                 bans: ops.bans_feed(),
+                config: config.clone(),
                 shutdown: stop.child_token(),
             },
         ));

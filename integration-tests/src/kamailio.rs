@@ -28,6 +28,9 @@ pub struct KamailioConfig {
     pub users: Vec<(String, String)>,
     /// The longest registration it grants (`max_expires`), seconds.
     pub max_expires: u32,
+    /// Its certificate and key for SIP over TLS on the port above its UDP/TCP one (the tls
+    /// module, Debian's `kamailio-tls-modules`); `None`: no TLS.
+    pub tls: Option<crate::pki::PemPair>,
 }
 
 impl Default for KamailioConfig {
@@ -35,6 +38,7 @@ impl Default for KamailioConfig {
         Self {
             users: vec![("branch1".into(), "secret".into())],
             max_expires: 3600,
+            tls: None,
         }
     }
 }
@@ -69,6 +73,11 @@ impl Kamailio {
 
     pub fn sip_addr(&self) -> SocketAddr {
         SocketAddr::from((Ipv4Addr::LOCALHOST, self.port))
+    }
+
+    /// Where it takes SIP over TLS (with [`KamailioConfig::tls`]).
+    pub fn sip_tls_addr(&self) -> SocketAddr {
+        SocketAddr::from((Ipv4Addr::LOCALHOST, self.port + 1))
     }
 
     /// Stops it and starts a fresh one on the same port: every registration is forgotten.
@@ -144,6 +153,31 @@ impl Kamailio {
             .iter()
             .map(|(user, password)| format!("    $sht(creds=>{user}) = \"{password}\";\n"))
             .collect();
+        let (tls_module, tls_listen) = match &self.config.tls {
+            Some(pair) => {
+                let tls_cfg = self.dir.path().join("tls.cfg");
+                std::fs::write(
+                    &tls_cfg,
+                    format!(
+                        "[server:default]\nmethod = TLSv1.2+\nverify_certificate = no\n\
+                         require_certificate = no\nprivate_key = {}\ncertificate = {}\n\n\
+                         [client:default]\nmethod = TLSv1.2+\nverify_certificate = no\n\
+                         require_certificate = no\n",
+                        pair.key.display(),
+                        pair.cert.display()
+                    ),
+                )
+                .expect("writing kamailio's tls.cfg");
+                (
+                    format!(
+                        "loadmodule \"tls.so\"\nmodparam(\"tls\", \"config\", \"{}\")\n",
+                        tls_cfg.display()
+                    ),
+                    format!("enable_tls=yes\nlisten=tls:127.0.0.1:{}\n", self.port + 1),
+                )
+            }
+            None => (String::new(), String::new()),
+        };
         let text = format!(
             r#"#!KAMAILIO
 debug=2
@@ -153,8 +187,8 @@ tcp_children=2
 auto_aliases=no
 listen=udp:127.0.0.1:{port}
 listen=tcp:127.0.0.1:{port}
-mpath="{MODULES}/"
-loadmodule "kex.so"
+{tls_listen}mpath="{MODULES}/"
+{tls_module}loadmodule "kex.so"
 loadmodule "corex.so"
 loadmodule "tm.so"
 loadmodule "sl.so"

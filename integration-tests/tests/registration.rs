@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use trunkgate_integration::bench::load::wait_until;
 use trunkgate_integration::kamailio::{Kamailio, KamailioConfig};
+use trunkgate_integration::pki::TestPki;
 use trunkgate_integration::{audio, ctl, Baresip, Gateway, TestConfig};
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -172,4 +173,100 @@ fn over_tcp_the_trunk_registers_again_as_soon_as_the_restarted_registrar_is_back
         .duration(Duration::from_secs(3))
         .run();
     assert!(run.call_established(), "baresip log:\n{}", run.log);
+}
+
+/// A gateway registering over TLS with `trust` (`tls_ca = …` or `tls_fingerprint = …`) and a
+/// TLS listener of its own, where the registrar delivers calls.
+fn registering_over_tls(kamailio: &Kamailio, pki: &TestPki, trust: &str) -> Gateway {
+    Gateway::start(
+        &TestConfig {
+            sip_extra: format!(
+                "tls = [\"127.0.0.1:0\"]\ntls_certificate = {:?}\ntls_private_key = {:?}",
+                pki.gateway.cert.display().to_string(),
+                pki.gateway.key.display().to_string()
+            ),
+            trunk_extra: format!(
+                "{trust}\ntls_server_name = \"localhost\"\n\
+                 [trunk.credentials]\nusername = \"branch1\"\npassword = \"secret\"\n\
+                 [trunk.register]\nregistrar = \"sip:{};transport=tls\"\n\
+                 aor = \"sip:branch1@carrier.test\"\nexpires_s = 600",
+                kamailio.sip_tls_addr()
+            ),
+            allow: vec!["192.0.2.0/24".into()],
+            ..TestConfig::default()
+        }
+        .to_toml(),
+    )
+}
+
+#[test]
+fn over_tls_the_trunk_registers_with_a_registrar_it_trusts_and_takes_its_calls() {
+    let pki = TestPki::new();
+    let carrier = pki.issue("registrar", rcgen::ExtendedKeyUsagePurpose::ServerAuth);
+    let kamailio = Kamailio::start(KamailioConfig {
+        tls: Some(carrier),
+        ..KamailioConfig::default()
+    });
+    let gw = registering_over_tls(
+        &kamailio,
+        &pki,
+        &format!("tls_ca = {:?}", pki.ca.display().to_string()),
+    );
+    let registered = gw.expect_line("registered", WAIT);
+    assert!(registered.contains("trunk=carrier"), "{registered}");
+    assert!(
+        kamailio.wait_for_log("registered: branch1 contact <sip:branch1@127.0.0.1", WAIT),
+        "{}",
+        kamailio.log()
+    );
+    assert!(
+        kamailio.log().contains("transport=tls"),
+        "{}",
+        kamailio.log()
+    );
+    // The registrar delivers the call over TLS to the gateway's listener.
+    let run = Baresip::new("caller")
+        .dial(format!("sip:branch1@{}", kamailio.sip_addr()))
+        .duration(Duration::from_secs(3))
+        .run();
+    assert!(run.call_established(), "baresip log:\n{}", run.log);
+}
+
+#[test]
+fn over_tls_a_registrar_whose_certificate_is_not_trusted_gets_nothing() {
+    let pki = TestPki::new();
+    // Kamailio presents a certificate from a CA the trunk does not trust.
+    let kamailio = Kamailio::start(KamailioConfig {
+        tls: Some(pki.stranger.clone()),
+        ..KamailioConfig::default()
+    });
+    let gw = registering_over_tls(
+        &kamailio,
+        &pki,
+        &format!("tls_ca = {:?}", pki.ca.display().to_string()),
+    );
+    let refused = gw.expect_line("sip tls connection to the carrier failed", WAIT);
+    assert!(refused.to_lowercase().contains("certificate"), "{refused}");
+    gw.expect_line("registration failed", WAIT);
+    assert!(
+        !kamailio.log().contains("challenge: REGISTER"),
+        "no REGISTER reached it"
+    );
+    // Pinning that very certificate's fingerprint is another way to trust it.
+    let pinned = registering_over_tls(
+        &kamailio,
+        &pki,
+        &format!("tls_fingerprint = {:?}", fingerprint(&pki.stranger.cert)),
+    );
+    pinned.expect_line("registered", WAIT);
+}
+
+fn fingerprint(pem: &std::path::Path) -> String {
+    use sha2::Digest;
+    let der = trunkgate_integration::sip_tls::certificate_der(pem);
+    let hash = sha2::Sha256::digest(&der);
+    hash.iter()
+        .map(|b| format!("{b:02X}"))
+        .collect::<Vec<_>>()
+        .join(":")
 }

@@ -281,6 +281,15 @@ impl ResolvesServerCert for ByAlpn {
     }
 }
 
+/// A verifier that accepts exactly the certificate with this fingerprint (a carrier's, pinned
+/// in its trunk), whatever its name or issuer.
+pub fn pinned_verifier(fingerprint: Fingerprint) -> Arc<dyn ServerCertVerifier> {
+    Arc::new(PinnedVerifier {
+        fingerprint,
+        provider: crypto_provider(),
+    })
+}
+
 /// Accepts exactly the pinned certificate; the handshake signature is verified as usual.
 #[derive(Debug)]
 struct PinnedVerifier {
@@ -302,7 +311,7 @@ impl ServerCertVerifier for PinnedVerifier {
             Ok(ServerCertVerified::assertion())
         } else {
             Err(rustls::Error::General(format!(
-                "gateway certificate fingerprint {seen} is not the pinned {}",
+                "certificate fingerprint {seen} is not the pinned {}",
                 self.fingerprint
             )))
         }

@@ -399,6 +399,17 @@ impl Config {
                 ));
             }
         }
+        if t.tls_ca.is_some() && t.tls_fingerprint.is_some() {
+            out.push(problem(
+                &["trunk", idx, "tls_fingerprint"],
+                "give tls_ca or tls_fingerprint, not both".into(),
+            ));
+        }
+        if let Some(fingerprint) = &t.tls_fingerprint {
+            if let Err(e) = fingerprint.parse::<crate::agent::identity::Fingerprint>() {
+                out.push(problem(&["trunk", idx, "tls_fingerprint"], e));
+            }
+        }
         if let Some(c) = &t.credentials {
             match (&c.password, &c.password_file) {
                 (Some(_), Some(_)) | (None, None) => out.push(problem(

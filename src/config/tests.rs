@@ -180,6 +180,13 @@ fn registration_settings_that_cannot_work_are_refused_by_key() {
     let both =
         register("[trunk.credentials]\nusername = \"b\"\npassword = \"p\"\npassword_file = \"x\"");
     assert_eq!(errors(&both)[0].key, "trunk.0.credentials");
+    let pinned_and_ca = register("tls_ca = \"ca.pem\"\ntls_fingerprint = \"AB\"");
+    let keys: Vec<String> = errors(&pinned_and_ca).into_iter().map(|e| e.key).collect();
+    assert!(
+        keys.iter().all(|k| k == "trunk.0.tls_fingerprint"),
+        "{keys:?}"
+    );
+    assert_eq!(keys.len(), 2, "both set, and not a fingerprint: {keys:?}");
 
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();

@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::ops::notify::{Heartbeat, HEARTBEAT};
 use crate::sip::guard::BanView;
+use crate::sip::tls::TlsClient;
 use crate::sip::transport::{Inbound, Transports};
 use crate::sip::trunk::TrunkConfig;
 use crate::sip::ua::register::{RegistrarUri, RegistrationSpec, RegistrationView};
@@ -151,6 +152,8 @@ pub struct Controls {
     pub registrations: watch::Sender<Vec<RegistrationView>>,
     /// Where the scanner defence's bans are shown, refreshed every second.
     pub bans: watch::Sender<Vec<BanView>>,
+    /// The configuration in force: where relative paths start, and our TLS certificate.
+    pub config: crate::config::SharedConfig,
     pub shutdown: CancellationToken,
 }
 
@@ -168,6 +171,7 @@ pub async fn run(
         counters,
         registrations,
         bans,
+        config,
         shutdown,
     } = controls;
     let mut synced = [0u64; 8];
@@ -177,6 +181,7 @@ pub async fn run(
     let mut closed_flows = transports.closed_flows();
     resolve_registrations(
         trunks.borrow().clone(),
+        TlsFiles::of(&config),
         transports.clone(),
         resolved_tx.clone(),
     );
@@ -215,7 +220,12 @@ pub async fn run(
             Ok(()) = trunks.changed() => {
                 // A reload: new trunks and ACLs for new requests; calls in progress go on.
                 let now_configured = trunks.borrow_and_update().clone();
-                resolve_registrations(now_configured.clone(), transports.clone(), resolved_tx.clone());
+                resolve_registrations(
+                    now_configured.clone(),
+                    TlsFiles::of(&config),
+                    transports.clone(),
+                    resolved_tx.clone(),
+                );
                 ua.set_trunks(now_configured);
             }
             Some(specs) = resolved.recv() => ua.set_registrations(Instant::now(), specs),
@@ -288,6 +298,27 @@ pub async fn run(
     tracing::info!(unanswered = ua.active_calls(), "signalling stopped");
 }
 
+/// Where a trunk's TLS files are found, and our own certificate to present.
+struct TlsFiles {
+    base: std::path::PathBuf,
+    ours: Option<(std::path::PathBuf, std::path::PathBuf)>,
+}
+
+impl TlsFiles {
+    fn of(config: &crate::config::SharedConfig) -> Self {
+        let loaded = config.load();
+        let sip = &loaded.config.sip;
+        TlsFiles {
+            base: loaded.config.base_dir.clone(),
+            ours: sip.tls_certificate.clone().zip(sip.tls_private_key.clone()),
+        }
+    }
+
+    fn ours(&self) -> Option<(&std::path::Path, &std::path::Path)> {
+        self.ours.as_ref().map(|(c, k)| (c.as_path(), k.as_path()))
+    }
+}
+
 async fn next_closed(
     flows: &mut Option<mpsc::UnboundedReceiver<crate::sip::peer::Peer>>,
 ) -> Option<crate::sip::peer::Peer> {
@@ -305,6 +336,7 @@ const RESOLVE_LIMIT: std::time::Duration = std::time::Duration::from_secs(5);
 /// left out.
 fn resolve_registrations(
     trunks: Vec<TrunkConfig>,
+    files: TlsFiles,
     transports: Transports,
     resolved: mpsc::UnboundedSender<Vec<RegistrationSpec>>,
 ) {
@@ -326,6 +358,15 @@ fn resolve_registrations(
                 tracing::warn!(trunk = %trunk.name, registrar = %register.registrar, "registrar cannot be resolved: not registering");
                 continue;
             };
+            if registrar.transport == crate::sip::peer::Transport::Tls {
+                match TlsClient::for_trunk(&trunk, &registrar.host, &files.base, files.ours()) {
+                    Ok(client) => transports.set_tls_client(target, client),
+                    Err(e) => {
+                        tracing::warn!(trunk = %trunk.name, error = %e, "cannot connect to the registrar over tls: not registering");
+                        continue;
+                    }
+                }
+            }
             let Some(local) = transports.local_address(registrar.transport, target) else {
                 tracing::warn!(trunk = %trunk.name, transport = registrar.transport.via_token(), "no listener of the registrar's transport to be reached on: not registering");
                 continue;

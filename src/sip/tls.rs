@@ -9,11 +9,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::ServerName;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
-use rustls::{RootCertStore, ServerConfig};
+use rustls::{ClientConfig, RootCertStore, ServerConfig};
 
-use crate::agent::identity::{crypto_provider, Fingerprint};
+use crate::agent::identity::{crypto_provider, pinned_verifier, Fingerprint};
 use crate::sip::trunk::{Cidr, TrunkConfig};
 
 #[derive(Debug, thiserror::Error)]
@@ -121,4 +122,82 @@ fn read_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsErr
         .map_err(bad)?
         .collect::<Result<Vec<_>, _>>()
         .map_err(bad)
+}
+
+/// How we connect to one carrier over TLS: the name we expect and send as SNI, and the
+/// settings that verify it (and present our certificate, for carriers that ask).
+#[derive(Clone)]
+pub struct TlsClient {
+    pub server_name: ServerName<'static>,
+    pub config: Arc<ClientConfig>,
+}
+
+impl std::fmt::Debug for TlsClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "TlsClient({:?})", self.server_name)
+    }
+}
+
+impl TlsClient {
+    /// For `trunk`, whose host is `host` unless it names another in `tls_server_name`.
+    /// `ours` is our certificate chain and key ([sip] tls_certificate), if any.
+    pub fn for_trunk(
+        trunk: &TrunkConfig,
+        host: &str,
+        base: &Path,
+        ours: Option<(&Path, &Path)>,
+    ) -> Result<TlsClient, TlsError> {
+        let name = trunk.tls_server_name.as_deref().unwrap_or(host).to_owned();
+        let server_name = ServerName::try_from(name.clone()).map_err(|e| TlsError::File {
+            path: PathBuf::from(&name),
+            reason: format!("not a server name: {e}"),
+        })?;
+        let builder = ClientConfig::builder_with_provider(crypto_provider())
+            .with_safe_default_protocol_versions()?;
+        let verified = match (&trunk.tls_fingerprint, &trunk.tls_ca) {
+            (Some(fingerprint), _) => {
+                let fingerprint: Fingerprint =
+                    fingerprint.parse().map_err(|e: String| TlsError::File {
+                        path: PathBuf::from("tls_fingerprint"),
+                        reason: e,
+                    })?;
+                builder
+                    .dangerous()
+                    .with_custom_certificate_verifier(pinned_verifier(fingerprint))
+            }
+            (None, Some(ca)) => {
+                let ca = base.join(ca);
+                let mut roots = RootCertStore::empty();
+                for cert in read_certificates(&ca)? {
+                    roots.add(cert).map_err(|e| TlsError::File {
+                        path: ca.clone(),
+                        reason: e.to_string(),
+                    })?;
+                }
+                builder.with_root_certificates(roots)
+            }
+            (None, None) => {
+                let mut roots = RootCertStore::empty();
+                roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+                builder.with_root_certificates(roots)
+            }
+        };
+        let config = match ours {
+            Some((certificate, key)) => {
+                let certificate = base.join(certificate);
+                let key_path = base.join(key);
+                let chain = read_certificates(&certificate)?;
+                let key = PrivateKeyDer::from_pem_file(&key_path).map_err(|e| TlsError::File {
+                    path: key_path.clone(),
+                    reason: e.to_string(),
+                })?;
+                verified.with_client_auth_cert(chain, key)?
+            }
+            None => verified.with_no_client_auth(),
+        };
+        Ok(TlsClient {
+            server_name,
+            config: Arc::new(config),
+        })
+    }
 }

@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::sip::codec::{self, CodecError, Frame};
 use crate::sip::peer::{Peer, Transport};
-use crate::sip::tls::TlsServer;
+use crate::sip::tls::{TlsClient, TlsServer};
 use crate::sip::transaction::Transmit;
 use crate::socket_buffers;
 
@@ -72,6 +72,8 @@ struct Inner {
     /// Connections accepted and still in their TLS handshake: counted against [`MAX_STREAMS`].
     handshaking: std::sync::atomic::AtomicUsize,
     tls: Option<Arc<ArcSwap<TlsServer>>>,
+    /// How to reach carriers we connect to over TLS, by address.
+    tls_clients: Mutex<HashMap<SocketAddr, TlsClient>>,
     /// Every socket and listener, as bound.
     bound: Vec<(Transport, SocketAddr)>,
     /// Stream connections that closed or could not be opened, for the SIP core: what was
@@ -135,6 +137,7 @@ impl Transports {
                 streams: Mutex::new(HashMap::new()),
                 handshaking: Default::default(),
                 tls: tls.map(|t| t.server),
+                tls_clients: Mutex::new(HashMap::new()),
                 bound: bound.clone(),
                 flows_closed,
                 flows_closed_rx: Mutex::new(Some(flows_closed_rx)),
@@ -175,6 +178,15 @@ impl Transports {
             .take()
     }
 
+    /// How to connect to `peer` over TLS when there is something to send and no connection.
+    pub fn set_tls_client(&self, peer: SocketAddr, client: TlsClient) {
+        self.inner
+            .tls_clients
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(peer, client);
+    }
+
     /// New TLS settings for connections from now on (a reload); those up keep theirs.
     pub fn set_tls(&self, server: TlsServer) {
         if let Some(tls) = &self.inner.tls {
@@ -197,9 +209,16 @@ impl Transports {
             }
             Transport::Tcp | Transport::Tls => {
                 let sender = self.lock_streams().get(&t.peer.addr).cloned();
+                let can_connect = t.peer.transport == Transport::Tcp
+                    || self
+                        .inner
+                        .tls_clients
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .contains_key(&t.peer.addr);
                 match sender {
                     Some(tx) if tx.send(t.payload.clone()).is_ok() => {}
-                    _ if t.peer.transport == Transport::Tcp => {
+                    _ if can_connect => {
                         tokio::spawn(self.clone().connect_and_send(t));
                     }
                     _ => tracing::warn!(peer = %t.peer, "no tls connection to send on"),
@@ -374,19 +393,54 @@ impl Transports {
     }
 
     async fn connect_and_send(self, t: Transmit) {
-        match TcpStream::connect(t.peer.addr).await {
-            Ok(stream) => {
-                let Ok(bound) = stream.local_addr() else {
-                    return;
-                };
-                let (tx, rx) = mpsc::unbounded_channel();
-                let _ = tx.send(t.payload);
+        let stream = match TcpStream::connect(t.peer.addr).await {
+            Ok(stream) => stream,
+            Err(e) => {
+                tracing::info!(peer = %t.peer, error = %e, "sip connect failed");
+                let _ = self.inner.flows_closed.send(t.peer);
+                return;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let Ok(bound) = stream.local_addr() else {
+            return;
+        };
+        let (tx, rx) = mpsc::unbounded_channel();
+        let _ = tx.send(t.payload.clone());
+        if t.peer.transport != Transport::Tls {
+            self.lock_streams().insert(t.peer.addr, tx);
+            return self
+                .run_stream_with(stream, Transport::Tcp, t.peer.addr, bound, rx)
+                .await;
+        }
+        let client = self
+            .inner
+            .tls_clients
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&t.peer.addr)
+            .cloned();
+        let Some(client) = client else {
+            return;
+        };
+        let connector = tokio_rustls::TlsConnector::from(client.config);
+        let handshake = connector.connect(client.server_name, stream);
+        match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, handshake).await {
+            Ok(Ok(tls)) => {
                 self.lock_streams().insert(t.peer.addr, tx);
-                self.run_stream_with(stream, Transport::Tcp, t.peer.addr, bound, rx)
+                self.run_stream_with(tls, Transport::Tls, t.peer.addr, bound, rx)
                     .await;
             }
-            Err(e) => {
-                tracing::info!(peer = %t.peer, error = %e, "tcp connect failed");
+            failed => {
+                self.inner
+                    .stats
+                    .tls_handshake_failures
+                    .fetch_add(1, Ordering::Relaxed);
+                let error = match failed {
+                    Ok(Err(e)) => e.to_string(),
+                    _ => "no handshake within 10 s".to_string(),
+                };
+                tracing::warn!(peer = %t.peer, %error, "sip tls connection to the carrier failed");
                 let _ = self.inner.flows_closed.send(t.peer);
             }
         }

@@ -27,6 +27,14 @@ pub struct TrunkConfig {
     /// PEM CA certificate(s): the carrier must present a certificate from this CA to connect
     /// over TLS (mutual TLS). Relative to the config file.
     pub tls_client_ca: Option<std::path::PathBuf>,
+    /// When we connect to the carrier over TLS (a registrar with `transport=tls`): trust
+    /// certificates from this PEM CA file (default: the public web PKI's roots)…
+    pub tls_ca: Option<std::path::PathBuf>,
+    /// …or exactly the certificate with this SHA-256 fingerprint (`AB:CD:…`).
+    pub tls_fingerprint: Option<String>,
+    /// The name the carrier's certificate must carry, sent as SNI (default: the registrar's
+    /// host).
+    pub tls_server_name: Option<String>,
     /// Digest credentials the carrier's challenges are answered with.
     pub credentials: Option<Credentials>,
     /// Register with the carrier's registrar.

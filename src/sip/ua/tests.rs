@@ -20,6 +20,9 @@ fn trunk() -> TrunkConfig {
         ring_ms: 0,
         srtp: Default::default(),
         tls_client_ca: None,
+        tls_ca: None,
+        tls_fingerprint: None,
+        tls_server_name: None,
         credentials: None,
         register: None,
     }
