@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use trunkgate_integration::bench::load::wait_until;
 use trunkgate_integration::kamailio::{Kamailio, KamailioConfig};
 use trunkgate_integration::pki::TestPki;
-use trunkgate_integration::{audio, ctl, Baresip, Gateway, TestConfig};
+use trunkgate_integration::{audio, ctl, Baresip, Gateway, Sipp, TestConfig};
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -269,4 +269,21 @@ fn fingerprint(pem: &std::path::Path) -> String {
         .map(|b| format!("{b:02X}"))
         .collect::<Vec<_>>()
         .join(":")
+}
+
+#[test]
+fn a_carrier_that_challenges_our_bye_gets_it_again_with_the_trunks_credentials() {
+    let gw = Gateway::start(
+        &TestConfig {
+            trunk_extra: "[trunk.credentials]\nusername = \"branch1\"\npassword = \"secret\""
+                .into(),
+            ..TestConfig::default()
+        }
+        .to_toml(),
+    );
+    Sipp::scenario("uac_challenged_bye.xml")
+        .target(gw.sip_udp())
+        .timeout(Duration::from_secs(30))
+        .run()
+        .assert_success();
 }

@@ -39,6 +39,10 @@ pub struct Pending2xx {
 #[derive(Debug)]
 pub struct Dialog {
     pub call: CallRef,
+    /// The trunk the call came from: its credentials answer a challenge to our BYE.
+    pub trunk: String,
+    /// Our BYE was challenged and answered once already: a second challenge is a refusal.
+    pub bye_challenged: bool,
     pub call_id: String,
     pub local_tag: String,
     pub peer: Peer,

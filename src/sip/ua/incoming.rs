@@ -115,6 +115,8 @@ impl UserAgent {
         let offer = (!req.body.is_empty()).then(|| req.body.clone());
         let dialog = Dialog {
             call,
+            trunk: trunk.clone(),
+            bye_challenged: false,
             call_id: cid.clone(),
             local_tag: local_tag.clone(),
             peer,

@@ -538,6 +538,7 @@ impl UserAgent {
                         && !self
                             .registrations
                             .on_transaction_end(now, &key, Some(&response))
+                        && !self.answer_bye_challenge(now, &key, &response)
                     {
                         self.on_client_final(&key);
                     }
@@ -554,6 +555,81 @@ impl UserAgent {
                 }
             }
         }
+    }
+
+    /// A 401/407 to our BYE from a trunk with credentials: the BYE again, answering it (once).
+    /// True when it was sent, so the dialog waits for that one's answer.
+    fn answer_bye_challenge(
+        &mut self,
+        now: Instant,
+        key: &TransactionKey,
+        response: &rsip::Response,
+    ) -> bool {
+        let code = response.status_code.code();
+        if code != 401 && code != 407 {
+            return false;
+        }
+        let Some(&call) = self.by_client_tx.get(key) else {
+            return false;
+        };
+        let Some(dialog) = self.dialogs.get(&call) else {
+            return false;
+        };
+        if dialog.bye_challenged {
+            tracing::warn!(call, "the carrier refused our credentials for the BYE");
+            return false;
+        }
+        let Some(credentials) = self
+            .trunks
+            .iter()
+            .find(|t| t.name == dialog.trunk)
+            .and_then(|t| t.credentials.clone())
+        else {
+            tracing::info!(
+                call,
+                "the carrier challenged our BYE and the trunk has no credentials"
+            );
+            return false;
+        };
+        let name = if code == 401 {
+            "WWW-Authenticate"
+        } else {
+            "Proxy-Authenticate"
+        };
+        let Some(challenge) = message::headers_named(&response.headers, name)
+            .find_map(|value| crate::sip::digest::Challenge::parse(value).ok())
+        else {
+            return false;
+        };
+        let branch = self.tx.new_branch();
+        let cnonce = message::new_tag(&mut self.rng);
+        let Some(dialog) = self.dialogs.get_mut(&call) else {
+            return false;
+        };
+        dialog.bye_challenged = true;
+        let mut bye = dialog.bye(&self.user_agent, &branch);
+        let value = challenge.answer(
+            &credentials.username,
+            credentials.secret(),
+            "BYE",
+            &bye.uri.to_string(),
+            1,
+            &cnonce,
+        );
+        let header = if code == 401 {
+            "Authorization"
+        } else {
+            "Proxy-Authorization"
+        };
+        message::push(&mut bye.headers, header, value);
+        let peer = dialog.peer;
+        self.by_client_tx.remove(key);
+        let key = self.tx.send_request(now, peer, bye);
+        if let Some(dialog) = self.dialogs.get_mut(&call) {
+            dialog.bye_tx = Some(key.clone());
+        }
+        self.by_client_tx.insert(key, call);
+        true
     }
 
     /// Our BYE got its final answer or timed out: the dialog is gone either way.
