@@ -28,13 +28,24 @@ fn registering_gateway(kamailio: &Kamailio, password: &str) -> Gateway {
 }
 
 fn registering_gateway_over(kamailio: &Kamailio, password: &str, transport: &str) -> Gateway {
+    registering(
+        &format!("sip:{};transport={transport}", kamailio.sip_addr()),
+        password,
+        "",
+        String::new(),
+    )
+}
+
+/// A gateway whose trunk registers with `registrar` as branch1 with `password`, keep-alives
+/// every second; `trunk_extra` and `sip_extra` add lines to the trunk and to `[sip]`.
+fn registering(registrar: &str, password: &str, trunk_extra: &str, sip_extra: String) -> Gateway {
     Gateway::start(
         &TestConfig {
+            sip_extra,
             trunk_extra: format!(
-                "[trunk.credentials]\nusername = \"branch1\"\npassword = \"{password}\"\n\
-                 [trunk.register]\nregistrar = \"sip:{};transport={transport}\"\n\
-                 aor = \"sip:branch1@carrier.test\"\nexpires_s = 600\nkeepalive_s = 1",
-                kamailio.sip_addr()
+                "{trunk_extra}\n[trunk.credentials]\nusername = \"branch1\"\n\
+                 password = \"{password}\"\n[trunk.register]\nregistrar = \"{registrar}\"\n\
+                 aor = \"sip:branch1@carrier.test\"\nexpires_s = 600\nkeepalive_s = 1"
             ),
             // Not the registrar's address: calls it relays are the trunk's for its registration.
             allow: vec!["192.0.2.0/24".into()],
@@ -178,24 +189,15 @@ fn over_tcp_the_trunk_registers_again_as_soon_as_the_restarted_registrar_is_back
 /// A gateway registering over TLS with `trust` (`tls_ca = …` or `tls_fingerprint = …`) and a
 /// TLS listener of its own, where the registrar delivers calls.
 fn registering_over_tls(kamailio: &Kamailio, pki: &TestPki, trust: &str) -> Gateway {
-    Gateway::start(
-        &TestConfig {
-            sip_extra: format!(
-                "tls = [\"127.0.0.1:0\"]\ntls_certificate = {:?}\ntls_private_key = {:?}",
-                pki.gateway.cert.display().to_string(),
-                pki.gateway.key.display().to_string()
-            ),
-            trunk_extra: format!(
-                "{trust}\ntls_server_name = \"localhost\"\n\
-                 [trunk.credentials]\nusername = \"branch1\"\npassword = \"secret\"\n\
-                 [trunk.register]\nregistrar = \"sip:{};transport=tls\"\n\
-                 aor = \"sip:branch1@carrier.test\"\nexpires_s = 600",
-                kamailio.sip_tls_addr()
-            ),
-            allow: vec!["192.0.2.0/24".into()],
-            ..TestConfig::default()
-        }
-        .to_toml(),
+    registering(
+        &format!("sip:{};transport=tls", kamailio.sip_tls_addr()),
+        "secret",
+        &format!("{trust}\ntls_server_name = \"localhost\""),
+        format!(
+            "tls = [\"127.0.0.1:0\"]\ntls_certificate = {:?}\ntls_private_key = {:?}",
+            pki.gateway.cert.display().to_string(),
+            pki.gateway.key.display().to_string()
+        ),
     )
 }
 

@@ -361,6 +361,18 @@ impl Transports {
         }
     }
 
+    /// Counts a TLS handshake that failed (`None`: it timed out); why, for the log.
+    fn handshake_failed(&self, error: Option<io::Error>) -> String {
+        self.inner
+            .stats
+            .tls_handshake_failures
+            .fetch_add(1, Ordering::Relaxed);
+        match error {
+            Some(e) => e.to_string(),
+            None => format!("no handshake within {} s", TLS_HANDSHAKE_TIMEOUT.as_secs()),
+        }
+    }
+
     /// The server side of a TLS handshake, then the connection as any stream.
     async fn handshake(
         self,
@@ -379,14 +391,7 @@ impl Transports {
         match accepted {
             Ok(Ok(tls)) => self.run_stream(tls, Transport::Tls, from, bound).await,
             failed => {
-                self.inner
-                    .stats
-                    .tls_handshake_failures
-                    .fetch_add(1, Ordering::Relaxed);
-                let error = match failed {
-                    Ok(Err(e)) => e.to_string(),
-                    _ => "no handshake within 10 s".to_string(),
-                };
+                let error = self.handshake_failed(failed.ok().and_then(Result::err));
                 tracing::info!(%from, %error, "sip tls handshake failed");
             }
         }
@@ -432,14 +437,7 @@ impl Transports {
                     .await;
             }
             failed => {
-                self.inner
-                    .stats
-                    .tls_handshake_failures
-                    .fetch_add(1, Ordering::Relaxed);
-                let error = match failed {
-                    Ok(Err(e)) => e.to_string(),
-                    _ => "no handshake within 10 s".to_string(),
-                };
+                let error = self.handshake_failed(failed.ok().and_then(Result::err));
                 tracing::warn!(peer = %t.peer, %error, "sip tls connection to the carrier failed");
                 let _ = self.inner.flows_closed.send(t.peer);
             }
