@@ -116,3 +116,57 @@ fn sipvicious_finds_nothing_is_banned_and_the_carriers_calls_go_on() {
     // The carrier's call went through the scans untouched.
     carrier.join().expect("sipp ran").assert_success();
 }
+
+/// Sends one OPTIONS from 127.0.0.1 and waits up to a second for an answer's status line.
+fn options_from_a_stranger(gateway: std::net::SocketAddr, n: u32) -> Option<String> {
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("a udp socket");
+    socket
+        .set_read_timeout(Some(Duration::from_secs(1)))
+        .expect("a read timeout");
+    let me = socket.local_addr().expect("its address");
+    let request = format!(
+        "OPTIONS sip:{gateway} SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bK-probe-{n}\r\n\
+         Max-Forwards: 70\r\nFrom: <sip:probe@{me}>;tag=p{n}\r\nTo: <sip:{gateway}>\r\n\
+         Call-ID: probe-{n}\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+    );
+    socket.send_to(request.as_bytes(), gateway).expect("sent");
+    let mut buf = [0u8; 2048];
+    let (n, _) = socket.recv_from(&mut buf).ok()?;
+    String::from_utf8_lossy(&buf[..n])
+        .lines()
+        .next()
+        .map(str::to_owned)
+}
+
+#[test]
+fn a_reload_changes_the_scanner_limits() {
+    let config = |ban_after: u32| {
+        TestConfig {
+            allow: vec!["127.0.0.2/32".into()],
+            sip_extra: format!("ban_after = {ban_after}\nban_window_s = 60\nban_s = 600"),
+            ..TestConfig::default()
+        }
+        .to_toml()
+    };
+    let gw = Gateway::start(&config(1000));
+    for n in 0..5 {
+        assert_eq!(
+            options_from_a_stranger(gw.sip_udp(), n).as_deref(),
+            Some("SIP/2.0 403 Forbidden"),
+            "request {n} under the first limits"
+        );
+    }
+    std::fs::write(gw.config_path(), config(6)).expect("rewriting the config");
+    let reload = ctl(gw.admin(), &["reload"]);
+    assert!(reload.ok, "{reload:?}");
+    assert!(
+        !reload.stdout.contains("ban"),
+        "applied, no restart needed: {reload:?}"
+    );
+    // Five answered so far in this window: one more is answered, the next is not.
+    assert_eq!(
+        options_from_a_stranger(gw.sip_udp(), 5).as_deref(),
+        Some("SIP/2.0 403 Forbidden")
+    );
+    assert_eq!(options_from_a_stranger(gw.sip_udp(), 6), None, "banned now");
+}

@@ -8,8 +8,10 @@
 //! its queue), Opus settings for calls bridged from now on, the agent-link certificate (read
 //! again even if its paths did not change, as a renewal leaves them: new connections get it,
 //! connected agents keep theirs), the SIP TLS certificate and trunks' client CAs (the same way:
-//! new TLS connections get them). What needs a restart (listen addresses, the RTP port range,
-//! the drain timeout) is named in the answer and the log, and keeps its old value.
+//! new TLS connections get them), the scanner defence's limits (bans in force stay), and
+//! trunks' registrations (a new or changed one registers at once). What needs a restart
+//! (listen addresses, the RTP port range, the drain timeout) is named in the answer and the
+//! log, and keeps its old value.
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::{mpsc, watch};
@@ -85,7 +87,7 @@ impl Reloader {
         let sip_tls = c
             .sip_tls()
             .map_err(|e| format!("{}: sip tls: {e}\n", file.display()))?;
-        self.trunks.send_replace(c.trunks.clone());
+        let trunks = c.trunks.clone();
         // The center is gone only when the daemon stops.
         let _ = self.center.send(Reconfigure {
             queues: Arc::new(c.queues.clone()),
@@ -139,6 +141,9 @@ impl Reloader {
             summary.push_str(&format!("{key} changed: needs a restart\n"));
         }
         self.config.store(Arc::new(loaded));
+        // After the store: the signalling task reads the rest of the new config (the scanner
+        // defence's limits, TLS files) when its trunks change.
+        self.trunks.send_replace(trunks);
         Ok(summary)
     }
 }
@@ -173,20 +178,13 @@ pub(super) fn media_params(config: &Config) -> MediaParams {
 fn needs_restart(old: &Config, new: &Config) -> Vec<&'static str> {
     let same =
         |a: &dyn std::fmt::Debug, b: &dyn std::fmt::Debug| format!("{a:?}") == format!("{b:?}");
-    let checks: [(&'static str, bool); 11] = [
+    let checks: [(&'static str, bool); 10] = [
         // Its directory, sync policy and sinks belong to the journal's thread and shippers,
         // started once.
         ("journal", same(&old.journal, &new.journal)),
         ("sip.udp", same(&old.sip.udp, &new.sip.udp)),
         ("sip.tcp", same(&old.sip.tcp, &new.sip.tcp)),
         ("sip.tls", same(&old.sip.tls, &new.sip.tls)),
-        (
-            "sip.ban_after / ban_window_s / ban_s",
-            same(
-                &(old.sip.ban_after, old.sip.ban_window_s, old.sip.ban_s),
-                &(new.sip.ban_after, new.sip.ban_window_s, new.sip.ban_s),
-            ),
-        ),
         (
             "sip.public_address",
             same(&old.sip.public_address, &new.sip.public_address),

@@ -227,6 +227,7 @@ pub async fn run(
                     resolved_tx.clone(),
                 );
                 ua.set_trunks(now_configured);
+                ua.set_guard(config.load().config.sip.guard());
             }
             Some(specs) = resolved.recv() => ua.set_registrations(Instant::now(), specs),
             Some(peer) = next_closed(&mut closed_flows) => ua.flow_lost(Instant::now(), peer),
