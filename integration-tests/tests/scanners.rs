@@ -77,8 +77,10 @@ fn sipvicious_finds_nothing_is_banned_and_the_carriers_calls_go_on() {
             "127.0.0.1",
         ],
     );
-    // The map sees a SIP device answering 403: the port is open, nothing more.
+    // The map sees a SIP device answering 403: the port is open, nothing more (not even which
+    // product it is).
     assert!(map.contains(&format!("127.0.0.1:{port}")), "svmap:\n{map}");
+    assert!(!map.contains("trunkgate"), "svmap:\n{map}");
     // No extension, no password.
     assert!(war.contains("found nothing"), "svwar:\n{war}");
     assert!(!war.contains("| Extension"), "svwar:\n{war}");

@@ -46,7 +46,11 @@ impl UserAgent {
         let Some(trunk) = self.trunk_of(peer.addr.ip()) else {
             self.stats.forbidden += 1;
             tracing::info!(%peer, method = %req.method, "request from an address no trunk allows");
-            return self.reply(now, &key, &req, 403, None);
+            // No Server header: a scanner learns that something answers, not what or which
+            // version.
+            let tag = message::new_tag(&mut self.rng);
+            let resp = response_to(&req, 403, None, Some(&tag));
+            return self.respond(now, &key, resp);
         };
         let trunk = trunk.name.clone();
         if req.method != rsip::Method::Options && max_forwards(&req.headers) == Some(0) {

@@ -175,7 +175,17 @@ fn invite_from_unknown_address_gets_403() {
         "192.0.2.9:5060",
         &request("INVITE", "c1", 1, None, "a", OFFER),
     );
-    assert_eq!(h.statuses(), vec![403]);
+    let sent = h.sent();
+    assert!(
+        sent.last().is_some_and(|m| m.starts_with("SIP/2.0 403")),
+        "{sent:?}"
+    );
+    assert!(
+        !sent
+            .iter()
+            .any(|m| m.contains("Server:") || m.contains("trunkgate")),
+        "a stranger learns nothing of the product: {sent:?}"
+    );
     assert!(h.events().is_empty());
     assert_eq!(h.ua.stats().forbidden, 1);
 }
