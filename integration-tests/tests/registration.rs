@@ -12,6 +12,14 @@ use trunkgate_integration::{audio, ctl, Baresip, Gateway, Sipp, TestConfig};
 
 const WAIT: Duration = Duration::from_secs(10);
 
+/// A caller dialling the branch's number at the registrar, for `secs` seconds.
+fn call_through(kamailio: &Kamailio, secs: u64) -> trunkgate_integration::BaresipRun {
+    Baresip::new("caller")
+        .dial(format!("sip:branch1@{}", kamailio.sip_addr()))
+        .duration(Duration::from_secs(secs))
+        .run()
+}
+
 /// `trunkgate ctl trunks` once it shows `needle` (the admin API is refreshed every second).
 fn trunks_showing(gw: &Gateway, needle: &str) -> String {
     let mut shown = String::new();
@@ -90,10 +98,7 @@ fn a_trunk_registers_with_digest_and_takes_the_calls_its_registrar_routes_to_it(
         gw.scrape()
     );
     // A caller dials the branch's number at the carrier; the registrar finds the gateway.
-    let run = Baresip::new("caller")
-        .dial(format!("sip:branch1@{}", kamailio.sip_addr()))
-        .duration(Duration::from_secs(4))
-        .run();
+    let run = call_through(&kamailio, 4);
     assert!(run.call_established(), "baresip log:\n{}", run.log);
     let heard = run.received_audio();
     let m = audio::best_match(&heard.samples, &audio::prompt("welcome").samples)
@@ -144,10 +149,7 @@ fn after_the_registrar_restarts_and_forgets_it_the_trunk_is_registered_again_and
         "registered again {:.1} s after the registrar restarted",
         recovered.as_secs_f64()
     );
-    let run = Baresip::new("caller")
-        .dial(format!("sip:branch1@{}", kamailio.sip_addr()))
-        .duration(Duration::from_secs(3))
-        .run();
+    let run = call_through(&kamailio, 3);
     assert!(run.call_established(), "baresip log:\n{}", run.log);
 }
 
@@ -179,10 +181,7 @@ fn over_tcp_the_trunk_registers_again_as_soon_as_the_restarted_registrar_is_back
         recovered.as_secs_f64()
     );
     assert!(recovered < Duration::from_secs(4), "{recovered:?}");
-    let run = Baresip::new("caller")
-        .dial(format!("sip:branch1@{}", kamailio.sip_addr()))
-        .duration(Duration::from_secs(3))
-        .run();
+    let run = call_through(&kamailio, 3);
     assert!(run.call_established(), "baresip log:\n{}", run.log);
 }
 
@@ -227,10 +226,7 @@ fn over_tls_the_trunk_registers_with_a_registrar_it_trusts_and_takes_its_calls()
         kamailio.log()
     );
     // The registrar delivers the call over TLS to the gateway's listener.
-    let run = Baresip::new("caller")
-        .dial(format!("sip:branch1@{}", kamailio.sip_addr()))
-        .duration(Duration::from_secs(3))
-        .run();
+    let run = call_through(&kamailio, 3);
     assert!(run.call_established(), "baresip log:\n{}", run.log);
 }
 

@@ -44,12 +44,13 @@ impl SrtpSession {
 
     pub fn protect_rtp(&mut self, packet: &[u8]) -> Result<Vec<u8>, SrtpError> {
         let out = self.outbound.encrypt_rtp(packet).map_err(SrtpError::from)?;
-        Ok(out.to_vec())
+        // Takes the buffer over: no copy per packet.
+        Ok(Vec::from(out))
     }
 
     pub fn unprotect_rtp(&mut self, packet: &[u8]) -> Result<Vec<u8>, SrtpError> {
         let out = self.inbound.decrypt_rtp(packet).map_err(SrtpError::from)?;
-        Ok(out.to_vec())
+        Ok(Vec::from(out))
     }
 
     pub fn protect_rtcp(&mut self, packet: &[u8]) -> Result<Vec<u8>, SrtpError> {
@@ -57,12 +58,12 @@ impl SrtpSession {
             .outbound
             .encrypt_rtcp(packet)
             .map_err(SrtpError::from)?;
-        Ok(out.to_vec())
+        Ok(Vec::from(out))
     }
 
     pub fn unprotect_rtcp(&mut self, packet: &[u8]) -> Result<Vec<u8>, SrtpError> {
         let out = self.inbound.decrypt_rtcp(packet).map_err(SrtpError::from)?;
-        Ok(out.to_vec())
+        Ok(Vec::from(out))
     }
 }
 

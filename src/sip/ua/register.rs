@@ -161,8 +161,7 @@ pub enum RegistrationState {
     /// The first REGISTER is on its way.
     Registering,
     Registered {
-        /// Seconds the registrar granted.
-        expires: u32,
+        /// When what the registrar granted runs out.
         until: Instant,
     },
     Failed {
@@ -264,7 +263,7 @@ impl Registration {
         let left = |at: Instant| at.saturating_duration_since(now).as_secs();
         let (state, expires_in_s, reason, retry_in_s) = match &self.state {
             RegistrationState::Registering => ("registering", None, None, None),
-            RegistrationState::Registered { until, .. } => {
+            RegistrationState::Registered { until } => {
                 ("registered", Some(left(*until)), None, None)
             }
             RegistrationState::Failed { reason, retry_at } => {
@@ -445,7 +444,6 @@ impl Registration {
                 self.failures = 0;
                 self.answered_in_a_row = 0;
                 self.state = RegistrationState::Registered {
-                    expires: granted.as_secs() as u32,
                     until: now + granted,
                 };
                 self.due = Some(now + (granted / 2).max(MIN_REFRESH));
