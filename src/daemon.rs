@@ -157,7 +157,14 @@ impl Daemon {
             Heartbeat::new("agent link"),
         ];
         let (reloads_tx, reloads) = mpsc::unbounded_channel();
-        let agents = AgentLink::start(&config, reloads, &bus, &ops, &hearts[1..], &stop)
+        // Incoming and outgoing calls draw their references from one number space.
+        let call_ids = crate::sip::ua::CallIds::default();
+        let (places_tx, places) = mpsc::unbounded_channel();
+        let outbound = Outbound {
+            call_ids: call_ids.clone(),
+            places: places_tx,
+        };
+        let agents = AgentLink::start(&config, reloads, outbound, &bus, &ops, &hearts[1..], &stop)
             .inspect_err(|_| stop.cancel())?;
         if let Some(addr) = c.agents.desk_listen {
             let desk = Arc::new(Desk {
@@ -219,6 +226,7 @@ impl Daemon {
             rand::SeedableRng::from_entropy(),
         );
         ua.set_guard(c.sip.guard());
+        ua.set_call_ids(call_ids);
         let calls = Arc::new(CallContext::new(
             config.clone(),
             agents.calls,
@@ -243,11 +251,16 @@ impl Daemon {
             logging,
             sip: transports.clone(),
         };
+        let transports_for_calls = transports.clone();
         let signalling = tokio::spawn(endpoint::run(
             ua,
             transports,
             inbound_rx,
-            Spawner(calls),
+            Spawner {
+                ctx: calls,
+                places: Some(places),
+                transports: transports_for_calls,
+            },
             Controls {
                 trunks,
                 drain: Drain {
@@ -439,11 +452,18 @@ struct AgentLink {
     center: JoinHandle<()>,
 }
 
+/// What the center needs to let agents place calls.
+struct Outbound {
+    call_ids: crate::sip::ua::CallIds,
+    places: mpsc::UnboundedSender<crate::queue::center::shell::PlaceRequest>,
+}
+
 impl AgentLink {
     /// `hearts`: the center's and the agent listener's.
     fn start(
         shared: &SharedConfig,
         reloads: mpsc::UnboundedReceiver<Reconfigure>,
+        outbound: Outbound,
         bus: &Bus,
         ops: &Ops,
         hearts: &[Heartbeat],
@@ -483,11 +503,15 @@ impl AgentLink {
             tokio::spawn(renew_desk_certificate(desk.clone(), stop.child_token()));
         }
         let media = reload::media_params(config);
-        let center = Center::new(
+        let mut center = Center::new(
             Arc::new(config.queues.clone()),
             a.resume_grace(),
             media,
             rand::SeedableRng::from_entropy(),
+        );
+        center.set_outbound(
+            outbound.call_ids,
+            crate::queue::center::outbound::OutboundSettings::from_config(config),
         );
         let (agents_tx, agents_rx) = mpsc::unbounded_channel();
         let (calls_tx, calls_rx) = mpsc::unbounded_channel();
@@ -495,6 +519,7 @@ impl AgentLink {
             agents: agents_rx,
             calls: calls_rx,
             reloads,
+            places: outbound.places,
         };
         let center = tokio::spawn(center_shell::run(
             center,

@@ -94,6 +94,16 @@ pub struct AgentConfig {
     /// A revoked agent is refused at login with reason `revoked`.
     #[serde(default)]
     pub revoked: bool,
+    /// Whether the agent may place outbound calls (within `[outbound]`'s limits).
+    #[serde(default = "yes")]
+    pub outbound: bool,
+    /// The number the agent's outbound calls show (E.164), unless they are for a queue that
+    /// has one.
+    pub caller_id: Option<String>,
+}
+
+fn yes() -> bool {
+    true
 }
 
 pub(crate) fn validate(agents: &AgentsConfig, list: &[AgentConfig]) -> Vec<Problem> {

@@ -25,8 +25,9 @@ pub use from_agent::AgentMessage;
 pub use from_gateway::GatewayMessage;
 pub use limits::LimitError;
 pub use types::{
-    AgentId, AgentState, CallId, CancelReason, Codec, Credential, EndReason, ErrorCode,
-    ErrorReport, FlowId, MediaParams, RefusalReason, RequestedState, ResumeToken, SessionId,
+    AgentId, AgentState, CallId, CancelReason, Codec, Credential, DialFailure, EndReason,
+    ErrorCode, ErrorReport, FlowId, MediaParams, RefusalReason, RequestedState, ResumeToken,
+    SessionId,
 };
 
 /// The ALPN protocol id both ends offer; a connection that negotiates anything else carries no

@@ -18,10 +18,11 @@ use std::time::{Duration, Instant};
 use rand::rngs::StdRng;
 
 use crate::call::bridge::Bridge;
-use crate::call::leg::{Leg, LegEnd};
+use crate::call::leg::{Leg, LegEnd, Progress};
 use crate::config::Loaded;
-use crate::events::{AgentLegQuality, CallEvent, CallId, CallQuality, EndCause, Side};
+use crate::events::{AgentLegQuality, CallEvent, CallId, CallQuality, EndCause, Side, Unanswered};
 use crate::ivr::{Action, IvrDone, IvrStage};
+use crate::media::tone::ToneGenerator;
 use crate::queue::center::CallCommand;
 use crate::queue::waiting::{MusicOnHold, WaitingStage};
 use crate::route::Destination;
@@ -53,6 +54,34 @@ pub enum ToCenter {
     CallerDigit(char),
     /// The call is over (it was in a queue or with an agent).
     Leave,
+    /// How a call an agent placed is getting on.
+    Progress(Progress),
+    /// A call an agent placed is over: unanswered (and why), or after its answer.
+    PlacedEnded { unanswered: Option<Unanswered> },
+}
+
+/// A call an agent places, as the contact center planned it.
+#[derive(Debug, Clone)]
+pub struct PlacedCall {
+    pub id: CallId,
+    pub trunk: String,
+    pub sip_call_id: String,
+    pub agent: String,
+    pub caller_id: String,
+    /// E.164.
+    pub callee: String,
+    /// Given up (`no_answer`) if not answered within this.
+    pub ring_timeout: Duration,
+}
+
+/// What a placed call keeps until it is answered.
+struct Dialling {
+    agent: String,
+    give_up_at: Instant,
+    /// The carrier plays its own audio: the agent hears that instead of our ringback.
+    early_media: bool,
+    ringback: Option<ToneGenerator>,
+    tone: Vec<i16>,
 }
 
 /// Who the call is, for its events.
@@ -76,6 +105,8 @@ enum Phase {
     /// goodbye.
     Waiting(WaitingStage),
     Agent(Box<Bridge>),
+    /// A call an agent placed, not answered yet: the agent hears ringback or early media.
+    Dialling(Box<Bridge>),
     Ended,
 }
 
@@ -104,6 +135,9 @@ pub struct Call<L: Leg> {
     agent_round_trip: Option<f64>,
     outputs: VecDeque<Output>,
     events: VecDeque<CallEvent>,
+    /// A call an agent placed: who, and until the answer, how it is getting on.
+    placed: Option<String>,
+    dialling: Option<Dialling>,
 }
 
 impl<L: Leg> Call<L> {
@@ -133,6 +167,8 @@ impl<L: Leg> Call<L> {
                 callee: arrival.callee.clone(),
             }]),
             arrival,
+            placed: None,
+            dialling: None,
         };
         match call.leg.accept(now) {
             Err(refusal) => {
@@ -154,6 +190,68 @@ impl<L: Leg> Call<L> {
         call
     }
 
+    /// A call an agent places: its leg has sent (or is sending) the INVITE. The agent's media
+    /// is bridged from the start, so it hears ringback or early media.
+    pub fn new_outgoing(
+        now: Instant,
+        leg: L,
+        config: Arc<Loaded>,
+        placed: PlacedCall,
+        rng: StdRng,
+    ) -> Self {
+        let arrival = Arrival {
+            id: placed.id,
+            trunk: placed.trunk.clone(),
+            sip_call_id: placed.sip_call_id.clone(),
+            caller: placed.caller_id.clone(),
+            callee: placed.callee.clone(),
+            route: Destination::Hangup { prompt: None },
+            ring: Duration::ZERO,
+        };
+        let mut call = Call {
+            id: placed.id,
+            silence: vec![0; leg.samples_per_frame()],
+            leg,
+            config,
+            rng,
+            phase: Phase::Ringing,
+            answered: false,
+            carrier_held: false,
+            in_queue: None,
+            goodbye_cause: EndCause::AgentHungUp,
+            answer_at: None,
+            next_frame: Some(now),
+            frame_delay_max: Duration::ZERO,
+            agent_quality: None,
+            agent_round_trip: None,
+            outputs: VecDeque::new(),
+            events: VecDeque::from([CallEvent::Dialled {
+                trunk: placed.trunk,
+                sip_call_id: placed.sip_call_id,
+                agent: placed.agent.clone(),
+                caller_id: placed.caller_id,
+                callee: placed.callee,
+            }]),
+            arrival,
+            placed: Some(placed.agent.clone()),
+            dialling: Some(Dialling {
+                agent: placed.agent,
+                give_up_at: now + placed.ring_timeout,
+                early_media: false,
+                ringback: None,
+                tone: Vec::new(),
+            }),
+        };
+        // Bridged from the start: the agent hears ringback or early media.
+        call.phase = Phase::Waiting(call.waiting(MusicOnHold::default()));
+        if call.bridge(now) {
+            if let Phase::Agent(bridge) = std::mem::replace(&mut call.phase, Phase::Ringing) {
+                call.phase = Phase::Dialling(bridge);
+            }
+        }
+        call
+    }
+
     pub fn id(&self) -> CallId {
         self.id
     }
@@ -166,6 +264,9 @@ impl<L: Leg> Call<L> {
     /// Carrier input: `f` hands it to the leg, then the call sees what the leg made of it.
     pub fn handle_leg(&mut self, now: Instant, f: impl FnOnce(&mut L, Instant)) {
         f(&mut self.leg, now);
+        while let Some(progress) = self.leg.poll_progress() {
+            self.on_progress(now, progress);
+        }
         let held = self.leg.held_by_carrier();
         if held != self.carrier_held {
             self.carrier_held = held;
@@ -176,7 +277,7 @@ impl<L: Leg> Call<L> {
 
     /// An RTP packet from the agent.
     pub fn handle_agent_media(&mut self, now: Instant, rtp: &[u8]) {
-        if let Phase::Agent(bridge) = &mut self.phase {
+        if let Phase::Agent(bridge) | Phase::Dialling(bridge) = &mut self.phase {
             bridge.handle_agent_media(now, rtp);
         }
     }
@@ -304,6 +405,42 @@ impl<L: Leg> Call<L> {
         }
     }
 
+    /// The callee of a placed call rings, plays early media, or answers.
+    fn on_progress(&mut self, now: Instant, progress: Progress) {
+        let Some(dialling) = &mut self.dialling else {
+            return;
+        };
+        match progress {
+            Progress::Ringing => {
+                if dialling.ringback.is_none() && !dialling.early_media {
+                    dialling.ringback = Some(ToneGenerator::ringback());
+                    self.events
+                        .push_back(CallEvent::Ringing { early_media: false });
+                }
+            }
+            Progress::EarlyMedia => {
+                dialling.early_media = true;
+                dialling.ringback = None;
+                self.events
+                    .push_back(CallEvent::Ringing { early_media: true });
+            }
+            Progress::Answered => {
+                let agent = dialling.agent.clone();
+                self.dialling = None;
+                self.answered = true;
+                if let Phase::Dialling(bridge) = std::mem::replace(&mut self.phase, Phase::Ringing)
+                {
+                    self.phase = Phase::Agent(bridge);
+                }
+                self.events.push_back(CallEvent::Answered);
+                self.events.push_back(CallEvent::AgentAnswered { agent });
+            }
+        }
+        self.outputs
+            .push_back(Output::ToCenter(ToCenter::Progress(progress)));
+        let _ = now;
+    }
+
     fn answer(&mut self, now: Instant) {
         if self.is_over() {
             return;
@@ -390,7 +527,7 @@ impl<L: Leg> Call<L> {
                 self.phase = Phase::Waiting(w);
                 return;
             }
-            Phase::Agent(bridge) => {
+            Phase::Agent(bridge) | Phase::Dialling(bridge) => {
                 self.add_agent_quality(bridge.quality());
                 bridge.into_music()
             }
@@ -510,6 +647,25 @@ impl<L: Leg> Call<L> {
                     });
                 }
             }
+            Phase::Dialling(bridge) => {
+                // The agent's voice reaches nobody before the answer.
+                bridge.to_caller(now, samples);
+                let heard = self.leg.exchange(now, &self.silence);
+                let heard = match &mut self.dialling {
+                    Some(d) if !d.early_media => {
+                        d.tone.resize(samples, 0);
+                        match &mut d.ringback {
+                            Some(tone) => tone.fill(&mut d.tone),
+                            None => d.tone.fill(0),
+                        }
+                        &d.tone[..]
+                    }
+                    _ => heard,
+                };
+                if let Some(packet) = bridge.from_caller(heard) {
+                    self.outputs.push_back(Output::ToAgent(packet.to_vec()));
+                }
+            }
             Phase::Ringing | Phase::Ended => {
                 self.leg.exchange(now, &self.silence);
             }
@@ -539,8 +695,20 @@ impl<L: Leg> Call<L> {
             }
             _ => {}
         }
+        if self.dialling.as_ref().is_some_and(|d| now >= d.give_up_at) {
+            self.end(
+                now,
+                Side::Gateway,
+                EndCause::Unanswered {
+                    why: Unanswered::NoAnswer,
+                    status: 0,
+                },
+            );
+        }
         let timeout = self.config.config.media.rtp_timeout();
-        if !self.is_over() && timeout.is_some_and(|t| self.leg.silent_for(now) >= t) {
+        let expect_media = self.dialling.as_ref().is_none_or(|d| d.early_media);
+        if !self.is_over() && expect_media && timeout.is_some_and(|t| self.leg.silent_for(now) >= t)
+        {
             self.end(now, Side::Gateway, EndCause::MediaTimeout);
         }
         self.check_leg_end(now);
@@ -585,6 +753,13 @@ impl<L: Leg> Call<L> {
             LegEnd::NoConfirmation => (Side::Gateway, EndCause::NoConfirmation),
             LegEnd::Failed => (Side::Gateway, EndCause::SignallingFailed),
             LegEnd::Local => (Side::Gateway, EndCause::Shutdown),
+            LegEnd::Unanswered { status } => (
+                Side::Caller,
+                EndCause::Unanswered {
+                    why: Unanswered::from_status(status),
+                    status,
+                },
+            ),
         };
         self.end(now, side, cause);
     }
@@ -599,7 +774,25 @@ impl<L: Leg> Call<L> {
         if self.in_queue.take().is_some() {
             self.outputs.push_back(Output::ToCenter(ToCenter::Leave));
         }
-        if let Phase::Agent(bridge) = &self.phase {
+        // An agent hanging up before the answer cancelled the call.
+        let cause = match (&self.dialling, cause) {
+            (Some(_), EndCause::AgentHungUp) => EndCause::Unanswered {
+                why: Unanswered::Cancelled,
+                status: 0,
+            },
+            (_, cause) => cause,
+        };
+        if self.placed.is_some() {
+            let unanswered = match &cause {
+                EndCause::Unanswered { why, .. } => Some(*why),
+                _ if !self.answered => Some(Unanswered::Unreachable),
+                _ => None,
+            };
+            self.outputs
+                .push_back(Output::ToCenter(ToCenter::PlacedEnded { unanswered }));
+        }
+        self.dialling = None;
+        if let Phase::Agent(bridge) | Phase::Dialling(bridge) = &self.phase {
             let q = bridge.quality();
             self.add_agent_quality(q);
         }

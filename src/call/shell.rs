@@ -67,9 +67,26 @@ impl CallContext {
     }
 }
 
-pub struct Spawner(pub Arc<CallContext>);
+/// Starts calls: the carriers' as their INVITEs arrive, the agents' (from `places`) once the
+/// signalling is running.
+pub struct Spawner {
+    pub ctx: Arc<CallContext>,
+    pub places: Option<mpsc::UnboundedReceiver<crate::queue::center::shell::PlaceRequest>>,
+    pub transports: crate::sip::transport::Transports,
+}
 
 impl CallSpawner for Spawner {
+    fn signalling_started(&mut self, commands: mpsc::UnboundedSender<SipCommand>) {
+        if let Some(places) = self.places.take() {
+            tokio::spawn(super::placing::dial_out(
+                self.ctx.clone(),
+                self.transports.clone(),
+                commands,
+                places,
+            ));
+        }
+    }
+
     fn spawn(
         &mut self,
         incoming: Box<IncomingCall>,
@@ -86,16 +103,16 @@ impl CallSpawner for Spawner {
             call: incoming.call,
             commands,
         };
-        let ctx = self.0.clone();
+        let ctx = self.ctx.clone();
         tokio::spawn(run(ctx, incoming, rx, sip).instrument(span));
         tx
     }
 }
 
 /// The way back to the signalling task for one call.
-struct Sip {
-    call: CallRef,
-    commands: mpsc::UnboundedSender<SipCommand>,
+pub(super) struct Sip {
+    pub(super) call: CallRef,
+    pub(super) commands: mpsc::UnboundedSender<SipCommand>,
 }
 
 impl Sip {
@@ -114,17 +131,18 @@ impl Sip {
 }
 
 /// The call's sockets and the handles its core's outputs go to.
-struct Io {
-    rtp: RtpSocket,
-    rtcp: RtpSocket,
-    to_center: mpsc::UnboundedSender<CenterToCall>,
-    agent: Option<AgentMedia>,
+pub(super) struct Io {
+    pub(super) rtp: RtpSocket,
+    pub(super) rtcp: RtpSocket,
+    /// Where the center's commands for this call are sent (with an enqueue).
+    pub(super) to_center: mpsc::UnboundedSender<CenterToCall>,
+    pub(super) agent: Option<AgentMedia>,
 }
 
 async fn run(
     ctx: Arc<CallContext>,
     incoming: Box<IncomingCall>,
-    mut sip_events: mpsc::UnboundedReceiver<SipEvent>,
+    sip_events: mpsc::UnboundedReceiver<SipEvent>,
     sip: Sip,
 ) {
     let IncomingCall {
@@ -198,19 +216,32 @@ async fn run(
         route: trunk.route.clone(),
         ring: std::time::Duration::from_millis(trunk.ring_ms),
     };
-    let mut core = Call::new(now, leg, config.clone(), arrival, rng);
-    let (to_center, mut from_center) = mpsc::unbounded_channel();
-    let mut io = Io {
+    let core = Call::new(now, leg, config.clone(), arrival, rng);
+    let (to_center, from_center) = mpsc::unbounded_channel();
+    let io = Io {
         rtp,
         rtcp,
         to_center,
         agent: None,
     };
+    drive(&ctx, core, io, sip_events, from_center, &sip).await;
+}
+
+/// The call's loop, inbound or outbound: signalling, the center's commands and the frame
+/// clock into the core, its outputs out, until it is over.
+pub(super) async fn drive(
+    ctx: &CallContext,
+    mut core: Call<SipLeg>,
+    mut io: Io,
+    mut sip_events: mpsc::UnboundedReceiver<SipEvent>,
+    mut from_center: mpsc::UnboundedReceiver<CenterToCall>,
+    sip: &Sip,
+) {
     let frame_work = ctx.frame_work.local();
     let mut unflushed = 0;
     let mut media_buf = vec![0u8; 2048];
     loop {
-        carry_out(&mut core, &ctx, &sip, &io);
+        carry_out(&mut core, ctx, sip, &io);
         if core.is_over() {
             break;
         }
@@ -260,7 +291,7 @@ async fn run(
             _ = ctx.stop.cancelled() => core.shutdown(Instant::now()),
         }
     }
-    carry_out(&mut core, &ctx, &sip, &io);
+    carry_out(&mut core, ctx, sip, &io);
 }
 
 /// Carries out everything the core and its leg have queued. Events go on the bus first: the
@@ -303,13 +334,19 @@ fn carry_out(core: &mut Call<SipLeg>, ctx: &CallContext, sip: &Sip, io: &Io) {
             Output::ToCenter(ToCenter::Leave) => {
                 let _ = ctx.center.send(CallInput::CallerGone { call });
             }
+            Output::ToCenter(ToCenter::Progress(progress)) => {
+                let _ = ctx.center.send(CallInput::Progress { call, progress });
+            }
+            Output::ToCenter(ToCenter::PlacedEnded { unanswered }) => {
+                let _ = ctx.center.send(CallInput::PlacedEnded { call, unanswered });
+            }
         }
     }
 }
 
 /// A call refused before it could have a core (its trunk gone, no RTP port): its arrival and end
 /// still go on the bus, so metrics and the journal count it.
-fn refused(
+pub(super) fn refused(
     bus: &Bus,
     call: CallRef,
     trunk: &str,

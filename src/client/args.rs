@@ -114,6 +114,10 @@ pub struct Args {
     /// Give every call this outcome code (its disposition) when it ends.
     #[arg(long, value_name = "CODE")]
     pub disposition: Option<String>,
+    /// Once logged in, place a call to this number (as typed: the gateway's dial plan makes it
+    /// E.164) instead of going available; with --calls 1 the run ends with that call.
+    #[arg(long, value_name = "NUMBER")]
+    pub dial: Option<String>,
     /// Stay in wrap-up this long after each call, then go available [default: 0 with
     /// --auto-answer; interactive: until `s available`].
     #[arg(long, value_name = "MS")]
@@ -210,6 +214,8 @@ pub struct Behaviour {
     pub disposition: Option<String>,
     /// Exit after this many calls have ended.
     pub calls: Option<u32>,
+    /// Place a call to this number once logged in.
+    pub dial: Option<String>,
 }
 
 /// The checked settings of a run.
@@ -230,7 +236,7 @@ pub struct Options {
 impl Options {
     /// Whether commands are read from standard input.
     pub fn interactive(&self) -> bool {
-        self.behaviour.auto_answer.is_none()
+        self.behaviour.auto_answer.is_none() && self.behaviour.dial.is_none()
     }
 }
 
@@ -297,6 +303,7 @@ impl Args {
             wrap_up: millis(self.wrap_up_ms).or(self.auto_answer.then_some(Duration::ZERO)),
             disposition: self.disposition,
             calls: self.calls,
+            dial: self.dial,
         };
         if let Some((_, digits)) = &behaviour.send_dtmf {
             check_digits(digits)?;

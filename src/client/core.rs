@@ -22,8 +22,8 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use crate::agent::protocol::{
-    from_agent::{Accept, Disposition, Dtmf, Hangup, Hold, Login, Reject, SetState},
-    from_gateway::{Answered, CallEnded, Offer, Resumed, Welcome},
+    from_agent::{Accept, Dial, Disposition, Dtmf, Hangup, Hold, Login, Reject, SetState},
+    from_gateway::{Answered, CallEnded, DialFailed, Dialing, Offer, Resumed, Welcome},
     AgentId, AgentMessage, CallId, DecodeError, ErrorCode, ErrorReport, FlowId, GatewayMessage,
     MediaParams, RequestedState, ResumeToken, SessionId, WireMessage,
 };
@@ -105,6 +105,8 @@ pub struct AgentCore {
     /// While the connection is down: when the gateway's grace period (as we count it) ends.
     resume_until: Option<Instant>,
     offer: Option<PendingOffer>,
+    /// A call this agent placed, not answered yet: its id once the gateway took the `dial`.
+    dialing: Option<Option<CallId>>,
     call: Option<ActiveCall>,
     /// The call that ended last: a disposition typed during its wrap-up names it.
     last_call: Option<CallId>,
@@ -124,6 +126,7 @@ impl AgentCore {
             media: None,
             resume_until: None,
             offer: None,
+            dialing: None,
             call: None,
             last_call: None,
             available_at: None,
@@ -280,6 +283,12 @@ impl AgentCore {
             (Link::Ready, GatewayMessage::Pong(pong)) => {
                 self.emit(Event::Pong { nonce: pong.nonce })
             }
+            (Link::Ready, GatewayMessage::Dialing(dialing)) => self.on_dialing(dialing),
+            (Link::Ready, GatewayMessage::Progress(progress)) => self.emit(Event::Progress {
+                call: progress.call.0,
+                early_media: progress.early_media,
+            }),
+            (Link::Ready, GatewayMessage::DialFailed(failed)) => self.on_dial_failed(now, failed),
         }
     }
 
@@ -335,13 +344,19 @@ impl AgentCore {
                 }
                 None => self.command_error("no call is ringing"),
             },
-            Command::Hangup => match &self.call {
-                Some(call) => {
+            Command::Hangup => match (&self.call, &self.dialing) {
+                (Some(call), _) => {
                     let call = call.call.clone();
                     self.hang_up(call);
                 }
-                None => self.command_error("no call is answered"),
+                (None, Some(Some(call))) => {
+                    let call = call.clone();
+                    self.hang_up(call);
+                }
+                _ => self.command_error("no call is answered"),
             },
+            Command::Dial(number) => self.dial(Some(number), None),
+            Command::Callback(call) => self.dial(None, Some(CallId::new(call))),
             Command::Dtmf(digits) => match &self.call {
                 Some(call) => {
                     let call = call.call.clone();
@@ -497,7 +512,74 @@ impl AgentCore {
                 return;
             }
         }
-        self.set_state(RequestedState::Available, None);
+        match self.config.behaviour.dial.clone() {
+            Some(number) if !had_session => self.dial(Some(number), None),
+            _ => self.set_state(RequestedState::Available, None),
+        }
+    }
+
+    fn dial(&mut self, number: Option<String>, callback: Option<CallId>) {
+        if self.call.is_some() || self.dialing.is_some() || self.offer.is_some() {
+            self.command_error("already on a call");
+            return;
+        }
+        let message = AgentMessage::Dial(Dial {
+            number,
+            callback,
+            queue: None,
+        });
+        if let Err(e) = message.validate() {
+            self.command_error(&e.to_string());
+            return;
+        }
+        self.dialing = Some(None);
+        self.send(message);
+    }
+
+    fn on_dialing(&mut self, dialing: Dialing) {
+        self.emit(Event::Dialing {
+            call: dialing.call.0.clone(),
+            number: dialing.number,
+            flow: dialing.flow.0,
+        });
+        // Ringback and early media come on the flow before the answer.
+        self.dialing = Some(Some(dialing.call.clone()));
+        self.actions.push_back(Action::StartMedia {
+            call: dialing.call,
+            flow: dialing.flow,
+        });
+    }
+
+    fn on_dial_failed(&mut self, now: Instant, failed: DialFailed) {
+        let call = failed.call.clone();
+        self.emit(Event::DialFailed {
+            call: call.as_ref().map(|c| c.0.clone()),
+            reason: wire_name(&failed.reason),
+            message: failed.message,
+        });
+        let Some(pending) = self.dialing.take() else {
+            return;
+        };
+        let started = pending.filter(|p| call.as_ref() == Some(p));
+        let go_on = match started {
+            Some(call) => self.end_call(call, wire_name(&failed.reason)),
+            None => {
+                // Refused before it started: it still counts as the run's call.
+                self.calls_ended += 1;
+                let done = self
+                    .config
+                    .behaviour
+                    .calls
+                    .is_some_and(|n| self.calls_ended >= n);
+                if done {
+                    self.finish(Exit::CallsDone);
+                }
+                !done
+            }
+        };
+        if go_on {
+            self.wrap_up(now);
+        }
     }
 
     fn on_resumed(&mut self, now: Instant, resumed: Resumed) {
@@ -562,6 +644,12 @@ impl AgentCore {
     }
 
     fn on_answered(&mut self, now: Instant, answered: Answered) {
+        if self.dialing.as_ref() == Some(&Some(answered.call.clone())) {
+            // The callee answered: media is running since `dialing`.
+            self.dialing = None;
+            self.start_call(now, answered.call, answered.flow);
+            return;
+        }
         let offered = self.offer.as_ref().is_some_and(|o| o.call == answered.call);
         if !offered || self.call.is_some() {
             self.emit(Event::Unexpected {
@@ -584,6 +672,15 @@ impl AgentCore {
     }
 
     fn on_call_ended(&mut self, now: Instant, ended: CallEnded) {
+        if self.dialing.as_ref() == Some(&Some(ended.call.clone())) {
+            // Hung up before the answer.
+            self.dialing = None;
+            self.last_call = Some(ended.call.clone());
+            if self.end_call(ended.call, wire_name(&ended.reason)) {
+                self.wrap_up(now);
+            }
+            return;
+        }
         match self.call.take() {
             Some(call) if call.call == ended.call => {
                 // Before the run may end on its call count: the code belongs in the CDR.

@@ -123,6 +123,23 @@ pub enum Event {
         call: String,
         reason: String,
     },
+    /// The gateway took a `dial`: the call is on its way to `number` (E.164).
+    Dialing {
+        call: String,
+        number: String,
+        flow: u64,
+    },
+    /// The callee's phone rings (`early_media`: the carrier plays its own audio).
+    Progress {
+        call: String,
+        early_media: bool,
+    },
+    /// A `dial` did not become a conversation.
+    DialFailed {
+        call: Option<String>,
+        reason: String,
+        message: String,
+    },
     /// The agent sent `accept`.
     Accept {
         call: String,
@@ -245,6 +262,9 @@ impl Event {
             Self::State { .. } => "state",
             Self::Offer { .. } => "offer",
             Self::OfferCancelled { .. } => "offer_cancelled",
+            Self::Dialing { .. } => "dialing",
+            Self::Progress { .. } => "progress",
+            Self::DialFailed { .. } => "dial_failed",
             Self::Accept { .. } => "accept",
             Self::Reject { .. } => "reject",
             Self::Hangup { .. } => "hangup",
@@ -340,6 +360,25 @@ impl Event {
             ],
             Self::OfferCancelled { call, reason } => {
                 vec![("call", s(call)), ("reason", s(reason))]
+            }
+            Self::Dialing { call, number, flow } => vec![
+                ("call", s(call)),
+                ("number", s(number)),
+                ("flow", flow.to_string()),
+            ],
+            Self::Progress { call, early_media } => {
+                vec![("call", s(call)), ("early_media", early_media.to_string())]
+            }
+            Self::DialFailed {
+                call,
+                reason,
+                message,
+            } => {
+                let mut fields = vec![("reason", s(reason)), ("message", s(message))];
+                if let Some(call) = call {
+                    fields.insert(0, ("call", s(call)));
+                }
+                fields
             }
             Self::Accept { call } | Self::Reject { call } | Self::Hangup { call } => {
                 vec![("call", s(call))]

@@ -38,6 +38,8 @@ pub struct Config {
     /// `[journal]`: the call journal on disk.
     #[serde(default)]
     pub journal: crate::journal::config::JournalConfig,
+    /// `[outbound]`: the dial plan and fraud limits of agents' calls; none: agents cannot dial.
+    pub outbound: Option<crate::call::outbound::OutboundConfig>,
     /// Directory that relative paths are resolved against (the config file's directory).
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -365,6 +367,7 @@ impl Config {
             &|menu| self.ivr.menus.contains_key(menu),
         ));
         out.extend(self.ivr_queue_targets());
+        out.extend(crate::call::outbound::config::validate(self));
         out.extend(self.ivr.validate(&exists).into_iter().map(|p| {
             let mut path = vec!["ivr".to_string()];
             path.extend(p.path.into_iter().skip_while(|s| s == "ivr"));

@@ -93,6 +93,7 @@ impl Reloader {
             queues: Arc::new(c.queues.clone()),
             media: media_params(c),
             agents: c.agent.clone(),
+            outbound: crate::queue::center::outbound::OutboundSettings::from_config(c),
         });
         self.service_levels.send_replace(c.service_levels());
         self.ops.reconfigure(c);

@@ -64,6 +64,16 @@ fn context_span(calls: &mut HashMap<CallId, Context>, what: &EventKind) -> traci
             context.trunk = trunk.clone();
             context.sip_call_id = sip_call_id.clone();
         }
+        CallEvent::Dialled {
+            trunk,
+            sip_call_id,
+            agent,
+            ..
+        } => {
+            context.trunk = trunk.clone();
+            context.sip_call_id = sip_call_id.clone();
+            context.agent = Some(agent.clone());
+        }
         CallEvent::Queued { queue, .. } => context.queue = Some(queue.clone()),
         CallEvent::Offered { agent } | CallEvent::AgentAnswered { agent } => {
             context.agent = Some(agent.clone())
@@ -107,6 +117,14 @@ fn call_line(call: u64, event: &CallEvent) {
             caller,
             callee,
         } => info!(call, %trunk, %caller, %callee, %sip_call_id, "call arrived"),
+        CallEvent::Dialled {
+            trunk,
+            sip_call_id,
+            agent,
+            caller_id,
+            callee,
+        } => info!(call, %trunk, %agent, %caller_id, %callee, %sip_call_id, "agent dials"),
+        CallEvent::Ringing { early_media } => info!(call, early_media, "callee ringing"),
         CallEvent::Answered => info!(call, "answered"),
         CallEvent::EnteredMenu { menu } => info!(call, %menu, "ivr menu"),
         CallEvent::LeftIvr { digits, to } => match to {
@@ -237,6 +255,11 @@ fn agent_line(agent: &str, event: &AgentEvent) {
         AgentEvent::Disposition { call, code } => {
             info!(%agent, call = call.0, %code, "agent gave the call its disposition")
         }
+        AgentEvent::DialRefused {
+            number,
+            reason,
+            message,
+        } => info!(%agent, %number, %reason, %message, "dial refused"),
         AgentEvent::ConnectionLost => info!(%agent, "agent session waits for a reconnect"),
         AgentEvent::ConnectionMoved => info!(%agent, "agent's connection moved"),
         AgentEvent::LoggedOut { reason } => info!(%agent, ?reason, "agent session over"),

@@ -65,7 +65,20 @@ pub enum CallEvent {
         caller: String,
         callee: String,
     },
-    /// The carrier side was told the call is answered.
+    /// An agent placed the call (outbound): its INVITE goes to `trunk` now.
+    Dialled {
+        trunk: String,
+        sip_call_id: String,
+        agent: String,
+        /// The number shown to the callee.
+        caller_id: String,
+        /// The number called, E.164.
+        callee: String,
+    },
+    /// The callee's phone rings (SIP 180), or its network plays early media (183 with SDP).
+    Ringing { early_media: bool },
+    /// The carrier side was told the call is answered; on an outbound call, the callee
+    /// answered.
     Answered,
     /// The caller is in this IVR menu (first entry, or a goto).
     EnteredMenu { menu: String },
@@ -146,6 +159,9 @@ pub enum EndCause {
     Shutdown,
     /// The agent could not be bridged (a codec setting libopus refused; validation prevents it).
     Bridge(BridgeError),
+    /// An outbound call was not answered: busy, no answer, rejected, unreachable… with the
+    /// carrier's SIP status (0 when the gateway gave up by itself).
+    Unanswered { why: Unanswered, status: u16 },
     /// The gateway stopped without ending the call (killed, a crash, power lost). Only the
     /// journal says this, for the calls it finds open when the gateway starts again.
     GatewayRestart,
@@ -168,6 +184,7 @@ impl EndCause {
             EndCause::Shutdown => "shutdown",
             EndCause::Bridge(_) => "bridge_failed",
             EndCause::GatewayRestart => "gateway_restart",
+            EndCause::Unanswered { why, .. } => why.code(),
         }
     }
 }
@@ -190,7 +207,64 @@ impl fmt::Display for EndCause {
             EndCause::GatewayRestart => {
                 f.write_str("the gateway stopped during the call (closed when it restarted)")
             }
+            EndCause::Unanswered { why, status: 0 } => write!(f, "{why}"),
+            EndCause::Unanswered { why, status } => write!(f, "{why} ({status})"),
         }
+    }
+}
+
+/// Why an outbound call was not answered, as an agent is told it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unanswered {
+    /// 486 Busy Here, 600 Busy Everywhere.
+    Busy,
+    /// 480, a carrier's 408, or nobody answered within `[outbound] ring_timeout_s`.
+    NoAnswer,
+    /// 403, 603 and the other refusals.
+    Rejected,
+    /// 404, 484, 604: no such number.
+    NumberUnknown,
+    /// No answer from the carrier at all, a transport error, or a 5xx.
+    Unreachable,
+    /// The agent hung up before the answer.
+    Cancelled,
+}
+
+impl Unanswered {
+    /// What a final SIP status to our INVITE means.
+    pub fn from_status(status: u16) -> Unanswered {
+        match status {
+            486 | 600 => Unanswered::Busy,
+            408 | 480 => Unanswered::NoAnswer,
+            404 | 484 | 604 => Unanswered::NumberUnknown,
+            487 => Unanswered::Cancelled,
+            500..=599 => Unanswered::Unreachable,
+            _ => Unanswered::Rejected,
+        }
+    }
+
+    pub fn code(self) -> &'static str {
+        match self {
+            Unanswered::Busy => "busy",
+            Unanswered::NoAnswer => "no_answer",
+            Unanswered::Rejected => "rejected",
+            Unanswered::NumberUnknown => "number_unknown",
+            Unanswered::Unreachable => "unreachable",
+            Unanswered::Cancelled => "cancelled",
+        }
+    }
+}
+
+impl fmt::Display for Unanswered {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Unanswered::Busy => "the line is busy",
+            Unanswered::NoAnswer => "nobody answered",
+            Unanswered::Rejected => "the carrier or the callee rejected the call",
+            Unanswered::NumberUnknown => "the number does not exist",
+            Unanswered::Unreachable => "the carrier cannot be reached",
+            Unanswered::Cancelled => "hung up before the answer",
+        })
     }
 }
 
@@ -293,6 +367,13 @@ pub enum AgentEvent {
     },
     /// The agent gave `call` an outcome (a wrap-up code).
     Disposition { call: CallRef, code: String },
+    /// The agent's `dial` was refused before anything was sent: `reason` is the limit or rule
+    /// (`blocked_destination`, `agent_calls_per_hour`, `invalid_number`…), `message` says it.
+    DialRefused {
+        number: String,
+        reason: String,
+        message: String,
+    },
     /// Its connection died; the session waits out its grace period.
     ConnectionLost,
     /// Its connection moved to a new address (a network change) and went on.

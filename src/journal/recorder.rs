@@ -298,15 +298,17 @@ impl Recorder {
         let text = |key: &str| data[key].as_str().unwrap_or_default().to_string();
         let call = text("call");
         let event = text("event");
-        if event == "arrived" {
+        if event == "arrived" || event == "dialled" {
+            let outbound = event == "dialled";
             let cdr = Cdr {
                 call: call.clone(),
                 sip_call_id: text("sip_call_id"),
                 trunk: text("trunk"),
-                direction: "inbound".into(),
+                direction: if outbound { "outbound" } else { "inbound" }.into(),
                 caller: text("caller"),
                 callee: text("callee"),
                 arrived_at: rfc3339_millis(at),
+                agent: outbound.then(|| text("agent")),
                 ..Cdr::default()
             };
             let open = OpenCall {
@@ -543,6 +545,19 @@ impl Recorder {
                 "arrived",
                 json!({"trunk": trunk, "sip_call_id": sip_call_id, "caller": caller, "callee": callee}),
             ),
+            CallEvent::Dialled {
+                trunk,
+                sip_call_id,
+                agent,
+                caller_id,
+                callee,
+            } => (
+                "dialled",
+                json!({"trunk": trunk, "sip_call_id": sip_call_id, "agent": agent, "caller": caller_id, "callee": callee}),
+            ),
+            CallEvent::Ringing { early_media } => {
+                ("ringing", json!({ "early_media": early_media }))
+            }
             CallEvent::Answered => ("answered", json!({})),
             CallEvent::EnteredMenu { menu } => ("entered_menu", json!({ "menu": menu })),
             CallEvent::LeftIvr { digits, to } => {
@@ -630,6 +645,17 @@ impl Recorder {
                 "event": "disposition",
                 "call": self.call_id(call.0),
                 "code": code,
+            }),
+            AgentEvent::DialRefused {
+                number,
+                reason,
+                message,
+            } => json!({
+                "agent": agent,
+                "event": "dial_refused",
+                "number": number,
+                "reason": reason,
+                "message": message,
             }),
             AgentEvent::ConnectionLost => json!({"agent": agent, "event": "connection_lost"}),
             AgentEvent::ConnectionMoved => json!({"agent": agent, "event": "connection_moved"}),

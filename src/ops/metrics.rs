@@ -51,6 +51,7 @@ pub struct Metrics {
     pub frame_work_seconds: Histogram,
     pub agent_audio_stalls: IntCounter,
     pub agent_link_poor: IntCounter,
+    pub outbound_refused: IntCounterVec,
     pub agents: IntGaugeVec,
     pub agents_connected: IntGaugeVec,
     pub agent_connections_lost: IntCounter,
@@ -169,6 +170,12 @@ impl Metrics {
                 "Times an agent's link lost 200 ms or more of audio either way within 10 s.",
             )
             .expect("valid metric"),
+            outbound_refused: counter(
+                "outbound_refused_total",
+                "Agents' dials refused before anything was sent, by reason (a fraud limit, \
+                 an invalid number, no route…).",
+                &["reason"],
+            ),
             agents: gauge("agents", "Logged-in agents, by state.", &["state"]),
             agents_connected: gauge(
                 "agents_connected",
@@ -412,6 +419,7 @@ impl Metrics {
             Box::new(self.frame_work_seconds.clone()),
             Box::new(self.agent_audio_stalls.clone()),
             Box::new(self.agent_link_poor.clone()),
+            Box::new(self.outbound_refused.clone()),
             Box::new(self.agents.clone()),
             Box::new(self.agents_connected.clone()),
             Box::new(self.agent_connections_lost.clone()),

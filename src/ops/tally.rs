@@ -48,6 +48,7 @@ impl CallState {
 #[derive(Debug, Clone)]
 struct LiveCall {
     trunk: String,
+    direction: &'static str,
     caller: String,
     callee: String,
     arrived: SystemTime,
@@ -139,9 +140,9 @@ pub struct Tally {
     trunks: BTreeSet<String>,
 }
 
-/// The `direction` label: every call so far is one a carrier offered. Outbound calls will
-/// carry their own.
+/// The `direction` label: a call a carrier offered, or one an agent placed.
 const INBOUND: &str = "inbound";
+const OUTBOUND: &str = "outbound";
 
 const AGENT_STATES: [&str; 5] = ["away", "available", "ringing", "talking", "wrap_up"];
 
@@ -218,22 +219,32 @@ impl Tally {
     }
 
     fn call_event(&mut self, at: SystemTime, id: CallId, event: &CallEvent) {
-        if let CallEvent::Arrived {
-            trunk,
-            caller,
-            callee,
-            ..
-        } = event
-        {
+        let started = match event {
+            CallEvent::Arrived {
+                trunk,
+                caller,
+                callee,
+                ..
+            } => Some((trunk, caller, callee, INBOUND)),
+            CallEvent::Dialled {
+                trunk,
+                caller_id,
+                callee,
+                ..
+            } => Some((trunk, caller_id, callee, OUTBOUND)),
+            _ => None,
+        };
+        if let Some((trunk, caller, callee, direction)) = started {
             self.trunks.insert(trunk.clone());
             self.metrics
                 .calls_started
-                .with_label_values(&[trunk, INBOUND])
+                .with_label_values(&[trunk, direction])
                 .inc();
             self.calls.insert(
                 id,
                 LiveCall {
                     trunk: trunk.clone(),
+                    direction,
                     caller: caller.clone(),
                     callee: callee.clone(),
                     arrived: at,
@@ -254,7 +265,8 @@ impl Tally {
         };
         let m = &self.metrics;
         match event {
-            CallEvent::Arrived { .. } => {}
+            CallEvent::Arrived { .. } | CallEvent::Dialled { .. } => {}
+            CallEvent::Ringing { .. } => {}
             CallEvent::Answered => {
                 call.answered = Some(at);
                 call.state = CallState::Answered;
@@ -368,7 +380,12 @@ impl Tally {
                 };
                 let m = &self.metrics;
                 m.calls_ended
-                    .with_label_values(&[&call.trunk, INBOUND, &side.to_string(), cause.code()])
+                    .with_label_values(&[
+                        &call.trunk,
+                        call.direction,
+                        &side.to_string(),
+                        cause.code(),
+                    ])
                     .inc();
                 if let Some(answered) = call.answered {
                     m.call_answered_seconds
@@ -429,6 +446,9 @@ impl Tally {
     fn agent_event(&mut self, at: SystemTime, agent: &str, event: &AgentEvent) {
         let m = &self.metrics;
         match event {
+            AgentEvent::DialRefused { reason, .. } => {
+                m.outbound_refused.with_label_values(&[reason]).inc();
+            }
             AgentEvent::LoggedIn { resumed } => {
                 if *resumed {
                     m.agent_resumes.inc();
@@ -489,10 +509,16 @@ impl Tally {
     pub fn refresh(&self, now: SystemTime, dropped_by_feed: &[(String, u64)]) {
         let m = &self.metrics;
         for trunk in &self.trunks {
-            let active = self.calls.values().filter(|c| &c.trunk == trunk).count();
-            m.calls_active
-                .with_label_values(&[trunk, INBOUND])
-                .set(active as i64);
+            for direction in [INBOUND, OUTBOUND] {
+                let active = self
+                    .calls
+                    .values()
+                    .filter(|c| &c.trunk == trunk && c.direction == direction)
+                    .count();
+                m.calls_active
+                    .with_label_values(&[trunk, direction])
+                    .set(active as i64);
+            }
         }
         for state in AGENT_STATES {
             let n = self.agents.values().filter(|a| a.state == state).count();

@@ -198,6 +198,41 @@ impl Acd {
         Ok(())
     }
 
+    /// The agent places `call`: it is talking on it and gets no offers until it is over.
+    /// An agent who was away is away again afterwards.
+    pub fn agent_dialing(
+        &mut self,
+        _now: Instant,
+        agent: &str,
+        call: CallRef,
+    ) -> Result<(), AcdError> {
+        let entry = self.agent_mut(agent)?;
+        match entry.state {
+            AgentState::Away => entry.away_after_call = true,
+            AgentState::Available | AgentState::WrapUp { .. } => entry.away_after_call = false,
+            AgentState::Ringing { .. } | AgentState::Talking { .. } | AgentState::LoggedOut => {
+                return Err(AcdError::AgentBusy(agent.to_owned()))
+            }
+        }
+        self.set_agent_state(agent, AgentState::Talking { call });
+        Ok(())
+    }
+
+    /// A call the agent placed is over: wrap-up for `wrap_up` (none after an unanswered
+    /// one), then back to where the agent was before dialling.
+    pub fn placed_call_ended(
+        &mut self,
+        now: Instant,
+        agent: &str,
+        call: CallRef,
+        wrap_up: Duration,
+    ) {
+        if self.agent_state(agent) == Some(AgentState::Talking { call }) {
+            self.start_wrap_up(now, agent, wrap_up);
+            self.dispatch(now);
+        }
+    }
+
     pub fn agent_state(&self, agent: &str) -> Option<AgentState> {
         self.agents.get(agent).map(|entry| entry.state)
     }

@@ -76,6 +76,8 @@ pub enum Output {
         conn: ConnId,
         flow: u64,
     },
+    /// Place this call (an agent dialled); its agent's media is routed already.
+    Place(Box<outbound::PlaceCall>),
 }
 
 #[derive(Debug)]
@@ -113,6 +115,7 @@ pub struct Center {
     next_session: u64,
     out: VecDeque<Output>,
     events: VecDeque<EventKind>,
+    outbound: outbound::Outbound,
 }
 
 impl Center {
@@ -137,6 +140,7 @@ impl Center {
             next_session: 1,
             out: VecDeque::new(),
             events: VecDeque::new(),
+            outbound: outbound::Outbound::default(),
         }
     }
 
@@ -234,6 +238,14 @@ impl Center {
                 SessionEvent::LoggedOut { agent } => (agent, LogoutReason::Logout),
             };
             self.agent_event(&agent, AgentEvent::LoggedOut { reason });
+            // A call the agent placed has nobody left to talk to.
+            for call in self.placed_calls_of(&agent) {
+                self.calls.remove(&call);
+                self.out.push_back(Output::ToCall {
+                    call,
+                    cmd: CallCommand::AgentHungUp,
+                });
+            }
             let _ = self.acd.agent_logout(now, &agent);
             self.agents.remove(&agent);
             // A call the agent held stays in the ACD's hands (back at the head of the queue);
@@ -364,6 +376,7 @@ impl Center {
 
 mod agents;
 mod calls;
+pub mod outbound;
 pub mod shell;
 
 pub use agents::call_id;

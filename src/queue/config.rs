@@ -59,6 +59,8 @@ pub struct QueueConfig {
     /// level" (the contact center's headline figure, e.g. 80 % within 20 s).
     #[serde(default = "default_service_level_ms")]
     pub service_level_ms: u64,
+    /// The number agents' outbound calls for this queue show (E.164, `+4930…`).
+    pub caller_id: Option<String>,
 }
 
 impl Default for QueueConfig {
@@ -73,6 +75,7 @@ impl Default for QueueConfig {
             max_wait_ms: default_max_wait_ms(),
             overflow: default_overflow(),
             ring_timeout_ms: default_ring_timeout_ms(),
+            caller_id: None,
             wrap_up_ms: default_wrap_up_ms(),
             service_level_ms: default_service_level_ms(),
         }

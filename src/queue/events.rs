@@ -151,6 +151,8 @@ pub enum AcdError {
     NoSuchOffer { call: CallRef, agent: String },
     #[error("call {0} is not connected to an agent")]
     NotConnected(CallRef),
+    #[error("agent \"{0}\" is ringing or on a call")]
+    AgentBusy(String),
 }
 
 /// Counts per queue and every agent's state, for ops.

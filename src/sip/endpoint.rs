@@ -14,7 +14,7 @@ use crate::sip::tls::TlsClient;
 use crate::sip::transport::{Inbound, Transports};
 use crate::sip::trunk::TrunkConfig;
 use crate::sip::ua::register::{RegistrarUri, RegistrationSpec, RegistrationView};
-use crate::sip::ua::{CallEvent, CallRef, IncomingCall, UserAgent};
+use crate::sip::ua::{CallEvent, CallRef, IncomingCall, OutgoingCall, UaError, UserAgent};
 
 /// What a call actor asks of the signalling side.
 #[derive(Debug)]
@@ -23,7 +23,16 @@ pub enum SipCommand {
     Answer(CallRef, Vec<u8>),
     Reject(CallRef, u16),
     AnswerReInvite(CallRef, Result<Vec<u8>, u16>),
+    /// Ends the call: BYE once answered; for a call we placed and not yet answered, CANCEL.
     Hangup(CallRef),
+    /// Places a call: `call` comes from the [`crate::sip::ua::CallIds`] shared with the UA, and
+    /// the call's events (Progress, Answered or Failed, then as for incoming calls) go to
+    /// `events`. Refused at once (a bad Request-URI, `call` in use) → `Failed { code: 500 }`.
+    Invite {
+        call: CallRef,
+        outgoing: Box<OutgoingCall>,
+        events: mpsc::UnboundedSender<CallEvent>,
+    },
 }
 
 /// Starts the actor for a new call and returns where its later events go.
@@ -33,6 +42,12 @@ pub trait CallSpawner: Send + 'static {
         incoming: Box<IncomingCall>,
         commands: mpsc::UnboundedSender<SipCommand>,
     ) -> mpsc::UnboundedSender<CallEvent>;
+
+    /// Called once as the signalling loop starts, with the sender its commands go to: whoever
+    /// places calls ([`SipCommand::Invite`]) needs it. The default drops it.
+    fn signalling_started(&mut self, commands: mpsc::UnboundedSender<SipCommand>) {
+        let _ = commands;
+    }
 }
 
 /// When the signalling stops taking new calls, and what it tells carriers.
@@ -186,6 +201,7 @@ pub async fn run(
         resolved_tx.clone(),
     );
     let (cmd_tx, mut commands) = mpsc::unbounded_channel::<SipCommand>();
+    spawner.signalling_started(cmd_tx.clone());
     let mut calls: HashMap<CallRef, mpsc::UnboundedSender<CallEvent>> = HashMap::new();
     loop {
         let deadline = ua.poll_timeout();
@@ -202,6 +218,30 @@ pub async fn run(
                     SipCommand::Reject(c, code) => ua.reject(now, c, code, None),
                     SipCommand::AnswerReInvite(c, a) => ua.answer_reinvite(now, c, a),
                     SipCommand::Hangup(c) => ua.hangup(now, c),
+                    SipCommand::Invite { call, outgoing, events } => {
+                        // Another call's events must never be redirected: a reference in use
+                        // is refused before anything is replaced.
+                        let placed = if calls.contains_key(&call) {
+                            Err(UaError::CallInUse(call))
+                        } else {
+                            ua.invite(now, call, *outgoing)
+                        };
+                        match placed {
+                            Ok(()) => {
+                                calls.insert(call, events);
+                            }
+                            Err(e) => {
+                                tracing::info!(call, error = %e, "call not placed");
+                                let _ = events.send(CallEvent::Failed {
+                                    call,
+                                    code: 500,
+                                    reason: e.to_string(),
+                                });
+                            }
+                        }
+                        // Told to the call already.
+                        Ok(())
+                    }
                 };
                 if let Err(e) = result {
                     tracing::debug!(error = %e, "call command ignored");
@@ -251,12 +291,14 @@ pub async fn run(
                     let tx = spawner.spawn(incoming, cmd_tx.clone());
                     calls.insert(call, tx);
                 }
-                ev @ CallEvent::Ended { call, .. } => {
+                ev @ (CallEvent::Ended { call, .. } | CallEvent::Failed { call, .. }) => {
                     if let Some(tx) = calls.remove(&call) {
                         let _ = tx.send(ev);
                     }
                 }
                 ev @ (CallEvent::Confirmed { call, .. }
+                | CallEvent::Progress { call, .. }
+                | CallEvent::Answered { call, .. }
                 | CallEvent::ReInvite { call, .. }
                 | CallEvent::Info { call, .. }) => {
                     if let Some(tx) = calls.get(&call) {
@@ -275,7 +317,7 @@ pub async fn run(
             transports.send(t);
         }
         while let Some(ev) = ua.poll_event() {
-            if let CallEvent::Ended { call, .. } = &ev {
+            if let CallEvent::Ended { call, .. } | CallEvent::Failed { call, .. } = &ev {
                 if let Some(tx) = calls.remove(call) {
                     let _ = tx.send(ev);
                 }

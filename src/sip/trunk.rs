@@ -39,6 +39,8 @@ pub struct TrunkConfig {
     pub credentials: Option<Credentials>,
     /// Register with the carrier's registrar.
     pub register: Option<RegisterConfig>,
+    /// The trunk carries agents' outbound calls.
+    pub outbound: Option<crate::call::outbound::TrunkOutbound>,
 }
 
 /// A username and its password, given inline or (better) in a file only the service user can

@@ -3,8 +3,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::limits::{
-    self, LimitError, MAX_CREDENTIAL_BYTES, MAX_JITTER_MS, MAX_RESUME_TOKEN_BYTES,
-    MAX_SHORT_TEXT_BYTES, MAX_SKILLS, MAX_SOFTWARE_BYTES,
+    self, LimitError, MAX_CREDENTIAL_BYTES, MAX_JITTER_MS, MAX_NUMBER_BYTES,
+    MAX_RESUME_TOKEN_BYTES, MAX_SHORT_TEXT_BYTES, MAX_SKILLS, MAX_SOFTWARE_BYTES,
 };
 use super::types::{AgentId, CallId, Credential, ErrorReport, RequestedState, ResumeToken};
 use super::WireMessage;
@@ -20,6 +20,7 @@ pub enum AgentMessage {
     Dtmf(Dtmf),
     Hold(Hold),
     Disposition(Disposition),
+    Dial(Dial),
     Stats(Stats),
     Ping(Ping),
     Error(ErrorReport),
@@ -96,6 +97,20 @@ pub struct Disposition {
     pub code: String,
 }
 
+/// Places a call: to `number` as the agent typed it (the gateway's dial plan makes it E.164),
+/// or back to the caller of an earlier call (`callback`). The gateway answers `dialing` (the
+/// call is on its way) or `dial_failed` (why not).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Dial {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub number: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub callback: Option<CallId>,
+    /// The queue the call is made for: its caller id is shown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue: Option<String>,
+}
+
 /// What the agent measured on a call's media, so the gateway can record call quality from both
 /// ends. Rates cover the time since the previous `stats` for the call; counts are totals since
 /// the call was answered.
@@ -130,6 +145,7 @@ impl WireMessage for AgentMessage {
         "dtmf",
         "hold",
         "disposition",
+        "dial",
         "stats",
         "ping",
         "error",
@@ -145,6 +161,7 @@ impl WireMessage for AgentMessage {
             Self::Dtmf(_) => "dtmf",
             Self::Hold(_) => "hold",
             Self::Disposition(_) => "disposition",
+            Self::Dial(_) => "dial",
             Self::Stats(_) => "stats",
             Self::Ping(_) => "ping",
             Self::Error(_) => "error",
@@ -178,6 +195,7 @@ impl WireMessage for AgentMessage {
                 limits::dtmf_digits("digits", digits)
             }
             Self::Stats(stats) => stats.validate(),
+            Self::Dial(dial) => dial.validate(),
             Self::Error(report) => report.validate(),
         }
     }
@@ -201,6 +219,28 @@ impl Login {
             limits::text("resume", token.expose(), 1, MAX_RESUME_TOKEN_BYTES)?;
         }
         Ok(())
+    }
+}
+
+impl Dial {
+    fn validate(&self) -> Result<(), LimitError> {
+        match (&self.number, &self.callback) {
+            (Some(number), None) => limits::text("number", number, 1, MAX_NUMBER_BYTES)?,
+            (None, Some(call)) => limits::identifier("callback", call.as_str())?,
+            _ => {
+                return Err(limits::problem(
+                    "number",
+                    limits::LimitProblem::OutOfRange {
+                        value: "number and callback together, or neither".into(),
+                        allowed: "one of them".into(),
+                    },
+                ))
+            }
+        }
+        match &self.queue {
+            Some(queue) => limits::identifier("queue", queue),
+            None => Ok(()),
+        }
     }
 }
 

@@ -3,12 +3,12 @@
 use serde::{Deserialize, Serialize};
 
 use super::limits::{
-    self, LimitError, MAX_MESSAGE_BYTES, MAX_RESUME_TOKEN_BYTES, MAX_RING_TIMEOUT_MS,
-    MAX_SHORT_TEXT_BYTES, MAX_SOFTWARE_BYTES,
+    self, LimitError, MAX_MESSAGE_BYTES, MAX_NUMBER_BYTES, MAX_RESUME_TOKEN_BYTES,
+    MAX_RING_TIMEOUT_MS, MAX_SHORT_TEXT_BYTES, MAX_SOFTWARE_BYTES,
 };
 use super::types::{
-    AgentState, CallId, CancelReason, EndReason, ErrorReport, FlowId, MediaParams, RefusalReason,
-    ResumeToken, SessionId,
+    AgentState, CallId, CancelReason, DialFailure, EndReason, ErrorReport, FlowId, MediaParams,
+    RefusalReason, ResumeToken, SessionId,
 };
 use super::WireMessage;
 
@@ -25,8 +25,39 @@ pub enum GatewayMessage {
     Resumed(Resumed),
     Dtmf(Dtmf),
     Hold(Hold),
+    Dialing(Dialing),
+    Progress(Progress),
+    DialFailed(DialFailed),
     Error(ErrorReport),
     Pong(Pong),
+}
+
+/// The answer to `dial`: the call is on its way to `number` (E.164, as the dial plan made it).
+/// Ringback or early media arrives on `flow` until `answered` (same `call` and `flow`) or
+/// `dial_failed`; `hangup` on `call` gives up.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Dialing {
+    pub call: CallId,
+    pub number: String,
+    pub flow: FlowId,
+}
+
+/// The callee's phone rings; `early_media`: the audio on the flow is the carrier's own
+/// (ringback, an announcement), not the gateway's ringback tone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Progress {
+    pub call: CallId,
+    pub early_media: bool,
+}
+
+/// A `dial` that did not become a conversation: refused before anything was sent (`call`
+/// absent), or not answered (`call` as in `dialing`). `message` is for the person at the desk.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DialFailed {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub call: Option<CallId>,
+    pub reason: DialFailure,
+    pub message: String,
 }
 
 /// The answer to a successful `login`.
@@ -161,6 +192,9 @@ impl WireMessage for GatewayMessage {
         "resumed",
         "dtmf",
         "hold",
+        "dialing",
+        "progress",
+        "dial_failed",
         "error",
         "pong",
     ];
@@ -177,6 +211,9 @@ impl WireMessage for GatewayMessage {
             Self::Resumed(_) => "resumed",
             Self::Dtmf(_) => "dtmf",
             Self::Hold(_) => "hold",
+            Self::Dialing(_) => "dialing",
+            Self::Progress(_) => "progress",
+            Self::DialFailed(_) => "dial_failed",
             Self::Error(_) => "error",
             Self::Pong(_) => "pong",
         }
@@ -204,6 +241,18 @@ impl WireMessage for GatewayMessage {
                 limits::dtmf_digit("digit", *digit)
             }
             Self::Error(report) => report.validate(),
+            Self::Dialing(Dialing { call, number, flow }) => {
+                limits::identifier("call", call.as_str())?;
+                limits::text("number", number, 1, MAX_NUMBER_BYTES)?;
+                flow.validate("flow")
+            }
+            Self::Progress(Progress { call, .. }) => limits::identifier("call", call.as_str()),
+            Self::DialFailed(DialFailed { call, message, .. }) => {
+                if let Some(call) = call {
+                    limits::identifier("call", call.as_str())?;
+                }
+                limits::text("message", message, 0, MAX_MESSAGE_BYTES)
+            }
         }
     }
 }

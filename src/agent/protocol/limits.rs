@@ -32,6 +32,8 @@ pub const DTMF_ALPHABET: &str = "0123456789*#ABCD";
 pub const MAX_FLOW_ID: u64 = (1 << 62) - 1;
 /// `offer.ring_timeout_ms`: ten minutes is beyond any queue's ring time.
 pub const MAX_RING_TIMEOUT_MS: u64 = 600_000;
+/// `dial.number` and `dialing.number`: a number as typed, with spaces and dashes.
+pub const MAX_NUMBER_BYTES: usize = 32;
 /// `stats.jitter_ms`: a minute of jitter is no longer a measurement but a broken clock.
 pub const MAX_JITTER_MS: f32 = 60_000.0;
 
@@ -72,7 +74,7 @@ impl fmt::Display for LimitProblem {
     }
 }
 
-fn problem(field: impl Into<String>, problem: LimitProblem) -> LimitError {
+pub(crate) fn problem(field: impl Into<String>, problem: LimitProblem) -> LimitError {
     LimitError {
         field: field.into(),
         problem,

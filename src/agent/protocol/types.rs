@@ -171,6 +171,31 @@ pub enum CancelReason {
     Other,
 }
 
+/// Why a `dial` did not become a conversation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DialFailure {
+    /// Refused before anything was sent: outbound calls not configured, the agent may not
+    /// dial, or is on a call already.
+    NotPermitted,
+    /// Not a number the dial plan understands (letters, too short, too long).
+    InvalidNumber,
+    /// No trunk carries the number.
+    NoRoute,
+    /// A fraud limit: the destination is blocked or not allowed, or a call count, hourly
+    /// rate or daily minutes ran out. `message` names the limit.
+    Limit,
+    Busy,
+    NoAnswer,
+    Rejected,
+    NumberUnknown,
+    Unreachable,
+    /// The agent hung up before the answer.
+    Cancelled,
+    #[serde(other)]
+    Other,
+}
+
 /// Why an answered call ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -31,6 +31,19 @@ pub enum LegEnd {
     Failed,
     /// We ended it (our BYE or rejection, or shutdown) and the carrier side confirmed.
     Local,
+    /// A call we placed was not answered: the carrier's final status (486, 404, 503…).
+    Unanswered { status: u16 },
+}
+
+/// How a call we placed is getting on, before and at its answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Progress {
+    /// The callee's phone rings and the carrier plays nothing: ringback is ours to play.
+    Ringing,
+    /// The carrier's network plays its own audio (ringback, an announcement) before the answer.
+    EarlyMedia,
+    /// The callee answered.
+    Answered,
 }
 
 /// Why a leg could not take a call it was offered.
@@ -81,4 +94,8 @@ pub trait Leg {
     /// `sendonly` or `inactive`).
     fn held_by_carrier(&self) -> bool;
     fn quality(&self) -> LegQuality;
+    /// On a call we placed: ringing, early media, the answer, each once, in order.
+    fn poll_progress(&mut self) -> Option<Progress> {
+        None
+    }
 }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use rand::Rng;
 
-use super::{Leg, LegEnd, LegRefusal, MediaTransmit, RtpMedia};
+use super::{Leg, LegEnd, LegRefusal, MediaTransmit, Progress, RtpMedia};
 use crate::events::LegQuality;
 use crate::media::dtmf::DtmfError;
 use crate::sip::sdp::{
@@ -66,6 +66,13 @@ pub struct SipLeg {
     end: Option<LegEnd>,
     answered: bool,
     hung_up: bool,
+    /// We placed the call: the far end answers our offer.
+    outgoing: bool,
+    /// The far end's answer to our offer has been applied (from a 183 or the 2xx).
+    got_answer: bool,
+    /// The far end said it rings (told once).
+    rang: bool,
+    progress: VecDeque<Progress>,
 }
 
 impl SipLeg {
@@ -106,6 +113,43 @@ impl SipLeg {
             end: None,
             answered: false,
             hung_up: false,
+            outgoing: false,
+            got_answer: false,
+            rang: false,
+            progress: VecDeque::new(),
+        }
+    }
+
+    /// A call we place on `trunk`, with our RTP bound on `rtp`; also our SDP offer for the
+    /// INVITE.
+    pub fn new_outgoing(
+        now: Instant,
+        wall_clock: SystemTime,
+        trunk: &TrunkConfig,
+        rtp: SocketAddr,
+        settings: MediaSettings,
+        rng: &mut impl Rng,
+    ) -> Result<(Self, Vec<u8>), OfferError> {
+        let mut leg = SipLeg::new(now, wall_clock, trunk, None, rtp, settings, rng);
+        leg.outgoing = true;
+        let offer = sdp::offer(&leg.local_media)?;
+        Ok((leg, offer.to_string().into_bytes()))
+    }
+
+    /// The far end's SDP answer to our offer (from a 183 or the 2xx).
+    fn take_answer(&mut self, now: Instant, answer: &[u8]) -> bool {
+        match accept_answer(answer, &self.local_media) {
+            Ok(neg) => {
+                self.media.renegotiate(now, neg);
+                self.got_answer = true;
+                true
+            }
+            Err(e) => {
+                tracing::info!(error = %e, "the callee's sdp answer is unusable: hanging up");
+                self.hang_up(now);
+                self.end.get_or_insert(LegEnd::Failed);
+                false
+            }
         }
     }
 
@@ -153,6 +197,39 @@ impl SipLeg {
                     EndReason::NoAck => LegEnd::NoConfirmation,
                     EndReason::Local => LegEnd::Local,
                 });
+            }
+            SipEvent::Progress { sdp, code, .. } => {
+                let early = match sdp {
+                    Some(sdp) if !self.got_answer => self.take_answer(now, &sdp),
+                    _ => false,
+                };
+                if early {
+                    self.progress.push_back(Progress::EarlyMedia);
+                } else if (code == 180 || code == 183) && !self.rang && !self.got_answer {
+                    self.rang = true;
+                    self.progress.push_back(Progress::Ringing);
+                }
+            }
+            SipEvent::Answered { sdp, .. } => {
+                // Without reliable provisionals the 2xx's answer is the one that counts.
+                let usable = match sdp {
+                    Some(sdp) => self.take_answer(now, &sdp),
+                    None if self.got_answer => true,
+                    None => {
+                        tracing::info!("the callee answered without sdp: hanging up");
+                        self.answered = true;
+                        self.hang_up(now);
+                        self.end.get_or_insert(LegEnd::Failed);
+                        false
+                    }
+                };
+                if usable {
+                    self.answered = true;
+                    self.progress.push_back(Progress::Answered);
+                }
+            }
+            SipEvent::Failed { code, .. } => {
+                self.end.get_or_insert(LegEnd::Unanswered { status: code });
             }
             SipEvent::Confirmed { answer: None, .. }
             | SipEvent::Incoming(_)
@@ -264,6 +341,10 @@ impl Leg for SipLeg {
 
     fn held_by_carrier(&self) -> bool {
         self.answered && !self.media.negotiated().we_send()
+    }
+
+    fn poll_progress(&mut self) -> Option<Progress> {
+        self.progress.pop_front()
     }
 
     fn quality(&self) -> LegQuality {

@@ -111,6 +111,10 @@ pub enum Command {
     SetState(RequestedState, Option<String>),
     /// The outcome code of the call, or of the last one during its wrap-up.
     Disposition(String),
+    /// Place a call to a number (`dial 030 123456`).
+    Dial(String),
+    /// Call back the caller of an earlier call (`callback c7`).
+    Callback(String),
     Quit,
 }
 
@@ -121,6 +125,14 @@ impl Command {
         let Some(verb) = words.next() else {
             return Ok(None);
         };
+        if verb == "dial" {
+            // A number as people write it, spaces included.
+            let number = words.collect::<Vec<_>>().join(" ");
+            if number.is_empty() {
+                return Err(format!("{line:?}: dial NUMBER"));
+            }
+            return Ok(Some(Command::Dial(number)));
+        }
         let argument = words.next();
         let reason = match (verb, argument) {
             ("s", Some("away")) => words.next().map(str::to_string),
@@ -140,10 +152,11 @@ impl Command {
             ("s", Some("available")) => Command::SetState(RequestedState::Available, None),
             ("s", Some("away")) => Command::SetState(RequestedState::Away, reason),
             ("code", Some(code)) => Command::Disposition(code.to_string()),
+            ("callback", Some(call)) => Command::Callback(call.to_string()),
             _ => {
                 return Err(format!(
                     "{line:?}: commands are a, r, h, d DIGITS, hold on|off, \
-                     s available|away [REASON], code CODE, q"
+                     s available|away [REASON], code CODE, dial NUMBER, callback CALL, q"
                 ))
             }
         };

@@ -180,6 +180,7 @@ impl Center {
                 }
             }
             AgentMessage::Disposition(d) => self.disposition(conn, &agent, d),
+            AgentMessage::Dial(d) => self.dial(now, conn, &agent, d),
             AgentMessage::Stats(stats) => {
                 if let Some(call) = self.talking_call(conn, &agent, &stats.call) {
                     tracing::debug!(
@@ -454,6 +455,6 @@ pub fn call_id(call: Call) -> CallId {
     CallId::new(format!("c{call}"))
 }
 
-fn parse_call_id(id: &CallId) -> Option<Call> {
+pub(super) fn parse_call_id(id: &CallId) -> Option<Call> {
     id.as_str().strip_prefix('c')?.parse().ok()
 }

@@ -32,6 +32,7 @@ impl Center {
             self.calls.remove(&call);
             return Err(e);
         }
+        self.remember_caller(call, caller, queue);
         let position = self.acd.position(AcdCall(call)).unwrap_or(1);
         self.events.push_back(EventKind::Call {
             call,
@@ -70,7 +71,9 @@ impl Center {
         let Some(entry) = self.calls.remove(&call) else {
             return;
         };
-        let _ = self.acd.call_ended(now, AcdCall(call));
+        if !self.end_placed_for_acd(now, call) {
+            let _ = self.acd.call_ended(now, AcdCall(call));
+        }
         if let Some(view) = &entry.agent_view {
             tracing::info!(
                 call,

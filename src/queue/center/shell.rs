@@ -34,6 +34,25 @@ pub enum CallInput {
         call: Call,
         digit: char,
     },
+    /// A call an agent placed rings, plays early media or is answered.
+    Progress {
+        call: Call,
+        progress: crate::call::leg::Progress,
+    },
+    /// A call an agent placed is over.
+    PlacedEnded {
+        call: Call,
+        unanswered: Option<crate::events::Unanswered>,
+    },
+}
+
+/// A call for the call side to place, with the channel the center's commands for it come on
+/// and the agent's media handle.
+#[derive(Debug)]
+pub struct PlaceRequest {
+    pub place: super::outbound::PlaceCall,
+    pub from_center: mpsc::UnboundedReceiver<CenterToCall>,
+    pub media: Option<AgentMedia>,
 }
 
 /// What a call receives: a command, and with `Connect`/`Reconnect` the agent's media handle.
@@ -49,6 +68,8 @@ pub struct CenterChannels {
     pub calls: mpsc::UnboundedReceiver<CallInput>,
     /// Config reloads.
     pub reloads: mpsc::UnboundedReceiver<Reconfigure>,
+    /// Where calls agents place go to be placed.
+    pub places: mpsc::UnboundedSender<PlaceRequest>,
 }
 
 /// What a config reload changes in the center.
@@ -56,6 +77,7 @@ pub struct Reconfigure {
     pub queues: std::sync::Arc<std::collections::BTreeMap<String, crate::queue::QueueConfig>>,
     pub media: crate::agent::protocol::MediaParams,
     pub agents: Vec<crate::agent::config::AgentConfig>,
+    pub outbound: super::outbound::OutboundSettings,
 }
 
 enum Input {
@@ -99,11 +121,13 @@ pub async fn run(
             else => return,
         };
         let now = Instant::now();
+        center.set_day(utc_day());
         match input {
             Input::Timeout => center.handle_timeout(now),
             Input::Reload(r) => {
                 let allowed = |agent: &str| r.agents.iter().any(|a| a.id == agent && !a.revoked);
                 center.reconfigure(now, r.queues, r.media, &allowed);
+                center.set_outbound_settings(r.outbound);
             }
             Input::Agent(input) => agent_input(&mut center, now, input, &mut links),
             Input::Call(CallInput::Enqueue {
@@ -128,8 +152,28 @@ pub async fn run(
                 pending_media.remove(&call);
             }
             Input::Call(CallInput::CallerDtmf { call, digit }) => center.caller_dtmf(call, digit),
+            Input::Call(CallInput::Progress { call, progress }) => {
+                center.placed_progress(now, call, progress)
+            }
+            Input::Call(CallInput::PlacedEnded { call, unanswered }) => {
+                center.placed_ended(now, call, unanswered);
+                calls.remove(&call);
+                pending_media.remove(&call);
+            }
         }
         while let Some(out) = center.poll_output() {
+            if let Output::Place(place) = out {
+                // The agent's media was routed just before; the call's task takes it along.
+                let (to_call, from_center) = mpsc::unbounded_channel();
+                calls.insert(place.call, to_call);
+                let media = pending_media.remove(&place.call);
+                let _ = inputs.places.send(PlaceRequest {
+                    place: *place,
+                    from_center,
+                    media,
+                });
+                continue;
+            }
             carry_out(out, &links, &mut calls, &mut pending_media);
         }
         while let Some(event) = center.poll_event() {
@@ -206,6 +250,8 @@ fn carry_out(
                 l.close_media(flow);
             }
         }
+        // Taken out by the loop before it gets here.
+        Output::Place(_) => {}
         Output::ToCall { call, cmd } => {
             let Some(to_call) = calls.get(&call) else {
                 return;
@@ -233,6 +279,14 @@ fn carry_out(
             }
         }
     }
+}
+
+/// Today as days since the Unix epoch, UTC: daily outbound minutes start again at midnight.
+fn utc_day() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() / 86_400)
+        .unwrap_or_default()
 }
 
 async fn sleep_until(deadline: Option<Instant>) {

@@ -5,7 +5,7 @@ use std::time::Instant;
 use rsip::headers::UntypedHeader;
 use rsip::Header;
 
-use super::{CallEvent, Dialog, DialogState, EndReason, IncomingCall, UserAgent};
+use super::{CallEvent, Dialog, DialogState, EndReason, IncomingCall, Parties, UserAgent};
 use crate::sip::message::{self, call_id, content_type, cseq, max_forwards, response_to, to_tag};
 use crate::sip::peer::Peer;
 use crate::sip::transaction::TransactionKey;
@@ -43,7 +43,18 @@ impl UserAgent {
         req: rsip::Request,
         cancels: Option<TransactionKey>,
     ) {
-        let Some(trunk) = self.trunk_of(peer.addr.ip()) else {
+        let ip = peer.addr.ip();
+        let trunk = match self.trunk_of(ip) {
+            Some(trunk) => Some(trunk.name.clone()),
+            // The carrier of a call we placed: its requests inside the call (BYE, re-INVITE,
+            // INFO) and its pings are served, but a new call from an address no trunk allows
+            // is still refused.
+            None if req.method != rsip::Method::Invite || to_tag(&req.headers).is_some() => {
+                self.outgoing_trunk(ip)
+            }
+            None => None,
+        };
+        let Some(trunk) = trunk else {
             self.stats.forbidden += 1;
             tracing::info!(%peer, method = %req.method, "request from an address no trunk allows");
             // No Server header: a scanner learns that something answers, not what or which
@@ -52,7 +63,6 @@ impl UserAgent {
             let resp = response_to(&req, 403, None, Some(&tag));
             return self.respond(now, &key, resp);
         };
-        let trunk = trunk.name.clone();
         if req.method != rsip::Method::Options && max_forwards(&req.headers) == Some(0) {
             return self.reply(now, &key, &req, 483, None);
         }
@@ -109,8 +119,7 @@ impl UserAgent {
         ) else {
             return self.reply(now, &key, &req, 400, Some("Missing Call-ID or CSeq"));
         };
-        let call = self.next_call;
-        self.next_call += 1;
+        let call = self.call_ids.next();
         let local_tag = message::new_tag(&mut self.rng);
         let local = self.current_local.unwrap_or(peer.addr);
         let h = &req.headers;
@@ -122,6 +131,7 @@ impl UserAgent {
             trunk: trunk.clone(),
             bye_challenged: false,
             call_id: cid.clone(),
+            parties: Parties::of_uas(&req, &local_tag),
             local_tag: local_tag.clone(),
             peer,
             local,
@@ -130,9 +140,11 @@ impl UserAgent {
             invite_tx: Some(key.clone()),
             reinvite: None,
             bye_tx: None,
-            remote_cseq: seq,
+            remote_cseq: Some(seq),
             local_cseq: 0,
             pending_2xx: None,
+            told_end: false,
+            outgoing: None,
             invite: req,
         };
         self.by_dialog_id.insert((cid.clone(), local_tag), call);
@@ -200,20 +212,27 @@ impl UserAgent {
         };
         if req.method != rsip::Method::Cancel {
             // RFC 3261 §12.2.2: a lower CSeq than one already seen is out of order.
-            if seq < d.remote_cseq || (seq == d.remote_cseq && req.method == rsip::Method::Invite) {
-                return self.reply(now, &key, &req, 500, Some("CSeq Out Of Order"));
+            // A UAC dialog knows no remote CSeq until the callee's first request (§12.1.2).
+            if let Some(last) = d.remote_cseq {
+                if seq < last || (seq == last && req.method == rsip::Method::Invite) {
+                    return self.reply(now, &key, &req, 500, Some("CSeq Out Of Order"));
+                }
             }
-            d.remote_cseq = seq;
+            d.remote_cseq = Some(seq);
         }
         let tag = d.local_tag.clone();
         match req.method {
             rsip::Method::Bye => {
+                let told = d.told_end;
                 self.reply_in_dialog(now, &key, &req, 200, &tag);
                 self.remove(call);
-                self.events.push_back(CallEvent::Ended {
-                    call,
-                    reason: EndReason::RemoteBye,
-                });
+                // A BYE crossing ours: the call's actor already had its last event.
+                if !told {
+                    self.events.push_back(CallEvent::Ended {
+                        call,
+                        reason: EndReason::RemoteBye,
+                    });
+                }
             }
             rsip::Method::Invite => {
                 if d.reinvite.is_some() || d.pending_2xx.is_some() {

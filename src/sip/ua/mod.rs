@@ -3,15 +3,19 @@
 //! It answers everything that needs no call (OPTIONS, 403 for strangers, 405/481/483), keeps one
 //! [`Dialog`] per call, re-sends our 2xx until the ACK comes, and turns the rest into
 //! [`CallEvent`]s for the call actors. Call actors answer through [`UserAgent::answer`],
-//! [`UserAgent::hangup`] and friends. Time is passed in; the tokio shell drives it.
+//! [`UserAgent::hangup`] and friends. It also places calls ([`UserAgent::invite`], the UAC side
+//! in [`outgoing`]). Time is passed in; the tokio shell drives it.
 mod dialog;
 mod incoming;
+pub mod outgoing;
 pub mod register;
 #[cfg(test)]
 mod tests;
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -21,7 +25,8 @@ use rsip::headers::UntypedHeader;
 use rsip::Header;
 
 use dialog::Pending2xx;
-pub use dialog::{contact_for, CallRef, Dialog, DialogState};
+pub use dialog::{contact_for, CallRef, Dialog, DialogState, Parties};
+pub use outgoing::OutgoingCall;
 
 use crate::sip::guard::{Guard, GuardConfig, Verdict};
 use crate::sip::message::{self, cseq, response_to};
@@ -56,6 +61,38 @@ pub enum CallEvent {
     },
     /// The call is over; no more commands for it are accepted.
     Ended { call: CallRef, reason: EndReason },
+    /// A provisional response (180, 183…) to our INVITE; `sdp` when it carries the answer
+    /// (early media). One per distinct provisional; 100 Trying tells nothing.
+    Progress {
+        call: CallRef,
+        code: u16,
+        sdp: Option<Vec<u8>>,
+    },
+    /// A 2xx to our INVITE; the UA has already sent the ACK. `sdp` is the answer (None if the
+    /// 2xx had no body).
+    Answered { call: CallRef, sdp: Option<Vec<u8>> },
+    /// Our INVITE failed: a final 3xx–6xx (code and reason phrase), 408 when Timer B expired,
+    /// 503 when the stream connection to the carrier could not be opened or closed before the
+    /// answer; after our own CANCEL, whatever final the INVITE got (487 as a rule), and
+    /// `487 cancelled` when the callee answered anyway (the UA ACKed and sent BYE). No more
+    /// events for this call follow.
+    Failed {
+        call: CallRef,
+        code: u16,
+        reason: String,
+    },
+}
+
+/// Call references for both directions: incoming calls take theirs in the UA, outgoing ones
+/// where they are placed. Clones share one counter.
+#[derive(Debug, Clone, Default)]
+pub struct CallIds(Arc<AtomicU64>);
+
+impl CallIds {
+    /// The next unused reference; the first is 1.
+    pub fn next(&self) -> CallRef {
+        self.0.fetch_add(1, Ordering::Relaxed) + 1
+    }
 }
 
 /// A new call from a trunk, as its INVITE had it.
@@ -89,6 +126,10 @@ pub enum UaError {
     UnknownCall(CallRef),
     #[error("call {0} is in state {1:?}, cannot {2}")]
     WrongState(CallRef, DialogState, &'static str),
+    #[error("call {0} is already in use")]
+    CallInUse(CallRef),
+    #[error("request uri {0:?} cannot be parsed")]
+    InvalidUri(String),
 }
 
 /// Counters for ops: what the core refused or dropped.
@@ -115,7 +156,10 @@ pub struct UserAgent {
     by_dialog_id: HashMap<(String, String), CallRef>,
     by_server_tx: HashMap<TransactionKey, CallRef>,
     by_client_tx: HashMap<TransactionKey, CallRef>,
-    next_call: CallRef,
+    /// The carriers of the calls we placed, by address: trunk name → live dialogs. Their
+    /// requests inside those calls are not a stranger's.
+    outgoing_peers: HashMap<IpAddr, HashMap<String, usize>>,
+    call_ids: CallIds,
     /// Our address for the message being handled, so events created from it can carry it.
     current_local: Option<SocketAddr>,
     events: VecDeque<CallEvent>,
@@ -152,7 +196,8 @@ impl UserAgent {
             by_dialog_id: HashMap::new(),
             by_server_tx: HashMap::new(),
             by_client_tx: HashMap::new(),
-            next_call: 1,
+            outgoing_peers: HashMap::new(),
+            call_ids: CallIds::default(),
             current_local: None,
             events: VecDeque::new(),
             own_transmits: VecDeque::new(),
@@ -161,6 +206,18 @@ impl UserAgent {
             registrations: register::Registrations::default(),
             guard: Guard::new(GuardConfig::default()),
         }
+    }
+
+    /// Where call references come from: share one [`CallIds`] with whatever places calls
+    /// ([`UserAgent::invite`]) so both directions draw from one number space. Set it before the
+    /// first call.
+    pub fn set_call_ids(&mut self, ids: CallIds) {
+        self.call_ids = ids;
+    }
+
+    /// The allocator this UA takes incoming calls' references from (a clone sharing it).
+    pub fn call_ids(&self) -> CallIds {
+        self.call_ids.clone()
     }
 
     /// Stops taking new calls (a drain): a new INVITE, and an OPTIONS ping, get 503 with
@@ -215,10 +272,12 @@ impl UserAgent {
         self.registrations.iter()
     }
 
-    /// A stream connection to `peer` closed: what registered through it registers again.
+    /// A stream connection to `peer` closed or could not be opened: what registered through it
+    /// registers again, and a call we placed through it that has no final answer yet fails (503).
     pub fn flow_lost(&mut self, now: Instant, peer: Peer) {
         self.registrations.flow_lost(now, peer);
         self.drive_registrations(now);
+        self.outgoing_flow_lost(peer);
     }
 
     /// The scanner defence's limits ([`Guard`]).
@@ -234,11 +293,13 @@ impl UserAgent {
         &self.stats
     }
 
+    /// Calls in both directions, until their dialogs are gone.
     pub fn active_calls(&self) -> usize {
         self.dialogs.len()
     }
 
-    /// Ends every call (BYE, or 480 while ringing), for shutdown.
+    /// Ends every call (BYE; 480 while an incoming one rings, CANCEL for one we placed that is
+    /// not answered yet), for shutdown.
     pub fn hangup_all(&mut self, now: Instant) {
         let calls: Vec<CallRef> = self
             .dialogs
@@ -260,8 +321,9 @@ impl UserAgent {
         msg: rsip::SipMessage,
     ) {
         if matches!(msg, rsip::SipMessage::Request(_)) {
-            let trusted = self.trunk_of(peer.addr.ip()).is_some();
-            if self.guard.on_request(now, peer.addr.ip(), trusted) == Verdict::Silence {
+            let ip = peer.addr.ip();
+            let trusted = self.trunk_of(ip).is_some() || self.outgoing_peers.contains_key(&ip);
+            if self.guard.on_request(now, ip, trusted) == Verdict::Silence {
                 return;
             }
         }
@@ -324,10 +386,13 @@ impl UserAgent {
                 "no ACK for our 2xx within 64*T1: ending the call with BYE"
             );
             self.send_bye(now, call);
-            self.events.push_back(CallEvent::Ended {
+            self.tell_end(
                 call,
-                reason: EndReason::NoAck,
-            });
+                CallEvent::Ended {
+                    call,
+                    reason: EndReason::NoAck,
+                },
+            );
         }
     }
 
@@ -390,9 +455,14 @@ impl UserAgent {
         Ok(())
     }
 
-    /// Ends a call from our side: BYE when answered, 480 while still ringing.
+    /// Ends a call from our side: BYE when answered, 480 while an incoming call still rings,
+    /// CANCEL for a call we placed that has no final answer yet (see [`outgoing`]).
     pub fn hangup(&mut self, now: Instant, call: CallRef) -> Result<(), UaError> {
         let d = self.dialogs.get(&call).ok_or(UaError::UnknownCall(call))?;
+        if d.outgoing.is_some() && d.state == DialogState::Early {
+            self.cancel(now, call);
+            return Ok(());
+        }
         match d.state {
             DialogState::Early => {
                 self.provisional_or_final(now, call, 480, None, None)?;
@@ -401,10 +471,13 @@ impl UserAgent {
                 self.send_bye(now, call);
                 // The call is over for its actor now; the dialog lives on until the BYE is
                 // answered, to absorb what the carrier still sends in it.
-                self.events.push_back(CallEvent::Ended {
+                self.tell_end(
                     call,
-                    reason: EndReason::Local,
-                });
+                    CallEvent::Ended {
+                        call,
+                        reason: EndReason::Local,
+                    },
+                );
             }
             DialogState::Terminating => {}
         }
@@ -515,8 +588,19 @@ impl UserAgent {
         self.by_client_tx.insert(key, call);
     }
 
+    /// The call's last event for its actor; nothing more is told about it.
+    fn tell_end(&mut self, call: CallRef, event: CallEvent) {
+        if let Some(d) = self.dialogs.get_mut(&call) {
+            d.told_end = true;
+        }
+        self.events.push_back(event);
+    }
+
     fn remove(&mut self, call: CallRef) {
         if let Some(d) = self.dialogs.remove(&call) {
+            if d.outgoing.is_some() {
+                self.forget_outgoing_peer(d.peer.addr.ip(), &d.trunk);
+            }
             self.by_dialog_id.remove(&(d.call_id, d.local_tag));
             self.by_server_tx.retain(|_, c| *c != call);
             self.by_client_tx.retain(|_, c| *c != call);
@@ -533,6 +617,13 @@ impl UserAgent {
                     cancels,
                 } => self.on_request(now, key, peer, request, cancels),
                 TransactionEvent::Ack { request, .. } => self.on_ack(request),
+                TransactionEvent::Response { key, response } if self.is_outgoing_invite(&key) => {
+                    self.on_invite_response(now, &key, response)
+                }
+                TransactionEvent::Timeout { key } if self.is_outgoing_invite(&key) => {
+                    self.stats.transaction_timeouts += 1;
+                    self.on_invite_timeout(&key);
+                }
                 TransactionEvent::Response { key, response } => {
                     if response.status_code.code() >= 200
                         && !self
@@ -549,9 +640,16 @@ impl UserAgent {
                         self.on_client_final(&key);
                     }
                 }
-                TransactionEvent::StrayResponse { .. } => {}
+                TransactionEvent::StrayResponse { response, .. } => {
+                    self.on_stray_response(now, response)
+                }
                 TransactionEvent::Terminated { key } => {
                     self.by_server_tx.remove(&key);
+                    // An INVITE of ours that has ended (Timer M after its 2xx): what it still
+                    // receives is stray and found by its dialog instead.
+                    if self.is_outgoing_invite(&key) {
+                        self.by_client_tx.remove(&key);
+                    }
                 }
             }
         }

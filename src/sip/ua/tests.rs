@@ -25,6 +25,7 @@ fn trunk() -> TrunkConfig {
         tls_server_name: None,
         credentials: None,
         register: None,
+        outbound: None,
     }
 }
 

@@ -116,6 +116,20 @@ fn agent_message() -> impl Strategy<Value = AgentMessage> {
         (call_id(), any::<bool>())
             .prop_map(|(call, on)| AgentMessage::Hold(from_agent::Hold { call, on })),
         stats,
+        (
+            prop_oneof![
+                "[0-9+() .-]{1,32}".prop_map(|n| (Some(n), None)),
+                call_id().prop_map(|c| (None, Some(c))),
+            ],
+            proptest::option::of(identifier())
+        )
+            .prop_map(|((number, callback), queue)| {
+                AgentMessage::Dial(from_agent::Dial {
+                    number,
+                    callback,
+                    queue,
+                })
+            }),
         any::<u64>().prop_map(|nonce| AgentMessage::Ping(from_agent::Ping { nonce })),
         error_report().prop_map(AgentMessage::Error),
     ]
@@ -258,6 +272,36 @@ fn gateway_message() -> impl Strategy<Value = GatewayMessage> {
             .prop_map(|(call, digit)| GatewayMessage::Dtmf(from_gateway::Dtmf { call, digit })),
         (call_id(), any::<bool>())
             .prop_map(|(call, on)| GatewayMessage::Hold(from_gateway::Hold { call, on })),
+        (call_id(), "[+0-9]{1,16}", flow()).prop_map(|(call, number, flow)| {
+            GatewayMessage::Dialing(from_gateway::Dialing { call, number, flow })
+        }),
+        (call_id(), any::<bool>()).prop_map(|(call, early_media)| {
+            GatewayMessage::Progress(from_gateway::Progress { call, early_media })
+        }),
+        (
+            proptest::option::of(call_id()),
+            proptest::sample::select(vec![
+                DialFailure::NotPermitted,
+                DialFailure::InvalidNumber,
+                DialFailure::NoRoute,
+                DialFailure::Limit,
+                DialFailure::Busy,
+                DialFailure::NoAnswer,
+                DialFailure::Rejected,
+                DialFailure::NumberUnknown,
+                DialFailure::Unreachable,
+                DialFailure::Cancelled,
+                DialFailure::Other,
+            ]),
+            text(256)
+        )
+            .prop_map(|(call, reason, message)| {
+                GatewayMessage::DialFailed(from_gateway::DialFailed {
+                    call,
+                    reason,
+                    message,
+                })
+            }),
         error_report().prop_map(GatewayMessage::Error),
         any::<u64>().prop_map(|nonce| GatewayMessage::Pong(from_gateway::Pong { nonce })),
     ]

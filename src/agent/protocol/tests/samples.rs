@@ -4,11 +4,11 @@
 use serde::Serialize;
 
 use crate::agent::protocol::from_agent::{
-    Accept, Disposition, Dtmf as AgentDtmf, Hangup, Hold as AgentHold, Login, Ping, Reject,
+    Accept, Dial, Disposition, Dtmf as AgentDtmf, Hangup, Hold as AgentHold, Login, Ping, Reject,
     SetState, Stats,
 };
 use crate::agent::protocol::from_gateway::{
-    Answered, CallEnded, Dtmf as GatewayDtmf, Hold as GatewayHold, LoginRefused, Offer,
+    Answered, CallEnded, DialFailed, Dialing, Dtmf as GatewayDtmf, Progress, Hold as GatewayHold, LoginRefused, Offer,
     OfferCancelled, Pong, Resumed, ResumedCall, State, Welcome,
 };
 use crate::agent::protocol::*;
@@ -62,6 +62,11 @@ pub fn agent_messages() -> Vec<AgentMessage> {
         AgentMessage::Disposition(Disposition {
             call: call(),
             code: "callback".into(),
+        }),
+        AgentMessage::Dial(Dial {
+            number: Some("030 1234-567".into()),
+            callback: None,
+            queue: Some("sales".into()),
         }),
         AgentMessage::Stats(stats()),
         AgentMessage::Ping(Ping { nonce: u64::MAX }),
@@ -137,6 +142,20 @@ pub fn gateway_messages() -> Vec<GatewayMessage> {
         GatewayMessage::Hold(GatewayHold {
             call: call(),
             on: false,
+        }),
+        GatewayMessage::Dialing(Dialing {
+            call: call(),
+            number: "+49301234567".into(),
+            flow: FlowId(3),
+        }),
+        GatewayMessage::Progress(Progress {
+            call: call(),
+            early_media: true,
+        }),
+        GatewayMessage::DialFailed(DialFailed {
+            call: Some(call()),
+            reason: DialFailure::Busy,
+            message: "the line is busy".into(),
         }),
         GatewayMessage::Error(ErrorReport::new(ErrorCode::InvalidState, "not ringing")),
         GatewayMessage::Pong(Pong { nonce: 0 }),

@@ -1,0 +1,181 @@
+//! Calls agents place: the real agent client dials, the gateway plans the number (dial plan,
+//! trunk by prefix, caller id), checks its fraud limits and calls a real callee (baresip, or
+//! SIPp scripted to refuse); the agent hears why a call failed, and every refusal is counted.
+use std::net::SocketAddr;
+use std::path::Path;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use trunkgate_integration::agent::{demo_args, AgentProcess};
+use trunkgate_integration::audio;
+use trunkgate_integration::ports::free_sip_port;
+use trunkgate_integration::{
+    prompt_path, scenarios_dir, Baresip, Gateway, Sipp, SippRun, TestConfig, DEMO_CREDENTIAL,
+};
+
+/// The branch is in Germany: `030 …` is Berlin, `0900 …` premium, `00…` abroad.
+const DIAL_PLAN: &str =
+    "[outbound]\ncountry_code = \"49\"\nnational_prefix = \"0\"\nring_timeout_s = 3\n";
+
+/// The test config's trunk, `carrier`, carrying every number to `proxy` in international
+/// format (no `+`: baresip's account is a plain user name).
+fn carrier_to(proxy: SocketAddr) -> String {
+    format!(
+        "[trunk.outbound]\nproxy = \"sip:{proxy}\"\ncaller_id = \"+4930555000\"\n\
+         number_format = \"international\"\nidentity = \"pai\"\n"
+    )
+}
+
+/// A trunk named `name` carrying the numbers under `prefix` to `proxy`.
+fn trunk(name: &str, prefix: &str, proxy: SocketAddr) -> String {
+    format!(
+        "\n[[trunk]]\nname = \"{name}\"\nallow = [\"127.0.0.1\"]\nroute = \"ivr:main\"\n\
+         [trunk.outbound]\nproxy = \"sip:{proxy}\"\nprefixes = [\"{prefix}\"]\n\
+         caller_id = \"+4930555000\"\nnumber_format = \"international\"\n"
+    )
+}
+
+fn heard(recording: &std::path::Path, reference: &str) -> f64 {
+    let rec = audio::read_wav(recording).unwrap();
+    audio::phrase_match(&rec.samples, &audio::prompt(reference))
+}
+
+#[test]
+fn an_agent_calls_a_number_and_both_sides_hear_each_other() {
+    let callee = Baresip::new("49301234567")
+        .auto_answer()
+        .source_wav(prompt_path("enter-digits"))
+        .duration(Duration::from_secs(25))
+        .start();
+    let gw = Gateway::start(
+        &TestConfig {
+            trunk_extra: carrier_to(callee.sip_addr()),
+            extra: DIAL_PLAN.into(),
+            ..TestConfig::default()
+        }
+        .to_toml(),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let agent_rec = dir.path().join("agent-heard.wav");
+    let play = prompt_path("main-menu");
+    let mut agent = AgentProcess::start(
+        &demo_args(
+            &gw,
+            &[
+                "--dial",
+                "030 123-4567",
+                "--play",
+                play.to_str().unwrap(),
+                "--record",
+                agent_rec.to_str().unwrap(),
+                "--hangup-after-ms",
+                "8000",
+                "--calls",
+                "1",
+                "--duration-secs",
+                "30",
+            ],
+        ),
+        DEMO_CREDENTIAL,
+    );
+    agent.expect(
+        &["event=dialing", "number=+49301234567"],
+        Duration::from_secs(10),
+    );
+    agent.expect(&["event=answered"], Duration::from_secs(10));
+    agent.expect(&["event=call_ended"], Duration::from_secs(15));
+    agent.wait_exit(Duration::from_secs(10));
+    let run = callee.stop();
+    assert!(run.call_established(), "{}", run.log);
+    // The callee saw the branch's caller id, asserted for the carrier.
+    assert!(run.log.contains("+4930555000"), "{}", run.log);
+    let callee_heard = run
+        .only_recording()
+        .received
+        .clone()
+        .expect("callee recording");
+    let to_callee = heard(&callee_heard, "main-menu");
+    let to_agent = heard(&agent_rec, "enter-digits");
+    println!("correlation agent → callee {to_callee:.3}, callee → agent {to_agent:.3}");
+    assert!(to_callee > 0.8, "agent → callee correlation {to_callee:.3}");
+    assert!(to_agent > 0.8, "callee → agent correlation {to_agent:.3}");
+    let limit = Duration::from_secs(10);
+    let started = r#"trunkgate_calls_started_total{direction="outbound",trunk="carrier"}"#;
+    assert_eq!(gw.wait_for_metric(started, limit, |v| v == 1.0), Some(1.0));
+    gw.expect_line("agent dials", limit);
+}
+
+/// A SIPp callee on its own port, once (on a thread: it blocks): refusing with `code`, or
+/// ringing until cancelled. SIPp checks status codes as it loads a scenario, so the refusal's
+/// code is written into a copy of `uas_refuse.xml`.
+fn sipp_callee(dir: &Path, code: Option<&str>) -> (SocketAddr, JoinHandle<SippRun>) {
+    let scenario = match code {
+        Some(code) => {
+            let template = std::fs::read_to_string(scenarios_dir().join("uas_refuse.xml")).unwrap();
+            let path = dir.join(format!("uas_refuse_{code}.xml"));
+            std::fs::write(&path, template.replace("[code]", code)).unwrap();
+            path
+        }
+        None => scenarios_dir().join("uas_ring_until_cancel.xml"),
+    };
+    let port = free_sip_port();
+    let sipp = Sipp::scenario(scenario)
+        .local_port(port)
+        .calls(1)
+        .timeout(Duration::from_secs(30));
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    (addr, std::thread::spawn(move || sipp.run()))
+}
+
+#[test]
+fn busy_rejected_unknown_and_unanswered_numbers_come_back_as_clear_reasons() {
+    let cases = [
+        ("busy", "+49301", Some("486"), "busy"),
+        ("declined", "+49302", Some("603"), "rejected"),
+        ("unknown", "+49303", Some("404"), "number_unknown"),
+        ("ringing", "+49304", None, "no_answer"),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let mut extra = DIAL_PLAN.to_string();
+    let mut callees = Vec::new();
+    for (name, prefix, code, _) in cases {
+        let (addr, run) = sipp_callee(dir.path(), code);
+        extra.push_str(&trunk(name, prefix, addr));
+        callees.push(run);
+    }
+    let gw = Gateway::start(
+        &TestConfig {
+            extra,
+            ..TestConfig::default()
+        }
+        .to_toml(),
+    );
+    let mut agent = AgentProcess::interactive(&gw);
+    agent.expect(&["event=welcome"], Duration::from_secs(10));
+    for (i, (name, prefix, _, reason)) in cases.iter().enumerate() {
+        let number = format!("0{}{}", &prefix[3..], "2345678");
+        agent.type_line(&format!("dial {number}"));
+        let line = agent
+            .wait_for_nth(&["event=dial_failed"], i + 1, Duration::from_secs(15))
+            .unwrap_or_else(|| panic!("{name}: no dial_failed\n{}", agent.lines().join("\n")));
+        assert!(line.contains(&format!("reason={reason}")), "{name}: {line}");
+    }
+    for (run, (name, ..)) in callees.into_iter().zip(cases) {
+        let run = run.join().unwrap();
+        assert!(run.all_succeeded(), "{name}: {}", run.report());
+    }
+    let limit = Duration::from_secs(10);
+    // The callee's refusals end on its side; an unanswered call is given up by the gateway.
+    for (trunk, cause, side) in [
+        ("busy", "busy", "caller"),
+        ("declined", "rejected", "caller"),
+        ("unknown", "number_unknown", "caller"),
+        ("ringing", "no_answer", "gateway"),
+    ] {
+        let sample = format!(
+            r#"trunkgate_calls_ended_total{{cause="{cause}",direction="outbound",side="{side}",trunk="{trunk}"}}"#
+        );
+        let value = gw.wait_for_metric(&sample, limit, |v| v == 1.0);
+        assert_eq!(value, Some(1.0), "{sample}");
+    }
+}
