@@ -179,3 +179,120 @@ fn busy_rejected_unknown_and_unanswered_numbers_come_back_as_clear_reasons() {
         assert_eq!(value, Some(1.0), "{sample}");
     }
 }
+
+/// Types `dial NUMBER` and returns the agent's answer line: `dial_failed` or `dialing`.
+fn dial(agent: &mut AgentProcess, number: &str, answers_so_far: &mut usize) -> String {
+    agent.type_line(&format!("dial {number}"));
+    *answers_so_far += 1;
+    agent
+        .wait_for_nth(&["event=dial"], *answers_so_far, Duration::from_secs(10))
+        .unwrap_or_else(|| panic!("no answer to dial {number}\n{}", agent.lines().join("\n")))
+}
+
+#[test]
+fn fraud_limits_refuse_what_they_must_before_any_invite_and_nothing_else() {
+    let callee = Baresip::new("49301234567")
+        .auto_answer()
+        .duration(Duration::from_secs(40))
+        .start();
+    let journal = tempfile::tempdir().unwrap();
+    let mut extra = format!("{DIAL_PLAN}agent_calls_per_hour = 2\n");
+    extra.push_str(&trunkgate_integration::journal::journal_config(
+        journal.path(),
+    ));
+    let gw = Gateway::start(
+        &TestConfig {
+            trunk_extra: carrier_to(callee.sip_addr()),
+            extra,
+            ..TestConfig::default()
+        }
+        .to_toml(),
+    );
+    let mut agent = AgentProcess::interactive(&gw);
+    agent.expect(&["event=welcome"], Duration::from_secs(10));
+    let mut answers = 0;
+    // Premium rate and abroad are off limits by default; a short code is no number at all.
+    let premium = dial(&mut agent, "0900 1234567", &mut answers);
+    assert!(
+        premium.contains("event=dial_failed")
+            && premium.contains("reason=limit")
+            && premium.contains("+49900"),
+        "{premium}"
+    );
+    let abroad = dial(&mut agent, "0044 20 7946 0958", &mut answers);
+    assert!(
+        abroad.contains("reason=limit") && abroad.contains("outside the destinations"),
+        "{abroad}"
+    );
+    let short = dial(&mut agent, "112", &mut answers);
+    assert!(short.contains("reason=invalid_number"), "{short}");
+    // Two calls an hour are allowed, and they go through.
+    for call in 1..=2 {
+        let line = dial(&mut agent, "030 1234567", &mut answers);
+        assert!(line.contains("event=dialing"), "call {call}: {line}");
+        agent
+            .wait_for_nth(&["event=answered"], call, Duration::from_secs(10))
+            .unwrap_or_else(|| panic!("call {call} not answered\n{}", agent.lines().join("\n")));
+        agent.type_line("h");
+        agent
+            .wait_for_nth(&["event=call_ended"], call, Duration::from_secs(10))
+            .unwrap_or_else(|| panic!("call {call} not ended"));
+        agent.type_line("s available");
+    }
+    let third = dial(&mut agent, "030 1234567", &mut answers);
+    assert!(
+        third.contains("reason=limit") && third.contains("2 outbound calls in the last hour"),
+        "{third}"
+    );
+    // Only the two allowed calls reached the callee.
+    let run = callee.stop();
+    let invites = run.log.matches("INVITE sip:").count();
+    assert_eq!(invites, 2, "{}", run.log);
+    let limit = Duration::from_secs(10);
+    for (reason, count) in [
+        ("blocked_destination", 1.0),
+        ("destination_not_allowed", 1.0),
+        ("invalid_number", 1.0),
+        ("agent_calls_per_hour", 1.0),
+    ] {
+        let sample = format!(r#"trunkgate_outbound_refused_total{{reason="{reason}"}}"#);
+        assert_eq!(
+            gw.wait_for_metric(&sample, limit, |v| v == count),
+            Some(count),
+            "{reason}"
+        );
+    }
+    agent.type_line("q");
+    agent.wait_exit(limit);
+    gw.stop().expect("a clean stop");
+    // Every refusal is in the journal with its reason; each call has an outbound CDR.
+    let records = trunkgate_integration::journal::records(journal.path());
+    let refusals: Vec<&str> = trunkgate_integration::journal::of_type(&records, "agent_event")
+        .iter()
+        .filter(|r| r["data"]["event"] == "dial_refused")
+        .map(|r| r["data"]["reason"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        refusals,
+        [
+            "blocked_destination",
+            "destination_not_allowed",
+            "invalid_number",
+            "agent_calls_per_hour"
+        ]
+    );
+    let cdrs = trunkgate_integration::journal::of_type(&records, "cdr");
+    assert_eq!(cdrs.len(), 2, "{cdrs:#?}");
+    for cdr in cdrs {
+        let cdr = &cdr["data"];
+        assert_eq!(cdr["direction"], "outbound", "{cdr}");
+        assert_eq!(cdr["agent"], "demo", "{cdr}");
+        assert_eq!(cdr["callee"], "+49301234567", "{cdr}");
+        assert_eq!(cdr["caller"], "+4930555000", "{cdr}");
+        assert!(
+            cdr["sip_call_id"].as_str().is_some_and(|c| !c.is_empty()),
+            "{cdr}"
+        );
+        assert!(cdr["answered_at"].is_string(), "{cdr}");
+    }
+}

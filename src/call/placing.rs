@@ -63,10 +63,19 @@ async fn place(
     } = request;
     let call = place.call;
     let config = ctx.config.load_full();
+    // Ours to choose, so the CDR has it from the start.
+    let sip_call_id = format!(
+        "{}@trunkgate",
+        rand::distributions::DistString::sample_string(
+            &rand::distributions::Alphanumeric,
+            &mut rand::thread_rng(),
+            24
+        )
+    );
     let placed = PlacedCall {
         id: call,
         trunk: place.plan.trunk.clone(),
-        sip_call_id: String::new(),
+        sip_call_id: sip_call_id.clone(),
         agent: place.agent.clone(),
         caller_id: place.plan.caller_id.clone(),
         callee: place.plan.number.to_string(),
@@ -107,7 +116,8 @@ async fn place(
                 return unreachable(&ctx, placed);
             }
         };
-    let outgoing = invite_for(&place.plan, &trunk.name, peer, local, &proxy_host, offer);
+    let mut outgoing = invite_for(&place.plan, &trunk.name, peer, local, &proxy_host, offer);
+    outgoing.call_id = Some(sip_call_id);
     let (events_tx, sip_events) = mpsc::unbounded_channel();
     let _ = commands.send(SipCommand::Invite {
         call,
@@ -222,6 +232,7 @@ fn invite_for(
         to: format!("<sip:{}@{host}>", plan.dialled),
         headers,
         sdp,
+        call_id: None,
     }
 }
 

@@ -58,6 +58,9 @@ pub struct OutgoingCall {
     /// Our offer (application/sdp). Empty sends an INVITE without a body, but a late-offer
     /// exchange is not supported: the ACK carries no answer.
     pub sdp: Vec<u8>,
+    /// The Call-ID, when the caller wants to know it up front (for its records); `None`: the
+    /// UA makes one.
+    pub call_id: Option<String>,
 }
 
 /// Where our CANCEL stands (§9.1).
@@ -109,9 +112,12 @@ impl UserAgent {
             to,
             headers: extra,
             sdp,
+            call_id,
         } = outgoing;
         let local_tag = message::new_tag(&mut self.rng);
-        let cid = format!("{}@{}", message::new_tag(&mut self.rng), local.ip());
+        let cid = call_id
+            .filter(|c| !c.is_empty() && !c.contains(char::is_whitespace))
+            .unwrap_or_else(|| format!("{}@{}", message::new_tag(&mut self.rng), local.ip()));
         let local_uri = format!("{from};tag={local_tag}");
         let branch = self.tx.new_branch();
         let mut headers = rsip::Headers::default();

@@ -8,8 +8,8 @@ use crate::agent::protocol::from_agent::{
     SetState, Stats,
 };
 use crate::agent::protocol::from_gateway::{
-    Answered, CallEnded, DialFailed, Dialing, Dtmf as GatewayDtmf, Progress, Hold as GatewayHold, LoginRefused, Offer,
-    OfferCancelled, Pong, Resumed, ResumedCall, State, Welcome,
+    Answered, CallEnded, DialFailed, Dialing, Dtmf as GatewayDtmf, Hold as GatewayHold,
+    LoginRefused, Offer, OfferCancelled, Pong, Progress, Resumed, ResumedCall, State, Welcome,
 };
 use crate::agent::protocol::*;
 

@@ -84,6 +84,7 @@ impl Harness {
                 "<sip:+15551230000@gw.example>".into(),
             )],
             sdp: OFFER.as_bytes().to_vec(),
+            call_id: None,
         }
     }
 
