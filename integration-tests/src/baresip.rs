@@ -144,6 +144,20 @@ impl Baresip {
         self
     }
 
+    /// Take calls over TLS too, on [`BaresipCall::sip_tls_addr`], presenting this certificate
+    /// and key (`cert` and `key` PEM files, joined into the one file baresip reads).
+    pub fn tls_certificate(mut self, cert: &Path, key: &Path) -> Self {
+        let read = |p: &Path| {
+            std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+        };
+        let combined = format!("{}{}", read(cert), read(key));
+        let path = cert.with_extension("baresip.pem");
+        std::fs::write(&path, combined).expect("writing baresip's certificate file");
+        self.extra_config
+            .push(format!("sip_certificate	{}", path.display()));
+        self
+    }
+
     /// An extra command-line argument.
     pub fn arg(mut self, arg: impl Into<OsString>) -> Self {
         self.args.push(arg.into());
@@ -293,6 +307,12 @@ impl BaresipCall {
     /// Where baresip listens for SIP (UDP and TCP).
     pub fn sip_addr(&self) -> SocketAddr {
         self.sip_addr
+    }
+
+    /// Where baresip takes SIP over TLS (with [`Baresip::tls_certificate`]): the port after
+    /// its UDP/TCP one.
+    pub fn sip_tls_addr(&self) -> SocketAddr {
+        SocketAddr::new(self.sip_addr.ip(), self.sip_addr.port() + 1)
     }
 
     /// A URI that reaches this instance's account.

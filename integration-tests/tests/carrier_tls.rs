@@ -1,13 +1,17 @@
 //! A carrier on SIP over TLS with SRTP: a real softphone (baresip) calls over TLS with SDES
 //! keys and hears the welcome prompt; a trunk that requires SRTP refuses plain RTP with 488;
 //! a trunk with a client CA refuses carriers without a certificate from it (mutual TLS); a
-//! reloaded certificate is what new connections get.
+//! reloaded certificate is what new connections get; an agent's call goes out over TLS with
+//! SRTP to a softphone that trusts nothing else.
 use std::time::Duration;
 
+use trunkgate_integration::agent::{demo_args, AgentProcess};
 use trunkgate_integration::bench::load::wait_until;
 use trunkgate_integration::pki::TestPki;
 use trunkgate_integration::sip_tls::{self, certificate_der};
-use trunkgate_integration::{audio, ctl, line_field, Baresip, Gateway, TestConfig};
+use trunkgate_integration::{
+    audio, ctl, line_field, prompt_path, Baresip, Gateway, TestConfig, DEMO_CREDENTIAL,
+};
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -138,4 +142,87 @@ fn a_renewed_certificate_is_presented_to_new_tls_connections_after_a_reload() {
         still.server_certificate,
         Some(certificate_der(&renewed.cert))
     );
+}
+
+#[test]
+fn the_gateway_calls_out_over_tls_with_srtp_and_both_sides_hear_each_other() {
+    let pki = TestPki::new();
+    let callee_cert = pki.issue("callee", rcgen::ExtendedKeyUsagePurpose::ServerAuth);
+    let callee = Baresip::new("49301234567")
+        .auto_answer()
+        .srtp()
+        .tls_certificate(&callee_cert.cert, &callee_cert.key)
+        .source_wav(prompt_path("enter-digits"))
+        .duration(Duration::from_secs(25))
+        .start();
+    // The carrier's certificate must come from the trunk's CA, for the address dialled.
+    let trunk = format!(
+        "srtp = \"required\"\ntls_ca = {ca:?}\n[trunk.outbound]\n\
+         proxy = \"sip:{addr};transport=tls\"\ncaller_id = \"+4930555000\"\n\
+         number_format = \"international\"",
+        ca = pki.ca.display().to_string(),
+        addr = callee.sip_tls_addr(),
+    );
+    let gw = Gateway::start(
+        &TestConfig {
+            sip_extra: format!(
+                "tls = [\"127.0.0.1:0\"]\ntls_certificate = {:?}\ntls_private_key = {:?}",
+                pki.gateway.cert.display().to_string(),
+                pki.gateway.key.display().to_string()
+            ),
+            trunk_extra: trunk,
+            extra: "[outbound]\ncountry_code = \"49\"\nnational_prefix = \"0\"\n".into(),
+            ..TestConfig::default()
+        }
+        .to_toml(),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let agent_rec = dir.path().join("agent-heard.wav");
+    let play = prompt_path("main-menu");
+    let mut agent = AgentProcess::start(
+        &demo_args(
+            &gw,
+            &[
+                "--dial",
+                "030 1234567",
+                "--play",
+                play.to_str().unwrap(),
+                "--record",
+                agent_rec.to_str().unwrap(),
+                "--hangup-after-ms",
+                "8000",
+                "--calls",
+                "1",
+                "--duration-secs",
+                "30",
+            ],
+        ),
+        DEMO_CREDENTIAL,
+    );
+    agent.expect(&["event=answered"], WAIT);
+    agent.expect(&["event=call_ended"], Duration::from_secs(15));
+    agent.wait_exit(WAIT);
+    let run = callee.stop();
+    assert!(run.call_established(), "{}", run.log);
+    // Our offer was SRTP only, over TLS.
+    assert!(
+        run.log.contains("RTP/SAVP") && run.log.contains("a=crypto:"),
+        "the gateway's offer is SRTP; baresip log:\n{}",
+        run.log
+    );
+    assert!(run.log.contains("SIP/2.0/TLS"), "{}", run.log);
+    let callee_heard = run
+        .only_recording()
+        .received
+        .clone()
+        .expect("callee recording");
+    let heard = |path: &std::path::Path, reference: &str| {
+        let rec = audio::read_wav(path).unwrap();
+        audio::phrase_match(&rec.samples, &audio::prompt(reference))
+    };
+    let to_callee = heard(&callee_heard, "main-menu");
+    let to_agent = heard(&agent_rec, "enter-digits");
+    println!("over tls+srtp: agent → callee {to_callee:.3}, callee → agent {to_agent:.3}");
+    assert!(to_callee > 0.8, "agent → callee correlation {to_callee:.3}");
+    assert!(to_agent > 0.8, "callee → agent correlation {to_agent:.3}");
 }
