@@ -31,6 +31,9 @@ pub struct KamailioConfig {
     /// Its certificate and key for SIP over TLS on the port above its UDP/TCP one (the tls
     /// module, Debian's `kamailio-tls-modules`); `None`: no TLS.
     pub tls: Option<crate::pki::PemPair>,
+    /// Where INVITEs for users not registered here go (the carrier's "PSTN"), once the
+    /// sender answered a proxy digest challenge (407) with one of `users`; `None`: 404.
+    pub pstn: Option<SocketAddr>,
 }
 
 impl Default for KamailioConfig {
@@ -39,6 +42,7 @@ impl Default for KamailioConfig {
             users: vec![("branch1".into(), "secret".into())],
             max_expires: 3600,
             tls: None,
+            pstn: None,
         }
     }
 }
@@ -234,7 +238,7 @@ request_route {{
     }}
     if (is_method("INVITE")) {{
         if (!lookup("location")) {{
-            xlog("L_INFO", "not registered: $rU\n");
+{pstn}            xlog("L_INFO", "not registered: $rU\n");
             sl_send_reply("404", "Not Registered");
             exit;
         }}
@@ -256,6 +260,21 @@ event_route[core:worker-one-init] {{
 "#,
             port = self.port,
             max_expires = self.config.max_expires,
+            pstn = match self.config.pstn {
+                Some(pstn) => format!(
+                    "            if (!pv_proxy_authenticate(\"$fd\", \"$sht(creds=>$au)\", \"0\")) {{\n\
+                     \x20               xlog(\"L_INFO\", \"challenge: INVITE from $si:$sp user $au\\n\");\n\
+                     \x20               proxy_challenge(\"$fd\", \"1\");\n\
+                     \x20               exit;\n\
+                     \x20           }}\n\
+                     \x20           consume_credentials();\n\
+                     \x20           xlog(\"L_INFO\", \"to the pstn: $rU from $au\\n\");\n\
+                     \x20           $du = \"sip:{pstn}\";\n\
+                     \x20           t_relay();\n\
+                     \x20           exit;\n"
+                ),
+                None => String::new(),
+            },
         );
         std::fs::write(self.config_path(), text).expect("writing kamailio.cfg");
     }

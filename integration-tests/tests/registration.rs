@@ -2,13 +2,17 @@
 //! authentication. The gateway registers, answers the challenge, takes the calls the registrar
 //! routes to it (from an address the trunk's `allow` does not list: the registration vouches
 //! for it), refreshes, and is registered again soon after the registrar restarts and forgets
-//! it.
+//! it; an agent's call through the registrar is challenged (407) and answered with the
+//! trunk's credentials.
 use std::time::{Duration, Instant};
 
+use trunkgate_integration::agent::{demo_args, AgentProcess};
 use trunkgate_integration::bench::load::wait_until;
 use trunkgate_integration::kamailio::{Kamailio, KamailioConfig};
 use trunkgate_integration::pki::TestPki;
-use trunkgate_integration::{audio, ctl, Baresip, Gateway, Sipp, TestConfig};
+use trunkgate_integration::{
+    audio, ctl, prompt_path, Baresip, Gateway, Sipp, TestConfig, DEMO_CREDENTIAL,
+};
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -284,4 +288,71 @@ fn a_carrier_that_challenges_our_bye_gets_it_again_with_the_trunks_credentials()
         .timeout(Duration::from_secs(30))
         .run()
         .assert_success();
+}
+
+#[test]
+fn an_agents_call_through_the_registrar_is_challenged_answered_and_connected() {
+    let callee = Baresip::new("49301234567")
+        .auto_answer()
+        .source_wav(prompt_path("enter-digits"))
+        .duration(Duration::from_secs(20))
+        .start();
+    let kamailio = Kamailio::start(KamailioConfig {
+        pstn: Some(callee.sip_addr()),
+        ..KamailioConfig::default()
+    });
+    let registrar = format!("sip:{};transport=udp", kamailio.sip_addr());
+    let outbound = format!(
+        "[trunk.outbound]\nproxy = \"{registrar}\"\ncaller_id = \"+4930555000\"\n\
+         number_format = \"international\"\nidentity = \"pai\"",
+    );
+    let gw = Gateway::start(
+        &TestConfig {
+            trunk_extra: format!(
+                "[trunk.credentials]\nusername = \"branch1\"\npassword = \"secret\"\n\
+                 [trunk.register]\nregistrar = \"{registrar}\"\n{outbound}"
+            ),
+            allow: vec!["192.0.2.0/24".into()],
+            extra: "[outbound]\ncountry_code = \"49\"\nnational_prefix = \"0\"\n".into(),
+            ..TestConfig::default()
+        }
+        .to_toml(),
+    );
+    gw.expect_line("registered", WAIT);
+    let dir = tempfile::tempdir().unwrap();
+    let agent_rec = dir.path().join("agent-heard.wav");
+    let mut agent = AgentProcess::start(
+        &demo_args(
+            &gw,
+            &[
+                "--dial",
+                "030 1234567",
+                "--record",
+                agent_rec.to_str().unwrap(),
+                "--hangup-after-ms",
+                "7000",
+                "--calls",
+                "1",
+                "--duration-secs",
+                "30",
+            ],
+        ),
+        DEMO_CREDENTIAL,
+    );
+    agent.expect(&["event=answered"], WAIT);
+    agent.expect(&["event=call_ended"], Duration::from_secs(15));
+    agent.wait_exit(WAIT);
+    let log = kamailio.log();
+    assert!(log.contains("challenge: INVITE"), "{log}");
+    assert!(
+        log.contains("to the pstn: 49301234567 from branch1"),
+        "the second INVITE carried the trunk's credentials:\n{log}"
+    );
+    let run = callee.stop();
+    assert!(run.call_established(), "{}", run.log);
+    let to_agent = audio::phrase_match(
+        &audio::read_wav(&agent_rec).unwrap().samples,
+        &audio::prompt("enter-digits"),
+    );
+    assert!(to_agent > 0.8, "callee → agent correlation {to_agent:.3}");
 }
