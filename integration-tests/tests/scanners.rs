@@ -32,6 +32,13 @@ fn sipvicious_finds_nothing_is_banned_and_the_carriers_calls_go_on() {
         &TestConfig {
             allow: vec!["127.0.0.2/32".into()],
             sip_extra: format!("ban_after = {BAN_AFTER}\nban_window_s = 60\nban_s = 600"),
+            // Agents may call out, international calls included: a way out exists to be found.
+            trunk_extra: "[trunk.outbound]\nproxy = \"sip:127.0.0.2:5060\"\n\
+                          caller_id = \"+4930555000\""
+                .into(),
+            extra: "[outbound]\ncountry_code = \"49\"\nnational_prefix = \"0\"\n\
+                    allow = [\"+\"]\nblock = []"
+                .into(),
             ..TestConfig::default()
         }
         .to_toml(),
@@ -114,6 +121,10 @@ fn sipvicious_finds_nothing_is_banned_and_the_carriers_calls_go_on() {
         ),
         0,
         "{metrics}"
+    );
+    assert!(
+        !metrics.contains("direction=\"outbound\",trunk=\"carrier\"} 1"),
+        "no outbound call was started: {metrics}"
     );
     // The carrier's call went through the scans untouched.
     carrier.join().expect("sipp ran").assert_success();
