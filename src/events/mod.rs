@@ -231,9 +231,11 @@ pub enum Unanswered {
 }
 
 impl Unanswered {
-    /// What a final SIP status to our INVITE means.
+    /// What a final SIP status to our INVITE means (0: none came).
     pub fn from_status(status: u16) -> Unanswered {
         match status {
+            // Nothing came back at all.
+            0 => Unanswered::Unreachable,
             486 | 600 => Unanswered::Busy,
             408 | 480 => Unanswered::NoAnswer,
             404 | 484 | 604 => Unanswered::NumberUnknown,

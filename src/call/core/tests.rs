@@ -2,6 +2,7 @@
 //! commands as the center sends them, the clock jumped to each timeout.
 mod harness;
 mod ivr;
+mod outbound;
 mod queue;
 
 pub(super) use harness::*;

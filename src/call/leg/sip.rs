@@ -228,8 +228,14 @@ impl SipLeg {
                     self.progress.push_back(Progress::Answered);
                 }
             }
-            SipEvent::Failed { code, .. } => {
-                self.end.get_or_insert(LegEnd::Unanswered { status: code });
+            SipEvent::Failed { code, reason, .. } => {
+                // Our own Timer B: the carrier said nothing at all, which is no status of its.
+                let status = if reason == crate::sip::ua::NO_RESPONSE {
+                    0
+                } else {
+                    code
+                };
+                self.end.get_or_insert(LegEnd::Unanswered { status });
             }
             SipEvent::Confirmed { answer: None, .. }
             | SipEvent::Incoming(_)

@@ -393,3 +393,6 @@ fn failure_of(why: Unanswered) -> DialFailure {
         Unanswered::Cancelled => DialFailure::Cancelled,
     }
 }
+
+#[cfg(test)]
+mod tests;

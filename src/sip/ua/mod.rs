@@ -26,7 +26,7 @@ use rsip::Header;
 
 use dialog::Pending2xx;
 pub use dialog::{contact_for, CallRef, Dialog, DialogState, Parties};
-pub use outgoing::OutgoingCall;
+pub use outgoing::{OutgoingCall, NO_RESPONSE};
 
 use crate::sip::guard::{Guard, GuardConfig, Verdict};
 use crate::sip::message::{self, cseq, response_to};

@@ -19,6 +19,7 @@
 //! call goes on with the first. Once confirmed, an outgoing dialog is like an incoming one:
 //! in-dialog requests from the callee reach it by (Call-ID, our From tag), and `hangup` sends
 //! BYE.
+
 use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
@@ -37,6 +38,9 @@ const REMEMBERED_FORKS: usize = 16;
 /// Challenges answered for one INVITE: the first, and then only `stale=true` ones (the nonce
 /// expired, the credentials were right), up to this many in all.
 const MAX_CHALLENGES: u8 = 3;
+
+/// The reason of a `Failed` our own Timer B gave (408): the carrier never answered at all.
+pub const NO_RESPONSE: &str = "no response";
 
 /// A call we place towards a carrier.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -594,7 +598,7 @@ impl UserAgent {
             .is_some_and(|o| o.invite_key == *key && o.acks.is_empty());
         if current {
             tracing::info!(call, "no final answer to our INVITE (Timer B)");
-            self.fail(call, 408, "no response".into());
+            self.fail(call, 408, NO_RESPONSE.into());
         } else {
             self.by_client_tx.remove(key);
         }

@@ -118,6 +118,42 @@ impl Harness {
             ring,
         };
         let call = Call::new(now, leg, config, arrival, rng);
+        Self::around(call, now)
+    }
+
+    /// A call the agent `alice` places on the example trunk, not answered yet.
+    pub fn outgoing(ring_timeout: Duration, seed: u64) -> Self {
+        let now = Instant::now();
+        let mut rng = StdRng::seed_from_u64(seed);
+        let config = config(|_| {});
+        let trunk = config.config.trunks[0].clone();
+        let (leg, _offer) = SipLeg::new_outgoing(
+            now,
+            SystemTime::UNIX_EPOCH,
+            &trunk,
+            "127.0.0.1:20000".parse().unwrap(),
+            MediaSettings {
+                jitter_min: FRAME,
+                jitter_max: FRAME * 10,
+                secure_signalling: false,
+            },
+            &mut rng,
+        )
+        .unwrap();
+        let placed = crate::call::core::PlacedCall {
+            id: 7,
+            trunk: trunk.name.clone(),
+            sip_call_id: "c1@trunkgate".into(),
+            agent: "alice".into(),
+            caller_id: "+4930555000".into(),
+            callee: "+49301234567".into(),
+            ring_timeout,
+        };
+        let call = Call::new_outgoing(now, leg, config, placed, rng);
+        Self::around(call, now)
+    }
+
+    fn around(call: Call<SipLeg>, now: Instant) -> Self {
         let mut h = Harness {
             call,
             now,
