@@ -8,7 +8,8 @@
 #     firefox-esr + geckodriver (crates.io, at target/geckodriver),
 #     jackd2 + libasound2-plugins (a sound card without hardware for the agent's --sound test),
 #     cargo-nextest, ITU-T P.862 PESQ (PyPI `pesq`, in a venv at target/pesq-venv), and an
-#     S3-compatible server for the journal's s3 sink (npm `s3rver`, at target/s3rver).
+#     S3-compatible server for the journal's s3 sink (npm `s3rver`, at target/s3rver), and
+#     dnsmasq (a DNS server with NAPTR and SRV records for the SIP server location tests).
 # Idempotent: when everything is already present it touches nothing and finishes in well under a
 # second. Run as root, or as a user with sudo.
 #
@@ -42,6 +43,7 @@ APT_PACKAGES=(
   kamailio        # a real registrar with digest auth for the trunk registration tests
   kamailio-tls-modules # its tls module: registering over TLS
   sipvicious      # svmap, svwar, svcrack: the scanners the scanner defence is tested against
+  dnsmasq-base    # dnsmasq alone, no system service: NAPTR/SRV/A records on a loopback port (RFC 3263 tests)
 )
 
 check_only=false
@@ -95,7 +97,7 @@ fi
 
 # Tools the tests invoke by name: a package can be installed yet its command absent (a broken
 # install, a diverted binary), so check the commands themselves as well.
-for cmd in sipp baresip espeak-ng sox pkg-config cmake cc jackd jack_wait prometheus promtool chromedriver certutil pulseaudio kamailio svmap svwar svcrack; do
+for cmd in sipp baresip espeak-ng sox pkg-config cmake cc jackd jack_wait prometheus promtool chromedriver certutil pulseaudio kamailio svmap svwar svcrack dnsmasq; do
   if ! command -v "${cmd}" >/dev/null 2>&1; then
     if $check_only; then
       log "command missing: ${cmd}"

@@ -227,13 +227,15 @@ impl Daemon {
         );
         ua.set_guard(c.sip.guard());
         ua.set_call_ids(call_ids);
-        let calls = Arc::new(CallContext::new(
+        let mut calls = CallContext::new(
             config.clone(),
             agents.calls,
             bus.clone(),
             ops.frame_work(),
             stop.child_token(),
-        ));
+        );
+        calls.proxies_down = Some(ops.proxies_down());
+        let calls = Arc::new(calls);
         let drain = CancellationToken::new();
         let drain_timeout = c.ops.drain_timeout();
         let (trunks_tx, trunks) = watch::channel(c.trunks.clone());

@@ -173,6 +173,31 @@ impl AgentProcess {
         }
     }
 
+    /// Waits (bounded) for the `nth` (from 1) output line containing any one of `needles`.
+    pub fn wait_for_nth_of_any(
+        &self,
+        needles: &[&str],
+        nth: usize,
+        limit: Duration,
+    ) -> Option<String> {
+        let deadline = Instant::now() + limit;
+        let (store, cv) = &*self.lines;
+        let mut guard = store.lock().unwrap();
+        loop {
+            let mut matching = guard
+                .iter()
+                .filter(|l| needles.iter().any(|n| l.contains(n)));
+            if let Some(l) = matching.nth(nth.saturating_sub(1)) {
+                return Some(l.clone());
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return None;
+            }
+            guard = cv.wait_timeout(guard, deadline - now).unwrap().0;
+        }
+    }
+
     #[track_caller]
     pub fn expect(&self, needles: &[&str], limit: Duration) -> String {
         self.wait_for(needles, limit).unwrap_or_else(|| {

@@ -63,6 +63,8 @@ pub struct Baresip {
     extra_config: Vec<String>,
     account_params: String,
     args: Vec<OsString>,
+    /// Its SIP port; `None`: a free one.
+    port: Option<u16>,
 }
 
 impl Baresip {
@@ -80,7 +82,15 @@ impl Baresip {
             extra_config: Vec::new(),
             account_params: String::new(),
             args: Vec::new(),
+            port: None,
         }
+    }
+
+    /// Listen for SIP (UDP and TCP) on this port of 127.0.0.1 rather than a free one: a
+    /// server that comes back where it was.
+    pub fn sip_port(mut self, port: u16) -> Self {
+        self.port = Some(port);
+        self
     }
 
     pub fn answer(mut self, answer: Answer) -> Self {
@@ -178,7 +188,7 @@ impl Baresip {
         let run_secs = self.duration.as_millis().div_ceil(1000).max(1) as u64;
         let source = dir.path().join("source.wav");
         self.write_source(&source, Duration::from_secs(run_secs + 1));
-        let port = free_sip_port();
+        let port = self.port.unwrap_or_else(free_sip_port);
         self.write_config(&config_dir, port, &source, &recordings_dir);
 
         let log_path = dir.path().join("baresip.log");

@@ -20,6 +20,7 @@ pub mod baresip;
 pub mod bench;
 pub mod browser;
 pub mod desk;
+pub mod dns;
 pub mod gateway;
 pub mod in_process;
 pub mod journal;

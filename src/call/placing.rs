@@ -1,11 +1,12 @@
-//! The task that places a call an agent dialled: it resolves the trunk's proxy, binds RTP on
-//! the address the carrier will reach, makes the leg and its SDP offer, hands the INVITE to
-//! the signalling task, and from then on runs the call like any other ([`super::shell`]).
+//! The task that places a call an agent dialled: it finds the trunk's proxies (RFC 3263, those
+//! answering first), binds RTP on the address the carrier will reach, makes the leg and its SDP
+//! offer, hands the INVITE to the signalling task (and to the next proxy when one fails), and
+//! from then on runs the call like any other ([`super::shell`]).
 //! What it cannot do (the proxy does not resolve, no RTP port) ends the call at once as
 //! `unreachable`, on the bus and to the center.
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use rand::rngs::StdRng;
 use rand::SeedableRng;
@@ -15,6 +16,7 @@ use tracing::Instrument;
 use super::core::{Call, PlacedCall};
 use super::leg::sip::MediaSettings;
 use super::leg::SipLeg;
+use super::outbound::health::Health;
 use super::outbound::{IdentityHeader, Plan};
 use super::rtp_socket::RtpSocket;
 use super::shell::{drive, CallContext, Io, Sip};
@@ -22,13 +24,13 @@ use crate::events::{CallEvent, EndCause, Side, Unanswered};
 use crate::queue::center::shell::{CallInput, PlaceRequest};
 use crate::sip::endpoint::SipCommand;
 use crate::sip::peer::{Peer, Transport};
+use crate::sip::resolve::SipTarget;
 use crate::sip::tls::TlsClient;
 use crate::sip::transport::Transports;
-use crate::sip::ua::register::RegistrarUri;
-use crate::sip::ua::OutgoingCall;
+use crate::sip::ua::{CallEvent as SipEvent, CallRef, OutgoingCall, NO_RESPONSE};
 
-/// How long the proxy's name may take to resolve.
-const RESOLVE_LIMIT: std::time::Duration = std::time::Duration::from_secs(5);
+/// How long finding the proxies (NAPTR, SRV, A/AAAA) may take.
+const RESOLVE_LIMIT: Duration = Duration::from_secs(5);
 
 /// Takes the center's calls to place until the daemon stops, each on a task of its own.
 pub async fn dial_out(
@@ -81,14 +83,6 @@ async fn place(
         callee: place.plan.number.to_string(),
         ring_timeout: place.ring_timeout,
     };
-    let prepared = prepare(&ctx, &transports, &config, &place.plan).await;
-    let (rtp, rtcp, local, peer, proxy_host) = match prepared {
-        Ok(p) => p,
-        Err(why) => {
-            tracing::warn!(error = %why, "call not placed");
-            return unreachable(&ctx, placed);
-        }
-    };
     let Some(trunk) = config
         .config
         .trunks
@@ -97,16 +91,44 @@ async fn place(
     else {
         return unreachable(&ctx, placed);
     };
+    let probe_every = trunk
+        .outbound
+        .as_ref()
+        .map_or(Duration::from_secs(10), |o| {
+            Duration::from_secs(o.probe_interval_s)
+        });
+    let (targets, host) = match locate(&ctx, &transports, &place.plan).await {
+        Ok(found) => found,
+        Err(why) => {
+            tracing::warn!(error = %why, "call not placed");
+            return unreachable(&ctx, placed);
+        }
+    };
+    // RTP on our address toward the first proxy to try: the others are reached from it too.
+    let first_local = targets[0].local;
+    let sockets = async {
+        let (rtp, rtcp) = ctx.ports.allocate(first_local.ip()).await?;
+        let rtp = rtp.into_std().and_then(RtpSocket::new)?;
+        let rtcp = rtcp.into_std().and_then(RtpSocket::new)?;
+        std::io::Result::Ok((rtp, rtcp))
+    };
+    let (rtp, rtcp) = match sockets.await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(error = %e, "no rtp port: call not placed");
+            return unreachable(&ctx, placed);
+        }
+    };
     let rtp_addr = rtp
         .local_addr()
-        .unwrap_or_else(|_| SocketAddr::new(local.ip(), 0));
+        .unwrap_or_else(|_| SocketAddr::new(first_local.ip(), 0));
     let now = Instant::now();
     let mut rng = StdRng::from_entropy();
     let media_config = &config.config.media;
     let settings = MediaSettings {
         jitter_min: media_config.jitter_min(),
         jitter_max: media_config.jitter_max(),
-        secure_signalling: peer.transport == Transport::Tls,
+        secure_signalling: targets[0].peer.transport == Transport::Tls,
     };
     let (leg, offer) =
         match SipLeg::new_outgoing(now, SystemTime::now(), trunk, rtp_addr, settings, &mut rng) {
@@ -116,14 +138,24 @@ async fn place(
                 return unreachable(&ctx, placed);
             }
         };
-    let mut outgoing = invite_for(&place.plan, &trunk.name, peer, local, &proxy_host, offer);
-    outgoing.call_id = Some(sip_call_id);
-    let (events_tx, sip_events) = mpsc::unbounded_channel();
-    let _ = commands.send(SipCommand::Invite {
+    let (ua_tx, from_ua) = mpsc::unbounded_channel();
+    let (to_core, sip_events) = mpsc::unbounded_channel();
+    let mut failover = Failover {
         call,
-        outgoing: Box::new(outgoing),
-        events: events_tx,
-    });
+        trunk: trunk.name.clone(),
+        plan: place.plan.clone(),
+        host,
+        offer,
+        sip_call_id,
+        targets,
+        tried: 0,
+        probe_every,
+        commands: commands.clone(),
+        events: ua_tx,
+        health: ctx.health.clone(),
+    };
+    failover.try_next();
+    tokio::spawn(failover.run(from_ua, to_core));
     let core = Call::new_outgoing(now, leg, config.clone(), placed, rng);
     // Nothing here enqueues; the center's commands come on `from_center`.
     let (to_center, _) = mpsc::unbounded_channel();
@@ -137,67 +169,218 @@ async fn place(
     drive(&ctx, core, io, sip_events, from_center, &sip).await;
 }
 
-type Prepared = (RtpSocket, RtpSocket, SocketAddr, Peer, String);
+/// A proxy to try, reachable from one of our listeners.
+#[derive(Debug, Clone)]
+struct Target {
+    peer: Peer,
+    /// Our address as it reaches us.
+    local: SocketAddr,
+}
 
-/// Where the INVITE goes and our sockets for the call.
-async fn prepare(
+/// The trunk's proxies in the order to try (RFC 3263, those answering first), each with our
+/// address toward it and, over TLS, the trunk's client settings set for it; and the host for
+/// the Request-URI.
+async fn locate(
     ctx: &CallContext,
     transports: &Transports,
-    config: &crate::config::Loaded,
     plan: &Plan,
-) -> Result<Prepared, String> {
-    let uri = RegistrarUri::parse(&plan.proxy)?;
-    let lookup = tokio::net::lookup_host((uri.host.as_str(), uri.port));
-    let target = match tokio::time::timeout(RESOLVE_LIMIT, lookup).await {
-        Ok(Ok(mut addrs)) => addrs.next(),
-        _ => None,
-    }
-    .ok_or_else(|| format!("proxy {} does not resolve", plan.proxy))?;
-    if uri.transport == Transport::Tls {
-        let c = &config.config;
-        let trunk = c
-            .trunks
-            .iter()
-            .find(|t| t.name == plan.trunk)
-            .ok_or("trunk no longer configured")?;
-        let ours = c
-            .sip
-            .tls_certificate
-            .as_deref()
-            .zip(c.sip.tls_private_key.as_deref());
-        let client = TlsClient::for_trunk(trunk, &uri.host, &c.base_dir, ours)
-            .map_err(|e| format!("tls toward {}: {e}", plan.proxy))?;
-        transports.set_tls_client(target, client);
-    }
-    let local = transports
-        .local_address(uri.transport, target)
-        .ok_or_else(|| {
-            format!(
-                "no {} listener to reach {}",
-                uri.transport.via_token(),
-                plan.proxy
-            )
-        })?;
-    let (rtp, rtcp) = ctx
-        .ports
-        .allocate(local.ip())
+) -> Result<(Vec<Target>, String), String> {
+    let uri = SipTarget::parse(&plan.proxy)?;
+    let resolver = ctx.resolver.as_ref().ok_or("no dns resolver")?;
+    let mut rng = StdRng::from_entropy();
+    let found = resolver
+        .resolve(&uri, RESOLVE_LIMIT, &mut rng)
         .await
-        .map_err(|e| format!("no rtp port: {e}"))?;
-    let rtp = rtp
-        .into_std()
-        .and_then(RtpSocket::new)
-        .map_err(|e| e.to_string())?;
-    let rtcp = rtcp
-        .into_std()
-        .and_then(RtpSocket::new)
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| format!("proxy {}: {e}", plan.proxy))?;
+    let config = ctx.config.load();
+    let c = &config.config;
+    let trunk = c
+        .trunks
+        .iter()
+        .find(|t| t.name == plan.trunk)
+        .ok_or("trunk no longer configured")?;
+    let ours = c
+        .sip
+        .tls_certificate
+        .as_deref()
+        .zip(c.sip.tls_private_key.as_deref());
+    let mut targets = Vec::new();
+    for resolved in found {
+        let Some(local) = transports.local_address(resolved.transport, resolved.addr) else {
+            tracing::debug!(proxy = %resolved.addr, transport = resolved.transport.via_token(), "no listener of its transport: skipped");
+            continue;
+        };
+        if resolved.transport == Transport::Tls {
+            match TlsClient::for_trunk(trunk, &resolved.tls_name, &c.base_dir, ours) {
+                Ok(client) => transports.set_tls_client(resolved.addr, client),
+                Err(e) => {
+                    tracing::warn!(proxy = %resolved.addr, error = %e, "no tls toward this proxy: skipped");
+                    continue;
+                }
+            }
+        }
+        targets.push(Target {
+            peer: Peer::new(resolved.transport, resolved.addr),
+            local,
+        });
+    }
+    if targets.is_empty() {
+        return Err(format!(
+            "no proxy of {} reachable with our listeners",
+            plan.proxy
+        ));
+    }
+    let targets = ctx
+        .health
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .order(targets, |t| t.peer);
     let host = match uri.port {
-        5060 if uri.transport != Transport::Tls => uri.host.clone(),
-        5061 if uri.transport == Transport::Tls => uri.host.clone(),
-        port => format!("{}:{port}", uri.host),
+        Some(port) => format!("{}:{port}", uri.host),
+        None => uri.host.clone(),
     };
-    Ok((rtp, rtcp, local, Peer::new(uri.transport, target), host))
+    Ok((targets, host))
 }
+
+/// Between the signalling task and the call: sends the INVITE to the next proxy when one
+/// fails (no answer, 503, its connection lost) before the callee answered anything, marking it
+/// down; any other answer marks it up. The call sees only the last attempt's outcome.
+struct Failover {
+    call: CallRef,
+    trunk: String,
+    plan: Plan,
+    host: String,
+    offer: Vec<u8>,
+    sip_call_id: String,
+    targets: Vec<Target>,
+    tried: usize,
+    probe_every: Duration,
+    commands: mpsc::UnboundedSender<SipCommand>,
+    events: mpsc::UnboundedSender<SipEvent>,
+    health: Arc<std::sync::Mutex<Health>>,
+}
+
+impl Failover {
+    /// Sends the INVITE to the next proxy; false when none is left.
+    fn try_next(&mut self) -> bool {
+        let Some(target) = self.targets.get(self.tried).cloned() else {
+            return false;
+        };
+        self.tried += 1;
+        if self.tried > 1 {
+            tracing::info!(proxy = %target.peer, "trying the next proxy");
+        }
+        let mut outgoing = invite_for(
+            &self.plan,
+            &self.trunk,
+            target.peer,
+            target.local,
+            &self.host,
+            self.offer.clone(),
+        );
+        outgoing.call_id = Some(self.sip_call_id.clone());
+        let _ = self.commands.send(SipCommand::Invite {
+            call: self.call,
+            outgoing: Box::new(outgoing),
+            events: self.events.clone(),
+        });
+        true
+    }
+
+    fn current(&self) -> Option<&Target> {
+        self.tried.checked_sub(1).and_then(|i| self.targets.get(i))
+    }
+
+    async fn run(
+        mut self,
+        mut from_ua: mpsc::UnboundedReceiver<SipEvent>,
+        to_core: mpsc::UnboundedSender<SipEvent>,
+    ) {
+        let mut heard_back = false;
+        while let Some(event) = from_ua.recv().await {
+            let now = Instant::now();
+            match &event {
+                SipEvent::Failed { code, reason, .. } if !heard_back => {
+                    let proxy_failed = reason == NO_RESPONSE || *code == 503;
+                    self.note(now, !proxy_failed);
+                    if proxy_failed && !to_core.is_closed() && self.try_next() {
+                        continue;
+                    }
+                }
+                SipEvent::Progress { .. } | SipEvent::Answered { .. } if !heard_back => {
+                    heard_back = true;
+                    self.note(now, true);
+                }
+                _ => {}
+            }
+            if to_core.send(event).is_err() {
+                // The call is over: nobody will hang this attempt up but us.
+                let _ = self.commands.send(SipCommand::Hangup(self.call));
+                break;
+            }
+        }
+    }
+
+    /// The current proxy answered (`true`) or failed.
+    fn note(&self, now: Instant, answered: bool) {
+        let Some(target) = self.current() else {
+            return;
+        };
+        let mut health = self.health.lock().unwrap_or_else(|p| p.into_inner());
+        if answered {
+            if health.answered(&target.peer) {
+                tracing::info!(proxy = %target.peer, trunk = %self.trunk, "carrier proxy answers again: back in use");
+            }
+        } else if health.failed(
+            now,
+            target.peer,
+            &self.trunk,
+            &self.host,
+            target.local,
+            self.probe_every,
+        ) {
+            tracing::warn!(proxy = %target.peer, trunk = %self.trunk, "carrier proxy down: probing it with OPTIONS");
+        }
+    }
+}
+
+/// Probes the proxies marked down until they answer; the answers come back through
+/// [`super::shell::Spawner`].
+pub async fn probe_down_proxies(
+    ctx: Arc<CallContext>,
+    commands: mpsc::UnboundedSender<SipCommand>,
+) {
+    let mut tick = tokio::time::interval(PROBE_TICK);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = ctx.stop.cancelled() => return,
+        }
+        let (due, down) = {
+            let mut health = ctx.health.lock().unwrap_or_else(|p| p.into_inner());
+            (health.due_probes(Instant::now()), health.down_per_trunk())
+        };
+        if let Some(gauge) = &ctx.proxies_down {
+            for trunk in &ctx.config.load().config.trunks {
+                let n = down.get(&trunk.name).copied().unwrap_or(0);
+                gauge.with_label_values(&[&trunk.name]).set(n as i64);
+            }
+        }
+        for probe in due {
+            let sent = commands.send(SipCommand::Probe {
+                peer: probe.peer,
+                local: probe.local,
+                host: probe.host,
+            });
+            if sent.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+/// How often the prober looks for proxies due a probe.
+const PROBE_TICK: Duration = Duration::from_millis(250);
 
 /// The INVITE's addressing: the number in the trunk's format at the proxy's domain, our caller
 /// id in From and, where the trunk wants it, P-Asserted-Identity or Remote-Party-ID.

@@ -38,8 +38,15 @@ pub struct CallContext {
     /// The contact center, for calls that go to a queue.
     pub center: mpsc::UnboundedSender<CallInput>,
     pub bus: Bus,
+    /// Which carrier proxies answer: calls placed try those that do first.
+    pub health: Arc<std::sync::Mutex<crate::call::outbound::health::Health>>,
+    /// Finds a trunk's proxies (RFC 3263); `None` if the resolver could not be set up (then
+    /// only proxies given by address work).
+    pub resolver: Option<Arc<crate::sip::resolve::SipResolver>>,
     /// Each call times its frames into a local copy of this, flushed every [`FLUSH_FRAMES`].
     pub frame_work: prometheus::Histogram,
+    /// A trunk's proxies down, per trunk; set by the prober.
+    pub proxies_down: Option<prometheus::IntGaugeVec>,
     pub stop: CancellationToken,
 }
 
@@ -55,13 +62,24 @@ impl CallContext {
         frame_work: prometheus::Histogram,
         stop: CancellationToken,
     ) -> Self {
-        let media = &config.load().config.media;
+        let loaded = config.load();
+        let media = &loaded.config.media;
+        let resolver = match crate::sip::resolve::SipResolver::new(&loaded.config.sip.dns_servers) {
+            Ok(r) => Some(Arc::new(r)),
+            Err(e) => {
+                tracing::warn!(error = %e, "no dns resolver: trunk proxies must be addresses");
+                None
+            }
+        };
         CallContext {
             ports: RtpPorts::new(media.rtp_port_min, media.rtp_port_max),
+            health: Default::default(),
+            resolver,
             config,
             center,
             bus,
             frame_work,
+            proxies_down: None,
             stop,
         }
     }
@@ -81,9 +99,24 @@ impl CallSpawner for Spawner {
             tokio::spawn(super::placing::dial_out(
                 self.ctx.clone(),
                 self.transports.clone(),
-                commands,
+                commands.clone(),
                 places,
             ));
+            tokio::spawn(super::placing::probe_down_proxies(
+                self.ctx.clone(),
+                commands,
+            ));
+        }
+    }
+
+    fn probed(&mut self, peer: crate::sip::peer::Peer, alive: bool) {
+        let mut health = self.ctx.health.lock().unwrap_or_else(|p| p.into_inner());
+        if alive {
+            if health.answered(&peer) {
+                tracing::info!(%peer, "carrier proxy answers again: back in use");
+            }
+        } else {
+            health.probe_failed(Instant::now(), &peer);
         }
     }
 

@@ -73,6 +73,10 @@ pub struct SipConfig {
     pub public_address: Option<IpAddr>,
     #[serde(default = "default_user_agent")]
     pub user_agent: String,
+    /// The nameservers SIP lookups (NAPTR/SRV/A for trunks' proxies, RFC 3263) use, each asked
+    /// over UDP and TCP; empty: the system's (/etc/resolv.conf).
+    #[serde(default)]
+    pub dns_servers: Vec<SocketAddr>,
 }
 
 impl Default for SipConfig {
@@ -88,6 +92,7 @@ impl Default for SipConfig {
             ban_s: default_ban(),
             public_address: None,
             user_agent: default_user_agent(),
+            dns_servers: Vec::new(),
         }
     }
 }
@@ -256,6 +261,14 @@ impl Config {
                 &["sip", "ban_after"],
                 "ban_after and ban_window_s must be at least 1".into(),
             ));
+        }
+        for server in &self.sip.dns_servers {
+            if server.port() == 0 || server.ip().is_unspecified() {
+                out.push(problem(
+                    &["sip", "dns_servers"],
+                    format!("{server}: a nameserver needs its address and port (usually 53)"),
+                ));
+            }
         }
         let tls_files = self.sip.tls_certificate.is_some() && self.sip.tls_private_key.is_some();
         if !self.sip.tls.is_empty() && !tls_files {

@@ -104,6 +104,11 @@ impl Ops {
         self.tally().metrics().frame_work_seconds.clone()
     }
 
+    /// A trunk's proxies down, set by the task that probes them.
+    pub fn proxies_down(&self) -> prometheus::IntGaugeVec {
+        self.tally().metrics().proxies_down.clone()
+    }
+
     /// Calls in progress, as the bus tells them.
     pub fn calls_active(&self) -> watch::Receiver<usize> {
         self.calls.subscribe()

@@ -52,6 +52,7 @@ pub struct Metrics {
     pub agent_audio_stalls: IntCounter,
     pub agent_link_poor: IntCounter,
     pub outbound_refused: IntCounterVec,
+    pub proxies_down: IntGaugeVec,
     pub agents: IntGaugeVec,
     pub agents_connected: IntGaugeVec,
     pub agent_connections_lost: IntCounter,
@@ -175,6 +176,11 @@ impl Metrics {
                 "Agents' dials refused before anything was sent, by reason (a fraud limit, \
                  an invalid number, no route…).",
                 &["reason"],
+            ),
+            proxies_down: gauge(
+                "trunk_proxies_down",
+                "A trunk's proxies marked down after failing a call, probed until they answer.",
+                &["trunk"],
             ),
             agents: gauge("agents", "Logged-in agents, by state.", &["state"]),
             agents_connected: gauge(
@@ -420,6 +426,7 @@ impl Metrics {
             Box::new(self.agent_audio_stalls.clone()),
             Box::new(self.agent_link_poor.clone()),
             Box::new(self.outbound_refused.clone()),
+            Box::new(self.proxies_down.clone()),
             Box::new(self.agents.clone()),
             Box::new(self.agents_connected.clone()),
             Box::new(self.agent_connections_lost.clone()),

@@ -33,6 +33,13 @@ pub enum SipCommand {
         outgoing: Box<OutgoingCall>,
         events: mpsc::UnboundedSender<CallEvent>,
     },
+    /// An OPTIONS to a carrier's proxy marked down; the outcome goes to
+    /// [`CallSpawner::probed`].
+    Probe {
+        peer: crate::sip::peer::Peer,
+        local: std::net::SocketAddr,
+        host: String,
+    },
 }
 
 /// Starts the actor for a new call and returns where its later events go.
@@ -47,6 +54,11 @@ pub trait CallSpawner: Send + 'static {
     /// places calls ([`SipCommand::Invite`]) needs it. The default drops it.
     fn signalling_started(&mut self, commands: mpsc::UnboundedSender<SipCommand>) {
         let _ = commands;
+    }
+
+    /// A probe ([`SipCommand::Probe`]) was answered (`alive`) or not.
+    fn probed(&mut self, peer: crate::sip::peer::Peer, alive: bool) {
+        let _ = (peer, alive);
     }
 }
 
@@ -242,6 +254,10 @@ pub async fn run(
                         // Told to the call already.
                         Ok(())
                     }
+                    SipCommand::Probe { peer, local, host } => {
+                        ua.probe(now, peer, local, &host);
+                        Ok(())
+                    }
                 };
                 if let Err(e) = result {
                     tracing::debug!(error = %e, "call command ignored");
@@ -283,6 +299,9 @@ pub async fn run(
         while let Some(t) = ua.poll_transmit() {
             counters.outbound(&t.payload);
             transports.send(t);
+        }
+        while let Some((peer, alive)) = ua.poll_probe() {
+            spawner.probed(peer, alive);
         }
         while let Some(ev) = ua.poll_event() {
             match ev {

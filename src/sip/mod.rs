@@ -9,6 +9,7 @@ pub mod endpoint;
 pub mod guard;
 pub mod message;
 pub mod peer;
+pub mod resolve;
 pub mod sdp;
 pub mod tls;
 pub mod transaction;

@@ -144,6 +144,13 @@ pub struct TrunkOutbound {
     /// Outbound calls started on this trunk in any hour.
     #[serde(default = "default_trunk_calls_per_hour")]
     pub calls_per_hour: u32,
+    /// A proxy that failed a call is probed with OPTIONS this often until it answers.
+    #[serde(default = "default_probe_interval")]
+    pub probe_interval_s: u64,
+}
+
+fn default_probe_interval() -> u64 {
+    10
 }
 
 fn every_number() -> Vec<String> {
@@ -206,12 +213,11 @@ pub(crate) fn validate(config: &crate::config::Config) -> Vec<crate::config::pro
     for (i, t) in config.trunks.iter().enumerate() {
         let idx = i.to_string();
         let Some(ob) = &t.outbound else { continue };
-        match crate::sip::ua::register::RegistrarUri::parse(&ob.proxy) {
+        match crate::sip::resolve::SipTarget::parse(&ob.proxy) {
             Err(e) => at(&["trunk", &idx, "outbound", "proxy"], e),
             Ok(uri) => {
-                if t.srtp == crate::sip::sdp::SrtpPolicy::Required
-                    && uri.transport != crate::sip::peer::Transport::Tls
-                {
+                let tls = uri.secure || uri.transport == Some(crate::sip::peer::Transport::Tls);
+                if t.srtp == crate::sip::sdp::SrtpPolicy::Required && !tls {
                     at(
                         &["trunk", &idx, "outbound", "proxy"],
                         "srtp = \"required\" needs the proxy over tls (;transport=tls or \
@@ -231,6 +237,12 @@ pub(crate) fn validate(config: &crate::config::Config) -> Vec<crate::config::pro
         }
         if let Err(e) = parse_e164(&ob.caller_id) {
             at(&["trunk", &idx, "outbound", "caller_id"], e.to_string());
+        }
+        if !(1..=3600).contains(&ob.probe_interval_s) {
+            at(
+                &["trunk", &idx, "outbound", "probe_interval_s"],
+                format!("{} s: between 1 and 3600", ob.probe_interval_s),
+            );
         }
         if ob.max_calls == 0 {
             at(

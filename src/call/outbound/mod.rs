@@ -1,9 +1,10 @@
 //! Calls agents place: the dial plan ([`dialplan`]), the trunk each number goes out on, the
 //! caller id it shows, and the fraud limits every call meets before its INVITE exists
-//! ([`limits`]). All of it is decided in the contact center's core, which knows the agents;
+//! ([`limits`]), and which of a trunk's proxies answer ([`health`]). All of it is decided in the contact center's core, which knows the agents;
 //! the call itself then runs as any other, with the callee on the carrier leg.
 pub mod config;
 pub mod dialplan;
+pub mod health;
 pub mod limits;
 
 pub use config::{IdentityHeader, NumberFormat, OutboundConfig, TrunkOutbound};

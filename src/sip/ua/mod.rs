@@ -8,6 +8,7 @@
 mod dialog;
 mod incoming;
 pub mod outgoing;
+mod probe;
 pub mod register;
 #[cfg(test)]
 mod tests;
@@ -172,6 +173,9 @@ pub struct UserAgent {
     draining: Option<u64>,
     registrations: register::Registrations,
     guard: Guard,
+    /// OPTIONS probes on their way, and the outcomes not yet taken ([`UserAgent::probe`]).
+    probes: HashMap<TransactionKey, Peer>,
+    probe_results: VecDeque<(Peer, bool)>,
 }
 
 impl UserAgent {
@@ -205,6 +209,8 @@ impl UserAgent {
             draining: None,
             registrations: register::Registrations::default(),
             guard: Guard::new(GuardConfig::default()),
+            probes: HashMap::new(),
+            probe_results: VecDeque::new(),
         }
     }
 
@@ -625,6 +631,10 @@ impl UserAgent {
                     self.on_invite_timeout(&key);
                 }
                 TransactionEvent::Response { key, response } => {
+                    let code = response.status_code.code();
+                    if code >= 200 && self.on_probe_end(&key, Some(code)) {
+                        continue;
+                    }
                     if response.status_code.code() >= 200
                         && !self
                             .registrations
@@ -636,6 +646,9 @@ impl UserAgent {
                 }
                 TransactionEvent::Timeout { key } => {
                     self.stats.transaction_timeouts += 1;
+                    if self.on_probe_end(&key, None) {
+                        continue;
+                    }
                     if !self.registrations.on_transaction_end(now, &key, None) {
                         self.on_client_final(&key);
                     }
