@@ -365,6 +365,17 @@ impl<L: Leg> Call<L> {
                 self.back_to_waiting();
                 self.events.push_back(CallEvent::Requeued);
             }
+            CallCommand::Transferred { queue } => {
+                if matches!(self.phase, Phase::Agent(_)) {
+                    if let Phase::Agent(bridge) = std::mem::replace(&mut self.phase, Phase::Ringing)
+                    {
+                        self.add_agent_quality(bridge.quality());
+                    }
+                    let music = self.music_of(&queue);
+                    self.phase = Phase::Waiting(self.waiting(music));
+                    self.in_queue = Some(queue);
+                }
+            }
             CallCommand::Announce { prompts } => {
                 if let Phase::Waiting(w) = &mut self.phase {
                     w.announce(&prompts);

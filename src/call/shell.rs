@@ -300,7 +300,9 @@ pub(super) async fn drive(
                             io.agent = media;
                         }
                         CallCommand::AgentLost | CallCommand::Requeued | CallCommand::AgentHungUp
-                        | CallCommand::Overflow { .. } => io.agent = None,
+                        | CallCommand::Overflow { .. } | CallCommand::Transferred { .. } => {
+                            io.agent = None
+                        }
                         _ => {}
                     }
                     core.handle_center(Instant::now(), cmd);

@@ -22,7 +22,9 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use crate::agent::protocol::{
-    from_agent::{Accept, Dial, Disposition, Dtmf, Hangup, Hold, Login, Reject, SetState},
+    from_agent::{
+        Accept, Dial, Disposition, Dtmf, Hangup, Hold, Login, Reject, SetState, Transfer,
+    },
     from_gateway::{Answered, CallEnded, DialFailed, Dialing, Offer, Resumed, Welcome},
     AgentId, AgentMessage, CallId, DecodeError, ErrorCode, ErrorReport, FlowId, GatewayMessage,
     MediaParams, RequestedState, ResumeToken, SessionId, WireMessage,
@@ -356,6 +358,19 @@ impl AgentCore {
                 _ => self.command_error("no call is answered"),
             },
             Command::Dial(number) => self.dial(Some(number), None),
+            Command::Transfer(to) => match &self.call {
+                Some(call) => {
+                    let message = AgentMessage::Transfer(Transfer {
+                        call: call.call.clone(),
+                        to,
+                    });
+                    match message.validate() {
+                        Ok(()) => self.send(message),
+                        Err(e) => self.command_error(&e.to_string()),
+                    }
+                }
+                None => self.command_error("no call is answered"),
+            },
             Command::Callback(call) => self.dial(None, Some(CallId::new(call))),
             Command::Dtmf(digits) => match &self.call {
                 Some(call) => {

@@ -126,6 +126,7 @@ fn call_line(call: u64, event: &CallEvent) {
         } => info!(call, %trunk, %agent, %caller_id, %callee, %sip_call_id, "agent dials"),
         CallEvent::Ringing { early_media } => info!(call, early_media, "callee ringing"),
         CallEvent::Answered => info!(call, "answered"),
+        CallEvent::Transferred { by, to } => info!(call, agent = %by, %to, "call transferred"),
         CallEvent::EnteredMenu { menu } => info!(call, %menu, "ivr menu"),
         CallEvent::LeftIvr { digits, to } => match to {
             crate::route::Destination::Hangup { .. } => {

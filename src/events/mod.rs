@@ -96,6 +96,8 @@ pub enum CallEvent {
     AgentAnswered { agent: String },
     /// A queue announcement plays over the music.
     Announced { prompts: Vec<String> },
+    /// The agent `by` handed the call on to `to` (`queue:NAME`, `agent:ID`): a blind transfer.
+    Transferred { by: String, to: String },
     /// The agent put the caller on hold (music) or took them off it.
     Held { on: bool },
     /// The carrier put the call on hold (it wants none of our audio) or took it off.

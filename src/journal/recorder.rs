@@ -67,6 +67,8 @@ pub struct Cdr {
     pub requeued: u32,
     /// Times the agent was told their link was dropping audio.
     pub agent_link_warnings: u32,
+    /// Where the call's agents transferred it, in order (`queue:NAME`, `agent:ID`).
+    pub transfers: Vec<String>,
     /// The agent's wrap-up code; `None` when the agent set none.
     pub disposition: Option<String>,
     /// Who ended the call: caller, agent or gateway.
@@ -378,6 +380,10 @@ impl Recorder {
             }
             "agent_link" if data["poor"].as_bool() == Some(true) => cdr.agent_link_warnings += 1,
             "agent_lost" => cdr.agent_lost += 1,
+            "transferred" => {
+                cdr.transfers.push(text("to"));
+                stop_talk(open, at);
+            }
             "agent_resumed" => cdr.agent_resumed += 1,
             "agent_moved" => cdr.agent_moved += 1,
             "requeued" => {
@@ -559,6 +565,7 @@ impl Recorder {
                 ("ringing", json!({ "early_media": early_media }))
             }
             CallEvent::Answered => ("answered", json!({})),
+            CallEvent::Transferred { by, to } => ("transferred", json!({"by": by, "to": to})),
             CallEvent::EnteredMenu { menu } => ("entered_menu", json!({ "menu": menu })),
             CallEvent::LeftIvr { digits, to } => {
                 ("left_ivr", json!({"digits": digits, "to": to.to_string()}))

@@ -345,6 +345,14 @@ impl Tally {
             CallEvent::AgentResumed => call.state = CallState::Talking,
             // Counted by the agent link itself (trunkgate_agent_migrations_total).
             CallEvent::AgentMoved => {}
+            CallEvent::Transferred { .. } => {
+                // The agent's talk ends; the caller waits in the new queue (its `queued` next).
+                observe_talk(m, call, at);
+                call.talk_since = None;
+                call.hold_since = None;
+                call.state = CallState::Waiting;
+                call.agent = None;
+            }
             CallEvent::Requeued => {
                 // The talk so far ends; the caller waits again from now.
                 observe_talk(m, call, at);

@@ -73,6 +73,8 @@ struct Caller {
     next_announcement: Option<Instant>,
     /// Agents who declined this caller; they are not offered it again.
     declined_by: BTreeSet<String>,
+    /// Transferred to this agent: offered to nobody else.
+    for_agent: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -261,6 +263,7 @@ impl Acd {
                 .announce_every()
                 .map(|_| now + config.first_announce()),
             declined_by: BTreeSet::new(),
+            for_agent: None,
         };
         self.callers.insert(call, caller);
         self.dispatch(now);
@@ -309,6 +312,54 @@ impl Acd {
         self.callers.remove(&call);
         self.dispatch(now);
         Ok(())
+    }
+
+    /// The agent talking to `call` hands it on (a blind transfer): the agent goes into its
+    /// wrap-up, and the caller waits in `queue` as a new arrival, for `only_agent` alone if
+    /// given (an agent who declines or lets it ring out leaves it waiting for them until the
+    /// queue's overflow). Returns the agent who transferred it.
+    pub fn transfer(
+        &mut self,
+        now: Instant,
+        call: CallRef,
+        queue: &str,
+        only_agent: Option<&str>,
+    ) -> Result<String, AcdError> {
+        let config = self
+            .config
+            .get(queue)
+            .ok_or_else(|| AcdError::UnknownQueue(queue.to_owned()))?;
+        let overflow_at = now + config.max_wait();
+        let next_announcement = config
+            .announce_every()
+            .map(|_| now + config.first_announce());
+        let caller = self.callers.get(&call).ok_or(AcdError::UnknownCall(call))?;
+        let Phase::Connected { agent, since } = caller.phase.clone() else {
+            return Err(AcdError::NotConnected(call));
+        };
+        let old_queue = caller.queue.clone();
+        let wrap_up = self.wrap_up_of(&old_queue);
+        let samples = self.handle_times.entry(old_queue).or_default();
+        if samples.len() == HANDLE_TIME_SAMPLES {
+            samples.pop_front();
+        }
+        samples.push_back(now.saturating_duration_since(since) + wrap_up);
+        let arrival = self.next_arrival;
+        self.next_arrival += 1;
+        if let Some(caller) = self.callers.get_mut(&call) {
+            caller.queue = queue.to_owned();
+            caller.arrival = arrival;
+            caller.requeued = false;
+            caller.phase = Phase::Waiting;
+            caller.waiting_since = now;
+            caller.overflow_at = overflow_at;
+            caller.next_announcement = next_announcement;
+            caller.declined_by.clear();
+            caller.for_agent = only_agent.map(str::to_owned);
+        }
+        self.start_wrap_up(now, &agent, wrap_up);
+        self.dispatch(now);
+        Ok(agent)
     }
 
     // --- offers -------------------------------------------------------------------------------
@@ -507,10 +558,15 @@ impl Acd {
             let Some(config) = self.config.get(&caller.queue) else {
                 continue;
             };
-            if let Some(agent) = self
-                .agents
-                .longest_idle(&config.skills, &caller.declined_by)
-            {
+            let agent = match &caller.for_agent {
+                Some(only) => {
+                    (self.agent_state(only) == Some(AgentState::Available)).then(|| only.clone())
+                }
+                None => self
+                    .agents
+                    .longest_idle(&config.skills, &caller.declined_by),
+            };
+            if let Some(agent) = agent {
                 let ring_timeout = config.ring_timeout();
                 self.offer(now, call, agent, ring_timeout);
             }

@@ -48,6 +48,8 @@ pub enum CallCommand {
     Dtmf { digits: String },
     /// The agent put the caller on hold (music on hold, no audio either way) or took them off.
     Hold { on: bool },
+    /// The agent transferred the caller to `queue`: music on hold there until the next agent.
+    Transferred { queue: String },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -378,6 +380,7 @@ mod agents;
 mod calls;
 pub mod outbound;
 pub mod shell;
+mod transfer;
 
 pub use agents::call_id;
 

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use super::limits::{
     self, LimitError, MAX_CREDENTIAL_BYTES, MAX_JITTER_MS, MAX_NUMBER_BYTES,
     MAX_RESUME_TOKEN_BYTES, MAX_SHORT_TEXT_BYTES, MAX_SKILLS, MAX_SOFTWARE_BYTES,
+    MAX_TRANSFER_TARGET_BYTES,
 };
 use super::types::{AgentId, CallId, Credential, ErrorReport, RequestedState, ResumeToken};
 use super::WireMessage;
@@ -21,6 +22,7 @@ pub enum AgentMessage {
     Hold(Hold),
     Disposition(Disposition),
     Dial(Dial),
+    Transfer(Transfer),
     Stats(Stats),
     Ping(Ping),
     Error(ErrorReport),
@@ -111,6 +113,15 @@ pub struct Dial {
     pub queue: Option<String>,
 }
 
+/// Hands the agent's call on (a blind transfer): `to` is `queue:NAME` (the caller waits there
+/// as a new arrival) or `agent:ID` (offered to that agent alone). The agent's part ends with
+/// `call_ended` (`transferred`); a refused transfer gets `error` and the call goes on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Transfer {
+    pub call: CallId,
+    pub to: String,
+}
+
 /// What the agent measured on a call's media, so the gateway can record call quality from both
 /// ends. Rates cover the time since the previous `stats` for the call; counts are totals since
 /// the call was answered.
@@ -146,6 +157,7 @@ impl WireMessage for AgentMessage {
         "hold",
         "disposition",
         "dial",
+        "transfer",
         "stats",
         "ping",
         "error",
@@ -162,6 +174,7 @@ impl WireMessage for AgentMessage {
             Self::Hold(_) => "hold",
             Self::Disposition(_) => "disposition",
             Self::Dial(_) => "dial",
+            Self::Transfer(_) => "transfer",
             Self::Stats(_) => "stats",
             Self::Ping(_) => "ping",
             Self::Error(_) => "error",
@@ -196,6 +209,10 @@ impl WireMessage for AgentMessage {
             }
             Self::Stats(stats) => stats.validate(),
             Self::Dial(dial) => dial.validate(),
+            Self::Transfer(Transfer { call, to }) => {
+                limits::identifier("call", call.as_str())?;
+                limits::text("to", to, 1, MAX_TRANSFER_TARGET_BYTES)
+            }
             Self::Error(report) => report.validate(),
         }
     }

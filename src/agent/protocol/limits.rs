@@ -34,6 +34,8 @@ pub const MAX_FLOW_ID: u64 = (1 << 62) - 1;
 pub const MAX_RING_TIMEOUT_MS: u64 = 600_000;
 /// `dial.number` and `dialing.number`: a number as typed, with spaces and dashes.
 pub const MAX_NUMBER_BYTES: usize = 32;
+/// `transfer.to`: `queue:` or `agent:` and an identifier.
+pub const MAX_TRANSFER_TARGET_BYTES: usize = 80;
 /// `stats.jitter_ms`: a minute of jitter is no longer a measurement but a broken clock.
 pub const MAX_JITTER_MS: f32 = 60_000.0;
 

@@ -115,6 +115,8 @@ pub enum Command {
     Dial(String),
     /// Call back the caller of an earlier call (`callback c7`).
     Callback(String),
+    /// Hand the call on (`transfer queue:sales`, `transfer agent:bob`).
+    Transfer(String),
     Quit,
 }
 
@@ -153,10 +155,12 @@ impl Command {
             ("s", Some("away")) => Command::SetState(RequestedState::Away, reason),
             ("code", Some(code)) => Command::Disposition(code.to_string()),
             ("callback", Some(call)) => Command::Callback(call.to_string()),
+            ("transfer", Some(to)) => Command::Transfer(to.to_string()),
             _ => {
                 return Err(format!(
                     "{line:?}: commands are a, r, h, d DIGITS, hold on|off, \
-                     s available|away [REASON], code CODE, dial NUMBER, callback CALL, q"
+                     s available|away [REASON], code CODE, dial NUMBER, callback CALL, \
+                     transfer queue:NAME|agent:ID, q"
                 ))
             }
         };

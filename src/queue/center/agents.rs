@@ -181,6 +181,7 @@ impl Center {
             }
             AgentMessage::Disposition(d) => self.disposition(conn, &agent, d),
             AgentMessage::Dial(d) => self.dial(now, conn, &agent, d),
+            AgentMessage::Transfer(t) => self.transfer(now, conn, &agent, t),
             AgentMessage::Stats(stats) => {
                 if let Some(call) = self.talking_call(conn, &agent, &stats.call) {
                     tracing::debug!(
@@ -396,7 +397,7 @@ impl Center {
     }
 
     /// The call a message names if `agent` is talking on it; otherwise the agent gets an error.
-    fn talking_call(&mut self, conn: ConnId, agent: &str, id: &CallId) -> Option<Call> {
+    pub(super) fn talking_call(&mut self, conn: ConnId, agent: &str, id: &CallId) -> Option<Call> {
         let call = self.known_call(conn, id)?;
         if self.talking_to(call).map(String::as_str) != Some(agent) {
             self.error(

@@ -372,6 +372,11 @@ impl Center {
         true
     }
 
+    /// Whether `call` is one an agent placed.
+    pub(super) fn is_placed(&self, call: Call) -> bool {
+        self.outbound.placed.contains_key(&call)
+    }
+
     /// The placed calls `agent` is on, for when its session ends.
     pub(super) fn placed_calls_of(&self, agent: &str) -> Vec<Call> {
         self.outbound

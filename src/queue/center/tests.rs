@@ -841,3 +841,76 @@ fn an_away_reason_ends_when_the_agent_is_back_and_does_not_label_a_later_missed_
         .collect();
     assert_eq!(aways, [None]);
 }
+
+#[test]
+fn a_blind_transfer_ends_the_agents_part_and_offers_the_caller_again_or_says_why_not() {
+    use crate::agent::protocol::from_agent::Transfer;
+    let mut w = World::new();
+    w.ready(1, "alice");
+    w.center.enqueue(w.now, 7, "support", "+4930111").unwrap();
+    let offer = offer_of(&w.messages_for(1)).unwrap();
+    w.say(
+        1,
+        AgentMessage::Accept(Accept {
+            call: offer.call.clone(),
+        }),
+    );
+    w.outputs();
+    let transfer = |w: &mut World, to: &str| {
+        w.say(
+            1,
+            AgentMessage::Transfer(Transfer {
+                call: offer.call.clone(),
+                to: to.into(),
+            }),
+        );
+        w.outputs()
+    };
+    for (to, why) in [
+        ("queue:nowhere", "unknown queue"),
+        ("agent:bob", "not logged in"),
+        ("agent:alice", "yourself"),
+        ("+4930123456", "queue:NAME or agent:ID"),
+    ] {
+        let out = transfer(&mut w, to);
+        let error = out.iter().find_map(|o| match o {
+            Output::ToAgent {
+                msg: GatewayMessage::Error(e),
+                ..
+            } => Some(e.message.clone()),
+            _ => None,
+        });
+        assert!(
+            error.as_deref().is_some_and(|m| m.contains(why)),
+            "{to}: {out:?}"
+        );
+        assert!(
+            !out.iter().any(|o| matches!(o, Output::ToCall { .. })),
+            "{to}: the call goes on as it was"
+        );
+    }
+    // bob logs in: the transfer to him is offered to him alone.
+    w.ready(2, "bob");
+    let out = transfer(&mut w, "agent:bob");
+    assert!(out.iter().any(|o| matches!(o,
+        Output::ToAgent { conn: 1, msg: GatewayMessage::CallEnded(e) }
+            if e.reason == proto::EndReason::Transferred)));
+    assert!(
+        out.iter().any(|o| matches!(o,
+        Output::ToCall { call: 7, cmd: CallCommand::Transferred { queue } } if queue == "support"))
+    );
+    assert!(
+        out.iter().any(|o| matches!(
+            o,
+            Output::ToAgent {
+                conn: 2,
+                msg: GatewayMessage::Offer(_)
+            }
+        )),
+        "{out:?}"
+    );
+    assert!(matches!(
+        w.center.acd().agent_state("alice"),
+        Some(AgentState::WrapUp { .. })
+    ));
+}

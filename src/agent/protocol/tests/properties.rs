@@ -130,6 +130,8 @@ fn agent_message() -> impl Strategy<Value = AgentMessage> {
                     queue,
                 })
             }),
+        (call_id(), "(queue|agent):[a-z0-9_-]{1,64}")
+            .prop_map(|(call, to)| AgentMessage::Transfer(from_agent::Transfer { call, to })),
         any::<u64>().prop_map(|nonce| AgentMessage::Ping(from_agent::Ping { nonce })),
         error_report().prop_map(AgentMessage::Error),
     ]

@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use crate::agent::protocol::from_agent::{
     Accept, Dial, Disposition, Dtmf as AgentDtmf, Hangup, Hold as AgentHold, Login, Ping, Reject,
-    SetState, Stats,
+    SetState, Stats, Transfer,
 };
 use crate::agent::protocol::from_gateway::{
     Answered, CallEnded, DialFailed, Dialing, Dtmf as GatewayDtmf, Hold as GatewayHold,
@@ -67,6 +67,10 @@ pub fn agent_messages() -> Vec<AgentMessage> {
             number: Some("030 1234-567".into()),
             callback: None,
             queue: Some("sales".into()),
+        }),
+        AgentMessage::Transfer(Transfer {
+            call: call(),
+            to: "queue:sales".into(),
         }),
         AgentMessage::Stats(stats()),
         AgentMessage::Ping(Ping { nonce: u64::MAX }),
