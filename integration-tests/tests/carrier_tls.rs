@@ -226,3 +226,23 @@ fn the_gateway_calls_out_over_tls_with_srtp_and_both_sides_hear_each_other() {
     assert!(to_callee > 0.8, "agent → callee correlation {to_callee:.3}");
     assert!(to_agent > 0.8, "callee → agent correlation {to_agent:.3}");
 }
+
+/// The TLS setup tool itself: ten calls, each on its own connection, all completing.
+#[test]
+fn call_setups_over_tls_each_with_its_own_handshake_complete() {
+    let row = trunkgate_integration::bench::tls_setup::tls_setup_step(10, 1).unwrap();
+    println!("{row}");
+    assert_eq!(row["completed"], 10, "{row}");
+}
+
+/// The closing figure for SIP over TLS: call setups per second with a full handshake each.
+/// `TRUNKGATE_BIN=$PWD/target/release/trunkgate cargo nextest run -p trunkgate-integration
+/// --test carrier_tls --run-ignored only --no-capture -E 'test(measure_tls)'`
+#[test]
+#[ignore = "a measurement: run it with a release gateway"]
+fn measure_tls_call_setup_rate() {
+    for rate in [50, 100, 200, 400] {
+        let row = trunkgate_integration::bench::tls_setup::tls_setup_step(rate, 10).unwrap();
+        println!("{row}");
+    }
+}

@@ -9,6 +9,7 @@ pub mod media;
 pub mod rtpengine;
 pub mod setup_rate;
 pub mod sip;
+pub mod tls_setup;
 
 use std::path::PathBuf;
 use std::sync::Arc;
