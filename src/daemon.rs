@@ -515,6 +515,13 @@ impl AgentLink {
             outbound.call_ids,
             crate::queue::center::outbound::OutboundSettings::from_config(config),
         );
+        let usage_file = config
+            .base_dir
+            .join(&a.state_dir)
+            .join("outbound-usage.json");
+        if let Some(kept) = center_shell::kept_usage(&usage_file) {
+            center.restore_outbound_usage(center_shell::utc_day(), kept);
+        }
         let (agents_tx, agents_rx) = mpsc::unbounded_channel();
         let (calls_tx, calls_rx) = mpsc::unbounded_channel();
         let channels = CenterChannels {
@@ -522,6 +529,7 @@ impl AgentLink {
             calls: calls_rx,
             reloads,
             places: outbound.places,
+            usage_file: Some(usage_file),
         };
         let center = tokio::spawn(center_shell::run(
             center,

@@ -296,3 +296,64 @@ fn fraud_limits_refuse_what_they_must_before_any_invite_and_nothing_else() {
         assert!(cdr["answered_at"].is_string(), "{cdr}");
     }
 }
+
+#[test]
+fn the_days_outbound_minutes_hold_across_a_restart() {
+    let callee = Baresip::new("49301234567")
+        .auto_answer()
+        .duration(Duration::from_secs(30))
+        .start();
+    let state = tempfile::tempdir().unwrap();
+    let config = TestConfig {
+        trunk_extra: carrier_to(callee.sip_addr()),
+        extra: format!("{DIAL_PLAN}minutes_per_day = 1\n"),
+        ..TestConfig::default()
+    }
+    .to_toml()
+    .replace(
+        "state_dir = \"state\"",
+        &format!("state_dir = {:?}", state.path().display().to_string()),
+    );
+    assert!(config.contains(&state.path().display().to_string()));
+    let dial = |gw: &Gateway| {
+        AgentProcess::start(
+            &demo_args(
+                gw,
+                &[
+                    "--dial",
+                    "030 1234567",
+                    "--hangup-after-ms",
+                    "1000",
+                    "--calls",
+                    "1",
+                    "--duration-secs",
+                    "20",
+                ],
+            ),
+            DEMO_CREDENTIAL,
+        )
+    };
+    let gw = Gateway::start(&config);
+    let mut agent = dial(&gw);
+    agent.expect(&["event=answered"], Duration::from_secs(10));
+    agent.expect(&["event=call_ended"], Duration::from_secs(10));
+    agent.wait_exit(Duration::from_secs(10));
+    // One started minute is the day's whole allowance; it is kept in the state directory.
+    let kept = state.path().join("outbound-usage.json");
+    let used = trunkgate_integration::bench::load::wait_until(Duration::from_secs(10), || {
+        std::fs::read_to_string(&kept).is_ok_and(|t| t.contains("\"branch_seconds\":60"))
+    });
+    assert!(used, "{:?}", std::fs::read_to_string(&kept));
+    gw.stop().expect("a clean stop");
+    // A restarted gateway still knows the minute is used.
+    let gw = Gateway::start(&config);
+    let mut agent = dial(&gw);
+    let refused = agent.expect(&["event=dial_failed"], Duration::from_secs(10));
+    assert!(
+        refused.contains("reason=limit") && refused.contains("1 outbound minutes today"),
+        "{refused}"
+    );
+    agent.wait_exit(Duration::from_secs(10));
+    let run = callee.stop();
+    assert_eq!(run.log.matches("INVITE sip:").count(), 1, "{}", run.log);
+}

@@ -96,6 +96,18 @@ struct Active {
     answered: Option<Instant>,
 }
 
+/// The day's answered outbound seconds, as kept across restarts (`state_dir`): the daily
+/// minute limits must hold through a restart. Hourly counts and calls up are not kept: a
+/// restart ends every call, and an hour passes quickly.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct DailyUsage {
+    /// Days since the Unix epoch (UTC).
+    pub day: u64,
+    pub branch_seconds: u64,
+    pub agents: std::collections::BTreeMap<String, u64>,
+    pub trunks: std::collections::BTreeMap<String, u64>,
+}
+
 /// What the branch has used; one for the whole gateway, owned by the contact center.
 #[derive(Debug, Default)]
 pub struct Limits {
@@ -207,6 +219,37 @@ impl Limits {
         {
             usage.up = usage.up.saturating_sub(1);
             usage.seconds_today += seconds;
+        }
+    }
+
+    /// Today's answered seconds of calls that ended, to keep across a restart.
+    pub fn daily(&self) -> DailyUsage {
+        let seconds = |map: &HashMap<String, Usage>| {
+            map.iter()
+                .filter(|(_, u)| u.seconds_today > 0)
+                .map(|(k, u)| (k.clone(), u.seconds_today))
+                .collect()
+        };
+        DailyUsage {
+            day: self.day,
+            branch_seconds: self.branch_seconds_today,
+            agents: seconds(&self.agents),
+            trunks: seconds(&self.trunks),
+        }
+    }
+
+    /// Takes back what [`Limits::daily`] kept, if it is of `today`.
+    pub fn restore(&mut self, today: u64, usage: DailyUsage) {
+        if usage.day != today {
+            return;
+        }
+        self.day = today;
+        self.branch_seconds_today = usage.branch_seconds;
+        for (agent, seconds) in usage.agents {
+            self.agents.entry(agent).or_default().seconds_today = seconds;
+        }
+        for (trunk, seconds) in usage.trunks {
+            self.trunks.entry(trunk).or_default().seconds_today = seconds;
         }
     }
 

@@ -83,6 +83,21 @@ impl Center {
         self.outbound.settings = Arc::new(settings);
     }
 
+    /// Today's answered outbound seconds, for the shell to keep across restarts.
+    pub fn outbound_usage(&self) -> crate::call::outbound::limits::DailyUsage {
+        self.outbound.limits.daily()
+    }
+
+    /// What an earlier run kept of today's outbound minutes.
+    pub fn restore_outbound_usage(
+        &mut self,
+        today: u64,
+        usage: crate::call::outbound::limits::DailyUsage,
+    ) {
+        self.outbound.day = today;
+        self.outbound.limits.restore(today, usage);
+    }
+
     /// Today, as days since the Unix epoch (UTC): the shell passes the wall clock's.
     pub fn set_day(&mut self, day: u64) {
         self.outbound.day = day;

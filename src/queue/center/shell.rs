@@ -70,6 +70,8 @@ pub struct CenterChannels {
     pub reloads: mpsc::UnboundedReceiver<Reconfigure>,
     /// Where calls agents place go to be placed.
     pub places: mpsc::UnboundedSender<PlaceRequest>,
+    /// Where today's outbound minutes are kept across restarts (`state_dir`); `None`: nowhere.
+    pub usage_file: Option<std::path::PathBuf>,
 }
 
 /// What a config reload changes in the center.
@@ -159,6 +161,9 @@ pub async fn run(
                 center.placed_ended(now, call, unanswered);
                 calls.remove(&call);
                 pending_media.remove(&call);
+                if let Some(path) = &inputs.usage_file {
+                    keep_usage(path, &center.outbound_usage());
+                }
             }
         }
         while let Some(out) = center.poll_output() {
@@ -281,8 +286,44 @@ fn carry_out(
     }
 }
 
+/// Writes today's outbound minutes to `path` (a new file renamed over the old one, so a crash
+/// leaves either). A failure is logged: the limits still hold in memory.
+fn keep_usage(path: &std::path::Path, usage: &crate::call::outbound::limits::DailyUsage) {
+    let written = serde_json::to_vec(usage)
+        .map_err(std::io::Error::other)
+        .and_then(|bytes| {
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            let tmp = path.with_extension("json.new");
+            std::fs::write(&tmp, bytes)?;
+            std::fs::rename(&tmp, path)
+        });
+    if let Err(e) = written {
+        tracing::warn!(path = %path.display(), error = %e, "outbound minutes not kept");
+    }
+}
+
+/// What an earlier run kept of today's outbound minutes; nothing if there is no such file or
+/// it is unreadable (logged).
+pub fn kept_usage(path: &std::path::Path) -> Option<crate::call::outbound::limits::DailyUsage> {
+    let bytes = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+        Err(e) => {
+            tracing::warn!(path = %path.display(), error = %e, "outbound minutes unreadable");
+            return None;
+        }
+    };
+    serde_json::from_slice(&bytes)
+        .inspect_err(
+            |e| tracing::warn!(path = %path.display(), error = %e, "outbound minutes unreadable"),
+        )
+        .ok()
+}
+
 /// Today as days since the Unix epoch, UTC: daily outbound minutes start again at midnight.
-fn utc_day() -> u64 {
+pub fn utc_day() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() / 86_400)

@@ -191,3 +191,32 @@ fn answered_minutes_run_out_per_agent_and_per_branch_and_come_back_the_next_day(
         "a new day"
     );
 }
+
+#[test]
+fn the_days_minutes_survive_a_restart_but_not_midnight() {
+    let c = config("agent_minutes_per_day = 2\nminutes_per_day = 100");
+    let t = trunk("");
+    let mut limits = Limits::default();
+    let now = Instant::now();
+    limits
+        .admit(now, DAY, 1, "alice", &c, "carrier", &t)
+        .unwrap();
+    limits.answered(now, 1);
+    limits.ended(now + Duration::from_secs(90), DAY, 1);
+    let kept = limits.daily();
+    assert_eq!(kept.branch_seconds, 120);
+    // A new process, the same day: alice has used her two minutes.
+    let mut restarted = Limits::default();
+    restarted.restore(DAY, kept.clone());
+    assert!(matches!(
+        restarted.admit(now, DAY, 2, "alice", &c, "carrier", &t),
+        Err(Refusal::AgentMinutes { limit: 2, .. })
+    ));
+    // Kept yesterday: nothing used today.
+    let mut next_day = Limits::default();
+    next_day.restore(DAY + 1, kept);
+    assert_eq!(
+        next_day.admit(now, DAY + 1, 3, "alice", &c, "carrier", &t),
+        Ok(())
+    );
+}
