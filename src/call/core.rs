@@ -242,8 +242,10 @@ impl<L: Leg> Call<L> {
                 tone: Vec::new(),
             }),
         };
-        // Bridged from the start: the agent hears ringback or early media.
-        call.phase = Phase::Waiting(call.waiting(MusicOnHold::default()));
+        // Bridged from the start: the agent hears ringback or early media. The music is what
+        // the callee hears should the agent's link drop: the queues' default.
+        let music = MusicOnHold::new(&call.config.prompts, "moh");
+        call.phase = Phase::Waiting(call.waiting(music));
         if call.bridge(now) {
             if let Phase::Agent(bridge) = std::mem::replace(&mut call.phase, Phase::Ringing) {
                 call.phase = Phase::Dialling(bridge);
@@ -265,7 +267,7 @@ impl<L: Leg> Call<L> {
     pub fn handle_leg(&mut self, now: Instant, f: impl FnOnce(&mut L, Instant)) {
         f(&mut self.leg, now);
         while let Some(progress) = self.leg.poll_progress() {
-            self.on_progress(now, progress);
+            self.on_progress(progress);
         }
         let held = self.leg.held_by_carrier();
         if held != self.carrier_held {
@@ -353,10 +355,18 @@ impl<L: Leg> Call<L> {
             CallCommand::Reconnect { .. } => {
                 if matches!(self.phase, Phase::Waiting(_)) && self.bridge(now) {
                     self.events.push_back(CallEvent::AgentResumed);
+                    // Still dialling: back to ringback or early media, not yet a conversation.
+                    if self.dialling.is_some() {
+                        if let Phase::Agent(bridge) =
+                            std::mem::replace(&mut self.phase, Phase::Ringing)
+                        {
+                            self.phase = Phase::Dialling(bridge);
+                        }
+                    }
                 }
             }
             CallCommand::AgentLost => {
-                if matches!(self.phase, Phase::Agent(_)) {
+                if matches!(self.phase, Phase::Agent(_) | Phase::Dialling(_)) {
                     self.back_to_waiting();
                     self.events.push_back(CallEvent::AgentLost);
                 }
@@ -417,7 +427,7 @@ impl<L: Leg> Call<L> {
     }
 
     /// The callee of a placed call rings, plays early media, or answers.
-    fn on_progress(&mut self, now: Instant, progress: Progress) {
+    fn on_progress(&mut self, progress: Progress) {
         let Some(dialling) = &mut self.dialling else {
             return;
         };
@@ -439,9 +449,13 @@ impl<L: Leg> Call<L> {
                 let agent = dialling.agent.clone();
                 self.dialling = None;
                 self.answered = true;
-                if let Phase::Dialling(bridge) = std::mem::replace(&mut self.phase, Phase::Ringing)
-                {
-                    self.phase = Phase::Agent(bridge);
+                // Bridged already unless the agent's link is down (music until it resumes).
+                if matches!(self.phase, Phase::Dialling(_)) {
+                    if let Phase::Dialling(bridge) =
+                        std::mem::replace(&mut self.phase, Phase::Ringing)
+                    {
+                        self.phase = Phase::Agent(bridge);
+                    }
                 }
                 self.events.push_back(CallEvent::Answered);
                 self.events.push_back(CallEvent::AgentAnswered { agent });
@@ -449,7 +463,6 @@ impl<L: Leg> Call<L> {
         }
         self.outputs
             .push_back(Output::ToCenter(ToCenter::Progress(progress)));
-        let _ = now;
     }
 
     fn answer(&mut self, now: Instant) {

@@ -146,6 +146,7 @@ impl Center {
                     }
                 }
             }
+            // `validate` refuses a dial with neither before it gets here.
             (None, None) => return,
         };
         let settings = self.outbound.settings.clone();

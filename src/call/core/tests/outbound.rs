@@ -175,3 +175,30 @@ fn a_carrier_that_never_answers_is_unreachable_but_its_own_408_is_no_answer() {
     };
     assert_eq!(h.ended(), Some((Side::Caller, no_answer)));
 }
+
+#[test]
+fn an_answer_while_the_agents_link_is_down_waits_with_music_for_its_return() {
+    let mut h = Harness::outgoing(RING, 8);
+    h.center(CallCommand::AgentLost);
+    h.sip(SipEvent::Answered {
+        call: 7,
+        sdp: Some(offer()),
+    });
+    assert!(h.events.contains(&CallEvent::Answered));
+    let heard_from = h.heard.len();
+    h.run(Duration::from_secs(1));
+    let share = h.music_share(heard_from);
+    assert!(
+        share > 0.9,
+        "the callee hears music: {share} of {} samples",
+        h.heard.len() - heard_from
+    );
+    h.center(CallCommand::Reconnect { conn: 2, flow: 1 });
+    let agent_before = h.to_agent();
+    h.run(Duration::from_secs(1));
+    assert!(
+        h.to_agent() > agent_before + 40,
+        "bridged to the agent again"
+    );
+    assert_eq!(h.ended(), None);
+}
