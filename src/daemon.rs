@@ -226,6 +226,8 @@ impl Daemon {
             rand::SeedableRng::from_entropy(),
         );
         ua.set_guard(c.sip.guard());
+        let (expires, min_se) = c.sip.session_timers();
+        ua.set_session_timers(expires, min_se);
         ua.set_call_ids(call_ids);
         let mut calls = CallContext::new(
             config.clone(),

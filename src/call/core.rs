@@ -777,6 +777,7 @@ impl<L: Leg> Call<L> {
             LegEnd::NoConfirmation => (Side::Gateway, EndCause::NoConfirmation),
             LegEnd::Failed => (Side::Gateway, EndCause::SignallingFailed),
             LegEnd::Local => (Side::Gateway, EndCause::Shutdown),
+            LegEnd::SessionExpired => (Side::Gateway, EndCause::SessionExpired),
             LegEnd::Unanswered { status } => (
                 Side::Caller,
                 EndCause::Unanswered {

@@ -77,6 +77,14 @@ pub struct SipConfig {
     /// over UDP and TCP; empty: the system's (/etc/resolv.conf).
     #[serde(default)]
     pub dns_servers: Vec<SocketAddr>,
+    /// RFC 4028 session timers: the session interval we ask for and grant, in seconds; 0 turns
+    /// session timers off (`Require: timer` then gets 420). At least 90 otherwise.
+    #[serde(default = "default_session_expires")]
+    pub session_expires_s: u64,
+    /// The smallest session interval we accept (a request for less gets 422): at least 90, at
+    /// most `session_expires_s`.
+    #[serde(default = "default_min_se")]
+    pub min_se_s: u64,
 }
 
 impl Default for SipConfig {
@@ -93,8 +101,18 @@ impl Default for SipConfig {
             public_address: None,
             user_agent: default_user_agent(),
             dns_servers: Vec::new(),
+            session_expires_s: default_session_expires(),
+            min_se_s: default_min_se(),
         }
     }
+}
+
+fn default_session_expires() -> u64 {
+    1800
+}
+
+fn default_min_se() -> u64 {
+    90
 }
 
 fn default_ban_after() -> u32 {
@@ -116,6 +134,13 @@ impl SipConfig {
             window: Duration::from_secs(self.ban_window_s),
             ban_for: Duration::from_secs(self.ban_s),
         }
+    }
+
+    /// The arguments of `UserAgent::set_session_timers`: the interval (`None`: off) and Min-SE.
+    pub fn session_timers(&self) -> (Option<Duration>, Duration) {
+        let expires =
+            (self.session_expires_s != 0).then(|| Duration::from_secs(self.session_expires_s));
+        (expires, Duration::from_secs(self.min_se_s))
     }
 }
 
@@ -269,6 +294,24 @@ impl Config {
                     format!("{server}: a nameserver needs its address and port (usually 53)"),
                 ));
             }
+        }
+        let (expires, min_se) = (self.sip.session_expires_s, self.sip.min_se_s);
+        if expires != 0 && expires < 90 {
+            out.push(problem(
+                &["sip", "session_expires_s"],
+                format!("{expires} s: 0 (no session timers) or at least 90 (RFC 4028)"),
+            ));
+        }
+        if min_se < 90 {
+            out.push(problem(
+                &["sip", "min_se_s"],
+                format!("{min_se} s: at least 90 (RFC 4028)"),
+            ));
+        } else if expires >= 90 && min_se > expires {
+            out.push(problem(
+                &["sip", "min_se_s"],
+                format!("{min_se} s is above session_expires_s ({expires} s)"),
+            ));
         }
         let tls_files = self.sip.tls_certificate.is_some() && self.sip.tls_private_key.is_some();
         if !self.sip.tls.is_empty() && !tls_files {
@@ -524,4 +567,51 @@ fn check_secret_file(path: &Path) -> Result<(), String> {
 
 pub fn prompt_file(dir: &Path, name: &str) -> PathBuf {
     dir.join(format!("{name}.wav"))
+}
+
+#[cfg(test)]
+mod session_timer_tests {
+    use std::path::Path;
+    use std::time::Duration;
+
+    use crate::config::{parse, EMBEDDED_DEFAULT};
+
+    fn with_sip(lines: &str) -> String {
+        EMBEDDED_DEFAULT.replacen("[sip]\n", &format!("[sip]\n{lines}\n"), 1)
+    }
+
+    fn error_keys(lines: &str) -> Vec<String> {
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+        match parse(&with_sip(lines), Path::new("t.toml"), repo) {
+            Ok(_) => Vec::new(),
+            Err(e) => e.0.into_iter().map(|e| e.key).collect(),
+        }
+    }
+
+    #[test]
+    fn session_timer_settings_default_to_1800_and_90_and_are_bounded() {
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let c = parse(EMBEDDED_DEFAULT, Path::new("t.toml"), repo).unwrap();
+        assert_eq!(
+            c.sip.session_timers(),
+            (Some(Duration::from_secs(1800)), Duration::from_secs(90))
+        );
+        let off = parse(
+            &with_sip("session_expires_s = 0"),
+            Path::new("t.toml"),
+            repo,
+        )
+        .unwrap();
+        assert_eq!(off.sip.session_timers().0, None);
+        assert!(error_keys("session_expires_s = 600\nmin_se_s = 600").is_empty());
+        assert_eq!(
+            error_keys("session_expires_s = 60"),
+            ["sip.session_expires_s"]
+        );
+        assert_eq!(error_keys("min_se_s = 30"), ["sip.min_se_s"]);
+        assert_eq!(
+            error_keys("session_expires_s = 300\nmin_se_s = 600"),
+            ["sip.min_se_s"]
+        );
+    }
 }

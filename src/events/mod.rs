@@ -161,6 +161,9 @@ pub enum EndCause {
     Shutdown,
     /// The agent could not be bridged (a codec setting libopus refused; validation prevents it).
     Bridge(BridgeError),
+    /// The carrier side stopped refreshing the session (RFC 4028) or did not answer our
+    /// refresh: gone without a BYE, so we sent one.
+    SessionExpired,
     /// An outbound call was not answered: busy, no answer, rejected, unreachable… with the
     /// carrier's SIP status (0 when the gateway gave up by itself).
     Unanswered { why: Unanswered, status: u16 },
@@ -187,6 +190,7 @@ impl EndCause {
             EndCause::Bridge(_) => "bridge_failed",
             EndCause::GatewayRestart => "gateway_restart",
             EndCause::Unanswered { why, .. } => why.code(),
+            EndCause::SessionExpired => "session_expired",
         }
     }
 }
@@ -209,6 +213,7 @@ impl fmt::Display for EndCause {
             EndCause::GatewayRestart => {
                 f.write_str("the gateway stopped during the call (closed when it restarted)")
             }
+            EndCause::SessionExpired => f.write_str("the carrier stopped refreshing the session"),
             EndCause::Unanswered { why, status: 0 } => write!(f, "{why}"),
             EndCause::Unanswered { why, status } => write!(f, "{why} ({status})"),
         }

@@ -703,7 +703,7 @@ fn observe_talk(m: &Metrics, call: &LiveCall, at: SystemTime) {
     }
 }
 
-const CAUSES: [&str; 12] = [
+const CAUSES: [&str; 13] = [
     "caller_hung_up",
     "caller_cancelled",
     "no_confirmation",
@@ -716,6 +716,7 @@ const CAUSES: [&str; 12] = [
     "signalling_failed",
     "shutdown",
     "bridge_failed",
+    "session_expired",
 ];
 
 fn elapsed(since: SystemTime, now: SystemTime) -> Duration {

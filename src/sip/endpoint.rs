@@ -283,7 +283,10 @@ pub async fn run(
                     resolved_tx.clone(),
                 );
                 ua.set_trunks(now_configured);
-                ua.set_guard(config.load().config.sip.guard());
+                let loaded = config.load();
+                ua.set_guard(loaded.config.sip.guard());
+                let (expires, min_se) = loaded.config.sip.session_timers();
+                ua.set_session_timers(expires, min_se);
             }
             Some(specs) = resolved.recv() => ua.set_registrations(Instant::now(), specs),
             Some(peer) = next_closed(&mut closed_flows) => ua.flow_lost(Instant::now(), peer),

@@ -31,6 +31,9 @@ pub enum LegEnd {
     Failed,
     /// We ended it (our BYE or rejection, or shutdown) and the carrier side confirmed.
     Local,
+    /// The session timer ran out (RFC 4028): the far end stopped refreshing the call, or did
+    /// not answer our refresh; we sent BYE.
+    SessionExpired,
     /// A call we placed was not answered: the carrier's final status (486, 404, 503…).
     Unanswered { status: u16 },
 }

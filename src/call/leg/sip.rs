@@ -196,6 +196,7 @@ impl SipLeg {
                     EndReason::Cancelled => LegEnd::Cancelled,
                     EndReason::NoAck => LegEnd::NoConfirmation,
                     EndReason::Local => LegEnd::Local,
+                    EndReason::SessionExpired => LegEnd::SessionExpired,
                 });
             }
             SipEvent::Progress { sdp, code, .. } => {

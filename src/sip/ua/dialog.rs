@@ -13,6 +13,7 @@ use rsip::headers::UntypedHeader;
 use rsip::Header;
 
 use super::outgoing::Outgoing;
+use super::session_timer::{sdp_version, with_sdp_version, Refresh, SessionTimer};
 use crate::sip::message::{self, header, list_values, uri_part};
 use crate::sip::peer::{Peer, Transport};
 use crate::sip::transaction::TransactionKey;
@@ -183,9 +184,32 @@ pub struct Dialog {
     pub told_end: bool,
     /// What only a call we placed has: its INVITE transaction, CANCEL and ACK state.
     pub outgoing: Option<Box<Outgoing>>,
+    /// The RFC 4028 session timer, while one runs (see [`super::session_timer`]).
+    pub session: Option<SessionTimer>,
+    /// Our session refresh (UPDATE or re-INVITE) awaiting its final answer.
+    pub refresh: Option<Refresh>,
+    /// The SDP we sent last (our offer or answer): a refresh re-INVITE offers it again.
+    pub local_sdp: Vec<u8>,
+    /// The ACK for the 2xx to our last refresh re-INVITE (its CSeq and bytes), re-sent when that
+    /// 2xx is.
+    pub refresh_ack: Option<(u32, Bytes)>,
 }
 
 impl Dialog {
+    /// `sdp` from the call, about to be sent as our answer or offer: remembered as the SDP we sent
+    /// last. After a refresh re-INVITE of ours bumped the `o=` version, the call's own counter may
+    /// lag behind it; a changed SDP then gets the next version after ours (RFC 3264 §8).
+    pub fn next_local_sdp(&mut self, sdp: Vec<u8>) -> Vec<u8> {
+        let sdp = match (sdp_version(&self.local_sdp), sdp_version(&sdp)) {
+            (Some(last), Some(v)) if v <= last && sdp != self.local_sdp => {
+                with_sdp_version(&sdp, last.wrapping_add(1)).unwrap_or(sdp)
+            }
+            _ => sdp,
+        };
+        self.local_sdp = sdp.clone();
+        sdp
+    }
+
     /// The Contact we put in dialog-creating responses and our own requests.
     pub fn contact(&self) -> String {
         contact_for(self.local, self.peer.transport)

@@ -5,6 +5,7 @@ use std::time::Instant;
 use rsip::headers::UntypedHeader;
 use rsip::Header;
 
+use super::session_timer::UasAnswer;
 use super::{CallEvent, Dialog, DialogState, EndReason, IncomingCall, Parties, UserAgent};
 use crate::sip::message::{self, call_id, content_type, cseq, max_forwards, response_to, to_tag};
 use crate::sip::peer::Peer;
@@ -109,9 +110,22 @@ impl UserAgent {
         {
             return self.reply(now, &key, &req, 415, None);
         }
-        if let Some(req_ext) = message::header(&req.headers, "Require") {
-            tracing::info!(%peer, require = req_ext, "INVITE requires an extension we lack");
-            return self.reply(now, &key, &req, 420, None);
+        // RFC 3261 §8.2.2.3: what we do not support is named in Unsupported. `timer` (RFC 4028)
+        // is ours while session timers are on.
+        let timers = self.session_timers.expires.is_some();
+        let unsupported: Vec<&str> = message::list_values(&req.headers, "Require")
+            .into_iter()
+            .filter(|tag| !(timers && tag.eq_ignore_ascii_case("timer")))
+            .collect();
+        if !unsupported.is_empty() {
+            let tags = unsupported.join(", ");
+            tracing::info!(%peer, require = tags, "INVITE requires an extension we lack");
+            return self.reply_with_headers(now, &key, &req, 420, None, &[("Unsupported", tags)]);
+        }
+        if let UasAnswer::TooSmall(min_se) = self.session_timers.negotiate_uas(&req.headers) {
+            tracing::info!(%peer, "INVITE's Session-Expires is below our Min-SE: 422");
+            let min_se = min_se.as_secs().to_string();
+            return self.reply_with_headers(now, &key, &req, 422, None, &[("Min-SE", min_se)]);
         }
         let (Some(cid), Some((seq, _))) = (
             call_id(&req.headers).map(str::to_string),
@@ -145,6 +159,10 @@ impl UserAgent {
             pending_2xx: None,
             told_end: false,
             outgoing: None,
+            session: None,
+            refresh: None,
+            local_sdp: Vec::new(),
+            refresh_ack: None,
             invite: req,
         };
         self.by_dialog_id.insert((cid.clone(), local_tag), call);
@@ -241,6 +259,29 @@ impl UserAgent {
                     message::push(&mut resp.headers, "Retry-After", "1");
                     return self.respond(now, &key, resp);
                 }
+                let our_reinvite = d
+                    .refresh
+                    .as_ref()
+                    .is_some_and(|r| r.request.method == rsip::Method::Invite);
+                if our_reinvite {
+                    // §14.2: our refresh re-INVITE is pending; the glare answer.
+                    return self.reply_in_dialog(now, &key, &req, 491, &tag);
+                }
+                if let UasAnswer::TooSmall(min_se) = self.session_timers.negotiate_uas(&req.headers)
+                {
+                    let min_se = min_se.as_secs().to_string();
+                    return self.reply_with_headers(
+                        now,
+                        &key,
+                        &req,
+                        422,
+                        Some(&tag),
+                        &[("Min-SE", min_se)],
+                    );
+                }
+                let Some(d) = self.dialogs.get_mut(&call) else {
+                    return;
+                };
                 let offer = (!req.body.is_empty()).then(|| req.body.clone());
                 d.reinvite = Some((key.clone(), req));
                 self.events.push_back(CallEvent::ReInvite { call, offer });
@@ -254,9 +295,56 @@ impl UserAgent {
                 });
             }
             rsip::Method::Options => self.reply_in_dialog(now, &key, &req, 200, &tag),
+            rsip::Method::Update => self.on_update(now, call, key, req, &tag),
             rsip::Method::Ack => {}
             _ => self.reply_in_dialog(now, &key, &req, 405, &tag),
         }
+    }
+
+    /// An UPDATE inside the dialog (RFC 3311): without a body it is a session refresh (RFC 4028)
+    /// or a plain target refresh, answered 200; with one (an SDP offer) it gets 488, as offers
+    /// are taken only in INVITEs.
+    fn on_update(
+        &mut self,
+        now: Instant,
+        call: super::CallRef,
+        key: TransactionKey,
+        req: rsip::Request,
+        tag: &str,
+    ) {
+        if !req.body.is_empty() {
+            return self.reply_in_dialog(now, &key, &req, 488, tag);
+        }
+        let Some(d) = self.dialogs.get(&call) else {
+            return;
+        };
+        let up = matches!(d.state, DialogState::Answered | DialogState::Confirmed);
+        let contact = d.contact();
+        let mut resp = response_to(&req, 200, None, Some(tag));
+        match self.session_timers.negotiate_uas(&req.headers) {
+            UasAnswer::TooSmall(min_se) => {
+                let min_se = min_se.as_secs().to_string();
+                return self.reply_with_headers(
+                    now,
+                    &key,
+                    &req,
+                    422,
+                    Some(tag),
+                    &[("Min-SE", min_se)],
+                );
+            }
+            // Early (before our 2xx) the timer is not running yet: the 2xx to the INVITE sets it.
+            _ if up => self.session_uas_2xx(now, call, &req, &mut resp),
+            _ => {}
+        }
+        resp.headers
+            .push(Header::Contact(rsip::headers::Contact::new(contact)));
+        message::push(&mut resp.headers, "Allow", message::ALLOW);
+        resp.headers.push(Header::Server(rsip::headers::Server::new(
+            self.user_agent.clone(),
+        )));
+        message::set_body(&mut resp.headers, &mut resp.body, None, Vec::new());
+        self.respond(now, &key, resp);
     }
 
     /// Answers a request outside any dialog (a fresh To tag on each answer).

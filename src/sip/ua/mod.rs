@@ -4,12 +4,14 @@
 //! [`Dialog`] per call, re-sends our 2xx until the ACK comes, and turns the rest into
 //! [`CallEvent`]s for the call actors. Call actors answer through [`UserAgent::answer`],
 //! [`UserAgent::hangup`] and friends. It also places calls ([`UserAgent::invite`], the UAC side
-//! in [`outgoing`]). Time is passed in; the tokio shell drives it.
+//! in [`outgoing`]), and keeps RFC 4028 session timers on both kinds ([`session_timer`]), ending
+//! a call whose far end stopped refreshing. Time is passed in; the tokio shell drives it.
 mod dialog;
 mod incoming;
 pub mod outgoing;
 mod probe;
 pub mod register;
+pub mod session_timer;
 #[cfg(test)]
 mod tests;
 
@@ -28,6 +30,7 @@ use rsip::Header;
 use dialog::Pending2xx;
 pub use dialog::{contact_for, CallRef, Dialog, DialogState, Parties};
 pub use outgoing::{OutgoingCall, NO_RESPONSE};
+pub use session_timer::SessionTimerConfig;
 
 use crate::sip::guard::{Guard, GuardConfig, Verdict};
 use crate::sip::message::{self, cseq, response_to};
@@ -119,6 +122,9 @@ pub enum EndReason {
     NoAck,
     /// Our BYE or rejection.
     Local,
+    /// The RFC 4028 session timer ran out: no refresh from the peer in time, or our own refresh
+    /// met 408, 481 or silence. We sent BYE.
+    SessionExpired,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -176,6 +182,12 @@ pub struct UserAgent {
     /// OPTIONS probes on their way, and the outcomes not yet taken ([`UserAgent::probe`]).
     probes: HashMap<TransactionKey, Peer>,
     probe_results: VecDeque<(Peer, bool)>,
+    /// RFC 4028 session timers: what we ask for and accept ([`UserAgent::set_session_timers`]).
+    session_timers: SessionTimerConfig,
+    /// The dialogs' running session timers by when they next fire (see [`session_timer`]).
+    session_due: BTreeSet<(Instant, CallRef)>,
+    /// Our session refreshes (UPDATE, re-INVITE) in flight.
+    refresh_tx: HashMap<TransactionKey, CallRef>,
 }
 
 impl UserAgent {
@@ -211,6 +223,9 @@ impl UserAgent {
             guard: Guard::new(GuardConfig::default()),
             probes: HashMap::new(),
             probe_results: VecDeque::new(),
+            session_timers: SessionTimerConfig::default(),
+            session_due: BTreeSet::new(),
+            refresh_tx: HashMap::new(),
         }
     }
 
@@ -354,6 +369,7 @@ impl UserAgent {
             self.tx.poll_timeout(),
             retransmit,
             self.registrations.poll_timeout(),
+            self.session_poll_timeout(),
         ]
         .into_iter()
         .flatten()
@@ -400,6 +416,7 @@ impl UserAgent {
                 },
             );
         }
+        self.session_handle_timeout(now);
     }
 
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
@@ -451,6 +468,8 @@ impl UserAgent {
         let code = answer.as_ref().err().copied().unwrap_or(200);
         let mut resp = response_to(&req, code, None, Some(&d.local_tag));
         if let Ok(sdp) = answer {
+            let sdp = d.next_local_sdp(sdp);
+            self.session_uas_2xx(now, call, &req, &mut resp);
             self.decorate_2xx(&mut resp, call, sdp);
         }
         self.respond(now, &key, resp.clone());
@@ -512,7 +531,10 @@ impl UserAgent {
         let invite_cseq = d.invite_cseq;
         if (200..300).contains(&code) {
             d.state = DialogState::Answered;
-            self.decorate_2xx(&mut resp, call, sdp.unwrap_or_default());
+            let sdp = d.next_local_sdp(sdp.unwrap_or_default());
+            let invite = d.invite.clone();
+            self.session_uas_2xx(now, call, &invite, &mut resp);
+            self.decorate_2xx(&mut resp, call, sdp);
             self.respond(now, &key, resp.clone());
             self.start_2xx_retransmission(now, call, invite_cseq, resp);
         } else if code >= 300 {
@@ -580,6 +602,7 @@ impl UserAgent {
     }
 
     fn send_bye(&mut self, now: Instant, call: CallRef) {
+        self.stop_session(call);
         let Some(d) = self.dialogs.get_mut(&call) else {
             return;
         };
@@ -603,6 +626,7 @@ impl UserAgent {
     }
 
     fn remove(&mut self, call: CallRef) {
+        self.stop_session(call);
         if let Some(d) = self.dialogs.remove(&call) {
             if d.outgoing.is_some() {
                 self.forget_outgoing_peer(d.peer.addr.ip(), &d.trunk);
@@ -610,6 +634,9 @@ impl UserAgent {
             self.by_dialog_id.remove(&(d.call_id, d.local_tag));
             self.by_server_tx.retain(|_, c| *c != call);
             self.by_client_tx.retain(|_, c| *c != call);
+            if let Some(r) = d.refresh {
+                self.refresh_tx.remove(&r.key);
+            }
         }
     }
 
@@ -623,6 +650,13 @@ impl UserAgent {
                     cancels,
                 } => self.on_request(now, key, peer, request, cancels),
                 TransactionEvent::Ack { request, .. } => self.on_ack(request),
+                TransactionEvent::Response { key, response } if self.is_refresh(&key) => {
+                    self.on_refresh_response(now, &key, response)
+                }
+                TransactionEvent::Timeout { key } if self.is_refresh(&key) => {
+                    self.stats.transaction_timeouts += 1;
+                    self.on_refresh_timeout(now, &key);
+                }
                 TransactionEvent::Response { key, response } if self.is_outgoing_invite(&key) => {
                     self.on_invite_response(now, &key, response)
                 }
@@ -658,6 +692,7 @@ impl UserAgent {
                 }
                 TransactionEvent::Terminated { key } => {
                     self.by_server_tx.remove(&key);
+                    self.refresh_tx.remove(&key);
                     // An INVITE of ours that has ended (Timer M after its 2xx): what it still
                     // receives is stray and found by its dialog instead.
                     if self.is_outgoing_invite(&key) {

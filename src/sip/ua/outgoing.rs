@@ -9,16 +9,18 @@
 //!  invite() ──▶ Early ──1xx──▶ Progress (To tag remembered: an early dialog)
 //!                 │  ──2xx──▶ ACK (kept, re-sent for every retransmitted 2xx) ──▶ Confirmed, Answered
 //!                 │  ──401/407──▶ the INVITE again with credentials (once; again only if stale)
+//!                 │  ──422──▶ the INVITE again asking for its Min-SE (once; RFC 4028 §7.4)
 //!                 │  ──3xx–6xx, Timer B, lost connection──▶ Failed, dialog gone
 //!  hangup() in Early ──▶ Terminating: CANCEL now if a provisional has arrived, else on the
 //!                 first one (§9.1); the INVITE's final then ends the call (Failed); a 2xx
 //!                 that wins the race is ACKed and BYEd, and told as Failed{487, "cancelled"}.
 //! ```
 //!
-//! A 2xx from a second fork (another To tag) is ACKed and then ended with a BYE of its own; the
-//! call goes on with the first. Once confirmed, an outgoing dialog is like an incoming one:
-//! in-dialog requests from the callee reach it by (Call-ID, our From tag), and `hangup` sends
-//! BYE.
+//! The INVITE offers a session timer and its 2xx decides who refreshes (see
+//! [`super::session_timer`]). A 2xx from a second fork (another To tag) is ACKed and then ended
+//! with a BYE of its own; the call goes on with the first. Once confirmed, an outgoing dialog is
+//! like an incoming one: in-dialog requests from the callee reach it by (Call-ID, our From tag),
+//! and `hangup` sends BYE.
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
@@ -27,6 +29,7 @@ use bytes::Bytes;
 use rsip::headers::UntypedHeader;
 use rsip::Header;
 
+use super::session_timer::{min_se_of, session_expires_of, Refresher, SessionExpires};
 use super::{contact_for, CallEvent, CallRef, Dialog, DialogState, Parties, UaError, UserAgent};
 use crate::sip::digest::Challenge;
 use crate::sip::message::{self, call_id, content_type, cseq, from_tag, header, to_tag};
@@ -89,6 +92,9 @@ pub struct Outgoing {
     /// The ACK sent for each 2xx, by the 2xx's To tag: re-sent when that 2xx is retransmitted.
     /// The first is the call's own; the others are forks we ended.
     pub acks: Vec<(String, Bytes)>,
+    /// A 422 (RFC 4028 §7.4) has been answered with a larger Session-Expires: another ends the
+    /// call.
+    pub retried_422: bool,
 }
 
 impl UserAgent {
@@ -139,6 +145,7 @@ impl UserAgent {
             peer.transport,
         ))));
         message::push(&mut headers, "Allow", message::ALLOW);
+        self.push_invite_session_headers(&mut headers);
         headers.push(Header::UserAgent(rsip::headers::UserAgent::new(
             self.user_agent.clone(),
         )));
@@ -162,6 +169,7 @@ impl UserAgent {
         let ct = (!sdp.is_empty()).then_some("application/sdp");
         message::set_body(&mut invite.headers, &mut invite.body, ct, sdp);
         let key = self.tx.send_request(now, peer, invite.clone());
+        let local_sdp = invite.body.clone();
         let dialog = Dialog {
             call,
             trunk: trunk.clone(),
@@ -188,12 +196,17 @@ impl UserAgent {
             local_cseq: 1,
             pending_2xx: None,
             told_end: false,
+            session: None,
+            refresh: None,
+            local_sdp,
+            refresh_ack: None,
             outgoing: Some(Box::new(Outgoing {
                 invite_key: key.clone(),
                 provisional: false,
                 cancel: Cancel::No,
                 challenges: 0,
                 acks: Vec::new(),
+                retried_422: false,
             })),
         };
         self.dialogs.insert(call, dialog);
@@ -318,6 +331,11 @@ impl UserAgent {
             code @ (401 | 407) => {
                 if !self.answer_invite_challenge(now, call, key, &response) {
                     self.fail(call, code, reason_phrase(&response.status_code));
+                }
+            }
+            422 => {
+                if !self.answer_422(now, call, key, &response) {
+                    self.fail(call, 422, reason_phrase(&response.status_code));
                 }
             }
             code => self.fail(call, code, reason_phrase(&response.status_code)),
@@ -450,6 +468,7 @@ impl UserAgent {
             return;
         }
         d.state = DialogState::Confirmed;
+        self.session_uac_2xx(now, call, &response);
         let sdp = sdp_of(&response.headers, response.body);
         self.events.push_back(CallEvent::Answered { call, sdp });
     }
@@ -513,10 +532,100 @@ impl UserAgent {
             tracing::info!(call, code, "a challenge to our INVITE we cannot answer");
             return false;
         };
-        let branch = self.tx.new_branch();
         let cnonce = message::new_tag(&mut self.rng);
-        let Some(d) = self.dialogs.get_mut(&call) else {
+        let old = &d.invite;
+        let value = challenge.answer(
+            &credentials.username,
+            credentials.secret(),
+            "INVITE",
+            &old.uri.to_string(),
+            1,
+            &cnonce,
+        );
+        self.resend_invite(
+            now,
+            call,
+            key,
+            &["Authorization", "Proxy-Authorization"],
+            &[(answer_header, value)],
+        );
+        if let Some(o) = self
+            .dialogs
+            .get_mut(&call)
+            .and_then(|d| d.outgoing.as_mut())
+        {
+            o.challenges += 1;
+        }
+        true
+    }
+
+    /// A 422 to our INVITE (RFC 4028 §7.4): the INVITE again, once, asking for the 422's Min-SE
+    /// as Session-Expires and carrying it as our Min-SE. False when the call fails with the 422.
+    fn answer_422(
+        &mut self,
+        now: Instant,
+        call: CallRef,
+        key: &TransactionKey,
+        response: &rsip::Response,
+    ) -> bool {
+        let Some(d) = self.dialogs.get(&call) else {
             return true;
+        };
+        let Some(o) = d.outgoing.as_ref() else {
+            return false;
+        };
+        let Some(min_se) = min_se_of(&response.headers) else {
+            tracing::info!(call, "422 without Min-SE to our INVITE");
+            return false;
+        };
+        if o.retried_422 || d.state != DialogState::Early || self.session_timers.expires.is_none() {
+            return false;
+        }
+        let ours = session_expires_of(&d.invite.headers)
+            .map(|se| se.interval)
+            .unwrap_or_default();
+        let se = SessionExpires {
+            interval: min_se.max(ours),
+            refresher: Some(Refresher::Uas),
+        };
+        tracing::info!(
+            call,
+            min_se_s = min_se.as_secs(),
+            "422 to our INVITE: again with its Min-SE"
+        );
+        self.resend_invite(
+            now,
+            call,
+            key,
+            &["Session-Expires", "x", "Min-SE"],
+            &[
+                ("Session-Expires", se.value()),
+                ("Min-SE", min_se.as_secs().to_string()),
+            ],
+        );
+        if let Some(o) = self
+            .dialogs
+            .get_mut(&call)
+            .and_then(|d| d.outgoing.as_mut())
+        {
+            o.retried_422 = true;
+        }
+        true
+    }
+
+    /// Our INVITE again after a 401/407 or 422 (§22.2, RFC 4028 §7.4): same Call-ID, From tag,
+    /// headers and body, CSeq + 1, a new branch; the headers named in `drop` replaced by `add`.
+    fn resend_invite(
+        &mut self,
+        now: Instant,
+        call: CallRef,
+        key: &TransactionKey,
+        drop: &[&str],
+        add: &[(&str, String)],
+    ) {
+        let branch = self.tx.new_branch();
+        let Some(d) = self.dialogs.get_mut(&call) else {
+            return;
         };
         let old = &d.invite;
         let seq = d.invite_cseq + 1;
@@ -527,18 +636,13 @@ impl UserAgent {
             d.local
         ))));
         for h in old.headers.iter() {
-            let skip = matches!(
-                message::name_value(h),
-                Some((
-                    "Via"
-                        | "CSeq"
-                        | "Authorization"
-                        | "Proxy-Authorization"
-                        | "Content-Type"
-                        | "Content-Length",
-                    _
-                ))
-            );
+            let skip = match message::name_value(h) {
+                Some((name, _)) => {
+                    matches!(name, "Via" | "CSeq" | "Content-Type" | "Content-Length")
+                        || drop.iter().any(|n| n.eq_ignore_ascii_case(name))
+                }
+                None => false,
+            };
             if skip {
                 continue;
             }
@@ -549,15 +653,9 @@ impl UserAgent {
                 ))));
             }
         }
-        let value = challenge.answer(
-            &credentials.username,
-            credentials.secret(),
-            "INVITE",
-            &old.uri.to_string(),
-            1,
-            &cnonce,
-        );
-        message::push(&mut headers, answer_header, value);
+        for (name, value) in add {
+            message::push(&mut headers, name, value.clone());
+        }
         let mut invite = rsip::Request {
             method: rsip::Method::Invite,
             uri: old.uri.clone(),
@@ -577,13 +675,11 @@ impl UserAgent {
             .get_mut(&call)
             .and_then(|d| d.outgoing.as_mut())
         {
-            o.challenges += 1;
             o.provisional = false;
             o.invite_key = new_key.clone();
         }
         self.by_client_tx.remove(key);
         self.by_client_tx.insert(new_key, call);
-        true
     }
 
     /// Timer B: our INVITE got no final answer in 64·T1.
@@ -620,6 +716,11 @@ impl UserAgent {
         let Some(&call) = self.by_dialog_id.get(&(cid.to_string(), tag.to_string())) else {
             return;
         };
+        if let Some((seq, _)) = cseq(h) {
+            if self.resend_refresh_ack(call, seq) {
+                return;
+            }
+        }
         let ours = self
             .dialogs
             .get(&call)
