@@ -56,6 +56,10 @@ pub enum ToCenter {
     Leave,
     /// How a call an agent placed is getting on.
     Progress(Progress),
+    /// The carrier took the caller to the external number: the call is over for us.
+    HandedOver,
+    /// The carrier could not, or was not asked: why. The call goes on.
+    HandOverFailed { reason: String },
     /// A call an agent placed is over: unanswered (and why), or after its answer.
     PlacedEnded { unanswered: Option<Unanswered> },
 }
@@ -138,6 +142,8 @@ pub struct Call<L: Leg> {
     /// A call an agent placed: who, and until the answer, how it is getting on.
     placed: Option<String>,
     dialling: Option<Dialling>,
+    /// The carrier was asked to take the caller to this number (REFER).
+    handing_over: Option<String>,
 }
 
 impl<L: Leg> Call<L> {
@@ -169,6 +175,7 @@ impl<L: Leg> Call<L> {
             arrival,
             placed: None,
             dialling: None,
+            handing_over: None,
         };
         match call.leg.accept(now) {
             Err(refusal) => {
@@ -241,6 +248,7 @@ impl<L: Leg> Call<L> {
                 ringback: None,
                 tone: Vec::new(),
             }),
+            handing_over: None,
         };
         // Bridged from the start: the agent hears ringback or early media. The music is what
         // the callee hears should the agent's link drop: the queues' default.
@@ -268,6 +276,25 @@ impl<L: Leg> Call<L> {
         f(&mut self.leg, now);
         while let Some(progress) = self.leg.poll_progress() {
             self.on_progress(progress);
+        }
+        while let Some(outcome) = self.leg.poll_handed_over() {
+            let Some(number) = self.handing_over.take() else {
+                continue;
+            };
+            match outcome {
+                Ok(()) => {
+                    self.outputs
+                        .push_back(Output::ToCenter(ToCenter::HandedOver));
+                    self.end(now, Side::Agent, EndCause::HandedOver { to: number });
+                }
+                Err(status) => self
+                    .outputs
+                    .push_back(Output::ToCenter(ToCenter::HandOverFailed {
+                        reason: format!(
+                            "the carrier did not transfer the call to {number} ({status})"
+                        ),
+                    })),
+            }
         }
         let held = self.leg.held_by_carrier();
         if held != self.carrier_held {
@@ -374,6 +401,31 @@ impl<L: Leg> Call<L> {
             CallCommand::Requeued => {
                 self.back_to_waiting();
                 self.events.push_back(CallEvent::Requeued);
+            }
+            CallCommand::HandOver { number, agent } => {
+                let refers = self
+                    .config
+                    .config
+                    .trunks
+                    .iter()
+                    .any(|t| t.name == self.arrival.trunk && t.refer);
+                let asked = matches!(self.phase, Phase::Agent(_))
+                    && refers
+                    && self.leg.hand_over(now, &number, &agent);
+                if asked {
+                    self.handing_over = Some(number);
+                } else {
+                    let reason = if refers {
+                        "the call is not in a state to transfer".into()
+                    } else {
+                        format!(
+                            "trunk {} does not take transfers (refer = false)",
+                            self.arrival.trunk
+                        )
+                    };
+                    self.outputs
+                        .push_back(Output::ToCenter(ToCenter::HandOverFailed { reason }));
+                }
             }
             CallCommand::Transferred { queue } => {
                 if matches!(self.phase, Phase::Agent(_)) {

@@ -157,6 +157,7 @@ impl Sip {
             SipSignal::Reject(code) => SipCommand::Reject(c, code),
             SipSignal::AnswerReInvite(reply) => SipCommand::AnswerReInvite(c, reply),
             SipSignal::Hangup => SipCommand::Hangup(c),
+            SipSignal::Refer { number, by } => SipCommand::Refer(c, number, by),
         };
         // The signalling task is gone only when the daemon stops.
         let _ = self.commands.send(cmd);
@@ -368,6 +369,12 @@ fn carry_out(core: &mut Call<SipLeg>, ctx: &CallContext, sip: &Sip, io: &Io) {
             }
             Output::ToCenter(ToCenter::Leave) => {
                 let _ = ctx.center.send(CallInput::CallerGone { call });
+            }
+            Output::ToCenter(ToCenter::HandedOver) => {
+                let _ = ctx.center.send(CallInput::HandedOver { call });
+            }
+            Output::ToCenter(ToCenter::HandOverFailed { reason }) => {
+                let _ = ctx.center.send(CallInput::HandOverFailed { call, reason });
             }
             Output::ToCenter(ToCenter::Progress(progress)) => {
                 let _ = ctx.center.send(CallInput::Progress { call, progress });

@@ -161,6 +161,8 @@ pub enum EndCause {
     Shutdown,
     /// The agent could not be bridged (a codec setting libopus refused; validation prevents it).
     Bridge(BridgeError),
+    /// The carrier took the caller to an external number (SIP REFER) at the agent's transfer.
+    HandedOver { to: String },
     /// The carrier side stopped refreshing the session (RFC 4028) or did not answer our
     /// refresh: gone without a BYE, so we sent one.
     SessionExpired,
@@ -191,6 +193,7 @@ impl EndCause {
             EndCause::GatewayRestart => "gateway_restart",
             EndCause::Unanswered { why, .. } => why.code(),
             EndCause::SessionExpired => "session_expired",
+            EndCause::HandedOver { .. } => "transferred_out",
         }
     }
 }
@@ -214,6 +217,7 @@ impl fmt::Display for EndCause {
                 f.write_str("the gateway stopped during the call (closed when it restarted)")
             }
             EndCause::SessionExpired => f.write_str("the carrier stopped refreshing the session"),
+            EndCause::HandedOver { to } => write!(f, "transferred by the carrier to {to}"),
             EndCause::Unanswered { why, status: 0 } => write!(f, "{why}"),
             EndCause::Unanswered { why, status } => write!(f, "{why} ({status})"),
         }

@@ -703,7 +703,7 @@ fn observe_talk(m: &Metrics, call: &LiveCall, at: SystemTime) {
     }
 }
 
-const CAUSES: [&str; 13] = [
+const CAUSES: [&str; 14] = [
     "caller_hung_up",
     "caller_cancelled",
     "no_confirmation",
@@ -717,6 +717,7 @@ const CAUSES: [&str; 13] = [
     "shutdown",
     "bridge_failed",
     "session_expired",
+    "transferred_out",
 ];
 
 fn elapsed(since: SystemTime, now: SystemTime) -> Duration {

@@ -50,6 +50,8 @@ pub enum CallCommand {
     Hold { on: bool },
     /// The agent transferred the caller to `queue`: music on hold there until the next agent.
     Transferred { queue: String },
+    /// The agent transfers the caller to an external number: ask the carrier to take it there.
+    HandOver { number: String, agent: String },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -102,6 +104,8 @@ struct CallEntry {
     held: bool,
     /// The agent's latest report of the call's media as it received it.
     agent_view: Option<proto::from_agent::Stats>,
+    /// The carrier was asked to take the caller to a number, for this agent.
+    handing_over: Option<(String, String)>,
 }
 
 pub struct Center {

@@ -23,6 +23,9 @@ pub enum SipCommand {
     Answer(CallRef, Vec<u8>),
     Reject(CallRef, u16),
     AnswerReInvite(CallRef, Result<Vec<u8>, u16>),
+    /// Asks the carrier to transfer the call to a number (REFER), on behalf of the agent named
+    /// second; the outcome comes as [`CallEvent::Referred`].
+    Refer(CallRef, String, String),
     /// Ends the call: BYE once answered; for a call we placed and not yet answered, CANCEL.
     Hangup(CallRef),
     /// Places a call: `call` comes from the [`crate::sip::ua::CallIds`] shared with the UA, and
@@ -254,6 +257,7 @@ pub async fn run(
                         // Told to the call already.
                         Ok(())
                     }
+                    SipCommand::Refer(c, target, by) => ua.refer(now, c, &target, &by),
                     SipCommand::Probe { peer, local, host } => {
                         ua.probe(now, peer, local, &host);
                         Ok(())
@@ -322,7 +326,8 @@ pub async fn run(
                 | CallEvent::Progress { call, .. }
                 | CallEvent::Answered { call, .. }
                 | CallEvent::ReInvite { call, .. }
-                | CallEvent::Info { call, .. }) => {
+                | CallEvent::Info { call, .. }
+                | CallEvent::Referred { call, .. }) => {
                     if let Some(tx) = calls.get(&call) {
                         let _ = tx.send(ev);
                     }

@@ -36,6 +36,8 @@ pub fn name_value(h: &Header) -> Option<(&str, &str)> {
         Header::ProxyAuthorization(v) => ("Proxy-Authorization", v.value()),
         Header::Expires(v) => ("Expires", v.value()),
         Header::MinExpires(v) => ("Min-Expires", v.value()),
+        Header::Event(v) => ("Event", v.value()),
+        Header::SubscriptionState(v) => ("Subscription-State", v.value()),
         Header::Other(k, v) => (k.as_str(), v.as_str()),
         _ => return None,
     })

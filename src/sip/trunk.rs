@@ -41,6 +41,10 @@ pub struct TrunkConfig {
     pub register: Option<RegisterConfig>,
     /// The trunk carries agents' outbound calls.
     pub outbound: Option<crate::call::outbound::TrunkOutbound>,
+    /// The carrier takes REFER: an agent's transfer of one of its callers to an external number
+    /// is handed back to it (RFC 3515), freeing our channel.
+    #[serde(default)]
+    pub refer: bool,
 }
 
 /// A username and its password, given inline or (better) in a file only the service user can

@@ -101,4 +101,14 @@ pub trait Leg {
     fn poll_progress(&mut self) -> Option<Progress> {
         None
     }
+    /// Asks the carrier to take the call to `number` itself (SIP REFER), on behalf of agent
+    /// `by`; false if this leg cannot. The outcome comes from [`Leg::poll_handed_over`].
+    fn hand_over(&mut self, now: Instant, number: &str, by: &str) -> bool {
+        let _ = (now, number, by);
+        false
+    }
+    /// What came of [`Leg::hand_over`]: done, or the carrier's refusal (its status).
+    fn poll_handed_over(&mut self) -> Option<Result<(), u16>> {
+        None
+    }
 }

@@ -26,6 +26,11 @@ pub enum SipSignal {
     Reject(u16),
     AnswerReInvite(Result<Vec<u8>, u16>),
     Hangup,
+    /// Ask the carrier to transfer the call to this number, for this agent (REFER).
+    Refer {
+        number: String,
+        by: String,
+    },
 }
 
 /// Why an SDP body could not be used.
@@ -72,6 +77,8 @@ pub struct SipLeg {
     got_answer: bool,
     /// The far end said it rings (told once).
     rang: bool,
+    /// What came of our requests to the carrier to transfer the call.
+    handed_over: VecDeque<Result<(), u16>>,
     progress: VecDeque<Progress>,
 }
 
@@ -116,6 +123,7 @@ impl SipLeg {
             outgoing: false,
             got_answer: false,
             rang: false,
+            handed_over: VecDeque::new(),
             progress: VecDeque::new(),
         }
     }
@@ -238,6 +246,13 @@ impl SipLeg {
                 };
                 self.end.get_or_insert(LegEnd::Unanswered { status });
             }
+            SipEvent::Referred { status, .. } => {
+                self.handed_over.push_back(if (200..300).contains(&status) {
+                    Ok(())
+                } else {
+                    Err(status)
+                });
+            }
             SipEvent::Confirmed { answer: None, .. }
             | SipEvent::Incoming(_)
             | SipEvent::Info { .. } => {}
@@ -352,6 +367,21 @@ impl Leg for SipLeg {
 
     fn poll_progress(&mut self) -> Option<Progress> {
         self.progress.pop_front()
+    }
+
+    fn hand_over(&mut self, _now: Instant, number: &str, by: &str) -> bool {
+        if !self.answered || self.hung_up || self.end.is_some() {
+            return false;
+        }
+        self.signals.push_back(SipSignal::Refer {
+            number: number.to_owned(),
+            by: by.to_owned(),
+        });
+        true
+    }
+
+    fn poll_handed_over(&mut self) -> Option<Result<(), u16>> {
+        self.handed_over.pop_front()
     }
 
     fn quality(&self) -> LegQuality {

@@ -26,6 +26,7 @@ impl Center {
                 agent: None,
                 held: false,
                 agent_view: None,
+                handing_over: None,
             },
         );
         if let Err(e) = self.acd.enqueue(now, AcdCall(call), queue) {

@@ -239,6 +239,7 @@ impl Center {
                 agent: Some((agent.to_owned(), Some(conn))),
                 held: false,
                 agent_view: None,
+                handing_over: None,
             },
         );
         self.outbound.placed.insert(
@@ -386,6 +387,10 @@ impl Center {
         self.acd
             .placed_call_ended(now, &agent, AcdCall(call), wrap_up);
         true
+    }
+
+    pub(super) fn outbound_settings(&self) -> Arc<OutboundSettings> {
+        self.outbound.settings.clone()
     }
 
     /// Whether `call` is one an agent placed.

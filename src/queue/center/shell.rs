@@ -39,6 +39,15 @@ pub enum CallInput {
         call: Call,
         progress: crate::call::leg::Progress,
     },
+    /// The carrier took the caller to the external number the agent transferred it to.
+    HandedOver {
+        call: Call,
+    },
+    /// It could not: why.
+    HandOverFailed {
+        call: Call,
+        reason: String,
+    },
     /// A call an agent placed is over.
     PlacedEnded {
         call: Call,
@@ -154,6 +163,14 @@ pub async fn run(
                 pending_media.remove(&call);
             }
             Input::Call(CallInput::CallerDtmf { call, digit }) => center.caller_dtmf(call, digit),
+            Input::Call(CallInput::HandedOver { call }) => {
+                center.handed_over(now, call);
+                calls.remove(&call);
+                pending_media.remove(&call);
+            }
+            Input::Call(CallInput::HandOverFailed { call, reason }) => {
+                center.hand_over_failed(call, &reason)
+            }
             Input::Call(CallInput::Progress { call, progress }) => {
                 center.placed_progress(now, call, progress)
             }

@@ -16,6 +16,8 @@ use crate::queue::CallRef as AcdCall;
 enum Target {
     Queue(String),
     Agent(String),
+    /// An external number, E.164: the carrier is asked to take the caller there (REFER).
+    Number(String),
 }
 
 impl Center {
@@ -38,16 +40,32 @@ impl Center {
         let target = match msg.to.split_once(':') {
             Some(("queue", name)) => Target::Queue(name.to_owned()),
             Some(("agent", id)) => Target::Agent(id.to_owned()),
-            _ => {
-                return refuse(
-                    self,
-                    format!(
-                        "transfer target {:?}: queue:NAME or agent:ID (external numbers: not yet)",
-                        msg.to
-                    ),
-                )
-            }
+            _ => match self.external_number(&msg.to) {
+                Ok(number) => Target::Number(number),
+                Err(why) => {
+                    return refuse(
+                        self,
+                        format!(
+                            "transfer target {:?}: queue:NAME, agent:ID or a number: {why}",
+                            msg.to
+                        ),
+                    )
+                }
+            },
         };
+        if let Target::Number(number) = target {
+            if let Some(entry) = self.calls.get_mut(&call) {
+                entry.handing_over = Some((agent.to_owned(), number.clone()));
+            }
+            self.out.push_back(Output::ToCall {
+                call,
+                cmd: CallCommand::HandOver {
+                    number,
+                    agent: agent.to_owned(),
+                },
+            });
+            return;
+        }
         let Some(entry) = self.calls.get(&call) else {
             return;
         };
@@ -60,6 +78,7 @@ impl Center {
                 return refuse(self, format!("agent {id} is not logged in"))
             }
             Target::Agent(id) => (entry.queue.clone(), Some(id.as_str())),
+            Target::Number(_) => return,
         };
         if let Err(e) = self.acd.transfer(now, AcdCall(call), &queue, only_agent) {
             return refuse(self, format!("transfer to {}: {e}", msg.to));
@@ -97,6 +116,52 @@ impl Center {
             event: CallEvent::Queued { queue, position },
         });
         self.drain_acd(now);
+    }
+
+    /// The carrier took the caller to the external number: the agent's part ends as
+    /// transferred.
+    pub fn handed_over(&mut self, now: Instant, call: Call) {
+        let Some((agent, number)) = self
+            .calls
+            .get_mut(&call)
+            .and_then(|e| e.handing_over.take())
+        else {
+            return;
+        };
+        self.events.push_back(EventKind::Call {
+            call,
+            event: CallEvent::Transferred {
+                by: agent,
+                to: number,
+            },
+        });
+        self.end_call(now, call, EndReason::Transferred);
+    }
+
+    /// The carrier did not take the caller: the agent hears why, and still has the call.
+    pub fn hand_over_failed(&mut self, call: Call, reason: &str) {
+        let Some(entry) = self.calls.get_mut(&call) else {
+            return;
+        };
+        entry.handing_over = None;
+        if let Some((_, Some(conn))) = entry.agent.clone() {
+            self.error_about(conn, ErrorCode::InvalidState, reason.to_owned(), call);
+        }
+    }
+
+    /// `typed` as an E.164 number the branch may call (the dial plan and destination rules of
+    /// `[outbound]`: a transfer out is a call out, billed to the branch).
+    fn external_number(&self, typed: &str) -> Result<String, String> {
+        let settings = self.outbound_settings();
+        let config = settings
+            .config
+            .as_ref()
+            .ok_or("outbound calls are not configured")?;
+        let number =
+            crate::call::outbound::dialplan::normalise(typed, config).map_err(|e| e.to_string())?;
+        crate::call::outbound::limits::check_destination(&number, config)
+            .map_err(|e| e.to_string())?;
+        Ok(number.to_string())
     }
 
     fn error_about(&mut self, conn: ConnId, code: ErrorCode, message: String, call: Call) {

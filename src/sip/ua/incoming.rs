@@ -296,6 +296,7 @@ impl UserAgent {
             }
             rsip::Method::Options => self.reply_in_dialog(now, &key, &req, 200, &tag),
             rsip::Method::Update => self.on_update(now, call, key, req, &tag),
+            rsip::Method::Notify => self.on_notify(now, call, key, req, &tag),
             rsip::Method::Ack => {}
             _ => self.reply_in_dialog(now, &key, &req, 405, &tag),
         }

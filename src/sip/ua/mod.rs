@@ -10,6 +10,7 @@ mod dialog;
 mod incoming;
 pub mod outgoing;
 mod probe;
+mod refer;
 pub mod register;
 pub mod session_timer;
 #[cfg(test)]
@@ -63,6 +64,9 @@ pub enum CallEvent {
         content_type: String,
         body: Vec<u8>,
     },
+    /// What came of our REFER ([`UserAgent::refer`]): the status of the carrier's new call
+    /// (2xx: the caller is with the new party), or the REFER's own refusal.
+    Referred { call: CallRef, status: u16 },
     /// The call is over; no more commands for it are accepted.
     Ended { call: CallRef, reason: EndReason },
     /// A provisional response (180, 183…) to our INVITE; `sdp` when it carries the answer
@@ -181,6 +185,8 @@ pub struct UserAgent {
     guard: Guard,
     /// OPTIONS probes on their way, and the outcomes not yet taken ([`UserAgent::probe`]).
     probes: HashMap<TransactionKey, Peer>,
+    /// Our REFERs on their way, by the call they transfer.
+    refers: HashMap<TransactionKey, CallRef>,
     probe_results: VecDeque<(Peer, bool)>,
     /// RFC 4028 session timers: what we ask for and accept ([`UserAgent::set_session_timers`]).
     session_timers: SessionTimerConfig,
@@ -222,6 +228,7 @@ impl UserAgent {
             registrations: register::Registrations::default(),
             guard: Guard::new(GuardConfig::default()),
             probes: HashMap::new(),
+            refers: HashMap::new(),
             probe_results: VecDeque::new(),
             session_timers: SessionTimerConfig::default(),
             session_due: BTreeSet::new(),
@@ -669,6 +676,9 @@ impl UserAgent {
                     if code >= 200 && self.on_probe_end(&key, Some(code)) {
                         continue;
                     }
+                    if code >= 200 && self.on_refer_end(&key, Some(code)) {
+                        continue;
+                    }
                     if response.status_code.code() >= 200
                         && !self
                             .registrations
@@ -680,7 +690,7 @@ impl UserAgent {
                 }
                 TransactionEvent::Timeout { key } => {
                     self.stats.transaction_timeouts += 1;
-                    if self.on_probe_end(&key, None) {
+                    if self.on_probe_end(&key, None) || self.on_refer_end(&key, None) {
                         continue;
                     }
                     if !self.registrations.on_transaction_end(now, &key, None) {

@@ -26,6 +26,7 @@ fn trunk() -> TrunkConfig {
         credentials: None,
         register: None,
         outbound: None,
+        refer: false,
     }
 }
 

@@ -40,6 +40,7 @@ fn trunk(credentials: bool) -> TrunkConfig {
         }),
         register: None,
         outbound: None,
+        refer: false,
     }
 }
 

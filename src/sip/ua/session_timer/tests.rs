@@ -38,6 +38,7 @@ fn trunk(credentials: bool) -> TrunkConfig {
         }),
         register: None,
         outbound: None,
+        refer: false,
     }
 }
 
