@@ -8,8 +8,8 @@ use rsip::headers::UntypedHeader;
 use rsip::Header;
 
 /// Methods this gateway handles; sent in Allow on OPTIONS, 405 and 501 answers.
-pub const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO";
-pub const ALLOW_HEADER: &str = "Allow: INVITE, ACK, BYE, CANCEL, OPTIONS, INFO";
+pub const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE";
+pub const ALLOW_HEADER: &str = "Allow: INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE";
 
 /// Name and raw value of a header, for every header kind the stack reads.
 pub fn name_value(h: &Header) -> Option<(&str, &str)> {
