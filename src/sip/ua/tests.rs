@@ -5,12 +5,22 @@ use std::time::Duration;
 use super::*;
 use crate::sip::codec;
 use crate::sip::peer::Transport;
-use crate::sip::trunk::{Cidr, CodecName, TrunkConfig};
+use crate::sip::trunk::{Cidr, CodecName, Credentials, TrunkConfig};
 
-const CARRIER: &str = "127.0.0.1:5099";
-const LOCAL: &str = "127.0.0.1:5060";
+/// The carrier calling us; a callee we call, at an address no trunk allows; us.
+pub(super) const CARRIER: &str = "127.0.0.1:5099";
+pub(super) const CALLEE: &str = "192.0.2.10:5060";
+pub(super) const LOCAL: &str = "127.0.0.1:5060";
+/// An SDP offer (the carrier's on calls to us, ours on calls we place), and a callee's answer.
+pub(super) const OFFER: &str = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 6000 RTP/AVP 0\r\n";
+pub(super) const ANSWER: &str = "v=0\r\no=- 7 7 IN IP4 192.0.2.10\r\ns=-\r\nc=IN IP4 192.0.2.10\r\nt=0 0\r\nm=audio 7000 RTP/AVP 0\r\n";
 
 fn trunk() -> TrunkConfig {
+    trunk_with(false)
+}
+
+/// The carrier's trunk (127.0.0.0/8), with digest credentials gw1 / s3cret if asked.
+pub(super) fn trunk_with(credentials: bool) -> TrunkConfig {
     TrunkConfig {
         name: "carrier".into(),
         allow: vec!["127.0.0.0/8".parse::<Cidr>().unwrap()],
@@ -23,7 +33,12 @@ fn trunk() -> TrunkConfig {
         tls_ca: None,
         tls_fingerprint: None,
         tls_server_name: None,
-        credentials: None,
+        credentials: credentials.then(|| Credentials {
+            username: "gw1".into(),
+            password: Some("s3cret".into()),
+            password_file: None,
+            secret_from_file: None,
+        }),
         register: None,
         outbound: None,
         refer: false,
@@ -145,8 +160,6 @@ Contact: <sip:carrier@{CARRIER}>\r\n\
         body.len()
     )
 }
-
-const OFFER: &str = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 6000 RTP/AVP 0\r\n";
 
 fn to_tag_of(resp: &str) -> String {
     let to = resp.lines().find(|l| l.starts_with("To:")).unwrap();

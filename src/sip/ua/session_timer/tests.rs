@@ -8,39 +8,9 @@ use super::*;
 use crate::sip::codec;
 use crate::sip::peer::Transport;
 use crate::sip::transaction::TimerConfig;
-use crate::sip::trunk::{Cidr, CodecName, Credentials, TrunkConfig};
+use crate::sip::ua::tests::{trunk_with as trunk, ANSWER, CALLEE, CARRIER, LOCAL, OFFER};
 
-const CARRIER: &str = "127.0.0.1:5099";
-const CALLEE: &str = "192.0.2.10:5060";
-const LOCAL: &str = "127.0.0.1:5060";
-const OFFER: &str = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 6000 RTP/AVP 0\r\n";
-const ANSWER: &str = "v=0\r\no=- 7 7 IN IP4 192.0.2.10\r\ns=-\r\nc=IN IP4 192.0.2.10\r\nt=0 0\r\nm=audio 7000 RTP/AVP 0\r\n";
 const OUR_ANSWER: &str = "v=0\r\no=tg 40 5 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 8000 RTP/AVP 0\r\n";
-
-fn trunk(credentials: bool) -> TrunkConfig {
-    TrunkConfig {
-        name: "carrier".into(),
-        allow: vec!["127.0.0.0/8".parse::<Cidr>().unwrap()],
-        codecs: vec![CodecName::Pcmu],
-        symmetric_rtp: true,
-        route: "ivr:main".parse().unwrap(),
-        ring_ms: 0,
-        srtp: Default::default(),
-        tls_client_ca: None,
-        tls_ca: None,
-        tls_fingerprint: None,
-        tls_server_name: None,
-        credentials: credentials.then(|| Credentials {
-            username: "gw1".into(),
-            password: Some("s3cret".into()),
-            password_file: None,
-            secret_from_file: None,
-        }),
-        register: None,
-        outbound: None,
-        refer: false,
-    }
-}
 
 struct Harness {
     ua: UserAgent,
