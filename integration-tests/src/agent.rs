@@ -155,22 +155,7 @@ impl AgentProcess {
 
     /// Waits (bounded) for the `nth` (from 1) output line containing all of `needles`.
     pub fn wait_for_nth(&self, needles: &[&str], nth: usize, limit: Duration) -> Option<String> {
-        let deadline = Instant::now() + limit;
-        let (store, cv) = &*self.lines;
-        let mut guard = store.lock().unwrap();
-        loop {
-            let mut matching = guard
-                .iter()
-                .filter(|l| needles.iter().all(|n| l.contains(n)));
-            if let Some(l) = matching.nth(nth.saturating_sub(1)) {
-                return Some(l.clone());
-            }
-            let now = Instant::now();
-            if now >= deadline {
-                return None;
-            }
-            guard = cv.wait_timeout(guard, deadline - now).unwrap().0;
-        }
+        self.wait_for_nth_line(nth, limit, |l| needles.iter().all(|n| l.contains(n)))
     }
 
     /// Waits (bounded) for the `nth` (from 1) output line containing any one of `needles`.
@@ -180,13 +165,21 @@ impl AgentProcess {
         nth: usize,
         limit: Duration,
     ) -> Option<String> {
+        self.wait_for_nth_line(nth, limit, |l| needles.iter().any(|n| l.contains(n)))
+    }
+
+    /// Waits (bounded) for the `nth` (from 1) output line that `matches`.
+    fn wait_for_nth_line(
+        &self,
+        nth: usize,
+        limit: Duration,
+        matches: impl Fn(&str) -> bool,
+    ) -> Option<String> {
         let deadline = Instant::now() + limit;
         let (store, cv) = &*self.lines;
         let mut guard = store.lock().unwrap();
         loop {
-            let mut matching = guard
-                .iter()
-                .filter(|l| needles.iter().any(|n| l.contains(n)));
+            let mut matching = guard.iter().filter(|l| matches(l));
             if let Some(l) = matching.nth(nth.saturating_sub(1)) {
                 return Some(l.clone());
             }
