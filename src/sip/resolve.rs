@@ -82,7 +82,7 @@ impl SipTarget {
     }
 
     /// The transport when the URI alone decides: its parameter, else TLS for `sips:`, else UDP.
-    fn default_transport(&self) -> Transport {
+    pub fn default_transport(&self) -> Transport {
         match (self.transport, self.secure) {
             (Some(transport), _) => transport,
             (None, true) => Transport::Tls,
@@ -124,7 +124,7 @@ fn split_host_port(text: &str) -> Option<(&str, Option<u16>)> {
 }
 
 /// The default port of a transport.
-fn default_port(transport: Transport) -> u16 {
+pub fn default_port(transport: Transport) -> u16 {
     match transport {
         Transport::Tls => SIPS_PORT,
         Transport::Udp | Transport::Tcp => SIP_PORT,

@@ -13,6 +13,7 @@ use rsip::headers::{Header, UntypedHeader};
 use crate::sip::digest::Challenge;
 use crate::sip::message::{self, header, header_param, uri_part};
 use crate::sip::peer::{Peer, Transport};
+use crate::sip::resolve::{default_port, SipTarget};
 use crate::sip::transaction::{TransactionKey, TransactionLayer};
 
 /// After a failure the next try waits this long, doubling up to [`MAX_BACKOFF`].
@@ -33,45 +34,23 @@ pub struct RegistrarUri {
 }
 
 impl RegistrarUri {
+    /// The URI's host, port and transport as [`SipTarget::parse`] reads them, with the
+    /// defaults filled in: a registrar is reached at the address its URI names (no SRV).
     pub fn parse(text: &str) -> Result<RegistrarUri, String> {
-        let (secure, rest) = if let Some(rest) = strip_prefix_ci(text, "sips:") {
-            (true, rest)
-        } else if let Some(rest) = strip_prefix_ci(text, "sip:") {
-            (false, rest)
-        } else {
-            return Err(format!("{text:?} is not a sip: or sips: uri"));
-        };
-        let (hostport, params) = rest.split_once(';').unwrap_or((rest, ""));
-        if hostport.contains('@') {
+        if text
+            .split(';')
+            .next()
+            .is_some_and(|hostport| hostport.contains('@'))
+        {
             return Err(format!(
                 "{text:?}: the registrar is a host, not a user (the user goes in `aor`)"
             ));
         }
-        let mut transport = if secure {
-            Transport::Tls
-        } else {
-            Transport::Udp
-        };
-        for param in params.split(';').filter(|p| !p.is_empty()) {
-            let (name, value) = param.split_once('=').unwrap_or((param, ""));
-            if name.eq_ignore_ascii_case("transport") {
-                transport = match value.to_ascii_lowercase().as_str() {
-                    "udp" if !secure => Transport::Udp,
-                    "tcp" if !secure => Transport::Tcp,
-                    "tls" | "tcp" => Transport::Tls,
-                    _ => return Err(format!("{text:?}: unknown transport {value:?}")),
-                };
-            }
-        }
-        let (host, port) = split_host_port(hostport)
-            .ok_or_else(|| format!("{text:?}: expected HOST or HOST:PORT"))?;
-        let port = port.unwrap_or(match transport {
-            Transport::Tls => 5061,
-            _ => 5060,
-        });
+        let target = SipTarget::parse(text)?;
+        let transport = target.default_transport();
         Ok(RegistrarUri {
-            host: host.to_owned(),
-            port,
+            port: target.port.unwrap_or(default_port(transport)),
+            host: target.host,
             transport,
         })
     }
@@ -90,33 +69,6 @@ impl RegistrarUri {
         };
         format!("sip:{host}:{}{transport}", self.port)
     }
-}
-
-fn strip_prefix_ci<'a>(text: &'a str, prefix: &str) -> Option<&'a str> {
-    let head = text.get(..prefix.len())?;
-    head.eq_ignore_ascii_case(prefix)
-        .then(|| &text[prefix.len()..])
-}
-
-fn split_host_port(text: &str) -> Option<(&str, Option<u16>)> {
-    if let Some(rest) = text.strip_prefix('[') {
-        let (host, after) = rest.split_once(']')?;
-        let port = match after.strip_prefix(':') {
-            Some(port) => Some(port.parse().ok()?),
-            None if after.is_empty() => None,
-            None => return None,
-        };
-        return Some((host, port));
-    }
-    let (host, port) = match text.rsplit_once(':') {
-        Some((host, port)) => (host, Some(port.parse().ok()?)),
-        None => (text, None),
-    };
-    let valid = !host.is_empty()
-        && host
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-');
-    valid.then_some((host, port))
 }
 
 /// What a registration needs, resolved: where REGISTERs go and what they say.
