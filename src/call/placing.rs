@@ -16,7 +16,7 @@ use tracing::Instrument;
 use super::core::{Call, PlacedCall};
 use super::leg::sip::MediaSettings;
 use super::leg::SipLeg;
-use super::outbound::health::Health;
+use super::outbound::health::{proxy_failed, Health};
 use super::outbound::{IdentityHeader, Plan};
 use super::rtp_socket::RtpSocket;
 use super::shell::{drive, CallContext, Io, Sip};
@@ -27,7 +27,7 @@ use crate::sip::peer::{Peer, Transport};
 use crate::sip::resolve::SipTarget;
 use crate::sip::tls::TlsClient;
 use crate::sip::transport::Transports;
-use crate::sip::ua::{CallEvent as SipEvent, CallRef, OutgoingCall, NO_RESPONSE};
+use crate::sip::ua::{CallEvent as SipEvent, CallRef, OutgoingCall};
 
 /// How long finding the proxies (NAPTR, SRV, A/AAAA) may take.
 const RESOLVE_LIMIT: Duration = Duration::from_secs(5);
@@ -301,7 +301,7 @@ impl Failover {
             let now = Instant::now();
             match &event {
                 SipEvent::Failed { code, reason, .. } if !heard_back => {
-                    let proxy_failed = reason == NO_RESPONSE || *code == 503;
+                    let proxy_failed = proxy_failed(*code, reason);
                     self.note(now, !proxy_failed);
                     if proxy_failed && !to_core.is_closed() && self.try_next() {
                         continue;

@@ -9,6 +9,13 @@ use std::time::{Duration, Instant};
 
 use crate::sip::peer::Peer;
 
+/// Whether a failed INVITE is the proxy's failure (RFC 3263 §4.3: no answer at all, 503, or
+/// its connection lost, which the UA reports as 503), to try the next proxy; anything else is
+/// the callee's side answering, final wherever it came from.
+pub fn proxy_failed(status: u16, reason: &str) -> bool {
+    reason == crate::sip::ua::NO_RESPONSE || status == 503
+}
+
 #[derive(Debug, Clone)]
 struct Down {
     trunk: String,
@@ -121,6 +128,15 @@ mod tests {
     }
 
     const LOCAL: &str = "127.0.0.1:5060";
+
+    #[test]
+    fn timeouts_and_503_are_the_proxys_failures_other_answers_the_callees() {
+        assert!(proxy_failed(408, crate::sip::ua::NO_RESPONSE));
+        assert!(proxy_failed(503, "Service Unavailable"));
+        for status in [408, 480, 486, 600, 603, 404, 500] {
+            assert!(!proxy_failed(status, "from the far end"), "{status}");
+        }
+    }
 
     #[test]
     fn a_failed_proxy_goes_last_until_a_probe_finds_it_answering() {
