@@ -23,6 +23,7 @@ use crate::config::Loaded;
 use crate::events::{AgentLegQuality, CallEvent, CallId, CallQuality, EndCause, Side, Unanswered};
 use crate::ivr::{Action, IvrDone, IvrStage};
 use crate::media::tone::ToneGenerator;
+use crate::queue::center::outbound::PlaceCall;
 use crate::queue::center::CallCommand;
 use crate::queue::waiting::{MusicOnHold, WaitingStage};
 use crate::route::Destination;
@@ -44,6 +45,12 @@ pub enum Output {
     ToCenter(ToCenter),
     /// An RTP packet (Opus) for the agent's media handle.
     ToAgent(Vec<u8>),
+    /// Place the transfer target's leg and give it to [`Call::onward_ready`] (or report
+    /// [`Call::onward_unreachable`]); the INVITE goes out once the call took it.
+    PlaceOnward {
+        place: Box<PlaceCall>,
+        sip_call_id: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,8 +65,19 @@ pub enum ToCenter {
     Progress(Progress),
     /// The carrier took the caller to the external number: the call is over for us.
     HandedOver,
-    /// The carrier could not, or was not asked: why. The call goes on.
-    HandOverFailed { reason: String },
+    /// A transfer to an external number did not start, or the carrier refused it: why. The
+    /// call goes on with the agent.
+    TransferFailed { reason: String },
+    /// The transfer target's leg rings, plays early media, or answered.
+    TransferProgress(Progress),
+    /// The caller is joined to the transfer target: the agent's part is over.
+    Joined,
+    /// The transfer target's leg `onward` is over (once for each): unanswered, and why, or
+    /// after its answer. Before a join the caller is the agent's again.
+    OnwardEnded {
+        onward: CallId,
+        unanswered: Option<Unanswered>,
+    },
     /// A call an agent placed is over: unanswered (and why), or after its answer.
     PlacedEnded { unanswered: Option<Unanswered> },
 }
@@ -111,6 +129,13 @@ enum Phase {
     Agent(Box<Bridge>),
     /// A call an agent placed, not answered yet: the agent hears ringback or early media.
     Dialling(Box<Bridge>),
+    /// The agent talks to a transfer target (or hears it ring); the caller hears music.
+    Consulting {
+        bridge: Box<Bridge>,
+        caller: WaitingStage,
+    },
+    /// The caller talks to the transfer target, without the agent.
+    Joined,
     Ended,
 }
 
@@ -144,6 +169,8 @@ pub struct Call<L: Leg> {
     dialling: Option<Dialling>,
     /// The carrier was asked to take the caller to this number (REFER).
     handing_over: Option<String>,
+    /// The leg to an external number the agent transfers the caller to.
+    onward: Option<transfer::Onward<L>>,
 }
 
 impl<L: Leg> Call<L> {
@@ -176,6 +203,7 @@ impl<L: Leg> Call<L> {
             placed: None,
             dialling: None,
             handing_over: None,
+            onward: None,
         };
         match call.leg.accept(now) {
             Err(refusal) => {
@@ -249,6 +277,7 @@ impl<L: Leg> Call<L> {
                 tone: Vec::new(),
             }),
             handing_over: None,
+            onward: None,
         };
         // Bridged from the start: the agent hears ringback or early media. The music is what
         // the callee hears should the agent's link drop: the queues' default.
@@ -289,7 +318,7 @@ impl<L: Leg> Call<L> {
                 }
                 Err(status) => self
                     .outputs
-                    .push_back(Output::ToCenter(ToCenter::HandOverFailed {
+                    .push_back(Output::ToCenter(ToCenter::TransferFailed {
                         reason: format!(
                             "the carrier did not transfer the call to {number} ({status})"
                         ),
@@ -306,7 +335,9 @@ impl<L: Leg> Call<L> {
 
     /// An RTP packet from the agent.
     pub fn handle_agent_media(&mut self, now: Instant, rtp: &[u8]) {
-        if let Phase::Agent(bridge) | Phase::Dialling(bridge) = &mut self.phase {
+        if let Phase::Agent(bridge) | Phase::Dialling(bridge) | Phase::Consulting { bridge, .. } =
+            &mut self.phase
+        {
             bridge.handle_agent_media(now, rtp);
         }
     }
@@ -372,7 +403,7 @@ impl<L: Leg> Call<L> {
                 let queue = self.in_queue.take().unwrap_or_default();
                 self.events
                     .push_back(CallEvent::QueueRefused { queue, reason });
-                self.goodbye(Some("queue-unavailable"), EndCause::QueueHangup);
+                self.goodbye(now, Some("queue-unavailable"), EndCause::QueueHangup);
             }
             CallCommand::Connect { agent, .. } => {
                 if self.bridge(now) {
@@ -393,40 +424,23 @@ impl<L: Leg> Call<L> {
                 }
             }
             CallCommand::AgentLost => {
-                if matches!(self.phase, Phase::Agent(_) | Phase::Dialling(_)) {
-                    self.back_to_waiting();
+                if matches!(
+                    self.phase,
+                    Phase::Agent(_) | Phase::Dialling(_) | Phase::Consulting { .. }
+                ) {
+                    self.back_to_waiting(now);
                     self.events.push_back(CallEvent::AgentLost);
                 }
             }
             CallCommand::Requeued => {
-                self.back_to_waiting();
+                self.back_to_waiting(now);
                 self.events.push_back(CallEvent::Requeued);
             }
-            CallCommand::HandOver { number, agent } => {
-                let refers = self
-                    .config
-                    .config
-                    .trunks
-                    .iter()
-                    .any(|t| t.name == self.arrival.trunk && t.refer);
-                let asked = matches!(self.phase, Phase::Agent(_))
-                    && refers
-                    && self.leg.hand_over(now, &number, &agent);
-                if asked {
-                    self.handing_over = Some(number);
-                } else {
-                    let reason = if refers {
-                        "the call is not in a state to transfer".into()
-                    } else {
-                        format!(
-                            "trunk {} does not take transfers (refer = false)",
-                            self.arrival.trunk
-                        )
-                    };
-                    self.outputs
-                        .push_back(Output::ToCenter(ToCenter::HandOverFailed { reason }));
-                }
+            CallCommand::TransferOut { onward, attended } => {
+                self.transfer_out(now, onward, attended)
             }
+            CallCommand::CompleteTransfer => self.complete_transfer(),
+            CallCommand::ReturnToCaller => self.return_to_caller(now),
             CallCommand::Transferred { queue } => {
                 if matches!(self.phase, Phase::Agent(_)) {
                     if let Phase::Agent(bridge) = std::mem::replace(&mut self.phase, Phase::Ringing)
@@ -449,7 +463,14 @@ impl<L: Leg> Call<L> {
                 self.end(now, Side::Agent, EndCause::AgentHungUp);
             }
             CallCommand::Dtmf { digits } => {
-                if matches!(self.phase, Phase::Agent(_)) {
+                if matches!(self.phase, Phase::Consulting { .. }) {
+                    if self.agent_keys_to_target(&digits) {
+                        self.events.push_back(CallEvent::Digits {
+                            side: Side::Agent,
+                            digits,
+                        });
+                    }
+                } else if matches!(self.phase, Phase::Agent(_)) {
                     match self.leg.send_digits(&digits) {
                         Ok(()) => self.events.push_back(CallEvent::Digits {
                             side: Side::Agent,
@@ -559,7 +580,7 @@ impl<L: Leg> Call<L> {
             }
             Destination::Hangup { prompt } => {
                 let cause = self.goodbye_cause.clone();
-                self.goodbye(prompt.as_deref(), cause);
+                self.goodbye(now, prompt.as_deref(), cause);
             }
             other => {
                 tracing::warn!(target = %other, "destination not routable: hanging up");
@@ -588,8 +609,8 @@ impl<L: Leg> Call<L> {
     }
 
     /// Plays `prompt` (if any), then hangs up with `cause`.
-    fn goodbye(&mut self, prompt: Option<&str>, cause: EndCause) {
-        self.back_to_waiting();
+    fn goodbye(&mut self, now: Instant, prompt: Option<&str>, cause: EndCause) {
+        self.back_to_waiting(now);
         self.goodbye_cause = cause;
         if let Phase::Waiting(w) = &mut self.phase {
             w.goodbye(prompt);
@@ -597,7 +618,8 @@ impl<L: Leg> Call<L> {
     }
 
     /// Back to music on hold, going on where the music stopped.
-    fn back_to_waiting(&mut self) {
+    fn back_to_waiting(&mut self, now: Instant) {
+        self.consult_to_waiting(now);
         let music = match std::mem::replace(&mut self.phase, Phase::Ringing) {
             Phase::Waiting(w) => {
                 self.phase = Phase::Waiting(w);
@@ -611,7 +633,7 @@ impl<L: Leg> Call<L> {
                 self.phase = Phase::Ended;
                 return;
             }
-            Phase::Ivr(_) | Phase::Ringing => {
+            Phase::Ivr(_) | Phase::Ringing | Phase::Consulting { .. } | Phase::Joined => {
                 let queue = self.in_queue.clone().unwrap_or_default();
                 self.music_of(&queue)
             }
@@ -742,6 +764,8 @@ impl<L: Leg> Call<L> {
                     self.outputs.push_back(Output::ToAgent(packet.to_vec()));
                 }
             }
+            Phase::Consulting { .. } => self.consult_frame(now, samples),
+            Phase::Joined => self.joined_frame(now, samples),
             Phase::Ringing | Phase::Ended => {
                 self.leg.exchange(now, &self.silence);
             }
@@ -756,10 +780,12 @@ impl<L: Leg> Call<L> {
                 Phase::Agent(_) => self
                     .outputs
                     .push_back(Output::ToCenter(ToCenter::CallerDigit(digit))),
+                Phase::Joined => self.caller_key_to_target(digit),
                 _ => {}
             }
         }
         self.leg.handle_timeout(now);
+        self.check_onward(now);
         match &mut self.phase {
             Phase::Ivr(stage) => {
                 stage.handle_timeout(now);
@@ -848,6 +874,7 @@ impl<L: Leg> Call<L> {
         if side != Side::Caller {
             self.leg.hang_up(now);
         }
+        self.end_onward(now);
         if self.in_queue.take().is_some() {
             self.outputs.push_back(Output::ToCenter(ToCenter::Leave));
         }
@@ -869,7 +896,9 @@ impl<L: Leg> Call<L> {
                 .push_back(Output::ToCenter(ToCenter::PlacedEnded { unanswered }));
         }
         self.dialling = None;
-        if let Phase::Agent(bridge) | Phase::Dialling(bridge) = &self.phase {
+        if let Phase::Agent(bridge) | Phase::Dialling(bridge) | Phase::Consulting { bridge, .. } =
+            &self.phase
+        {
             let q = bridge.quality();
             self.add_agent_quality(q);
         }
@@ -901,6 +930,8 @@ fn destination_of(action: &Action) -> Destination {
         Action::Destination { target } => target.clone(),
     }
 }
+
+mod transfer;
 
 #[cfg(test)]
 mod tests;

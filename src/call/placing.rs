@@ -83,27 +83,86 @@ async fn place(
         callee: place.plan.number.to_string(),
         ring_timeout: place.ring_timeout,
     };
-    let Some(trunk) = config
+    let prepared = prepare(&ctx, &transports, &commands, call, &place.plan, sip_call_id).await;
+    let OutgoingLeg {
+        leg,
+        rtp,
+        rtcp,
+        invite,
+    } = match prepared {
+        Ok(prepared) => prepared,
+        Err(why) => {
+            tracing::warn!(error = %why, "call not placed");
+            return unreachable(&ctx, placed);
+        }
+    };
+    let sip_events = invite.send();
+    let now = Instant::now();
+    let rng = StdRng::from_entropy();
+    let core = Call::new_outgoing(now, leg, config.clone(), placed, rng);
+    // Nothing here enqueues; the center's commands come on `from_center`.
+    let (to_center, _) = mpsc::unbounded_channel();
+    let io = Io {
+        rtp,
+        rtcp,
+        to_center,
+        agent: media,
+        transports,
+        onward: None,
+        to_place: None,
+    };
+    let sip = Sip { call, commands };
+    drive(&ctx, core, io, sip_events, from_center, &sip).await;
+}
+
+/// A leg toward a trunk's proxies with its RTP sockets, its INVITE not sent yet.
+pub(super) struct OutgoingLeg {
+    pub leg: SipLeg,
+    pub rtp: RtpSocket,
+    pub rtcp: RtpSocket,
+    pub invite: Invite,
+}
+
+/// The INVITE of an [`OutgoingLeg`], to the trunk's proxies one after the other.
+pub(super) struct Invite {
+    failover: Failover,
+    from_ua: mpsc::UnboundedReceiver<SipEvent>,
+}
+
+impl Invite {
+    /// Sends it; the leg's SIP events come on the receiver returned.
+    pub(super) fn send(mut self) -> mpsc::UnboundedReceiver<SipEvent> {
+        let (to_core, sip_events) = mpsc::unbounded_channel();
+        self.failover.try_next();
+        tokio::spawn(self.failover.run(self.from_ua, to_core));
+        sip_events
+    }
+}
+
+/// Makes a leg for `call` out by `plan`: finds the trunk's proxies (RFC 3263, those answering
+/// first), binds RTP on our address toward the first, and writes the SDP offer.
+pub(super) async fn prepare(
+    ctx: &CallContext,
+    transports: &Transports,
+    commands: &mpsc::UnboundedSender<SipCommand>,
+    call: CallRef,
+    plan: &Plan,
+    sip_call_id: String,
+) -> Result<OutgoingLeg, String> {
+    let config = ctx.config.load_full();
+    let trunk = config
         .config
         .trunks
         .iter()
-        .find(|t| t.name == place.plan.trunk)
-    else {
-        return unreachable(&ctx, placed);
-    };
+        .find(|t| t.name == plan.trunk)
+        .ok_or("trunk no longer configured")?;
     let probe_every = trunk
         .outbound
         .as_ref()
         .map_or(Duration::from_secs(10), |o| {
             Duration::from_secs(o.probe_interval_s)
         });
-    let (targets, host) = match locate(&ctx, &transports, &place.plan).await {
-        Ok(found) => found,
-        Err(why) => {
-            tracing::warn!(error = %why, "call not placed");
-            return unreachable(&ctx, placed);
-        }
-    };
+    let (targets, host) = locate(ctx, transports, plan).await?;
     // RTP on our address toward the first proxy to try: the others are reached from it too.
     let first_local = targets[0].local;
     let sockets = async {
@@ -112,17 +171,10 @@ async fn place(
         let rtcp = rtcp.into_std().and_then(RtpSocket::new)?;
         std::io::Result::Ok((rtp, rtcp))
     };
-    let (rtp, rtcp) = match sockets.await {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::warn!(error = %e, "no rtp port: call not placed");
-            return unreachable(&ctx, placed);
-        }
-    };
+    let (rtp, rtcp) = sockets.await.map_err(|e| format!("no rtp port: {e}"))?;
     let rtp_addr = rtp
         .local_addr()
         .unwrap_or_else(|_| SocketAddr::new(first_local.ip(), 0));
-    let now = Instant::now();
     let mut rng = StdRng::from_entropy();
     let media_config = &config.config.media;
     let settings = MediaSettings {
@@ -130,20 +182,20 @@ async fn place(
         jitter_max: media_config.jitter_max(),
         secure_signalling: targets[0].peer.transport == Transport::Tls,
     };
-    let (leg, offer) =
-        match SipLeg::new_outgoing(now, SystemTime::now(), trunk, rtp_addr, settings, &mut rng) {
-            Ok(made) => made,
-            Err(e) => {
-                tracing::warn!(error = %e, "no sdp offer for the call");
-                return unreachable(&ctx, placed);
-            }
-        };
+    let (leg, offer) = SipLeg::new_outgoing(
+        Instant::now(),
+        SystemTime::now(),
+        trunk,
+        rtp_addr,
+        settings,
+        &mut rng,
+    )
+    .map_err(|e| format!("no sdp offer for the call: {e}"))?;
     let (ua_tx, from_ua) = mpsc::unbounded_channel();
-    let (to_core, sip_events) = mpsc::unbounded_channel();
-    let mut failover = Failover {
+    let failover = Failover {
         call,
         trunk: trunk.name.clone(),
-        plan: place.plan.clone(),
+        plan: plan.clone(),
         host,
         offer,
         sip_call_id,
@@ -154,19 +206,12 @@ async fn place(
         events: ua_tx,
         health: ctx.health.clone(),
     };
-    failover.try_next();
-    tokio::spawn(failover.run(from_ua, to_core));
-    let core = Call::new_outgoing(now, leg, config.clone(), placed, rng);
-    // Nothing here enqueues; the center's commands come on `from_center`.
-    let (to_center, _) = mpsc::unbounded_channel();
-    let io = Io {
+    Ok(OutgoingLeg {
+        leg,
         rtp,
         rtcp,
-        to_center,
-        agent: media,
-    };
-    let sip = Sip { call, commands };
-    drive(&ctx, core, io, sip_events, from_center, &sip).await;
+        invite: Invite { failover, from_ua },
+    })
 }
 
 /// A proxy to try, reachable from one of our listeners.

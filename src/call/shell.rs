@@ -14,7 +14,7 @@ use std::time::{Instant, SystemTime};
 
 use rand::rngs::StdRng;
 use rand::SeedableRng;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
@@ -22,13 +22,16 @@ use crate::agent::media::AgentMedia;
 use crate::call::core::{Arrival, Call, Output, ToCenter};
 use crate::call::leg::sip::{caller_of, MediaSettings};
 use crate::call::leg::{SipLeg, SipSignal};
+use crate::call::placing::OutgoingLeg;
 use crate::call::ports::RtpPorts;
 use crate::call::rtp_socket::{Clock, RtpSocket};
 use crate::config::SharedConfig;
 use crate::events::{Bus, CallEvent, EndCause, Side};
+use crate::queue::center::outbound::PlaceCall;
 use crate::queue::center::shell::{CallInput, CenterToCall};
 use crate::queue::center::CallCommand;
 use crate::sip::endpoint::{CallSpawner, SipCommand};
+use crate::sip::transport::Transports;
 use crate::sip::ua::{CallEvent as SipEvent, CallRef, IncomingCall};
 
 /// Everything a call needs from the daemon, shared by all calls.
@@ -90,7 +93,7 @@ impl CallContext {
 pub struct Spawner {
     pub ctx: Arc<CallContext>,
     pub places: Option<mpsc::UnboundedReceiver<crate::queue::center::shell::PlaceRequest>>,
-    pub transports: crate::sip::transport::Transports,
+    pub transports: Transports,
 }
 
 impl CallSpawner for Spawner {
@@ -137,7 +140,8 @@ impl CallSpawner for Spawner {
             commands,
         };
         let ctx = self.ctx.clone();
-        tokio::spawn(run(ctx, incoming, rx, sip).instrument(span));
+        let transports = self.transports.clone();
+        tokio::spawn(run(ctx, transports, incoming, rx, sip).instrument(span));
         tx
     }
 }
@@ -171,10 +175,24 @@ pub(super) struct Io {
     /// Where the center's commands for this call are sent (with an enqueue).
     pub(super) to_center: mpsc::UnboundedSender<CenterToCall>,
     pub(super) agent: Option<AgentMedia>,
+    /// For a transfer target's leg: finding its proxies, connecting to them.
+    pub(super) transports: Transports,
+    /// The transfer target's leg's sockets and signalling.
+    pub(super) onward: Option<OnwardIo>,
+    /// A transfer target's leg the core asked for, to be made.
+    pub(super) to_place: Option<(Box<PlaceCall>, String)>,
+}
+
+/// A transfer target's leg, as the shell carries it.
+pub(super) struct OnwardIo {
+    rtp: RtpSocket,
+    rtcp: RtpSocket,
+    sip: Sip,
 }
 
 async fn run(
     ctx: Arc<CallContext>,
+    transports: Transports,
     incoming: Box<IncomingCall>,
     sip_events: mpsc::UnboundedReceiver<SipEvent>,
     sip: Sip,
@@ -257,6 +275,9 @@ async fn run(
         rtcp,
         to_center,
         agent: None,
+        transports,
+        onward: None,
+        to_place: None,
     };
     drive(&ctx, core, io, sip_events, from_center, &sip).await;
 }
@@ -264,7 +285,7 @@ async fn run(
 /// The call's loop, inbound or outbound: signalling, the center's commands and the frame
 /// clock into the core, its outputs out, until it is over.
 pub(super) async fn drive(
-    ctx: &CallContext,
+    ctx: &Arc<CallContext>,
     mut core: Call<SipLeg>,
     mut io: Io,
     mut sip_events: mpsc::UnboundedReceiver<SipEvent>,
@@ -274,13 +295,45 @@ pub(super) async fn drive(
     let frame_work = ctx.frame_work.local();
     let mut unflushed = 0;
     let mut media_buf = vec![0u8; 2048];
+    // The transfer target's leg: being made, then its SIP events.
+    let mut onward_setup: Option<oneshot::Receiver<Made>> = None;
+    let mut onward_events: Option<mpsc::UnboundedReceiver<SipEvent>> = None;
     loop {
-        carry_out(&mut core, ctx, sip, &io);
+        carry_out(&mut core, ctx, sip, &mut io);
+        if let Some((place, sip_call_id)) = io.to_place.take() {
+            onward_setup = Some(make_onward(ctx, &io.transports, sip, place, sip_call_id));
+        }
         if core.is_over() {
             break;
         }
         let deadline = core.poll_timeout();
         tokio::select! {
+            made = async { onward_setup.as_mut().expect("guarded").await }, if onward_setup.is_some() => {
+                onward_setup = None;
+                let now = Instant::now();
+                match made {
+                    Ok((call, Ok(made))) => {
+                        let OutgoingLeg { leg, rtp, rtcp, invite } = made;
+                        if core.onward_ready(leg).is_ok() {
+                            onward_events = Some(invite.send());
+                            io.onward = Some(OnwardIo {
+                                rtp,
+                                rtcp,
+                                sip: Sip { call, commands: sip.commands.clone() },
+                            });
+                        }
+                    }
+                    Ok((_, Err(why))) => {
+                        tracing::warn!(error = %why, "transfer target not called");
+                        core.onward_unreachable(now);
+                    }
+                    // The task making it panicked.
+                    Err(_) => core.onward_unreachable(now),
+                }
+            }
+            Some(ev) = async { onward_events.as_mut().expect("guarded").recv().await }, if onward_events.is_some() => {
+                core.handle_onward(Instant::now(), |leg, now| leg.handle_sip(now, ev));
+            }
             ev = sip_events.recv() => {
                 let now = Instant::now();
                 match ev {
@@ -327,13 +380,46 @@ pub(super) async fn drive(
             _ = ctx.stop.cancelled() => core.shutdown(Instant::now()),
         }
     }
-    carry_out(&mut core, ctx, sip, &io);
+    carry_out(&mut core, ctx, sip, &mut io);
+}
+
+/// A transfer target's leg as made (or why not), with its call reference.
+type Made = (CallRef, Result<OutgoingLeg, String>);
+
+/// Makes the transfer target's leg on a task of its own (finding the proxies takes DNS).
+fn make_onward(
+    ctx: &Arc<CallContext>,
+    transports: &Transports,
+    sip: &Sip,
+    place: Box<PlaceCall>,
+    sip_call_id: String,
+) -> oneshot::Receiver<Made> {
+    let (tx, rx) = oneshot::channel();
+    let ctx = ctx.clone();
+    let transports = transports.clone();
+    let commands = sip.commands.clone();
+    tokio::spawn(
+        async move {
+            let made = super::placing::prepare(
+                &ctx,
+                &transports,
+                &commands,
+                place.call,
+                &place.plan,
+                sip_call_id,
+            )
+            .await;
+            let _ = tx.send((place.call, made));
+        }
+        .in_current_span(),
+    );
+    rx
 }
 
 /// Carries out everything the core and its leg have queued. Events go on the bus first: the
 /// center publishes events of its own about this call (queued, offered) once our requests reach
 /// it, and a subscriber must see cause before effect.
-fn carry_out(core: &mut Call<SipLeg>, ctx: &CallContext, sip: &Sip, io: &Io) {
+fn carry_out(core: &mut Call<SipLeg>, ctx: &CallContext, sip: &Sip, io: &mut Io) {
     let call = core.id();
     while let Some(event) = core.poll_event() {
         ctx.bus.call(call, event);
@@ -349,12 +435,27 @@ fn carry_out(core: &mut Call<SipLeg>, ctx: &CallContext, sip: &Sip, io: &Io) {
             io.rtp.send_to(&t.payload, t.to)
         };
     }
+    if let (Some(leg), Some(onward)) = (core.onward_mut(), &io.onward) {
+        while let Some(signal) = leg.poll_signal() {
+            onward.sip.send(signal);
+        }
+        while let Some(t) = leg.poll_transmit() {
+            let _ = if t.rtcp {
+                onward.rtcp.send_to(&t.payload, t.to)
+            } else {
+                onward.rtp.send_to(&t.payload, t.to)
+            };
+        }
+    }
     while let Some(out) = core.poll_output() {
         match out {
             Output::ToAgent(packet) => {
                 if let Some(agent) = &io.agent {
                     agent.sink.send(&packet);
                 }
+            }
+            Output::PlaceOnward { place, sip_call_id } => {
+                io.to_place = Some((place, sip_call_id));
             }
             Output::ToCenter(ToCenter::Enqueue { queue, caller }) => {
                 let _ = ctx.center.send(CallInput::Enqueue {
@@ -373,8 +474,23 @@ fn carry_out(core: &mut Call<SipLeg>, ctx: &CallContext, sip: &Sip, io: &Io) {
             Output::ToCenter(ToCenter::HandedOver) => {
                 let _ = ctx.center.send(CallInput::HandedOver { call });
             }
-            Output::ToCenter(ToCenter::HandOverFailed { reason }) => {
-                let _ = ctx.center.send(CallInput::HandOverFailed { call, reason });
+            Output::ToCenter(ToCenter::TransferFailed { reason }) => {
+                let _ = ctx.center.send(CallInput::TransferFailed { call, reason });
+            }
+            Output::ToCenter(ToCenter::TransferProgress(progress)) => {
+                let _ = ctx
+                    .center
+                    .send(CallInput::TransferProgress { call, progress });
+            }
+            Output::ToCenter(ToCenter::Joined) => {
+                let _ = ctx.center.send(CallInput::Joined { call });
+            }
+            Output::ToCenter(ToCenter::OnwardEnded { onward, unanswered }) => {
+                let _ = ctx.center.send(CallInput::OnwardEnded {
+                    call,
+                    onward,
+                    unanswered,
+                });
             }
             Output::ToCenter(ToCenter::Progress(progress)) => {
                 let _ = ctx.center.send(CallInput::Progress { call, progress });
@@ -435,6 +551,20 @@ fn take_media(core: &mut Call<SipLeg>, io: &mut Io, buf: &mut [u8]) {
         core.handle_leg(got.arrived, |leg, now| {
             leg.handle_rtcp(now, got.from, packet)
         });
+    }
+    if let Some(onward) = &io.onward {
+        while let Ok(got) = onward.rtp.recv(buf, &clock) {
+            let packet = &buf[..got.len];
+            core.handle_onward(got.arrived, |leg, now| {
+                leg.handle_rtp(now, got.from, packet)
+            });
+        }
+        while let Ok(got) = onward.rtcp.recv(buf, &clock) {
+            let packet = &buf[..got.len];
+            core.handle_onward(got.arrived, |leg, now| {
+                leg.handle_rtcp(now, got.from, packet)
+            });
+        }
     }
     if let Some(agent) = &mut io.agent {
         while let Ok(packet) = agent.source.try_recv() {

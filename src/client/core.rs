@@ -23,7 +23,8 @@ use std::time::{Duration, Instant};
 
 use crate::agent::protocol::{
     from_agent::{
-        Accept, Dial, Disposition, Dtmf, Hangup, Hold, Login, Reject, SetState, Transfer,
+        Accept, CompleteTransfer, Consult, Dial, Disposition, Dtmf, Hangup, Hold, Login, Reject,
+        ReturnToCaller, SetState, Transfer,
     },
     from_gateway::{Answered, CallEnded, DialFailed, Dialing, Offer, Resumed, Welcome},
     AgentId, AgentMessage, CallId, DecodeError, ErrorCode, ErrorReport, FlowId, GatewayMessage,
@@ -291,6 +292,13 @@ impl AgentCore {
                 early_media: progress.early_media,
             }),
             (Link::Ready, GatewayMessage::DialFailed(failed)) => self.on_dial_failed(now, failed),
+            (Link::Ready, GatewayMessage::TransferState(t)) => self.emit(Event::TransferState {
+                call: t.call.0,
+                number: t.number,
+                state: wire_name(&t.state),
+                reason: t.reason.as_ref().map(wire_name),
+                message: t.message,
+            }),
         }
     }
 
@@ -358,19 +366,18 @@ impl AgentCore {
                 _ => self.command_error("no call is answered"),
             },
             Command::Dial(number) => self.dial(Some(number), None),
-            Command::Transfer(to) => match &self.call {
-                Some(call) => {
-                    let message = AgentMessage::Transfer(Transfer {
-                        call: call.call.clone(),
-                        to,
-                    });
-                    match message.validate() {
-                        Ok(()) => self.send(message),
-                        Err(e) => self.command_error(&e.to_string()),
-                    }
-                }
-                None => self.command_error("no call is answered"),
-            },
+            Command::Transfer(to) => {
+                self.about_call(|call| AgentMessage::Transfer(Transfer { call, to }))
+            }
+            Command::Consult(to) => {
+                self.about_call(|call| AgentMessage::Consult(Consult { call, to }))
+            }
+            Command::CompleteTransfer => {
+                self.about_call(|call| AgentMessage::CompleteTransfer(CompleteTransfer { call }))
+            }
+            Command::ReturnToCaller => {
+                self.about_call(|call| AgentMessage::ReturnToCaller(ReturnToCaller { call }))
+            }
             Command::Callback(call) => self.dial(None, Some(CallId::new(call))),
             Command::Dtmf(digits) => match &self.call {
                 Some(call) => {
@@ -563,6 +570,18 @@ impl AgentCore {
             call: dialing.call,
             flow: dialing.flow,
         });
+    }
+
+    /// Sends the message `make` makes about the answered call, if it is valid.
+    fn about_call(&mut self, make: impl FnOnce(CallId) -> AgentMessage) {
+        let Some(call) = &self.call else {
+            return self.command_error("no call is answered");
+        };
+        let message = make(call.call.clone());
+        match message.validate() {
+            Ok(()) => self.send(message),
+            Err(e) => self.command_error(&e.to_string()),
+        }
     }
 
     fn on_dial_failed(&mut self, now: Instant, failed: DialFailed) {

@@ -134,6 +134,14 @@ pub enum Event {
         call: String,
         early_media: bool,
     },
+    /// How a transfer to a number is getting on (`dialing`, `ringing`, `answered`, `ended`).
+    TransferState {
+        call: String,
+        number: String,
+        state: String,
+        reason: Option<String>,
+        message: Option<String>,
+    },
     /// A `dial` did not become a conversation.
     DialFailed {
         call: Option<String>,
@@ -265,6 +273,7 @@ impl Event {
             Self::Dialing { .. } => "dialing",
             Self::Progress { .. } => "progress",
             Self::DialFailed { .. } => "dial_failed",
+            Self::TransferState { .. } => "transfer_state",
             Self::Accept { .. } => "accept",
             Self::Reject { .. } => "reject",
             Self::Hangup { .. } => "hangup",
@@ -368,6 +377,26 @@ impl Event {
             ],
             Self::Progress { call, early_media } => {
                 vec![("call", s(call)), ("early_media", early_media.to_string())]
+            }
+            Self::TransferState {
+                call,
+                number,
+                state,
+                reason,
+                message,
+            } => {
+                let mut fields = vec![
+                    ("call", s(call)),
+                    ("number", s(number)),
+                    ("state", s(state)),
+                ];
+                if let Some(reason) = reason {
+                    fields.push(("reason", s(reason)));
+                }
+                if let Some(message) = message {
+                    fields.push(("message", s(message)));
+                }
+                fields
             }
             Self::DialFailed {
                 call,

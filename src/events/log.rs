@@ -127,6 +127,23 @@ fn call_line(call: u64, event: &CallEvent) {
         CallEvent::Ringing { early_media } => info!(call, early_media, "callee ringing"),
         CallEvent::Answered => info!(call, "answered"),
         CallEvent::Transferred { by, to } => info!(call, agent = %by, %to, "call transferred"),
+        CallEvent::TransferDialled {
+            by,
+            to,
+            trunk,
+            sip_call_id,
+            attended,
+        } => {
+            info!(call, agent = %by, %to, %trunk, %sip_call_id, attended, "transfer target dialled")
+        }
+        CallEvent::TransferLegEnded {
+            to,
+            unanswered: Some(why),
+        } => info!(call, %to, %why, "transfer target did not answer"),
+        CallEvent::TransferLegEnded {
+            to,
+            unanswered: None,
+        } => info!(call, %to, "transfer target leg ended"),
         CallEvent::EnteredMenu { menu } => info!(call, %menu, "ivr menu"),
         CallEvent::LeftIvr { digits, to } => match to {
             crate::route::Destination::Hangup { .. } => {

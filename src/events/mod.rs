@@ -42,6 +42,8 @@ pub enum Side {
     Agent,
     /// The gateway itself: the IVR, a queue, a timeout, shutdown.
     Gateway,
+    /// The external number an agent transferred the caller to.
+    Target,
 }
 
 impl fmt::Display for Side {
@@ -50,6 +52,7 @@ impl fmt::Display for Side {
             Side::Caller => "caller",
             Side::Agent => "agent",
             Side::Gateway => "gateway",
+            Side::Target => "target",
         })
     }
 }
@@ -96,8 +99,24 @@ pub enum CallEvent {
     AgentAnswered { agent: String },
     /// A queue announcement plays over the music.
     Announced { prompts: Vec<String> },
-    /// The agent `by` handed the call on to `to` (`queue:NAME`, `agent:ID`): a blind transfer.
+    /// The agent `by` handed the call on to `to` (`queue:NAME`, `agent:ID`, an E.164 number):
+    /// its part is over.
     Transferred { by: String, to: String },
+    /// The agent `by` transfers the caller to the number `to` (E.164) through a leg of ours:
+    /// its INVITE goes to `trunk` now. `attended`: the agent consults the target first.
+    TransferDialled {
+        by: String,
+        to: String,
+        trunk: String,
+        sip_call_id: String,
+        attended: bool,
+    },
+    /// The transfer target's leg ended before the caller was joined to it (`unanswered`: why it
+    /// never answered), or, after the join, with the call.
+    TransferLegEnded {
+        to: String,
+        unanswered: Option<Unanswered>,
+    },
     /// The agent put the caller on hold (music) or took them off it.
     Held { on: bool },
     /// The carrier put the call on hold (it wants none of our audio) or took it off.
@@ -163,6 +182,8 @@ pub enum EndCause {
     Bridge(BridgeError),
     /// The carrier took the caller to an external number (SIP REFER) at the agent's transfer.
     HandedOver { to: String },
+    /// The external number the agent transferred the caller to hung up after the join.
+    TargetHungUp,
     /// The carrier side stopped refreshing the session (RFC 4028) or did not answer our
     /// refresh: gone without a BYE, so we sent one.
     SessionExpired,
@@ -194,6 +215,7 @@ impl EndCause {
             EndCause::Unanswered { why, .. } => why.code(),
             EndCause::SessionExpired => "session_expired",
             EndCause::HandedOver { .. } => "transferred_out",
+            EndCause::TargetHungUp => "target_hung_up",
         }
     }
 }
@@ -218,6 +240,7 @@ impl fmt::Display for EndCause {
             }
             EndCause::SessionExpired => f.write_str("the carrier stopped refreshing the session"),
             EndCause::HandedOver { to } => write!(f, "transferred by the carrier to {to}"),
+            EndCause::TargetHungUp => f.write_str("the transfer target hung up"),
             EndCause::Unanswered { why, status: 0 } => write!(f, "{why}"),
             EndCause::Unanswered { why, status } => write!(f, "{why} ({status})"),
         }

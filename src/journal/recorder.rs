@@ -566,6 +566,20 @@ impl Recorder {
             }
             CallEvent::Answered => ("answered", json!({})),
             CallEvent::Transferred { by, to } => ("transferred", json!({"by": by, "to": to})),
+            CallEvent::TransferDialled {
+                by,
+                to,
+                trunk,
+                sip_call_id,
+                attended,
+            } => (
+                "transfer_dialled",
+                json!({"by": by, "to": to, "trunk": trunk, "sip_call_id": sip_call_id, "attended": attended}),
+            ),
+            CallEvent::TransferLegEnded { to, unanswered } => (
+                "transfer_leg_ended",
+                json!({"to": to, "unanswered": unanswered.map(|u| u.code())}),
+            ),
             CallEvent::EnteredMenu { menu } => ("entered_menu", json!({ "menu": menu })),
             CallEvent::LeftIvr { digits, to } => {
                 ("left_ivr", json!({"digits": digits, "to": to.to_string()}))

@@ -28,6 +28,10 @@ pub enum CallState {
     Talking,
     Held,
     AgentLost,
+    /// The agent consults (or rings) an external number it transfers the caller to.
+    Transferring,
+    /// The caller talks to an external number the agent transferred it to.
+    Transferred,
 }
 
 impl CallState {
@@ -41,6 +45,8 @@ impl CallState {
             CallState::Talking => "talking",
             CallState::Held => "held",
             CallState::AgentLost => "agent_lost",
+            CallState::Transferring => "transferring",
+            CallState::Transferred => "transferred",
         }
     }
 }
@@ -345,13 +351,24 @@ impl Tally {
             CallEvent::AgentResumed => call.state = CallState::Talking,
             // Counted by the agent link itself (trunkgate_agent_migrations_total).
             CallEvent::AgentMoved => {}
-            CallEvent::Transferred { .. } => {
-                // The agent's talk ends; the caller waits in the new queue (its `queued` next).
+            CallEvent::Transferred { to, .. } => {
+                // The agent's talk ends; the caller waits in the new queue (its `queued` next)
+                // or talks to the external number now.
                 observe_talk(m, call, at);
                 call.talk_since = None;
                 call.hold_since = None;
-                call.state = CallState::Waiting;
+                call.state = if to.starts_with("queue:") || to.starts_with("agent:") {
+                    CallState::Waiting
+                } else {
+                    CallState::Transferred
+                };
                 call.agent = None;
+            }
+            CallEvent::TransferDialled { .. } => call.state = CallState::Transferring,
+            CallEvent::TransferLegEnded { .. } => {
+                if call.state == CallState::Transferring {
+                    call.state = CallState::Talking;
+                }
             }
             CallEvent::Requeued => {
                 // The talk so far ends; the caller waits again from now.

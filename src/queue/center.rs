@@ -50,8 +50,17 @@ pub enum CallCommand {
     Hold { on: bool },
     /// The agent transferred the caller to `queue`: music on hold there until the next agent.
     Transferred { queue: String },
-    /// The agent transfers the caller to an external number: ask the carrier to take it there.
-    HandOver { number: String, agent: String },
+    /// The agent transfers the caller to an external number, admitted as a call out: by the
+    /// carrier (REFER) where the trunk takes it and the transfer is blind, else through a leg
+    /// of our own to the target, which the agent consults first if `attended`.
+    TransferOut {
+        onward: Box<outbound::PlaceCall>,
+        attended: bool,
+    },
+    /// The agent completes its attended transfer: join the caller to the target.
+    CompleteTransfer,
+    /// The agent takes the caller back from the transfer target.
+    ReturnToCaller,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -104,8 +113,8 @@ struct CallEntry {
     held: bool,
     /// The agent's latest report of the call's media as it received it.
     agent_view: Option<proto::from_agent::Stats>,
-    /// The carrier was asked to take the caller to a number, for this agent.
-    handing_over: Option<(String, String)>,
+    /// A transfer to an external number under way.
+    transfer: Option<transfer::Transferring>,
 }
 
 pub struct Center {

@@ -23,6 +23,9 @@ pub enum AgentMessage {
     Disposition(Disposition),
     Dial(Dial),
     Transfer(Transfer),
+    Consult(Consult),
+    CompleteTransfer(CompleteTransfer),
+    ReturnToCaller(ReturnToCaller),
     Stats(Stats),
     Ping(Ping),
     Error(ErrorReport),
@@ -114,12 +117,37 @@ pub struct Dial {
 }
 
 /// Hands the agent's call on (a blind transfer): `to` is `queue:NAME` (the caller waits there
-/// as a new arrival) or `agent:ID` (offered to that agent alone). The agent's part ends with
-/// `call_ended` (`transferred`); a refused transfer gets `error` and the call goes on.
+/// as a new arrival), `agent:ID` (offered to that agent alone) or a number (a call out, which
+/// the agent hears ring and which `transfer_state` follows; the caller is joined to it at the
+/// answer). The agent's part ends with `call_ended` (`transferred`); a refused transfer gets
+/// `error`, a number that does not answer `transfer_state` `ended`, and the call goes on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Transfer {
     pub call: CallId,
     pub to: String,
+}
+
+/// Starts an attended transfer: the gateway calls the number `to` and the agent talks to it
+/// while the caller hears music (`transfer_state` follows it); then `complete_transfer` or
+/// `return_to_caller`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Consult {
+    pub call: CallId,
+    pub to: String,
+}
+
+/// Joins the caller to the number the agent consulted, once it answered; the agent's part ends
+/// with `call_ended` (`transferred`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CompleteTransfer {
+    pub call: CallId,
+}
+
+/// Hangs up the transfer target (consulted, or still ringing) and gives the agent its caller
+/// back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReturnToCaller {
+    pub call: CallId,
 }
 
 /// What the agent measured on a call's media, so the gateway can record call quality from both
@@ -158,6 +186,9 @@ impl WireMessage for AgentMessage {
         "disposition",
         "dial",
         "transfer",
+        "consult",
+        "complete_transfer",
+        "return_to_caller",
         "stats",
         "ping",
         "error",
@@ -175,6 +206,9 @@ impl WireMessage for AgentMessage {
             Self::Disposition(_) => "disposition",
             Self::Dial(_) => "dial",
             Self::Transfer(_) => "transfer",
+            Self::Consult(_) => "consult",
+            Self::CompleteTransfer(_) => "complete_transfer",
+            Self::ReturnToCaller(_) => "return_to_caller",
             Self::Stats(_) => "stats",
             Self::Ping(_) => "ping",
             Self::Error(_) => "error",
@@ -209,9 +243,13 @@ impl WireMessage for AgentMessage {
             }
             Self::Stats(stats) => stats.validate(),
             Self::Dial(dial) => dial.validate(),
-            Self::Transfer(Transfer { call, to }) => {
+            Self::Transfer(Transfer { call, to }) | Self::Consult(Consult { call, to }) => {
                 limits::identifier("call", call.as_str())?;
                 limits::text("to", to, 1, MAX_TRANSFER_TARGET_BYTES)
+            }
+            Self::CompleteTransfer(CompleteTransfer { call })
+            | Self::ReturnToCaller(ReturnToCaller { call }) => {
+                limits::identifier("call", call.as_str())
             }
             Self::Error(report) => report.validate(),
         }

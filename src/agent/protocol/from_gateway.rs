@@ -8,7 +8,7 @@ use super::limits::{
 };
 use super::types::{
     AgentState, CallId, CancelReason, DialFailure, EndReason, ErrorReport, FlowId, MediaParams,
-    RefusalReason, ResumeToken, SessionId,
+    RefusalReason, ResumeToken, SessionId, TransferStage,
 };
 use super::WireMessage;
 
@@ -28,6 +28,7 @@ pub enum GatewayMessage {
     Dialing(Dialing),
     Progress(Progress),
     DialFailed(DialFailed),
+    TransferState(TransferState),
     Error(ErrorReport),
     Pong(Pong),
 }
@@ -58,6 +59,22 @@ pub struct DialFailed {
     pub call: Option<CallId>,
     pub reason: DialFailure,
     pub message: String,
+}
+
+/// How a transfer to a number is getting on: `dialing` (the number as the dial plan made it),
+/// `ringing`, `answered` (consulting: the agent talks to the target now), `ended` (the target
+/// is gone before the caller was joined to it: the agent has its caller back; `reason` and
+/// `message` say why when it never answered). A completed transfer ends with `call_ended`
+/// (`transferred`) instead.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TransferState {
+    pub call: CallId,
+    pub number: String,
+    pub state: TransferStage,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<DialFailure>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
 }
 
 /// The answer to a successful `login`.
@@ -195,6 +212,7 @@ impl WireMessage for GatewayMessage {
         "dialing",
         "progress",
         "dial_failed",
+        "transfer_state",
         "error",
         "pong",
     ];
@@ -214,6 +232,7 @@ impl WireMessage for GatewayMessage {
             Self::Dialing(_) => "dialing",
             Self::Progress(_) => "progress",
             Self::DialFailed(_) => "dial_failed",
+            Self::TransferState(_) => "transfer_state",
             Self::Error(_) => "error",
             Self::Pong(_) => "pong",
         }
@@ -247,6 +266,19 @@ impl WireMessage for GatewayMessage {
                 flow.validate("flow")
             }
             Self::Progress(Progress { call, .. }) => limits::identifier("call", call.as_str()),
+            Self::TransferState(TransferState {
+                call,
+                number,
+                message,
+                ..
+            }) => {
+                limits::identifier("call", call.as_str())?;
+                limits::text("number", number, 1, MAX_NUMBER_BYTES)?;
+                match message {
+                    Some(message) => limits::text("message", message, 0, MAX_MESSAGE_BYTES),
+                    None => Ok(()),
+                }
+            }
             Self::DialFailed(DialFailed { call, message, .. }) => {
                 if let Some(call) = call {
                     limits::identifier("call", call.as_str())?;

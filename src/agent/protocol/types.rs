@@ -196,6 +196,18 @@ pub enum DialFailure {
     Other,
 }
 
+/// Where a transfer to a number stands (`transfer_state`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TransferStage {
+    Dialing,
+    Ringing,
+    Answered,
+    Ended,
+    #[serde(other)]
+    Other,
+}
+
 /// Why an answered call ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -115,8 +115,14 @@ pub enum Command {
     Dial(String),
     /// Call back the caller of an earlier call (`callback c7`).
     Callback(String),
-    /// Hand the call on (`transfer queue:sales`, `transfer agent:bob`).
+    /// Hand the call on (`transfer queue:sales`, `transfer agent:bob`, `transfer 0301234567`).
     Transfer(String),
+    /// Call a number to consult it before transferring the caller there (`consult 0301234567`).
+    Consult(String),
+    /// Join the caller to the number consulted.
+    CompleteTransfer,
+    /// Hang up the number consulted (or ringing) and talk to the caller again.
+    ReturnToCaller,
     Quit,
 }
 
@@ -156,11 +162,14 @@ impl Command {
             ("code", Some(code)) => Command::Disposition(code.to_string()),
             ("callback", Some(call)) => Command::Callback(call.to_string()),
             ("transfer", Some(to)) => Command::Transfer(to.to_string()),
+            ("consult", Some(to)) => Command::Consult(to.to_string()),
+            ("complete", None) => Command::CompleteTransfer,
+            ("return", None) => Command::ReturnToCaller,
             _ => {
                 return Err(format!(
                     "{line:?}: commands are a, r, h, d DIGITS, hold on|off, \
                      s available|away [REASON], code CODE, dial NUMBER, callback CALL, \
-                     transfer queue:NAME|agent:ID, q"
+                     transfer queue:NAME|agent:ID|NUMBER, consult NUMBER, complete, return, q"
                 ))
             }
         };

@@ -182,6 +182,9 @@ impl Center {
             AgentMessage::Disposition(d) => self.disposition(conn, &agent, d),
             AgentMessage::Dial(d) => self.dial(now, conn, &agent, d),
             AgentMessage::Transfer(t) => self.transfer(now, conn, &agent, t),
+            AgentMessage::Consult(c) => self.consult(now, conn, &agent, c),
+            AgentMessage::CompleteTransfer(c) => self.complete_transfer(conn, &agent, &c.call),
+            AgentMessage::ReturnToCaller(r) => self.return_to_caller(conn, &agent, &r.call),
             AgentMessage::Stats(stats) => {
                 if let Some(call) = self.talking_call(conn, &agent, &stats.call) {
                     tracing::debug!(

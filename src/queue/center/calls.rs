@@ -26,7 +26,7 @@ impl Center {
                 agent: None,
                 held: false,
                 agent_view: None,
-                handing_over: None,
+                transfer: None,
             },
         );
         if let Err(e) = self.acd.enqueue(now, AcdCall(call), queue) {

@@ -149,61 +149,22 @@ impl Center {
             // `validate` refuses a dial with neither before it gets here.
             (None, None) => return,
         };
-        let settings = self.outbound.settings.clone();
-        let (may_dial, agent_caller_id) =
-            settings.agents.get(agent).cloned().unwrap_or((false, None));
         let busy = !matches!(
             self.acd.agent_state(agent),
             Some(AgentState::Away | AgentState::Available | AgentState::WrapUp { .. })
         );
-        if !may_dial || busy {
-            let (message, code) = if busy {
-                (
-                    format!("agent {agent} is ringing or on a call"),
-                    "agent_busy",
-                )
-            } else {
-                (
-                    DialError::NotPermitted(agent.to_owned()).to_string(),
-                    "not_permitted",
-                )
-            };
+        if busy {
             return self.refuse_dial(
                 conn,
                 agent,
                 &typed,
                 DialFailure::NotPermitted,
-                code,
-                message,
+                "agent_busy",
+                format!("agent {agent} is ringing or on a call"),
             );
         }
-        let queue_caller_id = queue
-            .as_deref()
-            .and_then(|q| self.acd.queue_config(q))
-            .and_then(|q| q.caller_id.clone());
-        let caller_id = queue_caller_id.or(agent_caller_id);
-        let planned = outbound::plan(
-            &typed,
-            settings.config.as_ref(),
-            &settings.trunks,
-            caller_id.as_deref(),
-        );
-        let call = self.outbound.call_ids.next();
-        let admitted = planned.and_then(|plan| {
-            let config = settings.config.as_ref().ok_or(DialError::NotConfigured)?;
-            let trunk = settings
-                .trunks
-                .iter()
-                .find(|t| t.name == plan.trunk)
-                .and_then(|t| t.outbound.as_ref())
-                .ok_or_else(|| DialError::NoRoute(plan.number.to_string()))?;
-            let day = self.outbound.day;
-            self.outbound
-                .limits
-                .admit(now, day, call, agent, config, &plan.trunk, trunk)?;
-            Ok((plan, config.ring_timeout()))
-        });
-        let (plan, ring_timeout) = match admitted {
+        let admitted = self.admit_call_out(now, agent, &typed, queue.as_deref());
+        let (call, plan, ring_timeout) = match admitted {
             Ok(admitted) => admitted,
             Err(e) => {
                 let failure = match &e {
@@ -239,7 +200,7 @@ impl Center {
                 agent: Some((agent.to_owned(), Some(conn))),
                 held: false,
                 agent_view: None,
-                handing_over: None,
+                transfer: None,
             },
         );
         self.outbound.placed.insert(
@@ -266,6 +227,58 @@ impl Center {
             ring_timeout,
         })));
         self.drain_acd(now);
+    }
+
+    /// A call out by `agent` to `typed` (for `queue`, whose caller id it shows): the agent's
+    /// permission, the dial plan, a trunk, and the fraud limits, which count it from now on
+    /// under the reference returned.
+    pub(super) fn admit_call_out(
+        &mut self,
+        now: Instant,
+        agent: &str,
+        typed: &str,
+        queue: Option<&str>,
+    ) -> Result<(Call, Plan, Duration), DialError> {
+        let settings = self.outbound.settings.clone();
+        let (may_dial, agent_caller_id) =
+            settings.agents.get(agent).cloned().unwrap_or((false, None));
+        if !may_dial {
+            return Err(DialError::NotPermitted(agent.to_owned()));
+        }
+        let queue_caller_id = queue
+            .and_then(|q| self.acd.queue_config(q))
+            .and_then(|q| q.caller_id.clone());
+        let caller_id = queue_caller_id.or(agent_caller_id);
+        let plan = outbound::plan(
+            typed,
+            settings.config.as_ref(),
+            &settings.trunks,
+            caller_id.as_deref(),
+        )?;
+        let config = settings.config.as_ref().ok_or(DialError::NotConfigured)?;
+        let trunk = settings
+            .trunks
+            .iter()
+            .find(|t| t.name == plan.trunk)
+            .and_then(|t| t.outbound.as_ref())
+            .ok_or_else(|| DialError::NoRoute(plan.number.to_string()))?;
+        let call = self.outbound.call_ids.next();
+        let day = self.outbound.day;
+        self.outbound
+            .limits
+            .admit(now, day, call, agent, config, &plan.trunk, trunk)?;
+        Ok((call, plan, config.ring_timeout()))
+    }
+
+    /// A call out counted by the limits was answered: its minutes run from now.
+    pub(super) fn outbound_answered(&mut self, now: Instant, call: Call) {
+        self.outbound.limits.answered(now, call);
+    }
+
+    /// A call out counted by the limits is over.
+    pub(super) fn outbound_ended(&mut self, now: Instant, call: Call) {
+        let day = self.outbound.day;
+        self.outbound.limits.ended(now, day, call);
     }
 
     fn refuse_dial(
@@ -389,10 +402,6 @@ impl Center {
         true
     }
 
-    pub(super) fn outbound_settings(&self) -> Arc<OutboundSettings> {
-        self.outbound.settings.clone()
-    }
-
     /// Whether `call` is one an agent placed.
     pub(super) fn is_placed(&self, call: Call) -> bool {
         self.outbound.placed.contains_key(&call)
@@ -409,7 +418,7 @@ impl Center {
     }
 }
 
-fn failure_of(why: Unanswered) -> DialFailure {
+pub(super) fn failure_of(why: Unanswered) -> DialFailure {
     match why {
         Unanswered::Busy => DialFailure::Busy,
         Unanswered::NoAnswer => DialFailure::NoAnswer,

@@ -43,10 +43,25 @@ pub enum CallInput {
     HandedOver {
         call: Call,
     },
-    /// It could not: why.
-    HandOverFailed {
+    /// A transfer to a number did not start, or the carrier did not take it: why.
+    TransferFailed {
         call: Call,
         reason: String,
+    },
+    /// The transfer target rings or answered.
+    TransferProgress {
+        call: Call,
+        progress: crate::call::leg::Progress,
+    },
+    /// The caller talks to the transfer target: the agent's part is over.
+    Joined {
+        call: Call,
+    },
+    /// The transfer target's leg `onward` is over.
+    OnwardEnded {
+        call: Call,
+        onward: Call,
+        unanswered: Option<crate::events::Unanswered>,
     },
     /// A call an agent placed is over.
     PlacedEnded {
@@ -168,8 +183,26 @@ pub async fn run(
                 calls.remove(&call);
                 pending_media.remove(&call);
             }
-            Input::Call(CallInput::HandOverFailed { call, reason }) => {
-                center.hand_over_failed(call, &reason)
+            Input::Call(CallInput::Joined { call }) => {
+                center.transfer_done(now, call);
+                calls.remove(&call);
+                pending_media.remove(&call);
+            }
+            Input::Call(CallInput::TransferFailed { call, reason }) => {
+                center.transfer_failed(now, call, &reason)
+            }
+            Input::Call(CallInput::TransferProgress { call, progress }) => {
+                center.transfer_progress(now, call, progress)
+            }
+            Input::Call(CallInput::OnwardEnded {
+                call,
+                onward,
+                unanswered,
+            }) => {
+                center.onward_ended(now, call, onward, unanswered);
+                if let Some(path) = &inputs.usage_file {
+                    keep_usage(path, &center.outbound_usage());
+                }
             }
             Input::Call(CallInput::Progress { call, progress }) => {
                 center.placed_progress(now, call, progress)

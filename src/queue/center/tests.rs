@@ -870,7 +870,7 @@ fn a_blind_transfer_ends_the_agents_part_and_offers_the_caller_again_or_says_why
         ("queue:nowhere", "unknown queue"),
         ("agent:bob", "not logged in"),
         ("agent:alice", "yourself"),
-        ("+4930123456", "outbound calls are not configured"),
+        ("+4930123456", "may not place outbound calls"),
     ] {
         let out = transfer(&mut w, to);
         let error = out.iter().find_map(|o| match o {

@@ -1,22 +1,40 @@
-//! Blind transfers: the agent talking to a caller hands the call to another queue or another
-//! agent. The agent's part ends at once (`call_ended` `transferred`, then its wrap-up); the
-//! caller hears the new queue's music and waits there as a new arrival, for the named agent
-//! alone when one is named. A transfer that cannot be done is refused with the reason and the
-//! call goes on as it was.
+//! Transfers. Blind to another queue or agent: the agent's part ends at once (`call_ended`
+//! `transferred`, then its wrap-up); the caller hears the new queue's music and waits there as
+//! a new arrival, for the named agent alone when one is named. To an external number, blind
+//! (`transfer`) or attended (`consult`, then `complete_transfer` or `return_to_caller`): a call
+//! out, under the same permission and fraud limits as a `dial`; the agent keeps the call until
+//! the target answers (blind) or it completes, so a target that fails gives the caller back to
+//! it. A transfer that cannot be done is refused with the reason and the call goes on as it was.
 use std::time::Instant;
 
+use super::outbound::PlaceCall;
 use super::{call_id, Call, CallCommand, Center, Output};
-use crate::agent::protocol::{self as proto, EndReason, ErrorCode, GatewayMessage};
+use crate::agent::protocol::{
+    self as proto, CallId, EndReason, ErrorCode, GatewayMessage, TransferStage,
+};
 use crate::agent::sessions::ConnId;
-use crate::events::{CallEvent, EventKind};
+use crate::call::leg::Progress;
+use crate::events::{AgentEvent, CallEvent, EventKind, Unanswered};
 use crate::queue::CallRef as AcdCall;
+
+/// A transfer to an external number under way on a call.
+#[derive(Debug)]
+pub(super) struct Transferring {
+    agent: String,
+    /// E.164.
+    number: String,
+    /// The target leg's reference: it counts against the fraud limits until it ends.
+    onward: Call,
+    attended: bool,
+    answered: bool,
+}
 
 /// Where a transfer sends the caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Target {
     Queue(String),
     Agent(String),
-    /// An external number, E.164: the carrier is asked to take the caller there (REFER).
+    /// An external number, as the agent typed it.
     Number(String),
 }
 
@@ -40,31 +58,16 @@ impl Center {
         let target = match msg.to.split_once(':') {
             Some(("queue", name)) => Target::Queue(name.to_owned()),
             Some(("agent", id)) => Target::Agent(id.to_owned()),
-            _ => match self.external_number(&msg.to) {
-                Ok(number) => Target::Number(number),
-                Err(why) => {
-                    return refuse(
-                        self,
-                        format!(
-                            "transfer target {:?}: queue:NAME, agent:ID or a number: {why}",
-                            msg.to
-                        ),
-                    )
-                }
-            },
+            _ => Target::Number(msg.to.clone()),
         };
         if let Target::Number(number) = target {
-            if let Some(entry) = self.calls.get_mut(&call) {
-                entry.handing_over = Some((agent.to_owned(), number.clone()));
-            }
-            self.out.push_back(Output::ToCall {
-                call,
-                cmd: CallCommand::HandOver {
-                    number,
-                    agent: agent.to_owned(),
-                },
-            });
-            return;
+            return self.transfer_out(now, conn, agent, call, &number, false);
+        }
+        if self.calls.get(&call).is_some_and(|e| e.transfer.is_some()) {
+            return refuse(
+                self,
+                "a transfer to a number is under way on this call".into(),
+            );
         }
         let Some(entry) = self.calls.get(&call) else {
             return;
@@ -118,50 +121,247 @@ impl Center {
         self.drain_acd(now);
     }
 
-    /// The carrier took the caller to the external number: the agent's part ends as
-    /// transferred.
-    pub fn handed_over(&mut self, now: Instant, call: Call) {
-        let Some((agent, number)) = self
+    /// `consult` from `agent`: an attended transfer to an external number.
+    pub(super) fn consult(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        agent: &str,
+        msg: proto::from_agent::Consult,
+    ) {
+        let Some(call) = self.talking_call(conn, agent, &msg.call) else {
+            return;
+        };
+        if msg.to.contains(':') {
+            let message = format!(
+                "consult target {:?}: a number (transfers to queues and agents are blind)",
+                msg.to
+            );
+            return self.error_about(conn, ErrorCode::InvalidState, message, call);
+        }
+        self.transfer_out(now, conn, agent, call, &msg.to, true);
+    }
+
+    /// A transfer to the number `typed`: planned and admitted like a `dial` (the branch pays
+    /// for it), then handed to the call.
+    fn transfer_out(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        agent: &str,
+        call: Call,
+        typed: &str,
+        attended: bool,
+    ) {
+        let refuse = |center: &mut Center, message: String| {
+            center.error_about(conn, ErrorCode::InvalidState, message, call);
+        };
+        if self.is_placed(call) {
+            return refuse(self, "a call you placed cannot be transferred (yet)".into());
+        }
+        let Some(entry) = self.calls.get(&call) else {
+            return;
+        };
+        if entry.transfer.is_some() {
+            return refuse(self, "a transfer is under way on this call already".into());
+        }
+        let queue = entry.queue.clone();
+        let admitted = self.admit_call_out(now, agent, typed, Some(&queue));
+        let (onward, plan, ring_timeout) = match admitted {
+            Ok(admitted) => admitted,
+            Err(e) => {
+                let message = format!("transfer to {typed}: {e}");
+                self.agent_event(
+                    agent,
+                    AgentEvent::DialRefused {
+                        number: typed.to_owned(),
+                        reason: e.kind().to_owned(),
+                        message: message.clone(),
+                    },
+                );
+                return refuse(self, message);
+            }
+        };
+        let number = plan.number.to_string();
+        if let Some(entry) = self.calls.get_mut(&call) {
+            entry.held = false;
+            entry.transfer = Some(Transferring {
+                agent: agent.to_owned(),
+                number: number.clone(),
+                onward,
+                attended,
+                answered: false,
+            });
+        }
+        self.send_transfer_state(conn, call, &number, TransferStage::Dialing, None);
+        self.out.push_back(Output::ToCall {
+            call,
+            cmd: CallCommand::TransferOut {
+                onward: Box::new(PlaceCall {
+                    call: onward,
+                    agent: agent.to_owned(),
+                    plan,
+                    ring_timeout,
+                }),
+                attended,
+            },
+        });
+    }
+
+    /// `complete_transfer`: the caller is joined to the target the agent consulted.
+    pub(super) fn complete_transfer(&mut self, conn: ConnId, agent: &str, id: &CallId) {
+        let Some(call) = self.talking_call(conn, agent, id) else {
+            return;
+        };
+        let ready = self
             .calls
-            .get_mut(&call)
-            .and_then(|e| e.handing_over.take())
-        else {
+            .get(&call)
+            .and_then(|e| e.transfer.as_ref())
+            .map(|t| (t.attended, t.answered));
+        let message = match ready {
+            Some((true, true)) => {
+                self.out.push_back(Output::ToCall {
+                    call,
+                    cmd: CallCommand::CompleteTransfer,
+                });
+                return;
+            }
+            Some((true, false)) => "the target has not answered yet",
+            Some((false, _)) => "a blind transfer completes when the target answers",
+            None => "no consultation is under way on this call",
+        };
+        self.error_about(conn, ErrorCode::InvalidState, message.into(), call);
+    }
+
+    /// `return_to_caller`: the target is hung up and the agent talks to the caller again.
+    pub(super) fn return_to_caller(&mut self, conn: ConnId, agent: &str, id: &CallId) {
+        let Some(call) = self.talking_call(conn, agent, id) else {
+            return;
+        };
+        if self.calls.get(&call).is_some_and(|e| e.transfer.is_some()) {
+            self.out.push_back(Output::ToCall {
+                call,
+                cmd: CallCommand::ReturnToCaller,
+            });
+        } else {
+            let message = "no transfer is under way on this call".into();
+            self.error_about(conn, ErrorCode::InvalidState, message, call);
+        }
+    }
+
+    /// The transfer target's leg rings, or answered (the minutes count from then).
+    pub fn transfer_progress(&mut self, now: Instant, call: Call, progress: Progress) {
+        let Some(entry) = self.calls.get_mut(&call) else {
+            return;
+        };
+        let conn = entry.agent.as_ref().and_then(|(_, c)| *c);
+        let Some(t) = &mut entry.transfer else {
+            return;
+        };
+        let stage = match progress {
+            Progress::Ringing | Progress::EarlyMedia => TransferStage::Ringing,
+            Progress::Answered => {
+                t.answered = true;
+                TransferStage::Answered
+            }
+        };
+        let (number, onward) = (t.number.clone(), t.onward);
+        if stage == TransferStage::Answered {
+            self.outbound_answered(now, onward);
+        }
+        if let Some(conn) = conn {
+            self.send_transfer_state(conn, call, &number, stage, None);
+        }
+    }
+
+    /// The caller talks to the target now (or the carrier took it there): the agent's part
+    /// ends as transferred.
+    pub fn transfer_done(&mut self, now: Instant, call: Call) {
+        let Some(t) = self.calls.get_mut(&call).and_then(|e| e.transfer.take()) else {
             return;
         };
         self.events.push_back(EventKind::Call {
             call,
             event: CallEvent::Transferred {
-                by: agent,
-                to: number,
+                by: t.agent,
+                to: t.number,
             },
         });
         self.end_call(now, call, EndReason::Transferred);
     }
 
-    /// The carrier did not take the caller: the agent hears why, and still has the call.
-    pub fn hand_over_failed(&mut self, call: Call, reason: &str) {
+    /// The carrier took the caller to the number (REFER): no leg of ours was used.
+    pub fn handed_over(&mut self, now: Instant, call: Call) {
+        if let Some(t) = self.calls.get(&call).and_then(|e| e.transfer.as_ref()) {
+            let onward = t.onward;
+            self.outbound_ended(now, onward);
+        }
+        self.transfer_done(now, call);
+    }
+
+    /// The transfer did not start, or the carrier did not take it: the agent hears why, and
+    /// still has the call.
+    pub fn transfer_failed(&mut self, now: Instant, call: Call, reason: &str) {
         let Some(entry) = self.calls.get_mut(&call) else {
             return;
         };
-        entry.handing_over = None;
-        if let Some((_, Some(conn))) = entry.agent.clone() {
+        let conn = entry.agent.as_ref().and_then(|(_, c)| *c);
+        if let Some(t) = entry.transfer.take() {
+            self.outbound_ended(now, t.onward);
+        }
+        if let Some(conn) = conn {
             self.error_about(conn, ErrorCode::InvalidState, reason.to_owned(), call);
         }
     }
 
-    /// `typed` as an E.164 number the branch may call (the dial plan and destination rules of
-    /// `[outbound]`: a transfer out is a call out, billed to the branch).
-    fn external_number(&self, typed: &str) -> Result<String, String> {
-        let settings = self.outbound_settings();
-        let config = settings
-            .config
-            .as_ref()
-            .ok_or("outbound calls are not configured")?;
-        let number =
-            crate::call::outbound::dialplan::normalise(typed, config).map_err(|e| e.to_string())?;
-        crate::call::outbound::limits::check_destination(&number, config)
-            .map_err(|e| e.to_string())?;
-        Ok(number.to_string())
+    /// The target's leg `onward` of `call` is over. Before a join: the agent has the caller
+    /// again and hears why the target is gone.
+    pub fn onward_ended(
+        &mut self,
+        now: Instant,
+        call: Call,
+        onward: Call,
+        unanswered: Option<Unanswered>,
+    ) {
+        self.outbound_ended(now, onward);
+        let Some(entry) = self.calls.get_mut(&call) else {
+            return;
+        };
+        if entry.transfer.as_ref().is_none_or(|t| t.onward != onward) {
+            return;
+        }
+        let conn = entry.agent.as_ref().and_then(|(_, c)| *c);
+        let Some(t) = entry.transfer.take() else {
+            return;
+        };
+        if let Some(conn) = conn {
+            let reason = unanswered.map(|why| (why, why.to_string()));
+            self.send_transfer_state(conn, call, &t.number, TransferStage::Ended, reason);
+        }
+    }
+
+    fn send_transfer_state(
+        &mut self,
+        conn: ConnId,
+        call: Call,
+        number: &str,
+        state: TransferStage,
+        unanswered: Option<(Unanswered, String)>,
+    ) {
+        let (reason, message) = match unanswered {
+            Some((why, message)) => (Some(super::outbound::failure_of(why)), Some(message)),
+            None => (None, None),
+        };
+        self.send_to_agent(
+            conn,
+            GatewayMessage::TransferState(proto::from_gateway::TransferState {
+                call: call_id(call),
+                number: number.to_owned(),
+                state,
+                reason,
+                message,
+            }),
+        );
     }
 
     fn error_about(&mut self, conn: ConnId, code: ErrorCode, message: String, call: Call) {

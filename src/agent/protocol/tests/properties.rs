@@ -132,6 +132,13 @@ fn agent_message() -> impl Strategy<Value = AgentMessage> {
             }),
         (call_id(), "(queue|agent):[a-z0-9_-]{1,64}")
             .prop_map(|(call, to)| AgentMessage::Transfer(from_agent::Transfer { call, to })),
+        (call_id(), "[0-9+() .-]{1,32}")
+            .prop_map(|(call, to)| AgentMessage::Consult(from_agent::Consult { call, to })),
+        call_id().prop_map(|call| {
+            AgentMessage::CompleteTransfer(from_agent::CompleteTransfer { call })
+        }),
+        call_id()
+            .prop_map(|call| AgentMessage::ReturnToCaller(from_agent::ReturnToCaller { call })),
         any::<u64>().prop_map(|nonce| AgentMessage::Ping(from_agent::Ping { nonce })),
         error_report().prop_map(AgentMessage::Error),
     ]
@@ -300,6 +307,31 @@ fn gateway_message() -> impl Strategy<Value = GatewayMessage> {
             .prop_map(|(call, reason, message)| {
                 GatewayMessage::DialFailed(from_gateway::DialFailed {
                     call,
+                    reason,
+                    message,
+                })
+            }),
+        (
+            call_id(),
+            "\\+[0-9]{1,15}",
+            proptest::sample::select(vec![
+                TransferStage::Dialing,
+                TransferStage::Ringing,
+                TransferStage::Answered,
+                TransferStage::Ended,
+            ]),
+            proptest::option::of(proptest::sample::select(vec![
+                DialFailure::Busy,
+                DialFailure::NoAnswer,
+                DialFailure::Unreachable,
+            ])),
+            proptest::option::of(text(256)),
+        )
+            .prop_map(|(call, number, state, reason, message)| {
+                GatewayMessage::TransferState(from_gateway::TransferState {
+                    call,
+                    number,
+                    state,
                     reason,
                     message,
                 })

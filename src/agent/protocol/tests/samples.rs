@@ -4,12 +4,13 @@
 use serde::Serialize;
 
 use crate::agent::protocol::from_agent::{
-    Accept, Dial, Disposition, Dtmf as AgentDtmf, Hangup, Hold as AgentHold, Login, Ping, Reject,
-    SetState, Stats, Transfer,
+    Accept, CompleteTransfer, Consult, Dial, Disposition, Dtmf as AgentDtmf, Hangup,
+    Hold as AgentHold, Login, Ping, Reject, ReturnToCaller, SetState, Stats, Transfer,
 };
 use crate::agent::protocol::from_gateway::{
     Answered, CallEnded, DialFailed, Dialing, Dtmf as GatewayDtmf, Hold as GatewayHold,
-    LoginRefused, Offer, OfferCancelled, Pong, Progress, Resumed, ResumedCall, State, Welcome,
+    LoginRefused, Offer, OfferCancelled, Pong, Progress, Resumed, ResumedCall, State,
+    TransferState, Welcome,
 };
 use crate::agent::protocol::*;
 
@@ -72,6 +73,12 @@ pub fn agent_messages() -> Vec<AgentMessage> {
             call: call(),
             to: "queue:sales".into(),
         }),
+        AgentMessage::Consult(Consult {
+            call: call(),
+            to: "030 1234567".into(),
+        }),
+        AgentMessage::CompleteTransfer(CompleteTransfer { call: call() }),
+        AgentMessage::ReturnToCaller(ReturnToCaller { call: call() }),
         AgentMessage::Stats(stats()),
         AgentMessage::Ping(Ping { nonce: u64::MAX }),
         AgentMessage::Error(
@@ -160,6 +167,13 @@ pub fn gateway_messages() -> Vec<GatewayMessage> {
             call: Some(call()),
             reason: DialFailure::Busy,
             message: "the line is busy".into(),
+        }),
+        GatewayMessage::TransferState(TransferState {
+            call: call(),
+            number: "+49301234567".into(),
+            state: TransferStage::Ended,
+            reason: Some(DialFailure::NoAnswer),
+            message: Some("nobody answered".into()),
         }),
         GatewayMessage::Error(ErrorReport::new(ErrorCode::InvalidState, "not ringing")),
         GatewayMessage::Pong(Pong { nonce: 0 }),
