@@ -4,5 +4,6 @@ mod harness;
 mod ivr;
 mod outbound;
 mod queue;
+mod transfer;
 
 pub(super) use harness::*;

@@ -4,7 +4,9 @@ use std::collections::BTreeMap;
 
 use super::*;
 use crate::agent::protocol::from_agent::{Accept, Dial, Hangup, SetState};
+use crate::agent::protocol::TransferStage;
 use crate::agent::protocol::{AgentMessage, MediaParams, RequestedState};
+use crate::queue::center::CallCommand;
 use crate::queue::QueueConfig;
 
 fn queues() -> Arc<BTreeMap<String, QueueConfig>> {
@@ -323,4 +325,190 @@ fn refusals_say_why_and_are_events() {
             call: crate::queue::CallRef(call)
         })
     );
+}
+
+/// alice talking to the caller of call 900 in support.
+fn talking_to_a_caller(may_dial: bool) -> (World, proto::CallId) {
+    let mut w = World::new(may_dial);
+    w.center
+        .enqueue(w.now, 900, "support", "+4930111222")
+        .unwrap();
+    let offer = to_agent(&w.outputs())
+        .into_iter()
+        .find_map(|m| match m {
+            GatewayMessage::Offer(o) => Some(o.clone()),
+            _ => None,
+        })
+        .unwrap();
+    w.say(AgentMessage::Accept(Accept {
+        call: offer.call.clone(),
+    }));
+    w.outputs();
+    (w, offer.call)
+}
+
+fn transfer_out(out: &[Output]) -> Option<(&PlaceCall, bool)> {
+    out.iter().find_map(|o| match o {
+        Output::ToCall {
+            call: 900,
+            cmd: CallCommand::TransferOut { onward, attended },
+        } => Some((&**onward, *attended)),
+        _ => None,
+    })
+}
+
+fn transfer_states(out: &[Output]) -> Vec<proto::from_gateway::TransferState> {
+    to_agent(out)
+        .into_iter()
+        .filter_map(|m| match m {
+            GatewayMessage::TransferState(t) => Some(t.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_transfer_to_a_number_is_a_call_out_and_ends_the_agents_part_when_joined() {
+    let (mut w, call) = talking_to_a_caller(true);
+    w.say(AgentMessage::Transfer(proto::from_agent::Transfer {
+        call: call.clone(),
+        to: "0301234567".into(),
+    }));
+    let out = w.outputs();
+    let (place, attended) = transfer_out(&out).expect("the call is told to transfer");
+    assert!(!attended);
+    assert_eq!(place.plan.number.as_str(), "+49301234567");
+    assert_eq!(place.plan.trunk, "home");
+    assert_eq!(place.plan.caller_id, "+4930999000", "the queue's caller id");
+    let onward = place.call;
+    assert_ne!(onward, 900, "the target's leg has its own reference");
+    assert_eq!(w.center.outbound.limits.trunk_calls("home"), 1, "counted");
+    let states = transfer_states(&out);
+    assert_eq!(states[0].state, TransferStage::Dialing);
+    assert_eq!(states[0].number, "+49301234567");
+    // A second transfer, or one to a queue, waits for this one.
+    w.say(AgentMessage::Transfer(proto::from_agent::Transfer {
+        call: call.clone(),
+        to: "queue:support".into(),
+    }));
+    assert!(transfer_out(&w.outputs()).is_none());
+    w.center.transfer_progress(w.now, 900, Progress::Ringing);
+    assert_eq!(
+        transfer_states(&w.outputs())[0].state,
+        TransferStage::Ringing
+    );
+    w.center.transfer_progress(w.now, 900, Progress::Answered);
+    w.center.transfer_done(w.now, 900);
+    let out = w.outputs();
+    assert!(to_agent(&out).iter().any(|m| matches!(m,
+        GatewayMessage::CallEnded(e) if e.reason == proto::EndReason::Transferred)));
+    assert!(matches!(w.state(), Some(AgentState::WrapUp { .. })));
+    let events: Vec<_> = std::iter::from_fn(|| w.center.poll_event()).collect();
+    assert!(events.iter().any(|e| matches!(e,
+        crate::events::EventKind::Call { call: 900, event: crate::events::CallEvent::Transferred { to, .. } }
+            if to == "+49301234567")));
+    // The target's leg stays counted until it ends.
+    assert_eq!(w.center.outbound.limits.trunk_calls("home"), 1);
+    w.center
+        .onward_ended(w.now + Duration::from_secs(60), 900, onward, None);
+    assert_eq!(w.center.outbound.limits.trunk_calls("home"), 0);
+    assert!(
+        w.center.outbound.limits.minutes_today(w.now) >= 1,
+        "its minutes count"
+    );
+}
+
+#[test]
+fn a_consult_that_fails_or_is_returned_gives_the_agent_its_caller_back() {
+    let (mut w, call) = talking_to_a_caller(true);
+    w.say(AgentMessage::Consult(proto::from_agent::Consult {
+        call: call.clone(),
+        to: "0301234567".into(),
+    }));
+    let out = w.outputs();
+    let (place, attended) = transfer_out(&out).unwrap();
+    assert!(attended);
+    let onward = place.call;
+    // Nothing to complete before the target answers.
+    w.say(AgentMessage::CompleteTransfer(
+        proto::from_agent::CompleteTransfer { call: call.clone() },
+    ));
+    let out = w.outputs();
+    assert!(
+        !out.iter().any(|o| matches!(o, Output::ToCall { .. })),
+        "{out:?}"
+    );
+    // Busy: the agent hears why and has its caller.
+    w.center
+        .onward_ended(w.now, 900, onward, Some(Unanswered::Busy));
+    let states = transfer_states(&w.outputs());
+    assert_eq!(states[0].state, TransferStage::Ended);
+    assert_eq!(states[0].reason, Some(DialFailure::Busy));
+    assert!(matches!(w.state(), Some(AgentState::Talking { .. })));
+    assert_eq!(w.center.outbound.limits.trunk_calls("home"), 0);
+    // Again, answered, and the agent returns to the caller.
+    w.say(AgentMessage::Consult(proto::from_agent::Consult {
+        call: call.clone(),
+        to: "0301234567".into(),
+    }));
+    let onward = transfer_out(&w.outputs()).unwrap().0.call;
+    w.center.transfer_progress(w.now, 900, Progress::Answered);
+    w.say(AgentMessage::ReturnToCaller(
+        proto::from_agent::ReturnToCaller { call: call.clone() },
+    ));
+    assert!(w.outputs().iter().any(|o| matches!(
+        o,
+        Output::ToCall {
+            call: 900,
+            cmd: CallCommand::ReturnToCaller
+        }
+    )));
+    w.center.onward_ended(w.now, 900, onward, None);
+    assert_eq!(transfer_states(&w.outputs())[0].state, TransferStage::Ended);
+    // Or answered and completed.
+    w.say(AgentMessage::Consult(proto::from_agent::Consult {
+        call: call.clone(),
+        to: "0301234567".into(),
+    }));
+    w.outputs();
+    w.center.transfer_progress(w.now, 900, Progress::Answered);
+    w.say(AgentMessage::CompleteTransfer(
+        proto::from_agent::CompleteTransfer { call },
+    ));
+    assert!(w.outputs().iter().any(|o| matches!(
+        o,
+        Output::ToCall {
+            call: 900,
+            cmd: CallCommand::CompleteTransfer
+        }
+    )));
+}
+
+#[test]
+fn an_agent_who_may_not_dial_may_not_transfer_out_and_limits_apply() {
+    let (mut w, call) = talking_to_a_caller(false);
+    w.say(AgentMessage::Transfer(proto::from_agent::Transfer {
+        call: call.clone(),
+        to: "0301234567".into(),
+    }));
+    let out = w.outputs();
+    assert!(transfer_out(&out).is_none());
+    assert!(to_agent(&out).iter().any(|m| matches!(m,
+        GatewayMessage::Error(e) if e.message.contains("may not place outbound calls"))));
+    let events: Vec<_> = std::iter::from_fn(|| w.center.poll_event()).collect();
+    assert!(events.iter().any(|e| matches!(e,
+        crate::events::EventKind::Agent { event: AgentEvent::DialRefused { reason, .. }, .. }
+            if reason == "not_permitted")));
+    let (mut w, call) = talking_to_a_caller(true);
+    for number in ["0900 123456", "0044 20 7946 0958"] {
+        w.say(AgentMessage::Consult(proto::from_agent::Consult {
+            call: call.clone(),
+            to: number.into(),
+        }));
+        let out = w.outputs();
+        assert!(transfer_out(&out).is_none(), "{number}");
+        assert!(to_agent(&out).iter().any(|m| matches!(m,
+            GatewayMessage::Error(e) if e.message.contains("transfer to"))));
+    }
+    assert!(matches!(w.state(), Some(AgentState::Talking { .. })));
 }
