@@ -55,8 +55,12 @@ pub enum Output {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ToCenter {
-    /// Put the caller in this queue.
-    Enqueue { queue: String, caller: String },
+    /// Put the caller in this queue; it came in on `trunk`.
+    Enqueue {
+        queue: String,
+        caller: String,
+        trunk: String,
+    },
     /// The caller pressed a key while talking to an agent.
     CallerDigit(char),
     /// The call is over (it was in a queue or with an agent).
@@ -436,6 +440,7 @@ impl<L: Leg> Call<L> {
                 self.back_to_waiting(now);
                 self.events.push_back(CallEvent::Requeued);
             }
+            CallCommand::HandOver { number, agent } => self.hand_over(now, &number, &agent),
             CallCommand::TransferOut { onward, attended } => {
                 self.transfer_out(now, onward, attended)
             }
@@ -576,6 +581,7 @@ impl<L: Leg> Call<L> {
                 self.outputs.push_back(Output::ToCenter(ToCenter::Enqueue {
                     queue: name,
                     caller: self.arrival.caller.clone(),
+                    trunk: self.arrival.trunk.clone(),
                 }));
             }
             Destination::Hangup { prompt } => {

@@ -457,11 +457,16 @@ fn carry_out(core: &mut Call<SipLeg>, ctx: &CallContext, sip: &Sip, io: &mut Io)
             Output::PlaceOnward { place, sip_call_id } => {
                 io.to_place = Some((place, sip_call_id));
             }
-            Output::ToCenter(ToCenter::Enqueue { queue, caller }) => {
+            Output::ToCenter(ToCenter::Enqueue {
+                queue,
+                caller,
+                trunk,
+            }) => {
                 let _ = ctx.center.send(CallInput::Enqueue {
                     call,
                     queue,
                     caller,
+                    trunk,
                     to_call: io.to_center.clone(),
                 });
             }

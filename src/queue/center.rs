@@ -50,9 +50,11 @@ pub enum CallCommand {
     Hold { on: bool },
     /// The agent transferred the caller to `queue`: music on hold there until the next agent.
     Transferred { queue: String },
-    /// The agent transfers the caller to an external number, admitted as a call out: by the
-    /// carrier (REFER) where the trunk takes it and the transfer is blind, else through a leg
-    /// of our own to the target, which the agent consults first if `attended`.
+    /// The agent transfers the caller to an external number: ask the carrier to take it there
+    /// (REFER; the caller's trunk takes it).
+    HandOver { number: String, agent: String },
+    /// The agent transfers the caller to an external number, admitted as a call out, through
+    /// a leg of our own to the target, which the agent consults first if `attended`.
     TransferOut {
         onward: Box<outbound::PlaceCall>,
         attended: bool,
@@ -115,6 +117,8 @@ struct CallEntry {
     agent_view: Option<proto::from_agent::Stats>,
     /// A transfer to an external number under way.
     transfer: Option<transfer::Transferring>,
+    /// The trunk the caller came in on (empty for calls agents place).
+    trunk: String,
 }
 
 pub struct Center {

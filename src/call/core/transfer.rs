@@ -35,27 +35,24 @@ pub(super) struct Onward<L> {
 }
 
 impl<L: Leg> Call<L> {
-    /// The agent transfers its caller to an external number: by the carrier (REFER) if the
-    /// trunk takes it and the agent does not consult first, else through a leg of our own.
+    /// The agent transfers its caller to `number` by the carrier (REFER).
+    pub(super) fn hand_over(&mut self, now: Instant, number: &str, agent: &str) {
+        let asked = matches!(self.phase, Phase::Agent(_))
+            && self.onward.as_ref().is_none_or(|o| o.over)
+            && self.leg.hand_over(now, number, agent);
+        if asked {
+            self.handing_over = Some(number.to_owned());
+        } else {
+            self.transfer_failed("the call is not in a state to transfer".into());
+        }
+    }
+
+    /// The agent transfers its caller to an external number through a leg of our own.
     pub(super) fn transfer_out(&mut self, now: Instant, place: Box<PlaceCall>, attended: bool) {
         let number = place.plan.number.to_string();
-        let refers = self
-            .config
-            .config
-            .trunks
-            .iter()
-            .any(|t| t.name == self.arrival.trunk && t.refer);
         let talking = matches!(self.phase, Phase::Agent(_));
         if !talking || self.onward.as_ref().is_some_and(|o| !o.over) {
             return self.transfer_failed("the call is not in a state to transfer".into());
-        }
-        if refers && !attended {
-            if self.leg.hand_over(now, &number, &place.agent) {
-                self.handing_over = Some(number);
-            } else {
-                self.transfer_failed("the call is not in a state to transfer".into());
-            }
-            return;
         }
         let Phase::Agent(mut bridge) = std::mem::replace(&mut self.phase, Phase::Ringing) else {
             return;

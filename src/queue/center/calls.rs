@@ -8,6 +8,14 @@ use crate::events::{CallEvent, EventKind};
 use crate::queue::{AcdError, CallRef as AcdCall};
 
 impl Center {
+    /// The caller of `call` came in on `trunk` (whether its carrier takes transfers back
+    /// depends on it).
+    pub fn came_in_on(&mut self, call: Call, trunk: String) {
+        if let Some(entry) = self.calls.get_mut(&call) {
+            entry.trunk = trunk;
+        }
+    }
+
     /// A caller enters `queue`.
     pub fn enqueue(
         &mut self,
@@ -27,6 +35,7 @@ impl Center {
                 held: false,
                 agent_view: None,
                 transfer: None,
+                trunk: String::new(),
             },
         );
         if let Err(e) = self.acd.enqueue(now, AcdCall(call), queue) {

@@ -201,6 +201,7 @@ impl Center {
                 held: false,
                 agent_view: None,
                 transfer: None,
+                trunk: String::new(),
             },
         );
         self.outbound.placed.insert(
@@ -400,6 +401,10 @@ impl Center {
         self.acd
             .placed_call_ended(now, &agent, AcdCall(call), wrap_up);
         true
+    }
+
+    pub(super) fn outbound_settings(&self) -> Arc<OutboundSettings> {
+        self.outbound.settings.clone()
     }
 
     /// Whether `call` is one an agent placed.

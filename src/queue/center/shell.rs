@@ -24,6 +24,7 @@ pub enum CallInput {
         call: Call,
         queue: String,
         caller: String,
+        trunk: String,
         to_call: mpsc::UnboundedSender<CenterToCall>,
     },
     CallerGone {
@@ -160,9 +161,11 @@ pub async fn run(
                 call,
                 queue,
                 caller,
+                trunk,
                 to_call,
             }) => match center.enqueue(now, call, &queue, &caller) {
                 Ok(()) => {
+                    center.came_in_on(call, trunk);
                     calls.insert(call, to_call);
                 }
                 Err(e) => {

@@ -14,6 +14,7 @@ use crate::agent::protocol::{
 };
 use crate::agent::sessions::ConnId;
 use crate::call::leg::Progress;
+use crate::call::outbound::{dialplan, limits, DialError};
 use crate::events::{AgentEvent, CallEvent, EventKind, Unanswered};
 use crate::queue::CallRef as AcdCall;
 
@@ -23,8 +24,9 @@ pub(super) struct Transferring {
     agent: String,
     /// E.164.
     number: String,
-    /// The target leg's reference: it counts against the fraud limits until it ends.
-    onward: Call,
+    /// The target leg's reference: it counts against the fraud limits until it ends. None
+    /// when the carrier was asked to take the caller there (REFER).
+    onward: Option<Call>,
     attended: bool,
     answered: bool,
 }
@@ -166,6 +168,14 @@ impl Center {
             return refuse(self, "a transfer is under way on this call already".into());
         }
         let queue = entry.queue.clone();
+        let settings = self.outbound_settings();
+        let refers = settings
+            .trunks
+            .iter()
+            .any(|t| t.name == entry.trunk && t.refer);
+        if refers && !attended {
+            return self.hand_over(conn, agent, call, typed);
+        }
         let admitted = self.admit_call_out(now, agent, typed, Some(&queue));
         let (onward, plan, ring_timeout) = match admitted {
             Ok(admitted) => admitted,
@@ -188,7 +198,7 @@ impl Center {
             entry.transfer = Some(Transferring {
                 agent: agent.to_owned(),
                 number: number.clone(),
-                onward,
+                onward: Some(onward),
                 attended,
                 answered: false,
             });
@@ -206,6 +216,56 @@ impl Center {
                 attended,
             },
         });
+    }
+
+    /// A blind transfer the caller's carrier is asked to carry out (REFER): the number must be
+    /// one the agent may call, but no channel of ours is used.
+    fn hand_over(&mut self, conn: ConnId, agent: &str, call: Call, typed: &str) {
+        let number = match self.external_number(agent, typed) {
+            Ok(number) => number,
+            Err(e) => {
+                let message = format!("transfer to {typed}: {e}");
+                self.agent_event(
+                    agent,
+                    AgentEvent::DialRefused {
+                        number: typed.to_owned(),
+                        reason: e.kind().to_owned(),
+                        message: message.clone(),
+                    },
+                );
+                return self.error_about(conn, ErrorCode::InvalidState, message, call);
+            }
+        };
+        if let Some(entry) = self.calls.get_mut(&call) {
+            entry.transfer = Some(Transferring {
+                agent: agent.to_owned(),
+                number: number.clone(),
+                onward: None,
+                attended: false,
+                answered: false,
+            });
+        }
+        self.send_transfer_state(conn, call, &number, TransferStage::Dialing, None);
+        self.out.push_back(Output::ToCall {
+            call,
+            cmd: CallCommand::HandOver {
+                number,
+                agent: agent.to_owned(),
+            },
+        });
+    }
+
+    /// `typed` as an E.164 number `agent` may have the branch call (permission, the dial plan
+    /// and the destination rules of `[outbound]`).
+    fn external_number(&self, agent: &str, typed: &str) -> Result<String, DialError> {
+        let settings = self.outbound_settings();
+        if !settings.agents.get(agent).is_some_and(|(may, _)| *may) {
+            return Err(DialError::NotPermitted(agent.to_owned()));
+        }
+        let config = settings.config.as_ref().ok_or(DialError::NotConfigured)?;
+        let number = dialplan::normalise(typed, config)?;
+        limits::check_destination(&number, config)?;
+        Ok(number.to_string())
     }
 
     /// `complete_transfer`: the caller is joined to the target the agent consulted.
@@ -266,7 +326,7 @@ impl Center {
             }
         };
         let (number, onward) = (t.number.clone(), t.onward);
-        if stage == TransferStage::Answered {
+        if let (TransferStage::Answered, Some(onward)) = (stage, onward) {
             self.outbound_answered(now, onward);
         }
         if let Some(conn) = conn {
@@ -292,10 +352,6 @@ impl Center {
 
     /// The carrier took the caller to the number (REFER): no leg of ours was used.
     pub fn handed_over(&mut self, now: Instant, call: Call) {
-        if let Some(t) = self.calls.get(&call).and_then(|e| e.transfer.as_ref()) {
-            let onward = t.onward;
-            self.outbound_ended(now, onward);
-        }
         self.transfer_done(now, call);
     }
 
@@ -306,8 +362,8 @@ impl Center {
             return;
         };
         let conn = entry.agent.as_ref().and_then(|(_, c)| *c);
-        if let Some(t) = entry.transfer.take() {
-            self.outbound_ended(now, t.onward);
+        if let Some(onward) = entry.transfer.take().and_then(|t| t.onward) {
+            self.outbound_ended(now, onward);
         }
         if let Some(conn) = conn {
             self.error_about(conn, ErrorCode::InvalidState, reason.to_owned(), call);
@@ -327,7 +383,11 @@ impl Center {
         let Some(entry) = self.calls.get_mut(&call) else {
             return;
         };
-        if entry.transfer.as_ref().is_none_or(|t| t.onward != onward) {
+        if entry
+            .transfer
+            .as_ref()
+            .is_none_or(|t| t.onward != Some(onward))
+        {
             return;
         }
         let conn = entry.agent.as_ref().and_then(|(_, c)| *c);
