@@ -62,7 +62,12 @@ impl AgentProcess {
 
     /// The demo agent of `gw`, interactive: it reads commands from [`AgentProcess::type_line`].
     pub fn interactive(gw: &Gateway) -> AgentProcess {
-        let args: Vec<String> = demo_args(gw, &[])
+        Self::interactive_with(gw, &[])
+    }
+
+    /// [`AgentProcess::interactive`] with more arguments (`--record FILE`, say).
+    pub fn interactive_with(gw: &Gateway, extra: &[&str]) -> AgentProcess {
+        let args: Vec<String> = demo_args(gw, extra)
             .into_iter()
             .filter(|a| a != "--auto-answer")
             .collect();

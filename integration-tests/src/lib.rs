@@ -25,6 +25,7 @@ pub mod gateway;
 pub mod in_process;
 pub mod journal;
 pub mod kamailio;
+pub mod outbound;
 pub mod paths;
 pub mod pki;
 pub mod ports;

@@ -8,23 +8,11 @@ use std::time::Duration;
 
 use trunkgate_integration::agent::{demo_args, AgentProcess};
 use trunkgate_integration::audio;
+use trunkgate_integration::outbound::{carrier_to, DIAL_PLAN};
 use trunkgate_integration::ports::free_sip_port;
 use trunkgate_integration::{
     prompt_path, scenarios_dir, Baresip, Gateway, Sipp, SippRun, TestConfig, DEMO_CREDENTIAL,
 };
-
-/// The branch is in Germany: `030 …` is Berlin, `0900 …` premium, `00…` abroad.
-const DIAL_PLAN: &str =
-    "[outbound]\ncountry_code = \"49\"\nnational_prefix = \"0\"\nring_timeout_s = 3\n";
-
-/// The test config's trunk, `carrier`, carrying every number to `proxy` in international
-/// format (no `+`: baresip's account is a plain user name).
-fn carrier_to(proxy: SocketAddr) -> String {
-    format!(
-        "[trunk.outbound]\nproxy = \"sip:{proxy}\"\ncaller_id = \"+4930555000\"\n\
-         number_format = \"international\"\nidentity = \"pai\"\n"
-    )
-}
 
 /// A trunk named `name` carrying the numbers under `prefix` to `proxy`.
 fn trunk(name: &str, prefix: &str, proxy: SocketAddr) -> String {
