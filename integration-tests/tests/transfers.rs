@@ -105,8 +105,8 @@ fn an_agent_transfers_its_caller_to_a_named_agent() {
     transfer_to("agent:carol", "carol");
 }
 
-/// A gateway whose caller waits in `support` for the demo agent and whose trunk carries every
-/// number to `target`; the caller (playing its tone for `talk`, on a thread) and the demo
+/// A gateway (journal in `dir/journal`, no wrap-up) whose caller waits in `support` for the
+/// demo agent and whose trunk carries every number to `target`; the caller (playing its tone for `talk`, on a thread) and the demo
 /// agent (interactive, recording what it hears into `recording`) with the call answered.
 fn answered_caller(
     target: std::net::SocketAddr,
@@ -117,7 +117,12 @@ fn answered_caller(
         &TestConfig {
             route: "queue:support".into(),
             trunk_extra: carrier_to(target),
-            extra: DIAL_PLAN.replace("ring_timeout_s = 3", "ring_timeout_s = 10"),
+            extra: format!(
+                "{}\n{}",
+                DIAL_PLAN.replace("ring_timeout_s = 3", "ring_timeout_s = 10"),
+                trunkgate_integration::journal::journal_config(&dir.join("journal"))
+            ),
+            queue_wrap_up_ms: 0,
             ..TestConfig::default()
         }
         .to_toml(),
@@ -188,6 +193,29 @@ fn a_blind_transfer_to_a_number_joins_the_caller_to_it_through_the_gateway() {
     assert!(
         to_caller > 0.8,
         "the caller did not hear the target: {to_caller:.3}"
+    );
+    // The CDR has the transfer, the journal the call to the number.
+    agent.type_line("q");
+    agent.wait_exit(WAIT);
+    gw.stop().expect("a clean stop");
+    let records = trunkgate_integration::journal::records(&dir.path().join("journal"));
+    let cdrs = trunkgate_integration::journal::of_type(&records, "cdr");
+    assert_eq!(cdrs.len(), 1, "{cdrs:#?}");
+    let cdr = &cdrs[0]["data"];
+    assert_eq!(
+        cdr["transfers"],
+        serde_json::json!(["+49301234567"]),
+        "{cdr}"
+    );
+    assert_eq!(cdr["end_cause"], "caller_hung_up", "{cdr}");
+    let events = trunkgate_integration::journal::of_type(&records, "call_event");
+    assert!(
+        events
+            .iter()
+            .any(|e| e["data"]["event"] == "transfer_dialled"
+                && e["data"]["to"] == "+49301234567"
+                && e["data"]["attended"] == false),
+        "{events:#?}"
     );
 }
 
