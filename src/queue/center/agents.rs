@@ -383,6 +383,11 @@ impl Center {
         let Some(entry) = self.calls.get_mut(&call) else {
             return;
         };
+        if entry.transfer.is_some() {
+            // The caller hears music already; the hold would only reach the target.
+            let message = "the caller is on hold while a transfer is under way".into();
+            return self.error(conn, ErrorCode::InvalidState, message, Some(call_id(call)));
+        }
         if entry.held != on {
             entry.held = on;
             self.out.push_back(Output::ToCall {

@@ -429,6 +429,15 @@ fn a_consult_that_fails_or_is_returned_gives_the_agent_its_caller_back() {
     let (place, attended) = transfer_out(&out).unwrap();
     assert!(attended);
     let onward = place.call;
+    // The caller hears music already: no hold now.
+    w.say(AgentMessage::Hold(proto::from_agent::Hold {
+        call: call.clone(),
+        on: true,
+    }));
+    let out = w.outputs();
+    assert!(to_agent(&out).iter().any(|m| matches!(m,
+        GatewayMessage::Error(e) if e.message.contains("transfer is under way"))));
+    assert!(!out.iter().any(|o| matches!(o, Output::ToCall { .. })));
     // Nothing to complete before the target answers.
     w.say(AgentMessage::CompleteTransfer(
         proto::from_agent::CompleteTransfer { call: call.clone() },
