@@ -1,11 +1,12 @@
 //! Media cores used beside every call leg: RTP/RTCP, the jitter buffer, G.711 with concealment,
-//! DTMF, tones and prompts. All sans-IO.
+//! DTMF, tones and prompts, the mixer of many-party calls. All sans-IO.
 pub mod dtmf;
 pub mod emodel;
 pub mod feedback;
 pub mod g711;
 pub mod jitter;
 pub mod link_health;
+pub mod mixer;
 pub mod opus;
 pub mod opus_rx;
 pub mod plc;
