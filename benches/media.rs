@@ -1,7 +1,7 @@
 //! What each call leg costs per 20 ms frame on the media path: G.711 both ways, the jitter
 //! buffer, concealment when a frame is missing, and in-band DTMF detection on what the carrier
-//! sent, time-stretching a frame when the jitter buffer moves its delay, and SRTP on a carrier
-//! leg that negotiated it. Multiply by legs × 50 frames/s for load (stretching happens on a few
+//! sent, time-stretching a frame when the jitter buffer moves its delay, SRTP on a carrier
+//! leg that negotiated it, and recording both sides of a call. Multiply by legs × 50 frames/s for load (stretching happens on a few
 //! frames a second at most).
 
 use std::hint::black_box;
@@ -14,6 +14,7 @@ use trunkgate::media::jitter::{JitterBuffer, JitterConfig, Playout};
 use trunkgate::media::plc::G711Concealer;
 use trunkgate::media::rtp::{self, RtpHeader};
 use trunkgate::media::srtp::SrtpSession;
+use trunkgate::media::stereo_recorder::StereoRecorder;
 use trunkgate::media::stretch::{accelerate, expand};
 use trunkgate::sip::sdp::{SrtpKey, SrtpKeys, SrtpSuite};
 
@@ -217,6 +218,17 @@ fn srtp(c: &mut Criterion) {
     }
 }
 
+/// A recorded call: both sides' 20 ms frames into stereo Opus at 32 kbit/s and Ogg pages.
+fn recording(c: &mut Criterion) {
+    let (mut recorder, _) =
+        StereoRecorder::start(1, 32_000, SAMPLES_PER_FRAME, &[]).expect("a valid bitrate");
+    let caller = voice(0, SAMPLES_PER_FRAME);
+    let agent = voice(4000, SAMPLES_PER_FRAME);
+    c.bench_function("recording: encode a 20 ms stereo frame to ogg opus", |b| {
+        b.iter(|| black_box(recorder.frame(black_box(&caller), black_box(&agent))))
+    });
+}
+
 criterion_group!(
     benches,
     g711,
@@ -224,6 +236,7 @@ criterion_group!(
     concealment,
     inband_dtmf,
     stretching,
-    srtp
+    srtp,
+    recording
 );
 criterion_main!(benches);

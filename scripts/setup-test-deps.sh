@@ -25,6 +25,7 @@ APT_PACKAGES=(
   libsox-fmt-all  # sox format handlers
   pkg-config      # lets the opus crate find the system libopus
   libopus-dev     # system libopus
+  opus-tools      # opusinfo, opusdec: real readers of the call recordings' Ogg Opus
   cmake           # builds a bundled libopus when a crate asks for one
   libasound2-dev  # ALSA headers and libasound for cpal (trunkgate-agent's `sound` feature)
   jackd2          # a real-time clock for the test sound card (JACK's dummy driver)
