@@ -240,12 +240,8 @@ impl Center {
         typed: &str,
         queue: Option<&str>,
     ) -> Result<(Call, Plan, Duration), DialError> {
+        let agent_caller_id = self.may_dial(agent)?;
         let settings = self.outbound.settings.clone();
-        let (may_dial, agent_caller_id) =
-            settings.agents.get(agent).cloned().unwrap_or((false, None));
-        if !may_dial {
-            return Err(DialError::NotPermitted(agent.to_owned()));
-        }
         let queue_caller_id = queue
             .and_then(|q| self.acd.queue_config(q))
             .and_then(|q| q.caller_id.clone());
@@ -269,6 +265,14 @@ impl Center {
             .limits
             .admit(now, day, call, agent, config, &plan.trunk, trunk)?;
         Ok((call, plan, config.ring_timeout()))
+    }
+
+    /// Whether `agent` may call out; its own caller id if it has one.
+    pub(super) fn may_dial(&self, agent: &str) -> Result<Option<String>, DialError> {
+        match self.outbound.settings.agents.get(agent) {
+            Some((true, caller_id)) => Ok(caller_id.clone()),
+            _ => Err(DialError::NotPermitted(agent.to_owned())),
+        }
     }
 
     /// A call out counted by the limits was answered: its minutes run from now.

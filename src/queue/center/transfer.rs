@@ -168,16 +168,30 @@ impl Center {
             return refuse(self, "a transfer is under way on this call already".into());
         }
         let queue = entry.queue.clone();
-        let settings = self.outbound_settings();
-        let refers = settings
+        let refers = self
+            .outbound_settings()
             .trunks
             .iter()
             .any(|t| t.name == entry.trunk && t.refer);
-        if refers && !attended {
-            return self.hand_over(conn, agent, call, typed);
-        }
-        let admitted = self.admit_call_out(now, agent, typed, Some(&queue));
-        let (onward, plan, ring_timeout) = match admitted {
+        // Blind, on a trunk that takes REFER: the carrier carries it out and no channel of
+        // ours is used, so only the number itself is checked. Otherwise a call of our own.
+        let admitted = if refers && !attended {
+            self.external_number(agent, typed)
+                .map(|number| (number, None))
+        } else {
+            self.admit_call_out(now, agent, typed, Some(&queue)).map(
+                |(onward, plan, ring_timeout)| {
+                    let place = PlaceCall {
+                        call: onward,
+                        agent: agent.to_owned(),
+                        plan,
+                        ring_timeout,
+                    };
+                    (place.plan.number.to_string(), Some(place))
+                },
+            )
+        };
+        let (number, place) = match admitted {
             Ok(admitted) => admitted,
             Err(e) => {
                 let message = format!("transfer to {typed}: {e}");
@@ -192,76 +206,37 @@ impl Center {
                 return refuse(self, message);
             }
         };
-        let number = plan.number.to_string();
         if let Some(entry) = self.calls.get_mut(&call) {
-            entry.held = false;
+            if place.is_some() {
+                entry.held = false;
+            }
             entry.transfer = Some(Transferring {
                 agent: agent.to_owned(),
                 number: number.clone(),
-                onward: Some(onward),
+                onward: place.as_ref().map(|p| p.call),
                 attended,
                 answered: false,
             });
         }
         self.send_transfer_state(conn, call, &number, TransferStage::Dialing, None);
-        self.out.push_back(Output::ToCall {
-            call,
-            cmd: CallCommand::TransferOut {
-                onward: Box::new(PlaceCall {
-                    call: onward,
-                    agent: agent.to_owned(),
-                    plan,
-                    ring_timeout,
-                }),
+        let cmd = match place {
+            Some(place) => CallCommand::TransferOut {
+                onward: Box::new(place),
                 attended,
             },
-        });
-    }
-
-    /// A blind transfer the caller's carrier is asked to carry out (REFER): the number must be
-    /// one the agent may call, but no channel of ours is used.
-    fn hand_over(&mut self, conn: ConnId, agent: &str, call: Call, typed: &str) {
-        let number = match self.external_number(agent, typed) {
-            Ok(number) => number,
-            Err(e) => {
-                let message = format!("transfer to {typed}: {e}");
-                self.agent_event(
-                    agent,
-                    AgentEvent::DialRefused {
-                        number: typed.to_owned(),
-                        reason: e.kind().to_owned(),
-                        message: message.clone(),
-                    },
-                );
-                return self.error_about(conn, ErrorCode::InvalidState, message, call);
-            }
-        };
-        if let Some(entry) = self.calls.get_mut(&call) {
-            entry.transfer = Some(Transferring {
-                agent: agent.to_owned(),
-                number: number.clone(),
-                onward: None,
-                attended: false,
-                answered: false,
-            });
-        }
-        self.send_transfer_state(conn, call, &number, TransferStage::Dialing, None);
-        self.out.push_back(Output::ToCall {
-            call,
-            cmd: CallCommand::HandOver {
+            None => CallCommand::HandOver {
                 number,
                 agent: agent.to_owned(),
             },
-        });
+        };
+        self.out.push_back(Output::ToCall { call, cmd });
     }
 
     /// `typed` as an E.164 number `agent` may have the branch call (permission, the dial plan
     /// and the destination rules of `[outbound]`).
     fn external_number(&self, agent: &str, typed: &str) -> Result<String, DialError> {
+        self.may_dial(agent)?;
         let settings = self.outbound_settings();
-        if !settings.agents.get(agent).is_some_and(|(may, _)| *may) {
-            return Err(DialError::NotPermitted(agent.to_owned()));
-        }
         let config = settings.config.as_ref().ok_or(DialError::NotConfigured)?;
         let number = dialplan::normalise(typed, config)?;
         limits::check_destination(&number, config)?;
