@@ -241,27 +241,12 @@ fn an_answered_call_ends_in_the_agents_wrap_up_and_back_to_away_if_it_was_away()
 
 #[test]
 fn a_callback_calls_the_caller_of_an_earlier_call() {
-    let mut w = World::new(true);
-    w.center
-        .enqueue(w.now, 900, "support", "+4930111222")
-        .unwrap();
-    let offer = to_agent(&w.outputs())
-        .into_iter()
-        .find_map(|m| match m {
-            GatewayMessage::Offer(o) => Some(o.clone()),
-            _ => None,
-        })
-        .unwrap();
-    w.say(AgentMessage::Accept(Accept {
-        call: offer.call.clone(),
-    }));
-    w.say(AgentMessage::Hangup(Hangup {
-        call: offer.call.clone(),
-    }));
+    let (mut w, call) = talking_to_a_caller(true);
+    w.say(AgentMessage::Hangup(Hangup { call: call.clone() }));
     w.outputs();
     w.say(AgentMessage::Dial(Dial {
         number: None,
-        callback: Some(offer.call),
+        callback: Some(call),
         queue: None,
     }));
     let out = w.outputs();
