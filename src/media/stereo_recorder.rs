@@ -114,15 +114,24 @@ impl StereoRecorder {
             pair[0] = caller.get(i).copied().unwrap_or(0);
             pair[1] = agent.get(i).copied().unwrap_or(0);
         }
+        self.frames += 1;
+        self.encode_interleaved()
+    }
+
+    /// Encodes the interleaved frame and hands its packet to the Ogg writer.
+    fn encode_interleaved(&mut self) -> Result<Option<Vec<u8>>, OpusError> {
         let len = self
             .encoder
             .encode(&self.interleaved, &mut self.packet)
             .map_err(|e| OpusError::Encode {
                 detail: e.description(),
             })?;
-        self.frames += 1;
-        let samples_48k = (self.samples_per_frame as u64 * TO_48K) as u32;
-        Ok(self.writer.push(&self.packet[..len], samples_48k))
+        Ok(self.writer.push(&self.packet[..len], self.frame_48k()))
+    }
+
+    /// A frame's length in 48 kHz samples.
+    fn frame_48k(&self) -> u32 {
+        (self.samples_per_frame as u64 * TO_48K) as u32
     }
 
     /// The pending audio as a page now (before a pause, say), if any.
@@ -133,25 +142,14 @@ impl StereoRecorder {
     /// The last bytes of the file: silence is encoded until the encoder has given out all the
     /// audio its lookahead held back, and playback is trimmed to the audio recorded.
     pub fn finish(&mut self) -> Result<Vec<u8>, OpusError> {
-        let recorded = self.frames * self.samples_per_frame as u64 * TO_48K;
+        let recorded = self.frames * u64::from(self.frame_48k());
         let needed = recorded + u64::from(self.pre_skip);
         let mut out = Vec::new();
         let mut encoded = recorded;
+        self.interleaved.fill(0);
         while encoded < needed {
-            self.interleaved.fill(0);
-            let len = self
-                .encoder
-                .encode(&self.interleaved, &mut self.packet)
-                .map_err(|e| OpusError::Encode {
-                    detail: e.description(),
-                })?;
-            let samples_48k = self.samples_per_frame as u64 * TO_48K;
-            out.extend(
-                self.writer
-                    .push(&self.packet[..len], samples_48k as u32)
-                    .unwrap_or_default(),
-            );
-            encoded += samples_48k;
+            out.extend(self.encode_interleaved()?.unwrap_or_default());
+            encoded += u64::from(self.frame_48k());
         }
         out.extend(self.writer.finish(recorded));
         Ok(out)

@@ -57,6 +57,29 @@ pub fn config(edit: impl FnOnce(&mut crate::config::Config)) -> Arc<Loaded> {
     Arc::new(Loaded::with_prompts(config, lib))
 }
 
+/// A leg for a call we place on `trunk`, its RTP on `local`, not sent yet.
+pub fn outgoing_leg(
+    now: Instant,
+    trunk: &crate::sip::trunk::TrunkConfig,
+    local: &str,
+    rng: &mut StdRng,
+) -> SipLeg {
+    let (leg, _offer) = SipLeg::new_outgoing(
+        now,
+        SystemTime::UNIX_EPOCH,
+        trunk,
+        local.parse().unwrap(),
+        MediaSettings {
+            jitter_min: FRAME,
+            jitter_max: FRAME * 10,
+            secure_signalling: false,
+        },
+        rng,
+    )
+    .unwrap();
+    leg
+}
+
 /// The synthetic level the test library gives an IVR prompt.
 pub fn prompt_level(name: &str) -> i16 {
     let config = crate::config::embedded(std::path::Path::new(env!("CARGO_MANIFEST_DIR"))).unwrap();
@@ -127,19 +150,7 @@ impl Harness {
         let mut rng = StdRng::seed_from_u64(seed);
         let config = config(|_| {});
         let trunk = config.config.trunks[0].clone();
-        let (leg, _offer) = SipLeg::new_outgoing(
-            now,
-            SystemTime::UNIX_EPOCH,
-            &trunk,
-            "127.0.0.1:20000".parse().unwrap(),
-            MediaSettings {
-                jitter_min: FRAME,
-                jitter_max: FRAME * 10,
-                secure_signalling: false,
-            },
-            &mut rng,
-        )
-        .unwrap();
+        let leg = outgoing_leg(now, &trunk, "127.0.0.1:20000", &mut rng);
         let placed = crate::call::core::PlacedCall {
             id: 7,
             trunk: trunk.name.clone(),

@@ -1,15 +1,14 @@
 //! Transfers to a number through a leg of our own: the caller hears music while the agent
 //! consults (or the target rings), the caller and the target hear each other once joined, and
 //! every way the target can fail gives the caller back to the agent.
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 
 use super::*;
 use crate::call::core::{Output, ToCenter};
-use crate::call::leg::sip::MediaSettings;
-use crate::call::leg::{Progress, SipLeg, SipSignal};
+use crate::call::leg::{Progress, SipSignal};
 use crate::call::outbound::{dialplan, IdentityHeader, Plan};
 use crate::events::{CallEvent, EndCause, Side, Unanswered};
 use crate::media::g711::G711Law;
@@ -64,19 +63,7 @@ impl Transfer {
             "the shell is asked for the target's leg"
         );
         let mut rng = StdRng::seed_from_u64(9);
-        let (leg, _offer) = SipLeg::new_outgoing(
-            h.now,
-            SystemTime::UNIX_EPOCH,
-            &trunk,
-            "127.0.0.1:20002".parse().unwrap(),
-            MediaSettings {
-                jitter_min: FRAME,
-                jitter_max: FRAME * 10,
-                secure_signalling: false,
-            },
-            &mut rng,
-        )
-        .unwrap();
+        let leg = outgoing_leg(h.now, &trunk, "127.0.0.1:20002", &mut rng);
         assert!(h.call.onward_ready(leg).is_ok());
         Transfer {
             h,
