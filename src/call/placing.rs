@@ -19,7 +19,7 @@ use super::leg::SipLeg;
 use super::outbound::health::{proxy_failed, Health};
 use super::outbound::{IdentityHeader, Plan};
 use super::rtp_socket::RtpSocket;
-use super::shell::{drive, CallContext, Io, Sip};
+use super::shell::{drive, CallContext, Io, LegSockets, Sip};
 use crate::events::{CallEvent, EndCause, Side, Unanswered};
 use crate::queue::center::shell::{CallInput, PlaceRequest};
 use crate::sip::endpoint::SipCommand;
@@ -86,8 +86,7 @@ async fn place(
     let prepared = prepare(&ctx, &transports, &commands, call, &place.plan, sip_call_id).await;
     let OutgoingLeg {
         leg,
-        rtp,
-        rtcp,
+        sockets,
         invite,
     } = match prepared {
         Ok(prepared) => prepared,
@@ -103,8 +102,7 @@ async fn place(
     // Nothing here enqueues; the center's commands come on `from_center`.
     let (to_center, _) = mpsc::unbounded_channel();
     let io = Io {
-        rtp,
-        rtcp,
+        carrier: sockets,
         to_center,
         agent: media,
         transports,
@@ -118,8 +116,7 @@ async fn place(
 /// A leg toward a trunk's proxies with its RTP sockets, its INVITE not sent yet.
 pub(super) struct OutgoingLeg {
     pub leg: SipLeg,
-    pub rtp: RtpSocket,
-    pub rtcp: RtpSocket,
+    pub sockets: LegSockets,
     pub invite: Invite,
 }
 
@@ -208,8 +205,7 @@ pub(super) async fn prepare(
     };
     Ok(OutgoingLeg {
         leg,
-        rtp,
-        rtcp,
+        sockets: LegSockets { rtp, rtcp },
         invite: Invite { failover, from_ua },
     })
 }

@@ -168,10 +168,65 @@ impl Sip {
     }
 }
 
-/// The call's sockets and the handles its core's outputs go to.
-pub(super) struct Io {
+/// A carrier leg's RTP and RTCP sockets.
+pub(super) struct LegSockets {
     pub(super) rtp: RtpSocket,
     pub(super) rtcp: RtpSocket,
+}
+
+/// A packet as a leg's socket received it.
+struct Packet<'a> {
+    from: SocketAddr,
+    bytes: &'a [u8],
+    rtcp: bool,
+}
+
+impl Packet<'_> {
+    fn into_leg(self, leg: &mut SipLeg, now: Instant) {
+        if self.rtcp {
+            leg.handle_rtcp(now, self.from, self.bytes)
+        } else {
+            leg.handle_rtp(now, self.from, self.bytes)
+        }
+    }
+}
+
+impl LegSockets {
+    /// Sends what `leg` queued: its signals to the signalling task, its packets to the carrier.
+    fn carry_out(&self, leg: &mut SipLeg, sip: &Sip) {
+        while let Some(signal) = leg.poll_signal() {
+            sip.send(signal);
+        }
+        while let Some(t) = leg.poll_transmit() {
+            // A full socket buffer drops the packet: late audio is worthless.
+            let _ = if t.rtcp {
+                self.rtcp.send_to(&t.payload, t.to)
+            } else {
+                self.rtp.send_to(&t.payload, t.to)
+            };
+        }
+    }
+
+    /// Everything that arrived since the last frame, RTP then RTCP, each with its arrival
+    /// time. A read error other than "nothing left" (none is expected of a bound UDP socket)
+    /// ends the draining for this frame, like an empty socket.
+    fn drain(&self, buf: &mut [u8], clock: &Clock, mut deliver: impl FnMut(Instant, Packet<'_>)) {
+        for (socket, rtcp) in [(&self.rtp, false), (&self.rtcp, true)] {
+            while let Ok(got) = socket.recv(buf, clock) {
+                let packet = Packet {
+                    from: got.from,
+                    bytes: &buf[..got.len],
+                    rtcp,
+                };
+                deliver(got.arrived, packet);
+            }
+        }
+    }
+}
+
+/// The call's sockets and the handles its core's outputs go to.
+pub(super) struct Io {
+    pub(super) carrier: LegSockets,
     /// Where the center's commands for this call are sent (with an enqueue).
     pub(super) to_center: mpsc::UnboundedSender<CenterToCall>,
     pub(super) agent: Option<AgentMedia>,
@@ -185,8 +240,7 @@ pub(super) struct Io {
 
 /// A transfer target's leg, as the shell carries it.
 pub(super) struct OnwardIo {
-    rtp: RtpSocket,
-    rtcp: RtpSocket,
+    sockets: LegSockets,
     sip: Sip,
 }
 
@@ -271,8 +325,7 @@ async fn run(
     let core = Call::new(now, leg, config.clone(), arrival, rng);
     let (to_center, from_center) = mpsc::unbounded_channel();
     let io = Io {
-        rtp,
-        rtcp,
+        carrier: LegSockets { rtp, rtcp },
         to_center,
         agent: None,
         transports,
@@ -313,12 +366,11 @@ pub(super) async fn drive(
                 let now = Instant::now();
                 match made {
                     Ok((call, Ok(made))) => {
-                        let OutgoingLeg { leg, rtp, rtcp, invite } = made;
+                        let OutgoingLeg { leg, sockets, invite } = made;
                         if core.onward_ready(leg).is_ok() {
                             onward_events = Some(invite.send());
                             io.onward = Some(OnwardIo {
-                                rtp,
-                                rtcp,
+                                sockets,
                                 sip: Sip { call, commands: sip.commands.clone() },
                             });
                         }
@@ -424,28 +476,9 @@ fn carry_out(core: &mut Call<SipLeg>, ctx: &CallContext, sip: &Sip, io: &mut Io)
     while let Some(event) = core.poll_event() {
         ctx.bus.call(call, event);
     }
-    while let Some(signal) = core.leg_mut().poll_signal() {
-        sip.send(signal);
-    }
-    while let Some(t) = core.leg_mut().poll_transmit() {
-        // A full socket buffer drops the packet: late audio is worthless.
-        let _ = if t.rtcp {
-            io.rtcp.send_to(&t.payload, t.to)
-        } else {
-            io.rtp.send_to(&t.payload, t.to)
-        };
-    }
+    io.carrier.carry_out(core.leg_mut(), sip);
     if let (Some(leg), Some(onward)) = (core.onward_mut(), &io.onward) {
-        while let Some(signal) = leg.poll_signal() {
-            onward.sip.send(signal);
-        }
-        while let Some(t) = leg.poll_transmit() {
-            let _ = if t.rtcp {
-                onward.rtcp.send_to(&t.payload, t.to)
-            } else {
-                onward.rtp.send_to(&t.payload, t.to)
-            };
-        }
+        onward.sockets.carry_out(leg, &onward.sip);
     }
     while let Some(out) = core.poll_output() {
         match out {
@@ -543,33 +576,13 @@ pub(super) fn refused(
 /// the round trip it measures exact.
 fn take_media(core: &mut Call<SipLeg>, io: &mut Io, buf: &mut [u8]) {
     let clock = Clock::now();
-    // A read error other than "nothing left" (none is expected of a bound UDP socket) ends the
-    // draining for this frame, like an empty socket.
-    while let Ok(got) = io.rtp.recv(buf, &clock) {
-        let packet = &buf[..got.len];
-        core.handle_leg(got.arrived, |leg, now| {
-            leg.handle_rtp(now, got.from, packet)
-        });
-    }
-    while let Ok(got) = io.rtcp.recv(buf, &clock) {
-        let packet = &buf[..got.len];
-        core.handle_leg(got.arrived, |leg, now| {
-            leg.handle_rtcp(now, got.from, packet)
-        });
-    }
+    io.carrier.drain(buf, &clock, |at, packet| {
+        core.handle_leg(at, |leg, now| packet.into_leg(leg, now))
+    });
     if let Some(onward) = &io.onward {
-        while let Ok(got) = onward.rtp.recv(buf, &clock) {
-            let packet = &buf[..got.len];
-            core.handle_onward(got.arrived, |leg, now| {
-                leg.handle_rtp(now, got.from, packet)
-            });
-        }
-        while let Ok(got) = onward.rtcp.recv(buf, &clock) {
-            let packet = &buf[..got.len];
-            core.handle_onward(got.arrived, |leg, now| {
-                leg.handle_rtcp(now, got.from, packet)
-            });
-        }
+        onward.sockets.drain(buf, &clock, |at, packet| {
+            core.handle_onward(at, |leg, now| packet.into_leg(leg, now))
+        });
     }
     if let Some(agent) = &mut io.agent {
         while let Ok(packet) = agent.source.try_recv() {
