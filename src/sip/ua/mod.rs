@@ -13,6 +13,21 @@ mod probe;
 mod refer;
 pub mod register;
 pub mod session_timer;
+/// The first digest challenge of a 401 (`WWW-Authenticate`) or 407 (`Proxy-Authenticate`) we
+/// can read, and the header its answer goes in (`Authorization`, `Proxy-Authorization`).
+fn challenge_in(
+    response: &rsip::Response,
+) -> (Option<crate::sip::digest::Challenge>, &'static str) {
+    let (challenge_header, answer_header) = if response.status_code.code() == 401 {
+        ("WWW-Authenticate", "Authorization")
+    } else {
+        ("Proxy-Authenticate", "Proxy-Authorization")
+    };
+    let challenge = message::headers_named(&response.headers, challenge_header)
+        .find_map(|value| crate::sip::digest::Challenge::parse(value).ok());
+    (challenge, answer_header)
+}
+
 #[cfg(test)]
 mod tests;
 
@@ -713,6 +728,14 @@ impl UserAgent {
         }
     }
 
+    /// The credentials of `trunk`, if it has any.
+    fn credentials_of(&self, trunk: &str) -> Option<crate::sip::trunk::Credentials> {
+        self.trunks
+            .iter()
+            .find(|t| t.name == trunk)
+            .and_then(|t| t.credentials.clone())
+    }
+
     /// A 401/407 to our BYE from a trunk with credentials: the BYE again, answering it (once).
     /// True when it was sent, so the dialog waits for that one's answer.
     fn answer_bye_challenge(
@@ -735,26 +758,15 @@ impl UserAgent {
             tracing::warn!(call, "the carrier refused our credentials for the BYE");
             return false;
         }
-        let Some(credentials) = self
-            .trunks
-            .iter()
-            .find(|t| t.name == dialog.trunk)
-            .and_then(|t| t.credentials.clone())
-        else {
+        let Some(credentials) = self.credentials_of(&dialog.trunk) else {
             tracing::info!(
                 call,
                 "the carrier challenged our BYE and the trunk has no credentials"
             );
             return false;
         };
-        let name = if code == 401 {
-            "WWW-Authenticate"
-        } else {
-            "Proxy-Authenticate"
-        };
-        let Some(challenge) = message::headers_named(&response.headers, name)
-            .find_map(|value| crate::sip::digest::Challenge::parse(value).ok())
-        else {
+        let (challenge, answer_header) = challenge_in(response);
+        let Some(challenge) = challenge else {
             return false;
         };
         let branch = self.tx.new_branch();
@@ -772,12 +784,7 @@ impl UserAgent {
             1,
             &cnonce,
         );
-        let header = if code == 401 {
-            "Authorization"
-        } else {
-            "Proxy-Authorization"
-        };
-        message::push(&mut bye.headers, header, value);
+        message::push(&mut bye.headers, answer_header, value);
         let peer = dialog.peer;
         self.by_client_tx.remove(key);
         let key = self.tx.send_request(now, peer, bye);

@@ -31,7 +31,6 @@ use rsip::Header;
 
 use super::session_timer::{min_se_of, session_expires_of, Refresher, SessionExpires};
 use super::{contact_for, CallEvent, CallRef, Dialog, DialogState, Parties, UaError, UserAgent};
-use crate::sip::digest::Challenge;
 use crate::sip::message::{self, call_id, content_type, cseq, from_tag, header, to_tag};
 use crate::sip::peer::Peer;
 use crate::sip::transaction::{Role, TransactionKey, Transmit};
@@ -495,13 +494,7 @@ impl UserAgent {
             // Cancelled meanwhile: the challenge ends the call.
             return false;
         }
-        let (challenge_header, answer_header) = if code == 401 {
-            ("WWW-Authenticate", "Authorization")
-        } else {
-            ("Proxy-Authenticate", "Proxy-Authorization")
-        };
-        let challenge = message::headers_named(&response.headers, challenge_header)
-            .find_map(|value| Challenge::parse(value).ok());
+        let (challenge, answer_header) = super::challenge_in(response);
         if o.challenges > 0
             && (o.challenges >= MAX_CHALLENGES || !challenge.as_ref().is_some_and(|c| c.stale))
         {
@@ -514,12 +507,7 @@ impl UserAgent {
             self.fail(call, code, "credentials refused".into());
             return true;
         }
-        let Some(credentials) = self
-            .trunks
-            .iter()
-            .find(|t| t.name == d.trunk)
-            .and_then(|t| t.credentials.clone())
-        else {
+        let Some(credentials) = self.credentials_of(&d.trunk) else {
             tracing::info!(
                 call,
                 trunk = %d.trunk,

@@ -45,7 +45,6 @@ use rsip::headers::UntypedHeader;
 use rsip::Header;
 
 use super::{CallEvent, CallRef, DialogState, EndReason, UserAgent};
-use crate::sip::digest::Challenge;
 use crate::sip::message::{self, list_values, response_to};
 use crate::sip::transaction::TransactionKey;
 
@@ -545,13 +544,26 @@ impl UserAgent {
         }
         let peer = d.peer;
         tracing::debug!(call, %method, "session refresh");
-        let key = self.tx.send_request(now, peer, req.clone());
+        self.send_refresh_request(now, call, peer, req, false);
+    }
+
+    /// Sends a refresh of `call` and remembers it, to match its answer (and, unless
+    /// `challenged` already, answer one challenge to it).
+    fn send_refresh_request(
+        &mut self,
+        now: Instant,
+        call: CallRef,
+        peer: crate::sip::peer::Peer,
+        request: rsip::Request,
+        challenged: bool,
+    ) {
+        let key = self.tx.send_request(now, peer, request.clone());
         self.refresh_tx.insert(key.clone(), call);
         if let Some(d) = self.dialogs.get_mut(&call) {
             d.refresh = Some(Refresh {
                 key,
-                request: req,
-                challenged: false,
+                request,
+                challenged,
             });
         }
     }
@@ -712,20 +724,10 @@ impl UserAgent {
         response: &rsip::Response,
     ) -> bool {
         let code = response.status_code.code();
-        let (challenge_header, answer_header) = if code == 401 {
-            ("WWW-Authenticate", "Authorization")
-        } else {
-            ("Proxy-Authenticate", "Proxy-Authorization")
-        };
         let Some(trunk) = self.dialogs.get(&call).map(|d| d.trunk.clone()) else {
             return false;
         };
-        let Some(credentials) = self
-            .trunks
-            .iter()
-            .find(|t| t.name == trunk)
-            .and_then(|t| t.credentials.clone())
-        else {
+        let Some(credentials) = self.credentials_of(&trunk) else {
             tracing::info!(
                 call,
                 code,
@@ -733,9 +735,7 @@ impl UserAgent {
             );
             return false;
         };
-        let Some(challenge) = message::headers_named(&response.headers, challenge_header)
-            .find_map(|value| Challenge::parse(value).ok())
-        else {
+        let (Some(challenge), answer_header) = super::challenge_in(response) else {
             return false;
         };
         let branch = self.tx.new_branch();
@@ -779,15 +779,7 @@ impl UserAgent {
             body: old.body.clone(),
         };
         let peer = d.peer;
-        let key = self.tx.send_request(now, peer, req.clone());
-        self.refresh_tx.insert(key.clone(), call);
-        if let Some(d) = self.dialogs.get_mut(&call) {
-            d.refresh = Some(Refresh {
-                key,
-                request: req,
-                challenged: true,
-            });
-        }
+        self.send_refresh_request(now, call, peer, req, true);
         true
     }
 
