@@ -124,8 +124,7 @@ impl UserAgent {
         }
         if let UasAnswer::TooSmall(min_se) = self.session_timers.negotiate_uas(&req.headers) {
             tracing::info!(%peer, "INVITE's Session-Expires is below our Min-SE: 422");
-            let min_se = min_se.as_secs().to_string();
-            return self.reply_with_headers(now, &key, &req, 422, None, &[("Min-SE", min_se)]);
+            return self.reply_too_brief(now, &key, &req, None, min_se);
         }
         let (Some(cid), Some((seq, _))) = (
             call_id(&req.headers).map(str::to_string),
@@ -269,15 +268,7 @@ impl UserAgent {
                 }
                 if let UasAnswer::TooSmall(min_se) = self.session_timers.negotiate_uas(&req.headers)
                 {
-                    let min_se = min_se.as_secs().to_string();
-                    return self.reply_with_headers(
-                        now,
-                        &key,
-                        &req,
-                        422,
-                        Some(&tag),
-                        &[("Min-SE", min_se)],
-                    );
+                    return self.reply_too_brief(now, &key, &req, Some(&tag), min_se);
                 }
                 let Some(d) = self.dialogs.get_mut(&call) else {
                     return;
@@ -324,15 +315,7 @@ impl UserAgent {
         let mut resp = response_to(&req, 200, None, Some(tag));
         match self.session_timers.negotiate_uas(&req.headers) {
             UasAnswer::TooSmall(min_se) => {
-                let min_se = min_se.as_secs().to_string();
-                return self.reply_with_headers(
-                    now,
-                    &key,
-                    &req,
-                    422,
-                    Some(tag),
-                    &[("Min-SE", min_se)],
-                );
+                return self.reply_too_brief(now, &key, &req, Some(tag), min_se);
             }
             // Early (before our 2xx) the timer is not running yet: the 2xx to the INVITE sets it.
             _ if up => self.session_uas_2xx(now, call, &req, &mut resp),

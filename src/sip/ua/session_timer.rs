@@ -783,6 +783,19 @@ impl UserAgent {
         true
     }
 
+    /// 422 Session Interval Too Small (RFC 4028 §7.3): `req` asked for less than our `min_se`.
+    pub(super) fn reply_too_brief(
+        &mut self,
+        now: Instant,
+        key: &TransactionKey,
+        req: &rsip::Request,
+        tag: Option<&str>,
+        min_se: Duration,
+    ) {
+        let min_se = min_se.as_secs().to_string();
+        self.reply_with_headers(now, key, req, 422, tag, &[("Min-SE", min_se)]);
+    }
+
     /// A response to `req` outside the 2xx path with extra header lines (Min-SE on 422,
     /// Unsupported on 420) and our Server; `tag` for To, a fresh one when `None`.
     pub(super) fn reply_with_headers(
