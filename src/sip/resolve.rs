@@ -369,47 +369,56 @@ impl SipResolver {
         // whose SRV names have no records count as none.
         let naptr = self.naptr(&target.host, &mut failures).await?;
         let via_naptr = order_naptr(naptr, target.secure);
-        let mut found = Vec::new();
-        let mut any_srv = false;
-        for (transport, name) in via_naptr {
-            if let Some(targets) = self
-                .srv_targets(&name, transport, &tls_name, rng, &mut failures)
-                .await?
-            {
-                any_srv = true;
-                found.extend(targets);
-            }
-        }
-        if !any_srv {
+        let mut found = self
+            .srv_all(via_naptr, &tls_name, rng, &mut failures)
+            .await?;
+        if found.is_none() {
             let transports: &[Transport] = if target.secure {
                 &[Transport::Tls]
             } else {
                 &[Transport::Tls, Transport::Tcp, Transport::Udp]
             };
-            for &transport in transports {
-                let name = srv_name(transport, &target.host);
-                if let Some(targets) = self
-                    .srv_targets(&name, transport, &tls_name, rng, &mut failures)
-                    .await?
-                {
-                    any_srv = true;
-                    found.extend(targets);
-                }
-            }
+            let names = transports
+                .iter()
+                .map(|&t| (t, srv_name(t, &target.host)))
+                .collect();
+            found = self.srv_all(names, &tls_name, rng, &mut failures).await?;
         }
-        if !any_srv {
-            let transport = target.default_transport();
-            found = self
-                .addresses(
+        let found = match found {
+            Some(found) => found,
+            None => {
+                let transport = target.default_transport();
+                self.addresses(
                     &target.host,
                     default_port(transport),
                     transport,
                     &tls_name,
                     &mut failures,
                 )
-                .await?;
-        }
+                .await?
+            }
+        };
         failures.unless_found(found, &target.host)
+    }
+
+    /// The targets of the SRV names in order; `None` when none of them has records.
+    async fn srv_all(
+        &self,
+        names: Vec<(Transport, String)>,
+        tls_name: &str,
+        rng: &mut impl Rng,
+        failures: &mut Failures,
+    ) -> Result<Option<Vec<Resolved>>, ResolveError> {
+        let mut found: Option<Vec<Resolved>> = None;
+        for (transport, name) in names {
+            if let Some(targets) = self
+                .srv_targets(&name, transport, tls_name, rng, failures)
+                .await?
+            {
+                found.get_or_insert_with(Vec::new).extend(targets);
+            }
+        }
+        Ok(found)
     }
 
     /// The NAPTR records of `host`; none when there are none or the lookup failed.
