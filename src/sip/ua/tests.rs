@@ -161,6 +161,80 @@ Contact: <sip:carrier@{CARRIER}>\r\n\
     )
 }
 
+/// SIP text as tests read and write it.
+/// The value of the first header `name` in `msg`.
+pub(super) fn hdr<'a>(msg: &'a str, name: &str) -> &'a str {
+    hdrs(msg, name)
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| panic!("no {name} in {msg}"))
+}
+
+pub(super) fn hdrs<'a>(msg: &'a str, name: &str) -> Vec<&'a str> {
+    let head = msg.split("\r\n\r\n").next().unwrap();
+    // The start line is no header.
+    head.lines()
+        .skip(1)
+        .filter_map(|l| {
+            let (n, v) = l.split_once(':')?;
+            n.trim().eq_ignore_ascii_case(name).then(|| v.trim())
+        })
+        .collect()
+}
+
+pub(super) fn branch(msg: &str) -> &str {
+    hdr(msg, "Via")
+        .split("branch=")
+        .nth(1)
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+}
+
+pub(super) fn tag(value: &str) -> &str {
+    value
+        .split(";tag=")
+        .nth(1)
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+}
+
+pub(super) fn body(msg: &str) -> &str {
+    msg.split_once("\r\n\r\n").unwrap().1
+}
+
+/// The answer to `req` (its Via, From, To, Call-ID and CSeq), with `to_tag` added
+/// to To, `extra` header lines and `body` (as SDP).
+pub(super) fn response(
+    req: &str,
+    status: &str,
+    to_tag: Option<&str>,
+    extra: &str,
+    body: &str,
+) -> String {
+    let to = match to_tag {
+        Some(t) => format!("{};tag={t}", hdr(req, "To")),
+        None => hdr(req, "To").to_string(),
+    };
+    let ct = if body.is_empty() {
+        ""
+    } else {
+        "Content-Type: application/sdp\r\n"
+    };
+    format!(
+        "SIP/2.0 {status}\r\nVia: {}\r\nFrom: {}\r\nTo: {to}\r\nCall-ID: {}\r\nCSeq: {}\r\n\
+{extra}{ct}Content-Length: {}\r\n\r\n{body}",
+        hdr(req, "Via"),
+        hdr(req, "From"),
+        hdr(req, "Call-ID"),
+        hdr(req, "CSeq"),
+        body.len()
+    )
+}
+
 fn to_tag_of(resp: &str) -> String {
     let to = resp.lines().find(|l| l.starts_with("To:")).unwrap();
     to.split("tag=").nth(1).unwrap().trim().to_string()

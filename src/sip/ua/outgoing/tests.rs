@@ -11,7 +11,9 @@ use super::reason_phrase;
 use crate::sip::codec;
 use crate::sip::message;
 use crate::sip::peer::Transport;
-use crate::sip::ua::tests::{trunk_with as trunk, ANSWER, CALLEE, LOCAL, OFFER};
+use crate::sip::ua::tests::{
+    body, branch, hdr, hdrs, response, tag, trunk_with as trunk, ANSWER, CALLEE, LOCAL, OFFER,
+};
 
 const RURI: &str = "sip:+4930123456@carrier.example";
 
@@ -123,71 +125,6 @@ const ANSWERED_HEADERS: &str =
     "Record-Route: <sip:p1.carrier.example;lr>, <sip:p2.carrier.example;lr>\r\n\
 Record-Route: <sip:p3.carrier.example;lr>\r\n\
 Contact: <sip:callee@192.0.2.10:5070>\r\n";
-
-/// The value of the first header `name` in `msg`.
-fn hdr<'a>(msg: &'a str, name: &str) -> &'a str {
-    hdrs(msg, name)
-        .into_iter()
-        .next()
-        .unwrap_or_else(|| panic!("no {name} in {msg}"))
-}
-
-fn hdrs<'a>(msg: &'a str, name: &str) -> Vec<&'a str> {
-    let head = msg.split("\r\n\r\n").next().unwrap();
-    head.lines()
-        .filter_map(|l| {
-            let (n, v) = l.split_once(':')?;
-            n.trim().eq_ignore_ascii_case(name).then(|| v.trim())
-        })
-        .collect()
-}
-
-fn branch(msg: &str) -> &str {
-    hdr(msg, "Via")
-        .split("branch=")
-        .nth(1)
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-}
-
-fn tag(value: &str) -> &str {
-    value
-        .split(";tag=")
-        .nth(1)
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-}
-
-fn body(msg: &str) -> &str {
-    msg.split_once("\r\n\r\n").unwrap().1
-}
-
-/// The callee's response to `req` (its Via, From, To, Call-ID and CSeq), with `to_tag` added
-/// to To, `extra` header lines and `body` (as SDP).
-fn response(req: &str, status: &str, to_tag: Option<&str>, extra: &str, body: &str) -> String {
-    let to = match to_tag {
-        Some(t) => format!("{};tag={t}", hdr(req, "To")),
-        None => hdr(req, "To").to_string(),
-    };
-    let ct = if body.is_empty() {
-        ""
-    } else {
-        "Content-Type: application/sdp\r\n"
-    };
-    format!(
-        "SIP/2.0 {status}\r\nVia: {}\r\nFrom: {}\r\nTo: {to}\r\nCall-ID: {}\r\nCSeq: {}\r\n\
-{extra}{ct}Content-Length: {}\r\n\r\n{body}",
-        hdr(req, "Via"),
-        hdr(req, "From"),
-        hdr(req, "Call-ID"),
-        hdr(req, "CSeq"),
-        body.len()
-    )
-}
 
 /// A request from the callee inside the dialog the 200 `ok` set up.
 fn from_callee(ok: &str, method: &str, cseq: u32, branch: &str, body: &str) -> String {

@@ -8,7 +8,10 @@ use super::*;
 use crate::sip::codec;
 use crate::sip::peer::Transport;
 use crate::sip::transaction::TimerConfig;
-use crate::sip::ua::tests::{trunk_with as trunk, ANSWER, CALLEE, CARRIER, LOCAL, OFFER};
+use crate::sip::ua::tests::{
+    body, branch, hdr, hdrs, response, tag, trunk_with as trunk, ANSWER, CALLEE, CARRIER, LOCAL,
+    OFFER,
+};
 
 const OUR_ANSWER: &str = "v=0\r\no=tg 40 5 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 8000 RTP/AVP 0\r\n";
 
@@ -172,28 +175,6 @@ Contact: <sip:carrier@{CARRIER}>\r\n\
     )
 }
 
-/// The answer to `req` (its Via, From, To, Call-ID and CSeq), `to_tag` added to To.
-fn response(req: &str, status: &str, to_tag: Option<&str>, extra: &str, body: &str) -> String {
-    let to = match to_tag {
-        Some(t) => format!("{};tag={t}", hdr(req, "To")),
-        None => hdr(req, "To").to_string(),
-    };
-    let ct = if body.is_empty() {
-        ""
-    } else {
-        "Content-Type: application/sdp\r\n"
-    };
-    format!(
-        "SIP/2.0 {status}\r\nVia: {}\r\nFrom: {}\r\nTo: {to}\r\nCall-ID: {}\r\nCSeq: {}\r\n\
-{extra}{ct}Content-Length: {}\r\n\r\n{body}",
-        hdr(req, "Via"),
-        hdr(req, "From"),
-        hdr(req, "Call-ID"),
-        hdr(req, "CSeq"),
-        body.len()
-    )
-}
-
 /// A request from the callee inside the dialog its 200 `ok` set up.
 fn callee_request(ok: &str, method: &str, cseq: u32, extra: &str) -> String {
     format!(
@@ -204,48 +185,6 @@ Contact: <sip:callee@192.0.2.10:5070>\r\n{extra}Content-Length: 0\r\n\r\n",
         hdr(ok, "From"),
         hdr(ok, "Call-ID"),
     )
-}
-
-fn hdrs<'a>(msg: &'a str, name: &str) -> Vec<&'a str> {
-    let head = msg.split("\r\n\r\n").next().unwrap();
-    head.lines()
-        .skip(1)
-        .filter_map(|l| {
-            let (n, v) = l.split_once(':')?;
-            n.trim().eq_ignore_ascii_case(name).then(|| v.trim())
-        })
-        .collect()
-}
-
-fn hdr<'a>(msg: &'a str, name: &str) -> &'a str {
-    hdrs(msg, name)
-        .into_iter()
-        .next()
-        .unwrap_or_else(|| panic!("no {name} in {msg}"))
-}
-
-fn tag(value: &str) -> &str {
-    value
-        .split(";tag=")
-        .nth(1)
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-}
-
-fn branch(msg: &str) -> &str {
-    hdr(msg, "Via")
-        .split("branch=")
-        .nth(1)
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-}
-
-fn body(msg: &str) -> &str {
-    msg.split_once("\r\n\r\n").unwrap().1
 }
 
 fn status(msg: &str) -> u16 {
