@@ -138,6 +138,19 @@ fn request(
     branch: &str,
     body: &str,
 ) -> String {
+    carrier_request_with(method, call_id, cseq, to_tag, branch, "", body)
+}
+
+/// A request from the carrier at [`CARRIER`]; `extra` are whole header lines.
+pub(super) fn carrier_request_with(
+    method: &str,
+    call_id: &str,
+    cseq: u32,
+    to_tag: Option<&str>,
+    branch: &str,
+    extra: &str,
+    body: &str,
+) -> String {
     let to = match to_tag {
         Some(t) => format!("<sip:100@127.0.0.1>;tag={t}"),
         None => "<sip:100@127.0.0.1>".into(),
@@ -156,7 +169,7 @@ To: {to}\r\n\
 Call-ID: {call_id}\r\n\
 CSeq: {cseq} {method}\r\n\
 Contact: <sip:carrier@{CARRIER}>\r\n\
-{ct}Content-Length: {}\r\n\r\n{body}",
+{extra}{ct}Content-Length: {}\r\n\r\n{body}",
         body.len()
     )
 }

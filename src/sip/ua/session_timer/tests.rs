@@ -9,8 +9,8 @@ use crate::sip::codec;
 use crate::sip::peer::Transport;
 use crate::sip::transaction::TimerConfig;
 use crate::sip::ua::tests::{
-    body, branch, hdr, hdrs, response, tag, trunk_with as trunk, ANSWER, CALLEE, CARRIER, LOCAL,
-    OFFER,
+    body, branch, carrier_request_with, hdr, hdrs, response, tag, trunk_with as trunk, ANSWER,
+    CALLEE, CARRIER, LOCAL, OFFER,
 };
 
 const OUR_ANSWER: &str = "v=0\r\no=tg 40 5 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 8000 RTP/AVP 0\r\n";
@@ -152,27 +152,8 @@ fn carrier_request(
     extra: &str,
     body: &str,
 ) -> String {
-    let to = match to_tag {
-        Some(t) => format!("<sip:100@127.0.0.1>;tag={t}"),
-        None => "<sip:100@127.0.0.1>".into(),
-    };
-    let ct = if body.is_empty() {
-        ""
-    } else {
-        "Content-Type: application/sdp\r\n"
-    };
-    format!(
-        "{method} sip:100@127.0.0.1:5060 SIP/2.0\r\n\
-Via: SIP/2.0/UDP {CARRIER};branch=z9hG4bK{method}{call_id}{cseq}\r\n\
-Max-Forwards: 70\r\n\
-From: <sip:carrier@127.0.0.1>;tag=remote1\r\n\
-To: {to}\r\n\
-Call-ID: {call_id}\r\n\
-CSeq: {cseq} {method}\r\n\
-Contact: <sip:carrier@{CARRIER}>\r\n\
-{extra}{ct}Content-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
+    let branch = format!("{method}{call_id}{cseq}");
+    carrier_request_with(method, call_id, cseq, to_tag, &branch, extra, body)
 }
 
 /// A request from the callee inside the dialog its 200 `ok` set up.
