@@ -114,12 +114,7 @@ impl Harness {
     }
 
     fn advance(&mut self, d: Duration) {
-        let end = self.now + d;
-        while let Some(t) = self.ua.poll_timeout().filter(|t| *t <= end) {
-            self.now = t.max(self.now);
-            self.ua.handle_timeout(self.now);
-        }
-        self.now = end;
+        self.now = run_timers(&mut self.ua, self.now, d);
     }
 
     fn incoming(&mut self) -> CallRef {
@@ -172,6 +167,17 @@ Contact: <sip:carrier@{CARRIER}>\r\n\
 {extra}{ct}Content-Length: {}\r\n\r\n{body}",
         body.len()
     )
+}
+
+/// Fires the UA's timers due within `d` of `now`, each at its time; the time after `d`.
+pub(super) fn run_timers(ua: &mut UserAgent, now: Instant, d: Duration) -> Instant {
+    let end = now + d;
+    let mut now = now;
+    while let Some(t) = ua.poll_timeout().filter(|t| *t <= end) {
+        now = t.max(now);
+        ua.handle_timeout(now);
+    }
+    end
 }
 
 /// SIP text as tests read and write it.

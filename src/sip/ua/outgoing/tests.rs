@@ -12,7 +12,8 @@ use crate::sip::codec;
 use crate::sip::message;
 use crate::sip::peer::Transport;
 use crate::sip::ua::tests::{
-    body, branch, hdr, hdrs, response, tag, trunk_with as trunk, ANSWER, CALLEE, LOCAL, OFFER,
+    body, branch, hdr, hdrs, response, run_timers, tag, trunk_with as trunk, ANSWER, CALLEE, LOCAL,
+    OFFER,
 };
 
 const RURI: &str = "sip:+4930123456@carrier.example";
@@ -94,12 +95,7 @@ impl Harness {
     }
 
     fn advance(&mut self, d: Duration) {
-        let end = self.now + d;
-        while let Some(t) = self.ua.poll_timeout().filter(|t| *t <= end) {
-            self.now = t.max(self.now);
-            self.ua.handle_timeout(self.now);
-        }
-        self.now = end;
+        self.now = run_timers(&mut self.ua, self.now, d);
     }
 
     /// A call placed, answered with 200 (Contact and two Record-Routes) and ACKed; returns

@@ -9,8 +9,8 @@ use crate::sip::codec;
 use crate::sip::peer::Transport;
 use crate::sip::transaction::TimerConfig;
 use crate::sip::ua::tests::{
-    body, branch, carrier_request_with, hdr, hdrs, response, tag, trunk_with as trunk, ANSWER,
-    CALLEE, CARRIER, LOCAL, OFFER,
+    body, branch, carrier_request_with, hdr, hdrs, response, run_timers, tag, trunk_with as trunk,
+    ANSWER, CALLEE, CARRIER, LOCAL, OFFER,
 };
 
 const OUR_ANSWER: &str = "v=0\r\no=tg 40 5 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 8000 RTP/AVP 0\r\n";
@@ -73,12 +73,7 @@ impl Harness {
     }
 
     fn advance(&mut self, d: Duration) {
-        let end = self.now + d;
-        while let Some(t) = self.ua.poll_timeout().filter(|t| *t <= end) {
-            self.now = t.max(self.now);
-            self.ua.handle_timeout(self.now);
-        }
-        self.now = end;
+        self.now = run_timers(&mut self.ua, self.now, d);
     }
 
     /// An incoming call with `extra` header lines in its INVITE, answered and ACKed; returns
