@@ -41,7 +41,10 @@ pub const MAX_SWARM: u32 = 10_000;
     after_help = "Without --auto-answer the agent is interactive: it prints events and reads \
                   commands from standard input, one per line: a (accept), r (reject), \
                   h (hang up), d DIGITS (send DTMF), hold on|off, s available|away [REASON], \
-                  code CODE (the call's outcome, during it or its wrap-up), q (quit). After a \
+                  code CODE (the call's outcome, during it or its wrap-up), dial NUMBER, \
+                  callback CALL (call back an earlier call's caller), transfer queue:NAME | \
+                  agent:ID | NUMBER (blind), consult NUMBER (attended: then complete, or \
+                  return to take the caller back), q (quit). After a \
                   call the interactive agent stays in wrap-up until `s available` (or the \
                   queue's wrap-up time ends).\n\n\
                   The credential is read from the environment variable named by \
