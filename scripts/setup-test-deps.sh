@@ -9,7 +9,8 @@
 #     jackd2 + libasound2-plugins (a sound card without hardware for the agent's --sound test),
 #     cargo-nextest, ITU-T P.862 PESQ (PyPI `pesq`, in a venv at target/pesq-venv), and an
 #     S3-compatible server for the journal's s3 sink (npm `s3rver`, at target/s3rver), and
-#     dnsmasq (a DNS server with NAPTR and SRV records for the SIP server location tests).
+#     dnsmasq (a DNS server with NAPTR and SRV records for the SIP server location tests),
+#     and age (the reference age tools, against which the recordings' encryption is tested).
 # Idempotent: when everything is already present it touches nothing and finishes in well under a
 # second. Run as root, or as a user with sudo.
 #
@@ -26,6 +27,7 @@ APT_PACKAGES=(
   pkg-config      # lets the opus crate find the system libopus
   libopus-dev     # system libopus
   opus-tools      # opusinfo, opusdec: real readers of the call recordings' Ogg Opus
+  age             # age, age-keygen: the standard tools open the recordings encrypted at rest
   cmake           # builds a bundled libopus when a crate asks for one
   libasound2-dev  # ALSA headers and libasound for cpal (trunkgate-agent's `sound` feature)
   jackd2          # a real-time clock for the test sound card (JACK's dummy driver)
@@ -98,7 +100,7 @@ fi
 
 # Tools the tests invoke by name: a package can be installed yet its command absent (a broken
 # install, a diverted binary), so check the commands themselves as well.
-for cmd in sipp baresip espeak-ng sox pkg-config cmake cc jackd jack_wait prometheus promtool chromedriver certutil pulseaudio kamailio svmap svwar svcrack dnsmasq; do
+for cmd in sipp baresip espeak-ng sox pkg-config cmake cc jackd jack_wait prometheus promtool chromedriver certutil pulseaudio kamailio svmap svwar svcrack dnsmasq age age-keygen; do
   if ! command -v "${cmd}" >/dev/null 2>&1; then
     if $check_only; then
       log "command missing: ${cmd}"
