@@ -39,6 +39,7 @@ PROMPTS=(
   "invalid|Sorry, that is not a valid choice."
   "goodbye|Goodbye."
   "agent-option|Press 0 to speak to an agent."
+  "call-recorded|This call may be recorded for quality purposes."
   "digit-0|zero"
   "digit-1|one"
   "digit-2|two"

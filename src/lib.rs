@@ -15,6 +15,7 @@ pub mod journal;
 pub mod media;
 pub mod ops;
 pub mod queue;
+pub mod recording;
 pub mod route;
 pub mod sip;
 pub mod socket_buffers;

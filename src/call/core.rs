@@ -20,7 +20,9 @@ use rand::rngs::StdRng;
 use crate::call::bridge::Bridge;
 use crate::call::leg::{Leg, LegEnd, Progress};
 use crate::config::Loaded;
-use crate::events::{AgentLegQuality, CallEvent, CallId, CallQuality, EndCause, Side, Unanswered};
+use crate::events::{
+    AgentLegQuality, CallEvent, CallId, CallQuality, EndCause, RecordingState, Side, Unanswered,
+};
 use crate::ivr::{Action, IvrDone, IvrStage};
 use crate::media::tone::ToneGenerator;
 use crate::queue::center::outbound::PlaceCall;
@@ -45,6 +47,10 @@ pub enum Output {
     ToCenter(ToCenter),
     /// An RTP packet (Opus) for the agent's media handle.
     ToAgent(Vec<u8>),
+    /// Bytes of the call's recording (Ogg Opus) to append to its file; the first open it.
+    RecordingBytes(Vec<u8>),
+    /// The recording is complete: seal its file and hand it on for upload.
+    RecordingDone,
     /// Place the transfer target's leg and give it to [`Call::onward_ready`] (or report
     /// [`Call::onward_unreachable`]); the INVITE goes out once the call took it.
     PlaceOnward {
@@ -84,6 +90,12 @@ pub enum ToCenter {
     },
     /// A call an agent placed is over: unanswered (and why), or after its answer.
     PlacedEnded { unanswered: Option<Unanswered> },
+    /// The call's recording is in `state` now, or stays in it: `refused` says why a request
+    /// was not carried out.
+    Recording {
+        state: RecordingState,
+        refused: Option<String>,
+    },
 }
 
 /// A call an agent places, as the contact center planned it.
@@ -175,6 +187,11 @@ pub struct Call<L: Leg> {
     handing_over: Option<String>,
     /// The leg to an external number the agent transfers the caller to.
     onward: Option<transfer::Onward<L>>,
+    recording: Option<recording::Recording>,
+    /// The recording policy has been applied (at the first agent's answer).
+    recording_decided: bool,
+    /// The policy lets the agent or the admin API start a recording.
+    may_record: bool,
 }
 
 impl<L: Leg> Call<L> {
@@ -208,6 +225,9 @@ impl<L: Leg> Call<L> {
             dialling: None,
             handing_over: None,
             onward: None,
+            recording: None,
+            recording_decided: false,
+            may_record: false,
         };
         match call.leg.accept(now) {
             Err(refusal) => {
@@ -282,6 +302,9 @@ impl<L: Leg> Call<L> {
             }),
             handing_over: None,
             onward: None,
+            recording: None,
+            recording_decided: false,
+            may_record: false,
         };
         // Bridged from the start: the agent hears ringback or early media. The music is what
         // the callee hears should the agent's link drop: the queues' default.
@@ -412,6 +435,7 @@ impl<L: Leg> Call<L> {
             CallCommand::Connect { agent, .. } => {
                 if self.bridge(now) {
                     self.events.push_back(CallEvent::AgentAnswered { agent });
+                    self.recording_policy_applies();
                 }
             }
             CallCommand::Reconnect { .. } => {
@@ -445,6 +469,7 @@ impl<L: Leg> Call<L> {
                 self.transfer_out(now, onward, attended)
             }
             CallCommand::CompleteTransfer => self.complete_transfer(),
+            CallCommand::Recording { action, by } => self.recording_action(action, &by),
             CallCommand::ReturnToCaller => self.return_to_caller(now),
             CallCommand::Transferred { queue } => {
                 if matches!(self.phase, Phase::Agent(_)) {
@@ -537,6 +562,7 @@ impl<L: Leg> Call<L> {
                 }
                 self.events.push_back(CallEvent::Answered);
                 self.events.push_back(CallEvent::AgentAnswered { agent });
+                self.recording_policy_applies();
             }
         }
         self.outputs
@@ -576,8 +602,12 @@ impl<L: Leg> Call<L> {
             }
             Destination::Queue { name } if self.in_queue.is_none() => {
                 let moh = self.music_of(&name);
-                self.phase = Phase::Waiting(self.waiting(moh));
+                let mut waiting = self.waiting(moh);
                 self.in_queue = Some(name.clone());
+                if let Some(prompt) = self.recording_prompt() {
+                    waiting.announce(&[prompt]);
+                }
+                self.phase = Phase::Waiting(waiting);
                 self.outputs.push_back(Output::ToCenter(ToCenter::Enqueue {
                     queue: name,
                     caller: self.arrival.caller.clone(),
@@ -727,13 +757,19 @@ impl<L: Leg> Call<L> {
         let samples = self.leg.samples_per_frame();
         match &mut self.phase {
             Phase::Ivr(stage) => {
-                self.leg.exchange(now, stage.next_frame(now));
+                exchange(
+                    &mut self.leg,
+                    &mut self.recording,
+                    now,
+                    stage.next_frame(now),
+                );
             }
             Phase::Waiting(stage) => {
-                self.leg.exchange(now, stage.next_frame());
+                exchange(&mut self.leg, &mut self.recording, now, stage.next_frame());
             }
             Phase::Agent(bridge) => {
-                let heard = self.leg.exchange(now, bridge.to_caller(now, samples));
+                let to_caller = bridge.to_caller(now, samples);
+                let heard = exchange(&mut self.leg, &mut self.recording, now, to_caller);
                 if let Some(packet) = bridge.from_caller(heard) {
                     self.outputs.push_back(Output::ToAgent(packet.to_vec()));
                 }
@@ -754,7 +790,7 @@ impl<L: Leg> Call<L> {
             Phase::Dialling(bridge) => {
                 // The agent's voice reaches nobody before the answer.
                 bridge.to_caller(now, samples);
-                let heard = self.leg.exchange(now, &self.silence);
+                let heard = exchange(&mut self.leg, &mut self.recording, now, &self.silence);
                 let heard = match &mut self.dialling {
                     Some(d) if !d.early_media => {
                         d.tone.resize(samples, 0);
@@ -773,9 +809,10 @@ impl<L: Leg> Call<L> {
             Phase::Consulting { .. } => self.consult_frame(now, samples),
             Phase::Joined => self.joined_frame(now, samples),
             Phase::Ringing | Phase::Ended => {
-                self.leg.exchange(now, &self.silence);
+                exchange(&mut self.leg, &mut self.recording, now, &self.silence);
             }
         }
+        self.drain_recording();
         while let Some(digit) = self.leg.poll_digit() {
             self.events.push_back(CallEvent::Digits {
                 side: Side::Caller,
@@ -911,6 +948,7 @@ impl<L: Leg> Call<L> {
         self.phase = Phase::Ended;
         self.answer_at = None;
         self.next_frame = None;
+        self.finish_recording();
         self.events.push_back(CallEvent::Ended {
             side,
             cause,
@@ -937,7 +975,11 @@ fn destination_of(action: &Action) -> Destination {
     }
 }
 
+mod recording;
 mod transfer;
+
+use recording::exchange;
+pub use recording::RecordingAction;
 
 #[cfg(test)]
 mod tests;

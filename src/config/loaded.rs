@@ -66,6 +66,9 @@ pub fn load_prompts(config: &Config) -> Result<PromptLibrary, PromptError> {
         };
         names.extend(goodbye.map(str::to_string));
     }
+    let policies = config.queues.values().filter_map(|q| q.recording.as_ref());
+    let policies = policies.chain(config.trunks.iter().filter_map(|t| t.recording.as_ref()));
+    names.extend(policies.filter_map(|p| p.prompt.clone()));
     if !config.queues.is_empty() {
         // Said when a caller cannot be queued at all.
         names.insert("queue-unavailable".to_string());

@@ -40,6 +40,9 @@ pub struct Config {
     pub journal: crate::journal::config::JournalConfig,
     /// `[outbound]`: the dial plan and fraud limits of agents' calls; none: agents cannot dial.
     pub outbound: Option<crate::call::outbound::OutboundConfig>,
+    /// `[recording]`: where call recordings go and the key they are sealed with.
+    #[serde(default)]
+    pub recording: crate::recording::config::RecordingConfig,
     /// Directory that relative paths are resolved against (the config file's directory).
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -244,6 +247,35 @@ impl Config {
         crate::sip::tls::TlsServer::load(certificate, key, &self.trunks, &self.base_dir).map(Some)
     }
 
+    /// Where recordings are written: `[recording] dir`, or `recordings` in the agents'
+    /// `state_dir`, relative to the config file.
+    pub fn recording_dir(&self) -> PathBuf {
+        match &self.recording.dir {
+            Some(dir) => self.base_dir.join(dir),
+            None => self
+                .base_dir
+                .join(&self.agents.state_dir)
+                .join("recordings"),
+        }
+    }
+
+    fn missing_prompt(
+        &self,
+        at: &[&str],
+        policy: &crate::recording::config::RecordingPolicy,
+    ) -> Option<Problem> {
+        let prompt = policy.prompt.as_deref()?;
+        (!self.prompt_path(prompt).is_file()).then(|| {
+            Problem::at(
+                &[at, &["prompt"]].concat(),
+                format!(
+                    "prompt {prompt:?} not found in {}",
+                    self.prompt_dir().display()
+                ),
+            )
+        })
+    }
+
     /// Where the journal's segments live: `[journal] dir`, or `journal` in the agents'
     /// `state_dir`, relative to the config file.
     pub fn journal_dir(&self) -> PathBuf {
@@ -343,6 +375,22 @@ impl Config {
             out.push(problem(&["ops", "log_level"], message));
         }
         out.extend(self.journal.validate());
+        out.extend(self.recording.validate());
+        for (name, queue) in &self.queues {
+            if let Some(policy) = &queue.recording {
+                let at = ["queues", name.as_str(), "recording"];
+                out.extend(policy.validate(&at, &self.recording));
+                out.extend(self.missing_prompt(&at, policy));
+            }
+        }
+        for (i, trunk) in self.trunks.iter().enumerate() {
+            if let Some(policy) = &trunk.recording {
+                let i = i.to_string();
+                let at = ["trunk", i.as_str(), "recording"];
+                out.extend(policy.validate(&at, &self.recording));
+                out.extend(self.missing_prompt(&at, policy));
+            }
+        }
         let dir = self.prompt_dir();
         if !dir.is_dir() {
             out.push(problem(

@@ -144,6 +144,20 @@ fn call_line(call: u64, event: &CallEvent) {
             to,
             unanswered: None,
         } => info!(call, %to, "transfer target leg ended"),
+        CallEvent::Recording { state, by } => {
+            info!(call, state = state.code(), %by, "call recording")
+        }
+        CallEvent::Recorded {
+            duration,
+            paused,
+            started_by,
+        } => info!(
+            call,
+            seconds = duration.as_secs_f64(),
+            pauses = paused.len(),
+            %started_by,
+            "call recording complete"
+        ),
         CallEvent::EnteredMenu { menu } => info!(call, %menu, "ivr menu"),
         CallEvent::LeftIvr { digits, to } => match to {
             crate::route::Destination::Hangup { .. } => {

@@ -143,6 +143,16 @@ pub enum CallEvent {
     Requeued,
     /// The queue gave up waiting and sent the caller on.
     Overflowed { queue: String, to: Destination },
+    /// The call's recording started, was paused or resumed, `by` the policy (`policy`), an
+    /// agent (its id) or the admin API (`admin`).
+    Recording { state: RecordingState, by: String },
+    /// The call's recording is complete (just before [`CallEvent::Ended`]): how long it is,
+    /// where in it the pauses are (silence in the file), who started it.
+    Recorded {
+        duration: Duration,
+        paused: Vec<PausedSpan>,
+        started_by: String,
+    },
     /// The call is over.
     Ended {
         side: Side,
@@ -151,6 +161,33 @@ pub enum CallEvent {
         answered: bool,
         quality: Box<CallQuality>,
     },
+}
+
+/// Where a call's recording stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordingState {
+    /// Not recorded (yet).
+    Off,
+    Recording,
+    /// Recording silence until resumed.
+    Paused,
+}
+
+impl RecordingState {
+    pub fn code(self) -> &'static str {
+        match self {
+            RecordingState::Off => "off",
+            RecordingState::Recording => "recording",
+            RecordingState::Paused => "paused",
+        }
+    }
+}
+
+/// A pause in a recording: `at` into the recording, for `length`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PausedSpan {
+    pub at: Duration,
+    pub length: Duration,
 }
 
 /// Why a call ended.

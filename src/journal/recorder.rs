@@ -76,6 +76,40 @@ pub struct Cdr {
     /// Why, as a code (docs/journal.md).
     pub end_cause: String,
     pub quality: Option<Value>,
+    /// The call's recording, if it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recording: Option<RecordingLink>,
+}
+
+/// Where a call's recording is and what it holds (docs/recording.md).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RecordingLink {
+    /// Its file's name: `recordings/NAME` in every object sink.
+    pub file: String,
+    pub duration_ms: u64,
+    /// Where the recording was paused (silence in the file), in order.
+    pub paused: Vec<PausedData>,
+    /// `policy`, the agent who started it, or `admin`.
+    pub started_by: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PausedData {
+    /// From the recording's start.
+    pub at_ms: u64,
+    pub ms: u64,
+}
+
+/// The file a call's recording is kept in, by the call's journal id (`RUN-N`).
+pub fn recording_file(call: &str) -> String {
+    format!("{call}.opus.age")
+}
+
+fn paused_data(paused: &[crate::events::PausedSpan]) -> Value {
+    paused
+        .iter()
+        .map(|p| json!({"at_ms": millis(p.at), "ms": millis(p.length)}))
+        .collect()
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -384,6 +418,14 @@ impl Recorder {
                 cdr.transfers.push(text("to"));
                 stop_talk(open, at);
             }
+            "recorded" => {
+                cdr.recording = Some(RecordingLink {
+                    file: text("file"),
+                    duration_ms: data["duration_ms"].as_u64().unwrap_or_default(),
+                    paused: serde_json::from_value(data["paused"].clone()).unwrap_or_default(),
+                    started_by: text("started_by"),
+                })
+            }
             "agent_resumed" => cdr.agent_resumed += 1,
             "agent_moved" => cdr.agent_moved += 1,
             "requeued" => {
@@ -611,6 +653,22 @@ impl Recorder {
                     "poor": poor,
                     "caller_missed_ms": millis(*caller_missed),
                     "agent_missed_ms": millis(*agent_missed),
+                }),
+            ),
+            CallEvent::Recording { state, by } => {
+                ("recording", json!({"state": state.code(), "by": by}))
+            }
+            CallEvent::Recorded {
+                duration,
+                paused,
+                started_by,
+            } => (
+                "recorded",
+                json!({
+                    "file": recording_file(&call),
+                    "duration_ms": millis(*duration),
+                    "paused": paused_data(paused),
+                    "started_by": started_by,
                 }),
             ),
             CallEvent::AgentLost => ("agent_lost", json!({})),

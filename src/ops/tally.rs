@@ -347,6 +347,19 @@ impl Tally {
                     m.agent_link_poor.inc();
                 }
             }
+            CallEvent::Recording { .. } => {}
+            CallEvent::Recorded {
+                duration,
+                started_by,
+                ..
+            } => {
+                let by = match started_by.as_str() {
+                    "policy" | "admin" => started_by.as_str(),
+                    _ => "agent",
+                };
+                m.recordings.with_label_values(&[by]).inc();
+                m.recorded_seconds.inc_by(duration.as_secs_f64());
+            }
             CallEvent::AgentLost => call.state = CallState::AgentLost,
             CallEvent::AgentResumed => call.state = CallState::Talking,
             // Counted by the agent link itself (trunkgate_agent_migrations_total).

@@ -24,6 +24,11 @@ pub type Call = u64;
 /// What a call must do next.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CallCommand {
+    /// Start, pause or resume the call's recording, as `by` (an agent's id, `admin`) asks.
+    Recording {
+        action: crate::call::core::RecordingAction,
+        by: String,
+    },
     /// The queue would not take the caller.
     Refused { reason: AcdError },
     /// Bridge the caller to the agent on `conn`; its audio travels as media flow `flow`.
@@ -119,6 +124,8 @@ struct CallEntry {
     transfer: Option<transfer::Transferring>,
     /// The trunk the caller came in on (empty for calls agents place).
     trunk: String,
+    /// The call's recording, as the call last said.
+    recording: crate::events::RecordingState,
 }
 
 pub struct Center {
@@ -396,6 +403,7 @@ impl Center {
 mod agents;
 mod calls;
 pub mod outbound;
+mod recording;
 pub mod shell;
 mod transfer;
 

@@ -61,6 +61,8 @@ pub struct QueueConfig {
     pub service_level_ms: u64,
     /// The number agents' outbound calls for this queue show (E.164, `+4930…`).
     pub caller_id: Option<String>,
+    /// Which of this queue's calls are recorded (over the trunk's policy).
+    pub recording: Option<crate::recording::config::RecordingPolicy>,
 }
 
 impl Default for QueueConfig {
@@ -78,6 +80,7 @@ impl Default for QueueConfig {
             caller_id: None,
             wrap_up_ms: default_wrap_up_ms(),
             service_level_ms: default_service_level_ms(),
+            recording: None,
         }
     }
 }

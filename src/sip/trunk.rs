@@ -20,6 +20,8 @@ pub struct TrunkConfig {
     pub route: Destination,
     #[serde(default)]
     pub ring_ms: u64,
+    /// Which of this trunk's calls are recorded (a queue's own policy wins).
+    pub recording: Option<crate::recording::config::RecordingPolicy>,
     /// SRTP with SDES keys: "off", "offered" or "required". Keys travel only in SIP over TLS,
     /// so over UDP or TCP "offered" means plain RTP and "required" refuses the call (488).
     #[serde(default)]

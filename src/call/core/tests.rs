@@ -4,6 +4,7 @@ mod harness;
 mod ivr;
 mod outbound;
 mod queue;
+mod recording;
 mod transfer;
 
 pub(super) use harness::*;

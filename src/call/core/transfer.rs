@@ -151,7 +151,7 @@ impl<L: Leg> Call<L> {
         else {
             return;
         };
-        self.leg.exchange(now, caller.next_frame());
+        super::exchange(&mut self.leg, &mut self.recording, now, caller.next_frame());
         let agent = bridge.to_caller(now, samples);
         let heard = match &mut o.leg {
             Some(leg) if o.answered => leg.exchange(now, agent),
@@ -182,11 +182,11 @@ impl<L: Leg> Call<L> {
     /// frame before.
     pub(super) fn joined_frame(&mut self, now: Instant, samples: usize) {
         let Some(o) = &mut self.onward else {
-            self.leg.exchange(now, &self.silence);
+            super::exchange(&mut self.leg, &mut self.recording, now, &self.silence);
             return;
         };
         o.from_target.resize(samples, 0);
-        let heard = self.leg.exchange(now, &o.from_target);
+        let heard = super::exchange(&mut self.leg, &mut self.recording, now, &o.from_target);
         o.from_caller.clear();
         o.from_caller.extend_from_slice(heard);
         o.from_caller.resize(samples, 0);

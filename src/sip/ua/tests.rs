@@ -28,6 +28,7 @@ pub(super) fn trunk_with(credentials: bool) -> TrunkConfig {
         symmetric_rtp: true,
         route: "ivr:main".parse().unwrap(),
         ring_ms: 0,
+        recording: None,
         srtp: Default::default(),
         tls_client_ca: None,
         tls_ca: None,
