@@ -62,6 +62,48 @@ pub enum StartError {
     Journal(crate::journal::writer::OpenError),
     #[error("journal sink {0}: {1}")]
     Sink(String, String),
+    #[error("recordings: {0}")]
+    Recordings(String),
+}
+
+/// Where recordings go and the task that ships them, when `[recording] public_key` is set.
+/// Recordings a stop left unfinished are kept first (what was sealed of them).
+fn start_recordings(
+    c: &crate::config::Config,
+    run: &str,
+    ops: &Ops,
+    stop: &CancellationToken,
+) -> Result<Option<Arc<crate::recording::store::RecordingStore>>, StartError> {
+    use crate::recording::{store, upload};
+    let Some(key) = &c.recording.public_key else {
+        return Ok(None);
+    };
+    let fail = |what: String| {
+        stop.cancel();
+        StartError::Recordings(what)
+    };
+    // Validated with the config.
+    let recipient = key.parse().map_err(|e| fail(format!("public_key: {e}")))?;
+    let dir = c.recording_dir();
+    match store::recover_unfinished(&dir) {
+        Ok(names) => {
+            for name in names {
+                tracing::warn!(%name, "recording cut short by the gateway's stop: kept up to its last sealed part");
+            }
+        }
+        Err(e) => return Err(fail(format!("{}: {e}", dir.display()))),
+    }
+    let store = Arc::new(store::RecordingStore::new(dir.clone(), recipient, run));
+    let sinks = upload::ObjectSink::from_config(&c.journal.sinks, &c.base_dir).map_err(fail)?;
+    let uploader = upload::Uploader {
+        dir,
+        sinks,
+        retention: std::time::Duration::from_secs(c.recording.retention_hours * 3600),
+        finished: store.finished.clone(),
+        counters: ops.recording_upload_counters(),
+    };
+    tokio::spawn(uploader.run(stop.child_token()));
+    Ok(Some(store))
 }
 
 /// A running gateway.
@@ -87,6 +129,8 @@ pub struct Daemon {
     signalling: JoinHandle<()>,
     log: JoinHandle<()>,
     center: JoinHandle<()>,
+    /// The contact center's input, for the admin API's requests about calls.
+    center_input: mpsc::UnboundedSender<crate::queue::center::shell::CallInput>,
     journal: JournalThread,
 }
 
@@ -229,6 +273,7 @@ impl Daemon {
         let (expires, min_se) = c.sip.session_timers();
         ua.set_session_timers(expires, min_se);
         ua.set_call_ids(call_ids);
+        let center_input = agents.calls.clone();
         let mut calls = CallContext::new(
             config.clone(),
             agents.calls,
@@ -237,6 +282,7 @@ impl Daemon {
             stop.child_token(),
         );
         calls.proxies_down = Some(ops.proxies_down());
+        calls.recordings = start_recordings(c, &run, &ops, &stop)?;
         let calls = Arc::new(calls);
         let drain = CancellationToken::new();
         let drain_timeout = c.ops.drain_timeout();
@@ -296,6 +342,7 @@ impl Daemon {
             signalling,
             log,
             center: agents.center,
+            center_input,
             journal,
         })
     }
@@ -379,6 +426,22 @@ impl Daemon {
                 }
                 (AdminRequest::RenewDeskCertificate(reply), _) => {
                     let _ = reply.send(self.reloader.renew_desk_certificate());
+                }
+                (
+                    AdminRequest::Recording {
+                        call,
+                        action,
+                        reply,
+                    },
+                    _,
+                ) => {
+                    let _ = self.center_input.send(
+                        crate::queue::center::shell::CallInput::AdminRecording {
+                            call,
+                            action,
+                            reply,
+                        },
+                    );
                 }
                 (AdminRequest::Now, _) | (AdminRequest::Graceful, Some(_)) => {
                     notifier.send("STOPPING=1");

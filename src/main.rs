@@ -47,6 +47,36 @@ enum Command {
         #[command(subcommand)]
         what: JournalCommand,
     },
+    /// Call recordings: make the key pair they are sealed with, open one for listening.
+    Recording {
+        #[command(subcommand)]
+        what: RecordingCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum RecordingCommand {
+    /// Decrypt a recording (NAME.opus.age, from a sink or the gateway's recordings directory)
+    /// into Ogg Opus. Exit 0 when whole; 2 when the file was cut short (the gateway stopped
+    /// mid-call): what could be restored is written and stderr says how much; 1 on any other
+    /// problem (the wrong key, a damaged file), with nothing kept.
+    Decrypt {
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        /// The private key: an age identity file (`AGE-SECRET-KEY-1…`, as `age-keygen` or
+        /// `trunkgate recording keygen` writes it).
+        #[arg(long, value_name = "FILE")]
+        key: PathBuf,
+        /// Where to write the audio (default: FILE without `.age`; `-`: standard output).
+        #[arg(long, short)]
+        out: Option<PathBuf>,
+    },
+    /// Make a key pair: write the private key to FILE (mode 0600, never to be put on the
+    /// gateway) and print the public key for `[recording] public_key`.
+    Keygen {
+        #[arg(long, short, value_name = "FILE")]
+        out: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -219,6 +249,7 @@ fn main() -> ExitCode {
             }
         }
         Command::Journal { what } => journal(what),
+        Command::Recording { what } => recording(what),
         Command::Run { config } => {
             trunkgate::ops::heap::keep_big_blocks_mapped();
             let loaded = match &config {
@@ -247,6 +278,94 @@ fn main() -> ExitCode {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     tracing::error!("{e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
+
+fn recording(what: RecordingCommand) -> ExitCode {
+    use std::io::Write;
+    use trunkgate::recording::age::{self, AgeError, Identity};
+    match what {
+        RecordingCommand::Keygen { out } => {
+            use std::os::unix::fs::OpenOptionsExt;
+            let identity = Identity::generate(&mut rand::rngs::OsRng);
+            let written = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&out)
+                .and_then(|mut f| {
+                    writeln!(f, "# public key: {}", identity.recipient())?;
+                    writeln!(f, "{identity}")?;
+                    f.sync_all()
+                });
+            match written {
+                Ok(()) => {
+                    println!("{}", identity.recipient());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("{}: {e}", out.display());
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        RecordingCommand::Decrypt { file, key, out } => {
+            let identity = match std::fs::read_to_string(&key)
+                .map_err(|e| e.to_string())
+                .and_then(|text| Identity::parse(&text).map_err(|e| e.to_string()))
+            {
+                Ok(identity) => identity,
+                Err(e) => {
+                    eprintln!("{}: {e}", key.display());
+                    return ExitCode::FAILURE;
+                }
+            };
+            let input = match std::fs::File::open(&file) {
+                Ok(f) => std::io::BufReader::new(f),
+                Err(e) => {
+                    eprintln!("{}: {e}", file.display());
+                    return ExitCode::FAILURE;
+                }
+            };
+            let out = out.unwrap_or_else(|| file.with_extension(""));
+            let to_stdout = out == Path::new("-");
+            let sink: Box<dyn Write> = if to_stdout {
+                Box::new(std::io::stdout().lock())
+            } else {
+                match std::fs::File::create(&out) {
+                    Ok(f) => Box::new(std::io::BufWriter::new(f)),
+                    Err(e) => {
+                        eprintln!("{}: {e}", out.display());
+                        return ExitCode::FAILURE;
+                    }
+                }
+            };
+            let mut sink = sink;
+            let result = age::decrypt(input, &identity, &mut sink);
+            let flushed = sink.flush();
+            drop(sink);
+            match (result, flushed) {
+                (Ok(_), Ok(())) => ExitCode::SUCCESS,
+                (Err(AgeError::Truncated { restored }), Ok(())) => {
+                    eprintln!(
+                        "{}: cut short (the gateway stopped during the call): the first {restored} bytes restored",
+                        file.display()
+                    );
+                    ExitCode::from(2)
+                }
+                (Err(e), _) => {
+                    eprintln!("{}: {e}", file.display());
+                    if !to_stdout {
+                        let _ = std::fs::remove_file(&out);
+                    }
+                    ExitCode::FAILURE
+                }
+                (_, Err(e)) => {
+                    eprintln!("{}: {e}", out.display());
                     ExitCode::FAILURE
                 }
             }

@@ -26,8 +26,8 @@ pub use from_gateway::GatewayMessage;
 pub use limits::LimitError;
 pub use types::{
     AgentId, AgentState, CallId, CancelReason, Codec, Credential, DialFailure, EndReason,
-    ErrorCode, ErrorReport, FlowId, MediaParams, RefusalReason, RequestedState, ResumeToken,
-    SessionId, TransferStage,
+    ErrorCode, ErrorReport, FlowId, MediaParams, RecordAction, RecordingStage, RefusalReason,
+    RequestedState, ResumeToken, SessionId, TransferStage,
 };
 
 /// The ALPN protocol id both ends offer; a connection that negotiates anything else carries no

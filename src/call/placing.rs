@@ -108,6 +108,7 @@ async fn place(
         transports,
         onward: None,
         to_place: None,
+        recording: Default::default(),
     };
     let sip = Sip { call, commands };
     drive(&ctx, core, io, sip_events, from_center, &sip).await;

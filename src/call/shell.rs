@@ -30,6 +30,7 @@ use crate::events::{Bus, CallEvent, EndCause, Side};
 use crate::queue::center::outbound::PlaceCall;
 use crate::queue::center::shell::{CallInput, CenterToCall};
 use crate::queue::center::CallCommand;
+use crate::recording::store::{RecordingFile, RecordingStore};
 use crate::sip::endpoint::{CallSpawner, SipCommand};
 use crate::sip::transport::Transports;
 use crate::sip::ua::{CallEvent as SipEvent, CallRef, IncomingCall};
@@ -50,6 +51,8 @@ pub struct CallContext {
     pub frame_work: prometheus::Histogram,
     /// A trunk's proxies down, per trunk; set by the prober.
     pub proxies_down: Option<prometheus::IntGaugeVec>,
+    /// Where recordings are written; `None` without `[recording] public_key`.
+    pub recordings: Option<Arc<RecordingStore>>,
     pub stop: CancellationToken,
 }
 
@@ -83,6 +86,7 @@ impl CallContext {
             bus,
             frame_work,
             proxies_down: None,
+            recordings: None,
             stop,
         }
     }
@@ -236,6 +240,58 @@ pub(super) struct Io {
     pub(super) onward: Option<OnwardIo>,
     /// A transfer target's leg the core asked for, to be made.
     pub(super) to_place: Option<(Box<PlaceCall>, String)>,
+    pub(super) recording: RecordingIo,
+}
+
+/// The call's recording file, as the shell writes it.
+#[derive(Default)]
+pub(super) struct RecordingIo {
+    file: Option<RecordingFile>,
+    /// The file could not be made or written: the rest of the recording is dropped (logged
+    /// once).
+    failed: bool,
+}
+
+impl RecordingIo {
+    fn write(&mut self, ctx: &CallContext, call: CallRef, bytes: &[u8]) {
+        if self.failed {
+            return;
+        }
+        let Some(store) = &ctx.recordings else {
+            self.failed = true;
+            tracing::error!("recording: no recordings directory is set up; not recorded");
+            return;
+        };
+        let written = match &mut self.file {
+            Some(file) => file.write(bytes),
+            None => store.create(call).and_then(|mut file| {
+                file.write(bytes)?;
+                self.file = Some(file);
+                Ok(())
+            }),
+        };
+        if let Err(e) = written {
+            self.failed = true;
+            tracing::error!(dir = %store.dir().display(), "recording: cannot write: {e}");
+        }
+    }
+
+    /// Seals and stores the file, off the async threads (it syncs), and wakes the uploader.
+    async fn finish(&mut self, ctx: &CallContext) {
+        let Some(file) = self.file.take() else {
+            return;
+        };
+        match tokio::task::spawn_blocking(move || file.finish()).await {
+            Ok(Ok(path)) => {
+                tracing::debug!(file = %path.display(), "recording stored");
+                if let Some(store) = &ctx.recordings {
+                    store.finished.notify_one();
+                }
+            }
+            Ok(Err(e)) => tracing::error!("recording: cannot store: {e}"),
+            Err(e) => tracing::error!("recording: cannot store: {e}"),
+        }
+    }
 }
 
 /// A transfer target's leg, as the shell carries it.
@@ -331,6 +387,7 @@ async fn run(
         transports,
         onward: None,
         to_place: None,
+        recording: RecordingIo::default(),
     };
     drive(&ctx, core, io, sip_events, from_center, &sip).await;
 }
@@ -433,6 +490,7 @@ pub(super) async fn drive(
         }
     }
     carry_out(&mut core, ctx, sip, &mut io);
+    io.recording.finish(ctx).await;
 }
 
 /// A transfer target's leg as made (or why not), with its call reference.
@@ -487,6 +545,9 @@ fn carry_out(core: &mut Call<SipLeg>, ctx: &CallContext, sip: &Sip, io: &mut Io)
                     agent.sink.send(&packet);
                 }
             }
+            Output::RecordingBytes(bytes) => io.recording.write(ctx, call, &bytes),
+            // The file is sealed once the call's task is done with it (see `drive`).
+            Output::RecordingDone => {}
             Output::PlaceOnward { place, sip_call_id } => {
                 io.to_place = Some((place, sip_call_id));
             }
@@ -535,6 +596,13 @@ fn carry_out(core: &mut Call<SipLeg>, ctx: &CallContext, sip: &Sip, io: &mut Io)
             }
             Output::ToCenter(ToCenter::PlacedEnded { unanswered }) => {
                 let _ = ctx.center.send(CallInput::PlacedEnded { call, unanswered });
+            }
+            Output::ToCenter(ToCenter::Recording { state, refused }) => {
+                let _ = ctx.center.send(CallInput::Recording {
+                    call,
+                    state,
+                    refused,
+                });
             }
         }
     }

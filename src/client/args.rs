@@ -44,7 +44,8 @@ pub const MAX_SWARM: u32 = 10_000;
                   code CODE (the call's outcome, during it or its wrap-up), dial NUMBER, \
                   callback CALL (call back an earlier call's caller), transfer queue:NAME | \
                   agent:ID | NUMBER (blind), consult NUMBER (attended: then complete, or \
-                  return to take the caller back), q (quit). After a \
+                  return to take the caller back), record start|pause|resume (the call's \
+                  recording), q (quit). After a \
                   call the interactive agent stays in wrap-up until `s available` (or the \
                   queue's wrap-up time ends).\n\n\
                   The credential is read from the environment variable named by \

@@ -23,8 +23,8 @@ use std::time::{Duration, Instant};
 
 use crate::agent::protocol::{
     from_agent::{
-        Accept, CompleteTransfer, Consult, Dial, Disposition, Dtmf, Hangup, Hold, Login, Reject,
-        ReturnToCaller, SetState, Transfer,
+        Accept, CompleteTransfer, Consult, Dial, Disposition, Dtmf, Hangup, Hold, Login, Record,
+        Reject, ReturnToCaller, SetState, Transfer,
     },
     from_gateway::{Answered, CallEnded, DialFailed, Dialing, Offer, Resumed, Welcome},
     AgentId, AgentMessage, CallId, DecodeError, ErrorCode, ErrorReport, FlowId, GatewayMessage,
@@ -292,6 +292,10 @@ impl AgentCore {
                 early_media: progress.early_media,
             }),
             (Link::Ready, GatewayMessage::DialFailed(failed)) => self.on_dial_failed(now, failed),
+            (Link::Ready, GatewayMessage::Recording(r)) => self.emit(Event::Recording {
+                call: r.call.0,
+                state: wire_name(&r.state),
+            }),
             (Link::Ready, GatewayMessage::TransferState(t)) => self.emit(Event::TransferState {
                 call: t.call.0,
                 number: t.number,
@@ -377,6 +381,9 @@ impl AgentCore {
             }
             Command::ReturnToCaller => {
                 self.about_call(|call| AgentMessage::ReturnToCaller(ReturnToCaller { call }))
+            }
+            Command::Record(action) => {
+                self.about_call(|call| AgentMessage::Record(Record { call, action }))
             }
             Command::Callback(call) => self.dial(None, Some(CallId::new(call))),
             Command::Dtmf(digits) => match &self.call {

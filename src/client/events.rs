@@ -142,6 +142,11 @@ pub enum Event {
         reason: Option<String>,
         message: Option<String>,
     },
+    /// The call's recording is `off`, `recording` or `paused` now.
+    Recording {
+        call: String,
+        state: String,
+    },
     /// A `dial` did not become a conversation.
     DialFailed {
         call: Option<String>,
@@ -274,6 +279,7 @@ impl Event {
             Self::Progress { .. } => "progress",
             Self::DialFailed { .. } => "dial_failed",
             Self::TransferState { .. } => "transfer_state",
+            Self::Recording { .. } => "recording",
             Self::Accept { .. } => "accept",
             Self::Reject { .. } => "reject",
             Self::Hangup { .. } => "hangup",
@@ -378,6 +384,7 @@ impl Event {
             Self::Progress { call, early_media } => {
                 vec![("call", s(call)), ("early_media", early_media.to_string())]
             }
+            Self::Recording { call, state } => vec![("call", s(call)), ("state", s(state))],
             Self::TransferState {
                 call,
                 number,

@@ -311,6 +311,25 @@ impl S3Sink {
             },
         }
     }
+
+    /// Stores a call recording (sealed already, so stored as it is) as
+    /// `PREFIX/GATEWAY/recordings/NAME`. Blocking.
+    pub fn put_recording(&self, name: &str, body: &[u8]) -> Result<(), String> {
+        let key = recording_key(&self.prefix, &self.gateway, name);
+        self.store
+            .put(&key, body, "application/octet-stream")
+            .map_err(|e| format!("{key}: {e}"))
+    }
+}
+
+/// `PREFIX/GATEWAY/recordings/NAME`: a recording's name is its call's journal id, unique
+/// across restarts, so it needs no date to stay apart.
+pub fn recording_key(prefix: &str, gateway: &str, name: &str) -> String {
+    [prefix, gateway, "recordings", name]
+        .into_iter()
+        .filter(|part| !part.is_empty())
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 /// `PREFIX/GATEWAY/YYYY/MM/DD/FIRST-LAST-JOURNAL.ndjson.zst`, dated by the batch's first

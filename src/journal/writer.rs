@@ -328,7 +328,7 @@ fn create_segment(dir: &Path, header: &Header) -> io::Result<(File, PathBuf)> {
 
 /// Writes `bytes` as `path` whole or not at all: under a temporary name (`.tmp`, removed from
 /// the journal's directory on open), synced, renamed, the directory synced.
-pub(super) fn write_durably(path: &Path, bytes: &[u8]) -> io::Result<()> {
+pub(crate) fn write_durably(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
     let temporary = path.with_extension("tmp");

@@ -7,6 +7,7 @@
 //! | `GET /metrics` | Prometheus text exposition |
 //! | `GET /v1/calls`, `/v1/agents`, `/v1/queues` | JSON arrays (admin listener only) |
 //! | `POST /v1/drain` (`?now` to end calls at once) | starts a drain (admin listener only) |
+//! | `POST /v1/calls/N/recording?action=start\|pause\|resume` | the call's recording (admin listener only; 409 with the reason when refused) |
 use crate::sip::guard::BanView;
 use crate::sip::ua::register::RegistrationView;
 use std::net::SocketAddr;
@@ -20,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::http::{self, Request, Response};
 use super::tally::Tally;
+use crate::call::core::RecordingAction;
 use crate::events::{Bus, LosslessFeed};
 
 /// What the admin API (and the signals) ask of the daemon.
@@ -33,6 +35,12 @@ pub enum AdminRequest {
     Reload(tokio::sync::oneshot::Sender<Result<String, String>>),
     /// Replace the agent desk's certificate now (a key thought exposed, or a test).
     RenewDeskCertificate(tokio::sync::oneshot::Sender<Result<String, String>>),
+    /// Start, pause or resume a call's recording.
+    Recording {
+        call: crate::events::CallId,
+        action: crate::call::core::RecordingAction,
+        reply: tokio::sync::oneshot::Sender<Result<String, String>>,
+    },
 }
 
 /// What the admin handlers read and ask.
@@ -92,6 +100,11 @@ impl Ops {
     /// The journal's counters.
     pub fn journal_counters(&self) -> crate::journal::shell::JournalCounters {
         self.tally().metrics().journal.clone()
+    }
+
+    /// The recordings uploader's counters.
+    pub fn recording_upload_counters(&self) -> crate::recording::upload::UploadCounters {
+        self.tally().metrics().recording_uploads.clone()
     }
 
     /// The journal sinks' counters.
@@ -163,12 +176,49 @@ impl Ops {
         }
     }
 
+    /// Like [`Ops::ask`], for a request the daemon may refuse (409, with the reason).
+    async fn ask_refusable(
+        &self,
+        make: impl FnOnce(tokio::sync::oneshot::Sender<Result<String, String>>) -> AdminRequest,
+    ) -> Response {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        if self.requests.send(make(tx)).is_err() {
+            return Response::text(503, "the gateway is stopping\n");
+        }
+        match rx.await {
+            Ok(Ok(summary)) => Response::text(200, summary),
+            Ok(Err(why)) => {
+                tracing::info!(reason = %why, "admin request refused");
+                Response::text(409, format!("{why}\n"))
+            }
+            Err(_) => Response::text(503, "the gateway is stopping\n"),
+        }
+    }
+
     async fn route(&self, request: Request, admin: bool) -> Response {
         if admin && request.path == "/v1/reload" {
             return match request.method.as_str() {
                 "POST" => self.ask(AdminRequest::Reload).await,
                 _ => Response::text(405, "use POST\n"),
             };
+        }
+        if let Some(call) = admin.then(|| recording_call(&request.path)).flatten() {
+            if request.method != "POST" {
+                return Response::text(405, "use POST\n");
+            }
+            let action = match request.query.as_deref() {
+                Some("action=start") => RecordingAction::Start,
+                Some("action=pause") => RecordingAction::Pause,
+                Some("action=resume") => RecordingAction::Resume,
+                _ => return Response::text(400, "?action=start|pause|resume\n"),
+            };
+            return self
+                .ask_refusable(|reply| AdminRequest::Recording {
+                    call,
+                    action,
+                    reply,
+                })
+                .await;
         }
         if admin && request.path == "/v1/desk/renew" {
             return match request.method.as_str() {
@@ -229,6 +279,14 @@ impl Ops {
             _ => Response::text(404, "not found\n"),
         }
     }
+}
+
+/// `/v1/calls/N/recording` → N.
+fn recording_call(path: &str) -> Option<crate::events::CallId> {
+    path.strip_prefix("/v1/calls/")?
+        .strip_suffix("/recording")?
+        .parse()
+        .ok()
 }
 
 /// Debug builds: `POST /debug/stall?loop=sip&ms=3000` (see [`super::notify::stall`]).

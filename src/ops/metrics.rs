@@ -52,6 +52,8 @@ pub struct Metrics {
     pub agent_audio_stalls: IntCounter,
     pub agent_link_poor: IntCounter,
     pub outbound_refused: IntCounterVec,
+    pub recordings: IntCounterVec,
+    pub recorded_seconds: prometheus::Counter,
     pub proxies_down: IntGaugeVec,
     pub agents: IntGaugeVec,
     pub agents_connected: IntGaugeVec,
@@ -71,6 +73,7 @@ pub struct Metrics {
     pub agent_link: crate::agent::link::LinkCounters,
     pub journal: crate::journal::shell::JournalCounters,
     pub sinks: crate::journal::ship::SinkCounters,
+    pub recording_uploads: crate::recording::upload::UploadCounters,
 }
 
 impl Metrics {
@@ -169,6 +172,16 @@ impl Metrics {
             agent_link_poor: IntCounter::new(
                 "trunkgate_agent_link_poor_total",
                 "Times an agent's link lost 200 ms or more of audio either way within 10 s.",
+            )
+            .expect("valid metric"),
+            recordings: counter(
+                "recordings_total",
+                "Call recordings completed, by who started them: policy, agent or admin.",
+                &["started_by"],
+            ),
+            recorded_seconds: prometheus::Counter::new(
+                "trunkgate_recorded_seconds_total",
+                "Seconds of call recordings completed (paused spans included).",
             )
             .expect("valid metric"),
             outbound_refused: counter(
@@ -400,6 +413,18 @@ impl Metrics {
                     &["sink"],
                 ),
             },
+            recording_uploads: crate::recording::upload::UploadCounters {
+                uploads: counter(
+                    "recording_uploads_total",
+                    "Recordings sent to an object sink, by sink and result (acknowledged, retry).",
+                    &["sink", "result"],
+                ),
+                pending: IntGauge::new(
+                    "trunkgate_recordings_pending",
+                    "Finished recordings on disk that some object sink does not have yet.",
+                )
+                .expect("valid metric"),
+            },
             registry,
         };
         m.register();
@@ -426,6 +451,10 @@ impl Metrics {
             Box::new(self.agent_audio_stalls.clone()),
             Box::new(self.agent_link_poor.clone()),
             Box::new(self.outbound_refused.clone()),
+            Box::new(self.recordings.clone()),
+            Box::new(self.recorded_seconds.clone()),
+            Box::new(self.recording_uploads.uploads.clone()),
+            Box::new(self.recording_uploads.pending.clone()),
             Box::new(self.proxies_down.clone()),
             Box::new(self.agents.clone()),
             Box::new(self.agents_connected.clone()),

@@ -7,7 +7,9 @@ use super::limits::{
     MAX_RESUME_TOKEN_BYTES, MAX_SHORT_TEXT_BYTES, MAX_SKILLS, MAX_SOFTWARE_BYTES,
     MAX_TRANSFER_TARGET_BYTES,
 };
-use super::types::{AgentId, CallId, Credential, ErrorReport, RequestedState, ResumeToken};
+use super::types::{
+    AgentId, CallId, Credential, ErrorReport, RecordAction, RequestedState, ResumeToken,
+};
 use super::WireMessage;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -26,6 +28,7 @@ pub enum AgentMessage {
     Consult(Consult),
     CompleteTransfer(CompleteTransfer),
     ReturnToCaller(ReturnToCaller),
+    Record(Record),
     Stats(Stats),
     Ping(Ping),
     Error(ErrorReport),
@@ -92,6 +95,14 @@ pub struct Dtmf {
 pub struct Hold {
     pub call: CallId,
     pub on: bool,
+}
+
+/// Starts (on demand), pauses or resumes the call's recording. The gateway's `recording`
+/// message confirms; a refusal is an `error` saying why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Record {
+    pub call: CallId,
+    pub action: RecordAction,
 }
 
 /// The outcome the agent gives its call (a wrap-up code: `sale`, `callback`, `resolved`…),
@@ -189,6 +200,7 @@ impl WireMessage for AgentMessage {
         "consult",
         "complete_transfer",
         "return_to_caller",
+        "record",
         "stats",
         "ping",
         "error",
@@ -209,6 +221,7 @@ impl WireMessage for AgentMessage {
             Self::Consult(_) => "consult",
             Self::CompleteTransfer(_) => "complete_transfer",
             Self::ReturnToCaller(_) => "return_to_caller",
+            Self::Record(_) => "record",
             Self::Stats(_) => "stats",
             Self::Ping(_) => "ping",
             Self::Error(_) => "error",
@@ -229,7 +242,8 @@ impl WireMessage for AgentMessage {
             Self::Ping(_) => Ok(()),
             Self::Accept(Accept { call })
             | Self::Hangup(Hangup { call })
-            | Self::Hold(Hold { call, .. }) => limits::identifier("call", call.as_str()),
+            | Self::Hold(Hold { call, .. })
+            | Self::Record(Record { call, .. }) => limits::identifier("call", call.as_str()),
             Self::Reject(Reject { call, reason }) => {
                 limits::identifier("call", call.as_str())?;
                 match reason {

@@ -8,7 +8,7 @@ use super::limits::{
 };
 use super::types::{
     AgentState, CallId, CancelReason, DialFailure, EndReason, ErrorReport, FlowId, MediaParams,
-    RefusalReason, ResumeToken, SessionId, TransferStage,
+    RecordingStage, RefusalReason, ResumeToken, SessionId, TransferStage,
 };
 use super::WireMessage;
 
@@ -29,6 +29,7 @@ pub enum GatewayMessage {
     Progress(Progress),
     DialFailed(DialFailed),
     TransferState(TransferState),
+    Recording(Recording),
     Error(ErrorReport),
     Pong(Pong),
 }
@@ -192,6 +193,15 @@ pub struct Hold {
     pub on: bool,
 }
 
+/// The call's recording started, paused or resumed (the answer to the agent's `record`, or
+/// the policy's or an operator's doing); `off` when an agent answers a call that is not
+/// recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Recording {
+    pub call: CallId,
+    pub state: RecordingStage,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Pong {
     pub nonce: u64,
@@ -213,6 +223,7 @@ impl WireMessage for GatewayMessage {
         "progress",
         "dial_failed",
         "transfer_state",
+        "recording",
         "error",
         "pong",
     ];
@@ -233,6 +244,7 @@ impl WireMessage for GatewayMessage {
             Self::Progress(_) => "progress",
             Self::DialFailed(_) => "dial_failed",
             Self::TransferState(_) => "transfer_state",
+            Self::Recording(_) => "recording",
             Self::Error(_) => "error",
             Self::Pong(_) => "pong",
         }
@@ -248,7 +260,8 @@ impl WireMessage for GatewayMessage {
             Self::Offer(offer) => offer.validate(),
             Self::OfferCancelled(OfferCancelled { call, .. })
             | Self::CallEnded(CallEnded { call, .. })
-            | Self::Hold(Hold { call, .. }) => limits::identifier("call", call.as_str()),
+            | Self::Hold(Hold { call, .. })
+            | Self::Recording(Recording { call, .. }) => limits::identifier("call", call.as_str()),
             Self::Answered(Answered { call, flow }) => {
                 limits::identifier("call", call.as_str())?;
                 flow.validate("flow")

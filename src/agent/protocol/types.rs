@@ -208,6 +208,28 @@ pub enum TransferStage {
     Other,
 }
 
+/// What an agent asks of its call's recording (`record`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RecordAction {
+    /// Start recording a call whose policy is `on_demand`.
+    Start,
+    /// Record silence from now on (a card number is being read), until `resume`.
+    Pause,
+    Resume,
+}
+
+/// Where a call's recording stands (`recording`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RecordingStage {
+    Off,
+    Recording,
+    Paused,
+    #[serde(other)]
+    Other,
+}
+
 /// Why an answered call ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -3,7 +3,7 @@
 use std::time::Instant;
 
 use crate::agent::protocol::{
-    close_code, AgentId, AgentMessage, CallId, Credential, FlowId, RequestedState,
+    close_code, AgentId, AgentMessage, CallId, Credential, FlowId, RecordAction, RequestedState,
 };
 
 use super::super::args::Behaviour;
@@ -123,6 +123,8 @@ pub enum Command {
     CompleteTransfer,
     /// Hang up the number consulted (or ringing) and talk to the caller again.
     ReturnToCaller,
+    /// Start (on demand), pause or resume the call's recording (`record pause`).
+    Record(RecordAction),
     Quit,
 }
 
@@ -165,11 +167,15 @@ impl Command {
             ("consult", Some(to)) => Command::Consult(to.to_string()),
             ("complete", None) => Command::CompleteTransfer,
             ("return", None) => Command::ReturnToCaller,
+            ("record", Some("start")) => Command::Record(RecordAction::Start),
+            ("record", Some("pause")) => Command::Record(RecordAction::Pause),
+            ("record", Some("resume")) => Command::Record(RecordAction::Resume),
             _ => {
                 return Err(format!(
                     "{line:?}: commands are a, r, h, d DIGITS, hold on|off, \
                      s available|away [REASON], code CODE, dial NUMBER, callback CALL, \
-                     transfer queue:NAME|agent:ID|NUMBER, consult NUMBER, complete, return, q"
+                     transfer queue:NAME|agent:ID|NUMBER, consult NUMBER, complete, return, \
+                     record start|pause|resume, q"
                 ))
             }
         };

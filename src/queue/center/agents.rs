@@ -185,6 +185,7 @@ impl Center {
             AgentMessage::Consult(c) => self.consult(now, conn, &agent, c),
             AgentMessage::CompleteTransfer(c) => self.complete_transfer(conn, &agent, &c.call),
             AgentMessage::ReturnToCaller(r) => self.return_to_caller(conn, &agent, &r.call),
+            AgentMessage::Record(r) => self.record(conn, &agent, r),
             AgentMessage::Stats(stats) => {
                 if let Some(call) = self.talking_call(conn, &agent, &stats.call) {
                     tracing::debug!(

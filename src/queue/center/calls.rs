@@ -36,6 +36,7 @@ impl Center {
                 agent_view: None,
                 transfer: None,
                 trunk: String::new(),
+                recording: crate::events::RecordingState::Off,
             },
         );
         if let Err(e) = self.acd.enqueue(now, AcdCall(call), queue) {

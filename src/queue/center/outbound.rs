@@ -202,6 +202,7 @@ impl Center {
                 agent_view: None,
                 transfer: None,
                 trunk: String::new(),
+                recording: crate::events::RecordingState::Off,
             },
         );
         self.outbound.placed.insert(

@@ -69,6 +69,18 @@ pub enum CallInput {
         call: Call,
         unanswered: Option<crate::events::Unanswered>,
     },
+    /// The call's recording is in `state`, or a request about it was `refused`.
+    Recording {
+        call: Call,
+        state: crate::events::RecordingState,
+        refused: Option<String>,
+    },
+    /// The admin API asks for `action` on the call's recording.
+    AdminRecording {
+        call: Call,
+        action: crate::call::core::RecordingAction,
+        reply: tokio::sync::oneshot::Sender<Result<String, String>>,
+    },
 }
 
 /// A call for the call side to place, with the channel the center's commands for it come on
@@ -193,6 +205,18 @@ pub async fn run(
             }
             Input::Call(CallInput::TransferFailed { call, reason }) => {
                 center.transfer_failed(now, call, &reason)
+            }
+            Input::Call(CallInput::Recording {
+                call,
+                state,
+                refused,
+            }) => center.recording_changed(call, state, refused),
+            Input::Call(CallInput::AdminRecording {
+                call,
+                action,
+                reply,
+            }) => {
+                let _ = reply.send(center.admin_recording(call, action));
             }
             Input::Call(CallInput::TransferProgress { call, progress }) => {
                 center.transfer_progress(now, call, progress)

@@ -139,6 +139,15 @@ fn agent_message() -> impl Strategy<Value = AgentMessage> {
         }),
         call_id()
             .prop_map(|call| AgentMessage::ReturnToCaller(from_agent::ReturnToCaller { call })),
+        (
+            call_id(),
+            proptest::sample::select(vec![
+                RecordAction::Start,
+                RecordAction::Pause,
+                RecordAction::Resume
+            ])
+        )
+            .prop_map(|(call, action)| AgentMessage::Record(from_agent::Record { call, action })),
         any::<u64>().prop_map(|nonce| AgentMessage::Ping(from_agent::Ping { nonce })),
         error_report().prop_map(AgentMessage::Error),
     ]
@@ -336,6 +345,17 @@ fn gateway_message() -> impl Strategy<Value = GatewayMessage> {
                     message,
                 })
             }),
+        (
+            call_id(),
+            proptest::sample::select(vec![
+                RecordingStage::Off,
+                RecordingStage::Recording,
+                RecordingStage::Paused
+            ])
+        )
+            .prop_map(
+                |(call, state)| GatewayMessage::Recording(from_gateway::Recording { call, state })
+            ),
         error_report().prop_map(GatewayMessage::Error),
         any::<u64>().prop_map(|nonce| GatewayMessage::Pong(from_gateway::Pong { nonce })),
     ]

@@ -5,11 +5,11 @@ use serde::Serialize;
 
 use crate::agent::protocol::from_agent::{
     Accept, CompleteTransfer, Consult, Dial, Disposition, Dtmf as AgentDtmf, Hangup,
-    Hold as AgentHold, Login, Ping, Reject, ReturnToCaller, SetState, Stats, Transfer,
+    Hold as AgentHold, Login, Ping, Record, Reject, ReturnToCaller, SetState, Stats, Transfer,
 };
 use crate::agent::protocol::from_gateway::{
     Answered, CallEnded, DialFailed, Dialing, Dtmf as GatewayDtmf, Hold as GatewayHold,
-    LoginRefused, Offer, OfferCancelled, Pong, Progress, Resumed, ResumedCall, State,
+    LoginRefused, Offer, OfferCancelled, Pong, Progress, Recording, Resumed, ResumedCall, State,
     TransferState, Welcome,
 };
 use crate::agent::protocol::*;
@@ -79,6 +79,10 @@ pub fn agent_messages() -> Vec<AgentMessage> {
         }),
         AgentMessage::CompleteTransfer(CompleteTransfer { call: call() }),
         AgentMessage::ReturnToCaller(ReturnToCaller { call: call() }),
+        AgentMessage::Record(Record {
+            call: call(),
+            action: RecordAction::Pause,
+        }),
         AgentMessage::Stats(stats()),
         AgentMessage::Ping(Ping { nonce: u64::MAX }),
         AgentMessage::Error(
@@ -174,6 +178,10 @@ pub fn gateway_messages() -> Vec<GatewayMessage> {
             state: TransferStage::Ended,
             reason: Some(DialFailure::NoAnswer),
             message: Some("nobody answered".into()),
+        }),
+        GatewayMessage::Recording(Recording {
+            call: call(),
+            state: RecordingStage::Paused,
         }),
         GatewayMessage::Error(ErrorReport::new(ErrorCode::InvalidState, "not ringing")),
         GatewayMessage::Pong(Pong { nonce: 0 }),
