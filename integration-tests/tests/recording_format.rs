@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::Command;
 
 use trunkgate::media::stereo_recorder::StereoRecorder;
-use trunkgate_integration::audio::tone_energy_ratio;
+use trunkgate_integration::audio::{opusdec_stereo, tone_energy_ratio};
 
 const FRAME: usize = 160;
 const CALLER_HZ: f64 = 600.0;
@@ -38,32 +38,6 @@ fn recording() -> Vec<u8> {
     bytes
 }
 
-/// `opusdec`'s 8 kHz decoding of `file`: left and right channels.
-fn decode(file: &Path) -> (Vec<f32>, Vec<f32>) {
-    let wav = file.with_extension("wav");
-    let out = Command::new("opusdec")
-        .args(["--rate", "8000", "--quiet"])
-        .arg(file)
-        .arg(&wav)
-        .output()
-        .expect("opusdec (opus-tools) runs");
-    assert!(
-        out.status.success(),
-        "opusdec: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let mut reader = hound::WavReader::open(&wav).unwrap();
-    assert_eq!(reader.spec().channels, 2);
-    assert_eq!(reader.spec().sample_rate, 8000);
-    let samples: Vec<f32> = reader
-        .samples::<i16>()
-        .map(|s| f32::from(s.unwrap()) / 32768.0)
-        .collect();
-    let left = samples.iter().step_by(2).copied().collect();
-    let right = samples.iter().skip(1).step_by(2).copied().collect();
-    (left, right)
-}
-
 #[test]
 fn opus_tools_read_the_recording_with_each_voice_on_its_channel() {
     let dir = tempfile::tempdir().unwrap();
@@ -80,7 +54,7 @@ fn opus_tools_read_the_recording_with_each_voice_on_its_channel() {
     assert!(!report.contains("WARNING"), "{report}");
     assert!(report.contains("Channels: 2"), "{report}");
     assert!(report.contains("TRUNKGATE_CALL=c-7"), "{report}");
-    let (left, right) = decode(&file);
+    let (left, right) = opusdec_stereo(&file);
     assert_eq!(left.len(), 24_000, "exactly the three seconds recorded");
     let (caller, agent) = (
         tone_energy_ratio(&left, 8000, CALLER_HZ),
@@ -109,7 +83,7 @@ fn a_recording_cut_short_plays_up_to_its_last_whole_page() {
         .collect();
     assert_eq!(pages.len(), 6, "two headers, three seconds, the end");
     std::fs::write(&file, &bytes[..pages[4] + 40]).unwrap();
-    let (left, _) = decode(&file);
+    let (left, _) = opusdec_stereo(&file);
     println!("{} samples of 24000 decoded", left.len());
     // The first two seconds, less the pre-skip the decoder drops.
     assert!(

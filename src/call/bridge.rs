@@ -12,6 +12,7 @@ use crate::events::AgentLegQuality;
 use crate::media::link_health::{LinkHealth, LinkReport};
 use crate::media::opus::{OpusConfig, OpusEncoder, OpusError};
 use crate::media::opus_rx::{OpusReceiver, OpusRxError};
+use crate::media::prompt::PromptPlayer;
 use crate::media::rtp::{self, RtpSender};
 use crate::media::rtp_quic::{OpusRtpSender, Sent};
 use crate::queue::waiting::MusicOnHold;
@@ -45,6 +46,13 @@ pub struct Bridge {
     sent: u64,
     /// Whether the agent's link gets the audio through, each way.
     health: LinkHealth,
+    /// The rest of a notice the caller must hear whole (the call may be recorded): played
+    /// instead of the agent until it ends.
+    notice: Option<PromptPlayer>,
+    /// The agent hears the notice too (mixed with the caller), so it knows to wait: this
+    /// frame's mix.
+    with_notice: Vec<i16>,
+    notice_this_frame: bool,
 }
 
 /// An agent sends a packet every 20 ms, and at least every 400 ms with Opus DTX; a second
@@ -74,7 +82,15 @@ impl Bridge {
             stall_changes: VecDeque::new(),
             sent: 0,
             health: LinkHealth::default(),
+            notice: None,
+            with_notice: Vec::new(),
+            notice_this_frame: false,
         })
+    }
+
+    /// Plays the rest of `notice` to the caller before the agent is heard.
+    pub fn finish_notice(&mut self, notice: PromptPlayer) {
+        self.notice = Some(notice);
     }
 
     /// The music, to go on where it stopped when the caller goes back to waiting.
@@ -110,6 +126,16 @@ impl Bridge {
         }
         let from_agent = self.receiver.pull(now);
         self.to_caller.clear();
+        self.notice_this_frame = false;
+        if let Some(notice) = &mut self.notice {
+            self.to_caller.resize(samples, 0);
+            if notice.next_frame(&mut self.to_caller) {
+                self.notice_this_frame = true;
+                return &self.to_caller;
+            }
+            self.notice = None;
+            self.to_caller.clear();
+        }
         if self.held || stalled {
             // What the agent still sends while held is dropped.
             self.to_caller.resize(samples, 0);
@@ -128,6 +154,15 @@ impl Bridge {
             self.sender.skip(heard.len());
             return None;
         }
+        let heard = if self.notice_this_frame {
+            self.with_notice.clear();
+            let notice = self.to_caller.iter().chain(std::iter::repeat(&0));
+            self.with_notice
+                .extend(heard.iter().zip(notice).map(|(c, n)| c.saturating_add(*n)));
+            &self.with_notice[..]
+        } else {
+            heard
+        };
         match self
             .sender
             .encode_datagram(&mut self.encoder, heard, &mut self.packet)

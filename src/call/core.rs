@@ -605,7 +605,7 @@ impl<L: Leg> Call<L> {
                 let mut waiting = self.waiting(moh);
                 self.in_queue = Some(name.clone());
                 if let Some(prompt) = self.recording_prompt() {
-                    waiting.announce(&[prompt]);
+                    waiting.notice(&prompt);
                 }
                 self.phase = Phase::Waiting(waiting);
                 self.outputs.push_back(Output::ToCenter(ToCenter::Enqueue {
@@ -679,8 +679,12 @@ impl<L: Leg> Call<L> {
 
     /// Bridges the caller to the agent; false if the call cannot be bridged.
     fn bridge(&mut self, now: Instant) -> bool {
+        let mut notice = None;
         let music = match std::mem::replace(&mut self.phase, Phase::Ringing) {
-            Phase::Waiting(w) => w.into_music(),
+            Phase::Waiting(mut w) => {
+                notice = w.take_notice();
+                w.into_music()
+            }
             Phase::Agent(bridge) => {
                 self.add_agent_quality(bridge.quality());
                 bridge.into_music()
@@ -693,7 +697,10 @@ impl<L: Leg> Call<L> {
         let c = &self.config.config;
         let jitter = (c.media.jitter_min(), c.media.jitter_max());
         match Bridge::new(now, &c.agents.opus, jitter, music, &mut self.rng) {
-            Ok(bridge) => {
+            Ok(mut bridge) => {
+                if let Some(notice) = notice {
+                    bridge.finish_notice(notice);
+                }
                 self.phase = Phase::Agent(Box::new(bridge));
                 true
             }

@@ -36,6 +36,9 @@ impl MusicOnHold {
 
 pub struct WaitingStage {
     moh: MusicOnHold,
+    /// A notice the caller must hear whole (the call may be recorded): it goes on after an
+    /// agent answers, see [`WaitingStage::take_notice`].
+    notice: PromptPlayer,
     announcements: PromptPlayer,
     prompts: Arc<PromptLibrary>,
     frame: Vec<i16>,
@@ -48,6 +51,7 @@ impl WaitingStage {
     pub fn new(samples_per_frame: usize, moh: MusicOnHold, prompts: Arc<PromptLibrary>) -> Self {
         WaitingStage {
             moh,
+            notice: PromptPlayer::new(samples_per_frame),
             announcements: PromptPlayer::new(samples_per_frame),
             frame: vec![0; samples_per_frame],
             prompts,
@@ -59,6 +63,21 @@ impl WaitingStage {
     /// The music, to go on where it stopped when an agent takes the caller.
     pub fn into_music(self) -> MusicOnHold {
         self.moh
+    }
+
+    /// Plays `name` before anything else, whole even if an agent answers meanwhile.
+    pub fn notice(&mut self, name: &str) {
+        match self.prompts.get(name) {
+            Some(p) => self.notice.enqueue(p.clone()),
+            None => tracing::warn!(prompt = %name, "notice prompt not loaded"),
+        }
+    }
+
+    /// What is left of the notice, if it is still playing, for the agent's bridge to finish.
+    pub fn take_notice(&mut self) -> Option<PromptPlayer> {
+        let samples = self.notice.frame_samples();
+        let notice = std::mem::replace(&mut self.notice, PromptPlayer::new(samples));
+        notice.is_playing().then_some(notice)
     }
 
     /// Plays `names` over the music; the music picks up where it stopped.
@@ -83,6 +102,9 @@ impl WaitingStage {
 
     /// The next frame for the caller.
     pub fn next_frame(&mut self) -> &[i16] {
+        if self.notice.next_frame(&mut self.frame) {
+            return &self.frame;
+        }
         if !self.announcements.next_frame(&mut self.frame) {
             if self.hang_up_after {
                 self.hang_up_after = false;

@@ -152,6 +152,32 @@ pub(crate) mod test_signals {
     pub(crate) use super::sine;
 }
 
+/// `opusdec`'s 8 kHz decoding of `file`: left and right channels.
+pub fn opusdec_stereo(file: &std::path::Path) -> (Vec<f32>, Vec<f32>) {
+    let wav = file.with_extension("wav");
+    let out = std::process::Command::new("opusdec")
+        .args(["--rate", "8000", "--quiet"])
+        .arg(file)
+        .arg(&wav)
+        .output()
+        .expect("opusdec (opus-tools) runs");
+    assert!(
+        out.status.success(),
+        "opusdec: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut reader = hound::WavReader::open(&wav).unwrap();
+    assert_eq!(reader.spec().channels, 2);
+    assert_eq!(reader.spec().sample_rate, 8000);
+    let samples: Vec<f32> = reader
+        .samples::<i16>()
+        .map(|s| f32::from(s.unwrap()) / 32768.0)
+        .collect();
+    let left = samples.iter().step_by(2).copied().collect();
+    let right = samples.iter().skip(1).step_by(2).copied().collect();
+    (left, right)
+}
+
 #[cfg(test)]
 mod tests {
     use super::test_signals::sine;
