@@ -216,6 +216,11 @@ fn a_recorded_call_reaches_s3_sealed_with_each_side_on_its_channel_and_its_pause
     assert_eq!(code, 0);
     let (left, right) = opusdec_stereo(&opus);
     let duration_ms = recording["duration_ms"].as_u64().unwrap();
+    println!(
+        "recording: {} bytes sealed for {duration_ms} ms: {} kB per minute",
+        sealed.len(),
+        sealed.len() as u64 * 60_000 / duration_ms / 1000
+    );
     assert!(
         (left.len() as u64 * 1000 / 8000).abs_diff(duration_ms) < 100,
         "the file lasts what the CDR says: {} samples, {duration_ms} ms",

@@ -209,3 +209,37 @@ fn registration_settings_that_cannot_work_are_refused_by_key() {
         "never in Debug output"
     );
 }
+
+#[test]
+fn recording_settings_that_cannot_work_are_refused_by_key() {
+    let queue = EMBEDDED_DEFAULT
+        .lines()
+        .find(|l| l.starts_with("[queues."))
+        .expect("the example has a queue")
+        .trim_matches(['[', ']']);
+    let text = format!(
+        "{EMBEDDED_DEFAULT}\n[recording]\npublic_key = \"age1notakey\"\nbitrate = 4000\n\n\
+         [{queue}.recording]\npolicy = \"sampled\"\nprompt = \"no-such-prompt\"\n"
+    );
+    let errs = errors(&text);
+    let find = |key: &str| {
+        errs.iter()
+            .find(|e| e.key.ends_with(key))
+            .unwrap_or_else(|| panic!("no error for {key} in {errs:?}"))
+    };
+    let line = |needle: &str| text.lines().position(|l| l.starts_with(needle)).unwrap() + 1;
+    assert_eq!(find("recording.public_key").line, line("public_key ="));
+    assert!(find("bitrate").message.contains("4000"));
+    assert!(find("recording.percent").message.contains("percent"));
+    assert_eq!(find("recording.prompt").line, line("prompt ="));
+    assert!(find("recording.prompt").message.contains("no-such-prompt"));
+
+    // A policy that would record, with nowhere to seal recordings to.
+    let text = format!("{EMBEDDED_DEFAULT}\n[{queue}.recording]\npolicy = \"always\"\n");
+    let errs = errors(&text);
+    assert!(
+        errs.iter()
+            .any(|e| e.key.ends_with("recording.policy") && e.message.contains("public_key")),
+        "{errs:?}"
+    );
+}
