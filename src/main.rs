@@ -159,6 +159,13 @@ enum CtlCommand {
     /// Read the config file again: new calls get the new config, calls in progress keep theirs.
     /// A file with problems is refused (every problem printed, exit 1) and the old config runs on.
     Reload,
+    /// Start (on demand), pause or resume a call's recording (CALL as `ctl calls` shows it).
+    /// A request the call cannot carry out is refused with the reason (exit 1).
+    Record {
+        call: u64,
+        #[arg(value_parser = ["start", "pause", "resume"])]
+        action: String,
+    },
     /// Replace the agent desk's short-lived certificate now (it is renewed a week before it ends
     /// anyway): browsers connected keep their calls, pages fetch the new hash.
     RenewDeskCertificate,
@@ -235,6 +242,7 @@ fn main() -> ExitCode {
                 CtlCommand::Bans { json } => ctl::show(admin, Listing::Bans, json),
                 CtlCommand::Drain { now } => ctl::drain(admin, now),
                 CtlCommand::Reload => ctl::reload(admin),
+                CtlCommand::Record { call, action } => ctl::record(admin, call, &action),
                 CtlCommand::RenewDeskCertificate => ctl::renew_desk_certificate(admin),
             };
             match shown {

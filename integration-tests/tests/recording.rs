@@ -12,6 +12,7 @@ use std::time::Duration;
 use serde_json::Value;
 use trunkgate_integration::agent::AgentProcess;
 use trunkgate_integration::audio::{self, best_match, opusdec_stereo, rms, Audio};
+use trunkgate_integration::gateway::ctl;
 use trunkgate_integration::journal::{journal_config, of_type, records};
 use trunkgate_integration::s3::{s3rver_objects, S3rver, S3RVER_KEY, S3RVER_SECRET};
 use trunkgate_integration::{trunkgate_bin, Baresip, Gateway, TestConfig};
@@ -275,6 +276,22 @@ fn a_recorded_call_reaches_s3_sealed_with_each_side_on_its_channel_and_its_pause
     second(&agent, "event=offer", Duration::from_secs(20));
     agent.type_line("a");
     second(&agent, "event=answered", WAIT);
+    // An operator pauses it from the admin API; a second pause is refused with the reason.
+    let answered = agent.wait_for_nth(&["event=answered"], 2, WAIT).unwrap();
+    let call = answered
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("call=c"))
+        .expect("the call's id")
+        .to_string();
+    let paused = ctl(gw.admin(), &["record", &call, "pause"]);
+    assert!(paused.ok, "{paused:?}");
+    second(&agent, "state=paused", WAIT);
+    let again = ctl(gw.admin(), &["record", &call, "pause"]);
+    assert!(
+        !again.ok && again.stderr.contains("paused already"),
+        "{again:?}"
+    );
+    gw.expect_line("by=admin", WAIT);
     assert!(caller.join().unwrap().call_established());
     second(&agent, "event=call_ended", WAIT);
     let retries = gw.wait_for_metric(

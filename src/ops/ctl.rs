@@ -87,6 +87,11 @@ pub fn reload(addr: SocketAddr) -> Result<String, CtlError> {
     post(addr, "/v1/reload")
 }
 
+/// Asks for `action` (`start`, `pause`, `resume`) on `call`'s recording.
+pub fn record(addr: SocketAddr, call: u64, action: &str) -> Result<String, CtlError> {
+    post(addr, &format!("/v1/calls/{call}/recording?action={action}"))
+}
+
 pub fn renew_desk_certificate(addr: SocketAddr) -> Result<String, CtlError> {
     post(addr, "/v1/desk/renew")
 }
