@@ -2,7 +2,6 @@
 //! writes (the caller left, the agent right) is accepted by opus-tools' `opusinfo`, decodes with
 //! `opusdec` to exactly the audio recorded, each voice on its own channel, and a file cut short
 //! (a crash mid-page) still plays up to its last whole page.
-use std::path::Path;
 use std::process::Command;
 
 use trunkgate::media::stereo_recorder::StereoRecorder;
