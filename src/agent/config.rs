@@ -100,6 +100,9 @@ pub struct AgentConfig {
     /// The number the agent's outbound calls show (E.164), unless they are for a queue that
     /// has one.
     pub caller_id: Option<String>,
+    /// Makes this login a supervisor's: the queues it supervises (it is offered no calls).
+    #[serde(default)]
+    pub supervises: Vec<String>,
 }
 
 fn yes() -> bool {

@@ -27,7 +27,7 @@ pub use limits::LimitError;
 pub use types::{
     AgentId, AgentState, CallId, CancelReason, Codec, Credential, DialFailure, EndReason,
     ErrorCode, ErrorReport, FlowId, MediaParams, RecordAction, RecordingStage, RefusalReason,
-    RequestedState, ResumeToken, SessionId, TransferStage,
+    RequestedState, ResumeToken, SessionId, SuperviseMode, TransferStage,
 };
 
 /// The ALPN protocol id both ends offer; a connection that negotiates anything else carries no

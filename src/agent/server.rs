@@ -37,6 +37,8 @@ pub enum AgentInput {
         conn: ConnId,
         agent: String,
         skills: Vec<String>,
+        /// A supervisor's login: the queues it supervises (it takes no calls).
+        supervises: Vec<String>,
         resume: Option<String>,
         /// Boxed: a session is large, and logins are rare beside messages.
         link: Box<LinkHandle>,
@@ -366,12 +368,17 @@ async fn serve_connection(
             return Ok(Ended::Closed(agent));
         }
     };
+    let supervises = agents
+        .agent(&agent)
+        .map(|a| a.supervises)
+        .unwrap_or_default();
     let (control_tx, mut control_rx) = mpsc::unbounded_channel();
     let (reply_tx, reply_rx) = oneshot::channel();
     let _ = center.send(AgentInput::Login {
         conn,
         agent: agent.clone(),
         skills,
+        supervises,
         resume: login.resume.as_ref().map(|t| t.expose().to_string()),
         link: Box::new(LinkHandle {
             connection: connection.clone(),

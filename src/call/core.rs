@@ -47,6 +47,8 @@ pub enum Output {
     ToCenter(ToCenter),
     /// An RTP packet (Opus) for the agent's media handle.
     ToAgent(Vec<u8>),
+    /// An RTP packet (Opus) for the supervisor's media handle.
+    ToSupervisor(Vec<u8>),
     /// Bytes of the call's recording (Ogg Opus) to append to its file; the first open it.
     RecordingBytes(Vec<u8>),
     /// The recording is complete: seal its file and hand it on for upload.
@@ -192,6 +194,8 @@ pub struct Call<L: Leg> {
     recording_decided: bool,
     /// The policy lets the agent or the admin API start a recording.
     may_record: bool,
+    /// A supervisor in the call, and who hears whom.
+    conference: Option<supervision::Conference>,
 }
 
 impl<L: Leg> Call<L> {
@@ -228,6 +232,7 @@ impl<L: Leg> Call<L> {
             recording: None,
             recording_decided: false,
             may_record: false,
+            conference: None,
         };
         match call.leg.accept(now) {
             Err(refusal) => {
@@ -305,6 +310,7 @@ impl<L: Leg> Call<L> {
             recording: None,
             recording_decided: false,
             may_record: false,
+            conference: None,
         };
         // Bridged from the start: the agent hears ringback or early media. The music is what
         // the callee hears should the agent's link drop: the queues' default.
@@ -470,6 +476,8 @@ impl<L: Leg> Call<L> {
             }
             CallCommand::CompleteTransfer => self.complete_transfer(),
             CallCommand::Recording { action, by } => self.recording_action(action, &by),
+            CallCommand::Supervise { supervisor, mode } => self.supervise(now, supervisor, mode),
+            CallCommand::Unsupervise => self.unsupervise(),
             CallCommand::ReturnToCaller => self.return_to_caller(now),
             CallCommand::Transferred { queue } => {
                 if matches!(self.phase, Phase::Agent(_)) {
@@ -775,10 +783,23 @@ impl<L: Leg> Call<L> {
                 exchange(&mut self.leg, &mut self.recording, now, stage.next_frame());
             }
             Phase::Agent(bridge) => {
-                let to_caller = bridge.to_caller(now, samples);
-                let heard = exchange(&mut self.leg, &mut self.recording, now, to_caller);
-                if let Some(packet) = bridge.from_caller(heard) {
-                    self.outputs.push_back(Output::ToAgent(packet.to_vec()));
+                match &mut self.conference {
+                    Some(c) => supervision::frame(
+                        c,
+                        bridge,
+                        &mut self.leg,
+                        &mut self.recording,
+                        &mut self.outputs,
+                        now,
+                        samples,
+                    ),
+                    None => {
+                        let to_caller = bridge.to_caller(now, samples);
+                        let heard = exchange(&mut self.leg, &mut self.recording, now, to_caller);
+                        if let Some(packet) = bridge.from_caller(heard) {
+                            self.outputs.push_back(Output::ToAgent(packet.to_vec()));
+                        }
+                    }
                 }
                 if let Some(packet) = bridge.feedback(now) {
                     self.outputs.push_back(Output::ToAgent(packet.to_vec()));
@@ -983,6 +1004,7 @@ fn destination_of(action: &Action) -> Destination {
 }
 
 mod recording;
+mod supervision;
 mod transfer;
 
 use recording::exchange;

@@ -109,6 +109,7 @@ async fn place(
         onward: None,
         to_place: None,
         recording: Default::default(),
+        supervisor: None,
     };
     let sip = Sip { call, commands };
     drive(&ctx, core, io, sip_events, from_center, &sip).await;

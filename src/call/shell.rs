@@ -241,6 +241,8 @@ pub(super) struct Io {
     /// A transfer target's leg the core asked for, to be made.
     pub(super) to_place: Option<(Box<PlaceCall>, String)>,
     pub(super) recording: RecordingIo,
+    /// A supervisor's media, while one is in the call.
+    pub(super) supervisor: Option<AgentMedia>,
 }
 
 /// The call's recording file, as the shell writes it.
@@ -388,6 +390,7 @@ async fn run(
         onward: None,
         to_place: None,
         recording: RecordingIo::default(),
+        supervisor: None,
     };
     drive(&ctx, core, io, sip_events, from_center, &sip).await;
 }
@@ -466,6 +469,9 @@ pub(super) async fn drive(
                         | CallCommand::Overflow { .. } | CallCommand::Transferred { .. } => {
                             io.agent = None
                         }
+                        // A mode change comes without media: the flow stays.
+                        CallCommand::Supervise { .. } if media.is_some() => io.supervisor = media,
+                        CallCommand::Unsupervise => io.supervisor = None,
                         _ => {}
                     }
                     core.handle_center(Instant::now(), cmd);
@@ -543,6 +549,11 @@ fn carry_out(core: &mut Call<SipLeg>, ctx: &CallContext, sip: &Sip, io: &mut Io)
             Output::ToAgent(packet) => {
                 if let Some(agent) = &io.agent {
                     agent.sink.send(&packet);
+                }
+            }
+            Output::ToSupervisor(packet) => {
+                if let Some(supervisor) = &io.supervisor {
+                    supervisor.sink.send(&packet);
                 }
             }
             Output::RecordingBytes(bytes) => io.recording.write(ctx, call, &bytes),
@@ -655,6 +666,11 @@ fn take_media(core: &mut Call<SipLeg>, io: &mut Io, buf: &mut [u8]) {
     if let Some(agent) = &mut io.agent {
         while let Ok(packet) = agent.source.try_recv() {
             core.handle_agent_media(packet.arrived, &packet.rtp);
+        }
+    }
+    if let Some(supervisor) = &mut io.supervisor {
+        while let Ok(packet) = supervisor.source.try_recv() {
+            core.handle_supervisor_media(packet.arrived, &packet.rtp);
         }
     }
 }

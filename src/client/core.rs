@@ -21,10 +21,11 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
+use crate::agent::protocol as proto;
 use crate::agent::protocol::{
     from_agent::{
-        Accept, CompleteTransfer, Consult, Dial, Disposition, Dtmf, Hangup, Hold, Login, Record,
-        Reject, ReturnToCaller, SetState, Transfer,
+        Accept, Chat, CompleteTransfer, Consult, Dial, Disposition, Dtmf, Hangup, Help, Hold,
+        Leave, Login, Record, Reject, ReturnToCaller, SetState, Supervise, Transfer,
     },
     from_gateway::{Answered, CallEnded, DialFailed, Dialing, Offer, Resumed, Welcome},
     AgentId, AgentMessage, CallId, DecodeError, ErrorCode, ErrorReport, FlowId, GatewayMessage,
@@ -117,6 +118,13 @@ pub struct AgentCore {
     available_at: Option<Instant>,
     calls_ended: u32,
     actions: VecDeque<Action>,
+    /// A supervisor's session: the queues it supervises.
+    supervises: Vec<String>,
+    /// The call this supervisor is in, and its flow.
+    supervising: Option<(CallId, FlowId)>,
+    /// The call of the latest help request: `monitor`, `whisper` or `barge` without a call
+    /// joins it.
+    help_call: Option<CallId>,
 }
 
 impl AgentCore {
@@ -134,6 +142,9 @@ impl AgentCore {
             last_call: None,
             available_at: None,
             calls_ended: 0,
+            supervises: Vec::new(),
+            supervising: None,
+            help_call: None,
             actions: VecDeque::new(),
         };
         core.actions.push_back(Action::Connect { at: now });
@@ -292,6 +303,38 @@ impl AgentCore {
                 early_media: progress.early_media,
             }),
             (Link::Ready, GatewayMessage::DialFailed(failed)) => self.on_dial_failed(now, failed),
+            (Link::Ready, GatewayMessage::Supervising(s)) => self.on_supervising(s),
+            (Link::Ready, GatewayMessage::SupervisionEnded(e)) => {
+                if self.supervising.as_ref().is_some_and(|(c, _)| *c == e.call) {
+                    self.supervising = None;
+                    self.actions.push_back(Action::EndMedia {
+                        call: e.call.clone(),
+                        reason: e.reason.clone(),
+                    });
+                }
+                self.emit(Event::SupervisionEnded {
+                    call: e.call.0,
+                    reason: e.reason,
+                })
+            }
+            (Link::Ready, GatewayMessage::HelpRequested(h)) => {
+                self.help_call = Some(h.call.clone());
+                self.emit(Event::HelpRequested {
+                    call: h.call.0,
+                    agent: h.agent.0,
+                    queue: h.queue,
+                    note: h.note,
+                })
+            }
+            (Link::Ready, GatewayMessage::Chat(c)) => self.emit(Event::Chat {
+                from: c.from.0,
+                call: c.call.map(|c| c.0),
+                text: c.text,
+            }),
+            (Link::Ready, GatewayMessage::Live(live)) => self.emit(Event::Live {
+                calls: live.calls,
+                agents: live.agents,
+            }),
             (Link::Ready, GatewayMessage::Recording(r)) => self.emit(Event::Recording {
                 call: r.call.0,
                 state: wire_name(&r.state),
@@ -381,6 +424,26 @@ impl AgentCore {
             }
             Command::ReturnToCaller => {
                 self.about_call(|call| AgentMessage::ReturnToCaller(ReturnToCaller { call }))
+            }
+            Command::Supervise(mode, call) => {
+                let call = call
+                    .map(CallId::new)
+                    .or_else(|| self.supervising.as_ref().map(|(c, _)| c.clone()))
+                    .or_else(|| self.help_call.clone());
+                match call {
+                    Some(call) => self.send(AgentMessage::Supervise(Supervise { call, mode })),
+                    None => self.command_error("which call? (monitor CALL)"),
+                }
+            }
+            Command::Leave => match self.supervising.clone() {
+                Some((call, _)) => self.send(AgentMessage::Leave(Leave { call })),
+                None => self.command_error("not in a call"),
+            },
+            Command::Help(note) => self.about_call(|call| AgentMessage::Help(Help { call, note })),
+            Command::Chat(to, text) => {
+                let call = self.call.as_ref().map(|c| c.call.clone());
+                let to = to.map(AgentId::new);
+                self.send(AgentMessage::Chat(Chat { to, call, text }));
             }
             Command::Record(action) => {
                 self.about_call(|call| AgentMessage::Record(Record { call, action }))
@@ -516,12 +579,14 @@ impl AgentCore {
             grace: Duration::from_millis(welcome.resume_grace_ms),
         });
         self.media = Some(welcome.media);
+        self.supervises = welcome.supervises.clone();
         self.emit(Event::Welcome {
             session: welcome.session.0,
             state: wire_name(&welcome.state),
             resumed,
             grace_ms: welcome.resume_grace_ms,
             gateway: welcome.gateway,
+            supervises: welcome.supervises,
         });
         if let Err(e) = check_params(&welcome.media) {
             self.emit(Event::MediaError {
@@ -542,6 +607,8 @@ impl AgentCore {
             }
         }
         match self.config.behaviour.dial.clone() {
+            // A supervisor takes no calls: it has no state to set.
+            _ if !self.supervises.is_empty() => {}
             Some(number) if !had_session => self.dial(Some(number), None),
             _ => self.set_state(RequestedState::Available, None),
         }
@@ -746,6 +813,32 @@ impl AgentCore {
                 });
             }
         }
+    }
+
+    /// The gateway put this supervisor in a call (or changed its mode): media on the flow.
+    fn on_supervising(&mut self, s: proto::from_gateway::Supervising) {
+        let moved = self.supervising.as_ref().map(|(c, f)| (c.clone(), *f));
+        let same = moved
+            .as_ref()
+            .is_some_and(|(c, f)| *c == s.call && *f == s.flow);
+        if !same {
+            if let Some((old, _)) = moved {
+                self.actions.push_back(Action::EndMedia {
+                    call: old,
+                    reason: "left".into(),
+                });
+            }
+            self.actions.push_back(Action::StartMedia {
+                call: s.call.clone(),
+                flow: s.flow,
+            });
+        }
+        self.supervising = Some((s.call.clone(), s.flow));
+        self.emit(Event::Supervising {
+            call: s.call.0,
+            mode: wire_name(&s.mode),
+            flow: s.flow.0,
+        });
     }
 
     fn start_call(&mut self, now: Instant, call: CallId, flow: FlowId) {

@@ -104,6 +104,8 @@ pub enum Event {
         resumed: bool,
         grace_ms: u64,
         gateway: String,
+        /// A supervisor's session: the queues it supervises.
+        supervises: Vec<String>,
     },
     LoginRefused {
         reason: String,
@@ -141,6 +143,34 @@ pub enum Event {
         state: String,
         reason: Option<String>,
         message: Option<String>,
+    },
+    /// The supervisor takes part in `call` as `mode` (`monitor`, `whisper`, `barge`).
+    Supervising {
+        call: String,
+        mode: String,
+        flow: u64,
+    },
+    /// The supervisor is out of `call` (`left`, `call_ended`, `agent_left`).
+    SupervisionEnded {
+        call: String,
+        reason: String,
+    },
+    /// An agent of a supervised queue asks for help.
+    HelpRequested {
+        call: String,
+        agent: String,
+        queue: String,
+        note: Option<String>,
+    },
+    Chat {
+        from: String,
+        call: Option<String>,
+        text: String,
+    },
+    /// The supervised queues' calls and agents changed (`calls` prints them).
+    Live {
+        calls: Vec<crate::agent::protocol::from_gateway::LiveCall>,
+        agents: Vec<crate::agent::protocol::from_gateway::LiveAgent>,
     },
     /// The call's recording is `off`, `recording` or `paused` now.
     Recording {
@@ -280,6 +310,11 @@ impl Event {
             Self::DialFailed { .. } => "dial_failed",
             Self::TransferState { .. } => "transfer_state",
             Self::Recording { .. } => "recording",
+            Self::Supervising { .. } => "supervising",
+            Self::SupervisionEnded { .. } => "supervision_ended",
+            Self::HelpRequested { .. } => "help_requested",
+            Self::Chat { .. } => "chat",
+            Self::Live { .. } => "live",
             Self::Accept { .. } => "accept",
             Self::Reject { .. } => "reject",
             Self::Hangup { .. } => "hangup",
@@ -349,12 +384,59 @@ impl Event {
                 resumed,
                 grace_ms,
                 gateway,
-            } => vec![
-                ("session", s(session)),
-                ("state", s(state)),
-                ("resumed", resumed.to_string()),
-                ("grace_ms", grace_ms.to_string()),
-                ("gateway", s(gateway)),
+                supervises,
+            } => {
+                let mut fields = vec![
+                    ("session", s(session)),
+                    ("state", s(state)),
+                    ("resumed", resumed.to_string()),
+                    ("grace_ms", grace_ms.to_string()),
+                    ("gateway", s(gateway)),
+                ];
+                if !supervises.is_empty() {
+                    fields.push(("supervises", supervises.join(",")));
+                }
+                fields
+            }
+            Self::Supervising { call, mode, flow } => vec![
+                ("call", s(call)),
+                ("mode", s(mode)),
+                ("flow", flow.to_string()),
+            ],
+            Self::SupervisionEnded { call, reason } => {
+                vec![("call", s(call)), ("reason", s(reason))]
+            }
+            Self::HelpRequested {
+                call,
+                agent,
+                queue,
+                note,
+            } => {
+                let mut fields = vec![("call", s(call)), ("agent", s(agent)), ("queue", s(queue))];
+                if let Some(note) = note {
+                    fields.push(("note", s(note)));
+                }
+                fields
+            }
+            Self::Chat { from, call, text } => {
+                let mut fields = vec![("from", s(from))];
+                if let Some(call) = call {
+                    fields.push(("call", s(call)));
+                }
+                fields.push(("text", s(text)));
+                fields
+            }
+            Self::Live { calls, agents } => vec![
+                ("calls", calls.len().to_string()),
+                (
+                    "talking",
+                    calls
+                        .iter()
+                        .filter(|c| c.state == "talking")
+                        .count()
+                        .to_string(),
+                ),
+                ("agents", agents.len().to_string()),
             ],
             Self::LoginRefused { reason, message } => {
                 vec![("reason", s(reason)), ("message", s(message))]

@@ -376,6 +376,19 @@ impl Config {
         }
         out.extend(self.journal.validate());
         out.extend(self.recording.validate());
+        for (i, agent) in self.agent.iter().enumerate() {
+            for queue in agent
+                .supervises
+                .iter()
+                .filter(|q| !self.queues.contains_key(*q))
+            {
+                let i = i.to_string();
+                out.push(problem(
+                    &["agent", i.as_str(), "supervises"],
+                    format!("queue {queue:?} does not exist"),
+                ));
+            }
+        }
         for (name, queue) in &self.queues {
             if let Some(policy) = &queue.recording {
                 let at = ["queues", name.as_str(), "recording"];

@@ -144,6 +144,16 @@ fn call_line(call: u64, event: &CallEvent) {
             to,
             unanswered: None,
         } => info!(call, %to, "transfer target leg ended"),
+        CallEvent::Supervised {
+            supervisor,
+            mode: Some(mode),
+        } => info!(call, %supervisor, %mode, "supervisor in the call"),
+        CallEvent::Supervised {
+            supervisor,
+            mode: None,
+        } => info!(call, %supervisor, "supervisor left the call"),
+        // Logged by the center, with the queue.
+        CallEvent::HelpRequested { .. } => {}
         CallEvent::Recording { state, by } => {
             info!(call, state = state.code(), %by, "call recording")
         }
@@ -292,6 +302,13 @@ fn agent_line(agent: &str, event: &AgentEvent) {
             reason,
             message,
         } => info!(%agent, %number, %reason, %message, "dial refused"),
+        AgentEvent::Chat { to, call, text } => {
+            let to = to.join(",");
+            let call = call.map(|c| c.0);
+            info!(%agent, %to, ?call, chars = text.chars().count(), "chat sent")
+        }
+        // Logged where it was refused, with the reason.
+        AgentEvent::Refused { .. } => {}
         AgentEvent::ConnectionLost => info!(%agent, "agent session waits for a reconnect"),
         AgentEvent::ConnectionMoved => info!(%agent, "agent's connection moved"),
         AgentEvent::LoggedOut { reason } => info!(%agent, ?reason, "agent session over"),

@@ -143,6 +143,18 @@ pub enum CallEvent {
     Requeued,
     /// The queue gave up waiting and sent the caller on.
     Overflowed { queue: String, to: Destination },
+    /// A supervisor joined the call or changed how it takes part (`mode`: `monitor`,
+    /// `whisper`, `barge`), or left it (`mode: None`).
+    Supervised {
+        supervisor: String,
+        mode: Option<String>,
+    },
+    /// The agent asked its supervisors for help (`note`), and how many were told.
+    HelpRequested {
+        agent: String,
+        note: Option<String>,
+        supervisors: usize,
+    },
     /// The call's recording started, was paused or resumed, `by` the policy (`policy`), an
     /// agent (its id) or the admin API (`admin`).
     Recording { state: RecordingState, by: String },
@@ -447,6 +459,14 @@ pub enum AgentEvent {
         reason: String,
         message: String,
     },
+    /// It sent a chat message to `to` (agents or supervisors), about `call` if it named one.
+    Chat {
+        to: Vec<String>,
+        call: Option<CallRef>,
+        text: String,
+    },
+    /// A command of its was refused as not allowed: `what` it tried, and why.
+    Refused { what: String, why: String },
     /// Its connection died; the session waits out its grace period.
     ConnectionLost,
     /// Its connection moved to a new address (a network change) and went on.

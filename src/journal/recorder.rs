@@ -76,6 +76,12 @@ pub struct Cdr {
     /// Why, as a code (docs/journal.md).
     pub end_cause: String,
     pub quality: Option<Value>,
+    /// Times the agent asked its supervisors for help on the call.
+    #[serde(default)]
+    pub help_requests: u32,
+    /// The supervisors who joined the call (monitor, whisper or barge), in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub supervisors: Vec<String>,
     /// The call's recording, if it was recorded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recording: Option<RecordingLink>,
@@ -418,6 +424,13 @@ impl Recorder {
                 cdr.transfers.push(text("to"));
                 stop_talk(open, at);
             }
+            "help_requested" => cdr.help_requests += 1,
+            "supervised" if !data["mode"].is_null() => {
+                let who = text("supervisor");
+                if !cdr.supervisors.contains(&who) {
+                    cdr.supervisors.push(who);
+                }
+            }
             "recorded" => {
                 cdr.recording = Some(RecordingLink {
                     file: text("file"),
@@ -655,6 +668,18 @@ impl Recorder {
                     "agent_missed_ms": millis(*agent_missed),
                 }),
             ),
+            CallEvent::Supervised { supervisor, mode } => (
+                "supervised",
+                json!({"supervisor": supervisor, "mode": mode}),
+            ),
+            CallEvent::HelpRequested {
+                agent,
+                note,
+                supervisors,
+            } => (
+                "help_requested",
+                json!({"agent": agent, "note": note, "supervisors": supervisors}),
+            ),
             CallEvent::Recording { state, by } => {
                 ("recording", json!({"state": state.code(), "by": by}))
             }
@@ -735,6 +760,19 @@ impl Recorder {
                 "number": number,
                 "reason": reason,
                 "message": message,
+            }),
+            AgentEvent::Chat { to, call, text } => json!({
+                "agent": agent,
+                "event": "chat",
+                "to": to,
+                "call": call.map(|c| self.call_id(c.0)),
+                "text": text,
+            }),
+            AgentEvent::Refused { what, why } => json!({
+                "agent": agent,
+                "event": "refused",
+                "what": what,
+                "why": why,
             }),
             AgentEvent::ConnectionLost => json!({"agent": agent, "event": "connection_lost"}),
             AgentEvent::ConnectionMoved => json!({"agent": agent, "event": "connection_moved"}),

@@ -53,6 +53,8 @@ pub struct Metrics {
     pub agent_link_poor: IntCounter,
     pub outbound_refused: IntCounterVec,
     pub recordings: IntCounterVec,
+    pub help_requests: IntCounterVec,
+    pub supervisor_refusals: IntCounterVec,
     pub recorded_seconds: prometheus::Counter,
     pub proxies_down: IntGaugeVec,
     pub agents: IntGaugeVec,
@@ -174,6 +176,17 @@ impl Metrics {
                 "Times an agent's link lost 200 ms or more of audio either way within 10 s.",
             )
             .expect("valid metric"),
+            help_requests: counter(
+                "help_requests_total",
+                "Agents' requests for help on a call, by the call's queue.",
+                &["queue"],
+            ),
+            supervisor_refusals: counter(
+                "supervisor_commands_refused_total",
+                "Supervisors' commands refused as not allowed (a queue not theirs; an agent \
+                 using a supervisor's command), by command.",
+                &["command"],
+            ),
             recordings: counter(
                 "recordings_total",
                 "Call recordings completed, by who started them: policy, agent or admin.",
@@ -452,6 +465,8 @@ impl Metrics {
             Box::new(self.agent_link_poor.clone()),
             Box::new(self.outbound_refused.clone()),
             Box::new(self.recordings.clone()),
+            Box::new(self.help_requests.clone()),
+            Box::new(self.supervisor_refusals.clone()),
             Box::new(self.recorded_seconds.clone()),
             Box::new(self.recording_uploads.uploads.clone()),
             Box::new(self.recording_uploads.pending.clone()),

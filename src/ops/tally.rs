@@ -347,7 +347,11 @@ impl Tally {
                     m.agent_link_poor.inc();
                 }
             }
-            CallEvent::Recording { .. } => {}
+            CallEvent::Recording { .. } | CallEvent::Supervised { .. } => {}
+            CallEvent::HelpRequested { .. } => {
+                let queue = call.queue.clone().unwrap_or_default();
+                m.help_requests.with_label_values(&[&queue]).inc();
+            }
             CallEvent::Recorded {
                 duration,
                 started_by,
@@ -484,6 +488,10 @@ impl Tally {
     fn agent_event(&mut self, at: SystemTime, agent: &str, event: &AgentEvent) {
         let m = &self.metrics;
         match event {
+            AgentEvent::Chat { .. } => {}
+            AgentEvent::Refused { what, .. } => {
+                m.supervisor_refusals.with_label_values(&[what]).inc();
+            }
             AgentEvent::DialRefused { reason, .. } => {
                 m.outbound_refused.with_label_values(&[reason]).inc();
             }

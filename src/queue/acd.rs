@@ -235,6 +235,13 @@ impl Acd {
         }
     }
 
+    /// Whether `agent` is logged in with the skills `queue` asks for: one of its agents.
+    pub fn agent_serves(&self, agent: &str, queue: &str) -> bool {
+        self.config
+            .get(queue)
+            .is_some_and(|q| self.agents.serves(agent, &q.skills))
+    }
+
     pub fn agent_state(&self, agent: &str) -> Option<AgentState> {
         self.agents.get(agent).map(|entry| entry.state)
     }

@@ -104,6 +104,11 @@ impl Agents {
             .count()
     }
 
+    /// Whether `agent` is logged in with all of `skills`.
+    pub fn serves(&self, agent: &str, skills: &[String]) -> bool {
+        self.by_id.get(agent).is_some_and(|a| a.has_skills(skills))
+    }
+
     pub fn available_for(&self, skills: &[String]) -> usize {
         self.by_id
             .values()

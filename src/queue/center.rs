@@ -24,6 +24,14 @@ pub type Call = u64;
 /// What a call must do next.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CallCommand {
+    /// `supervisor` joins the call (its media comes with the command) or changes how it takes
+    /// part.
+    Supervise {
+        supervisor: String,
+        mode: crate::agent::protocol::SuperviseMode,
+    },
+    /// The supervisor leaves the call.
+    Unsupervise,
     /// Start, pause or resume the call's recording, as `by` (an agent's id, `admin`) asks.
     Recording {
         action: crate::call::core::RecordingAction,
@@ -87,6 +95,13 @@ pub enum Output {
         cmd: CallCommand,
     },
     /// Datagrams of `flow` on `conn` belong to `call`.
+    /// Route a supervisor's flow on `conn` to `call` (the media handle travels with the
+    /// `Supervise` command).
+    RouteSupervisor {
+        conn: ConnId,
+        flow: u64,
+        call: Call,
+    },
     Route {
         conn: ConnId,
         flow: u64,
@@ -142,6 +157,8 @@ pub struct Center {
     out: VecDeque<Output>,
     events: VecDeque<EventKind>,
     outbound: outbound::Outbound,
+    /// Logged-in supervisors, by id.
+    supervisors: HashMap<String, supervisors::SupervisorEntry>,
 }
 
 impl Center {
@@ -167,6 +184,7 @@ impl Center {
             out: VecDeque::new(),
             events: VecDeque::new(),
             outbound: outbound::Outbound::default(),
+            supervisors: HashMap::new(),
         }
     }
 
@@ -240,6 +258,9 @@ impl Center {
     }
 
     pub fn poll_output(&mut self) -> Option<Output> {
+        if self.out.is_empty() && !self.supervisors.is_empty() {
+            self.settle_supervisors();
+        }
         self.out.pop_front()
     }
 
@@ -405,6 +426,7 @@ mod calls;
 pub mod outbound;
 mod recording;
 pub mod shell;
+mod supervisors;
 mod transfer;
 
 pub use agents::call_id;

@@ -3,12 +3,13 @@
 use serde::{Deserialize, Serialize};
 
 use super::limits::{
-    self, LimitError, MAX_CREDENTIAL_BYTES, MAX_JITTER_MS, MAX_NUMBER_BYTES,
+    self, LimitError, MAX_CHAT_BYTES, MAX_CREDENTIAL_BYTES, MAX_JITTER_MS, MAX_NUMBER_BYTES,
     MAX_RESUME_TOKEN_BYTES, MAX_SHORT_TEXT_BYTES, MAX_SKILLS, MAX_SOFTWARE_BYTES,
     MAX_TRANSFER_TARGET_BYTES,
 };
 use super::types::{
     AgentId, CallId, Credential, ErrorReport, RecordAction, RequestedState, ResumeToken,
+    SuperviseMode,
 };
 use super::WireMessage;
 
@@ -29,6 +30,10 @@ pub enum AgentMessage {
     CompleteTransfer(CompleteTransfer),
     ReturnToCaller(ReturnToCaller),
     Record(Record),
+    Supervise(Supervise),
+    Leave(Leave),
+    Help(Help),
+    Chat(Chat),
     Stats(Stats),
     Ping(Ping),
     Error(ErrorReport),
@@ -103,6 +108,39 @@ pub struct Hold {
 pub struct Record {
     pub call: CallId,
     pub action: RecordAction,
+}
+
+/// A supervisor joins a call of a queue it supervises, or changes how it takes part: the
+/// gateway answers `supervising` (with the media flow) or `error`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Supervise {
+    pub call: CallId,
+    pub mode: SuperviseMode,
+}
+
+/// A supervisor leaves the call; the caller and the agent go on as before.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Leave {
+    pub call: CallId,
+}
+
+/// An agent asks its supervisors for help on its call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Help {
+    pub call: CallId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// A text message: from an agent to the supervisors of its queues (`to` absent), from a
+/// supervisor to an agent (`to`). `call` ties it to a call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Chat {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<AgentId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub call: Option<CallId>,
+    pub text: String,
 }
 
 /// The outcome the agent gives its call (a wrap-up code: `sale`, `callback`, `resolved`…),
@@ -201,6 +239,10 @@ impl WireMessage for AgentMessage {
         "complete_transfer",
         "return_to_caller",
         "record",
+        "supervise",
+        "leave",
+        "help",
+        "chat",
         "stats",
         "ping",
         "error",
@@ -222,6 +264,10 @@ impl WireMessage for AgentMessage {
             Self::CompleteTransfer(_) => "complete_transfer",
             Self::ReturnToCaller(_) => "return_to_caller",
             Self::Record(_) => "record",
+            Self::Supervise(_) => "supervise",
+            Self::Leave(_) => "leave",
+            Self::Help(_) => "help",
+            Self::Chat(_) => "chat",
             Self::Stats(_) => "stats",
             Self::Ping(_) => "ping",
             Self::Error(_) => "error",
@@ -243,7 +289,25 @@ impl WireMessage for AgentMessage {
             Self::Accept(Accept { call })
             | Self::Hangup(Hangup { call })
             | Self::Hold(Hold { call, .. })
-            | Self::Record(Record { call, .. }) => limits::identifier("call", call.as_str()),
+            | Self::Record(Record { call, .. })
+            | Self::Supervise(Supervise { call, .. })
+            | Self::Leave(Leave { call }) => limits::identifier("call", call.as_str()),
+            Self::Help(Help { call, note }) => {
+                limits::identifier("call", call.as_str())?;
+                match note {
+                    Some(note) => limits::text("note", note, 0, MAX_SHORT_TEXT_BYTES),
+                    None => Ok(()),
+                }
+            }
+            Self::Chat(Chat { to, call, text }) => {
+                if let Some(to) = to {
+                    limits::identifier("to", to.as_str())?;
+                }
+                if let Some(call) = call {
+                    limits::identifier("call", call.as_str())?;
+                }
+                limits::text("text", text, 1, MAX_CHAT_BYTES)
+            }
             Self::Reject(Reject { call, reason }) => {
                 limits::identifier("call", call.as_str())?;
                 match reason {

@@ -3,12 +3,13 @@
 use serde::{Deserialize, Serialize};
 
 use super::limits::{
-    self, LimitError, MAX_MESSAGE_BYTES, MAX_NUMBER_BYTES, MAX_RESUME_TOKEN_BYTES,
-    MAX_RING_TIMEOUT_MS, MAX_SHORT_TEXT_BYTES, MAX_SOFTWARE_BYTES,
+    self, LimitError, MAX_CHAT_BYTES, MAX_LIVE_ENTRIES, MAX_MESSAGE_BYTES, MAX_NUMBER_BYTES,
+    MAX_RESUME_TOKEN_BYTES, MAX_RING_TIMEOUT_MS, MAX_SHORT_TEXT_BYTES, MAX_SOFTWARE_BYTES,
 };
 use super::types::{
-    AgentState, CallId, CancelReason, DialFailure, EndReason, ErrorReport, FlowId, MediaParams,
-    RecordingStage, RefusalReason, ResumeToken, SessionId, TransferStage,
+    AgentId, AgentState, CallId, CancelReason, DialFailure, EndReason, ErrorReport, FlowId,
+    MediaParams, RecordingStage, RefusalReason, ResumeToken, SessionId, SuperviseMode,
+    TransferStage,
 };
 use super::WireMessage;
 
@@ -30,6 +31,11 @@ pub enum GatewayMessage {
     DialFailed(DialFailed),
     TransferState(TransferState),
     Recording(Recording),
+    Supervising(Supervising),
+    SupervisionEnded(SupervisionEnded),
+    HelpRequested(HelpRequested),
+    Chat(Chat),
+    Live(Live),
     Error(ErrorReport),
     Pong(Pong),
 }
@@ -91,6 +97,9 @@ pub struct Welcome {
     pub media: MediaParams,
     /// The gateway's name/version, for the agent's logs.
     pub gateway: String,
+    /// A supervisor's session: the queues it supervises (it is offered no calls).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub supervises: Vec<String>,
 }
 
 /// The answer to a failed `login`; the gateway closes the connection after it. Its shape is
@@ -202,6 +211,97 @@ pub struct Recording {
     pub state: RecordingStage,
 }
 
+/// The supervisor takes part in `call` as `mode` now; the call's audio for it travels on
+/// `flow` (its own voice too, heard as the mode says).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Supervising {
+    pub call: CallId,
+    pub mode: SuperviseMode,
+    pub flow: FlowId,
+}
+
+/// The supervisor is out of `call`: it left, or the call or the agent's part of it ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SupervisionEnded {
+    pub call: CallId,
+    /// `left`, `call_ended`, `agent_left`.
+    pub reason: String,
+}
+
+/// An agent of a queue the supervisor supervises asks for help on its call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HelpRequested {
+    pub call: CallId,
+    pub agent: AgentId,
+    pub queue: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// A text message from an agent or a supervisor.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Chat {
+    pub from: AgentId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub call: Option<CallId>,
+    pub text: String,
+}
+
+/// The calls and agents of the supervisor's queues, sent when it logs in and whenever they
+/// change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Live {
+    pub calls: Vec<LiveCall>,
+    pub agents: Vec<LiveAgent>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LiveCall {
+    pub call: CallId,
+    pub queue: String,
+    pub caller: String,
+    /// `waiting` or `talking`.
+    pub state: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<AgentId>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LiveAgent {
+    pub agent: AgentId,
+    pub state: AgentState,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub call: Option<CallId>,
+}
+
+impl Live {
+    fn validate(&self) -> Result<(), LimitError> {
+        limits::count("calls", self.calls.len(), MAX_LIVE_ENTRIES)?;
+        limits::count("agents", self.agents.len(), MAX_LIVE_ENTRIES)?;
+        for (i, c) in self.calls.iter().enumerate() {
+            limits::identifier(&format!("calls[{i}].call"), c.call.as_str())?;
+            limits::identifier(&format!("calls[{i}].queue"), &c.queue)?;
+            limits::text(
+                &format!("calls[{i}].caller"),
+                &c.caller,
+                0,
+                MAX_SHORT_TEXT_BYTES,
+            )?;
+            limits::identifier(&format!("calls[{i}].state"), &c.state)?;
+            if let Some(agent) = &c.agent {
+                limits::identifier(&format!("calls[{i}].agent"), agent.as_str())?;
+            }
+        }
+        for (i, a) in self.agents.iter().enumerate() {
+            limits::identifier(&format!("agents[{i}].agent"), a.agent.as_str())?;
+            if let Some(call) = &a.call {
+                limits::identifier(&format!("agents[{i}].call"), call.as_str())?;
+            }
+        }
+        Ok(())
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Pong {
     pub nonce: u64,
@@ -224,6 +324,11 @@ impl WireMessage for GatewayMessage {
         "dial_failed",
         "transfer_state",
         "recording",
+        "supervising",
+        "supervision_ended",
+        "help_requested",
+        "chat",
+        "live",
         "error",
         "pong",
     ];
@@ -245,6 +350,11 @@ impl WireMessage for GatewayMessage {
             Self::DialFailed(_) => "dial_failed",
             Self::TransferState(_) => "transfer_state",
             Self::Recording(_) => "recording",
+            Self::Supervising(_) => "supervising",
+            Self::SupervisionEnded(_) => "supervision_ended",
+            Self::HelpRequested(_) => "help_requested",
+            Self::Chat(_) => "chat",
+            Self::Live(_) => "live",
             Self::Error(_) => "error",
             Self::Pong(_) => "pong",
         }
@@ -262,6 +372,31 @@ impl WireMessage for GatewayMessage {
             | Self::CallEnded(CallEnded { call, .. })
             | Self::Hold(Hold { call, .. })
             | Self::Recording(Recording { call, .. }) => limits::identifier("call", call.as_str()),
+            Self::Supervising(Supervising { call, flow, .. }) => {
+                limits::identifier("call", call.as_str())?;
+                flow.validate("flow")
+            }
+            Self::SupervisionEnded(SupervisionEnded { call, reason }) => {
+                limits::identifier("call", call.as_str())?;
+                limits::text("reason", reason, 1, MAX_SHORT_TEXT_BYTES)
+            }
+            Self::HelpRequested(h) => {
+                limits::identifier("call", h.call.as_str())?;
+                limits::identifier("agent", h.agent.as_str())?;
+                limits::identifier("queue", &h.queue)?;
+                match &h.note {
+                    Some(note) => limits::text("note", note, 0, MAX_SHORT_TEXT_BYTES),
+                    None => Ok(()),
+                }
+            }
+            Self::Chat(Chat { from, call, text }) => {
+                limits::identifier("from", from.as_str())?;
+                if let Some(call) = call {
+                    limits::identifier("call", call.as_str())?;
+                }
+                limits::text("text", text, 1, MAX_CHAT_BYTES)
+            }
+            Self::Live(live) => live.validate(),
             Self::Answered(Answered { call, flow }) => {
                 limits::identifier("call", call.as_str())?;
                 flow.validate("flow")
@@ -312,6 +447,10 @@ impl Welcome {
             MAX_RESUME_TOKEN_BYTES,
         )?;
         self.media.validate()?;
+        limits::count("supervises", self.supervises.len(), MAX_LIVE_ENTRIES)?;
+        for (i, q) in self.supervises.iter().enumerate() {
+            limits::identifier(&format!("supervises[{i}]"), q)?;
+        }
         limits::text("gateway", &self.gateway, 1, MAX_SOFTWARE_BYTES)
     }
 }

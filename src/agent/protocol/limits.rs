@@ -36,6 +36,10 @@ pub const MAX_RING_TIMEOUT_MS: u64 = 600_000;
 pub const MAX_NUMBER_BYTES: usize = 32;
 /// `transfer.to`: `queue:` or `agent:` and an identifier.
 pub const MAX_TRANSFER_TARGET_BYTES: usize = 80;
+/// `chat.text`: a few lines of text.
+pub const MAX_CHAT_BYTES: usize = 1024;
+/// Entries in each list of `live`: calls and agents of a supervisor's queues.
+pub const MAX_LIVE_ENTRIES: usize = 512;
 /// `stats.jitter_ms`: a minute of jitter is no longer a measurement but a broken clock.
 pub const MAX_JITTER_MS: f32 = 60_000.0;
 

@@ -219,6 +219,31 @@ pub enum RecordAction {
     Resume,
 }
 
+/// How a supervisor takes part in a call (`supervise`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SuperviseMode {
+    /// Hears the caller and the agent; nobody hears the supervisor.
+    Monitor,
+    /// Hears both; the agent hears the supervisor, the caller does not.
+    Whisper,
+    /// A three-way call: everybody hears everybody.
+    Barge,
+    #[serde(other)]
+    Other,
+}
+
+impl SuperviseMode {
+    pub fn code(self) -> &'static str {
+        match self {
+            SuperviseMode::Monitor => "monitor",
+            SuperviseMode::Whisper => "whisper",
+            SuperviseMode::Barge => "barge",
+            SuperviseMode::Other => "other",
+        }
+    }
+}
+
 /// Where a call's recording stands (`recording`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -264,6 +289,9 @@ pub enum ErrorCode {
     InvalidState,
     /// The receiver failed; the message may succeed if sent again later.
     Internal,
+    /// The sender may not do this: a supervisor's command from an agent, a call in a queue the
+    /// supervisor does not supervise.
+    NotPermitted,
     /// A code this build does not know.
     #[serde(other)]
     Other,

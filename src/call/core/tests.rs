@@ -5,6 +5,7 @@ mod ivr;
 mod outbound;
 mod queue;
 mod recording;
+mod supervision;
 mod transfer;
 
 pub(super) use harness::*;

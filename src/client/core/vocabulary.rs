@@ -4,6 +4,7 @@ use std::time::Instant;
 
 use crate::agent::protocol::{
     close_code, AgentId, AgentMessage, CallId, Credential, FlowId, RecordAction, RequestedState,
+    SuperviseMode,
 };
 
 use super::super::args::Behaviour;
@@ -125,6 +126,16 @@ pub enum Command {
     ReturnToCaller,
     /// Start (on demand), pause or resume the call's recording (`record pause`).
     Record(RecordAction),
+    /// A supervisor joins a call, or changes how it takes part (`monitor c3`, `whisper`,
+    /// `barge`): without a call, the one it is in, else the latest help request's.
+    Supervise(SuperviseMode, Option<String>),
+    /// A supervisor leaves its call.
+    Leave,
+    /// An agent asks its supervisors for help on its call (`help the caller is angry`).
+    Help(Option<String>),
+    /// A text message: an agent's to its supervisors (`chat TEXT`), a supervisor's to an agent
+    /// (`chat @AGENT TEXT`).
+    Chat(Option<String>, String),
     Quit,
 }
 
@@ -135,6 +146,26 @@ impl Command {
         let Some(verb) = words.next() else {
             return Ok(None);
         };
+        let rest = || {
+            let rest = line.trim_start()[verb.len()..].trim();
+            (!rest.is_empty()).then(|| rest.to_string())
+        };
+        if verb == "help" {
+            return Ok(Some(Command::Help(rest())));
+        }
+        if verb == "chat" {
+            let Some(text) = rest() else {
+                return Err(format!("{line:?}: chat [@AGENT] TEXT"));
+            };
+            let (to, text) = match text.strip_prefix('@') {
+                Some(addressed) => match addressed.split_once(char::is_whitespace) {
+                    Some((to, text)) => (Some(to.to_string()), text.trim().to_string()),
+                    None => return Err(format!("{line:?}: chat @AGENT TEXT")),
+                },
+                None => (None, text),
+            };
+            return Ok(Some(Command::Chat(to, text)));
+        }
         if verb == "dial" {
             // A number as people write it, spaces included.
             let number = words.collect::<Vec<_>>().join(" ");
@@ -167,6 +198,14 @@ impl Command {
             ("consult", Some(to)) => Command::Consult(to.to_string()),
             ("complete", None) => Command::CompleteTransfer,
             ("return", None) => Command::ReturnToCaller,
+            ("monitor", call) => {
+                Command::Supervise(SuperviseMode::Monitor, call.map(str::to_string))
+            }
+            ("whisper", call) => {
+                Command::Supervise(SuperviseMode::Whisper, call.map(str::to_string))
+            }
+            ("barge", call) => Command::Supervise(SuperviseMode::Barge, call.map(str::to_string)),
+            ("leave", None) => Command::Leave,
             ("record", Some("start")) => Command::Record(RecordAction::Start),
             ("record", Some("pause")) => Command::Record(RecordAction::Pause),
             ("record", Some("resume")) => Command::Record(RecordAction::Resume),
@@ -175,7 +214,8 @@ impl Command {
                     "{line:?}: commands are a, r, h, d DIGITS, hold on|off, \
                      s available|away [REASON], code CODE, dial NUMBER, callback CALL, \
                      transfer queue:NAME|agent:ID|NUMBER, consult NUMBER, complete, return, \
-                     record start|pause|resume, q"
+                     record start|pause|resume, help [NOTE], chat [@AGENT] TEXT, \
+                     monitor|whisper|barge [CALL], leave, q"
                 ))
             }
         };

@@ -77,6 +77,7 @@ fn welcome(session: &str, token: &str) -> GatewayMessage {
         state: AgentState::Away,
         media: MediaParams::default(),
         gateway: "trunkgate/test".into(),
+        supervises: Vec::new(),
     })
 }
 

@@ -175,6 +175,7 @@ fn welcome(session: &str, token: &str) -> GatewayMessage {
         state: AgentState::Away,
         media: MediaParams::default(),
         gateway: "stand-in/1".into(),
+        supervises: Vec::new(),
     })
 }
 

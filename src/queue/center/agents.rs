@@ -74,6 +74,7 @@ impl Center {
                 media: self.media,
                 resume_grace_ms: self.grace.as_millis() as u64,
                 gateway: self.gateway_name.clone(),
+                supervises: Vec::new(),
             }),
         );
         if resumed {
@@ -129,6 +130,9 @@ impl Center {
         let Some(agent) = self.conns.get(&conn).cloned() else {
             return;
         };
+        if self.is_supervisor(&agent) {
+            return self.supervisor_message(conn, &agent, msg);
+        }
         match msg {
             AgentMessage::SetState(s) => {
                 let result = match s.state {
@@ -186,6 +190,10 @@ impl Center {
             AgentMessage::CompleteTransfer(c) => self.complete_transfer(conn, &agent, &c.call),
             AgentMessage::ReturnToCaller(r) => self.return_to_caller(conn, &agent, &r.call),
             AgentMessage::Record(r) => self.record(conn, &agent, r),
+            AgentMessage::Supervise(_) => self.not_a_supervisor(conn, &agent, "supervise"),
+            AgentMessage::Leave(_) => self.not_a_supervisor(conn, &agent, "leave"),
+            AgentMessage::Help(h) => self.help(conn, &agent, h),
+            AgentMessage::Chat(c) => self.agent_chat(conn, &agent, c),
             AgentMessage::Stats(stats) => {
                 if let Some(call) = self.talking_call(conn, &agent, &stats.call) {
                     tracing::debug!(
@@ -310,6 +318,9 @@ impl Center {
 
     /// The connection carrying an agent's session died.
     pub fn connection_lost(&mut self, now: Instant, conn: ConnId) {
+        if self.supervisor_gone(conn) {
+            return;
+        }
         if let Some(agent) = self.release_connection(now, conn) {
             self.agent_event(&agent, AgentEvent::ConnectionLost);
         }
@@ -338,6 +349,9 @@ impl Center {
 
     /// The agent logged out: its session ends at once, no grace period.
     pub fn logged_out(&mut self, now: Instant, conn: ConnId) {
+        if self.supervisor_gone(conn) {
+            return;
+        }
         if let Some(agent) = self.release_connection(now, conn) {
             self.sessions.logout(&agent);
             self.drain_sessions(now);

@@ -139,6 +139,8 @@ pub async fn run(
     let mut calls: HashMap<Call, mpsc::UnboundedSender<CenterToCall>> = HashMap::new();
     // Media handles made when a flow is routed, waiting for the command that bridges the call.
     let mut pending_media: HashMap<Call, AgentMedia> = HashMap::new();
+    // A supervisor's media handle, until the command that adds it to the call.
+    let mut pending_supervisor_media: HashMap<Call, AgentMedia> = HashMap::new();
     loop {
         let deadline = center.poll_timeout();
         let input = tokio::select! {
@@ -256,7 +258,13 @@ pub async fn run(
                 });
                 continue;
             }
-            carry_out(out, &links, &mut calls, &mut pending_media);
+            carry_out(
+                out,
+                &links,
+                &mut calls,
+                &mut pending_media,
+                &mut pending_supervisor_media,
+            );
         }
         while let Some(event) = center.poll_event() {
             bus.publish(event);
@@ -275,12 +283,17 @@ fn agent_input(
             conn,
             agent,
             skills,
+            supervises,
             resume,
             link,
             reply,
         } => {
             links.insert(conn, *link);
-            let result = center.login(now, conn, &agent, &skills, resume.as_deref());
+            let result = if supervises.is_empty() {
+                center.login(now, conn, &agent, &skills, resume.as_deref())
+            } else {
+                center.supervisor_login(conn, &agent, &supervises)
+            };
             if result.is_err() {
                 links.remove(&conn);
             }
@@ -309,6 +322,7 @@ fn carry_out(
     links: &HashMap<ConnId, LinkHandle>,
     calls: &mut HashMap<Call, mpsc::UnboundedSender<CenterToCall>>,
     pending_media: &mut HashMap<Call, AgentMedia>,
+    pending_supervisor_media: &mut HashMap<Call, AgentMedia>,
 ) {
     match out {
         Output::ToAgent { conn, msg } => {
@@ -326,6 +340,12 @@ fn carry_out(
                 return;
             };
             pending_media.insert(call, l.open_media(flow_id));
+        }
+        Output::RouteSupervisor { conn, flow, call } => {
+            let (Some(l), Some(flow_id)) = (links.get(&conn), FlowId::new(flow)) else {
+                return;
+            };
+            pending_supervisor_media.insert(call, l.open_media(flow_id));
         }
         Output::Unroute { conn, flow } => {
             if let Some(l) = links.get(&conn) {
@@ -353,6 +373,10 @@ fn carry_out(
                         },
                     }
                 }
+                CallCommand::Supervise { .. } => CenterToCall {
+                    media: pending_supervisor_media.remove(&call),
+                    cmd,
+                },
                 _ => CenterToCall { cmd, media: None },
             };
             let _ = to_call.send(msg);

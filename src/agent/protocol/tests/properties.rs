@@ -148,9 +148,32 @@ fn agent_message() -> impl Strategy<Value = AgentMessage> {
             ])
         )
             .prop_map(|(call, action)| AgentMessage::Record(from_agent::Record { call, action })),
+        (call_id(), supervise_mode())
+            .prop_map(|(call, mode)| AgentMessage::Supervise(from_agent::Supervise { call, mode })),
+        call_id().prop_map(|call| AgentMessage::Leave(from_agent::Leave { call })),
+        (call_id(), proptest::option::of(text(64)))
+            .prop_map(|(call, note)| AgentMessage::Help(from_agent::Help { call, note })),
+        (
+            proptest::option::of(identifier()),
+            proptest::option::of(call_id()),
+            "\\PC{1,200}"
+        )
+            .prop_map(|(to, call, text)| AgentMessage::Chat(from_agent::Chat {
+                to: to.map(AgentId::new),
+                call,
+                text
+            })),
         any::<u64>().prop_map(|nonce| AgentMessage::Ping(from_agent::Ping { nonce })),
         error_report().prop_map(AgentMessage::Error),
     ]
+}
+
+fn supervise_mode() -> impl Strategy<Value = SuperviseMode> {
+    proptest::sample::select(vec![
+        SuperviseMode::Monitor,
+        SuperviseMode::Whisper,
+        SuperviseMode::Barge,
+    ])
 }
 
 fn agent_state() -> impl Strategy<Value = AgentState> {
@@ -204,6 +227,7 @@ fn gateway_message() -> impl Strategy<Value = GatewayMessage> {
                 state,
                 media,
                 gateway,
+                supervises: Vec::new(),
             })
         });
     let offer = (
@@ -334,7 +358,7 @@ fn gateway_message() -> impl Strategy<Value = GatewayMessage> {
                 DialFailure::NoAnswer,
                 DialFailure::Unreachable,
             ])),
-            proptest::option::of(text(256)),
+            proptest::option::of(text(64)),
         )
             .prop_map(|(call, number, state, reason, message)| {
                 GatewayMessage::TransferState(from_gateway::TransferState {
@@ -356,6 +380,68 @@ fn gateway_message() -> impl Strategy<Value = GatewayMessage> {
             .prop_map(
                 |(call, state)| GatewayMessage::Recording(from_gateway::Recording { call, state })
             ),
+        (call_id(), supervise_mode(), flow()).prop_map(|(call, mode, flow)| {
+            GatewayMessage::Supervising(from_gateway::Supervising { call, mode, flow })
+        }),
+        (call_id(), identifier()).prop_map(|(call, reason)| GatewayMessage::SupervisionEnded(
+            from_gateway::SupervisionEnded { call, reason }
+        )),
+        (
+            call_id(),
+            identifier(),
+            identifier(),
+            proptest::option::of(text(64))
+        )
+            .prop_map(|(call, agent, queue, note)| GatewayMessage::HelpRequested(
+                from_gateway::HelpRequested {
+                    call,
+                    agent: AgentId::new(agent),
+                    queue,
+                    note
+                }
+            )),
+        (identifier(), proptest::option::of(call_id()), "\\PC{1,200}").prop_map(
+            |(from, call, text)| GatewayMessage::Chat(from_gateway::Chat {
+                from: AgentId::new(from),
+                call,
+                text
+            })
+        ),
+        (
+            vec(
+                (
+                    call_id(),
+                    identifier(),
+                    text(64),
+                    proptest::option::of(identifier())
+                ),
+                0..4
+            ),
+            vec(
+                (identifier(), agent_state(), proptest::option::of(call_id())),
+                0..4
+            )
+        )
+            .prop_map(|(calls, agents)| GatewayMessage::Live(from_gateway::Live {
+                calls: calls
+                    .into_iter()
+                    .map(|(call, queue, caller, agent)| from_gateway::LiveCall {
+                        call,
+                        queue,
+                        caller,
+                        state: "talking".into(),
+                        agent: agent.map(AgentId::new)
+                    })
+                    .collect(),
+                agents: agents
+                    .into_iter()
+                    .map(|(agent, state, call)| from_gateway::LiveAgent {
+                        agent: AgentId::new(agent),
+                        state,
+                        call
+                    })
+                    .collect(),
+            })),
         error_report().prop_map(GatewayMessage::Error),
         any::<u64>().prop_map(|nonce| GatewayMessage::Pong(from_gateway::Pong { nonce })),
     ]

@@ -4,13 +4,15 @@
 use serde::Serialize;
 
 use crate::agent::protocol::from_agent::{
-    Accept, CompleteTransfer, Consult, Dial, Disposition, Dtmf as AgentDtmf, Hangup,
-    Hold as AgentHold, Login, Ping, Record, Reject, ReturnToCaller, SetState, Stats, Transfer,
+    Accept, Chat, CompleteTransfer, Consult, Dial, Disposition, Dtmf as AgentDtmf, Hangup, Help,
+    Hold as AgentHold, Leave, Login, Ping, Record, Reject, ReturnToCaller, SetState, Stats,
+    Supervise, Transfer,
 };
 use crate::agent::protocol::from_gateway::{
-    Answered, CallEnded, DialFailed, Dialing, Dtmf as GatewayDtmf, Hold as GatewayHold,
-    LoginRefused, Offer, OfferCancelled, Pong, Progress, Recording, Resumed, ResumedCall, State,
-    TransferState, Welcome,
+    Answered, CallEnded, Chat as GatewayChat, DialFailed, Dialing, Dtmf as GatewayDtmf,
+    HelpRequested, Hold as GatewayHold, Live, LiveAgent, LiveCall, LoginRefused, Offer,
+    OfferCancelled, Pong, Progress, Recording, Resumed, ResumedCall, State, Supervising,
+    SupervisionEnded, TransferState, Welcome,
 };
 use crate::agent::protocol::*;
 
@@ -83,6 +85,20 @@ pub fn agent_messages() -> Vec<AgentMessage> {
             call: call(),
             action: RecordAction::Pause,
         }),
+        AgentMessage::Supervise(Supervise {
+            call: call(),
+            mode: SuperviseMode::Whisper,
+        }),
+        AgentMessage::Leave(Leave { call: call() }),
+        AgentMessage::Help(Help {
+            call: call(),
+            note: Some("the caller asks for a refund".into()),
+        }),
+        AgentMessage::Chat(Chat {
+            to: Some(AgentId::new("alice")),
+            call: Some(call()),
+            text: "offer the 10 % voucher".into(),
+        }),
         AgentMessage::Stats(stats()),
         AgentMessage::Ping(Ping { nonce: u64::MAX }),
         AgentMessage::Error(
@@ -99,6 +115,7 @@ pub fn welcome() -> Welcome {
         state: AgentState::Away,
         media: MediaParams::default(),
         gateway: "trunkgate/0.1.0".into(),
+        supervises: vec!["support".into()],
     }
 }
 
@@ -182,6 +199,40 @@ pub fn gateway_messages() -> Vec<GatewayMessage> {
         GatewayMessage::Recording(Recording {
             call: call(),
             state: RecordingStage::Paused,
+        }),
+        GatewayMessage::Supervising(Supervising {
+            call: call(),
+            mode: SuperviseMode::Monitor,
+            flow: FlowId(12),
+        }),
+        GatewayMessage::SupervisionEnded(SupervisionEnded {
+            call: call(),
+            reason: "call_ended".into(),
+        }),
+        GatewayMessage::HelpRequested(HelpRequested {
+            call: call(),
+            agent: AgentId::new("alice"),
+            queue: "support".into(),
+            note: Some("the caller asks for a refund".into()),
+        }),
+        GatewayMessage::Chat(GatewayChat {
+            from: AgentId::new("alice"),
+            call: None,
+            text: "can you listen in?".into(),
+        }),
+        GatewayMessage::Live(Live {
+            calls: vec![LiveCall {
+                call: call(),
+                queue: "support".into(),
+                caller: "+4930123456".into(),
+                state: "talking".into(),
+                agent: Some(AgentId::new("alice")),
+            }],
+            agents: vec![LiveAgent {
+                agent: AgentId::new("alice"),
+                state: AgentState::Talking,
+                call: Some(call()),
+            }],
         }),
         GatewayMessage::Error(ErrorReport::new(ErrorCode::InvalidState, "not ringing")),
         GatewayMessage::Pong(Pong { nonce: 0 }),
