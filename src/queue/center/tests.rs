@@ -914,3 +914,293 @@ fn a_blind_transfer_ends_the_agents_part_and_offers_the_caller_again_or_says_why
         Some(AgentState::WrapUp { .. })
     ));
 }
+
+/// Supervisors: sam supervises `support`; alice (support) and bob (sales) are agents.
+mod supervisors {
+    use super::*;
+    use crate::agent::protocol::from_agent::{Chat, Help, Leave, Supervise};
+    use crate::agent::protocol::{AgentId, SuperviseMode};
+    use crate::events::{AgentEvent, CallEvent, EventKind};
+
+    const SAM: ConnId = 9;
+
+    fn world() -> World {
+        let text = r#"
+            [support]
+            skills = ["support"]
+            first_announce_ms = 600000
+            [sales]
+            skills = ["sales"]
+            first_announce_ms = 600000
+        "#;
+        let mut w = World::new();
+        w.center.reconfigure(
+            w.now,
+            Arc::new(toml::from_str(text).unwrap()),
+            MediaParams::default(),
+            &|_| true,
+        );
+        w
+    }
+
+    /// sam logged in; alice talking to caller 7 in support. Returns sam's messages so far.
+    fn talking(w: &mut World) -> Vec<GatewayMessage> {
+        w.center
+            .supervisor_login(SAM, "sam", &["support".to_string()])
+            .unwrap();
+        let mut sam = w.messages_for(SAM);
+        w.ready(1, "alice");
+        w.center.enqueue(w.now, 7, "support", "+4930111").unwrap();
+        let offer = offer_of(&w.messages_for(1)).unwrap();
+        w.say(1, AgentMessage::Accept(Accept { call: offer.call }));
+        sam.extend(w.messages_for(SAM));
+        sam
+    }
+
+    fn supervise(mode: SuperviseMode) -> AgentMessage {
+        AgentMessage::Supervise(Supervise {
+            call: CallId::new("c7"),
+            mode,
+        })
+    }
+
+    fn errors(msgs: &[GatewayMessage]) -> Vec<(ErrorCode, String)> {
+        msgs.iter()
+            .filter_map(|m| match m {
+                GatewayMessage::Error(e) => Some((e.code, e.message.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn refusals(w: &mut World) -> Vec<(String, String)> {
+        std::iter::from_fn(|| w.center.poll_event())
+            .filter_map(|e| match e {
+                EventKind::Agent {
+                    agent,
+                    event: AgentEvent::Refused { what, .. },
+                } => Some((agent, what)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_supervisor_takes_no_calls_and_sees_its_queues_calls_and_agents() {
+        let mut w = world();
+        let sam = talking(&mut w);
+        let welcome = sam.iter().find_map(|m| match m {
+            GatewayMessage::Welcome(w) => Some(w.clone()),
+            _ => None,
+        });
+        assert_eq!(welcome.unwrap().supervises, vec!["support".to_string()]);
+        assert!(offer_of(&sam).is_none(), "no offer for a supervisor");
+        let live = sam
+            .iter()
+            .filter_map(|m| match m {
+                GatewayMessage::Live(l) => Some(l.clone()),
+                _ => None,
+            })
+            .last()
+            .expect("live views pushed");
+        assert_eq!(live.calls.len(), 1);
+        assert_eq!(live.calls[0].state, "talking");
+        assert_eq!(live.calls[0].agent, Some(AgentId::new("alice")));
+        assert_eq!(live.agents.len(), 1);
+        assert_eq!(live.agents[0].state, WireState::Talking);
+        // A call in sales is none of its business.
+        w.center.enqueue(w.now, 8, "sales", "+4930222").unwrap();
+        let after = w.messages_for(SAM);
+        assert!(
+            !after.iter().any(|m| matches!(m, GatewayMessage::Live(_))),
+            "nothing changed in support: {after:?}"
+        );
+    }
+
+    #[test]
+    fn monitor_then_whisper_then_leave_route_one_flow_and_tell_the_call() {
+        let mut w = world();
+        talking(&mut w);
+        w.say(SAM, supervise(SuperviseMode::Monitor));
+        let out = w.outputs();
+        let flow = out
+            .iter()
+            .find_map(|o| match o {
+                Output::RouteSupervisor { conn: SAM, flow, call: 7 } => Some(*flow),
+                _ => None,
+            })
+            .expect("the supervisor's flow is routed to the call");
+        assert!(out.contains(&Output::ToCall {
+            call: 7,
+            cmd: CallCommand::Supervise {
+                supervisor: "sam".into(),
+                mode: SuperviseMode::Monitor
+            }
+        }));
+        assert!(out.iter().any(|o| matches!(o, Output::ToAgent {
+            conn: SAM,
+            msg: GatewayMessage::Supervising(s)
+        } if s.flow.0 == flow && s.mode == SuperviseMode::Monitor)));
+        w.say(SAM, supervise(SuperviseMode::Whisper));
+        let out = w.outputs();
+        assert!(
+            !out.iter()
+                .any(|o| matches!(o, Output::RouteSupervisor { .. })),
+            "a mode change keeps the flow"
+        );
+        assert!(out.iter().any(|o| matches!(o, Output::ToCall {
+            cmd: CallCommand::Supervise { mode: SuperviseMode::Whisper, .. },
+            ..
+        })));
+        w.say(
+            SAM,
+            AgentMessage::Leave(Leave {
+                call: CallId::new("c7"),
+            }),
+        );
+        let out = w.outputs();
+        assert!(out.contains(&Output::Unroute { conn: SAM, flow }));
+        assert!(out.contains(&Output::ToCall {
+            call: 7,
+            cmd: CallCommand::Unsupervise
+        }));
+        assert!(out.iter().any(|o| matches!(o, Output::ToAgent {
+            msg: GatewayMessage::SupervisionEnded(e),
+            ..
+        } if e.reason == "left")));
+    }
+
+    #[test]
+    fn the_end_of_the_call_takes_the_supervisor_out() {
+        let mut w = world();
+        talking(&mut w);
+        w.say(SAM, supervise(SuperviseMode::Barge));
+        w.outputs();
+        w.center.caller_gone(w.now, 7);
+        let out = w.outputs();
+        assert!(out.iter().any(|o| matches!(o, Output::ToAgent {
+            conn: SAM,
+            msg: GatewayMessage::SupervisionEnded(e)
+        } if e.reason == "call_ended")));
+        assert!(out
+            .iter()
+            .any(|o| matches!(o, Output::Unroute { conn: SAM, .. })));
+    }
+
+    #[test]
+    fn a_queue_not_supervised_and_a_supervisors_command_from_an_agent_are_refused() {
+        let mut w = world();
+        talking(&mut w);
+        w.ready(2, "bob-sales");
+        w.center.enqueue(w.now, 8, "sales", "+4930222").unwrap();
+        w.outputs();
+        refusals(&mut w);
+        w.say(
+            SAM,
+            AgentMessage::Supervise(Supervise {
+                call: CallId::new("c8"),
+                mode: SuperviseMode::Monitor,
+            }),
+        );
+        let sam = w.messages_for(SAM);
+        let errs = errors(&sam);
+        assert_eq!(errs.len(), 1, "{sam:?}");
+        assert_eq!(errs[0].0, ErrorCode::NotPermitted);
+        assert!(errs[0].1.contains("sales") && errs[0].1.contains("does not supervise"));
+        assert_eq!(refusals(&mut w), vec![("sam".into(), "supervise".into())]);
+
+        w.say(1, supervise(SuperviseMode::Barge));
+        let alice = w.messages_for(1);
+        let errs = errors(&alice);
+        assert_eq!(errs[0].0, ErrorCode::NotPermitted);
+        assert!(errs[0].1.contains("not a supervisor"), "{errs:?}");
+        assert_eq!(refusals(&mut w), vec![("alice".into(), "supervise".into())]);
+    }
+
+    #[test]
+    fn help_and_chat_reach_the_supervisors_of_the_agents_queue_only() {
+        let mut w = world();
+        talking(&mut w);
+        w.center
+            .supervisor_login(10, "sue", &["sales".to_string()])
+            .unwrap();
+        w.outputs();
+        std::iter::from_fn(|| w.center.poll_event()).for_each(drop);
+        w.say(
+            1,
+            AgentMessage::Help(Help {
+                call: CallId::new("c7"),
+                note: Some("refund?".into()),
+            }),
+        );
+        let out = w.outputs();
+        let told: Vec<ConnId> = out
+            .iter()
+            .filter_map(|o| match o {
+                Output::ToAgent {
+                    conn,
+                    msg: GatewayMessage::HelpRequested(h),
+                } if h.agent.as_str() == "alice" && h.note.as_deref() == Some("refund?") => {
+                    Some(*conn)
+                }
+                _ => None,
+            })
+            .collect();
+        assert_eq!(told, vec![SAM], "sam supervises support; sue does not");
+        let events: Vec<EventKind> = std::iter::from_fn(|| w.center.poll_event()).collect();
+        assert!(events.iter().any(|e| matches!(e, EventKind::Call {
+            call: 7,
+            event: CallEvent::HelpRequested { supervisors: 1, .. }
+        })));
+
+        w.say(
+            1,
+            AgentMessage::Chat(Chat {
+                to: None,
+                call: None,
+                text: "can you listen in?".into(),
+            }),
+        );
+        let sam = w.messages_for(SAM);
+        assert!(sam.iter().any(|m| matches!(m,
+            GatewayMessage::Chat(c) if c.from.as_str() == "alice" && c.text == "can you listen in?")));
+        w.say(
+            SAM,
+            AgentMessage::Chat(Chat {
+                to: Some(AgentId::new("alice")),
+                call: Some(CallId::new("c7")),
+                text: "on my way".into(),
+            }),
+        );
+        let alice = w.messages_for(1);
+        assert!(alice.iter().any(|m| matches!(m,
+            GatewayMessage::Chat(c) if c.from.as_str() == "sam" && c.text == "on my way")));
+        let chats: Vec<(String, Vec<String>)> = std::iter::from_fn(|| w.center.poll_event())
+            .filter_map(|e| match e {
+                EventKind::Agent {
+                    agent,
+                    event: AgentEvent::Chat { to, .. },
+                } => Some((agent, to)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            chats,
+            vec![
+                ("alice".into(), vec!["sam".into()]),
+                ("sam".into(), vec!["alice".into()])
+            ]
+        );
+        // sue may not chat to alice, who is not in sales.
+        w.say(
+            10,
+            AgentMessage::Chat(Chat {
+                to: Some(AgentId::new("alice")),
+                call: None,
+                text: "hi".into(),
+            }),
+        );
+        let errs = errors(&w.messages_for(10));
+        assert_eq!(errs[0].0, ErrorCode::NotPermitted, "{errs:?}");
+    }
+}
