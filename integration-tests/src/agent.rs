@@ -74,6 +74,15 @@ impl AgentProcess {
         Self::spawn(&args, DEMO_CREDENTIAL, &[], true)
     }
 
+    /// Agent `id` (configured with the demo credential), interactive, with more arguments.
+    pub fn interactive_as(gw: &Gateway, id: &str, extra: &[&str]) -> AgentProcess {
+        let args: Vec<String> = agent_args(gw, id, extra)
+            .into_iter()
+            .filter(|a| a != "--auto-answer")
+            .collect();
+        Self::spawn(&args, DEMO_CREDENTIAL, &[], true)
+    }
+
     /// Types one command line at an interactive agent.
     pub fn type_line(&mut self, line: &str) {
         let stdin = self.stdin.as_mut().expect("an interactive agent");

@@ -1026,7 +1026,11 @@ mod supervisors {
         let flow = out
             .iter()
             .find_map(|o| match o {
-                Output::RouteSupervisor { conn: SAM, flow, call: 7 } => Some(*flow),
+                Output::RouteSupervisor {
+                    conn: SAM,
+                    flow,
+                    call: 7,
+                } => Some(*flow),
                 _ => None,
             })
             .expect("the supervisor's flow is routed to the call");
@@ -1048,10 +1052,16 @@ mod supervisors {
                 .any(|o| matches!(o, Output::RouteSupervisor { .. })),
             "a mode change keeps the flow"
         );
-        assert!(out.iter().any(|o| matches!(o, Output::ToCall {
-            cmd: CallCommand::Supervise { mode: SuperviseMode::Whisper, .. },
-            ..
-        })));
+        assert!(out.iter().any(|o| matches!(
+            o,
+            Output::ToCall {
+                cmd: CallCommand::Supervise {
+                    mode: SuperviseMode::Whisper,
+                    ..
+                },
+                ..
+            }
+        )));
         w.say(
             SAM,
             AgentMessage::Leave(Leave {
@@ -1148,10 +1158,13 @@ mod supervisors {
             .collect();
         assert_eq!(told, vec![SAM], "sam supervises support; sue does not");
         let events: Vec<EventKind> = std::iter::from_fn(|| w.center.poll_event()).collect();
-        assert!(events.iter().any(|e| matches!(e, EventKind::Call {
-            call: 7,
-            event: CallEvent::HelpRequested { supervisors: 1, .. }
-        })));
+        assert!(events.iter().any(|e| matches!(
+            e,
+            EventKind::Call {
+                call: 7,
+                event: CallEvent::HelpRequested { supervisors: 1, .. }
+            }
+        )));
 
         w.say(
             1,
