@@ -997,11 +997,11 @@ mod supervisors {
         assert!(offer_of(&sam).is_none(), "no offer for a supervisor");
         let live = sam
             .iter()
-            .filter_map(|m| match m {
+            .rev()
+            .find_map(|m| match m {
                 GatewayMessage::Live(l) => Some(l.clone()),
                 _ => None,
             })
-            .last()
             .expect("live views pushed");
         assert_eq!(live.calls.len(), 1);
         assert_eq!(live.calls[0].state, "talking");
