@@ -362,9 +362,11 @@ fn every_json_example_in_the_docs_is_exactly_what_encode_writes() {
     );
     for example in examples {
         let framed = frame(example.as_bytes());
-        let reencoded = match decode_one::<AgentMessage>(&framed) {
-            Ok(message) => encoded(&message),
-            Err(_) => encoded(&decode_one::<GatewayMessage>(&framed).expect(example)),
+        // `chat` is a type both ways, with other fields: the example is whichever it is exactly.
+        let as_agent = decode_one::<AgentMessage>(&framed).map(|m| encoded(&m));
+        let reencoded = match as_agent {
+            Ok(bytes) if bytes[4..] == *example.as_bytes() => bytes,
+            _ => encoded(&decode_one::<GatewayMessage>(&framed).expect(example)),
         };
         assert_eq!(String::from_utf8_lossy(&reencoded[4..]), example);
     }
