@@ -25,6 +25,7 @@ pub mod media;
 pub mod recorder;
 pub mod shell;
 pub mod sound;
+pub mod wallboard;
 
 pub use args::{Args, ArgsError, AudioSource, Options};
 pub use events::{Event, EventSink, MediaCounters};

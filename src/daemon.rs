@@ -146,7 +146,11 @@ impl Daemon {
         let c = &current.config;
         let stop = CancellationToken::new();
         let bus = Bus::new();
-        let (ops, admin_requests) = Ops::new(Tally::new(c), bus.clone());
+        let (ops, admin_requests) = Ops::new(
+            Tally::new(c),
+            crate::ops::wallboard::Wallboard::new(c),
+            bus.clone(),
+        );
         tokio::spawn(admin::follow(
             ops.clone(),
             bus.follow("ops"),
@@ -595,6 +599,7 @@ impl AgentLink {
             reloads,
             places: outbound.places,
             usage_file: Some(usage_file),
+            wallboard: ops.wallboard_feed(),
         };
         let center = tokio::spawn(center_shell::run(
             center,

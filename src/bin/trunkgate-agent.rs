@@ -48,13 +48,18 @@ fn main() -> ExitCode {
         }
     };
     let interactive = options.interactive();
+    let sink = if options.behaviour.wallboard {
+        EventSink::Wallboard
+    } else {
+        EventSink::Stdout
+    };
     let code = runtime.block_on(async move {
         let (commands, _) = broadcast::channel(64);
         if interactive {
             let commands = commands.clone();
             std::thread::spawn(move || read_commands(commands));
         }
-        client::run(options, EventSink::Stdout, commands, stop_signal()).await
+        client::run(options, sink, commands, stop_signal()).await
     });
     // Tasks still running (none should be) are not waited for: the exit code is known.
     runtime.shutdown_background();

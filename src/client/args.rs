@@ -141,6 +141,14 @@ pub struct Args {
     /// migrates the connection and the call carries on).
     #[arg(long, value_name = "MS")]
     pub rebind_after_ms: Option<u64>,
+    /// Log in as a supervisor (an id with `supervises` on the gateway): the run stops if the
+    /// gateway does not say so; no state is set, no call is taken.
+    #[arg(long)]
+    pub supervisor: bool,
+    /// With --supervisor: show the supervised queues' wallboard as a table, redrawn on every
+    /// change.
+    #[arg(long, requires = "supervisor")]
+    pub wallboard: bool,
     /// The name the gateway's certificate must carry (checked with --ca; sent as SNI).
     #[arg(long, value_name = "NAME", default_value = "trunkgate")]
     pub server_name: String,
@@ -216,6 +224,10 @@ pub struct Behaviour {
     pub hold: Option<(Duration, Option<Duration>)>,
     /// After each call: stay in wrap-up this long, then go available (`None`: until told).
     pub wrap_up: Option<Duration>,
+    /// The login must be a supervisor's.
+    pub supervisor: bool,
+    /// Draw the wallboard as a table.
+    pub wallboard: bool,
     /// The outcome code given to every call when it ends.
     pub disposition: Option<String>,
     /// Exit after this many calls have ended.
@@ -310,6 +322,8 @@ impl Args {
             disposition: self.disposition,
             calls: self.calls,
             dial: self.dial,
+            supervisor: self.supervisor,
+            wallboard: self.wallboard,
         };
         if let Some((_, digits)) = &behaviour.send_dtmf {
             check_digits(digits)?;

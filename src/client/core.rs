@@ -331,6 +331,9 @@ impl AgentCore {
                 call: c.call.map(|c| c.0),
                 text: c.text,
             }),
+            (Link::Ready, GatewayMessage::Wallboard(board)) => self.emit(Event::Wallboard {
+                queues: board.queues,
+            }),
             (Link::Ready, GatewayMessage::Live(live)) => self.emit(Event::Live {
                 calls: live.calls,
                 agents: live.agents,
@@ -588,6 +591,15 @@ impl AgentCore {
             gateway: welcome.gateway,
             supervises: welcome.supervises,
         });
+        if self.config.behaviour.supervisor && self.supervises.is_empty() {
+            self.emit(Event::Unexpected {
+                message: "--supervisor, but the gateway does not know this id as a supervisor \
+                          (supervises in its [[agent]] entry)"
+                    .into(),
+            });
+            self.finish(Exit::NotSupervisor);
+            return;
+        }
         if let Err(e) = check_params(&welcome.media) {
             self.emit(Event::MediaError {
                 error: e.to_string(),

@@ -167,6 +167,10 @@ pub enum Event {
         call: Option<String>,
         text: String,
     },
+    /// The supervised queues' statistics changed.
+    Wallboard {
+        queues: Vec<crate::agent::protocol::from_gateway::QueueBoard>,
+    },
     /// The supervised queues' calls and agents changed (`calls` prints them).
     Live {
         calls: Vec<crate::agent::protocol::from_gateway::LiveCall>,
@@ -315,6 +319,7 @@ impl Event {
             Self::HelpRequested { .. } => "help_requested",
             Self::Chat { .. } => "chat",
             Self::Live { .. } => "live",
+            Self::Wallboard { .. } => "wallboard",
             Self::Accept { .. } => "accept",
             Self::Reject { .. } => "reject",
             Self::Hangup { .. } => "hangup",
@@ -426,6 +431,30 @@ impl Event {
                 fields.push(("text", s(text)));
                 fields
             }
+            Self::Wallboard { queues } => queues
+                .iter()
+                .map(|q| {
+                    let opt = |v: Option<f64>| v.map_or("-".to_string(), |v| v.to_string());
+                    (
+                        "queue",
+                        format!(
+                            "{}:waiting={},longest_s={},sl15={},sl_day={},asa_s={},aht_s={},abandon={},available={},in_call={},wrap_up={},away={}",
+                            q.queue,
+                            q.waiting,
+                            q.longest_wait_s,
+                            opt(q.service_level_15m_pct),
+                            opt(q.service_level_day_pct),
+                            opt(q.asa_s),
+                            opt(q.aht_s),
+                            opt(q.abandon_rate_pct),
+                            q.agents_available,
+                            q.agents_in_call,
+                            q.agents_wrap_up,
+                            q.agents_away
+                        ),
+                    )
+                })
+                .collect(),
             Self::Live { calls, agents } => vec![
                 ("calls", calls.len().to_string()),
                 (
@@ -660,6 +689,8 @@ pub enum EventSink {
     Stdout,
     /// Each line to a channel (tests).
     Channel(mpsc::UnboundedSender<String>),
+    /// Like `Stdout`, but the wallboard is a table redrawn in place (`--wallboard`).
+    Wallboard,
 }
 
 impl EventSink {
@@ -674,6 +705,20 @@ impl EventSink {
             }
             Self::Channel(lines) => {
                 let _ = lines.send(line);
+            }
+            Self::Wallboard => {
+                use std::io::Write;
+                let mut stdout = std::io::stdout().lock();
+                match event {
+                    // Home, clear, the table: a terminal shows the latest figures in place.
+                    Event::Wallboard { queues } => {
+                        let _ = write!(stdout, "\x1b[H\x1b[2J{}", super::wallboard::table(queues));
+                    }
+                    _ => {
+                        let _ = writeln!(stdout, "{line}");
+                    }
+                }
+                let _ = stdout.flush();
             }
         }
     }

@@ -6,6 +6,7 @@
 //! | `GET /readyz` | 200 when it takes calls |
 //! | `GET /metrics` | Prometheus text exposition |
 //! | `GET /v1/calls`, `/v1/agents`, `/v1/queues` | JSON arrays (admin listener only) |
+//! | `GET /v1/wallboard` | every queue's wallboard figures, as supervisors get them (admin listener only) |
 //! | `POST /v1/drain` (`?now` to end calls at once) | starts a drain (admin listener only) |
 //! | `POST /v1/calls/N/recording?action=start\|pause\|resume` | the call's recording (admin listener only; 409 with the reason when refused) |
 use crate::sip::guard::BanView;
@@ -21,6 +22,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::http::{self, Request, Response};
 use super::tally::Tally;
+use super::wallboard::Wallboard;
+use crate::agent::protocol::from_gateway::QueueBoard;
 use crate::call::core::RecordingAction;
 use crate::events::{Bus, LosslessFeed};
 
@@ -46,6 +49,9 @@ pub enum AdminRequest {
 /// What the admin handlers read and ask.
 pub struct Ops {
     tally: Mutex<Tally>,
+    wallboard: Mutex<Wallboard>,
+    /// The wallboard as last published, for the center to push to supervisors.
+    boards: watch::Sender<Vec<QueueBoard>>,
     bus: Bus,
     draining: AtomicBool,
     requests: mpsc::UnboundedSender<AdminRequest>,
@@ -56,10 +62,16 @@ pub struct Ops {
 
 impl Ops {
     /// The ops state, and where its drain requests arrive.
-    pub fn new(tally: Tally, bus: Bus) -> (Arc<Ops>, mpsc::UnboundedReceiver<AdminRequest>) {
+    pub fn new(
+        tally: Tally,
+        wallboard: Wallboard,
+        bus: Bus,
+    ) -> (Arc<Ops>, mpsc::UnboundedReceiver<AdminRequest>) {
         let (requests, received) = mpsc::unbounded_channel();
         let ops = Arc::new(Ops {
             tally: Mutex::new(tally),
+            wallboard: Mutex::new(wallboard),
+            boards: watch::Sender::new(Vec::new()),
             bus,
             draining: AtomicBool::new(false),
             requests,
@@ -155,9 +167,37 @@ impl Ops {
         tally.metrics().encode()
     }
 
+    /// Every queue's wallboard now.
+    pub fn wallboard(&self, now: SystemTime) -> Vec<QueueBoard> {
+        self.wallboard
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .view(now)
+    }
+
+    /// The wallboard whenever a figure changes.
+    pub fn wallboard_feed(&self) -> watch::Receiver<Vec<QueueBoard>> {
+        self.boards.subscribe()
+    }
+
+    fn publish_wallboard(&self) {
+        let view = self.wallboard(SystemTime::now());
+        self.boards.send_if_modified(|old| {
+            let changed = *old != view;
+            if changed {
+                *old = view;
+            }
+            changed
+        });
+    }
+
     /// A config reload: the tally's queues and agents.
     pub fn reconfigure(&self, config: &crate::config::Config) {
         self.tally().reconfigure(config);
+        self.wallboard
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .reconfigure(config);
     }
 
     /// Asks the daemon (`make` wraps the reply channel) and answers with what it says.
@@ -238,7 +278,7 @@ impl Ops {
         };
         match request.path.as_str() {
             "/healthz" | "/readyz" | "/metrics" | "/v1/calls" | "/v1/agents" | "/v1/queues"
-            | "/v1/trunks" | "/v1/bans"
+            | "/v1/trunks" | "/v1/bans" | "/v1/wallboard"
                 if !get =>
             {
                 Response::text(405, "use GET\n")
@@ -272,6 +312,7 @@ impl Ops {
                 body: self.metrics_text(),
             },
             "/v1/calls" if admin => json(serde_json::to_string(&self.tally().calls(now))),
+            "/v1/wallboard" if admin => json(serde_json::to_string(&self.wallboard(now))),
             "/v1/agents" if admin => json(serde_json::to_string(&self.tally().agents(now))),
             "/v1/queues" if admin => json(serde_json::to_string(&self.tally().queues(now))),
             "/v1/trunks" if admin => json(serde_json::to_string(&*self.registrations.borrow())),
@@ -312,6 +353,8 @@ fn debug_stall(request: &Request) -> Response {
 /// Follows the bus into the tally until `stop`. Lossless: the tally is cheap to update, and a
 /// dropped `Ended` would leave a call "active" forever.
 pub async fn follow(ops: Arc<Ops>, mut feed: LosslessFeed, stop: CancellationToken) {
+    // Waits grow by the second with nothing happening: the wallboard is looked at as often.
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
     loop {
         tokio::select! {
             event = feed.recv() => match event {
@@ -321,10 +364,16 @@ pub async fn follow(ops: Arc<Ops>, mut feed: LosslessFeed, stop: CancellationTok
                         tally.handle(&event);
                         tally.active_calls()
                     };
+                    ops.wallboard
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .handle(&event);
                     ops.calls.send_if_modified(|n| std::mem::replace(n, active) != active);
+                    ops.publish_wallboard();
                 }
                 None => return,
             },
+            _ = tick.tick() => ops.publish_wallboard(),
             _ = stop.cancelled() => return,
         }
     }

@@ -8,6 +8,7 @@ pub mod http;
 pub mod metrics;
 pub mod notify;
 pub mod tally;
+pub mod wallboard;
 
 pub use config::{check_log_level, OpsConfig};
 

@@ -159,6 +159,8 @@ pub struct Center {
     outbound: outbound::Outbound,
     /// Logged-in supervisors, by id.
     supervisors: HashMap<String, supervisors::SupervisorEntry>,
+    /// Every queue's wallboard figures, as ops last published them.
+    wallboard: Vec<crate::agent::protocol::from_gateway::QueueBoard>,
 }
 
 impl Center {
@@ -185,6 +187,7 @@ impl Center {
             events: VecDeque::new(),
             outbound: outbound::Outbound::default(),
             supervisors: HashMap::new(),
+            wallboard: Vec::new(),
         }
     }
 

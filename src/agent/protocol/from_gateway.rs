@@ -36,6 +36,7 @@ pub enum GatewayMessage {
     HelpRequested(HelpRequested),
     Chat(Chat),
     Live(Live),
+    Wallboard(Wallboard),
     Error(ErrorReport),
     Pong(Pong),
 }
@@ -302,6 +303,40 @@ impl Live {
     }
 }
 
+/// Live statistics of the supervisor's queues: sent after `welcome` and whenever a figure
+/// changes (docs/supervisors.md, "Wallboard").
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Wallboard {
+    pub queues: Vec<QueueBoard>,
+}
+
+/// One queue on the wallboard. Percentages and averages are absent before their first caller.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QueueBoard {
+    pub queue: String,
+    pub waiting: u32,
+    pub longest_wait_s: f64,
+    /// The queue's answer-time target.
+    pub service_level_s: f64,
+    /// Answered within the target, per caller answered or abandoned, over the last 15 minutes.
+    pub service_level_15m_pct: Option<f64>,
+    /// The same over the day (UTC).
+    pub service_level_day_pct: Option<f64>,
+    /// Average speed of answer, the day.
+    pub asa_s: Option<f64>,
+    /// Average handle time (talk, holds, wrap-up), the day.
+    pub aht_s: Option<f64>,
+    /// Hung up waiting, per caller who left the queue, the day.
+    pub abandon_rate_pct: Option<f64>,
+    pub answered: u64,
+    pub abandoned: u64,
+    pub agents_available: u32,
+    /// Ringing or talking.
+    pub agents_in_call: u32,
+    pub agents_wrap_up: u32,
+    pub agents_away: u32,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Pong {
     pub nonce: u64,
@@ -329,6 +364,7 @@ impl WireMessage for GatewayMessage {
         "help_requested",
         "chat",
         "live",
+        "wallboard",
         "error",
         "pong",
     ];
@@ -355,6 +391,7 @@ impl WireMessage for GatewayMessage {
             Self::HelpRequested(_) => "help_requested",
             Self::Chat(_) => "chat",
             Self::Live(_) => "live",
+            Self::Wallboard(_) => "wallboard",
             Self::Error(_) => "error",
             Self::Pong(_) => "pong",
         }
@@ -397,6 +434,13 @@ impl WireMessage for GatewayMessage {
                 limits::text("text", text, 1, MAX_CHAT_BYTES)
             }
             Self::Live(live) => live.validate(),
+            Self::Wallboard(board) => {
+                limits::count("queues", board.queues.len(), MAX_LIVE_ENTRIES)?;
+                for (i, q) in board.queues.iter().enumerate() {
+                    limits::identifier(&format!("queues[{i}].queue"), &q.queue)?;
+                }
+                Ok(())
+            }
             Self::Answered(Answered { call, flow }) => {
                 limits::identifier("call", call.as_str())?;
                 flow.validate("flow")

@@ -44,6 +44,8 @@ pub enum Exit {
     ResumeFailed,
     /// No session could be established at all.
     ConnectFailed,
+    /// `--supervisor`, and the gateway does not know this id as a supervisor.
+    NotSupervisor,
 }
 
 impl Exit {
@@ -52,7 +54,7 @@ impl Exit {
     pub fn code(&self) -> i32 {
         match self {
             Self::CallsDone | Self::Quit | Self::Stopped(_) => 0,
-            Self::Refused { .. } | Self::Revoked => 2,
+            Self::Refused { .. } | Self::Revoked | Self::NotSupervisor => 2,
             _ => 1,
         }
     }
@@ -71,6 +73,7 @@ impl Exit {
             Self::Closed { .. } => "closed",
             Self::ResumeFailed => "resume_failed",
             Self::ConnectFailed => "connect_failed",
+            Self::NotSupervisor => "not_supervisor",
         }
     }
 
@@ -78,7 +81,11 @@ impl Exit {
     pub fn logs_out(&self) -> bool {
         matches!(
             self,
-            Self::CallsDone | Self::Quit | Self::Stopped(_) | Self::UnsupportedMedia
+            Self::CallsDone
+                | Self::Quit
+                | Self::Stopped(_)
+                | Self::UnsupportedMedia
+                | Self::NotSupervisor
         )
     }
 

@@ -109,6 +109,8 @@ pub struct CenterChannels {
     pub places: mpsc::UnboundedSender<PlaceRequest>,
     /// Where today's outbound minutes are kept across restarts (`state_dir`); `None`: nowhere.
     pub usage_file: Option<std::path::PathBuf>,
+    /// The wallboard, for supervisors.
+    pub wallboard: tokio::sync::watch::Receiver<Vec<crate::agent::protocol::from_gateway::QueueBoard>>,
 }
 
 /// What a config reload changes in the center.
@@ -123,6 +125,7 @@ enum Input {
     Agent(AgentInput),
     Call(CallInput),
     Reload(Reconfigure),
+    Wallboard(Vec<crate::agent::protocol::from_gateway::QueueBoard>),
     Timeout,
 }
 
@@ -147,6 +150,10 @@ pub async fn run(
             Some(i) = inputs.agents.recv() => Input::Agent(i),
             Some(i) = inputs.calls.recv() => Input::Call(i),
             Some(r) = inputs.reloads.recv() => Input::Reload(r),
+            Ok(()) = inputs.wallboard.changed() => {
+                let boards = inputs.wallboard.borrow_and_update().clone();
+                Input::Wallboard(boards)
+            }
             _ = sleep_until(deadline) => Input::Timeout,
             _ = beat.tick() => {
                 heart.beat();
@@ -165,6 +172,7 @@ pub async fn run(
         center.set_day(utc_day());
         match input {
             Input::Timeout => center.handle_timeout(now),
+            Input::Wallboard(boards) => center.set_wallboard(boards),
             Input::Reload(r) => {
                 let allowed = |agent: &str| r.agents.iter().any(|a| a.id == agent && !a.revoked);
                 center.reconfigure(now, r.queues, r.media, &allowed);

@@ -21,6 +21,7 @@ pub(super) struct SupervisorEntry {
     supervising: Option<(Call, SuperviseMode, u64)>,
     /// What it was last sent of its queues, so that only changes go out.
     last_live: Option<proto::from_gateway::Live>,
+    last_wallboard: Option<Vec<proto::from_gateway::QueueBoard>>,
 }
 
 impl Center {
@@ -42,6 +43,7 @@ impl Center {
                 queues: queues.to_vec(),
                 supervising: None,
                 last_live: None,
+                last_wallboard: None,
             },
         );
         self.conns.insert(conn, supervisor.to_owned());
@@ -412,12 +414,33 @@ impl Center {
             let Some(s) = self.supervisors.get_mut(&name) else {
                 continue;
             };
+            let conn = s.conn;
+            let board: Vec<_> = self
+                .wallboard
+                .iter()
+                .filter(|q| s.queues.contains(&q.queue))
+                .cloned()
+                .collect();
+            let new_board = s.last_wallboard.as_ref() != Some(&board);
+            if new_board {
+                s.last_wallboard = Some(board.clone());
+            }
             if s.last_live.as_ref() != Some(&live) {
                 s.last_live = Some(live.clone());
-                let conn = s.conn;
                 self.send_to_agent(conn, GatewayMessage::Live(live));
             }
+            if new_board {
+                self.send_to_agent(
+                    conn,
+                    GatewayMessage::Wallboard(proto::from_gateway::Wallboard { queues: board }),
+                );
+            }
         }
+    }
+
+    /// The wallboard as ops computed it now: supervisors get their queues' part when it changed.
+    pub fn set_wallboard(&mut self, boards: Vec<proto::from_gateway::QueueBoard>) {
+        self.wallboard = boards;
     }
 
     /// The calls and agents of `name`'s queues, as it sees them.

@@ -11,8 +11,8 @@ use crate::agent::protocol::from_agent::{
 use crate::agent::protocol::from_gateway::{
     Answered, CallEnded, Chat as GatewayChat, DialFailed, Dialing, Dtmf as GatewayDtmf,
     HelpRequested, Hold as GatewayHold, Live, LiveAgent, LiveCall, LoginRefused, Offer,
-    OfferCancelled, Pong, Progress, Recording, Resumed, ResumedCall, State, Supervising,
-    SupervisionEnded, TransferState, Welcome,
+    OfferCancelled, Pong, Progress, QueueBoard, Recording, Resumed, ResumedCall, State,
+    Supervising, SupervisionEnded, Wallboard, TransferState, Welcome,
 };
 use crate::agent::protocol::*;
 
@@ -219,6 +219,25 @@ pub fn gateway_messages() -> Vec<GatewayMessage> {
             from: AgentId::new("alice"),
             call: None,
             text: "can you listen in?".into(),
+        }),
+        GatewayMessage::Wallboard(Wallboard {
+            queues: vec![QueueBoard {
+                queue: "support".into(),
+                waiting: 2,
+                longest_wait_s: 41.5,
+                service_level_s: 20.0,
+                service_level_15m_pct: Some(83.3),
+                service_level_day_pct: Some(91.2),
+                asa_s: Some(12.4),
+                aht_s: Some(185.0),
+                abandon_rate_pct: Some(3.1),
+                answered: 57,
+                abandoned: 2,
+                agents_available: 3,
+                agents_in_call: 5,
+                agents_wrap_up: 1,
+                agents_away: 2,
+            }],
         }),
         GatewayMessage::Live(Live {
             calls: vec![LiveCall {
