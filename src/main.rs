@@ -150,6 +150,12 @@ enum CtlCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Every queue's wallboard: waiting, longest wait, service level over 15 minutes and the
+    /// day, ASA, AHT, abandon rate, agents by state (what supervisors see).
+    Wallboard {
+        #[arg(long)]
+        json: bool,
+    },
     /// Addresses the scanner defence banned: how much longer, and how many requests were
     /// dropped since.
     Bans {
@@ -240,6 +246,7 @@ fn main() -> ExitCode {
                 CtlCommand::Queues { json } => ctl::show(admin, Listing::Queues, json),
                 CtlCommand::Trunks { json } => ctl::show(admin, Listing::Trunks, json),
                 CtlCommand::Bans { json } => ctl::show(admin, Listing::Bans, json),
+                CtlCommand::Wallboard { json } => ctl::show(admin, Listing::Wallboard, json),
                 CtlCommand::Drain { now } => ctl::drain(admin, now),
                 CtlCommand::Reload => ctl::reload(admin),
                 CtlCommand::Record { call, action } => ctl::record(admin, call, &action),

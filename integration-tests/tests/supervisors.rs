@@ -315,3 +315,60 @@ fn help_and_chat_reach_the_supervisor_and_what_is_not_allowed_is_refused() {
     assert_eq!(help["data"]["note"], "the caller wants a refund");
     assert_eq!(help["data"]["supervisors"], 1);
 }
+
+/// A scripted branch: one caller hangs up unanswered after waiting, one is answered by the
+/// demo agent after a known wait. The supervisor's client and the admin API show the same
+/// wallboard, and its figures are the script's.
+#[test]
+fn the_wallboard_shows_the_scripted_waits_answers_and_abandons() {
+    let dir = tempfile::tempdir().unwrap();
+    let gw = gateway(&dir.path().join("journal"));
+    let mut sam = AgentProcess::interactive_as(&gw, "sam", &["--supervisor"]);
+    sam.expect(&["event=welcome", "supervises=support"], WAIT);
+    sam.expect(&["event=wallboard", "support:waiting=0"], WAIT);
+
+    // Nobody to answer: the first caller gives up after its 3 s.
+    let target = gw.sip_udp();
+    let gave_up = Baresip::new("early")
+        .dial(format!("sip:100@{target}"))
+        .duration(Duration::from_secs(3))
+        .run();
+    assert!(gave_up.call_established(), "{}", gave_up.log);
+    sam.expect(&["event=wallboard", "abandon=100", "sl_day=0"], WAIT);
+
+    // The second is answered once the agent has logged in and accepts.
+    let (mut agent, caller, _) = answered_call(&gw, dir.path(), Duration::from_secs(4));
+    assert!(caller.join().unwrap().call_established());
+    agent.expect(&["event=call_ended"], WAIT);
+    let line = sam.expect(&["event=wallboard", "abandon=50", "available=1"], WAIT);
+    println!("{line}");
+
+    // The admin API says the same.
+    let run = trunkgate_integration::ctl(gw.admin(), &["wallboard", "--json"]);
+    assert!(run.ok, "{run:?}");
+    let boards: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let support = boards
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|q| q["queue"] == "support")
+        .unwrap()
+        .clone();
+    println!("{support}");
+    assert_eq!(support["answered"], 1);
+    assert_eq!(support["abandoned"], 1);
+    assert_eq!(support["abandon_rate_pct"], 50.0);
+    assert_eq!(support["waiting"], 0);
+    // Answered within the 20 s target (the agent accepted at once): 1 of the 2 judged.
+    assert_eq!(support["service_level_day_pct"], 50.0);
+    assert_eq!(support["service_level_15m_pct"], 50.0);
+    let asa = support["asa_s"].as_f64().unwrap();
+    assert!(asa < 20.0, "{support}");
+    // The 4 s call, no wrap-up.
+    let aht = support["aht_s"].as_f64().unwrap();
+    assert!((2.0..=5.0).contains(&aht), "{support}");
+    let table = trunkgate_integration::ctl(gw.admin(), &["wallboard"]);
+    assert!(table.stdout.contains("50.0 %"), "{}", table.stdout);
+    agent.stop();
+    sam.stop();
+}

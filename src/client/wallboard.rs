@@ -5,8 +5,17 @@ use std::fmt::Write;
 use crate::agent::protocol::from_gateway::QueueBoard;
 
 const HEADER: [&str; 11] = [
-    "queue", "waiting", "longest", "SL 15m", "SL day", "ASA", "AHT", "abandon", "avail",
-    "in call", "wrap/away",
+    "queue",
+    "waiting",
+    "longest",
+    "SL 15m",
+    "SL day",
+    "ASA",
+    "AHT",
+    "abandon",
+    "avail",
+    "in call",
+    "wrap/away",
 ];
 
 /// The table, with a trailing newline.
@@ -80,12 +89,21 @@ mod tests {
             agents_wrap_up: 1,
             agents_away: 2,
         };
-        let t = table(&[board("support", Some(83.3)), board("billing-escalations", None)]);
+        let t = table(&[
+            board("support", Some(83.3)),
+            board("billing-escalations", None),
+        ]);
         let lines: Vec<&str> = t.lines().collect();
         assert_eq!(lines.len(), 3, "{t}");
         assert!(lines[0].starts_with("queue"), "{t}");
-        assert!(lines[1].starts_with("support ") && lines[1].contains("83.3 %"), "{t}");
-        assert!(lines[1].contains("42 s") && lines[1].contains("185 s") && lines[1].contains("1/2"), "{t}");
+        assert!(
+            lines[1].starts_with("support ") && lines[1].contains("83.3 %"),
+            "{t}"
+        );
+        assert!(
+            lines[1].contains("42 s") && lines[1].contains("185 s") && lines[1].contains("1/2"),
+            "{t}"
+        );
         assert!(lines[2].contains(" - "), "{t}");
         let width = lines[0].len();
         assert!(lines.iter().all(|l| l.len() == width), "aligned:\n{t}");

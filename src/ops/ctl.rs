@@ -18,6 +18,7 @@ pub enum Listing {
     Queues,
     Trunks,
     Bans,
+    Wallboard,
 }
 
 impl Listing {
@@ -28,6 +29,7 @@ impl Listing {
             Listing::Queues => "/v1/queues",
             Listing::Trunks => "/v1/trunks",
             Listing::Bans => "/v1/bans",
+            Listing::Wallboard => "/v1/wallboard",
         }
     }
 }
@@ -73,6 +75,9 @@ pub fn show(addr: SocketAddr, listing: Listing, json: bool) -> Result<String, Ct
         Listing::Queues => queues_table(&serde_json::from_str::<Vec<_>>(&body).map_err(not_ours)?),
         Listing::Trunks => trunks_table(&serde_json::from_str::<Vec<_>>(&body).map_err(not_ours)?),
         Listing::Bans => bans_table(&serde_json::from_str::<Vec<_>>(&body).map_err(not_ours)?),
+        Listing::Wallboard => crate::client::wallboard::table(
+            &serde_json::from_str::<Vec<_>>(&body).map_err(not_ours)?,
+        ),
     })
 }
 

@@ -104,7 +104,8 @@ impl Wallboard {
 
     /// The queues and agents of a (re)loaded config; counts of queues that stay are kept.
     pub fn reconfigure(&mut self, config: &Config) {
-        self.queues.retain(|name, _| config.queues.contains_key(name));
+        self.queues
+            .retain(|name, _| config.queues.contains_key(name));
         for (name, q) in &config.queues {
             let entry = self.queues.entry(name.clone()).or_default();
             entry.service_level = q.service_level();
@@ -282,10 +283,7 @@ impl Wallboard {
                     .filter(|c| &c.queue == name)
                     .filter_map(|c| c.waiting_since.map(|s| elapsed(s, now)))
                     .collect();
-                let recent = q
-                    .recent
-                    .iter()
-                    .filter(|(t, _)| elapsed(*t, now) <= RECENT);
+                let recent = q.recent.iter().filter(|(t, _)| elapsed(*t, now) <= RECENT);
                 let (mut judged, mut within) = (0, 0);
                 for (_, o) in recent {
                     match o {
@@ -309,7 +307,12 @@ impl Wallboard {
                     queue: name.clone(),
                     waiting: waits.len() as u32,
                     longest_wait_s: round1(
-                        waits.iter().max().copied().unwrap_or_default().as_secs_f64(),
+                        waits
+                            .iter()
+                            .max()
+                            .copied()
+                            .unwrap_or_default()
+                            .as_secs_f64(),
                     ),
                     service_level_s: q.service_level.as_secs_f64(),
                     service_level_15m_pct: percent(within, judged),
@@ -318,10 +321,7 @@ impl Wallboard {
                         .then(|| round1(d.wait_total.as_secs_f64() / d.answered as f64)),
                     aht_s: (d.handled > 0)
                         .then(|| round1(d.handle_total.as_secs_f64() / d.handled as f64)),
-                    abandon_rate_pct: percent(
-                        d.abandoned,
-                        d.answered + d.abandoned + d.overflowed,
-                    ),
+                    abandon_rate_pct: percent(d.abandoned, d.answered + d.abandoned + d.overflowed),
                     answered: d.answered,
                     abandoned: d.abandoned,
                     agents_available: agents(&["available"]),

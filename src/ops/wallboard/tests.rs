@@ -116,7 +116,13 @@ impl Script {
                 wrap,
             } => {
                 self.state(answer, agent, AgentState::Talking { call: CallRef(id) });
-                self.call(at(answer), id, CallEvent::AgentAnswered { agent: agent.into() });
+                self.call(
+                    at(answer),
+                    id,
+                    CallEvent::AgentAnswered {
+                        agent: agent.into(),
+                    },
+                );
                 self.call(at(end), id, ended(Side::Caller));
                 let until = Instant::now();
                 self.state(end, agent, AgentState::WrapUp { until });
@@ -146,10 +152,34 @@ fn the_figures_match_the_script_computed_by_hand() {
     // (queued at, fate): waits 10 s, 30 s, abandoned after 20 s, one answered 20 minutes
     // before (in the day, not in the last 15 minutes), one still waiting.
     let script = [
-        (0, Fate::Answered { agent: "a1", answer: 10, end: 70, wrap: 10 }),
-        (5, Fate::Answered { agent: "a2", answer: 35, end: 95, wrap: 5 }),
+        (
+            0,
+            Fate::Answered {
+                agent: "a1",
+                answer: 10,
+                end: 70,
+                wrap: 10,
+            },
+        ),
+        (
+            5,
+            Fate::Answered {
+                agent: "a2",
+                answer: 35,
+                end: 95,
+                wrap: 5,
+            },
+        ),
         (20, Fate::Abandoned { at: 40 }),
-        (-1300, Fate::Answered { agent: "a3", answer: -1295, end: -1195, wrap: 15 }),
+        (
+            -1300,
+            Fate::Answered {
+                agent: "a3",
+                answer: -1295,
+                end: -1195,
+                wrap: 15,
+            },
+        ),
         (100, Fate::Waiting),
     ];
     for (i, (queued, fate)) in script.iter().enumerate() {
@@ -166,7 +196,9 @@ fn the_figures_match_the_script_computed_by_hand() {
     let answered: Vec<(i64, i64, i64, i64)> = script
         .iter()
         .filter_map(|(queued, f)| match f {
-            Fate::Answered { answer, end, wrap, .. } => Some((*queued, *answer, *end, *wrap)),
+            Fate::Answered {
+                answer, end, wrap, ..
+            } => Some((*queued, *answer, *end, *wrap)),
             _ => None,
         })
         .collect();
@@ -185,11 +217,8 @@ fn the_figures_match_the_script_computed_by_hand() {
         .collect();
     let recent_sl = within(&recent) * 100.0 / (recent.len() as f64 + abandoned);
     let asa = answered.iter().map(|(q, a, _, _)| a - q).sum::<i64>() as f64 / answered.len() as f64;
-    let aht = answered
-        .iter()
-        .map(|(_, a, e, w)| (e - a) + w)
-        .sum::<i64>() as f64
-        / answered.len() as f64;
+    let aht =
+        answered.iter().map(|(_, a, e, w)| (e - a) + w).sum::<i64>() as f64 / answered.len() as f64;
     let abandon = abandoned * 100.0 / (answered.len() as f64 + abandoned);
     let r1 = |x: f64| (x * 10.0).round() / 10.0;
 
@@ -204,7 +233,12 @@ fn the_figures_match_the_script_computed_by_hand() {
     assert_eq!((q.answered, q.abandoned), (3, 1));
     // a1 and a2 wrapped up and are available again; a3 went away; sam supervises (no agent).
     assert_eq!(
-        (q.agents_available, q.agents_in_call, q.agents_wrap_up, q.agents_away),
+        (
+            q.agents_available,
+            q.agents_in_call,
+            q.agents_wrap_up,
+            q.agents_away
+        ),
         (2, 0, 0, 1)
     );
     println!("{q:#?}");
@@ -214,7 +248,16 @@ fn the_figures_match_the_script_computed_by_hand() {
 fn the_recent_window_forgets_and_a_new_day_starts_from_nothing() {
     let mut s = Script::new();
     s.agent(at(-10), "a1", AgentEvent::LoggedIn { resumed: false });
-    s.caller(1, 0, Fate::Answered { agent: "a1", answer: 5, end: 65, wrap: 0 });
+    s.caller(
+        1,
+        0,
+        Fate::Answered {
+            agent: "a1",
+            answer: 5,
+            end: 65,
+            wrap: 0,
+        },
+    );
     s.caller(2, 10, Fate::Abandoned { at: 50 });
     s.run();
     let q = |b: &Wallboard, t: i64| {
@@ -225,7 +268,10 @@ fn the_recent_window_forgets_and_a_new_day_starts_from_nothing() {
     };
     assert_eq!(q(&s.board, 100).service_level_15m_pct, Some(50.0));
     let later = q(&s.board, 100 + 15 * 60 + 10);
-    assert_eq!(later.service_level_15m_pct, None, "nobody in the last 15 minutes");
+    assert_eq!(
+        later.service_level_15m_pct, None,
+        "nobody in the last 15 minutes"
+    );
     assert_eq!(later.service_level_day_pct, Some(50.0), "the day remembers");
     let tomorrow = q(&s.board, 86_400);
     assert_eq!(tomorrow.answered, 0);
@@ -241,11 +287,27 @@ fn agents_in_a_call_and_wrapping_up_are_counted_as_such() {
     }
     s.state(-5, "a1", AgentState::Available);
     s.state(1, "a2", AgentState::Talking { call: CallRef(1) });
-    s.state(2, "a3", AgentState::WrapUp { until: Instant::now() });
+    s.state(
+        2,
+        "a3",
+        AgentState::WrapUp {
+            until: Instant::now(),
+        },
+    );
     s.run();
-    let q = s.board.view(at(3)).into_iter().find(|q| q.queue == "support").unwrap();
+    let q = s
+        .board
+        .view(at(3))
+        .into_iter()
+        .find(|q| q.queue == "support")
+        .unwrap();
     assert_eq!(
-        (q.agents_available, q.agents_in_call, q.agents_wrap_up, q.agents_away),
+        (
+            q.agents_available,
+            q.agents_in_call,
+            q.agents_wrap_up,
+            q.agents_away
+        ),
         (1, 1, 1, 0)
     );
 }

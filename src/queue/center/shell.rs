@@ -110,7 +110,8 @@ pub struct CenterChannels {
     /// Where today's outbound minutes are kept across restarts (`state_dir`); `None`: nowhere.
     pub usage_file: Option<std::path::PathBuf>,
     /// The wallboard, for supervisors.
-    pub wallboard: tokio::sync::watch::Receiver<Vec<crate::agent::protocol::from_gateway::QueueBoard>>,
+    pub wallboard:
+        tokio::sync::watch::Receiver<Vec<crate::agent::protocol::from_gateway::QueueBoard>>,
 }
 
 /// What a config reload changes in the center.
@@ -138,6 +139,8 @@ pub async fn run(
     stop: CancellationToken,
 ) {
     let mut beat = tokio::time::interval(HEARTBEAT);
+    // What ops published before the center started; changes come through `changed`.
+    center.set_wallboard(inputs.wallboard.borrow_and_update().clone());
     let mut links: HashMap<ConnId, LinkHandle> = HashMap::new();
     let mut calls: HashMap<Call, mpsc::UnboundedSender<CenterToCall>> = HashMap::new();
     // Media handles made when a flow is routed, waiting for the command that bridges the call.

@@ -448,27 +448,27 @@ fn gateway_message() -> impl Strategy<Value = GatewayMessage> {
             0u32..1000,
             proptest::option::of((0u32..=1000).prop_map(|x| f64::from(x) / 10.0))
         )
-            .prop_map(
-            |(queue, waiting, pct)| GatewayMessage::Wallboard(from_gateway::Wallboard {
-                queues: vec![from_gateway::QueueBoard {
-                    queue,
-                    waiting,
-                    longest_wait_s: 12.5,
-                    service_level_s: 20.0,
-                    service_level_15m_pct: pct,
-                    service_level_day_pct: pct,
-                    asa_s: pct,
-                    aht_s: None,
-                    abandon_rate_pct: pct,
-                    answered: u64::from(waiting),
-                    abandoned: 0,
-                    agents_available: 1,
-                    agents_in_call: 2,
-                    agents_wrap_up: 0,
-                    agents_away: 3,
-                }]
-            })
-        ),
+            .prop_map(|(queue, waiting, pct)| GatewayMessage::Wallboard(
+                from_gateway::Wallboard {
+                    queues: vec![from_gateway::QueueBoard {
+                        queue,
+                        waiting,
+                        longest_wait_s: 12.5,
+                        service_level_s: 20.0,
+                        service_level_15m_pct: pct,
+                        service_level_day_pct: pct,
+                        asa_s: pct,
+                        aht_s: None,
+                        abandon_rate_pct: pct,
+                        answered: u64::from(waiting),
+                        abandoned: 0,
+                        agents_available: 1,
+                        agents_in_call: 2,
+                        agents_wrap_up: 0,
+                        agents_away: 3,
+                    }]
+                }
+            )),
         error_report().prop_map(GatewayMessage::Error),
         any::<u64>().prop_map(|nonce| GatewayMessage::Pong(from_gateway::Pong { nonce })),
     ]

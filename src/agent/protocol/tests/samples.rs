@@ -12,7 +12,7 @@ use crate::agent::protocol::from_gateway::{
     Answered, CallEnded, Chat as GatewayChat, DialFailed, Dialing, Dtmf as GatewayDtmf,
     HelpRequested, Hold as GatewayHold, Live, LiveAgent, LiveCall, LoginRefused, Offer,
     OfferCancelled, Pong, Progress, QueueBoard, Recording, Resumed, ResumedCall, State,
-    Supervising, SupervisionEnded, Wallboard, TransferState, Welcome,
+    Supervising, SupervisionEnded, TransferState, Wallboard, Welcome,
 };
 use crate::agent::protocol::*;
 
