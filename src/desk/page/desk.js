@@ -27,6 +27,12 @@ const desk = (window.desk = {
   wrapUpUntil: null,
   messages: [],
   media: null,
+  // A supervisor's session: its queues, their calls and agents, their figures, and the call it
+  // is in ({call, mode, flow}).
+  supervises: [],
+  live: null,
+  wallboard: [],
+  supervising: null,
 });
 
 let session = null; // { transport, writer, agent, credential, token, grace, id }
@@ -78,9 +84,65 @@ function show() {
     if (link.heardLostMs > 0) missed.push(`you missed ${(link.heardLostMs / 1000).toFixed(1)} s of the caller`);
     $("link-warning").textContent = `Your network is losing audio: ${missed.join(" and ")} in the last 10 s.`;
   }
+  showSupervisor();
   $("message").textContent = desk.error || "";
   $("notice").textContent = desk.notice || "";
   ringing(!!desk.offer);
+}
+
+// The supervisor's view: the wallboard as a table, the calls with a button per mode.
+function showSupervisor() {
+  const on = desk.supervises.length > 0;
+  $("supervisor").hidden = !on;
+  $("available").parentElement.hidden = on;
+  if (!on) return;
+  $("supervises").textContent = desk.supervises.join(", ");
+  const pct = (v) => (v === null || v === undefined ? "–" : `${v.toFixed(1)} %`);
+  const secs = (v) => (v === null || v === undefined ? "–" : `${Math.round(v)} s`);
+  const rows = desk.wallboard.map((q) => {
+    const row = document.createElement("tr");
+    row.dataset.queue = q.queue;
+    const cells = {
+      queue: q.queue,
+      waiting: String(q.waiting),
+      longest: secs(q.longest_wait_s),
+      sl15: pct(q.service_level_15m_pct),
+      slday: pct(q.service_level_day_pct),
+      asa: secs(q.asa_s),
+      aht: secs(q.aht_s),
+      abandon: pct(q.abandon_rate_pct),
+      available: String(q.agents_available),
+      incall: String(q.agents_in_call),
+      wrapup: String(q.agents_wrap_up),
+      away: String(q.agents_away),
+    };
+    for (const [field, text] of Object.entries(cells)) {
+      const cell = document.createElement("td");
+      cell.dataset.field = field;
+      cell.textContent = text;
+      row.append(cell);
+    }
+    return row;
+  });
+  $("wallboard").tBodies[0].replaceChildren(...rows);
+  const calls = (desk.live?.calls || []).map((c) => {
+    const item = document.createElement("li");
+    item.dataset.call = c.call;
+    item.append(`${c.caller || "withheld"} · ${c.queue} · ${c.state}${c.agent ? ` with ${c.agent}` : ""} `);
+    if (c.state === "talking") {
+      for (const mode of ["monitor", "whisper", "barge"]) {
+        const button = document.createElement("button");
+        button.id = `${mode}-${c.call}`;
+        button.textContent = mode[0].toUpperCase() + mode.slice(1);
+        button.addEventListener("click", () => send({ type: "supervise", call: c.call, mode }));
+        item.append(button);
+      }
+    }
+    return item;
+  });
+  $("live-calls").replaceChildren(...calls);
+  $("supervising").hidden = !desk.supervising;
+  if (desk.supervising) $("supervising-what").textContent = `In ${desk.supervising.call}: ${desk.supervising.mode}`;
 }
 
 function fail(text) {
@@ -123,6 +185,7 @@ function handle(message) {
       desk.error = null;
       desk.reconnecting = false;
       desk.state = message.state;
+      desk.supervises = message.supervises || [];
       desk.media.attach(session.transport, message.media);
       ping();
       $("login-form").hidden = true;
@@ -180,6 +243,27 @@ function handle(message) {
       break;
     case "dtmf":
       desk.notice = `The caller pressed ${message.digit}.`;
+      break;
+    case "live":
+      desk.live = message;
+      break;
+    case "wallboard":
+      desk.wallboard = message.queues;
+      break;
+    case "supervising":
+      if (desk.supervising?.flow !== message.flow) desk.media.startCall(message.flow);
+      desk.supervising = { call: message.call, mode: message.mode, flow: message.flow };
+      break;
+    case "supervision_ended":
+      desk.supervising = null;
+      desk.media.endCall();
+      desk.notice = message.reason === "left" ? null : `Out of the call (${message.reason.replace("_", " ")}).`;
+      break;
+    case "help_requested":
+      desk.notice = `${message.agent} asks for help on ${message.call}${message.note ? `: ${message.note}` : ""}.`;
+      break;
+    case "chat":
+      desk.notice = `${message.from}: ${message.text}`;
       break;
     case "pong":
       if (session.pingSent) session.rttMs = performance.now() - session.pingSent;
@@ -451,6 +535,7 @@ $("reject").addEventListener("click", () => {
   desk.offer = null;
   show();
 });
+$("leave").addEventListener("click", () => desk.supervising && send({ type: "leave", call: desk.supervising.call }));
 $("hangup").addEventListener("click", () => desk.call && send({ type: "hangup", call: desk.call.call }));
 $("hold").addEventListener("click", () => desk.call && send({ type: "hold", call: desk.call.call, on: !desk.call.held }));
 $("mute").addEventListener("click", () => {
