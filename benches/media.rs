@@ -1,8 +1,9 @@
 //! What each call leg costs per 20 ms frame on the media path: G.711 both ways, the jitter
 //! buffer, concealment when a frame is missing, and in-band DTMF detection on what the carrier
 //! sent, time-stretching a frame when the jitter buffer moves its delay, SRTP on a carrier
-//! leg that negotiated it, and recording both sides of a call. Multiply by legs × 50 frames/s for load (stretching happens on a few
-//! frames a second at most).
+//! leg that negotiated it, recording both sides of a call (encoding, then sealing with age), and
+//! mixing a supervisor into a call. Multiply by legs × 50 frames/s for load (stretching happens
+//! on a few frames a second at most).
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -229,6 +230,50 @@ fn recording(c: &mut Criterion) {
     });
 }
 
+/// Sealing a recording as it is written: a 20 ms frame's worth of Ogg Opus at 32 kbit/s
+/// (80 bytes) through the age stream, which seals each 64 KiB as it fills.
+fn recording_sealed(c: &mut Criterion) {
+    let identity = trunkgate::recording::age::Identity::generate(&mut rand::rngs::OsRng);
+    let mut writer = trunkgate::recording::age::AgeWriter::new(
+        std::io::sink(),
+        &identity.recipient(),
+        &mut rand::rngs::OsRng,
+    )
+    .expect("a header to nowhere");
+    let frame = [0x5au8; 80];
+    c.bench_function("recording: seal a 20 ms frame's ogg opus with age", |b| {
+        b.iter(|| std::io::Write::write_all(&mut writer, black_box(&frame)))
+    });
+}
+
+/// A supervisor in a call: three parties' 20 ms frames in, each party's mix out.
+fn mixer(c: &mut Criterion) {
+    use trunkgate::media::mixer::Mixer;
+    let mut mixer = Mixer::new(SAMPLES_PER_FRAME);
+    let (caller, agent, supervisor) = (mixer.add(), mixer.add(), mixer.add());
+    for (listener, speakers) in [
+        (caller, [agent, supervisor]),
+        (agent, [caller, supervisor]),
+        (supervisor, [caller, agent]),
+    ] {
+        for speaker in speakers {
+            mixer.set_hears(listener, speaker, true);
+        }
+    }
+    let voices = [voice(0, 160), voice(3000, 160), voice(6000, 160)];
+    c.bench_function("mixer: a 20 ms frame of a three-party call (barge)", |b| {
+        b.iter(|| {
+            for (party, frame) in [caller, agent, supervisor].into_iter().zip(&voices) {
+                mixer.put(party, frame);
+            }
+            for party in [caller, agent, supervisor] {
+                black_box(mixer.mix_for(party));
+            }
+            mixer.end_period();
+        })
+    });
+}
+
 criterion_group!(
     benches,
     g711,
@@ -237,6 +282,8 @@ criterion_group!(
     inband_dtmf,
     stretching,
     srtp,
-    recording
+    recording,
+    recording_sealed,
+    mixer
 );
 criterion_main!(benches);
