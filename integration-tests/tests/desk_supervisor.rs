@@ -2,12 +2,11 @@
 //! wallboard shows the figures of a scripted branch (a caller who gives up, one answered), the
 //! calls list offers each talking call, and monitoring from the page plays both the caller's
 //! and the agent's speech on the page's speaker.
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use trunkgate::media::resample::to_rate;
 use trunkgate_integration::agent::AgentProcess;
-use trunkgate_integration::audio::{self, best_match, Audio};
+use trunkgate_integration::audio::{self, best_match};
 use trunkgate_integration::browser::Browser;
 use trunkgate_integration::desk::{click, desk_gateway, heard, log_in, record_heard, WAIT};
 use trunkgate_integration::gateway::DEMO_CREDENTIAL_HASH;
@@ -15,18 +14,6 @@ use trunkgate_integration::{Baresip, TestConfig, DEMO_CREDENTIAL};
 
 const CALLER_SAYS: &str = "main-menu";
 const AGENT_SAYS: &str = "enter-digits";
-
-fn speech(dir: &Path, name: &str, times: usize) -> PathBuf {
-    let said = audio::prompt(name);
-    let mut long = Audio::silence(said.rate, Duration::ZERO);
-    for _ in 0..times {
-        long.extend(&said);
-        long.extend(&Audio::silence(said.rate, Duration::from_secs(1)));
-    }
-    let path = dir.join(format!("{name}-x{times}.wav"));
-    audio::write_wav_i16(&path, &long).unwrap();
-    path
-}
 
 /// `name` at 48 kHz, the rate the page plays at.
 fn at_48k(name: &str) -> Vec<f32> {
@@ -84,7 +71,7 @@ fn the_supervisor_page_shows_the_wallboard_and_monitors_a_call() {
     assert_eq!(cell(&browser, "waiting"), "0");
 
     // …then one is answered by the agent client, each saying its prompt.
-    let caller_speech = speech(dir.path(), CALLER_SAYS, 4);
+    let caller_speech = audio::repeated_prompt(dir.path(), CALLER_SAYS, 4);
     let caller = std::thread::spawn(move || {
         Baresip::new("caller")
             .dial(format!("sip:100@{target}"))
@@ -92,7 +79,7 @@ fn the_supervisor_page_shows_the_wallboard_and_monitors_a_call() {
             .duration(Duration::from_secs(16))
             .run()
     });
-    let agent_speech = speech(dir.path(), AGENT_SAYS, 6);
+    let agent_speech = audio::repeated_prompt(dir.path(), AGENT_SAYS, 6);
     let mut agent =
         AgentProcess::interactive_with(&gw, &["--play", agent_speech.to_str().unwrap()]);
     agent.expect(&["event=offer"], Duration::from_secs(20));

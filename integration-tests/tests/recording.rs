@@ -42,20 +42,6 @@ fn keygen(dir: &Path) -> (PathBuf, String) {
     (key, public)
 }
 
-/// The caller's speech three times over, a second apart: it lasts through the queue's wait and
-/// the whole conversation.
-fn caller_speech(dir: &Path) -> PathBuf {
-    let said = audio::prompt(CALLER_SAYS);
-    let mut long = Audio::silence(said.rate, Duration::ZERO);
-    for _ in 0..4 {
-        long.extend(&said);
-        long.extend(&Audio::silence(said.rate, Duration::from_secs(1)));
-    }
-    let path = dir.join("caller.wav");
-    audio::write_wav_i16(&path, &long).unwrap();
-    path
-}
-
 /// The agent waits for the caller's recording notice (it hears it too), then says its prompt.
 fn agent_speech(dir: &Path) -> PathBuf {
     let said = audio::prompt(AGENT_SAYS);
@@ -124,7 +110,7 @@ fn a_recorded_call_reaches_s3_sealed_with_each_side_on_its_channel_and_its_pause
     let config = config(dir.path(), &public, &store);
     let gw = Gateway::start(&config);
 
-    let speech = caller_speech(dir.path());
+    let speech = audio::repeated_prompt(dir.path(), CALLER_SAYS, 4);
     let target = gw.sip_udp();
     let caller = std::thread::spawn(move || {
         Baresip::new("caller")

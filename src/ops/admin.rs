@@ -200,25 +200,12 @@ impl Ops {
             .reconfigure(config);
     }
 
-    /// Asks the daemon (`make` wraps the reply channel) and answers with what it says.
+    /// Asks the daemon (`make` wraps the reply channel) and answers with what it says; what it
+    /// refuses gets `refused` (422 for a config with problems, 409 for a request about a call
+    /// that cannot be carried out), with the reason.
     async fn ask(
         &self,
-        make: impl FnOnce(tokio::sync::oneshot::Sender<Result<String, String>>) -> AdminRequest,
-    ) -> Response {
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        if self.requests.send(make(tx)).is_err() {
-            return Response::text(503, "the gateway is stopping\n");
-        }
-        match rx.await {
-            Ok(Ok(summary)) => Response::text(200, summary),
-            Ok(Err(problems)) => Response::text(422, problems),
-            Err(_) => Response::text(503, "the gateway is stopping\n"),
-        }
-    }
-
-    /// Like [`Ops::ask`], for a request the daemon may refuse (409, with the reason).
-    async fn ask_refusable(
-        &self,
+        refused: u16,
         make: impl FnOnce(tokio::sync::oneshot::Sender<Result<String, String>>) -> AdminRequest,
     ) -> Response {
         let (tx, rx) = tokio::sync::oneshot::channel();
@@ -228,8 +215,13 @@ impl Ops {
         match rx.await {
             Ok(Ok(summary)) => Response::text(200, summary),
             Ok(Err(why)) => {
-                tracing::info!(reason = %why, "admin request refused");
-                Response::text(409, format!("{why}\n"))
+                tracing::info!(reason = %why.trim_end(), "admin request refused");
+                let why = if why.ends_with('\n') {
+                    why
+                } else {
+                    format!("{why}\n")
+                };
+                Response::text(refused, why)
             }
             Err(_) => Response::text(503, "the gateway is stopping\n"),
         }
@@ -238,7 +230,7 @@ impl Ops {
     async fn route(&self, request: Request, admin: bool) -> Response {
         if admin && request.path == "/v1/reload" {
             return match request.method.as_str() {
-                "POST" => self.ask(AdminRequest::Reload).await,
+                "POST" => self.ask(422, AdminRequest::Reload).await,
                 _ => Response::text(405, "use POST\n"),
             };
         }
@@ -253,7 +245,7 @@ impl Ops {
                 _ => return Response::text(400, "?action=start|pause|resume\n"),
             };
             return self
-                .ask_refusable(|reply| AdminRequest::Recording {
+                .ask(409, |reply| AdminRequest::Recording {
                     call,
                     action,
                     reply,
@@ -262,7 +254,7 @@ impl Ops {
         }
         if admin && request.path == "/v1/desk/renew" {
             return match request.method.as_str() {
-                "POST" => self.ask(AdminRequest::RenewDeskCertificate).await,
+                "POST" => self.ask(422, AdminRequest::RenewDeskCertificate).await,
                 _ => Response::text(405, "use POST\n"),
             };
         }

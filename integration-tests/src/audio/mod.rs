@@ -178,6 +178,20 @@ pub fn opusdec_stereo(file: &std::path::Path) -> (Vec<f32>, Vec<f32>) {
     (left, right)
 }
 
+/// Prompt `name` said `times` times, a second apart, as a WAV in `dir`: a party that keeps
+/// talking through a call.
+pub fn repeated_prompt(dir: &std::path::Path, name: &str, times: usize) -> std::path::PathBuf {
+    let said = prompt(name);
+    let mut long = Audio::silence(said.rate, Duration::ZERO);
+    for _ in 0..times {
+        long.extend(&said);
+        long.extend(&Audio::silence(said.rate, Duration::from_secs(1)));
+    }
+    let path = dir.join(format!("{name}-x{times}.wav"));
+    write_wav_i16(&path, &long).expect("a WAV in a temporary directory");
+    path
+}
+
 #[cfg(test)]
 mod tests {
     use super::test_signals::sine;
