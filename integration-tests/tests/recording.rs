@@ -15,7 +15,7 @@ use trunkgate_integration::audio::{self, best_match, opusdec_stereo, rms, Audio}
 use trunkgate_integration::gateway::ctl;
 use trunkgate_integration::journal::{journal_config, of_type, records};
 use trunkgate_integration::s3::{s3rver_objects, S3rver, S3RVER_KEY, S3RVER_SECRET};
-use trunkgate_integration::{trunkgate_bin, Baresip, Gateway, TestConfig};
+use trunkgate_integration::{line_word, trunkgate_bin, Baresip, Gateway, TestConfig};
 
 const WAIT: Duration = Duration::from_secs(10);
 const CALLER_SAYS: &str = "main-menu";
@@ -264,9 +264,9 @@ fn a_recorded_call_reaches_s3_sealed_with_each_side_on_its_channel_and_its_pause
     second(&agent, "event=answered", WAIT);
     // An operator pauses it from the admin API; a second pause is refused with the reason.
     let answered = agent.wait_for_nth(&["event=answered"], 2, WAIT).unwrap();
-    let call = answered
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix("call=c"))
+    // The agent's `c2` is the gateway's call 2.
+    let call = line_word(&answered, "call")
+        .and_then(|c| c.strip_prefix('c'))
         .expect("the call's id")
         .to_string();
     let paused = ctl(gw.admin(), &["record", &call, "pause"]);

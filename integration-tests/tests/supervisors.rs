@@ -12,7 +12,7 @@ use trunkgate_integration::agent::AgentProcess;
 use trunkgate_integration::audio::{self, best_match};
 use trunkgate_integration::gateway::DEMO_CREDENTIAL_HASH;
 use trunkgate_integration::journal::{journal_config, of_type, records};
-use trunkgate_integration::{Baresip, BaresipRun, Gateway, TestConfig};
+use trunkgate_integration::{line_word, Baresip, BaresipRun, Gateway, TestConfig};
 
 const WAIT: Duration = Duration::from_secs(10);
 const CALLER_SAYS: &str = "main-menu";
@@ -73,9 +73,7 @@ fn answered_call(
     agent.expect(&["event=offer"], Duration::from_secs(20));
     agent.type_line("a");
     let answered = agent.expect(&["event=answered"], WAIT);
-    let call = answered
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix("call="))
+    let call = line_word(&answered, "call")
         .expect("the call's id")
         .to_string();
     (agent, caller, call)
