@@ -216,6 +216,17 @@ fn help_and_chat_reach_the_supervisor_and_what_is_not_allowed_is_refused() {
         ],
         WAIT,
     );
+    sam.type_line("calls");
+    sam.expect(
+        &[
+            "event=live_call",
+            &format!("call={call}"),
+            "state=talking",
+            "agent=demo",
+        ],
+        WAIT,
+    );
+    sam.expect(&["event=live_agent", "agent=demo", "state=talking"], WAIT);
     sam.type_line("whisper");
     sam.expect(&["event=supervising", "mode=whisper"], WAIT);
 

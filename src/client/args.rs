@@ -47,7 +47,8 @@ pub const MAX_SWARM: u32 = 10_000;
                   return to take the caller back), record start|pause|resume (the call's \
                   recording), help [NOTE] (ask the supervisors), chat [@AGENT] TEXT, q (quit). \
                   Logged in as a supervisor (an id with `supervises`): monitor|whisper|barge \
-                  [CALL] (join a call, or change how), leave. After a \
+                  [CALL] (join a call, or change how), leave, calls (its queues' calls and \
+                  agents, a line each). After a \
                   call the interactive agent stays in wrap-up until `s available` (or the \
                   queue's wrap-up time ends).\n\n\
                   The credential is read from the environment variable named by \

@@ -125,6 +125,8 @@ pub struct AgentCore {
     /// The call of the latest help request: `monitor`, `whisper` or `barge` without a call
     /// joins it.
     help_call: Option<CallId>,
+    /// A supervisor's latest view of its queues, for `calls`.
+    live: Option<proto::from_gateway::Live>,
 }
 
 impl AgentCore {
@@ -145,6 +147,7 @@ impl AgentCore {
             supervises: Vec::new(),
             supervising: None,
             help_call: None,
+            live: None,
             actions: VecDeque::new(),
         };
         core.actions.push_back(Action::Connect { at: now });
@@ -334,10 +337,13 @@ impl AgentCore {
             (Link::Ready, GatewayMessage::Wallboard(board)) => self.emit(Event::Wallboard {
                 queues: board.queues,
             }),
-            (Link::Ready, GatewayMessage::Live(live)) => self.emit(Event::Live {
-                calls: live.calls,
-                agents: live.agents,
-            }),
+            (Link::Ready, GatewayMessage::Live(live)) => {
+                self.live = Some(live.clone());
+                self.emit(Event::Live {
+                    calls: live.calls,
+                    agents: live.agents,
+                })
+            }
             (Link::Ready, GatewayMessage::Recording(r)) => self.emit(Event::Recording {
                 call: r.call.0,
                 state: wire_name(&r.state),
@@ -438,6 +444,17 @@ impl AgentCore {
                     None => self.command_error("which call? (monitor CALL)"),
                 }
             }
+            Command::Calls => match self.live.clone() {
+                Some(live) => {
+                    for c in live.calls {
+                        self.emit(Event::LiveCall(c));
+                    }
+                    for a in live.agents {
+                        self.emit(Event::LiveAgent(a));
+                    }
+                }
+                None => self.command_error("no view of queues: not a supervisor"),
+            },
             Command::Leave => match self.supervising.clone() {
                 Some((call, _)) => self.send(AgentMessage::Leave(Leave { call })),
                 None => self.command_error("not in a call"),

@@ -167,6 +167,10 @@ pub enum Event {
         call: Option<String>,
         text: String,
     },
+    /// One call of the supervised queues (the `calls` command).
+    LiveCall(crate::agent::protocol::from_gateway::LiveCall),
+    /// One agent of the supervised queues (the `calls` command).
+    LiveAgent(crate::agent::protocol::from_gateway::LiveAgent),
     /// The supervised queues' statistics changed.
     Wallboard {
         queues: Vec<crate::agent::protocol::from_gateway::QueueBoard>,
@@ -320,6 +324,8 @@ impl Event {
             Self::Chat { .. } => "chat",
             Self::Live { .. } => "live",
             Self::Wallboard { .. } => "wallboard",
+            Self::LiveCall(_) => "live_call",
+            Self::LiveAgent(_) => "live_agent",
             Self::Accept { .. } => "accept",
             Self::Reject { .. } => "reject",
             Self::Hangup { .. } => "hangup",
@@ -429,6 +435,25 @@ impl Event {
                     fields.push(("call", s(call)));
                 }
                 fields.push(("text", s(text)));
+                fields
+            }
+            Self::LiveCall(c) => {
+                let mut fields = vec![
+                    ("call", s(c.call.as_str())),
+                    ("queue", s(&c.queue)),
+                    ("caller", s(&c.caller)),
+                    ("state", s(&c.state)),
+                ];
+                if let Some(agent) = &c.agent {
+                    fields.push(("agent", s(agent.as_str())));
+                }
+                fields
+            }
+            Self::LiveAgent(a) => {
+                let mut fields = vec![("agent", s(a.agent.as_str())), ("state", wire_name(&a.state))];
+                if let Some(call) = &a.call {
+                    fields.push(("call", s(call.as_str())));
+                }
                 fields
             }
             Self::Wallboard { queues } => queues

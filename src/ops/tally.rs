@@ -144,6 +144,8 @@ pub struct Tally {
     /// Which configured agents may take each queue's calls.
     eligible: BTreeMap<String, BTreeSet<String>>,
     trunks: BTreeSet<String>,
+    /// Ids that log in as supervisors: not agents, in the views or the gauges.
+    supervisors: BTreeSet<String>,
 }
 
 /// The `direction` label: a call a carrier offered, or one an agent placed.
@@ -161,6 +163,7 @@ impl Tally {
             queues: BTreeMap::new(),
             eligible: BTreeMap::new(),
             trunks: BTreeSet::new(),
+            supervisors: BTreeSet::new(),
         };
         tally.reconfigure(config);
         tally
@@ -182,6 +185,12 @@ impl Tally {
             entry.0 = q.service_level();
         }
         self.eligible = eligible;
+        self.supervisors = config
+            .agent
+            .iter()
+            .filter(|a| !a.supervises.is_empty())
+            .map(|a| a.id.clone())
+            .collect();
         let metrics = &self.metrics;
         // Series of configured names exist from the start at zero, so the first failure of a
         // kind shows in `rate()` and `increase()`.
@@ -487,6 +496,12 @@ impl Tally {
 
     fn agent_event(&mut self, at: SystemTime, agent: &str, event: &AgentEvent) {
         let m = &self.metrics;
+        if self.supervisors.contains(agent) {
+            if let AgentEvent::Refused { what, .. } = event {
+                m.supervisor_refusals.with_label_values(&[what]).inc();
+            }
+            return;
+        }
         match event {
             AgentEvent::Chat { .. } => {}
             AgentEvent::Refused { what, .. } => {

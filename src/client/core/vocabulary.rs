@@ -138,6 +138,8 @@ pub enum Command {
     Supervise(SuperviseMode, Option<String>),
     /// A supervisor leaves its call.
     Leave,
+    /// A supervisor lists its queues' calls and agents, a line each.
+    Calls,
     /// An agent asks its supervisors for help on its call (`help the caller is angry`).
     Help(Option<String>),
     /// A text message: an agent's to its supervisors (`chat TEXT`), a supervisor's to an agent
@@ -213,6 +215,7 @@ impl Command {
             }
             ("barge", call) => Command::Supervise(SuperviseMode::Barge, call.map(str::to_string)),
             ("leave", None) => Command::Leave,
+            ("calls", None) => Command::Calls,
             ("record", Some("start")) => Command::Record(RecordAction::Start),
             ("record", Some("pause")) => Command::Record(RecordAction::Pause),
             ("record", Some("resume")) => Command::Record(RecordAction::Resume),
@@ -222,7 +225,7 @@ impl Command {
                      s available|away [REASON], code CODE, dial NUMBER, callback CALL, \
                      transfer queue:NAME|agent:ID|NUMBER, consult NUMBER, complete, return, \
                      record start|pause|resume, help [NOTE], chat [@AGENT] TEXT, \
-                     monitor|whisper|barge [CALL], leave, q"
+                     monitor|whisper|barge [CALL], leave, calls, q"
                 ))
             }
         };

@@ -760,6 +760,47 @@ fn commands_parse_from_typed_lines() {
 }
 
 #[test]
+fn supervisor_help_chat_and_recording_commands_parse_from_typed_lines() {
+    use crate::agent::protocol::{RecordAction, SuperviseMode};
+    assert_eq!(
+        Command::parse("monitor c7"),
+        Ok(Some(Command::Supervise(
+            SuperviseMode::Monitor,
+            Some("c7".into())
+        )))
+    );
+    assert_eq!(
+        Command::parse("barge"),
+        Ok(Some(Command::Supervise(SuperviseMode::Barge, None)))
+    );
+    assert_eq!(Command::parse("leave"), Ok(Some(Command::Leave)));
+    assert_eq!(Command::parse("calls"), Ok(Some(Command::Calls)));
+    assert_eq!(
+        Command::parse("help  the caller  is angry "),
+        Ok(Some(Command::Help(Some("the caller  is angry".into()))))
+    );
+    assert_eq!(Command::parse("help"), Ok(Some(Command::Help(None))));
+    assert_eq!(
+        Command::parse("chat @alice offer the voucher"),
+        Ok(Some(Command::Chat(
+            Some("alice".into()),
+            "offer the voucher".into()
+        )))
+    );
+    assert_eq!(
+        Command::parse("chat can you listen in?"),
+        Ok(Some(Command::Chat(None, "can you listen in?".into())))
+    );
+    assert!(Command::parse("chat").is_err());
+    assert!(Command::parse("chat @alice").is_err());
+    assert_eq!(
+        Command::parse("record pause"),
+        Ok(Some(Command::Record(RecordAction::Pause)))
+    );
+    assert!(Command::parse("record").is_err());
+}
+
+#[test]
 fn dtmf_and_hold_timers_run_from_the_answer_and_fire_once() {
     use crate::agent::protocol::from_agent::{Dtmf, Hold as HoldRequest};
     let (mut core, t0) = logged_in(Behaviour {
