@@ -67,9 +67,14 @@ enum RecordingCommand {
         /// `trunkgate recording keygen` writes it).
         #[arg(long, value_name = "FILE")]
         key: PathBuf,
-        /// Where to write the audio (default: FILE without `.age`; `-`: standard output).
+        /// Where to write the audio (default: FILE without `.age`, or with `.wav` for --wav;
+        /// `-`: standard output).
         #[arg(long, short)]
         out: Option<PathBuf>,
+        /// Write a WAV file (16-bit, 8 kHz, the caller left and our side right) instead of the
+        /// Ogg Opus recording, for tools that play no Opus.
+        #[arg(long)]
+        wav: bool,
     },
     /// Make a key pair: write the private key to FILE (mode 0600, never to be put on the
     /// gateway) and print the public key for `[recording] public_key`.
@@ -328,7 +333,12 @@ fn recording(what: RecordingCommand) -> ExitCode {
                 }
             }
         }
-        RecordingCommand::Decrypt { file, key, out } => {
+        RecordingCommand::Decrypt {
+            file,
+            key,
+            out,
+            wav,
+        } => {
             let identity = match std::fs::read_to_string(&key)
                 .map_err(|e| e.to_string())
                 .and_then(|text| Identity::parse(&text).map_err(|e| e.to_string()))
@@ -346,7 +356,10 @@ fn recording(what: RecordingCommand) -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            let out = out.unwrap_or_else(|| file.with_extension(""));
+            let out = out.unwrap_or_else(|| match wav {
+                true => file.with_extension("").with_extension("wav"),
+                false => file.with_extension(""),
+            });
             let to_stdout = out == Path::new("-");
             let sink: Box<dyn Write> = if to_stdout {
                 Box::new(std::io::stdout().lock())
@@ -360,7 +373,26 @@ fn recording(what: RecordingCommand) -> ExitCode {
                 }
             };
             let mut sink = sink;
-            let result = age::decrypt(input, &identity, &mut sink);
+            let result = if wav {
+                let mut opus = Vec::new();
+                let result = age::decrypt(input, &identity, &mut opus);
+                match result {
+                    Ok(_) | Err(AgeError::Truncated { .. }) => match to_wav(&opus, &mut sink) {
+                        Ok(()) => result,
+                        Err(e) => {
+                            eprintln!("{}: {e}", file.display());
+                            drop(sink);
+                            if !to_stdout {
+                                let _ = std::fs::remove_file(&out);
+                            }
+                            return ExitCode::FAILURE;
+                        }
+                    },
+                    Err(e) => Err(e),
+                }
+            } else {
+                age::decrypt(input, &identity, &mut sink)
+            };
             let flushed = sink.flush();
             drop(sink);
             match (result, flushed) {
@@ -386,6 +418,26 @@ fn recording(what: RecordingCommand) -> ExitCode {
             }
         }
     }
+}
+
+/// A decrypted recording (Ogg Opus) as a 16-bit 8 kHz WAV.
+fn to_wav(opus: &[u8], out: &mut dyn std::io::Write) -> Result<(), String> {
+    let decoded =
+        trunkgate::media::ogg_opus::reader::decode(opus, 8000).map_err(|e| e.to_string())?;
+    let spec = hound::WavSpec {
+        channels: decoded.channels,
+        sample_rate: decoded.rate,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    // hound seeks back to write the lengths: build the file in memory, then write it out.
+    let mut file = std::io::Cursor::new(Vec::new());
+    let mut writer = hound::WavWriter::new(&mut file, spec).map_err(|e| e.to_string())?;
+    for s in &decoded.samples {
+        writer.write_sample(*s).map_err(|e| e.to_string())?;
+    }
+    writer.finalize().map_err(|e| e.to_string())?;
+    out.write_all(file.get_ref()).map_err(|e| e.to_string())
 }
 
 fn journal(what: JournalCommand) -> ExitCode {

@@ -204,3 +204,5 @@ pub fn crc32(data: &[u8]) -> u32 {
 
 #[cfg(test)]
 mod tests;
+
+pub mod reader;
