@@ -212,9 +212,16 @@ fn a_recorded_call_reaches_s3_sealed_with_each_side_on_its_channel_and_its_pause
         .arg(&wav)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let mut reader = hound::WavReader::open(&wav).unwrap();
-    assert_eq!((reader.spec().channels, reader.spec().sample_rate), (2, 8000));
+    assert_eq!(
+        (reader.spec().channels, reader.spec().sample_rate),
+        (2, 8000)
+    );
     let ours: Vec<f32> = reader
         .samples::<i16>()
         .step_by(2)

@@ -227,6 +227,7 @@ impl Center {
             self.sessions.revoke(&agent);
             self.drain_sessions(now);
         }
+        self.bar_supervisors(allowed);
         self.drain_acd(now);
     }
 

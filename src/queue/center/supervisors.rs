@@ -88,6 +88,25 @@ impl Center {
         true
     }
 
+    /// A reload revoked or removed supervisors: their connections close, out of their calls.
+    pub(super) fn bar_supervisors(&mut self, allowed: &dyn Fn(&str) -> bool) {
+        let barred: Vec<(String, ConnId)> = self
+            .supervisors
+            .iter()
+            .filter(|(name, _)| !allowed(name))
+            .map(|(name, s)| (name.clone(), s.conn))
+            .collect();
+        for (name, conn) in barred {
+            tracing::info!(supervisor = %name, "supervisor no longer allowed: logged out");
+            self.out.push_back(Output::Close {
+                conn,
+                code: proto::close_code::REVOKED,
+                reason: "agent revoked",
+            });
+            self.supervisor_gone(conn);
+        }
+    }
+
     pub(super) fn is_supervisor(&self, id: &str) -> bool {
         self.supervisors.contains_key(id)
     }

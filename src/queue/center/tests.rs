@@ -1217,3 +1217,35 @@ mod supervisors {
         assert_eq!(errs[0].0, ErrorCode::NotPermitted, "{errs:?}");
     }
 }
+
+#[test]
+fn a_supervisor_revoked_by_a_reload_is_closed_and_out_of_its_call() {
+    use crate::agent::protocol::from_agent::Supervise;
+    use crate::agent::protocol::SuperviseMode;
+    let mut w = World::new();
+    w.center
+        .supervisor_login(9, "sam", &["support".to_string()])
+        .unwrap();
+    w.ready(1, "alice");
+    w.center.enqueue(w.now, 7, "support", "+4930111").unwrap();
+    let offer = offer_of(&w.messages_for(1)).unwrap();
+    w.say(1, AgentMessage::Accept(Accept { call: offer.call }));
+    w.say(
+        9,
+        AgentMessage::Supervise(Supervise {
+            call: CallId::new("c7"),
+            mode: SuperviseMode::Monitor,
+        }),
+    );
+    w.outputs();
+    w.center
+        .reconfigure(w.now, queues(), MediaParams::default(), &|id| id != "sam");
+    let out = w.outputs();
+    assert!(out
+        .iter()
+        .any(|o| matches!(o, Output::Close { conn: 9, .. })));
+    assert!(out.contains(&Output::ToCall {
+        call: 7,
+        cmd: CallCommand::Unsupervise
+    }));
+}
