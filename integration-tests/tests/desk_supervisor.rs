@@ -71,12 +71,12 @@ fn the_supervisor_page_shows_the_wallboard_and_monitors_a_call() {
     assert_eq!(cell(&browser, "waiting"), "0");
 
     // …then one is answered by the agent client, each saying its prompt.
-    let caller_speech = audio::repeated_prompt(dir.path(), CALLER_SAYS, 4);
+    let caller_speech = audio::repeated_prompt(dir.path(), CALLER_SAYS, 5);
     let caller = std::thread::spawn(move || {
         Baresip::new("caller")
             .dial(format!("sip:100@{target}"))
             .source_wav(&caller_speech)
-            .duration(Duration::from_secs(16))
+            .duration(Duration::from_secs(20))
             .run()
     });
     let agent_speech = audio::repeated_prompt(dir.path(), AGENT_SAYS, 6);
@@ -101,8 +101,9 @@ fn the_supervisor_page_shows_the_wallboard_and_monitors_a_call() {
     click(&browser, "monitor-c2");
     browser.wait_for("return window.desk.supervising?.mode === 'monitor';", WAIT);
     record_heard(&browser);
-    // Long enough for both prompts to be said in full while the page listens.
-    std::thread::sleep(Duration::from_secs(8));
+    // Long enough for both prompts to be said in full while the page listens, wherever in
+    // their repetition it starts: the caller's comes every 5.5 s and lasts 4.5 s.
+    std::thread::sleep(Duration::from_secs(11));
     let heard = heard(&browser);
     let score = |name: &str| best_match(&heard.samples, &at_48k(name)).map_or(0.0, |m| m.score);
     let (caller_score, agent_score) = (score(CALLER_SAYS), score(AGENT_SAYS));

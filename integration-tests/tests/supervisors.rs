@@ -89,7 +89,7 @@ struct Heard {
 fn with_supervisor(mode: &str) -> Heard {
     let dir = tempfile::tempdir().unwrap();
     let gw = gateway(&dir.path().join("journal"));
-    let (mut agent, caller, call) = answered_call(&gw, dir.path(), Duration::from_secs(16));
+    let (mut agent, caller, call) = answered_call(&gw, dir.path(), Duration::from_secs(20));
     let supervisor_speech = audio::repeated_prompt(dir.path(), SUPERVISOR_SAYS, 6);
     let supervisor_heard = dir.path().join("sam.wav");
     let mut sam = AgentProcess::interactive_as(
@@ -106,8 +106,9 @@ fn with_supervisor(mode: &str) -> Heard {
     sam.expect(&["event=live", "talking=1"], WAIT);
     sam.type_line(&format!("{mode} {call}"));
     sam.expect(&["event=supervising", &format!("mode={mode}")], WAIT);
-    // Long enough for every voice to say its prompt in full while all three are in the call.
-    std::thread::sleep(Duration::from_secs(9));
+    // Long enough for every voice to say its prompt in full while all three are in the call,
+    // wherever in their repetition it starts: the caller's comes every 5.5 s, lasts 4.5 s.
+    std::thread::sleep(Duration::from_secs(11));
     sam.type_line("leave");
     sam.expect(&["event=supervision_ended", "reason=left"], WAIT);
     sam.expect(&["event=call_ended"], WAIT);

@@ -107,3 +107,62 @@ pub fn recover_unfinished(dir: &Path) -> io::Result<Vec<String>> {
     }
     Ok(recovered)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::recording::age::{decrypt, AgeError, Identity};
+
+    fn store(dir: &Path) -> (RecordingStore, Identity) {
+        let identity = Identity::generate(&mut rand::rngs::OsRng);
+        let store = RecordingStore::new(dir.join("recordings"), identity.recipient(), "r1");
+        (store, identity)
+    }
+
+    #[test]
+    fn a_finished_recording_has_its_cdr_name_mode_0600_and_only_sealed_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, identity) = store(dir.path());
+        let mut file = store.create(7).unwrap();
+        let audio: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+        file.write(&audio).unwrap();
+        let path = file.finish().unwrap();
+        assert_eq!(path.file_name().unwrap(), "r1-7.opus.age", "the CDR's name");
+        let mode = std::fs::metadata(&path).unwrap().permissions();
+        assert_eq!(
+            std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
+            0o600
+        );
+        let sealed = std::fs::read(&path).unwrap();
+        assert!(
+            !sealed.windows(64).any(|w| w == &audio[..64]),
+            "nothing in the clear"
+        );
+        let mut opened = Vec::new();
+        decrypt(&sealed[..], &identity, &mut opened).unwrap();
+        assert_eq!(opened, audio);
+        assert!(recover_unfinished(store.dir()).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_recording_left_unfinished_by_a_crash_is_kept_with_what_was_sealed() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, identity) = store(dir.path());
+        let mut file = store.create(8).unwrap();
+        let audio = vec![0x42u8; 150_000];
+        file.write(&audio).unwrap();
+        // The process dies: the writer is never finished.
+        std::mem::forget(file);
+        let recovered = recover_unfinished(store.dir()).unwrap();
+        assert_eq!(recovered, vec!["r1-8.opus.age".to_string()]);
+        let sealed = std::fs::read(store.dir().join("r1-8.opus.age")).unwrap();
+        let mut opened = Vec::new();
+        let cut = decrypt(&sealed[..], &identity, &mut opened);
+        // Two whole 64 KiB chunks were sealed; the rest was still in memory.
+        assert!(
+            matches!(cut, Err(AgeError::Truncated { restored: 131_072 })),
+            "{cut:?}"
+        );
+        assert_eq!(opened, audio[..2 * 65_536]);
+    }
+}
