@@ -10,6 +10,7 @@ pub mod config;
 pub mod daemon;
 pub mod desk;
 pub mod events;
+pub mod isdn;
 pub mod ivr;
 pub mod journal;
 pub mod media;
