@@ -1,3 +1,4 @@
-//! Q.921 (LAPD), the D-channel's data link: [`frame`] encodes and decodes its frames; the link
-//! state machine (establishment, sequence numbers, timers T200/T203) comes next.
+//! Q.921 (LAPD), the D-channel's data link: [`frame`] encodes and decodes its frames, [`link`]
+//! runs the link (establishment, acknowledged transfer, timers T200/T203) on a PRI.
 pub mod frame;
+pub mod link;
