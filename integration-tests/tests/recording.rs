@@ -24,12 +24,11 @@ const PENDING: &str = "trunkgate_recordings_pending";
 const ACKNOWLEDGED: &str =
     r#"trunkgate_recording_uploads_total{result="acknowledged",sink="cloud"}"#;
 
-/// `trunkgate recording keygen`: the private key's file and the public key.
-fn keygen(dir: &Path) -> (PathBuf, String) {
-    let key = dir.join("recordings.key");
+/// `trunkgate recording ARGS`, which must succeed.
+fn recording_command(args: &[&std::ffi::OsStr]) -> std::process::Output {
     let out = Command::new(trunkgate_bin())
-        .args(["recording", "keygen", "--out"])
-        .arg(&key)
+        .arg("recording")
+        .args(args)
         .output()
         .unwrap();
     assert!(
@@ -37,6 +36,13 @@ fn keygen(dir: &Path) -> (PathBuf, String) {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    out
+}
+
+/// `trunkgate recording keygen`: the private key's file and the public key.
+fn keygen(dir: &Path) -> (PathBuf, String) {
+    let key = dir.join("recordings.key");
+    let out = recording_command(&["keygen".as_ref(), "--out".as_ref(), key.as_os_str()]);
     let public = String::from_utf8(out.stdout).unwrap().trim().to_string();
     assert!(public.starts_with("age1"), "{public}");
     (key, public)
@@ -204,19 +210,16 @@ fn a_recorded_call_reaches_s3_sealed_with_each_side_on_its_channel_and_its_pause
     let (left, right) = opusdec_stereo(&opus);
     // Or as a WAV, for tools that play no Opus: the same audio as opus-tools decodes.
     let wav = dir.path().join("first.wav");
-    let out = Command::new(trunkgate_bin())
-        .args(["recording", "decrypt", "--wav", "--key"])
-        .arg(&key)
-        .arg(dir.path().join(name))
-        .arg("--out")
-        .arg(&wav)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let sealed_file = dir.path().join(name);
+    recording_command(&[
+        "decrypt".as_ref(),
+        "--wav".as_ref(),
+        "--key".as_ref(),
+        key.as_os_str(),
+        sealed_file.as_os_str(),
+        "--out".as_ref(),
+        wav.as_os_str(),
+    ]);
     let mut reader = hound::WavReader::open(&wav).unwrap();
     assert_eq!(
         (reader.spec().channels, reader.spec().sample_rate),

@@ -46,6 +46,16 @@ pub enum Unnumbered {
 }
 
 impl Unnumbered {
+    pub const ALL: [Unnumbered; 7] = [
+        Unnumbered::Sabme,
+        Unnumbered::Dm,
+        Unnumbered::Ui,
+        Unnumbered::Disc,
+        Unnumbered::Ua,
+        Unnumbered::Frmr,
+        Unnumbered::Xid,
+    ];
+
     /// The control octet without the P/F bit.
     fn code(self) -> u8 {
         match self {
@@ -60,17 +70,7 @@ impl Unnumbered {
     }
 
     fn from_code(code: u8) -> Option<Self> {
-        [
-            Unnumbered::Sabme,
-            Unnumbered::Dm,
-            Unnumbered::Ui,
-            Unnumbered::Disc,
-            Unnumbered::Ua,
-            Unnumbered::Frmr,
-            Unnumbered::Xid,
-        ]
-        .into_iter()
-        .find(|u| u.code() == code)
+        Self::ALL.into_iter().find(|u| u.code() == code)
     }
 
     /// Whether the frame type carries an information field.

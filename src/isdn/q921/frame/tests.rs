@@ -142,15 +142,7 @@ fn kinds() -> impl Strategy<Value = Kind> {
                 poll_final
             }),
         (
-            proptest::sample::select(vec![
-                Unnumbered::Sabme,
-                Unnumbered::Dm,
-                Unnumbered::Ui,
-                Unnumbered::Disc,
-                Unnumbered::Ua,
-                Unnumbered::Frmr,
-                Unnumbered::Xid
-            ]),
+            proptest::sample::select(Unnumbered::ALL.to_vec()),
             any::<bool>(),
             info()
         )
