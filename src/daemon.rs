@@ -153,7 +153,7 @@ impl Daemon {
         );
         tokio::spawn(admin::follow(
             ops.clone(),
-            bus.follow("ops"),
+            bus.follow(admin::FEED),
             stop.child_token(),
         ));
         tokio::spawn(heap::give_back_free_space(stop.child_token()));
@@ -456,6 +456,7 @@ impl Daemon {
                     break;
                 }
                 (AdminRequest::Graceful, None) => {
+                    self.ops.caught_up().await;
                     // Not ready before the line says so: whoever reads it may ask /readyz.
                     self.ops.set_draining();
                     tracing::info!(

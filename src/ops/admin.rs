@@ -56,6 +56,8 @@ pub struct Ops {
     draining: AtomicBool,
     requests: mpsc::UnboundedSender<AdminRequest>,
     calls: watch::Sender<usize>,
+    /// Events the tally has handled, to wait on in [`Ops::caught_up`].
+    handled: watch::Sender<u64>,
     registrations: watch::Sender<Vec<RegistrationView>>,
     bans: watch::Sender<Vec<BanView>>,
 }
@@ -76,10 +78,32 @@ impl Ops {
             draining: AtomicBool::new(false),
             requests,
             calls: watch::Sender::new(0),
+            handled: watch::Sender::new(0),
             registrations: watch::Sender::new(Vec::new()),
             bans: watch::Sender::new(Vec::new()),
         });
         (ops, received)
+    }
+
+    /// Waits (a second at most) until the tally has handled every event published so far, so
+    /// that a count read next includes the call that began a moment ago: a drain that read 0
+    /// there would stop at once and cut that call off.
+    pub async fn caught_up(&self) {
+        let Some(published) = self
+            .bus
+            .stats()
+            .into_iter()
+            .find(|feed| feed.name == FEED)
+            .map(|feed| feed.delivered)
+        else {
+            return;
+        };
+        let mut handled = self.handled.subscribe();
+        let _ = tokio::time::timeout(
+            std::time::Duration::from_secs(1),
+            handled.wait_for(|n| *n >= published),
+        )
+        .await;
     }
 
     /// From now on `/readyz` says no.
@@ -252,6 +276,9 @@ impl Ops {
                 })
                 .await;
         }
+        if admin && request.path == "/v1/drain" && request.method == "POST" {
+            self.caught_up().await;
+        }
         if admin && request.path == "/v1/desk/renew" {
             return match request.method.as_str() {
                 "POST" => self.ask(422, AdminRequest::RenewDeskCertificate).await,
@@ -342,6 +369,9 @@ fn debug_stall(request: &Request) -> Response {
     )
 }
 
+/// The name of the bus feed [`follow`] reads.
+pub const FEED: &str = "ops";
+
 /// Follows the bus into the tally until `stop`. Lossless: the tally is cheap to update, and a
 /// dropped `Ended` would leave a call "active" forever.
 pub async fn follow(ops: Arc<Ops>, mut feed: LosslessFeed, stop: CancellationToken) {
@@ -361,6 +391,7 @@ pub async fn follow(ops: Arc<Ops>, mut feed: LosslessFeed, stop: CancellationTok
                         .unwrap_or_else(|e| e.into_inner())
                         .handle(&event);
                     ops.calls.send_if_modified(|n| std::mem::replace(n, active) != active);
+                    ops.handled.send_modify(|n| *n += 1);
                     ops.publish_wallboard();
                 }
                 None => return,
