@@ -6,7 +6,7 @@
 use std::net::{IpAddr, Ipv4Addr};
 
 use libfuzzer_sys::fuzz_target;
-use trunkgate::sip::sdp::{self, Codec, Direction, LocalMedia};
+use trunkgate::sip::sdp::{self, Codec, Direction, LocalMedia, SrtpPolicy};
 
 fn local_media() -> LocalMedia {
     LocalMedia {
@@ -19,6 +19,9 @@ fn local_media() -> LocalMedia {
         session_version: 1,
         direction: Direction::SendRecv,
         username: "trunkgate".to_owned(),
+        srtp: SrtpPolicy::Off,
+        secure_signalling: false,
+        srtp_keys: Vec::new(),
     }
 }
 
