@@ -1,0 +1,144 @@
+//! A span's task: it owns the span's [`Span`] core and its D-channel, and only moves things:
+//! frames between the line and the core (and into the pcap, if one is kept), the legs'
+//! requests into the core, time when the core's timer is due, and the core's events out.
+use std::time::{Instant, SystemTime};
+
+use tokio::sync::{mpsc, oneshot};
+use tokio_seqpacket::UnixSeqpacket;
+use tokio_util::sync::CancellationToken;
+
+use super::pcap::Pcap;
+use super::q931::control::{RequestError, Setup};
+use super::q931::message::CallRef;
+use super::software::SoftwareSpan;
+use super::span::{Span, SpanEvent};
+
+/// What a leg (or ops) asks of a span.
+#[derive(Debug)]
+pub enum SpanCommand {
+    Setup {
+        setup: Setup,
+        reply: oneshot::Sender<Result<(CallRef, u8), RequestError>>,
+    },
+    Proceeding(CallRef),
+    Alerting {
+        call: CallRef,
+        inband: bool,
+    },
+    Progress(CallRef),
+    Connect(CallRef),
+    HangUp {
+        call: CallRef,
+        cause: u8,
+    },
+    Restart(Vec<u8>),
+}
+
+/// The most a LAPD frame may be: N201 octets of information and its header.
+const MAX_FRAME: usize = 300;
+
+/// Runs `span` on a software span's D-channel until `stop`: every event goes to `events`.
+pub async fn run(
+    mut span: Span,
+    mut line: SoftwareSpan,
+    mut pcap: Option<Pcap>,
+    mut commands: mpsc::UnboundedReceiver<SpanCommand>,
+    events: mpsc::UnboundedSender<SpanEvent>,
+    stop: CancellationToken,
+) {
+    let mut d: Option<UnixSeqpacket> = None;
+    let mut buf = vec![0u8; MAX_FRAME];
+    loop {
+        let deadline = span.poll_timeout();
+        tokio::select! {
+            accepted = line.accept(), if d.is_none() => match accepted {
+                Ok(peer) => {
+                    tracing::info!(dir = %line.dir().display(), "software span: far end connected");
+                    d = Some(peer);
+                    span.physical_up(Instant::now());
+                }
+                Err(e) => tracing::warn!("software span: accept: {e}"),
+            },
+            got = async { d.as_ref().expect("guarded").recv(&mut buf).await }, if d.is_some() => {
+                let now = Instant::now();
+                match got {
+                    Ok(info) if info.bytes_read() > 0 => {
+                        let frame = &buf[..info.bytes_read()];
+                        if let Some(pcap) = &mut pcap {
+                            write_pcap(pcap, frame);
+                        }
+                        span.handle_frame(now, frame);
+                    }
+                    Ok(_) | Err(_) => {
+                        tracing::warn!(dir = %line.dir().display(), "software span: far end gone");
+                        d = None;
+                        span.physical_down(now);
+                    }
+                }
+            }
+            command = commands.recv() => {
+                let Some(command) = command else { break };
+                act(&mut span, command);
+            }
+            _ = sleep_until(deadline) => span.handle_timeout(Instant::now()),
+            _ = stop.cancelled() => break,
+        }
+        while let Some(frame) = span.poll_frame() {
+            if let Some(pcap) = &mut pcap {
+                write_pcap(pcap, &frame);
+            }
+            if let Some(peer) = &d {
+                // A peer that stopped reading is noticed by its recv failing.
+                let _ = peer.send(&frame).await;
+            }
+        }
+        while let Some(event) = span.poll_event() {
+            if events.send(event).is_err() {
+                return;
+            }
+        }
+    }
+}
+
+fn act(span: &mut Span, command: SpanCommand) {
+    let now = Instant::now();
+    // Requests about a call that has ended meanwhile are moot: their errors are dropped.
+    match command {
+        SpanCommand::Setup { setup, reply } => {
+            let placed = span.act(now, |c, now| {
+                let call = c.setup(now, setup)?;
+                Ok((call, c.channel_of(call).unwrap_or_default()))
+            });
+            let _ = reply.send(placed);
+        }
+        SpanCommand::Proceeding(call) => {
+            let _ = span.act(now, |c, _| c.proceeding(call));
+        }
+        SpanCommand::Alerting { call, inband } => {
+            let _ = span.act(now, |c, _| c.alerting(call, inband));
+        }
+        SpanCommand::Progress(call) => {
+            let _ = span.act(now, |c, _| c.progress(call));
+        }
+        SpanCommand::Connect(call) => {
+            let _ = span.act(now, |c, now| c.connect(now, call));
+        }
+        SpanCommand::HangUp { call, cause } => {
+            let _ = span.act(now, |c, now| c.hang_up(now, call, cause));
+        }
+        SpanCommand::Restart(channels) => span.act(now, |c, now| c.restart_channels(now, channels)),
+    }
+}
+
+fn write_pcap(pcap: &mut Pcap, frame: &[u8]) {
+    if let Err(e) = pcap.write(SystemTime::now(), frame) {
+        tracing::warn!("d-channel pcap: {e}");
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d.into()).await,
+        None => std::future::pending().await,
+    }
+}
