@@ -10,7 +10,9 @@
 #     cargo-nextest, ITU-T P.862 PESQ (PyPI `pesq`, in a venv at target/pesq-venv), and an
 #     S3-compatible server for the journal's s3 sink (npm `s3rver`, at target/s3rver), and
 #     dnsmasq (a DNS server with NAPTR and SRV records for the SIP server location tests),
-#     and age (the reference age tools, against which the recordings' encryption is tested).
+#     and age (the reference age tools, against which the recordings' encryption is tested),
+#     libpri (a real ISDN stack, built into a small C test peer for the E1 tests) and tshark
+#     (which must decode the gateway's D-channel pcaps).
 # Idempotent: when everything is already present it touches nothing and finishes in well under a
 # second. Run as root, or as a user with sudo.
 #
@@ -47,6 +49,8 @@ APT_PACKAGES=(
   kamailio-tls-modules # its tls module: registering over TLS
   sipvicious      # svmap, svwar, svcrack: the scanners the scanner defence is tested against
   dnsmasq-base    # dnsmasq alone, no system service: NAPTR/SRV/A records on a loopback port (RFC 3263 tests)
+  libpri-dev      # libpri: a real ISDN PRI stack as the far end of the E1 tests (a test peer only)
+  tshark          # decodes the D-channel pcaps the gateway writes (LAPD, Q.931)
 )
 
 check_only=false

@@ -29,6 +29,7 @@ pub mod outbound;
 pub mod paths;
 pub mod pki;
 pub mod ports;
+pub mod pri;
 mod process;
 pub mod prometheus;
 pub mod quality;
