@@ -7,6 +7,7 @@
 //! over a B-channel's 64 kbit/s G.711 timeslot and implement the same trait, with no change to
 //! the core. Leg-specific input (SIP events, RTP datagrams) goes to the leg through
 //! [`crate::call::core::Call::handle_leg`], so the core sees what the leg made of it.
+pub mod e1;
 pub mod rtp;
 pub mod sip;
 

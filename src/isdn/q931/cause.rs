@@ -75,3 +75,101 @@ pub fn name(value: u8) -> &'static str {
         _ => "other cause",
     }
 }
+
+/// The SIP final status for a call an ISDN cause ended before its answer, where a call
+/// crosses from an E1 to SIP (RFC 3398 §7.2.4.1; causes it leaves out go by their class).
+pub fn to_sip_status(value: u8) -> u16 {
+    match value {
+        UNALLOCATED_NUMBER | 2 | NO_ROUTE_TO_DESTINATION | 26 => 404,
+        USER_BUSY => 486,
+        NO_USER_RESPONDING => 408,
+        NO_ANSWER | 20 | NORMAL_CLEARING | NORMAL_UNSPECIFIED => 480,
+        CALL_REJECTED | 55 | 57 | 87 => 403,
+        NUMBER_CHANGED | 23 => 410,
+        DESTINATION_OUT_OF_ORDER => 502,
+        INVALID_NUMBER_FORMAT => 484,
+        29 | 79 => 501,
+        NO_CIRCUIT_AVAILABLE
+        | NETWORK_OUT_OF_ORDER
+        | TEMPORARY_FAILURE
+        | SWITCHING_EQUIPMENT_CONGESTION
+        | REQUESTED_CHANNEL_NOT_AVAILABLE
+        | RESOURCE_UNAVAILABLE
+        | BEARER_CAPABILITY_NOT_AVAILABLE
+        | INCOMPATIBLE_DESTINATION => 503,
+        BEARER_CAPABILITY_NOT_IMPLEMENTED | 70 => 488,
+        RECOVERY_ON_TIMER_EXPIRY => 504,
+        0..=31 => 480,
+        32..=47 => 503,
+        _ => 500,
+    }
+}
+
+/// The ISDN cause for a SIP final status, where a call crosses from SIP to an E1 (RFC 3398
+/// §8.2.6.1; statuses it leaves out go by their class).
+pub fn from_sip_status(status: u16) -> u8 {
+    match status {
+        400 | 481 | 500 | 503 => TEMPORARY_FAILURE,
+        401 | 402 | 403 | 407 | 603 => CALL_REJECTED,
+        404 | 485 | 604 => UNALLOCATED_NUMBER,
+        405 => 63,
+        406 | 415 | 501 => 79,
+        408 | 504 => RECOVERY_ON_TIMER_EXPIRY,
+        410 => NUMBER_CHANGED,
+        413 | 414 | 416 | 420 | 505 | 513 => INTERWORKING,
+        480 => NO_USER_RESPONDING,
+        482 | 483 => 25,
+        484 => INVALID_NUMBER_FORMAT,
+        486 | 600 => USER_BUSY,
+        487 => NORMAL_UNSPECIFIED,
+        488 | 606 => BEARER_CAPABILITY_NOT_AVAILABLE,
+        502 => NETWORK_OUT_OF_ORDER,
+        400..=499 => NORMAL_UNSPECIFIED,
+        500..=599 => TEMPORARY_FAILURE,
+        _ => NORMAL_UNSPECIFIED,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn causes_and_sip_statuses_map_as_rfc_3398_says() {
+        for (cause, status) in [
+            (USER_BUSY, 486),
+            (UNALLOCATED_NUMBER, 404),
+            (NO_USER_RESPONDING, 408),
+            (NO_ANSWER, 480),
+            (CALL_REJECTED, 403),
+            (NO_CIRCUIT_AVAILABLE, 503),
+            (INVALID_NUMBER_FORMAT, 484),
+            (RECOVERY_ON_TIMER_EXPIRY, 504),
+            (BEARER_CAPABILITY_NOT_IMPLEMENTED, 488),
+        ] {
+            assert_eq!(to_sip_status(cause), status, "cause {cause}");
+        }
+        for (status, cause) in [
+            (486, USER_BUSY),
+            (404, UNALLOCATED_NUMBER),
+            (480, NO_USER_RESPONDING),
+            (403, CALL_REJECTED),
+            (503, TEMPORARY_FAILURE),
+            (484, INVALID_NUMBER_FORMAT),
+            (408, RECOVERY_ON_TIMER_EXPIRY),
+            (600, USER_BUSY),
+            (499, NORMAL_UNSPECIFIED),
+        ] {
+            assert_eq!(from_sip_status(status), cause, "status {status}");
+        }
+        // Every cause a busy or unreachable callee gives comes back to it through SIP.
+        for cause in [
+            USER_BUSY,
+            UNALLOCATED_NUMBER,
+            CALL_REJECTED,
+            INVALID_NUMBER_FORMAT,
+        ] {
+            assert_eq!(from_sip_status(to_sip_status(cause)), cause);
+        }
+    }
+}
