@@ -6,8 +6,9 @@
 //! - [`outbound`]: calls agents place: dial plan, trunk choice, fraud limits.
 //! - [`bridge`]: Opus transcoding between the carrier's G.711 and the agent.
 //! - [`placing`]: the task that places an agent's call, then runs it as [`shell`] does.
-//! - [`shell`]: the task per call; [`ports`] hands out RTP ports; [`rtp_socket`] is the RTP
-//!   socket the task reads once per frame.
+//! - [`shell`]: the task per SIP call; [`task`] what every call's task does whatever its leg;
+//!   [`ports`] hands out RTP ports; [`rtp_socket`] is the RTP socket the task reads once per
+//!   frame.
 pub mod bridge;
 pub mod core;
 pub mod leg;
@@ -16,3 +17,4 @@ pub mod placing;
 pub mod ports;
 pub mod rtp_socket;
 pub mod shell;
+pub mod task;

@@ -20,6 +20,7 @@ use super::outbound::health::{proxy_failed, Health};
 use super::outbound::{IdentityHeader, Plan};
 use super::rtp_socket::RtpSocket;
 use super::shell::{drive, CallContext, Io, LegSockets, Sip};
+use super::task::CallIo;
 use crate::events::{CallEvent, EndCause, Side, Unanswered};
 use crate::queue::center::shell::{CallInput, PlaceRequest};
 use crate::sip::endpoint::SipCommand;
@@ -103,13 +104,10 @@ async fn place(
     let (to_center, _) = mpsc::unbounded_channel();
     let io = Io {
         carrier: sockets,
-        to_center,
-        agent: media,
+        call: CallIo::new(to_center, media),
         transports,
         onward: None,
         to_place: None,
-        recording: Default::default(),
-        supervisor: None,
     };
     let sip = Sip { call, commands };
     drive(&ctx, core, io, sip_events, from_center, &sip).await;

@@ -18,19 +18,18 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use crate::agent::media::AgentMedia;
-use crate::call::core::{Arrival, Call, Output, ToCenter};
+use crate::call::core::{Arrival, Call};
 use crate::call::leg::sip::{caller_of, MediaSettings};
 use crate::call::leg::{SipLeg, SipSignal};
 use crate::call::placing::OutgoingLeg;
 use crate::call::ports::RtpPorts;
 use crate::call::rtp_socket::{Clock, RtpSocket};
+use crate::call::task::{carry_out_core, on_center, sleep_until, CallIo, Frames};
 use crate::config::SharedConfig;
 use crate::events::{Bus, CallEvent, EndCause, Side};
 use crate::queue::center::outbound::PlaceCall;
 use crate::queue::center::shell::{CallInput, CenterToCall};
-use crate::queue::center::CallCommand;
-use crate::recording::store::{RecordingFile, RecordingStore};
+use crate::recording::store::RecordingStore;
 use crate::sip::endpoint::{CallSpawner, SipCommand};
 use crate::sip::transport::Transports;
 use crate::sip::ua::{CallEvent as SipEvent, CallRef, IncomingCall};
@@ -58,7 +57,7 @@ pub struct CallContext {
 
 /// About five seconds of frames: the histogram is current enough without a shared write per
 /// frame.
-const FLUSH_FRAMES: u32 = 250;
+pub(crate) const FLUSH_FRAMES: u32 = 250;
 
 impl CallContext {
     pub fn new(
@@ -228,72 +227,16 @@ impl LegSockets {
     }
 }
 
-/// The call's sockets and the handles its core's outputs go to.
+/// A SIP call's sockets and signalling, and the handles its core's outputs go to.
 pub(super) struct Io {
     pub(super) carrier: LegSockets,
-    /// Where the center's commands for this call are sent (with an enqueue).
-    pub(super) to_center: mpsc::UnboundedSender<CenterToCall>,
-    pub(super) agent: Option<AgentMedia>,
+    pub(super) call: CallIo,
     /// For a transfer target's leg: finding its proxies, connecting to them.
     pub(super) transports: Transports,
     /// The transfer target's leg's sockets and signalling.
     pub(super) onward: Option<OnwardIo>,
     /// A transfer target's leg the core asked for, to be made.
     pub(super) to_place: Option<(Box<PlaceCall>, String)>,
-    pub(super) recording: RecordingIo,
-    /// A supervisor's media, while one is in the call.
-    pub(super) supervisor: Option<AgentMedia>,
-}
-
-/// The call's recording file, as the shell writes it.
-#[derive(Default)]
-pub(super) struct RecordingIo {
-    file: Option<RecordingFile>,
-    /// The file could not be made or written: the rest of the recording is dropped (logged
-    /// once).
-    failed: bool,
-}
-
-impl RecordingIo {
-    fn write(&mut self, ctx: &CallContext, call: CallRef, bytes: &[u8]) {
-        if self.failed {
-            return;
-        }
-        let Some(store) = &ctx.recordings else {
-            self.failed = true;
-            tracing::error!("recording: no recordings directory is set up; not recorded");
-            return;
-        };
-        let written = match &mut self.file {
-            Some(file) => file.write(bytes),
-            None => store.create(call).and_then(|mut file| {
-                file.write(bytes)?;
-                self.file = Some(file);
-                Ok(())
-            }),
-        };
-        if let Err(e) = written {
-            self.failed = true;
-            tracing::error!(dir = %store.dir().display(), "recording: cannot write: {e}");
-        }
-    }
-
-    /// Seals and stores the file, off the async threads (it syncs), and wakes the uploader.
-    async fn finish(&mut self, ctx: &CallContext) {
-        let Some(file) = self.file.take() else {
-            return;
-        };
-        match tokio::task::spawn_blocking(move || file.finish()).await {
-            Ok(Ok(path)) => {
-                tracing::debug!(file = %path.display(), "recording stored");
-                if let Some(store) = &ctx.recordings {
-                    store.finished.notify_one();
-                }
-            }
-            Ok(Err(e)) => tracing::error!("recording: cannot store: {e}"),
-            Err(e) => tracing::error!("recording: cannot store: {e}"),
-        }
-    }
 }
 
 /// A transfer target's leg, as the shell carries it.
@@ -384,13 +327,10 @@ async fn run(
     let (to_center, from_center) = mpsc::unbounded_channel();
     let io = Io {
         carrier: LegSockets { rtp, rtcp },
-        to_center,
-        agent: None,
+        call: CallIo::new(to_center, None),
         transports,
         onward: None,
         to_place: None,
-        recording: RecordingIo::default(),
-        supervisor: None,
     };
     drive(&ctx, core, io, sip_events, from_center, &sip).await;
 }
@@ -405,8 +345,7 @@ pub(super) async fn drive(
     mut from_center: mpsc::UnboundedReceiver<CenterToCall>,
     sip: &Sip,
 ) {
-    let frame_work = ctx.frame_work.local();
-    let mut unflushed = 0;
+    let mut frames = Frames::new(ctx);
     let mut media_buf = vec![0u8; 2048];
     // The transfer target's leg: being made, then its SIP events.
     let mut onward_setup: Option<oneshot::Receiver<Made>> = None;
@@ -455,48 +394,18 @@ pub(super) async fn drive(
                 }
             }
             msg = from_center.recv() => {
-                if let Some(CenterToCall { cmd, media }) = msg {
-                    match &cmd {
-                        CallCommand::Connect { .. } | CallCommand::Reconnect { .. } => {
-                            // The handshake has measured a round trip already; a short call
-                            // may end before the periodic reading below.
-                            if let Some(rtt) = media.as_ref().and_then(|m| m.sink.round_trip()) {
-                                core.set_agent_round_trip(rtt);
-                            }
-                            io.agent = media;
-                        }
-                        CallCommand::AgentLost | CallCommand::Requeued | CallCommand::AgentHungUp
-                        | CallCommand::Overflow { .. } | CallCommand::Transferred { .. } => {
-                            io.agent = None
-                        }
-                        // A mode change comes without media: the flow stays.
-                        CallCommand::Supervise { .. } if media.is_some() => io.supervisor = media,
-                        CallCommand::Unsupervise => io.supervisor = None,
-                        _ => {}
-                    }
-                    core.handle_center(Instant::now(), cmd);
+                if let Some(msg) = msg {
+                    on_center(&mut core, &mut io.call, msg);
                 }
             }
             _ = sleep_until(deadline) => {
-                // The core's timer is its frame clock (a ring or answer timer now and then).
-                let started = Instant::now();
-                take_media(&mut core, &mut io, &mut media_buf);
-                core.handle_timeout(started);
-                frame_work.observe(started.elapsed().as_secs_f64());
-                unflushed += 1;
-                if unflushed == FLUSH_FRAMES {
-                    frame_work.flush();
-                    unflushed = 0;
-                    if let Some(rtt) = io.agent.as_ref().and_then(|a| a.sink.round_trip()) {
-                        core.set_agent_round_trip(rtt);
-                    }
-                }
+                frames.tick(&mut core, &mut io.call, |core| take_media(core, &io.carrier, io.onward.as_ref(), &mut media_buf));
             }
             _ = ctx.stop.cancelled() => core.shutdown(Instant::now()),
         }
     }
     carry_out(&mut core, ctx, sip, &mut io);
-    io.recording.finish(ctx).await;
+    io.call.recording.finish(ctx).await;
 }
 
 /// A transfer target's leg as made (or why not), with its call reference.
@@ -532,90 +441,14 @@ fn make_onward(
     rx
 }
 
-/// Carries out everything the core and its leg have queued. Events go on the bus first: the
-/// center publishes events of its own about this call (queued, offered) once our requests reach
-/// it, and a subscriber must see cause before effect.
+/// Carries out everything the core and its legs have queued.
 fn carry_out(core: &mut Call<SipLeg>, ctx: &CallContext, sip: &Sip, io: &mut Io) {
-    let call = core.id();
-    while let Some(event) = core.poll_event() {
-        ctx.bus.call(call, event);
-    }
     io.carrier.carry_out(core.leg_mut(), sip);
     if let (Some(leg), Some(onward)) = (core.onward_mut(), &io.onward) {
         onward.sockets.carry_out(leg, &onward.sip);
     }
-    while let Some(out) = core.poll_output() {
-        match out {
-            Output::ToAgent(packet) => {
-                if let Some(agent) = &io.agent {
-                    agent.sink.send(&packet);
-                }
-            }
-            Output::ToSupervisor(packet) => {
-                if let Some(supervisor) = &io.supervisor {
-                    supervisor.sink.send(&packet);
-                }
-            }
-            Output::RecordingBytes(bytes) => io.recording.write(ctx, call, &bytes),
-            // The file is sealed once the call's task is done with it (see `drive`).
-            Output::RecordingDone => {}
-            Output::PlaceOnward { place, sip_call_id } => {
-                io.to_place = Some((place, sip_call_id));
-            }
-            Output::ToCenter(ToCenter::Enqueue {
-                queue,
-                caller,
-                trunk,
-            }) => {
-                let _ = ctx.center.send(CallInput::Enqueue {
-                    call,
-                    queue,
-                    caller,
-                    trunk,
-                    to_call: io.to_center.clone(),
-                });
-            }
-            Output::ToCenter(ToCenter::CallerDigit(digit)) => {
-                let _ = ctx.center.send(CallInput::CallerDtmf { call, digit });
-            }
-            Output::ToCenter(ToCenter::Leave) => {
-                let _ = ctx.center.send(CallInput::CallerGone { call });
-            }
-            Output::ToCenter(ToCenter::HandedOver) => {
-                let _ = ctx.center.send(CallInput::HandedOver { call });
-            }
-            Output::ToCenter(ToCenter::TransferFailed { reason }) => {
-                let _ = ctx.center.send(CallInput::TransferFailed { call, reason });
-            }
-            Output::ToCenter(ToCenter::TransferProgress(progress)) => {
-                let _ = ctx
-                    .center
-                    .send(CallInput::TransferProgress { call, progress });
-            }
-            Output::ToCenter(ToCenter::Joined) => {
-                let _ = ctx.center.send(CallInput::Joined { call });
-            }
-            Output::ToCenter(ToCenter::OnwardEnded { onward, unanswered }) => {
-                let _ = ctx.center.send(CallInput::OnwardEnded {
-                    call,
-                    onward,
-                    unanswered,
-                });
-            }
-            Output::ToCenter(ToCenter::Progress(progress)) => {
-                let _ = ctx.center.send(CallInput::Progress { call, progress });
-            }
-            Output::ToCenter(ToCenter::PlacedEnded { unanswered }) => {
-                let _ = ctx.center.send(CallInput::PlacedEnded { call, unanswered });
-            }
-            Output::ToCenter(ToCenter::Recording { state, refused }) => {
-                let _ = ctx.center.send(CallInput::Recording {
-                    call,
-                    state,
-                    refused,
-                });
-            }
-        }
+    if let Some(place) = carry_out_core(core, ctx, &mut io.call) {
+        io.to_place = Some(place);
     }
 }
 
@@ -650,34 +483,22 @@ pub(super) fn refused(
     );
 }
 
-/// Everything that arrived since the last frame, in the order it came, each at its arrival
+/// Everything the carrier sent since the last frame, in the order it came, each at its arrival
 /// time. RTCP too: it needs no quicker answer than the next frame, and its arrival stamp keeps
 /// the round trip it measures exact.
-fn take_media(core: &mut Call<SipLeg>, io: &mut Io, buf: &mut [u8]) {
+fn take_media(
+    core: &mut Call<SipLeg>,
+    carrier: &LegSockets,
+    onward: Option<&OnwardIo>,
+    buf: &mut [u8],
+) {
     let clock = Clock::now();
-    io.carrier.drain(buf, &clock, |at, packet| {
+    carrier.drain(buf, &clock, |at, packet| {
         core.handle_leg(at, |leg, now| packet.into_leg(leg, now))
     });
-    if let Some(onward) = &io.onward {
+    if let Some(onward) = onward {
         onward.sockets.drain(buf, &clock, |at, packet| {
             core.handle_onward(at, |leg, now| packet.into_leg(leg, now))
         });
-    }
-    if let Some(agent) = &mut io.agent {
-        while let Ok(packet) = agent.source.try_recv() {
-            core.handle_agent_media(packet.arrived, &packet.rtp);
-        }
-    }
-    if let Some(supervisor) = &mut io.supervisor {
-        while let Ok(packet) = supervisor.source.try_recv() {
-            core.handle_supervisor_media(packet.arrived, &packet.rtp);
-        }
-    }
-}
-
-async fn sleep_until(deadline: Option<Instant>) {
-    match deadline {
-        Some(d) => tokio::time::sleep_until(d.into()).await,
-        None => std::future::pending().await,
     }
 }
