@@ -276,7 +276,7 @@ impl Daemon {
         ua.set_guard(c.sip.guard());
         let (expires, min_se) = c.sip.session_timers();
         ua.set_session_timers(expires, min_se);
-        ua.set_call_ids(call_ids);
+        ua.set_call_ids(call_ids.clone());
         let center_input = agents.calls.clone();
         let mut calls = CallContext::new(
             config.clone(),
@@ -289,6 +289,7 @@ impl Daemon {
         calls.recordings = start_recordings(c, &run, &ops, &stop)?;
         let calls = Arc::new(calls);
         let drain = CancellationToken::new();
+        crate::isdn::calls::start(&c.e1, calls.clone(), call_ids, drain.clone(), &stop);
         let drain_timeout = c.ops.drain_timeout();
         let (trunks_tx, trunks) = watch::channel(c.trunks.clone());
         let reloader = reload::Reloader {

@@ -56,14 +56,7 @@ impl Lab {
             SoftwareSpan::bind(&dir.path().join("span"), &channels, stop.clone()).unwrap()
         };
         let bchannels = line.bchannels.clone();
-        rt.spawn(shell::run(
-            span,
-            line,
-            Some(pcap),
-            commands_rx,
-            events_tx,
-            stop.clone(),
-        ));
+        rt.spawn(shell::run(span, line, Some(pcap), commands_rx, events_tx));
         Lab {
             rt,
             dir,

@@ -21,6 +21,9 @@ pub struct Config {
     pub prompts: PromptsConfig,
     #[serde(default, rename = "trunk")]
     pub trunks: Vec<TrunkConfig>,
+    /// `[[e1]]`: E1/PRI spans.
+    #[serde(default)]
+    pub e1: Vec<crate::isdn::config::E1Config>,
     #[serde(default)]
     pub ivr: IvrConfig,
     /// `[agents]`: the QUIC listener for remote agents.
@@ -411,11 +414,29 @@ impl Config {
                 format!("prompt directory {} does not exist", dir.display()),
             ));
         }
-        if self.trunks.is_empty() {
+        if self.trunks.is_empty() && self.e1.is_empty() {
             out.push(problem(
                 &["trunk"],
                 "no [[trunk]] configured: every call would get 403".into(),
             ));
+        }
+        for (i, span) in self.e1.iter().enumerate() {
+            let idx = i.to_string();
+            let taken = self.e1[..i].iter().any(|o| o.name == span.name)
+                || self.trunks.iter().any(|t| t.name == span.name);
+            if taken {
+                out.push(problem(
+                    &["e1", &idx, "name"],
+                    format!(
+                        "{:?} names another span or trunk: a call's trunk must say where it came from",
+                        span.name
+                    ),
+                ));
+            }
+            out.extend(span.validate(&idx));
+            if let Some(message) = self.route_problem(&span.route) {
+                out.push(problem(&["e1", &idx, "route"], message));
+            }
         }
         for (i, t) in self.trunks.iter().enumerate() {
             let idx = i.to_string();
@@ -446,20 +467,7 @@ impl Config {
                     "at least one codec is needed".into(),
                 ));
             }
-            let route = t.route.to_string();
-            let route_problem = match &t.route {
-                Destination::Ivr { menu } if !self.ivr.menus.contains_key(menu) => Some(format!(
-                    "route {route:?} names an ivr menu that does not exist"
-                )),
-                Destination::Queue { name } if !self.queues.contains_key(name) => {
-                    Some(format!("route {route:?} names a queue that does not exist"))
-                }
-                Destination::Ivr { .. } | Destination::Queue { .. } => None,
-                _ => Some(format!(
-                    "unsupported route {route:?}: expected \"ivr:MENU\" or \"queue:NAME\""
-                )),
-            };
-            if let Some(message) = route_problem {
+            if let Some(message) = self.route_problem(&t.route) {
                 out.push(problem(&["trunk", &idx, "route"], message));
             }
         }
@@ -498,6 +506,23 @@ impl Config {
 }
 
 impl Config {
+    /// What is wrong with where a trunk's or a span's calls go.
+    fn route_problem(&self, route: &Destination) -> Option<String> {
+        let text = route.to_string();
+        match route {
+            Destination::Ivr { menu } if !self.ivr.menus.contains_key(menu) => Some(format!(
+                "route {text:?} names an ivr menu that does not exist"
+            )),
+            Destination::Queue { name } if !self.queues.contains_key(name) => {
+                Some(format!("route {text:?} names a queue that does not exist"))
+            }
+            Destination::Ivr { .. } | Destination::Queue { .. } => None,
+            _ => Some(format!(
+                "unsupported route {text:?}: expected \"ivr:MENU\" or \"queue:NAME\""
+            )),
+        }
+    }
+
     fn registration_problems(&self, t: &TrunkConfig, idx: &str) -> Vec<Problem> {
         let mut out = Vec::new();
         if let Some(register) = &t.register {

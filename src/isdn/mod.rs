@@ -7,6 +7,8 @@
 //! - [`software`]: the software span over Unix sockets; [`bchannel`]: a B-channel's audio;
 //! - [`pcap`]: the D-channel as Wireshark reads it.
 pub mod bchannel;
+pub mod calls;
+pub mod config;
 pub mod pcap;
 pub mod q921;
 pub mod q931;

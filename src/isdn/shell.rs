@@ -5,13 +5,13 @@ use std::time::{Instant, SystemTime};
 
 use tokio::sync::{mpsc, oneshot};
 use tokio_seqpacket::UnixSeqpacket;
-use tokio_util::sync::CancellationToken;
 
 use super::pcap::Pcap;
 use super::q931::control::{RequestError, Setup};
 use super::q931::message::CallRef;
 use super::software::SoftwareSpan;
 use super::span::{Span, SpanEvent};
+use crate::call::task::sleep_until;
 
 /// What a leg (or ops) asks of a span.
 #[derive(Debug)]
@@ -37,14 +37,15 @@ pub enum SpanCommand {
 /// The most a LAPD frame may be: N201 octets of information and its header.
 const MAX_FRAME: usize = 300;
 
-/// Runs `span` on a software span's D-channel until `stop`: every event goes to `events`.
+/// Runs `span` on a software span's D-channel until nobody can ask it anything (every sender
+/// of `commands` gone: its calls have ended and the daemon is stopping): every event goes to
+/// `events`.
 pub async fn run(
     mut span: Span,
     mut line: SoftwareSpan,
     mut pcap: Option<Pcap>,
     mut commands: mpsc::UnboundedReceiver<SpanCommand>,
     events: mpsc::UnboundedSender<SpanEvent>,
-    stop: CancellationToken,
 ) {
     let mut d: Option<UnixSeqpacket> = None;
     let mut buf = vec![0u8; MAX_FRAME];
@@ -81,7 +82,6 @@ pub async fn run(
                 act(&mut span, command);
             }
             _ = sleep_until(deadline) => span.handle_timeout(Instant::now()),
-            _ = stop.cancelled() => break,
         }
         while let Some(frame) = span.poll_frame() {
             if let Some(pcap) = &mut pcap {
@@ -93,9 +93,8 @@ pub async fn run(
             }
         }
         while let Some(event) = span.poll_event() {
-            if events.send(event).is_err() {
-                return;
-            }
+            // Nobody listening any more: the daemon is stopping; the calls' hang-ups still go.
+            let _ = events.send(event);
         }
     }
 }
@@ -133,12 +132,5 @@ fn act(span: &mut Span, command: SpanCommand) {
 fn write_pcap(pcap: &mut Pcap, frame: &[u8]) {
     if let Err(e) = pcap.write(SystemTime::now(), frame) {
         tracing::warn!("d-channel pcap: {e}");
-    }
-}
-
-async fn sleep_until(deadline: Option<Instant>) {
-    match deadline {
-        Some(d) => tokio::time::sleep_until(d.into()).await,
-        None => std::future::pending().await,
     }
 }

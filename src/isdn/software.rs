@@ -33,6 +33,17 @@ impl BChannels {
         self.lock().insert(channel, Arc::new(bchannel));
     }
 
+    /// Drops `bchannel` from its slot, unless the line has replaced it already.
+    pub fn forget(&self, channel: u8, bchannel: &Arc<BChannel>) {
+        let mut slots = self.lock();
+        if slots
+            .get(&channel)
+            .is_some_and(|b| Arc::ptr_eq(b, bchannel))
+        {
+            slots.remove(&channel);
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<u8, Arc<BChannel>>> {
         // The map stays whole whatever panicked while holding it.
         self.slots.lock().unwrap_or_else(|e| e.into_inner())

@@ -156,6 +156,12 @@ impl E1Leg {
         }
     }
 
+    /// Our hang-up was never confirmed (the span is gone: the daemon is stopping): the call is
+    /// over for us.
+    pub fn abandon(&mut self) {
+        self.end.get_or_insert(LegEnd::Local);
+    }
+
     /// Bytes from the B-channel.
     pub fn handle_audio(&mut self, bytes: &[u8]) {
         self.heard

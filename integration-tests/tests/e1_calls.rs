@@ -1,0 +1,141 @@
+//! E1 calls through the whole gateway: libpri (the far end, `integration-tests/peers/pri_peer.c`)
+//! on the software span of an `[[e1]]` in the daemon's config. A call from the network reaches
+//! the IVR like a SIP call does: the caller hears the welcome prompt on the B-channel, presses
+//! 9 in-band, hears goodbye and is hung up; the D-channel pcap the gateway wrote decodes in
+//! tshark without a malformed packet.
+use std::path::Path;
+use std::time::Duration;
+
+use trunkgate::media::g711::G711Law;
+use trunkgate_integration::audio::{self, best_match, sine, Audio};
+use trunkgate_integration::pri::PriPeer;
+use trunkgate_integration::{config_for_tests, Gateway};
+
+const WAIT: Duration = Duration::from_secs(20);
+
+/// A gateway with one span, `signalling`, routing to the IVR, in `dir`.
+fn gateway(dir: &Path, signalling: &str) -> Gateway {
+    let extra = format!(
+        "[[e1]]\nname = \"pri1\"\nsignalling = \"{signalling}\"\ndriver = \"socket\"\n\
+         path = {}\nroute = \"ivr:main\"\npcap = {}\n",
+        toml_path(&dir.join("span")),
+        toml_path(&dir.join("d.pcap")),
+    );
+    Gateway::start(&config_for_tests(&extra))
+}
+
+fn toml_path(path: &Path) -> String {
+    toml::Value::String(path.display().to_string()).to_string()
+}
+
+/// `silence_s` seconds of A-law silence, then the key `9` for 150 ms (852 Hz + 1477 Hz), then
+/// silence: what the caller sends.
+fn press_9_after(dir: &Path, silence_s: f64) -> std::path::PathBuf {
+    let rate = 8000;
+    let mut pcm = vec![0f32; (silence_s * f64::from(rate)) as usize];
+    let low = sine(1200, rate, 852.0, 0.25);
+    let high = sine(1200, rate, 1477.0, 0.25);
+    pcm.extend(low.iter().zip(&high).map(|(a, b)| a + b));
+    pcm.extend(vec![0f32; 4 * rate as usize]);
+    let mut bytes = Vec::new();
+    let samples: Vec<i16> = pcm.iter().map(|s| (s * 32767.0) as i16).collect();
+    G711Law::Alaw.encode(&samples, &mut bytes);
+    let path = dir.join("caller.alaw");
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+fn read_alaw(path: &Path) -> Audio {
+    let bytes = std::fs::read(path).unwrap();
+    Audio {
+        rate: 8000,
+        samples: bytes
+            .iter()
+            .map(|&b| f32::from(G711Law::Alaw.decode_sample(b)) / 32768.0)
+            .collect(),
+    }
+}
+
+fn tshark_clean(pcap: &Path) -> String {
+    let out = std::process::Command::new("tshark")
+        .args(["-n", "-V", "-r"])
+        .arg(pcap)
+        .output()
+        .expect("tshark runs (scripts/setup-test-deps.sh)");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!text.to_lowercase().contains("malformed"), "{text}");
+    text
+}
+
+#[test]
+fn a_call_from_the_e1_reaches_the_ivr_hears_it_presses_9_in_band_and_is_hung_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let gw = gateway(dir.path(), "pri_cpe");
+    let play = press_9_after(dir.path(), 4.0);
+    let record = dir.path().join("heard.alaw");
+    let mut peer = PriPeer::start(
+        &dir.path().join("span"),
+        &[
+            "--side",
+            "nt",
+            "--call",
+            "5551234",
+            "--channel",
+            "1",
+            "--play",
+            play.to_str().unwrap(),
+            "--record",
+            record.to_str().unwrap(),
+            "--timeout-ms",
+            "30000",
+        ],
+    );
+    gw.expect_line("e1 d-channel up", WAIT);
+    let offered = gw.expect_line("e1 call offered", WAIT);
+    assert!(offered.contains("channel=1"), "{offered}");
+    assert!(offered.contains("callee=5551234"), "{offered}");
+    peer.wait_for("answer", WAIT);
+    let hung_up = gw.expect_line("ivr hangs up", WAIT);
+    assert!(
+        hung_up.contains("digits=\"9\""),
+        "one tone, one digit: {hung_up}"
+    );
+    // The gateway clears after goodbye: DISCONNECT with normal clearing.
+    assert_eq!(peer.wait_for("hangup cause", WAIT), "hangup cause=16");
+    peer.wait_for("done", WAIT);
+    assert!(peer.wait_exit(WAIT).is_some_and(|s| s.success()));
+    gw.expect_line("call ended", WAIT);
+
+    let heard = read_alaw(&record);
+    let welcome = audio::prompt("welcome");
+    let m = best_match(&heard.samples, &welcome.samples).expect("something was heard");
+    assert!(
+        m.score > 0.9,
+        "welcome prompt correlation {:.3} (1.0 = identical)",
+        m.score
+    );
+    let goodbye = audio::prompt("goodbye");
+    let bye = best_match(&heard.samples, &goodbye.samples).expect("goodbye was heard");
+    assert!(bye.score > 0.9, "goodbye correlation {:.3}", bye.score);
+    assert!(bye.offset > m.offset, "goodbye after welcome");
+    println!(
+        "over the B-channel: welcome {:.3} at {:.2} s, goodbye {:.3} at {:.2} s",
+        m.score,
+        heard.time_at(m.offset),
+        bye.score,
+        heard.time_at(bye.offset)
+    );
+
+    let decoded = tshark_clean(&dir.path().join("d.pcap"));
+    for message in ["SETUP", "CONNECT", "DISCONNECT", "RELEASE COMPLETE"] {
+        assert!(
+            decoded.contains(&format!("Message type: {message} ")),
+            "tshark decoded no {message}"
+        );
+    }
+}
