@@ -155,6 +155,12 @@ enum CtlCommand {
         #[arg(long)]
         json: bool,
     },
+    /// E1 spans: the line, the D-channel, B-channels busy, in maintenance and idle, and the
+    /// calls on them with their Q.931 states.
+    Spans {
+        #[arg(long)]
+        json: bool,
+    },
     /// Every queue's wallboard: waiting, longest wait, service level over 15 minutes and the
     /// day, ASA, AHT, abandon rate, agents by state (what supervisors see).
     Wallboard {
@@ -250,6 +256,7 @@ fn main() -> ExitCode {
                 CtlCommand::Agents { json } => ctl::show(admin, Listing::Agents, json),
                 CtlCommand::Queues { json } => ctl::show(admin, Listing::Queues, json),
                 CtlCommand::Trunks { json } => ctl::show(admin, Listing::Trunks, json),
+                CtlCommand::Spans { json } => ctl::show(admin, Listing::Spans, json),
                 CtlCommand::Bans { json } => ctl::show(admin, Listing::Bans, json),
                 CtlCommand::Wallboard { json } => ctl::show(admin, Listing::Wallboard, json),
                 CtlCommand::Drain { now } => ctl::drain(admin, now),

@@ -9,7 +9,7 @@ use std::time::Duration;
 use trunkgate::media::g711::G711Law;
 use trunkgate_integration::audio::{self, best_match, sine, Audio};
 use trunkgate_integration::pri::PriPeer;
-use trunkgate_integration::{config_for_tests, Gateway};
+use trunkgate_integration::{config_for_tests, ctl, Gateway};
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -100,6 +100,25 @@ fn a_call_from_the_e1_reaches_the_ivr_hears_it_presses_9_in_band_and_is_hung_up(
     assert!(offered.contains("channel=1"), "{offered}");
     assert!(offered.contains("callee=5551234"), "{offered}");
     peer.wait_for("answer", WAIT);
+    // Ops see the span up and the call on its channel.
+    let spans = ctl(gw.admin(), &["spans"]);
+    assert!(spans.ok, "{}", spans.stderr);
+    let row = spans
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("pri1"))
+        .unwrap_or_else(|| panic!("no span row:\n{}", spans.stdout));
+    for word in ["pri_cpe", "up", "b1: "] {
+        assert!(row.contains(word), "{word} in {row}");
+    }
+    let metrics = gw.scrape();
+    for sample in [
+        r#"trunkgate_e1_dchannel_up{span="pri1"} 1"#,
+        r#"trunkgate_e1_channels{span="pri1",state="busy"} 1"#,
+        r#"trunkgate_e1_channels{span="pri1",state="idle"} 29"#,
+    ] {
+        assert!(metrics.contains(sample), "{sample}");
+    }
     let hung_up = gw.expect_line("ivr hangs up", WAIT);
     assert!(
         hung_up.contains("digits=\"9\""),
@@ -110,6 +129,14 @@ fn a_call_from_the_e1_reaches_the_ivr_hears_it_presses_9_in_band_and_is_hung_up(
     peer.wait_for("done", WAIT);
     assert!(peer.wait_exit(WAIT).is_some_and(|s| s.success()));
     gw.expect_line("call ended", WAIT);
+    let json = ctl(gw.admin(), &["spans", "--json"]).stdout;
+    let spans: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(spans[0]["busy"], 0, "{json}");
+    assert_eq!(
+        spans[0]["calls"].as_array().map(Vec::len),
+        Some(0),
+        "{json}"
+    );
 
     let heard = read_alaw(&record);
     let welcome = audio::prompt("welcome");

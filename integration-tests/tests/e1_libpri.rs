@@ -56,7 +56,14 @@ impl Lab {
             SoftwareSpan::bind(&dir.path().join("span"), &channels, stop.clone()).unwrap()
         };
         let bchannels = line.bchannels.clone();
-        rt.spawn(shell::run(span, line, Some(pcap), commands_rx, events_tx));
+        rt.spawn(shell::run(
+            span,
+            line,
+            Some(pcap),
+            commands_rx,
+            events_tx,
+            None,
+        ));
         Lab {
             rt,
             dir,

@@ -18,7 +18,7 @@ use super::pcap::Pcap;
 use super::q931::cause;
 use super::q931::control::{Event, Incoming};
 use super::q931::message::CallRef;
-use super::shell::{self, SpanCommand};
+use super::shell::{self, SpanCommand, SpanOps};
 use super::software::{BChannels, SoftwareSpan};
 use super::span::{Span, SpanEvent};
 use crate::call::core::{Arrival, Call};
@@ -45,11 +45,25 @@ pub fn start(
     ctx: Arc<CallContext>,
     call_ids: CallIds,
     drain: CancellationToken,
+    ops: &crate::ops::admin::Ops,
     stop: &CancellationToken,
 ) -> Vec<SpanLink> {
     let mut links = Vec::new();
     for config in spans {
-        match start_span(config, ctx.clone(), call_ids.clone(), drain.clone(), stop) {
+        let span_ops = SpanOps {
+            name: config.name.clone(),
+            signalling: config.signalling.label().into(),
+            feed: ops.spans_feed(),
+            counters: ops.span_counters(),
+        };
+        match start_span(
+            config,
+            ctx.clone(),
+            call_ids.clone(),
+            drain.clone(),
+            span_ops,
+            stop,
+        ) {
             Ok(link) => links.push(link),
             Err(e) => tracing::error!(span = %config.name, "e1 span not started: {e}"),
         }
@@ -62,6 +76,7 @@ fn start_span(
     ctx: Arc<CallContext>,
     call_ids: CallIds,
     drain: CancellationToken,
+    ops: SpanOps,
     stop: &CancellationToken,
 ) -> std::io::Result<SpanLink> {
     let span_config = config.span_config();
@@ -93,7 +108,14 @@ fn start_span(
         "e1 span started"
     );
     let span = Span::new(span_config);
-    tokio::spawn(shell::run(span, line, pcap, commands_rx, events_tx));
+    tokio::spawn(shell::run(
+        span,
+        line,
+        pcap,
+        commands_rx,
+        events_tx,
+        Some(ops),
+    ));
     tokio::spawn(dispatch(
         link.clone(),
         events,

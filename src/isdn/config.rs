@@ -120,6 +120,16 @@ pub fn parse_channels(text: &str) -> Result<Vec<u8>, String> {
     Ok(out)
 }
 
+impl Signalling {
+    /// As the config writes it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Signalling::PriCpe => "pri_cpe",
+            Signalling::PriNet => "pri_net",
+        }
+    }
+}
+
 impl E1Config {
     pub fn side(&self) -> Side {
         match self.signalling {

@@ -15,3 +15,4 @@ pub mod q931;
 pub mod shell;
 pub mod software;
 pub mod span;
+pub mod view;

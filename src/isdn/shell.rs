@@ -7,11 +7,13 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_seqpacket::UnixSeqpacket;
 
 use super::pcap::Pcap;
-use super::q931::control::{RequestError, Setup};
+use super::q931::control::{Event, RequestError, Setup};
 use super::q931::message::CallRef;
 use super::software::SoftwareSpan;
 use super::span::{Span, SpanEvent};
+use super::view::{SpanCounters, SpanView};
 use crate::call::task::sleep_until;
+use tokio::sync::watch;
 
 /// What a leg (or ops) asks of a span.
 #[derive(Debug)]
@@ -34,6 +36,37 @@ pub enum SpanCommand {
     Restart(Vec<u8>),
 }
 
+/// Where a span shows itself to ops: its entry in the spans' view, and its metrics.
+pub struct SpanOps {
+    pub name: String,
+    pub signalling: String,
+    pub feed: watch::Sender<Vec<SpanView>>,
+    pub counters: SpanCounters,
+}
+
+impl SpanOps {
+    fn show(&self, span: &Span, last: &mut Option<SpanView>) {
+        let view = span.view(&self.name, &self.signalling);
+        if last.as_ref() == Some(&view) {
+            return;
+        }
+        self.counters.show(&view);
+        self.feed
+            .send_modify(|all| match all.iter_mut().find(|v| v.name == view.name) {
+                Some(entry) => *entry = view.clone(),
+                None => all.push(view.clone()),
+            });
+        *last = Some(view);
+    }
+
+    fn problem(&self) {
+        self.counters
+            .problems
+            .with_label_values(&[self.name.as_str()])
+            .inc();
+    }
+}
+
 /// The most a LAPD frame may be: N201 octets of information and its header.
 const MAX_FRAME: usize = 300;
 
@@ -46,8 +79,13 @@ pub async fn run(
     mut pcap: Option<Pcap>,
     mut commands: mpsc::UnboundedReceiver<SpanCommand>,
     events: mpsc::UnboundedSender<SpanEvent>,
+    ops: Option<SpanOps>,
 ) {
     let mut d: Option<UnixSeqpacket> = None;
+    let mut shown = None;
+    if let Some(ops) = &ops {
+        ops.show(&span, &mut shown);
+    }
     let mut buf = vec![0u8; MAX_FRAME];
     loop {
         let deadline = span.poll_timeout();
@@ -92,7 +130,17 @@ pub async fn run(
                 let _ = peer.send(&frame).await;
             }
         }
+        // Ops see the span as it is before its calls hear of it: a call that has ended shows
+        // as ended by the time its task says so.
+        if let Some(ops) = &ops {
+            ops.show(&span, &mut shown);
+        }
         while let Some(event) = span.poll_event() {
+            if let (Some(ops), SpanEvent::Problem(_) | SpanEvent::Call(Event::Problem(_))) =
+                (&ops, &event)
+            {
+                ops.problem();
+            }
             // Nobody listening any more: the daemon is stopping; the calls' hang-ups still go.
             let _ = events.send(event);
         }

@@ -71,6 +71,11 @@ impl Span {
         self.link_up
     }
 
+    /// Layer 1 is up.
+    pub fn line_up(&self) -> bool {
+        self.physical
+    }
+
     /// Layer 1 came up: the link is established.
     pub fn physical_up(&mut self, now: Instant) {
         self.physical = true;

@@ -60,6 +60,7 @@ pub struct Ops {
     handled: watch::Sender<u64>,
     registrations: watch::Sender<Vec<RegistrationView>>,
     bans: watch::Sender<Vec<BanView>>,
+    spans: watch::Sender<Vec<crate::isdn::view::SpanView>>,
 }
 
 impl Ops {
@@ -81,6 +82,7 @@ impl Ops {
             handled: watch::Sender::new(0),
             registrations: watch::Sender::new(Vec::new()),
             bans: watch::Sender::new(Vec::new()),
+            spans: watch::Sender::new(Vec::new()),
         });
         (ops, received)
     }
@@ -166,6 +168,16 @@ impl Ops {
     /// Where the signalling task shows the trunks' registrations.
     pub fn registrations_feed(&self) -> watch::Sender<Vec<RegistrationView>> {
         self.registrations.clone()
+    }
+
+    /// Where the E1 spans' tasks show their D-channels, B-channels and calls.
+    pub fn spans_feed(&self) -> watch::Sender<Vec<crate::isdn::view::SpanView>> {
+        self.spans.clone()
+    }
+
+    /// The E1 spans' metrics.
+    pub fn span_counters(&self) -> crate::isdn::view::SpanCounters {
+        self.tally().metrics().spans.clone()
     }
 
     /// Where the signalling task shows the scanner defence's bans.
@@ -297,7 +309,7 @@ impl Ops {
         };
         match request.path.as_str() {
             "/healthz" | "/readyz" | "/metrics" | "/v1/calls" | "/v1/agents" | "/v1/queues"
-            | "/v1/trunks" | "/v1/bans" | "/v1/wallboard"
+            | "/v1/trunks" | "/v1/bans" | "/v1/wallboard" | "/v1/spans"
                 if !get =>
             {
                 Response::text(405, "use GET\n")
@@ -336,6 +348,7 @@ impl Ops {
             "/v1/queues" if admin => json(serde_json::to_string(&self.tally().queues(now))),
             "/v1/trunks" if admin => json(serde_json::to_string(&*self.registrations.borrow())),
             "/v1/bans" if admin => json(serde_json::to_string(&*self.bans.borrow())),
+            "/v1/spans" if admin => json(serde_json::to_string(&*self.spans.borrow())),
             _ => Response::text(404, "not found\n"),
         }
     }

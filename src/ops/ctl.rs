@@ -4,6 +4,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
 use super::tally::{AgentView, CallView, QueueView};
+use crate::isdn::view::SpanView;
 use crate::sip::guard::BanView;
 use crate::sip::ua::register::RegistrationView;
 
@@ -17,6 +18,7 @@ pub enum Listing {
     Agents,
     Queues,
     Trunks,
+    Spans,
     Bans,
     Wallboard,
 }
@@ -28,6 +30,7 @@ impl Listing {
             Listing::Agents => "/v1/agents",
             Listing::Queues => "/v1/queues",
             Listing::Trunks => "/v1/trunks",
+            Listing::Spans => "/v1/spans",
             Listing::Bans => "/v1/bans",
             Listing::Wallboard => "/v1/wallboard",
         }
@@ -74,6 +77,7 @@ pub fn show(addr: SocketAddr, listing: Listing, json: bool) -> Result<String, Ct
         Listing::Agents => agents_table(&serde_json::from_str::<Vec<_>>(&body).map_err(not_ours)?),
         Listing::Queues => queues_table(&serde_json::from_str::<Vec<_>>(&body).map_err(not_ours)?),
         Listing::Trunks => trunks_table(&serde_json::from_str::<Vec<_>>(&body).map_err(not_ours)?),
+        Listing::Spans => spans_table(&serde_json::from_str::<Vec<_>>(&body).map_err(not_ours)?),
         Listing::Bans => bans_table(&serde_json::from_str::<Vec<_>>(&body).map_err(not_ours)?),
         Listing::Wallboard => crate::client::wallboard::table(
             &serde_json::from_str::<Vec<_>>(&body).map_err(not_ours)?,
@@ -252,6 +256,44 @@ fn trunks_table(trunks: &[RegistrationView]) -> String {
     });
     let head = ["TRUNK", "REGISTRATION", "REGISTRAR", "AOR", "DETAIL"];
     table(&head, rows, &format!("{} registering trunks", trunks.len()))
+}
+
+fn spans_table(spans: &[SpanView]) -> String {
+    let rows = spans.iter().map(|s| {
+        let calls: Vec<String> = s
+            .calls
+            .iter()
+            .map(|c| {
+                let channel = c.channel.map_or("-".into(), |ch| ch.to_string());
+                format!("b{channel}: {}", c.state)
+            })
+            .collect();
+        vec![
+            s.name.clone(),
+            s.signalling.clone(),
+            s.line.clone(),
+            s.dchannel.clone(),
+            s.busy.to_string(),
+            s.maintenance.to_string(),
+            (s.channels - s.busy - s.maintenance).to_string(),
+            if calls.is_empty() {
+                "-".into()
+            } else {
+                calls.join(", ")
+            },
+        ]
+    });
+    let head = [
+        "SPAN",
+        "SIGNALLING",
+        "LINE",
+        "D-CHANNEL",
+        "BUSY",
+        "MAINT",
+        "IDLE",
+        "CALLS",
+    ];
+    table(&head, rows, &format!("{} e1 spans", spans.len()))
 }
 
 fn bans_table(bans: &[BanView]) -> String {

@@ -76,6 +76,7 @@ pub struct Metrics {
     pub journal: crate::journal::shell::JournalCounters,
     pub sinks: crate::journal::ship::SinkCounters,
     pub recording_uploads: crate::recording::upload::UploadCounters,
+    pub spans: crate::isdn::view::SpanCounters,
 }
 
 impl Metrics {
@@ -208,6 +209,25 @@ impl Metrics {
                 "A trunk's proxies marked down after failing a call, probed until they answer.",
                 &["trunk"],
             ),
+            spans: crate::isdn::view::SpanCounters {
+                dchannel_up: gauge(
+                    "e1_dchannel_up",
+                    "1 while an E1 span's D-channel (its LAPD link) is up, 0 while it is down.",
+                    &["span"],
+                ),
+                channels: gauge(
+                    "e1_channels",
+                    "An E1 span's B-channels by state: busy (a call on it), maintenance \
+                     (restarting, out of service) and idle.",
+                    &["span", "state"],
+                ),
+                problems: counter(
+                    "e1_problems_total",
+                    "D-channel problems on an E1 span: link errors, malformed frames and \
+                     Q.931 messages ignored or answered with STATUS.",
+                    &["span"],
+                ),
+            },
             agents: gauge("agents", "Logged-in agents, by state.", &["state"]),
             agents_connected: gauge(
                 "agents_connected",
@@ -471,6 +491,9 @@ impl Metrics {
             Box::new(self.recording_uploads.uploads.clone()),
             Box::new(self.recording_uploads.pending.clone()),
             Box::new(self.proxies_down.clone()),
+            Box::new(self.spans.dchannel_up.clone()),
+            Box::new(self.spans.channels.clone()),
+            Box::new(self.spans.problems.clone()),
             Box::new(self.agents.clone()),
             Box::new(self.agents_connected.clone()),
             Box::new(self.agent_connections_lost.clone()),

@@ -305,6 +305,11 @@ impl CallControl {
         (busy, maintenance)
     }
 
+    /// The span's B-channels.
+    pub fn channel_count(&self) -> usize {
+        self.channels.len()
+    }
+
     pub fn calls(&self) -> impl Iterator<Item = (CallRef, State, Option<u8>)> + '_ {
         self.calls.iter().map(|(&c, e)| (c, e.state, e.channel))
     }
