@@ -74,19 +74,30 @@ fn tshark_clean(pcap: &Path) -> String {
 
 #[test]
 fn a_call_from_the_e1_reaches_the_ivr_hears_it_presses_9_in_band_and_is_hung_up() {
+    ivr_call("pri_cpe", "nt", 1);
+}
+
+#[test]
+fn as_the_network_side_the_gateway_takes_a_pbxs_call_the_same_way() {
+    ivr_call("pri_net", "cpe", 17);
+}
+
+/// libpri on `peer_side` calls the gateway (`signalling`) on `channel`; the IVR answers.
+fn ivr_call(signalling: &str, peer_side: &str, channel: u8) {
     let dir = tempfile::tempdir().unwrap();
-    let gw = gateway(dir.path(), "pri_cpe");
+    let gw = gateway(dir.path(), signalling);
+    let channel_arg = channel.to_string();
     let play = press_9_after(dir.path(), 4.0);
     let record = dir.path().join("heard.alaw");
     let mut peer = PriPeer::start(
         &dir.path().join("span"),
         &[
             "--side",
-            "nt",
+            peer_side,
             "--call",
             "5551234",
             "--channel",
-            "1",
+            &channel_arg,
             "--play",
             play.to_str().unwrap(),
             "--record",
@@ -97,7 +108,10 @@ fn a_call_from_the_e1_reaches_the_ivr_hears_it_presses_9_in_band_and_is_hung_up(
     );
     gw.expect_line("e1 d-channel up", WAIT);
     let offered = gw.expect_line("e1 call offered", WAIT);
-    assert!(offered.contains("channel=1"), "{offered}");
+    assert!(
+        offered.contains(&format!("channel={channel} ")),
+        "{offered}"
+    );
     assert!(offered.contains("callee=5551234"), "{offered}");
     peer.wait_for("answer", WAIT);
     // Ops see the span up and the call on its channel.
@@ -108,7 +122,7 @@ fn a_call_from_the_e1_reaches_the_ivr_hears_it_presses_9_in_band_and_is_hung_up(
         .lines()
         .find(|l| l.starts_with("pri1"))
         .unwrap_or_else(|| panic!("no span row:\n{}", spans.stdout));
-    for word in ["pri_cpe", "up", "b1: "] {
+    for word in [signalling, "up", &format!("b{channel}: ")] {
         assert!(row.contains(word), "{word} in {row}");
     }
     let metrics = gw.scrape();
