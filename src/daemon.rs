@@ -289,7 +289,10 @@ impl Daemon {
         calls.recordings = start_recordings(c, &run, &ops, &stop)?;
         let calls = Arc::new(calls);
         let drain = CancellationToken::new();
-        crate::isdn::calls::start(&c.e1, calls.clone(), call_ids, drain.clone(), &ops, &stop);
+        let spans =
+            crate::isdn::calls::start(&c.e1, calls.clone(), call_ids, drain.clone(), &ops, &stop);
+        // Set once, here, before any agent can dial.
+        let _ = calls.spans.set(spans);
         let drain_timeout = c.ops.drain_timeout();
         let (trunks_tx, trunks) = watch::channel(c.trunks.clone());
         let reloader = reload::Reloader {

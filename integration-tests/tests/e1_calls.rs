@@ -7,9 +7,11 @@ use std::path::Path;
 use std::time::Duration;
 
 use trunkgate::media::g711::G711Law;
+use trunkgate_integration::agent::{demo_args, AgentProcess};
 use trunkgate_integration::audio::{self, best_match, sine, Audio};
+use trunkgate_integration::outbound::DIAL_PLAN;
 use trunkgate_integration::pri::PriPeer;
-use trunkgate_integration::{config_for_tests, ctl, Gateway};
+use trunkgate_integration::{config_for_tests, ctl, prompt_path, Gateway, DEMO_CREDENTIAL};
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -179,4 +181,88 @@ fn ivr_call(signalling: &str, peer_side: &str, channel: u8) {
             "tshark decoded no {message}"
         );
     }
+}
+
+#[test]
+fn an_agent_calls_out_on_the_e1_by_the_dial_plan_and_both_sides_hear_each_other() {
+    let dir = tempfile::tempdir().unwrap();
+    let extra = format!(
+        "{DIAL_PLAN}\n[[e1]]\nname = \"pri1\"\nsignalling = \"pri_cpe\"\ndriver = \"socket\"\n\
+         path = {}\nroute = \"ivr:main\"\n[e1.outbound]\ncaller_id = \"+4930555000\"\n",
+        toml_path(&dir.path().join("span")),
+    );
+    let gw = Gateway::start(&config_for_tests(&extra));
+    // The callee: libpri as the network answers after 300 ms and says "enter digits".
+    let callee_says = dir.path().join("callee.alaw");
+    let prompt = audio::prompt("enter-digits");
+    let mut bytes = Vec::new();
+    let pcm: Vec<i16> = prompt
+        .samples
+        .iter()
+        .map(|s| (s * 32767.0) as i16)
+        .collect();
+    G711Law::Alaw.encode(&pcm, &mut bytes);
+    std::fs::write(&callee_says, bytes).unwrap();
+    let callee_heard = dir.path().join("callee-heard.alaw");
+    let mut peer = PriPeer::start(
+        &dir.path().join("span"),
+        &[
+            "--side",
+            "nt",
+            "--answer",
+            "--ring-ms",
+            "300",
+            "--play",
+            callee_says.to_str().unwrap(),
+            "--record",
+            callee_heard.to_str().unwrap(),
+        ],
+    );
+    gw.expect_line("e1 d-channel up", WAIT);
+    let agent_heard = dir.path().join("agent-heard.wav");
+    let play = prompt_path("main-menu");
+    let mut agent = AgentProcess::start(
+        &demo_args(
+            &gw,
+            &[
+                "--dial",
+                "030 123-4567",
+                "--play",
+                play.to_str().unwrap(),
+                "--record",
+                agent_heard.to_str().unwrap(),
+                "--hangup-after-ms",
+                "7000",
+                "--calls",
+                "1",
+                "--duration-secs",
+                "30",
+            ],
+        ),
+        DEMO_CREDENTIAL,
+    );
+    // The dial plan's national format, type national; the branch's number, international.
+    let ring = peer.wait_for("ring", WAIT);
+    assert!(ring.contains("called=0301234567"), "{ring}");
+    assert!(ring.contains("calling=4930555000"), "{ring}");
+    agent.expect(&["event=answered"], WAIT);
+    agent.expect(&["event=call_ended"], WAIT);
+    assert_eq!(peer.wait_for("hangup cause", WAIT), "hangup cause=16");
+    peer.wait_for("done", WAIT);
+    agent.wait_exit(WAIT);
+    assert!(peer.wait_exit(WAIT).is_some_and(|s| s.success()));
+
+    let to_callee = audio::phrase_match(
+        &read_alaw(&callee_heard).samples,
+        &audio::prompt("main-menu"),
+    );
+    let to_agent = audio::phrase_match(
+        &audio::read_wav(&agent_heard).unwrap().samples,
+        &audio::prompt("enter-digits"),
+    );
+    println!("correlation agent → e1 callee {to_callee:.3}, e1 callee → agent {to_agent:.3}");
+    assert!(to_callee > 0.8, "agent → callee correlation {to_callee:.3}");
+    assert!(to_agent > 0.8, "callee → agent correlation {to_agent:.3}");
+    let started = r#"trunkgate_calls_started_total{direction="outbound",trunk="pri1"}"#;
+    assert_eq!(gw.wait_for_metric(started, WAIT, |v| v == 1.0), Some(1.0));
 }

@@ -59,6 +59,12 @@ async fn place(
     commands: mpsc::UnboundedSender<SipCommand>,
     request: PlaceRequest,
 ) {
+    if matches!(
+        request.place.plan.via,
+        crate::call::outbound::Via::E1 { .. }
+    ) {
+        return crate::isdn::calls::place(ctx, request).await;
+    }
     let PlaceRequest {
         place,
         from_center,
@@ -226,13 +232,13 @@ async fn locate(
     transports: &Transports,
     plan: &Plan,
 ) -> Result<(Vec<Target>, String), String> {
-    let uri = SipTarget::parse(&plan.proxy)?;
+    let uri = SipTarget::parse(plan.proxy())?;
     let resolver = ctx.resolver.as_ref().ok_or("no dns resolver")?;
     let mut rng = StdRng::from_entropy();
     let found = resolver
         .resolve(&uri, RESOLVE_LIMIT, &mut rng)
         .await
-        .map_err(|e| format!("proxy {}: {e}", plan.proxy))?;
+        .map_err(|e| format!("proxy {}: {e}", plan.proxy()))?;
     let config = ctx.config.load();
     let c = &config.config;
     let trunk = c
@@ -268,7 +274,7 @@ async fn locate(
     if targets.is_empty() {
         return Err(format!(
             "no proxy of {} reachable with our listeners",
-            plan.proxy
+            plan.proxy()
         ));
     }
     let targets = ctx
@@ -434,7 +440,7 @@ fn invite_for(
     sdp: Vec<u8>,
 ) -> OutgoingCall {
     let identity = format!("<sip:{}@{host}>", plan.caller_id);
-    let headers = match plan.identity {
+    let headers = match plan.identity() {
         IdentityHeader::None => Vec::new(),
         IdentityHeader::Pai => vec![("P-Asserted-Identity".to_owned(), identity.clone())],
         IdentityHeader::Rpid => vec![(
@@ -461,7 +467,7 @@ fn invite_for(
 }
 
 /// A call that could not even be sent: the bus and the center hear it ended unreachable.
-fn unreachable(ctx: &CallContext, placed: PlacedCall) {
+pub(crate) fn unreachable(ctx: &CallContext, placed: PlacedCall) {
     let call = placed.id;
     ctx.bus.call(
         call,

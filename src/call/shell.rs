@@ -52,6 +52,8 @@ pub struct CallContext {
     pub proxies_down: Option<prometheus::IntGaugeVec>,
     /// Where recordings are written; `None` without `[recording] public_key`.
     pub recordings: Option<Arc<RecordingStore>>,
+    /// The E1 spans, once started: agents' calls out on a span go through them.
+    pub spans: std::sync::OnceLock<Vec<crate::isdn::calls::SpanLink>>,
     pub stop: CancellationToken,
 }
 
@@ -86,6 +88,7 @@ impl CallContext {
             frame_work,
             proxies_down: None,
             recordings: None,
+            spans: std::sync::OnceLock::new(),
             stop,
         }
     }

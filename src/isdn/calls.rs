@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use rand::rngs::StdRng;
 use rand::SeedableRng;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
@@ -16,15 +16,18 @@ use super::bchannel::BChannel;
 use super::config::E1Config;
 use super::pcap::Pcap;
 use super::q931::cause;
-use super::q931::control::{Event, Incoming};
+use super::q931::control::{Event, Incoming, RequestError, Setup};
+use super::q931::ie::{NumberType, NumberingPlan, PartyNumber, Presentation};
 use super::q931::message::CallRef;
 use super::shell::{self, SpanCommand, SpanOps};
 use super::software::{BChannels, SoftwareSpan};
 use super::span::{Span, SpanEvent};
-use crate::call::core::{Arrival, Call};
+use crate::call::core::{Arrival, Call, PlacedCall};
 use crate::call::leg::e1::{E1Leg, E1Signal};
+use crate::call::outbound::{NumberFormat, Via};
 use crate::call::shell::CallContext;
 use crate::call::task::{carry_out_core, on_center, sleep_until, CallIo, Frames};
+use crate::queue::center::shell::PlaceRequest;
 use crate::sip::ua::CallIds;
 
 /// How long a call being hung up at shutdown waits for the span to confirm.
@@ -35,7 +38,16 @@ const STOP_GRACE: Duration = Duration::from_secs(2);
 pub struct SpanLink {
     pub name: Arc<str>,
     pub commands: mpsc::UnboundedSender<SpanCommand>,
+    /// Calls to place: the dispatcher sets them up and hands their events to the caller.
+    places: mpsc::UnboundedSender<Placing>,
     pub bchannels: BChannels,
+}
+
+/// A call to place on the span, and where its events go once it has a call reference.
+struct Placing {
+    setup: Setup,
+    events: mpsc::UnboundedSender<Event>,
+    reply: oneshot::Sender<Result<(CallRef, u8), RequestError>>,
 }
 
 /// Starts every configured span: its line, its task and its dispatcher. A span whose line
@@ -96,9 +108,11 @@ fn start_span(
     let pcap = config.pcap.as_deref().map(Pcap::create).transpose()?;
     let (commands, commands_rx) = mpsc::unbounded_channel();
     let (events_tx, events) = mpsc::unbounded_channel();
+    let (places, places_rx) = mpsc::unbounded_channel();
     let link = SpanLink {
         name: config.name.as_str().into(),
         commands,
+        places,
         bchannels: line.bchannels.clone(),
     };
     tracing::info!(
@@ -119,6 +133,7 @@ fn start_span(
     tokio::spawn(dispatch(
         link.clone(),
         events,
+        places_rx,
         ctx,
         call_ids,
         drain,
@@ -131,6 +146,7 @@ fn start_span(
 async fn dispatch(
     link: SpanLink,
     mut events: mpsc::UnboundedReceiver<SpanEvent>,
+    mut places: mpsc::UnboundedReceiver<Placing>,
     ctx: Arc<CallContext>,
     call_ids: CallIds,
     drain: CancellationToken,
@@ -140,6 +156,18 @@ async fn dispatch(
     loop {
         let event = tokio::select! {
             event = events.recv() => event,
+            Some(placing) = places.recv() => {
+                // The span answers at once; its events for the call wait in `events` until
+                // the call is registered here, so none is missed.
+                let (reply, placed) = oneshot::channel();
+                let _ = link.commands.send(SpanCommand::Setup { setup: placing.setup, reply });
+                let placed = placed.await.unwrap_or(Err(RequestError::LinkDown));
+                if let Ok((call, _)) = placed {
+                    calls.insert(call, placing.events);
+                }
+                let _ = placing.reply.send(placed);
+                continue;
+            }
             _ = stop.cancelled() => None,
         };
         let Some(event) = event else { break };
@@ -203,7 +231,7 @@ async fn run_call(
     link: SpanLink,
     id: u64,
     incoming: Incoming,
-    mut events: mpsc::UnboundedReceiver<Event>,
+    events: mpsc::UnboundedReceiver<Event>,
 ) {
     let call = incoming.call;
     let config = ctx.config.load_full();
@@ -237,16 +265,121 @@ async fn run_call(
         ring: Duration::from_millis(span.ring_ms),
     };
     let leg = E1Leg::incoming(channel, incoming.law);
-    let mut core = Call::new(
+    let core = Call::new(
         Instant::now(),
         leg,
         config.clone(),
         arrival,
         StdRng::from_entropy(),
     );
-    let (to_center, mut from_center) = mpsc::unbounded_channel();
-    let mut io = CallIo::new(to_center, None);
-    let mut frames = Frames::new(&ctx);
+    let (to_center, from_center) = mpsc::unbounded_channel();
+    let io = CallIo::new(to_center, None);
+    drive(&ctx, link, call, channel, core, io, events, from_center).await;
+}
+
+/// An agent's call out on an E1 span: set up through the span's dispatcher, then run like
+/// any other call (the agent hears ringback or the network's in-band progress).
+pub async fn place(ctx: Arc<CallContext>, request: PlaceRequest) {
+    let PlaceRequest {
+        place,
+        from_center,
+        media,
+    } = request;
+    let plan = &place.plan;
+    let placed = PlacedCall {
+        id: place.call,
+        trunk: plan.trunk.clone(),
+        sip_call_id: format!("{}/out/{}", plan.trunk, place.call),
+        agent: place.agent.clone(),
+        caller_id: plan.caller_id.clone(),
+        callee: plan.number.to_string(),
+        ring_timeout: place.ring_timeout,
+    };
+    let config = ctx.config.load_full();
+    let span = config.config.e1.iter().find(|s| s.name == plan.trunk);
+    let link = ctx
+        .spans
+        .get()
+        .and_then(|links| links.iter().find(|l| *l.name == *plan.trunk));
+    let (Some(span), Some(link)) = (span, link) else {
+        tracing::warn!("e1 span not running: call not placed");
+        return crate::call::placing::unreachable(&ctx, placed);
+    };
+    let national = matches!(
+        plan.via,
+        Via::E1 {
+            format: NumberFormat::National
+        }
+    );
+    let setup = Setup {
+        called: e1_number(&plan.dialled, national),
+        calling: Some(PartyNumber {
+            presentation: Some(Presentation::Allowed),
+            ..e1_number(&plan.caller_id, false)
+        }),
+        display: None,
+    };
+    let (events, events_rx) = mpsc::unbounded_channel();
+    let (reply, placed_on) = oneshot::channel();
+    let _ = link.places.send(Placing {
+        setup,
+        events,
+        reply,
+    });
+    let (call, channel) = match placed_on.await {
+        Ok(Ok(placed_on)) => placed_on,
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "e1 call not placed");
+            return crate::call::placing::unreachable(&ctx, placed);
+        }
+        Err(_) => return crate::call::placing::unreachable(&ctx, placed),
+    };
+    tracing::info!(channel, number = %plan.dialled, "e1 call placed");
+    let leg = E1Leg::outgoing(channel, span.span_config().control.law);
+    let core = Call::new_outgoing(
+        Instant::now(),
+        leg,
+        config.clone(),
+        placed,
+        StdRng::from_entropy(),
+    );
+    // Nothing here enqueues; the center's commands come on `from_center`.
+    let (to_center, _) = mpsc::unbounded_channel();
+    let io = CallIo::new(to_center, media);
+    let link = link.clone();
+    drive(&ctx, link, call, channel, core, io, events_rx, from_center).await;
+}
+
+/// A number as a SETUP carries it: Q.931 writes no `+`, so an E.164 number goes as type
+/// international without it; a number as dialled at the branch goes as type national.
+fn e1_number(number: &str, national: bool) -> PartyNumber {
+    let number_type = if number.starts_with('+') || !national {
+        NumberType::International
+    } else {
+        NumberType::National
+    };
+    PartyNumber {
+        number_type,
+        plan: NumberingPlan::Isdn,
+        presentation: None,
+        screening: 0,
+        digits: number.trim_start_matches('+').to_string(),
+    }
+}
+
+/// A call on the span, to its end: the leg's signalling and audio around the core.
+#[allow(clippy::too_many_arguments)]
+async fn drive(
+    ctx: &Arc<CallContext>,
+    link: SpanLink,
+    call: CallRef,
+    channel: u8,
+    mut core: Call<E1Leg>,
+    mut io: CallIo,
+    mut events: mpsc::UnboundedReceiver<Event>,
+    mut from_center: mpsc::UnboundedReceiver<crate::queue::center::shell::CenterToCall>,
+) {
+    let mut frames = Frames::new(ctx);
     let mut line = Line {
         link: link.clone(),
         call,
@@ -257,7 +390,7 @@ async fn run_call(
     let mut grace: Option<Instant> = None;
     loop {
         line.carry_out(&mut core);
-        if carry_out_core(&mut core, &ctx, &mut io).is_some() {
+        if carry_out_core(&mut core, ctx, &mut io).is_some() {
             // A transfer to an outside number needs a leg of the same kind: not on E1 yet.
             tracing::warn!("transfer to a number: not available on e1 calls");
             core.onward_unreachable(Instant::now());
@@ -300,11 +433,11 @@ async fn run_call(
         }
     }
     line.carry_out(&mut core);
-    carry_out_core(&mut core, &ctx, &mut io);
+    carry_out_core(&mut core, ctx, &mut io);
     if let Some(cause) = core.leg_mut().their_cause() {
         tracing::info!(cause, reason = cause::name(cause), "e1 call cleared");
     }
-    io.recording.finish(&ctx).await;
+    io.recording.finish(ctx).await;
 }
 
 /// The call's side of its span: signalling requests, and the B-channel's audio.

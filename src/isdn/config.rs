@@ -44,6 +44,8 @@ pub struct E1Config {
     pub ring_ms: u64,
     /// Write the D-channel to this pcap (LINKTYPE_LAPD: Wireshark and tshark decode it).
     pub pcap: Option<PathBuf>,
+    /// The span carries agents' calls (`[e1.outbound]`).
+    pub outbound: Option<crate::call::outbound::SpanOutbound>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

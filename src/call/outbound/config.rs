@@ -153,6 +153,49 @@ fn default_probe_interval() -> u64 {
     10
 }
 
+impl TrunkOutbound {
+    pub fn limits(&self) -> super::limits::RouteLimits {
+        super::limits::RouteLimits {
+            max_calls: self.max_calls,
+            calls_per_hour: self.calls_per_hour,
+        }
+    }
+}
+
+/// `[e1.outbound]`: the E1 span carries agents' calls (its numbers as for a trunk, no proxy).
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct SpanOutbound {
+    /// The E.164 prefixes this span carries; the longest match among trunks and spans wins.
+    #[serde(default = "every_number")]
+    pub prefixes: Vec<String>,
+    /// How the called number goes in the SETUP: `national` (type national, as dialled at the
+    /// branch) is what most carriers want; `international` (country code, no +); `e164` is sent
+    /// as international too (Q.931 has no +).
+    #[serde(default = "national")]
+    pub number_format: NumberFormat,
+    /// The number presented when neither the agent nor the queue has one.
+    pub caller_id: String,
+    /// Outbound calls up at once on this span (at most its B-channels).
+    #[serde(default = "default_trunk_max_calls")]
+    pub max_calls: u32,
+    #[serde(default = "default_trunk_calls_per_hour")]
+    pub calls_per_hour: u32,
+}
+
+fn national() -> NumberFormat {
+    NumberFormat::National
+}
+
+impl SpanOutbound {
+    pub fn limits(&self) -> super::limits::RouteLimits {
+        super::limits::RouteLimits {
+            max_calls: self.max_calls,
+            calls_per_hour: self.calls_per_hour,
+        }
+    }
+}
+
 fn every_number() -> Vec<String> {
     vec!["+".into()]
 }
@@ -248,6 +291,27 @@ pub(crate) fn validate(config: &crate::config::Config) -> Vec<crate::config::pro
             at(
                 &["trunk", &idx, "outbound", "max_calls"],
                 "0 calls: remove [trunk.outbound] instead".into(),
+            );
+        }
+    }
+    for (i, span) in config.e1.iter().enumerate() {
+        let idx = i.to_string();
+        let Some(ob) = &span.outbound else { continue };
+        for (j, p) in ob.prefixes.iter().enumerate() {
+            if p != "+" && !prefix_ok(p) {
+                at(
+                    &["e1", &idx, "outbound", "prefixes", &j.to_string()],
+                    format!("{p:?}: an E.164 prefix is + and digits (\"+49\"), or \"+\" for all"),
+                );
+            }
+        }
+        if let Err(e) = parse_e164(&ob.caller_id) {
+            at(&["e1", &idx, "outbound", "caller_id"], e.to_string());
+        }
+        if ob.max_calls == 0 {
+            at(
+                &["e1", &idx, "outbound", "max_calls"],
+                "0 calls: remove [e1.outbound] instead".into(),
             );
         }
     }

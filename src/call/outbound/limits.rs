@@ -5,7 +5,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
-use super::config::{OutboundConfig, TrunkOutbound};
+use super::config::OutboundConfig;
 use super::dialplan::E164;
 
 /// A call's handle (the same numbers as every other call's).
@@ -108,6 +108,13 @@ pub struct DailyUsage {
     pub trunks: std::collections::BTreeMap<String, u64>,
 }
 
+/// The limits of the trunk or span a call goes out on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RouteLimits {
+    pub max_calls: u32,
+    pub calls_per_hour: u32,
+}
+
 /// What the branch has used; one for the whole gateway, owned by the contact center.
 #[derive(Debug, Default)]
 pub struct Limits {
@@ -131,7 +138,7 @@ impl Limits {
         agent: &str,
         config: &OutboundConfig,
         trunk: &str,
-        trunk_limits: &TrunkOutbound,
+        trunk_limits: RouteLimits,
     ) -> Result<(), Refusal> {
         self.roll_day(day);
         let ongoing_agent = self.ongoing_seconds(now, |a| a.agent == agent);

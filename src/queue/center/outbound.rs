@@ -24,6 +24,7 @@ const RECENT_CALLERS: usize = 10_000;
 pub struct OutboundSettings {
     pub config: Option<OutboundConfig>,
     pub trunks: Vec<TrunkConfig>,
+    pub spans: Vec<crate::isdn::config::E1Config>,
     /// Per agent: may it dial, and its caller id.
     pub agents: HashMap<String, (bool, Option<String>)>,
 }
@@ -33,6 +34,7 @@ impl OutboundSettings {
         OutboundSettings {
             config: config.outbound.clone(),
             trunks: config.trunks.clone(),
+            spans: config.e1.clone(),
             agents: config
                 .agent
                 .iter()
@@ -251,6 +253,7 @@ impl Center {
             typed,
             settings.config.as_ref(),
             &settings.trunks,
+            &settings.spans,
             caller_id.as_deref(),
         )?;
         let config = settings.config.as_ref().ok_or(DialError::NotConfigured)?;
@@ -259,6 +262,11 @@ impl Center {
             .iter()
             .find(|t| t.name == plan.trunk)
             .and_then(|t| t.outbound.as_ref())
+            .map(|o| o.limits())
+            .or_else(|| {
+                let span = settings.spans.iter().find(|s| s.name == plan.trunk)?;
+                span.outbound.as_ref().map(|o| o.limits())
+            })
             .ok_or_else(|| DialError::NoRoute(plan.number.to_string()))?;
         let call = self.outbound.call_ids.next();
         let day = self.outbound.day;

@@ -47,8 +47,10 @@ impl Transfer {
                 trunk: trunk.name.clone(),
                 dialled: "+49301234567".into(),
                 caller_id: "+4930555000".into(),
-                identity: IdentityHeader::None,
-                proxy: "127.0.0.1:5070".into(),
+                via: crate::call::outbound::Via::Sip {
+                    identity: IdentityHeader::None,
+                    proxy: "127.0.0.1:5070".into(),
+                },
             },
             ring_timeout: Duration::from_secs(20),
         };

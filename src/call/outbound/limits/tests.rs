@@ -1,6 +1,7 @@
 //! Each limit refuses the call that would break it, and only that one.
 use super::*;
 use crate::call::outbound::dialplan::normalise;
+use crate::call::outbound::TrunkOutbound;
 
 fn config(extra: &str) -> OutboundConfig {
     toml::from_str(&format!(
@@ -62,25 +63,25 @@ fn an_agent_has_at_most_its_calls_up_and_gets_one_back_when_a_call_ends() {
     let mut limits = Limits::default();
     let now = Instant::now();
     assert_eq!(
-        limits.admit(now, DAY, 1, "alice", &c, "carrier", &t),
+        limits.admit(now, DAY, 1, "alice", &c, "carrier", t.limits()),
         Ok(())
     );
     assert_eq!(
-        limits.admit(now, DAY, 2, "alice", &c, "carrier", &t),
+        limits.admit(now, DAY, 2, "alice", &c, "carrier", t.limits()),
         Ok(())
     );
     assert!(matches!(
-        limits.admit(now, DAY, 3, "alice", &c, "carrier", &t),
+        limits.admit(now, DAY, 3, "alice", &c, "carrier", t.limits()),
         Err(Refusal::AgentCalls { limit: 2, .. })
     ));
     assert_eq!(
-        limits.admit(now, DAY, 4, "bob", &c, "carrier", &t),
+        limits.admit(now, DAY, 4, "bob", &c, "carrier", t.limits()),
         Ok(()),
         "bob has his own"
     );
     limits.ended(now, DAY, 1);
     assert_eq!(
-        limits.admit(now, DAY, 5, "alice", &c, "carrier", &t),
+        limits.admit(now, DAY, 5, "alice", &c, "carrier", t.limits()),
         Ok(())
     );
 }
@@ -94,18 +95,26 @@ fn calls_per_hour_count_over_the_last_hour_whether_or_not_they_were_answered() {
     for (i, minute) in [0u64, 10, 20].into_iter().enumerate() {
         let at = start + Duration::from_secs(minute * 60);
         limits
-            .admit(at, DAY, i as u64, "alice", &c, "carrier", &t)
+            .admit(at, DAY, i as u64, "alice", &c, "carrier", t.limits())
             .unwrap();
         limits.ended(at, DAY, i as u64);
     }
     let at = start + Duration::from_secs(59 * 60);
     assert!(matches!(
-        limits.admit(at, DAY, 10, "alice", &c, "carrier", &t),
+        limits.admit(at, DAY, 10, "alice", &c, "carrier", t.limits()),
         Err(Refusal::AgentRate { limit: 3, .. })
     ));
     let hour_after_first = start + HOUR;
     assert_eq!(
-        limits.admit(hour_after_first, DAY, 11, "alice", &c, "carrier", &t),
+        limits.admit(
+            hour_after_first,
+            DAY,
+            11,
+            "alice",
+            &c,
+            "carrier",
+            t.limits()
+        ),
         Ok(())
     );
 }
@@ -116,22 +125,28 @@ fn a_trunk_has_its_own_channels_and_hourly_rate_across_agents() {
     let t = trunk("max_calls = 2\ncalls_per_hour = 3");
     let mut limits = Limits::default();
     let now = Instant::now();
-    limits.admit(now, DAY, 1, "a", &c, "carrier", &t).unwrap();
-    limits.admit(now, DAY, 2, "b", &c, "carrier", &t).unwrap();
+    limits
+        .admit(now, DAY, 1, "a", &c, "carrier", t.limits())
+        .unwrap();
+    limits
+        .admit(now, DAY, 2, "b", &c, "carrier", t.limits())
+        .unwrap();
     assert!(matches!(
-        limits.admit(now, DAY, 3, "c", &c, "carrier", &t),
+        limits.admit(now, DAY, 3, "c", &c, "carrier", t.limits()),
         Err(Refusal::TrunkCalls { limit: 2, .. })
     ));
     assert_eq!(
-        limits.admit(now, DAY, 4, "c", &c, "other", &t),
+        limits.admit(now, DAY, 4, "c", &c, "other", t.limits()),
         Ok(()),
         "another trunk is free"
     );
     limits.ended(now, DAY, 1);
-    limits.admit(now, DAY, 5, "c", &c, "carrier", &t).unwrap();
+    limits
+        .admit(now, DAY, 5, "c", &c, "carrier", t.limits())
+        .unwrap();
     limits.ended(now, DAY, 5);
     assert!(matches!(
-        limits.admit(now, DAY, 6, "d", &c, "carrier", &t),
+        limits.admit(now, DAY, 6, "d", &c, "carrier", t.limits()),
         Err(Refusal::TrunkRate { limit: 3, .. })
     ));
 }
@@ -143,25 +158,27 @@ fn answered_minutes_run_out_per_agent_and_per_branch_and_come_back_the_next_day(
     let mut limits = Limits::default();
     let start = Instant::now();
     limits
-        .admit(start, DAY, 1, "alice", &c, "carrier", &t)
+        .admit(start, DAY, 1, "alice", &c, "carrier", t.limits())
         .unwrap();
     limits.answered(start, 1);
     // An ongoing call counts: nine and a half minutes in, alice may still dial…
     let later = start + Duration::from_secs(9 * 60 + 30);
     limits
-        .admit(later, DAY, 2, "alice", &c, "carrier", &t)
+        .admit(later, DAY, 2, "alice", &c, "carrier", t.limits())
         .unwrap();
     limits.ended(later, DAY, 2);
     // …and at ten minutes she may not.
     let ten = start + Duration::from_secs(600);
     assert!(matches!(
-        limits.admit(ten, DAY, 3, "alice", &c, "carrier", &t),
+        limits.admit(ten, DAY, 3, "alice", &c, "carrier", t.limits()),
         Err(Refusal::AgentMinutes { limit: 10, .. })
     ));
     // A call that was never answered used no minutes.
     assert_eq!(limits.minutes_today(ten), 10);
     limits.ended(ten, DAY, 1);
-    limits.admit(ten, DAY, 4, "bob", &c, "carrier", &t).unwrap();
+    limits
+        .admit(ten, DAY, 4, "bob", &c, "carrier", t.limits())
+        .unwrap();
     limits.answered(ten, 4);
     // 4 min 1 s counts as 5 started minutes: the branch's 15 are used.
     limits.ended(ten + Duration::from_secs(241), DAY, 4);
@@ -173,7 +190,7 @@ fn answered_minutes_run_out_per_agent_and_per_branch_and_come_back_the_next_day(
             "carol",
             &c,
             "carrier",
-            &t
+            t.limits()
         ),
         Err(Refusal::BranchMinutes { limit: 15 })
     ));
@@ -185,7 +202,7 @@ fn answered_minutes_run_out_per_agent_and_per_branch_and_come_back_the_next_day(
             "alice",
             &c,
             "carrier",
-            &t
+            t.limits()
         ),
         Ok(()),
         "a new day"
@@ -199,7 +216,7 @@ fn the_days_minutes_survive_a_restart_but_not_midnight() {
     let mut limits = Limits::default();
     let now = Instant::now();
     limits
-        .admit(now, DAY, 1, "alice", &c, "carrier", &t)
+        .admit(now, DAY, 1, "alice", &c, "carrier", t.limits())
         .unwrap();
     limits.answered(now, 1);
     limits.ended(now + Duration::from_secs(90), DAY, 1);
@@ -209,14 +226,14 @@ fn the_days_minutes_survive_a_restart_but_not_midnight() {
     let mut restarted = Limits::default();
     restarted.restore(DAY, kept.clone());
     assert!(matches!(
-        restarted.admit(now, DAY, 2, "alice", &c, "carrier", &t),
+        restarted.admit(now, DAY, 2, "alice", &c, "carrier", t.limits()),
         Err(Refusal::AgentMinutes { limit: 2, .. })
     ));
     // Kept yesterday: nothing used today.
     let mut next_day = Limits::default();
     next_day.restore(DAY + 1, kept);
     assert_eq!(
-        next_day.admit(now, DAY + 1, 3, "alice", &c, "carrier", &t),
+        next_day.admit(now, DAY + 1, 3, "alice", &c, "carrier", t.limits()),
         Ok(())
     );
 }
