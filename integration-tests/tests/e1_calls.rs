@@ -266,3 +266,22 @@ fn an_agent_calls_out_on_the_e1_by_the_dial_plan_and_both_sides_hear_each_other(
     let started = r#"trunkgate_calls_started_total{direction="outbound",trunk="pri1"}"#;
     assert_eq!(gw.wait_for_metric(started, WAIT, |v| v == 1.0), Some(1.0));
 }
+
+#[test]
+fn a_dahdi_span_without_a_card_is_logged_and_left_out_while_the_rest_runs() {
+    let extra =
+        "[[e1]]\nname = \"card1\"\nsignalling = \"pri_cpe\"\ndriver = \"dahdi\"\nspan = 1\n\
+                 route = \"ivr:main\"\n";
+    let gw = Gateway::start(&config_for_tests(extra));
+    let line = gw.expect_line("e1 span not started", WAIT);
+    assert!(line.contains("card1"), "{line}");
+    assert!(
+        line.contains("/dev/dahdi/channel"),
+        "the reason names the device: {line}"
+    );
+    let spans = ctl(gw.admin(), &["spans"]);
+    assert!(spans.ok, "{}", spans.stderr);
+    assert!(spans.stdout.contains("0 e1 spans"), "{}", spans.stdout);
+    // SIP calls go on.
+    assert!(gw.scrape().contains("trunkgate_calls"), "metrics served");
+}

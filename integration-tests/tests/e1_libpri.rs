@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
+use trunkgate::isdn::line::Line;
 use trunkgate::isdn::pcap::Pcap;
 use trunkgate::isdn::q921::link::LinkConfig;
 use trunkgate::isdn::q931::cause;
@@ -58,7 +59,7 @@ impl Lab {
         let bchannels = line.bchannels.clone();
         rt.spawn(shell::run(
             span,
-            line,
+            Line::software(line),
             Some(pcap),
             commands_rx,
             events_tx,

@@ -14,6 +14,7 @@ use tracing::Instrument;
 
 use super::bchannel::BChannel;
 use super::config::E1Config;
+use super::line::Line;
 use super::pcap::Pcap;
 use super::q931::cause;
 use super::q931::control::{Event, Incoming, RequestError, Setup};
@@ -92,17 +93,26 @@ fn start_span(
     stop: &CancellationToken,
 ) -> std::io::Result<SpanLink> {
     let span_config = config.span_config();
-    let line = match config.driver {
+    let (line, bchannels) = match config.driver {
         super::config::Driver::Socket => {
             // Validated at load: a socket span has a path.
             let dir = config.path.clone().unwrap_or_default();
-            SoftwareSpan::bind(&dir, &span_config.control.channels, stop.child_token())?
+            let span = SoftwareSpan::bind(&dir, &span_config.control.channels, stop.child_token())?;
+            let bchannels = span.bchannels.clone();
+            (Line::software(span), bchannels)
         }
         super::config::Driver::Dahdi => {
-            // Refused at load (see `E1Config::validate`) until the DAHDI shell exists.
-            return Err(std::io::Error::other(
-                "driver \"dahdi\" is not available yet",
-            ));
+            // Validated at load: a dahdi span has a span number.
+            let number = config.span.unwrap_or(1);
+            let bchannels = super::dahdi::open_bchannels(
+                number,
+                &span_config.control.channels,
+                span_config.control.law,
+            )?;
+            (
+                Line::Dahdi(super::dahdi::Dchannel::open(number)?),
+                bchannels,
+            )
         }
     };
     let pcap = config.pcap.as_deref().map(Pcap::create).transpose()?;
@@ -113,7 +123,7 @@ fn start_span(
         name: config.name.as_str().into(),
         commands,
         places,
-        bchannels: line.bchannels.clone(),
+        bchannels,
     };
     tracing::info!(
         span = %config.name,
@@ -380,7 +390,7 @@ async fn drive(
     mut from_center: mpsc::UnboundedReceiver<crate::queue::center::shell::CenterToCall>,
 ) {
     let mut frames = Frames::new(ctx);
-    let mut line = Line {
+    let mut line = CallLine {
         link: link.clone(),
         call,
         channel,
@@ -441,7 +451,7 @@ async fn drive(
 }
 
 /// The call's side of its span: signalling requests, and the B-channel's audio.
-struct Line {
+struct CallLine {
     link: SpanLink,
     call: CallRef,
     channel: u8,
@@ -449,7 +459,7 @@ struct Line {
     buf: Vec<u8>,
 }
 
-impl Line {
+impl CallLine {
     fn carry_out(&mut self, core: &mut Call<E1Leg>) {
         let call = self.call;
         while let Some(signal) = core.leg_mut().poll_signal() {

@@ -28,10 +28,6 @@ pub struct E1Config {
     pub path: Option<PathBuf>,
     /// The DAHDI span number (driver `dahdi`).
     pub span: Option<u32>,
-    /// Where the card takes its clock (driver `dahdi`): `line` from the carrier (the usual
-    /// case on a CPE span), or `internal` (a span toward a PBX that takes its clock from us).
-    #[serde(default)]
-    pub clocking: Clocking,
     /// The B-channels in use, as timeslots: default all 30 of an E1 (`"1-15,17-31"`).
     #[serde(default = "all_channels")]
     pub channels: String,
@@ -67,14 +63,6 @@ pub enum SwitchType {
 pub enum Driver {
     Socket,
     Dahdi,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Clocking {
-    #[default]
-    Line,
-    Internal,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
@@ -169,17 +157,11 @@ impl E1Config {
                 "path",
                 "driver \"socket\" needs path: the software span's directory".into(),
             )),
-            Driver::Dahdi => out.push(at(
-                "driver",
-                "driver \"dahdi\" is not available in this version: use \"socket\"".into(),
+            Driver::Dahdi if self.span.is_none() => out.push(at(
+                "span",
+                "driver \"dahdi\" needs span: the DAHDI span number".into(),
             )),
             _ => {}
-        }
-        if self.driver == Driver::Socket && self.clocking != Clocking::Line {
-            out.push(at(
-                "clocking",
-                "a software span has no clock to set: clocking is for driver \"dahdi\"".into(),
-            ));
         }
         out
     }
@@ -188,6 +170,31 @@ impl E1Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_span_needs_what_its_driver_needs() {
+        let span = |extra: &str| -> E1Config {
+            toml::from_str(&format!(
+                "name = \"pri1\"\nsignalling = \"pri_cpe\"\nroute = \"ivr:main\"\n{extra}"
+            ))
+            .unwrap()
+        };
+        let keys = |c: E1Config| -> Vec<String> {
+            c.validate("0")
+                .into_iter()
+                .map(|p| p.path.join("."))
+                .collect()
+        };
+        assert_eq!(keys(span("driver = \"dahdi\"")), ["e1.0.span"]);
+        assert!(keys(span("driver = \"dahdi\"\nspan = 1")).is_empty());
+        assert_eq!(keys(span("driver = \"socket\"")), ["e1.0.path"]);
+        assert_eq!(
+            keys(span(
+                "driver = \"socket\"\npath = \"/run/x\"\nchannels = \"16\""
+            )),
+            ["e1.0.channels"]
+        );
+    }
 
     #[test]
     fn channel_lists_take_ranges_and_refuse_timeslot_16_and_repeats() {

@@ -9,6 +9,8 @@
 pub mod bchannel;
 pub mod calls;
 pub mod config;
+pub mod dahdi;
+pub mod line;
 pub mod pcap;
 pub mod q921;
 pub mod q931;

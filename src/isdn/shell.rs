@@ -4,12 +4,11 @@
 use std::time::{Instant, SystemTime};
 
 use tokio::sync::{mpsc, oneshot};
-use tokio_seqpacket::UnixSeqpacket;
 
+use super::line::{Line, LineEvent};
 use super::pcap::Pcap;
 use super::q931::control::{Event, RequestError, Setup};
 use super::q931::message::CallRef;
-use super::software::SoftwareSpan;
 use super::span::{Span, SpanEvent};
 use super::view::{SpanCounters, SpanView};
 use crate::call::task::sleep_until;
@@ -70,19 +69,20 @@ impl SpanOps {
 /// The most a LAPD frame may be: N201 octets of information and its header.
 const MAX_FRAME: usize = 300;
 
-/// Runs `span` on a software span's D-channel until nobody can ask it anything (every sender
-/// of `commands` gone: its calls have ended and the daemon is stopping): every event goes to
-/// `events`.
+/// Runs `span` on its line until nobody can ask it anything (every sender of `commands` gone:
+/// its calls have ended and the daemon is stopping): every event goes to `events`.
 pub async fn run(
     mut span: Span,
-    mut line: SoftwareSpan,
+    mut line: Line,
     mut pcap: Option<Pcap>,
     mut commands: mpsc::UnboundedReceiver<SpanCommand>,
     events: mpsc::UnboundedSender<SpanEvent>,
     ops: Option<SpanOps>,
 ) {
-    let mut d: Option<UnixSeqpacket> = None;
     let mut shown = None;
+    if line.up_at_start() {
+        span.physical_up(Instant::now());
+    }
     if let Some(ops) = &ops {
         ops.show(&span, &mut shown);
     }
@@ -90,28 +90,23 @@ pub async fn run(
     loop {
         let deadline = span.poll_timeout();
         tokio::select! {
-            accepted = line.accept(), if d.is_none() => match accepted {
-                Ok(peer) => {
-                    tracing::info!(dir = %line.dir().display(), "software span: far end connected");
-                    d = Some(peer);
-                    span.physical_up(Instant::now());
-                }
-                Err(e) => tracing::warn!("software span: accept: {e}"),
-            },
-            got = async { d.as_ref().expect("guarded").recv(&mut buf).await }, if d.is_some() => {
+            got = line.next(&mut buf) => {
                 let now = Instant::now();
                 match got {
-                    Ok(info) if info.bytes_read() > 0 => {
-                        let frame = &buf[..info.bytes_read()];
+                    LineEvent::Up => span.physical_up(now),
+                    LineEvent::Down => span.physical_down(now),
+                    LineEvent::Frame(n) => {
+                        let frame = &buf[..n];
                         if let Some(pcap) = &mut pcap {
                             write_pcap(pcap, frame);
                         }
                         span.handle_frame(now, frame);
                     }
-                    Ok(_) | Err(_) => {
-                        tracing::warn!(dir = %line.dir().display(), "software span: far end gone");
-                        d = None;
-                        span.physical_down(now);
+                    LineEvent::Problem(what) => {
+                        tracing::warn!("{what}");
+                        if let Some(ops) = &ops {
+                            ops.problem();
+                        }
                     }
                 }
             }
@@ -125,10 +120,8 @@ pub async fn run(
             if let Some(pcap) = &mut pcap {
                 write_pcap(pcap, &frame);
             }
-            if let Some(peer) = &d {
-                // A peer that stopped reading is noticed by its recv failing.
-                let _ = peer.send(&frame).await;
-            }
+            // A far end that stopped reading is noticed by its line failing.
+            let _ = line.send(&frame).await;
         }
         // Ops see the span as it is before its calls hear of it: a call that has ended shows
         // as ended by the time its task says so.
