@@ -40,11 +40,11 @@ const DCHANNEL_TIMESLOT: u8 = 16;
 
 /// Linux's `_IOW(type, nr, int)` and `_IOR(type, nr, int)`.
 const fn iow_int(nr: u32) -> u64 {
-    ((1u64 << 30) | (4 << 16) | ((DAHDI_CODE as u64) << 8) | nr as u64) as u64
+    (1u64 << 30) | (4 << 16) | ((DAHDI_CODE as u64) << 8) | nr as u64
 }
 
 const fn ior_int(nr: u32) -> u64 {
-    ((2u64 << 30) | (4 << 16) | ((DAHDI_CODE as u64) << 8) | nr as u64) as u64
+    (2u64 << 30) | (4 << 16) | ((DAHDI_CODE as u64) << 8) | nr as u64
 }
 
 const SET_BLOCKSIZE: u64 = iow_int(1);
