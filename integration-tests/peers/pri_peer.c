@@ -12,9 +12,10 @@
  * It prints one line per event on stdout for the harness to wait on:
  *   up, down, ring channel=N called=X calling=Y, proceeding, ringing, progress, answer,
  *   connect_ack, hangup cause=N, hangup_ack cause=N, restart channel=N, restart_ack channel=N,
- *   done (and exits 0), or "timeout" (exits 1).
+ *   "done calls=N ms=T" once its calls are over (and exits 0), or "timeout" (exits 1).
  *
- *   pri_peer --side nt|cpe --span DIR [--call NUMBER [--channel N]] [--answer | --busy]
+ *   pri_peer --side nt|cpe --span DIR [--call NUMBER [--channel N] [--calls N]]
+ *            [--answer | --busy]
  *            [--ring-ms N] [--play FILE] [--record FILE] [--talk-ms N] [--restart-after-ms N]
  *            [--timeout-ms N] [--debug]
  */
@@ -44,6 +45,10 @@ static FILE *play, *record;
 static long long answered_at = -1, rang_at = -1, next_frame = -1;
 static long long talk_ms = 0, ring_ms = 0, restart_after_ms = -1;
 static int answer, busy, restarted;
+/* --calls N: place N calls one after the other (each ends before the next starts). */
+static const char *number;
+static int calls_wanted = 1, calls_done, call_channel = 1;
+static long long first_setup_at = -1;
 
 static long long now_ms(void)
 {
@@ -145,6 +150,36 @@ static void end_media(void)
 		fflush(record);
 }
 
+static void place_call(struct pri *pri)
+{
+	struct pri_sr *sr = pri_sr_new();
+	call = pri_new_call(pri);
+	channel = call_channel;
+	pri_sr_set_channel(sr, channel, 1, 0);
+	pri_sr_set_bearer(sr, PRI_TRANS_CAP_SPEECH, PRI_LAYER_1_ALAW);
+	pri_sr_set_called(sr, (char *)number, PRI_UNKNOWN, 1);
+	pri_sr_set_caller(sr, "0201234567", "Lab", PRI_NATIONAL_ISDN,
+			  PRES_ALLOWED_USER_NUMBER_NOT_SCREENED);
+	if (pri_setup(pri, call, sr))
+		die("pri_setup");
+	pri_sr_free(sr);
+	if (first_setup_at < 0)
+		first_setup_at = now_ms();
+	say("setup channel=%d called=%s", channel, number);
+}
+
+/* A call has ended: the next one, or done (with how long the calls took). */
+static void call_over(struct pri *pri)
+{
+	answered_at = -1;
+	if (++calls_done < calls_wanted && number) {
+		place_call(pri);
+		return;
+	}
+	say("done calls=%d ms=%lld", calls_done, first_setup_at < 0 ? 0 : now_ms() - first_setup_at);
+	exit(0);
+}
+
 static void handle(struct pri *pri, pri_event *e)
 {
 	switch (e->e) {
@@ -193,8 +228,8 @@ static void handle(struct pri *pri, pri_event *e)
 		say("hangup cause=%d", e->hangup.cause);
 		end_media();
 		pri_hangup(pri, e->hangup.call, e->hangup.cause);
-		say("done");
-		exit(0);
+		call_over(pri);
+		break;
 	case PRI_EVENT_HANGUP_REQ:
 		say("hangup cause=%d", e->hangup.cause);
 		end_media();
@@ -204,8 +239,8 @@ static void handle(struct pri *pri, pri_event *e)
 		say("hangup_ack cause=%d", e->hangup.cause);
 		end_media();
 		call = NULL;
-		say("done");
-		exit(0);
+		call_over(pri);
+		break;
 	case PRI_EVENT_RESTART:
 		say("restart channel=%d", e->restart.channel & 0xff);
 		break;
@@ -223,7 +258,7 @@ static void handle(struct pri *pri, pri_event *e)
 
 int main(int argc, char **argv)
 {
-	const char *side = NULL, *number = NULL;
+	const char *side = NULL;
 	long long timeout_ms = 30000;
 	int debug = 0;
 	channel = 1;
@@ -237,7 +272,9 @@ int main(int argc, char **argv)
 		else if (OPT("--call"))
 			number = v;
 		else if (OPT("--channel"))
-			channel = atoi(v);
+			call_channel = atoi(v);
+		else if (OPT("--calls"))
+			calls_wanted = atoi(v);
 		else if (OPT("--ring-ms"))
 			ring_ms = atoll(v);
 		else if (OPT("--talk-ms"))
@@ -308,19 +345,8 @@ int main(int argc, char **argv)
 			if (e->e == PRI_EVENT_DCHAN_UP && !up) {
 				up = 1;
 				handle(pri, e);
-				if (number) {
-					struct pri_sr *sr = pri_sr_new();
-					call = pri_new_call(pri);
-					pri_sr_set_channel(sr, channel, 1, 0);
-					pri_sr_set_bearer(sr, PRI_TRANS_CAP_SPEECH, PRI_LAYER_1_ALAW);
-					pri_sr_set_called(sr, (char *)number, PRI_UNKNOWN, 1);
-					pri_sr_set_caller(sr, "0201234567", "Lab", PRI_NATIONAL_ISDN,
-							  PRES_ALLOWED_USER_NUMBER_NOT_SCREENED);
-					if (pri_setup(pri, call, sr))
-						die("pri_setup");
-					pri_sr_free(sr);
-					say("setup channel=%d called=%s", channel, number);
-				}
+				if (number)
+					place_call(pri);
 			} else {
 				handle(pri, e);
 			}

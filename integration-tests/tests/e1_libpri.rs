@@ -415,3 +415,49 @@ fn libpri_restarting_a_busy_channel_ends_the_call_on_it() {
         "{messages:?}"
     );
 }
+
+/// A measurement, not a check (run with `--run-ignored only --no-capture`): libpri as the
+/// network places 300 calls one after the other on the software span; the gateway's span
+/// answers each at once and libpri hangs up 1 ms after the answer. Calls per second through
+/// both D-channel stacks and the socket, one call at a time.
+#[test]
+#[ignore]
+fn measure_sequential_calls_per_second_over_a_software_span() {
+    let calls = 300;
+    let mut lab = Lab::new(Side::User);
+    let peer = lab.peer(&[
+        "--side",
+        "nt",
+        "--call",
+        "100",
+        "--calls",
+        &calls.to_string(),
+        "--talk-ms",
+        "1",
+        "--timeout-ms",
+        "120000",
+    ]);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let done = loop {
+        assert!(Instant::now() < deadline, "{:?}", peer.lines().last());
+        if let Some(done) = peer.lines().into_iter().find(|l| l.starts_with("done")) {
+            break done;
+        }
+        let next = lab.rt.block_on(async {
+            tokio::time::timeout(Duration::from_millis(50), lab.events.recv()).await
+        });
+        if let Ok(Some(SpanEvent::Call(Event::Incoming(offered)))) = next {
+            lab.send(SpanCommand::Connect(offered.call));
+        }
+    };
+    let ms: f64 = done
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("ms="))
+        .and_then(|v| v.parse().ok())
+        .unwrap();
+    assert!(done.contains(&format!("calls={calls}")), "{done}");
+    println!(
+        "{calls} calls in {ms:.0} ms over the software span: {:.0} calls/s, one at a time",
+        f64::from(calls) * 1000.0 / ms
+    );
+}
