@@ -128,11 +128,12 @@ fn a_caller_and_a_desk_agent_hear_each_other_and_hold_plays_music() {
     println!(
         "correlation desk → caller {to_caller:.3}, caller → desk {to_desk:.3}, music on hold {music:.3}"
     );
-    // Runs score either about 0.99 or about 0.86, all phrases alike, with nothing lost or
+    // Runs score either about 0.99 or 0.82–0.86, all phrases alike, with nothing lost or
     // concealed anywhere: the browser's own rate conversion between its fake 44.1 kHz
-    // microphone and the 48 kHz AudioContext, we think. 0.8 is what the CLI agent must pass.
+    // microphone and the 48 kHz AudioContext, we think (seen: 0.818 caller → desk with no
+    // packet lost, running alone). 0.8 is what the CLI agent must pass, both ways.
     assert!(to_caller > 0.8, "desk → caller correlation {to_caller:.3}");
-    assert!(to_desk > 0.85, "caller → desk correlation {to_desk:.3}");
+    assert!(to_desk > 0.8, "caller → desk correlation {to_desk:.3}");
     assert!(music > 0.8, "the held caller heard music: {music:.3}");
     let quality = gw.expect_line("call quality as the agent heard it", WAIT);
     assert!(quality.contains("packets_received="), "{quality}");
