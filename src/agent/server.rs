@@ -510,6 +510,10 @@ async fn check_login(
 async fn close_after_delivery(connection: &Session, send: &mut SendStream, reason: &str) {
     let _ = send.finish();
     let _ = tokio::time::timeout(Duration::from_secs(2), send.stopped()).await;
+    // Delivered is not read: a browser errors a session's streams, unread data included, once
+    // the session closes, and its page would say "connection lost" instead of why. The peer
+    // reads the refusal and closes first; one that does not is closed a second later.
+    let _ = tokio::time::timeout(Duration::from_secs(1), connection.closed()).await;
     connection.close(close_code::LOGIN_REFUSED, reason.as_bytes());
 }
 
