@@ -127,3 +127,24 @@ impl Drop for PriPeer {
         terminate(&mut self.child, Duration::from_secs(1));
     }
 }
+
+/// tshark's full decoding (`-V`) of a D-channel pcap the gateway wrote. Panics if tshark fails
+/// or calls any frame malformed.
+pub fn tshark_decode(pcap: &Path) -> String {
+    let out = Command::new("tshark")
+        .args(["-n", "-V", "-r"])
+        .arg(pcap)
+        .output()
+        .expect("tshark runs (scripts/setup-test-deps.sh)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        !text.to_lowercase().contains("malformed"),
+        "tshark found malformed frames:\n{text}"
+    );
+    text
+}

@@ -10,7 +10,7 @@ use trunkgate::media::g711::G711Law;
 use trunkgate_integration::agent::{demo_args, AgentProcess};
 use trunkgate_integration::audio::{self, best_match, sine, Audio};
 use trunkgate_integration::outbound::DIAL_PLAN;
-use trunkgate_integration::pri::PriPeer;
+use trunkgate_integration::pri::{tshark_decode, PriPeer};
 use trunkgate_integration::{config_for_tests, ctl, prompt_path, Gateway, DEMO_CREDENTIAL};
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -56,22 +56,6 @@ fn read_alaw(path: &Path) -> Audio {
             .map(|&b| f32::from(G711Law::Alaw.decode_sample(b)) / 32768.0)
             .collect(),
     }
-}
-
-fn tshark_clean(pcap: &Path) -> String {
-    let out = std::process::Command::new("tshark")
-        .args(["-n", "-V", "-r"])
-        .arg(pcap)
-        .output()
-        .expect("tshark runs (scripts/setup-test-deps.sh)");
-    let text = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(!text.to_lowercase().contains("malformed"), "{text}");
-    text
 }
 
 #[test]
@@ -174,7 +158,7 @@ fn ivr_call(signalling: &str, peer_side: &str, channel: u8) {
         heard.time_at(bye.offset)
     );
 
-    let decoded = tshark_clean(&dir.path().join("d.pcap"));
+    let decoded = tshark_decode(&dir.path().join("d.pcap"));
     for message in ["SETUP", "CONNECT", "DISCONNECT", "RELEASE COMPLETE"] {
         assert!(
             decoded.contains(&format!("Message type: {message} ")),

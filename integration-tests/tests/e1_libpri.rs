@@ -19,7 +19,7 @@ use trunkgate::isdn::q931::message::CallRef;
 use trunkgate::isdn::shell::{self, SpanCommand};
 use trunkgate::isdn::software::{BChannels, SoftwareSpan};
 use trunkgate::isdn::span::{Span, SpanConfig, SpanEvent};
-use trunkgate_integration::pri::PriPeer;
+use trunkgate_integration::pri::{tshark_decode, PriPeer};
 
 const WAIT: Duration = Duration::from_secs(15);
 
@@ -204,37 +204,7 @@ fn carried(hay: &[u8], needle: &[u8]) -> bool {
 /// tshark reads the pcap: every frame decodes as LAPD, the I frames as Q.931, and nothing is
 /// malformed. The Q.931 message types it found, in order.
 fn tshark_messages(pcap: &std::path::Path) -> Vec<String> {
-    let out = std::process::Command::new("tshark")
-        .args(["-n", "-r"])
-        .arg(pcap)
-        .args([
-            "-T",
-            "fields",
-            "-e",
-            "_ws.col.Info",
-            "-e",
-            "_ws.expert.message",
-        ])
-        .output()
-        .expect("tshark runs (scripts/setup-test-deps.sh)");
-    let text = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        !text.to_lowercase().contains("malformed"),
-        "tshark found malformed frames:\n{text}"
-    );
-    let verbose = std::process::Command::new("tshark")
-        .args(["-n", "-V", "-Y", "q931", "-r"])
-        .arg(pcap)
-        .output()
-        .unwrap();
-    let verbose = String::from_utf8_lossy(&verbose.stdout).to_string();
-    assert!(!verbose.to_lowercase().contains("malformed"), "{verbose}");
-    verbose
+    tshark_decode(pcap)
         .lines()
         .filter_map(|l| l.trim().strip_prefix("Message type: "))
         .map(|t| t.split(" (").next().unwrap_or(t).to_string())

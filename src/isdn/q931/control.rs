@@ -1052,10 +1052,3 @@ impl CallControl {
         self.send(&message);
     }
 }
-
-impl Message {
-    fn with_ie(mut self, ie: super::message::RawIe) -> Message {
-        self.ies.push(ie);
-        self
-    }
-}

@@ -184,6 +184,12 @@ impl Message {
         self
     }
 
+    /// Adds an element as a typed element wrote it.
+    pub fn with_ie(mut self, ie: RawIe) -> Message {
+        self.ies.push(ie);
+        self
+    }
+
     pub fn push(&mut self, id: u8, body: Vec<u8>) {
         self.ies.push(RawIe {
             codeset: 0,

@@ -188,6 +188,12 @@ fn other(side: Side) -> Side {
     }
 }
 
+/// The header of a message the far side sends about our call `ours`: flag 1, toward us.
+fn to_our_call(ours: CallRef, kind: u8) -> Vec<u8> {
+    let [hi, lo] = ours.value.to_be_bytes();
+    vec![0x08, 0x02, 0x80 | hi, lo, kind]
+}
+
 fn cause_of(message: &Message) -> u8 {
     let raw = message.ie(id::CAUSE).expect("a cause");
     Cause::read(&raw.body).unwrap().value
@@ -441,13 +447,7 @@ fn a_preferred_channel_may_be_moved_by_the_side_that_takes_the_call() {
     let ours = pair.user.setup(now, number("300")).unwrap();
     pair.exchange();
     assert_eq!(pair.user.channel_of(ours), Some(6));
-    let header = [
-        0x08,
-        0x02,
-        0x80 | (ours.value >> 8) as u8,
-        ours.value as u8,
-        0x02,
-    ];
+    let header = to_our_call(ours, 0x02);
     pair.inject(
         Side::Network,
         &[&header[..], &[0x18, 0x03, 0xa9, 0x83, 0x85]].concat(),
@@ -807,15 +807,7 @@ fn an_unknown_element_is_reported_with_status_99_and_one_that_must_be_understood
     let now = pair.now;
     let ours = pair.user.setup(now, number("200")).unwrap();
     pair.exchange();
-    let cref = |kind: u8| {
-        vec![
-            0x08,
-            0x02,
-            0x80 | (ours.value >> 8) as u8,
-            ours.value as u8,
-            kind,
-        ]
-    };
+    let cref = |kind: u8| to_our_call(ours, kind);
     // ALERTING with user-user information (0x7e), which we do not read: acted on, then STATUS.
     let mut alerting = cref(0x01);
     alerting.extend_from_slice(&[0x7e, 0x02, 0x04, b'x']);
@@ -844,15 +836,7 @@ fn protocol_errors_get_the_status_or_release_complete_q931_asks_for() {
     let now = pair.now;
     let ours = pair.user.setup(now, number("200")).unwrap();
     pair.exchange();
-    let header = |kind: u8| {
-        vec![
-            0x08,
-            0x02,
-            0x80 | (ours.value >> 8) as u8,
-            ours.value as u8,
-            kind,
-        ]
-    };
+    let header = |kind: u8| to_our_call(ours, kind);
 
     // PROGRESS without its progress indicator: nothing done, STATUS 96.
     pair.inject(Side::Network, &header(0x03));
@@ -907,13 +891,7 @@ fn protocol_errors_get_the_status_or_release_complete_q931_asks_for() {
 fn a_disconnect_without_cause_is_released_with_cause_96() {
     let mut pair = Pair::new();
     let (ours, _) = pair.answered_call(Side::User);
-    let header = vec![
-        0x08,
-        0x02,
-        0x80 | (ours.value >> 8) as u8,
-        ours.value as u8,
-        0x45,
-    ];
+    let header = to_our_call(ours, 0x45);
     pair.inject(Side::Network, &header);
     let release = pair.last(Side::User, MessageType::Release);
     assert_eq!(cause_of(&release), cause::MANDATORY_IE_MISSING);
@@ -927,13 +905,7 @@ fn a_disconnect_without_cause_is_released_with_cause_96() {
 fn a_status_saying_the_far_side_has_no_call_ends_ours() {
     let mut pair = Pair::new();
     let (ours, _) = pair.answered_call(Side::User);
-    let mut status = vec![
-        0x08,
-        0x02,
-        0x80 | (ours.value >> 8) as u8,
-        ours.value as u8,
-        0x7d,
-    ];
+    let mut status = to_our_call(ours, 0x7d);
     status.extend_from_slice(&[0x08, 0x02, 0x82, 0xe5, 0x14, 0x01, 0x00]);
     pair.inject(Side::Network, &status);
     assert_eq!(
